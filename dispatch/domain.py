@@ -1,0 +1,130 @@
+"""The nouns of dispatch: enumerations and small value types shared by every domain.
+
+Pure values only; no I/O. Names follow the call chain in the project's mission
+(`call_received` ... `cleared`, matching NEMSIS v3 eTimes where one exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class Acuity(IntEnum):
+    """China's four-level emergency patient grading (lower is sicker)."""
+
+    I = 1  # 濒危 dying  # noqa: E741
+    II = 2  # 危重 critical
+    III = 3  # 急症 urgent
+    IV = 4  # 非急症 non-urgent
+
+
+class TransportClass(StrEnum):
+    EMERGENCY = "emergency"
+    NON_EMERGENCY = "non_emergency"
+
+
+class Pathway(StrEnum):
+    """The five specialist centres of the national plans."""
+
+    CHEST_PAIN = "chest_pain"
+    STROKE = "stroke"
+    TRAUMA = "trauma"
+    MATERNAL = "maternal"
+    PAEDIATRIC = "paediatric"
+
+
+class VehicleKind(StrEnum):
+    ALS = "als"  # advanced life support ambulance (physician or paramedic crew)
+    BLS = "bls"  # basic life support ambulance
+    NET = "net"  # non-emergency transport vehicle, own fleet
+
+
+EMERGENCY_KINDS: frozenset[VehicleKind] = frozenset({VehicleKind.ALS, VehicleKind.BLS})
+
+
+class VehicleStatus(StrEnum):
+    AVAILABLE = "available"
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    TRANSPORTING = "transporting"
+    AT_HOSPITAL = "at_hospital"
+    RETURNING = "returning"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+class CallStatus(StrEnum):
+    QUEUED = "queued"  # waiting for a suitable vehicle
+    ASSIGNED = "assigned"  # a vehicle is claimed and ordered to the call
+    ACTIVE = "active"  # the vehicle is rolling / on scene / transporting
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class FixSource(StrEnum):
+    AML = "aml"
+    GNSS = "gnss"
+    CELL = "cell"
+    WIFI = "wifi"
+    MANUAL = "manual"  # a dispatcher's map pin
+    ADDRESS = "address"  # a geocoded spoken address
+
+
+class CoordSystem(StrEnum):
+    WGS84 = "wgs84"
+    GCJ02 = "gcj02"
+    BD09 = "bd09"
+
+
+class EventKind(StrEnum):
+    """Timeline events. The first block are the mission's clocks."""
+
+    CALL_RECEIVED = "call_received"
+    CALL_ANSWERED = "call_answered"
+    LOCATION_FIXED = "location_fixed"
+    TRIAGED = "triaged"
+    DISPATCHED = "dispatched"
+    DEPARTED = "departed"
+    ON_SCENE = "on_scene"
+    PATIENT_CONTACT = "patient_contact"
+    LEFT_SCENE = "left_scene"
+    AT_DESTINATION = "at_destination"
+    HANDOVER = "handover"
+    CLEARED = "cleared"
+    # operational events around the clocks
+    QUEUED = "queued"
+    LOCATION_UPDATED = "location_updated"
+    RECOMMENDED = "recommended"
+    UNASSIGNED = "unassigned"
+    CANCELLED = "cancelled"
+    RETRIAGED = "retriaged"
+    DESTINATION_CHOSEN = "destination_chosen"
+    CENTRE_ALERTED = "centre_alerted"
+    CENTRE_ACKNOWLEDGED = "centre_acknowledged"
+    TEAM_ACTIVATED = "team_activated"
+    MOVE_UP = "move_up"
+
+
+class Role(StrEnum):
+    DISPATCHER = "dispatcher"
+    CREW = "crew"
+    HOSPITAL = "hospital"
+    ADMIN = "admin"
+
+
+# Vehicle status reported by a crew -> the timeline clock it stamps.
+STATUS_EVENT: dict[VehicleStatus, EventKind] = {
+    VehicleStatus.EN_ROUTE: EventKind.DEPARTED,
+    VehicleStatus.ON_SCENE: EventKind.ON_SCENE,
+    VehicleStatus.TRANSPORTING: EventKind.LEFT_SCENE,
+    VehicleStatus.AT_HOSPITAL: EventKind.AT_DESTINATION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LonLat:
+    """A WGS-84 point in degrees."""
+
+    lon: float
+    lat: float
