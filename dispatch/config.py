@@ -1,0 +1,53 @@
+"""Typed settings from DISPATCH_* environment variables, built once in create_app()."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="ignore")
+
+    # With neither URL set the service starts an embedded PostgreSQL and an in-process
+    # Redis (see dispatch.embedded); with them set, the real servers.
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Isolation for tests and side-by-side deployments: a PostgreSQL schema and a Redis key
+    # prefix. Both default to a plain production layout.
+    db_schema: str = "public"
+    redis_prefix: str = "dispatch"
+    data_dir: str | None = Field(default=None, description="embedded PostgreSQL data directory")
+
+    jwt_secret: str = Field(default="change-me-dispatch-dev-secret-32bytes!", min_length=32)
+    jwt_issuer: str = "dispatch"
+    token_ttl_s: int = 12 * 3600
+
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    db_command_timeout_s: float = 10.0
+    redis_timeout_s: float = 5.0
+    max_body_bytes: int = 256 * 1024
+
+    # Closest-unit search (Resgrid practice: cap the radius, ignore stale positions).
+    search_start_m: float = 2_000.0
+    search_max_m: float = 60_000.0
+    search_candidates: int = 8
+    max_position_age_s: float = 300.0
+    recommend_top: int = 5
+    # True: the best vehicle is claimed at intake and the dispatcher may override it.
+    # False: intake only recommends, and a dispatcher confirms with POST .../dispatch.
+    auto_assign: bool = True
+
+    stream_maxlen: int = 100_000
+    migrate_on_start: bool = True
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None

@@ -1,0 +1,190 @@
+"""Calls and their location fixes in PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dispatch.domain import CallStatus, CoordSystem, FixSource
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFix:
+    source: FixSource
+    coord_system: CoordSystem
+    raw_lon: float
+    raw_lat: float
+    lon: float  # WGS-84
+    lat: float
+    accuracy_m: float
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    id: UUID
+    idempotency_key: str | None
+    caller_number: str
+    complaint: str
+    answers: dict[str, Any]
+    acuity: int
+    transport_class: str
+    pathway: str | None
+    triage: dict[str, Any]
+    required_kinds: list[str]
+    received_at: datetime
+    answered_at: datetime
+    booked_from: datetime | None
+    booked_to: datetime | None
+
+
+CALL_COLUMNS = """id, caller_number, complaint, answers, status, acuity, transport_class,
+    pathway, triage, required_kinds, lon, lat, radius_m, location, district_id,
+    booked_from, booked_to, destination_id, received_at, answered_at, created_at, updated_at"""
+
+
+async def insert_call(*, conn: asyncpg.Connection, call: NewCall) -> bool:
+    """Insert a queued call; False when its idempotency key is already taken."""
+    row = await conn.fetchrow(
+        """INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,
+               acuity, transport_class, pathway, triage, required_kinds,
+               received_at, answered_at, booked_from, booked_to)
+           VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING id""",
+        call.id, call.idempotency_key, call.caller_number, call.complaint, call.answers,
+        call.acuity, call.transport_class, call.pathway, call.triage, call.required_kinds,
+        call.received_at, call.answered_at, call.booked_from, call.booked_to,
+    )
+    return row is not None
+
+
+async def call_id_for_key(*, conn: asyncpg.Connection, key: str) -> UUID | None:
+    return await conn.fetchval("SELECT id FROM calls WHERE idempotency_key = $1", key)
+
+
+async def insert_fixes(*, conn: asyncpg.Connection, call_id: UUID, fixes: list[StoredFix]) -> None:
+    await conn.executemany(
+        """INSERT INTO fixes (call_id, source, coord_system, raw_lon, raw_lat, lon, lat,
+                              accuracy_m, observed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        [
+            (call_id, f.source.value, f.coord_system.value, f.raw_lon, f.raw_lat, f.lon, f.lat,
+             f.accuracy_m, f.observed_at)
+            for f in fixes
+        ],
+    )
+
+
+async def fixes_of(*, conn: asyncpg.Connection, call_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, source, coord_system, raw_lon, raw_lat, lon, lat, accuracy_m,
+                  observed_at, received_at
+             FROM fixes WHERE call_id = $1 ORDER BY id""",
+        call_id,
+    )
+
+
+async def set_location(
+    *,
+    conn: asyncpg.Connection,
+    call_id: UUID,
+    lon: float,
+    lat: float,
+    radius_m: float,
+    location: dict[str, Any],
+    district_id: str | None,
+) -> None:
+    await conn.execute(
+        """UPDATE calls SET lon = $2, lat = $3, radius_m = $4, location = $5, district_id = $6,
+                            updated_at = now()
+            WHERE id = $1""",
+        call_id, lon, lat, radius_m, location, district_id,
+    )
+
+
+async def set_triage(
+    *,
+    conn: asyncpg.Connection,
+    call_id: UUID,
+    acuity: int,
+    transport_class: str,
+    pathway: str | None,
+    triage: dict[str, Any],
+    required_kinds: list[str],
+    answers: dict[str, Any],
+) -> None:
+    await conn.execute(
+        """UPDATE calls SET acuity = $2, transport_class = $3, pathway = $4, triage = $5,
+                            required_kinds = $6, answers = $7, updated_at = now()
+            WHERE id = $1""",
+        call_id, acuity, transport_class, pathway, triage, required_kinds, answers,
+    )
+
+
+async def set_destination(
+    *, conn: asyncpg.Connection, call_id: UUID, hospital_id: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE calls SET destination_id = $2, updated_at = now() WHERE id = $1",
+        call_id, hospital_id,
+    )
+
+
+async def get_call(
+    *, conn: asyncpg.Connection, call_id: UUID, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {CALL_COLUMNS} FROM calls WHERE id = $1{lock}", call_id)
+
+
+async def list_calls(
+    *, conn: asyncpg.Connection, statuses: list[str], limit: int
+) -> list[asyncpg.Record]:
+    """Calls in the given states: the queue order, acuity first then age."""
+    return await conn.fetch(
+        f"""SELECT {CALL_COLUMNS} FROM calls WHERE status = ANY($1::text[])
+             ORDER BY acuity, received_at LIMIT $2""",
+        statuses, limit,
+    )
+
+
+async def queue_position(*, conn: asyncpg.Connection, call_id: UUID) -> int | None:
+    """1-based place among queued calls of the same transport class, or None if not queued."""
+    return await conn.fetchval(
+        """WITH c AS (SELECT id, acuity, received_at, transport_class FROM calls
+                       WHERE id = $1 AND status = 'queued')
+           SELECT 1 + (SELECT count(*) FROM calls q
+                        WHERE q.status = 'queued' AND q.transport_class = c.transport_class
+                          AND (q.acuity, q.received_at, q.id) < (c.acuity, c.received_at, c.id))
+             FROM c""",
+        call_id,
+    )
+
+
+async def set_status(
+    *, conn: asyncpg.Connection, call_id: UUID, status: CallStatus, expect: list[str]
+) -> bool:
+    """Move a call to `status` only if it is in one of `expect`; True if it moved."""
+    row = await conn.fetchrow(
+        """UPDATE calls SET status = $2, updated_at = now()
+            WHERE id = $1 AND status = ANY($3::text[]) RETURNING id""",
+        call_id, status.value, expect,
+    )
+    return row is not None
+
+
+async def live_call_for_caller(
+    *, conn: asyncpg.Connection, caller_number: str
+) -> UUID | None:
+    """The newest live call from a number (AML messages find their call this way)."""
+    return await conn.fetchval(
+        """SELECT id FROM calls WHERE caller_number = $1
+              AND status IN ('queued', 'assigned', 'active')
+            ORDER BY received_at DESC LIMIT 1""",
+        caller_number,
+    )

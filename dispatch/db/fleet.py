@@ -1,0 +1,148 @@
+"""Vehicles, their assignments and the atomic claim."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+VEHICLE_COLUMNS = """v.id, v.call_sign, v.kind, v.station_id, v.capabilities, v.crew_count,
+    v.status, v.call_id, v.lon, v.lat, v.position_at, v.status_at,
+    s.district_id AS station_district_id"""
+
+
+async def get_vehicle(*, conn: asyncpg.Connection, vehicle_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {VEHICLE_COLUMNS} FROM vehicles v LEFT JOIN stations s ON s.id = v.station_id
+             WHERE v.id = $1""",
+        vehicle_id,
+    )
+
+
+async def get_vehicles(*, conn: asyncpg.Connection, ids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {VEHICLE_COLUMNS} FROM vehicles v LEFT JOIN stations s ON s.id = v.station_id
+             WHERE v.id = ANY($1::text[])""",
+        ids,
+    )
+
+
+async def list_vehicles(
+    *, conn: asyncpg.Connection, status: str | None = None, kind: str | None = None
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {VEHICLE_COLUMNS} FROM vehicles v LEFT JOIN stations s ON s.id = v.station_id
+             WHERE ($1::text IS NULL OR v.status = $1) AND ($2::text IS NULL OR v.kind = $2)
+             ORDER BY v.id""",
+        status, kind,
+    )
+
+
+async def available_positions(*, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every available vehicle with a known position: the source of the Redis GEO index."""
+    return await conn.fetch(
+        """SELECT id, kind, lon, lat FROM vehicles
+            WHERE status = 'available' AND lon IS NOT NULL AND lat IS NOT NULL"""
+    )
+
+
+async def claim_vehicle(
+    *,
+    conn: asyncpg.Connection,
+    vehicle_id: str,
+    call_id: UUID,
+    at: datetime,
+    eta_s: float | None,
+    distance_m: float | None,
+    reason: dict[str, Any],
+    assigned_by: str,
+) -> asyncpg.Record | None:
+    """Claim an available vehicle for a call; None if it was not available.
+
+    The conditional UPDATE is the lock: of several instances racing for one vehicle,
+    exactly one sees status = 'available'. The partial unique index on assignments is
+    the second line of defence.
+    """
+    return await conn.fetchrow(
+        """WITH claimed AS (
+               UPDATE vehicles SET status = 'dispatched', call_id = $2, status_at = $3
+                WHERE id = $1 AND status = 'available'
+                RETURNING id, kind, station_id
+           ), assignment AS (
+               INSERT INTO assignments (call_id, vehicle_id, assigned_at, eta_s, distance_m,
+                                        reason, assigned_by)
+               SELECT $2, id, $3, $4, $5, $6, $7 FROM claimed
+               RETURNING id
+           )
+           SELECT c.id, c.kind, c.station_id, a.id AS assignment_id
+             FROM claimed c, assignment a""",
+        vehicle_id, call_id, at, eta_s, distance_m, reason, assigned_by,
+    )
+
+
+async def release_vehicle(
+    *, conn: asyncpg.Connection, vehicle_id: str, at: datetime, status: str
+) -> asyncpg.Record | None:
+    """End a vehicle's live assignment and set its status; return the call it had."""
+    return await conn.fetchrow(
+        """WITH released AS (
+               UPDATE assignments SET released_at = $2
+                WHERE vehicle_id = $1 AND released_at IS NULL
+                RETURNING call_id
+           ), vehicle AS (
+               UPDATE vehicles SET status = $3, call_id = NULL, status_at = $2
+                WHERE id = $1 RETURNING id, kind, lon, lat
+           )
+           SELECT v.id, v.kind, v.lon, v.lat, (SELECT call_id FROM released) AS call_id
+             FROM vehicle v""",
+        vehicle_id, at, status,
+    )
+
+
+async def set_vehicle_status(
+    *, conn: asyncpg.Connection, vehicle_id: str, status: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE vehicles SET status = $2, status_at = $3 WHERE id = $1", vehicle_id, status, at
+    )
+
+
+async def set_position(
+    *, conn: asyncpg.Connection, vehicle_id: str, lon: float, lat: float, at: datetime
+) -> asyncpg.Record | None:
+    """Record a position unless an older report arrives after a newer one."""
+    return await conn.fetchrow(
+        """UPDATE vehicles SET lon = $2, lat = $3, position_at = $4
+            WHERE id = $1 AND (position_at IS NULL OR position_at <= $4)
+            RETURNING id, kind, status""",
+        vehicle_id, lon, lat, at,
+    )
+
+
+async def live_assignments(*, conn: asyncpg.Connection, call_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT a.vehicle_id, a.assigned_at, a.eta_s, a.distance_m, a.reason, a.assigned_by,
+                  v.kind, v.status, v.call_sign
+             FROM assignments a JOIN vehicles v ON v.id = a.vehicle_id
+            WHERE a.call_id = $1 AND a.released_at IS NULL ORDER BY a.assigned_at""",
+        call_id,
+    )
+
+
+async def queued_calls_for_kind(
+    *, conn: asyncpg.Connection, kind: str, limit: int
+) -> list[asyncpg.Record]:
+    """The head of the queue a vehicle of `kind` could serve, locked for this transaction.
+
+    SKIP LOCKED lets instances draining the queue at once take different calls.
+    """
+    return await conn.fetch(
+        """SELECT id, lon, lat, acuity, received_at, required_kinds FROM calls
+            WHERE status = 'queued' AND $1 = ANY(required_kinds) AND lon IS NOT NULL
+              AND (booked_from IS NULL OR booked_from <= now() + interval '30 minutes')
+            ORDER BY acuity, received_at
+            LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        kind, limit,
+    )

@@ -1,0 +1,35 @@
+"""The asyncpg pool: JSON codecs via orjson, the configured schema on the search path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    *, dsn: str, schema: str, min_size: int, max_size: int, command_timeout_s: float
+) -> asyncpg.Pool:
+    """Open a pool whose connections see `schema` first and speak JSON through orjson."""
+    pool = await asyncpg.create_pool(
+        dsn=dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout_s,
+        init=_init_connection,
+        server_settings={"search_path": f"{schema},public", "application_name": "dispatch"},
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,83 @@
+"""Live vehicle positions in Redis GEO sets, one set of *available* vehicles per kind.
+
+PostgreSQL holds the vehicle's status; these sets mirror it so the nearest-vehicle
+search is one GEOSEARCH. They are rebuildable at any time from PostgreSQL (`rebuild`), and
+a candidate they return is only a candidate: the claim in PostgreSQL decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from dispatch.domain import VehicleKind
+
+
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    vehicle_id: str
+    kind: VehicleKind
+    lon: float
+    lat: float
+    distance_m: float
+
+
+class LiveIndex:
+    """GEO sets `<prefix>:geo:available:<kind>`."""
+
+    def __init__(self, *, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, kind: VehicleKind) -> str:
+        return f"{self._prefix}:geo:available:{kind.value}"
+
+    async def mark_available(
+        self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float
+    ) -> None:
+        await self._redis.geoadd(self._key(kind), (lon, lat, vehicle_id))
+
+    async def mark_unavailable(self, *, vehicle_id: str, kind: VehicleKind) -> None:
+        await self._redis.zrem(self._key(kind), vehicle_id)
+
+    async def move(self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float) -> None:
+        """Update the position of a vehicle that is available; others are not indexed."""
+        # XX: only update an existing member, so a ping racing a claim cannot re-add it.
+        await self._redis.geoadd(self._key(kind), (lon, lat, vehicle_id), xx=True)
+
+    async def nearest(
+        self, *, kind: VehicleKind, lon: float, lat: float, radius_m: float, count: int
+    ) -> list[Nearby]:
+        """Up to `count` available vehicles of `kind` within `radius_m`, nearest first."""
+        rows = await self._redis.geosearch(
+            self._key(kind),
+            longitude=lon,
+            latitude=lat,
+            radius=radius_m,
+            unit="m",
+            sort="ASC",
+            count=count,
+            withcoord=True,
+            withdist=True,
+        )
+        found = []
+        for member, dist, (m_lon, m_lat) in rows:
+            vid = member.decode() if isinstance(member, bytes) else member
+            found.append(Nearby(vid, kind, float(m_lon), float(m_lat), float(dist)))
+        return found
+
+    async def rebuild(
+        self, *, available: Iterable[tuple[str, VehicleKind, float, float]]
+    ) -> int:
+        """Replace the sets with `available` (vehicle_id, kind, lon, lat); return the count."""
+        pipe = self._redis.pipeline(transaction=True)
+        for kind in VehicleKind:
+            pipe.delete(self._key(kind))
+        n = 0
+        for vehicle_id, kind, lon, lat in available:
+            pipe.geoadd(self._key(kind), (lon, lat, vehicle_id))
+            n += 1
+        await pipe.execute()
+        return n
