@@ -1,0 +1,194 @@
+"""ETA model: prior tables, local time, calibration that recovers a known scale."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from dispatch.errors import GeoError
+from dispatch.geo.distance import haversine_m
+from dispatch.geo.eta import (
+    AREA_TYPES,
+    DEFAULT_MIN_SAMPLES,
+    HOUR_BANDS,
+    CellScale,
+    EtaModel,
+    Trip,
+    band_of_hour,
+)
+
+CST = timezone(timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    ("hour", "band"),
+    [(0, "night"), (6, "night"), (7, "am_peak"), (9, "am_peak"), (10, "day"), (16, "day"),
+     (17, "pm_peak"), (19, "pm_peak"), (20, "evening"), (23, "evening")],
+)
+def test_band_of_hour(hour: int, band: str) -> None:
+    assert band_of_hour(hour) == band
+
+
+@pytest.mark.parametrize("hour", [-1, 24])
+def test_band_of_hour_rejects_bad_hours(hour: int) -> None:
+    with pytest.raises(GeoError):
+        band_of_hour(hour)
+
+
+@pytest.mark.parametrize(
+    ("area", "hour", "expected_s"),
+    [
+        # 1 km straight line x circuity / speed
+        ("urban", 3, 1000 * 1.40 / (42 / 3.6)),
+        ("urban", 8, 1000 * 1.40 / (24 / 3.6)),
+        ("urban", 18, 1000 * 1.40 / (23 / 3.6)),
+        ("suburban", 12, 1000 * 1.32 / (44 / 3.6)),
+        ("rural", 22, 1000 * 1.25 / (62 / 3.6)),
+    ],
+)
+def test_prior_travel_time(area: str, hour: int, expected_s: float) -> None:
+    m = EtaModel.default()
+    assert m.travel_s(distance_m=1000, area_type=area, hour=hour) == pytest.approx(expected_s)
+
+
+def test_peak_is_slower_than_night_everywhere() -> None:
+    m = EtaModel.default()
+    for area in AREA_TYPES:
+        night = m.travel_s(distance_m=5000, area_type=area, hour=3)
+        for peak in (8, 18):
+            assert m.travel_s(distance_m=5000, area_type=area, hour=peak) > night
+
+
+def test_eta_uses_local_china_time_and_great_circle_distance() -> None:
+    m = EtaModel.default()
+    a, b = (118.78, 32.04), (118.80, 32.06)
+    d = haversine_m(*a, *b)
+    # 23:00 UTC is 07:00 in Nanjing: morning peak
+    at = datetime(2025, 3, 1, 23, 0, tzinfo=UTC)
+    got = m.eta_s(from_lon=a[0], from_lat=a[1], to_lon=b[0], to_lat=b[1], area_type="urban", at=at)
+    assert got == pytest.approx(m.travel_s(distance_m=d, area_type="urban", hour=7))
+    assert got == pytest.approx(
+        m.eta_s(from_lon=a[0], from_lat=a[1], to_lon=b[0], to_lat=b[1], area_type="urban",
+                at=at.astimezone(CST))
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.eta_s(from_lon=0, from_lat=0, to_lon=0, to_lat=0.01, area_type="urban",
+                          at=datetime(2025, 1, 1)),  # noqa: DTZ001 - the naive case under test
+        lambda m: m.travel_s(distance_m=100, area_type="downtown", hour=3),
+        lambda m: m.travel_s(distance_m=-1, area_type="urban", hour=3),
+        lambda m: m.calibrated([Trip(1000, 100, "moon", 3)]),
+        lambda m: m.calibrated([], min_samples=0),
+        lambda m: EtaModel(scales=(CellScale("urban", "rush", 1.2, 40),)),
+        lambda m: EtaModel(scales=(CellScale("urban", "*", 0.0, 40),)),
+    ],
+)
+def test_bad_input_raises_geo_error(call) -> None:
+    with pytest.raises(GeoError):
+        call(EtaModel.default())
+
+
+def _synthetic_trips(
+    *, model: EtaModel, area: str, hours: range, scale: float, n: int, seed: int,
+    outlier_share: float = 0.0,
+) -> list[Trip]:
+    """Trips whose true time is prior x scale with 15% noise, some grossly wrong."""
+    rng = random.Random(seed)
+    trips = []
+    for _ in range(n):
+        d = rng.uniform(800, 15000)
+        h = rng.choice(list(hours))
+        t = model.prior_travel_s(distance_m=d, area_type=area, hour=h) * scale
+        t *= rng.lognormvariate(0, 0.15)
+        if rng.random() < outlier_share:
+            t *= rng.choice([0.3, 2.5])  # wrong start point, status pressed late
+        trips.append(Trip(distance_m=d, duration_s=t, area_type=area, hour=h))
+    return trips
+
+
+@pytest.mark.parametrize(
+    ("area", "scale", "outliers"),
+    [("urban", 1.3, 0.0), ("urban", 0.8, 0.25), ("suburban", 1.6, 0.2), ("rural", 1.0, 0.3)],
+)
+def test_calibration_recovers_a_known_scale(area: str, scale: float, outliers: float) -> None:
+    prior = EtaModel.default()
+    trips = _synthetic_trips(model=prior, area=area, hours=range(24), scale=scale, n=2000,
+                             seed=7, outlier_share=outliers)
+    fitted = prior.calibrated(trips)
+    for hour in (3, 8, 12, 18, 22):
+        assert fitted.scale(area_type=area, hour=hour) == pytest.approx(scale, rel=0.05)
+        ratio = fitted.travel_s(distance_m=5000, area_type=area, hour=hour) / prior.travel_s(
+            distance_m=5000, area_type=area, hour=hour)
+        assert ratio == pytest.approx(scale, rel=0.05)
+    others = [a for a in AREA_TYPES if a != area]
+    for other in others:  # untouched areas keep the prior
+        assert fitted.scale(area_type=other, hour=12) == 1.0
+
+
+def test_calibration_per_band_with_area_fallback() -> None:
+    prior = EtaModel.default()
+    trips = (
+        _synthetic_trips(model=prior, area="urban", hours=range(7, 10), scale=1.5, n=300, seed=1)
+        + _synthetic_trips(model=prior, area="urban", hours=range(10, 17), scale=1.1, n=300,
+                           seed=2)
+        + _synthetic_trips(model=prior, area="urban", hours=range(0, 7), scale=0.7, n=10, seed=3)
+    )
+    fitted = prior.calibrated(trips)
+    assert fitted.scale(area_type="urban", hour=8) == pytest.approx(1.5, rel=0.05)
+    assert fitted.scale(area_type="urban", hour=12) == pytest.approx(1.1, rel=0.05)
+    # night has only 10 trips: not trusted, the whole-area median is used instead
+    night = fitted.scale(area_type="urban", hour=3)
+    area_cell = next(s for s in fitted.scales if s.area_type == "urban" and s.band == "*")
+    assert night == area_cell.scale and area_cell.samples == 610
+    assert {s.band for s in fitted.scales} == {"*", "am_peak", "day"}
+
+
+@pytest.mark.parametrize(("n", "trusted"), [(DEFAULT_MIN_SAMPLES - 1, False),
+                                            (DEFAULT_MIN_SAMPLES, True)])
+def test_calibration_needs_a_minimum_sample(n: int, trusted: bool) -> None:
+    prior = EtaModel.default()
+    trips = _synthetic_trips(model=prior, area="rural", hours=range(10, 17), scale=2.0, n=n,
+                             seed=5)
+    fitted = prior.calibrated(trips)
+    assert (fitted.scale(area_type="rural", hour=12) != 1.0) is trusted
+
+
+def test_implausible_trips_are_ignored() -> None:
+    prior = EtaModel.default()
+    good = _synthetic_trips(model=prior, area="urban", hours=range(10, 17), scale=1.2, n=40,
+                            seed=9)
+    junk = (
+        [Trip(100, 600, "urban", 12)] * 100  # shorter than the GPS noise floor
+        + [Trip(5000, 10, "urban", 12)] * 100  # 500 m/s
+        + [Trip(5000, 0, "urban", 12)] * 100
+        + [Trip(5000, 20000, "urban", 12)] * 100  # 0.25 m/s: a unit that never left
+    )
+    fitted = prior.calibrated(good + junk)
+    assert fitted.scale(area_type="urban", hour=12) == pytest.approx(1.2, rel=0.08)
+    assert all(s.samples == 40 for s in fitted.scales)
+
+
+def test_recalibration_does_not_compound() -> None:
+    prior = EtaModel.default()
+    trips = _synthetic_trips(model=prior, area="urban", hours=range(24), scale=1.4, n=500, seed=4)
+    once = prior.calibrated(trips)
+    assert once.calibrated(trips) == once
+
+
+def test_max_crow_speed_bounds_every_eta() -> None:
+    rng = random.Random(3)
+    prior = EtaModel.default()
+    trips = _synthetic_trips(model=prior, area="rural", hours=range(24), scale=0.6, n=200, seed=6)
+    for m in (prior, prior.calibrated(trips)):
+        vmax = m.max_crow_speed_mps()
+        for _ in range(500):
+            area = rng.choice(AREA_TYPES)
+            d = rng.uniform(0, 30000)
+            t = m.travel_s(distance_m=d, area_type=area, hour=rng.randrange(24))
+            assert t >= d / vmax - 1e-9
+    assert len(HOUR_BANDS) == 5
