@@ -1,0 +1,383 @@
+"""Indicators straight from PostgreSQL: the rules of `intervals.py`, in SQL, in one statement.
+
+The statement makes one pass over the period's events grouped by (call, vehicle) with
+`min(...) FILTER (WHERE kind = ...)`, repairs source clocks against the dispatch order,
+picks the counted / first-arriving / transporting vehicle per call with `min()` over a
+row-typed array (types in migration 0003), and aggregates per group with
+`percentile_cont`. `compute_indicators_reference` runs the pure Python path over the same
+rows; the tests hold the two to the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dispatch.domain import Acuity, EventKind, Pathway, TransportClass
+from dispatch.metrics.indicators import (
+    PERCENTILES,
+    RATES,
+    IndicatorReport,
+    IndicatorRow,
+    IntervalStats,
+    Rate,
+    aggregate,
+    group_sort_key,
+    validate_by,
+)
+from dispatch.metrics.intervals import (
+    DIRECT_CAPABILITY,
+    INTERVALS,
+    VEHICLE_CLOCKS,
+    CallRow,
+    IndicatorConfig,
+    TimelineEvent,
+    measure_call,
+)
+
+# Sorts for percentiles over a million calls stay in memory with this much per statement.
+_WORK_MEM = "256MB"
+
+
+class _Params:
+    """Collects query arguments and hands out their $n placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def _epoch(expr: str) -> str:
+    return f"extract(epoch FROM {expr})::float8"
+
+
+def _span(start: str, end: str) -> str:
+    """Seconds start -> end; NULL if either is missing or end precedes start (rule 3)."""
+    return f"CASE WHEN {end} >= {start} THEN {_epoch(f'{end} - {start}')} END"
+
+
+def _dimension_sql(*, dimension: str, tz: str) -> str:
+    period = {"hour": 'YYYY-MM-DD"T"HH24', "day": "YYYY-MM-DD", "month": "YYYY-MM"}
+    if dimension in period:
+        return f"to_char(received_at AT TIME ZONE {tz}, '{period[dimension]}')"
+    return {
+        "district": "district_id",
+        "station": "station_id",
+        "vehicle": "vehicle_id",
+        "acuity": "acuity::text",
+        "transport_class": "transport_class",
+        "pathway": "pathway",
+    }[dimension]
+
+
+def _per_call_sql(*, p: _Params, start: datetime, end: datetime, config: IndicatorConfig) -> str:
+    """SELECT producing one row per call with the columns of `CallMeasures`."""
+    clocks = [str(k) for k in VEHICLE_CLOCKS]
+    call_kinds = {
+        "received": EventKind.CALL_RECEIVED,
+        "answered": EventKind.CALL_ANSWERED,
+        "cancelled": EventKind.CANCELLED,
+        "alerted": EventKind.CENTRE_ALERTED,
+        "team": EventKind.TEAM_ACTIVATED,
+    }
+    flags = ", ".join(
+        f"coalesce(k.triage->'flags'->>'{flag}' = 'true', false) AS flag_{flag}"
+        for flag, _ in DIRECT_CAPABILITY
+    )
+    v_cols = ",\n".join(
+        [f"min(e.occurred_at) FILTER (WHERE e.kind = '{k}') AS {n}" for n, k in call_kinds.items()]
+        + [
+            "min(e.occurred_at) FILTER (WHERE e.kind = 'dispatched') AS d",
+            "min(e.data->>'station_id') FILTER (WHERE e.kind = 'dispatched') AS station_id",
+            "bool_or(e.kind = 'unassigned') AS unassigned",
+        ]
+        + [f"min(e.occurred_at) FILTER (WHERE e.kind = '{k}') AS {k}_o" for k in clocks]
+        + [f"min(e.received_at) FILTER (WHERE e.kind = '{k}') AS {k}_r" for k in clocks]
+    )
+    # rule 2: repair a source clock earlier than the dispatch order with our receipt,
+    # clamped to the order itself
+    ve_cols = ",\n".join(
+        [f"CASE WHEN {k}_o < d THEN greatest({k}_r, d) ELSE {k}_o END AS {k}" for k in clocks]
+        + [" + ".join(f"coalesce({k}_o < d, false)::int" for k in clocks) + " AS repairs"]
+    )
+    limit = p(config.departure_limit_s, "float8")
+    start_expr = (
+        "cv_d"
+        if config.departure_from == "dispatched"
+        else "CASE WHEN cv_d IS NOT NULL THEN answered END"
+    )
+    needed = " OR ".join(f"flag_{flag}" for flag, _ in DIRECT_CAPABILITY)
+    capable = " AND ".join(
+        f"(NOT flag_{flag} OR '{cap}' = ANY(dest_caps))" for flag, cap in DIRECT_CAPABILITY
+    )
+    deadline = f"booked_to + make_interval(secs => {p(config.pickup_grace_s, 'float8')})"
+    return f"""
+    c AS (
+        SELECT k.id, k.received_at, k.acuity, k.transport_class, k.pathway, k.district_id,
+               k.booked_to, {flags}, coalesce(h.capabilities, '{{}}') AS dest_caps
+        FROM calls k LEFT JOIN hospitals h ON h.id = k.destination_id
+        WHERE k.received_at >= {p(start, "timestamptz")} AND k.received_at < {p(end, "timestamptz")}
+    ),
+    v AS (
+        SELECT e.call_id, e.vehicle_id,
+        {v_cols}
+        FROM events e JOIN c ON c.id = e.call_id
+        GROUP BY e.call_id, e.vehicle_id
+    ),
+    ve AS (
+        SELECT v.*, {ve_cols},
+               (unassigned AND departed_o IS NULL) AS stood_down
+        FROM v
+    ),
+    m AS (
+        SELECT call_id,
+            min(received) AS received, min(answered) AS answered,
+            min(cancelled) AS cancelled, min(alerted) AS alerted, min(team) AS team,
+            min(handover) FILTER (WHERE vehicle_id IS NULL) AS call_handover,
+            min(d) FILTER (WHERE vehicle_id IS NOT NULL) AS first_order,
+            min(patient_contact) FILTER (WHERE vehicle_id IS NOT NULL) AS contact,
+            coalesce(sum(repairs) FILTER (WHERE vehicle_id IS NOT NULL), 0) AS repairs,
+            min(ARRAY[ROW(d, vehicle_id, departed, station_id)::metrics_counted_vehicle])
+                FILTER (WHERE vehicle_id IS NOT NULL AND d IS NOT NULL AND NOT stood_down) AS cv,
+            min(ARRAY[ROW(on_scene, vehicle_id, departed)::metrics_first_arriving])
+                FILTER (WHERE vehicle_id IS NOT NULL AND on_scene IS NOT NULL) AS fa,
+            min(ARRAY[ROW(left_scene, vehicle_id, on_scene, at_destination, handover)
+                      ::metrics_transporting])
+                FILTER (WHERE vehicle_id IS NOT NULL AND left_scene IS NOT NULL) AS tv
+        FROM ve GROUP BY call_id
+    ),
+    y AS (
+        SELECT c.*, m.received, m.answered, m.cancelled, m.alerted, m.team, m.first_order,
+               m.contact, coalesce(m.repairs, 0)::int AS repairs,
+               (m.cv[1]).dispatched AS cv_d, (m.cv[1]).departed AS cv_dep,
+               (m.cv[1]).vehicle_id AS vehicle_id, (m.cv[1]).station_id AS station_id,
+               (m.fa[1]).on_scene AS on_scene, (m.fa[1]).departed AS fa_dep,
+               (m.tv[1]).on_scene AS tv_on, (m.tv[1]).left_scene AS tv_left,
+               (m.tv[1]).at_destination AS arrival,
+               coalesce((m.tv[1]).handover, m.call_handover) AS handover
+        FROM c LEFT JOIN m ON m.call_id = c.id
+    ),
+    z AS (
+        SELECT y.*, {start_expr} AS dep_start,
+               transport_class = ANY({p([str(t) for t in config.departure_classes], "text[]")})
+                   AS dep_class
+        FROM y
+    ),
+    x AS (
+        SELECT received_at, acuity, transport_class, pathway, district_id, station_id,
+               vehicle_id, cancelled, repairs,
+               {_span("received", "answered")} AS call_response_s,
+               {_span("answered", "first_order")} AS processing_s,
+               {_span("cv_d", "cv_dep")} AS turnout_s,
+               CASE WHEN dep_class THEN {_span("dep_start", "cv_dep")} END AS departure_s,
+               {_span("answered", "on_scene")} AS response_s,
+               {_span("fa_dep", "on_scene")} AS travel_s,
+               {_span("tv_on", "tv_left")} AS on_scene_s,
+               {_span("tv_left", "arrival")} AS transport_s,
+               {_span("arrival", "handover")} AS offload_s,
+               CASE WHEN pathway IS NOT NULL AND alerted < arrival
+                    THEN {_span("alerted", "arrival")} END AS prealert_lead_s,
+               CASE WHEN pathway IS NOT NULL THEN {_epoch("arrival - team")} END AS team_lead_s,
+               CASE WHEN pathway IS NOT NULL THEN {_span("contact", "arrival")} END
+                   AS fmc_to_destination_s,
+               {_span("received", "answered")} <= {p(config.answer_limit_s, "float8")}
+                   AS answered_in_time,
+               CASE WHEN NOT dep_class OR dep_start IS NULL THEN NULL
+                    WHEN cv_dep IS NOT NULL THEN {_span("dep_start", "cv_dep")} <= {limit}
+                    WHEN cancelled IS NOT NULL AND {_epoch("cancelled - dep_start")} <= {limit}
+                        THEN NULL
+                    ELSE false END AS departed_in_time,
+               CASE WHEN pathway IS NOT NULL AND arrival IS NOT NULL
+                    THEN coalesce(alerted < arrival, false) END AS prealerted,
+               CASE WHEN arrival IS NOT NULL AND ({needed}) THEN {capable} END
+                   AS direct_to_capable,
+               CASE WHEN transport_class = '{TransportClass.NON_EMERGENCY}'
+                         AND booked_to IS NOT NULL THEN
+                    CASE WHEN on_scene IS NOT NULL THEN on_scene <= {deadline}
+                         WHEN cancelled IS NOT NULL AND cancelled <= {deadline} THEN NULL
+                         ELSE false END
+               END AS pickup_on_time
+        FROM z
+    )"""
+
+
+def _aggregate_sql(*, p: _Params, dims: Sequence[str], config: IndicatorConfig) -> str:
+    """SELECT over `x` giving one row per group plus the total (GROUPING SETS)."""
+    # an unused placeholder would have no type, so the zone is only passed when a period is
+    tz = p(config.time_zone, "text") if {"hour", "day", "month"} & set(dims) else ""
+    dim_exprs = [f"{_dimension_sql(dimension=d, tz=tz)} AS dim_{i}" for i, d in enumerate(dims)]
+    fractions = p(list(PERCENTILES), "float8[]")
+    cols = [
+        *dim_exprs,
+        f"GROUPING({', '.join(f'dim_{i}' for i in range(len(dims)))}) AS grp"
+        if dims
+        else "0 AS grp",
+        "count(*) AS calls",
+        "count(cancelled) AS cancelled",
+        "coalesce(sum(repairs), 0)::int AS clock_repairs",
+    ]
+    for r in RATES:
+        cols += [f"count(*) FILTER (WHERE {r}) AS {r}_num", f"count({r}) AS {r}_den"]
+    targets = config.targets()
+    for name in INTERVALS:
+        cols += [
+            f"count({name}) AS {name}_n",
+            f"percentile_cont({fractions}) WITHIN GROUP (ORDER BY {name}) AS {name}_pct",
+        ]
+        for j, (interval, target) in enumerate(targets):
+            if interval == name:
+                cols.append(
+                    f"count(*) FILTER (WHERE {name} <= {p(target, 'float8')}) AS {name}_w{j}"
+                )
+    dims_list = ", ".join(f"dim_{i}" for i in range(len(dims)))
+    group = f"GROUP BY GROUPING SETS (({dims_list}), ())" if dims else ""
+    return f"SELECT {', '.join(cols)} FROM x {group}"
+
+
+def _row_from_record(
+    *, record: asyncpg.Record, dims: Sequence[str], config: IndicatorConfig, total: bool
+) -> IndicatorRow:
+    key = () if total else tuple((d, record[f"dim_{i}"]) for i, d in enumerate(dims))
+    targets = config.targets()
+    intervals = {}
+    for name in INTERVALS:
+        pct = record[f"{name}_pct"] or [None] * len(PERCENTILES)
+        p50, p90, p95 = pct
+        within = tuple(
+            (target, record[f"{name}_w{j}"])
+            for j, (interval, target) in enumerate(targets)
+            if interval == name
+        )
+        intervals[name] = IntervalStats(
+            n=record[f"{name}_n"], p50=p50, p90=p90, p95=p95, within=within
+        )
+    return IndicatorRow(
+        key=key,
+        calls=record["calls"],
+        cancelled=record["cancelled"],
+        clock_repairs=record["clock_repairs"],
+        rates={
+            r: Rate(numerator=record[f"{r}_num"], denominator=record[f"{r}_den"]) for r in RATES
+        },
+        intervals=intervals,
+    )
+
+
+def indicators_sql(
+    *, start: datetime, end: datetime, by: Sequence[str], config: IndicatorConfig
+) -> tuple[str, list[Any]]:
+    """The whole indicator statement and its arguments (for EXPLAIN and for the benchmark)."""
+    dims = validate_by(by=by)
+    p = _Params()
+    per_call = _per_call_sql(p=p, start=start, end=end, config=config)
+    return f"WITH {per_call}\n{_aggregate_sql(p=p, dims=dims, config=config)}", p.values
+
+
+async def compute_indicators(
+    *,
+    conn: asyncpg.Connection,
+    start: datetime,
+    end: datetime,
+    by: Sequence[str],
+    config: IndicatorConfig,
+) -> IndicatorReport:
+    """Indicators for calls received in [start, end), grouped by `by`, computed in SQL."""
+    dims = validate_by(by=by)
+    sql, args = indicators_sql(start=start, end=end, by=dims, config=config)
+    async with conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+        records = await conn.fetch(sql, *args)
+    # GROUPING() is non-zero only on the () set: the total, which SQL returns even when empty
+    (total,) = (
+        _row_from_record(record=r, dims=dims, config=config, total=True)
+        for r in records
+        if r["grp"] != 0 or not dims
+    )
+    rows = [
+        _row_from_record(record=r, dims=dims, config=config, total=False)
+        for r in records
+        if r["grp"] == 0 and dims
+    ]
+    rows.sort(key=lambda r: group_sort_key(r.key))
+    return IndicatorReport(
+        start=start, end=end, by=dims, config=config, rows=tuple(rows), total=total
+    )
+
+
+async def fetch_timelines(
+    *, conn: asyncpg.Connection, start: datetime, end: datetime
+) -> list[tuple[CallRow, list[TimelineEvent]]]:
+    """Every call received in [start, end) with its events, for the pure reference path."""
+    calls = await conn.fetch(
+        """SELECT k.id::text AS id, k.received_at, k.acuity, k.transport_class, k.pathway,
+                  k.district_id, k.booked_from, k.booked_to,
+                  CASE WHEN jsonb_typeof(k.triage->'flags') = 'object' THEN
+                       ARRAY(SELECT key FROM jsonb_each(k.triage->'flags')
+                             WHERE value = 'true'::jsonb)
+                  ELSE '{}'::text[] END AS flags,
+                  coalesce(h.capabilities, '{}') AS dest_caps
+           FROM calls k LEFT JOIN hospitals h ON h.id = k.destination_id
+           WHERE k.received_at >= $1 AND k.received_at < $2
+           ORDER BY k.received_at, k.id""",
+        start,
+        end,
+    )
+    events = await conn.fetch(
+        """SELECT e.call_id::text AS call_id, e.vehicle_id, e.kind, e.occurred_at,
+                  e.received_at, e.data->>'station_id' AS station_id
+           FROM events e JOIN calls k ON k.id = e.call_id
+           WHERE k.received_at >= $1 AND k.received_at < $2
+           ORDER BY e.id""",
+        start,
+        end,
+    )
+    by_call: dict[str, list[TimelineEvent]] = {}
+    for e in events:
+        data = {"station_id": e["station_id"]} if e["station_id"] is not None else {}
+        by_call.setdefault(e["call_id"], []).append(
+            TimelineEvent(
+                kind=e["kind"],
+                occurred_at=e["occurred_at"],
+                received_at=e["received_at"],
+                vehicle_id=e["vehicle_id"],
+                data=data,
+            )
+        )
+    return [
+        (
+            CallRow(
+                call_id=c["id"],
+                received_at=c["received_at"],
+                acuity=Acuity(c["acuity"]),
+                transport_class=TransportClass(c["transport_class"]),
+                pathway=Pathway(c["pathway"]) if c["pathway"] else None,
+                district_id=c["district_id"],
+                booked_from=c["booked_from"],
+                booked_to=c["booked_to"],
+                flags=frozenset(c["flags"]),
+                destination_capabilities=frozenset(c["dest_caps"]),
+            ),
+            by_call.get(c["id"], []),
+        )
+        for c in calls
+    ]
+
+
+async def compute_indicators_reference(
+    *,
+    conn: asyncpg.Connection,
+    start: datetime,
+    end: datetime,
+    by: Sequence[str],
+    config: IndicatorConfig,
+) -> IndicatorReport:
+    """The same report through the pure Python path (small periods, and the tests' oracle)."""
+    timelines = await fetch_timelines(conn=conn, start=start, end=end)
+    measures = [measure_call(call=c, events=ev, config=config) for c, ev in timelines]
+    return aggregate(measures=measures, by=by, config=config, start=start, end=end)
