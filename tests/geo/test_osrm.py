@@ -1,0 +1,185 @@
+"""The OSRM table client against a tiny OSRM-speaking HTTP server on 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import orjson
+import pytest
+
+from dispatch.errors import GeoError
+from dispatch.geo.distance import haversine_m
+from dispatch.geo.osrm import OsrmError, table_durations, table_url
+
+
+def _duration(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return round(haversine_m(*a, *b) / 10.0, 1)
+
+
+@dataclass
+class FakeOsrm:
+    """Answers /<mode>/table/v1/driving/<coords>?sources=..&destinations=.. like OSRM does."""
+
+    paths: list[str] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    base: str = ""
+
+    def answer(self, target: str) -> tuple[int, bytes]:
+        url = urlsplit(target)
+        mode, _, _, profile, coords = url.path.strip("/").split("/", 4)
+        q = parse_qs(url.query)
+        pts = [tuple(map(float, c.split(","))) for c in unquote(coords).split(";")]
+        src = [int(i) for i in q["sources"][0].split(";")]
+        dst = [int(i) for i in q["destinations"][0].split(";")]
+        if mode == "refuse" or q.get("annotations") != ["duration"] or profile != "driving":
+            return 400, orjson.dumps({"code": "InvalidQuery", "message": "bad"})
+        if mode == "badjson":
+            return 200, b"{not json"
+        if mode == "short":
+            return 200, orjson.dumps({"code": "Ok", "durations": [[1.0]]})
+        if mode == "negative":
+            return 200, orjson.dumps({"code": "Ok", "durations": [[-1.0] * len(dst)] * len(src)})
+        if mode == "nosegment":
+            return 200, orjson.dumps({"code": "NoSegment", "message": "no road"})
+        rows = []
+        for i in src:
+            row = []
+            for j in dst:
+                # points east of 119.5 are across water with no road: OSRM answers null
+                far = pts[j][0] > 119.5 or pts[i][0] > 119.5
+                row.append(None if far else _duration(pts[i], pts[j]))  # type: ignore[arg-type]
+            rows.append(row)
+        return 200, orjson.dumps({"code": "Ok", "durations": rows})
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            target = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
+            self.paths.append(target)
+            if target.startswith("/slow/"):
+                await self.release.wait()
+            status, body = self.answer(target)
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client gave up (timeout test); nothing to answer
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except ConnectionError:
+                pass
+
+
+@pytest.fixture
+async def osrm() -> AsyncIterator[FakeOsrm]:
+    fake = FakeOsrm()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fake.base = f"http://127.0.0.1:{port}"
+    async with server:
+        yield fake
+        fake.release.set()
+        server.close()
+        await server.wait_closed()
+
+
+PTS = [(118.78 + 0.01 * i, 32.04 + 0.007 * (i % 5)) for i in range(12)]
+
+
+@pytest.mark.parametrize(
+    ("n_src", "n_dst", "max_coords", "requests"),
+    [(1, 1, 100, 1), (2, 5, 100, 1), (3, 9, 4, 10), (5, 2, 4, 3), (12, 12, 10, 9), (1, 12, 6, 3)],
+)
+async def test_matrix_matches_server_and_respects_the_coordinate_limit(
+    osrm: FakeOsrm, n_src: int, n_dst: int, max_coords: int, requests: int
+) -> None:
+    sources, dests = PTS[:n_src], PTS[-n_dst:]
+    async with httpx.AsyncClient() as client:
+        got = await table_durations(client=client, base_url=osrm.base + "/ok/", sources=sources,
+                                    destinations=dests, max_coordinates=max_coords)
+    assert got == [[_duration(s, d) for d in dests] for s in sources]
+    assert len(osrm.paths) == requests
+    for p in osrm.paths:
+        assert "annotations=duration" in p
+        assert len(unquote(urlsplit(p).path).split("/")[-1].split(";")) <= max_coords
+
+
+async def test_unroutable_pairs_are_none(osrm: FakeOsrm) -> None:
+    async with httpx.AsyncClient() as client:
+        got = await table_durations(client=client, base_url=osrm.base + "/ok",
+                                    sources=[PTS[0], (119.6, 32.0)],
+                                    destinations=[PTS[1], (119.7, 32.1)])
+    assert got[0][0] == _duration(PTS[0], PTS[1])
+    assert got[0][1] is None and got[1] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [("refuse", "HTTP 400: InvalidQuery"), ("badjson", "invalid JSON"),
+     ("short", "wrong number"), ("negative", "bad duration"), ("nosegment", "NoSegment")],
+)
+async def test_bad_answers_raise_osrm_error(osrm: FakeOsrm, mode: str, message: str) -> None:
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(OsrmError, match=message):
+            await table_durations(client=client, base_url=f"{osrm.base}/{mode}",
+                                  sources=PTS[:2], destinations=PTS[2:5])
+
+
+async def test_a_failing_block_fails_the_whole_matrix(osrm: FakeOsrm) -> None:
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(OsrmError):
+            await table_durations(client=client, base_url=f"{osrm.base}/refuse",
+                                  sources=PTS, destinations=PTS, max_coordinates=4)
+
+
+async def test_timeout_is_explicit(osrm: FakeOsrm) -> None:
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(OsrmError, match="timed out"):
+            await table_durations(client=client, base_url=f"{osrm.base}/slow", sources=PTS[:1],
+                                  destinations=PTS[1:2], timeout_s=0.2)
+    assert len(osrm.paths) == 1
+
+
+async def test_unreachable_server() -> None:
+    # bind then close a port so nothing listens on it
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(OsrmError, match="unreachable"):
+            await table_durations(client=client, base_url=f"http://127.0.0.1:{port}",
+                                  sources=PTS[:1], destinations=PTS[1:2])
+
+
+async def test_empty_sides_and_bad_coordinates(osrm: FakeOsrm) -> None:
+    async with httpx.AsyncClient() as client:
+        assert await table_durations(client=client, base_url=osrm.base, sources=[],
+                                     destinations=PTS) == []
+        assert await table_durations(client=client, base_url=osrm.base, sources=PTS[:2],
+                                     destinations=[]) == [[], []]
+        for bad in [(200.0, 0.0), (0.0, 91.0), (float("nan"), 0.0)]:
+            with pytest.raises(GeoError):
+                await table_durations(client=client, base_url=osrm.base, sources=[bad],
+                                      destinations=PTS[:1])
+        with pytest.raises(GeoError):
+            await table_durations(client=client, base_url=osrm.base, sources=PTS[:1],
+                                  destinations=PTS[:1], max_coordinates=1)
+    assert osrm.paths == []
+
+
+def test_table_url_shape() -> None:
+    url = table_url(base_url="http://r:5000/", sources=[(118.1, 32.2)],
+                    destinations=[(118.3, 32.4), (118.5, 32.6)])
+    assert url == (
+        "http://r:5000/table/v1/driving/118.100000,32.200000;118.300000,32.400000;"
+        "118.500000,32.600000?sources=0&destinations=1;2&annotations=duration"
+    )
