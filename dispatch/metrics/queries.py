@@ -214,7 +214,7 @@ def _aggregate_sql(*, p: _Params, dims: Sequence[str], config: IndicatorConfig) 
     dim_exprs = [f"{_dimension_sql(dimension=d, tz=tz)} AS dim_{i}" for i, d in enumerate(dims)]
     fractions = p(list(PERCENTILES), "float8[]")
     cols = [
-        *dim_exprs,
+        *(f"dim_{i}" for i in range(len(dims))),
         f"GROUPING({', '.join(f'dim_{i}' for i in range(len(dims)))}) AS grp"
         if dims
         else "0 AS grp",
@@ -237,7 +237,9 @@ def _aggregate_sql(*, p: _Params, dims: Sequence[str], config: IndicatorConfig) 
                 )
     dims_list = ", ".join(f"dim_{i}" for i in range(len(dims)))
     group = f"GROUP BY GROUPING SETS (({dims_list}), ())" if dims else ""
-    return f"SELECT {', '.join(cols)} FROM x {group}"
+    # dimensions are computed in a subquery: GROUPING SETS cannot name output aliases
+    source = f"(SELECT x.*, {', '.join(dim_exprs)} FROM x) g" if dims else "x"
+    return f"SELECT {', '.join(cols)} FROM {source} {group}"
 
 
 def _row_from_record(
@@ -299,11 +301,12 @@ async def compute_indicators(
         for r in records
         if r["grp"] != 0 or not dims
     )
+    # with no dimensions the one group is the total, as in the pure path
     rows = [
         _row_from_record(record=r, dims=dims, config=config, total=False)
         for r in records
         if r["grp"] == 0 and dims
-    ]
+    ] or ([] if dims else [total])
     rows.sort(key=lambda r: group_sort_key(r.key))
     return IndicatorReport(
         start=start, end=end, by=dims, config=config, rows=tuple(rows), total=total

@@ -1,0 +1,140 @@
+"""Grouping, rates, percentiles and CSV over hand-checked measures (pure path)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from metrics_cases import BASE, CASES, call_row, timeline
+
+from dispatch.errors import InvalidInput
+from dispatch.metrics.indicators import aggregate, percentile_cont, to_csv
+from dispatch.metrics.intervals import IndicatorConfig, measure_call
+
+CONFIG = IndicatorConfig()
+
+
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        ([], 0.5, None),
+        ([7.0], 0.9, 7.0),
+        ([4.0, 1.0, 3.0, 2.0], 0.5, 2.5),
+        ([1.0, 2.0, 3.0, 4.0], 0.9, 3.7),
+        ([1.0, 2.0, 3.0, 4.0], 0.95, 3.85),
+        ([10.0, 20.0, 30.0], 0.5, 20.0),
+    ],
+)
+def test_percentile_cont_interpolates_like_postgresql(
+    values: list[float], fraction: float, expected: float | None
+) -> None:
+    got = percentile_cont(values=values, fraction=fraction)
+    assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def _measures(names: list[str], *, hours_apart: bool = False):
+    chosen = [c for c in CASES if c.name in names]
+    return [
+        measure_call(
+            call=call_row(case=c, base=BASE + timedelta(hours=i if hours_apart else 0)),
+            events=timeline(case=c, base=BASE),
+            config=CONFIG,
+        )
+        for i, c in enumerate(chosen)
+    ]
+
+
+def test_departure_rate_shows_numerator_and_denominator() -> None:
+    # passes: full_chest_pain, departure_at_limit, cancelled_after_departure;
+    # fails: late_departure, no_departure, cancelled_after_limit;
+    # out of the denominator: cancelled_within_limit, booking_on_time (non-emergency)
+    names = [
+        "full_chest_pain",
+        "departure_at_limit",
+        "cancelled_after_departure",
+        "late_departure",
+        "no_departure",
+        "cancelled_after_limit",
+        "cancelled_within_limit",
+        "booking_on_time",
+    ]
+    report = aggregate(
+        measures=_measures(names), by=[], config=CONFIG, start=BASE, end=BASE + timedelta(days=1)
+    )
+    rate = report.total.rates["departed_in_time"]
+    assert (rate.numerator, rate.denominator) == (3, 6)
+    assert rate.value == 0.5
+    assert report.total.calls == 8
+    assert report.total.cancelled == 3
+    assert report.rows == (report.total,)  # no dimensions: the one group is the total
+
+
+def test_interval_percentiles_and_share_within_targets() -> None:
+    # turnout: 90 (full), 190 (late), 180 (at limit), 40 (cancelled after departure)
+    names = ["full_chest_pain", "late_departure", "departure_at_limit", "cancelled_after_departure"]
+    report = aggregate(
+        measures=_measures(names), by=[], config=CONFIG, start=BASE, end=BASE + timedelta(days=1)
+    )
+    turnout = report.total.intervals["turnout_s"]
+    assert turnout.n == 4
+    assert turnout.p50 == pytest.approx(135.0)  # 40, 90, 180, 190
+    assert turnout.p90 == pytest.approx(187.0)
+    assert turnout.p95 == pytest.approx(188.5)
+    assert turnout.within == ((60.0, 1),)  # NFPA 1710 turnout 60 s
+    response = report.total.intervals["response_s"]
+    assert response.within == ((480.0, 0), (720.0, 3))  # 494, 494, 494; the fourth never arrived
+
+
+def test_grouping_by_period_and_station_sorts_unknown_last() -> None:
+    names = ["full_chest_pain", "several_vehicles", "cancelled_before_dispatch"]
+    report = aggregate(
+        measures=_measures(names, hours_apart=True),
+        by=["station"],
+        config=CONFIG,
+        start=BASE,
+        end=BASE + timedelta(days=1),
+    )
+    assert [r.key for r in report.rows] == [
+        (("station", "S1"),),
+        (("station", "S2"),),
+        (("station", None),),
+    ]
+    hourly = aggregate(
+        measures=_measures(names, hours_apart=True),
+        by=["hour", "acuity"],
+        config=CONFIG,
+        start=BASE,
+        end=BASE + timedelta(days=1),
+    )
+    # BASE is 00:00 UTC = 08:00 in Asia/Shanghai
+    assert [r.key for r in hourly.rows] == [
+        (("hour", "2025-03-01T08"), ("acuity", "2")),
+        (("hour", "2025-03-01T09"), ("acuity", "2")),
+        (("hour", "2025-03-01T10"), ("acuity", "2")),
+    ]
+    assert sum(r.calls for r in hourly.rows) == hourly.total.calls == 3
+
+
+@pytest.mark.parametrize("by", [["shift"], ["district", "district"]])
+def test_unknown_or_repeated_dimensions_are_refused(by: list[str]) -> None:
+    with pytest.raises(InvalidInput):
+        aggregate(measures=[], by=by, config=CONFIG, start=BASE, end=BASE)
+
+
+def test_csv_has_one_line_per_group_with_rates_as_fractions() -> None:
+    names = ["full_chest_pain", "late_departure"]
+    report = aggregate(
+        measures=_measures(names), by=["district"], config=CONFIG, start=BASE, end=BASE
+    )
+    lines = to_csv(report.rows).splitlines()
+    header = lines[0].split(",")
+    assert header[:4] == ["district", "calls", "cancelled", "clock_repairs"]
+    assert len(lines) == 3
+    first = dict(zip(header, lines[1].split(","), strict=True))
+    assert first["district"] == "full_chest_pain"
+    assert first["departed_in_time_num"] == "1"
+    assert first["departed_in_time_rate"] == "1.0"
+    assert first["turnout_s_p50"] == "90.0"
+    assert first["pickup_on_time_rate"] == ""
+    assert first["response_s_within_480"] == "0.0"
+    assert to_csv([]) == ""
