@@ -218,7 +218,9 @@ def _check_length(text: str, declared: str) -> None:
     whole = len(text)
     before_ml = text.rfind("ml=")
     if expected not in (whole, before_ml):
-        raise AmlParseError("ml", f"declared length {expected} but the message has {whole}")
+        raise AmlParseError(
+            "ml", f"declared length {expected}, message has {whole} ({before_ml} before ml=)"
+        )
 
 
 def _sms_time(text: str) -> datetime:
