@@ -1,4 +1,4 @@
-"""Bearer JWTs with a role and, for crews and hospitals, the one vehicle or hospital they act for."""
+"""Bearer JWTs with a role and, for crews and hospitals, the vehicle or hospital they act for."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ class Principal:
             return
         allowed = ", ".join(r.value for r in roles)
         raise Forbidden(f"role '{self.role.value}' may not do this; needs one of: {allowed}")
+
+    def require_dispatcher(self) -> None:
+        self.require(Role.DISPATCHER)
 
     def require_vehicle(self, vehicle_id: str) -> None:
         """Crews act only for their own vehicle; dispatchers and admins for any."""

@@ -12,7 +12,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
             type_name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog"
@@ -28,7 +28,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         command_timeout=command_timeout_s,
-        init=_init_connection,
+        init=init_connection,
         server_settings={"search_path": f"{schema},public", "application_name": "dispatch"},
     )
     assert pool is not None

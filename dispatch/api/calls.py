@@ -1,0 +1,108 @@
+"""Calls: intake, fixes, queue, dispatch, cancel, triage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query
+
+from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.json import JSON
+from dispatch.domain import CallStatus
+from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, Outcome
+from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                              max_length=128)]
+
+
+async def _answer(
+    orchestrator: Orchestrator, outcome: Outcome, principal: PrincipalDep, status: int = 200
+) -> JSON:
+    view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
+                                        with_timeline=False)
+    view["recommendations"] = [r.to_dict() for r in outcome.recommendations]
+    return JSON(view, status_code=status)
+
+
+@router.post("", status_code=201, summary="Take a 120 call")
+async def create_call(
+    body: CallIn, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    idempotency_key: IdempotencyKey = None,
+) -> JSON:
+    """Persist the call, fuse its fixes, triage it and assign (or queue) a vehicle.
+
+    A retry with the same `Idempotency-Key` returns the first call with status 200.
+    """
+    outcome = await orchestrator.take_call(body=body, idempotency_key=idempotency_key,
+                                           principal=principal, now=now)
+    return await _answer(orchestrator, outcome, principal, 201 if outcome.created else 200)
+
+
+@router.get("", summary="The live queue")
+async def list_calls(
+    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    status: Annotated[list[CallStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> JSON:
+    statuses = [s.value for s in status] if status else LIVE_STATUSES
+    calls = await orchestrator.queue(statuses=statuses, principal=principal, limit=limit)
+    return JSON({"calls": calls})
+
+
+@router.get("/{call_id}", summary="A call with its timeline")
+async def get_call(call_id: UUID, orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+    return JSON(await orchestrator.call_view(call_id=call_id, principal=principal))
+
+
+@router.post("/{call_id}/fixes", summary="Add location fixes during the call")
+async def add_fixes(
+    call_id: UUID, body: FixesIn, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now
+) -> JSON:
+    outcome = await orchestrator.add_fixes(call_id=call_id, fixes_in=body.fixes,
+                                           principal=principal, now=now)
+    return await _answer(orchestrator, outcome, principal)
+
+
+@router.get("/{call_id}/recommendations", summary="The best available vehicles by ETA")
+async def recommendations(
+    call_id: UUID, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now
+) -> JSON:
+    principal.require_dispatcher()
+    ranked = await orchestrator.recommend(call_id=call_id, now=now)
+    return JSON({"call_id": str(call_id), "vehicles": [r.to_dict() for r in ranked]})
+
+
+@router.post("/{call_id}/dispatch", summary="Confirm the recommendation or override it")
+async def dispatch_call(
+    call_id: UUID, body: DispatchIn, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    now: Now,
+) -> JSON:
+    outcome = await orchestrator.dispatch(call_id=call_id, vehicle_id=body.vehicle_id,
+                                          additional=body.additional, reason=body.reason,
+                                          principal=principal, now=now)
+    return await _answer(orchestrator, outcome, principal)
+
+
+@router.post("/{call_id}/cancel", summary="Cancel a call and free its vehicles")
+async def cancel_call(
+    call_id: UUID, body: CancelIn, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    now: Now,
+) -> JSON:
+    outcome = await orchestrator.cancel(call_id=call_id, reason=body.reason,
+                                        principal=principal, now=now)
+    return await _answer(orchestrator, outcome, principal)
+
+
+@router.post("/{call_id}/triage", summary="Re-triage with new answers or crew findings")
+async def retriage_call(
+    call_id: UUID, body: RetriageIn, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    now: Now,
+) -> JSON:
+    outcome = await orchestrator.retriage_call(
+        call_id=call_id, answers=body.answers, findings=body.findings, complaint=body.complaint,
+        principal=principal, now=now)
+    return await _answer(orchestrator, outcome, principal)

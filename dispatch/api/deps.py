@@ -1,0 +1,39 @@
+"""Annotated dependencies: the caller, the orchestrator, the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dispatch.auth import Principal, Unauthenticated, verify_token
+from dispatch.orchestrator import Orchestrator
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_orchestrator(request: Request) -> Orchestrator:
+    orchestrator: Orchestrator = request.state.orchestrator
+    return orchestrator
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("missing bearer token", field="Authorization")
+    settings = request.state.settings
+    return verify_token(token=credentials.credentials, secret=settings.jwt_secret,
+                        issuer=settings.jwt_issuer)
+
+
+def get_now() -> datetime:
+    return datetime.now(UTC)
+
+
+OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+Now = Annotated[datetime, Depends(get_now)]

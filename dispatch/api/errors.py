@@ -1,0 +1,89 @@
+"""One place that turns domain errors and refused input into HTTP answers.
+
+Every answer is JSON: {"error": <kind>, "detail": [{"field": ..., "reason": ...}]}.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch.api.json import JSON
+from dispatch.auth import Unauthenticated
+from dispatch.errors import (
+    Conflict,
+    DispatchError,
+    Forbidden,
+    GeoError,
+    InvalidInput,
+    NotFound,
+    TriageError,
+)
+
+log = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[DispatchError], int, str]] = [
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (InvalidInput, 422, "invalid_input"),
+    (GeoError, 422, "invalid_input"),
+    (TriageError, 422, "invalid_input"),
+]
+
+
+def error_body(kind: str, field: str | None, reason: str) -> dict[str, object]:
+    return {"error": kind, "detail": [{"field": field, "reason": reason}]}
+
+
+def _location(loc: tuple[object, ...] | list[object]) -> str:
+    # ("body", "fixes", 0, "lat") -> "fixes[0].lat"
+    parts: list[str] = []
+    for item in loc:
+        if item in ("body", "query", "path", "header"):
+            continue
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map DispatchError subclasses, validation errors and HTTP errors to JSON answers."""
+
+    @app.exception_handler(DispatchError)
+    async def _domain(request: Request, exc: DispatchError) -> JSON:
+        for cls, status, kind in _STATUS:
+            if isinstance(exc, cls):
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                return JSON(error_body(kind, exc.field, exc.message), status_code=status,
+                                      headers=headers)
+        log.error("unmapped domain error %r", exc)
+        return JSON(error_body("error", exc.field, exc.message), status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSON:
+        detail = []
+        for err in exc.errors():
+            loc = err.get("loc", ())
+            reason = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                reason = f"malformed JSON: {err.get('ctx', {}).get('error', reason)}"
+            detail.append({"field": _location(loc), "reason": reason})
+        return JSON({"error": "invalid_input", "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSON:
+        return JSON(error_body("http_error", None, str(exc.detail)),
+                              status_code=exc.status_code, headers=exc.headers)
+
+
+def too_large_body(limit: int) -> bytes:
+    return orjson.dumps(error_body("payload_too_large", "body",
+                                   f"request body exceeds {limit} bytes"))

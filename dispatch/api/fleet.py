@@ -1,0 +1,91 @@
+"""Fleet: vehicles, crew status, positions and milestones."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.json import JSON
+from dispatch.db import fleet as fleet_db
+from dispatch.domain import EventKind, VehicleKind, VehicleStatus
+from dispatch.errors import NotFound
+from dispatch.geo.coords import to_wgs84
+from dispatch.schemas import MilestoneIn, PositionIn, StatusIn, received_now
+
+router = APIRouter(prefix="/v1/vehicles", tags=["fleet"])
+
+VehicleId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("", summary="The fleet and its status")
+async def list_vehicles(
+    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    status: VehicleStatus | None = None, kind: VehicleKind | None = None,
+) -> JSON:
+    principal.require_dispatcher()
+    async with orchestrator.pool.acquire() as conn:
+        rows = await fleet_db.list_vehicles(conn=conn, status=status.value if status else None,
+                                            kind=kind.value if kind else None)
+    return JSON({"vehicles": [dict(r) for r in rows]})
+
+
+@router.get("/{vehicle_id}", summary="One vehicle")
+async def get_vehicle(
+    vehicle_id: VehicleId, orchestrator: OrchestratorDep, principal: PrincipalDep
+) -> JSON:
+    principal.require_vehicle(vehicle_id)
+    async with orchestrator.pool.acquire() as conn:
+        row = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+    if row is None:
+        raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
+    return JSON(dict(row))
+
+
+@router.post("/{vehicle_id}/status", summary="A crew reports its status")
+async def report_status(
+    vehicle_id: VehicleId, body: StatusIn, orchestrator: OrchestratorDep,
+    principal: PrincipalDep, now: Now,
+) -> JSON:
+    result = await orchestrator.report_status(
+        vehicle_id=vehicle_id, status=body.status, at=received_now(body.at, now),
+        principal=principal, now=now)
+    return JSON(result)
+
+
+@router.post("/{vehicle_id}/milestones", summary="Patient contact or handover")
+async def report_milestone(
+    vehicle_id: VehicleId, body: MilestoneIn, orchestrator: OrchestratorDep,
+    principal: PrincipalDep, now: Now,
+) -> JSON:
+    result = await orchestrator.report_milestone(
+        vehicle_id=vehicle_id, kind=EventKind(body.kind), at=received_now(body.at, now),
+        principal=principal)
+    return JSON(result)
+
+
+@router.post("/{vehicle_id}/position", status_code=204, summary="A position ping")
+async def report_position(
+    vehicle_id: VehicleId, body: PositionIn, orchestrator: OrchestratorDep,
+    principal: PrincipalDep,
+) -> None:
+    lon, lat = to_wgs84(lon=body.lon, lat=body.lat, system=body.coord_system)
+    await orchestrator.report_position(vehicle_id=vehicle_id, lon=lon, lat=lat, at=body.at,
+                                       principal=principal)
+
+
+@router.get("/nearest/search", summary="Available vehicles near a point (for consoles)")
+async def nearest(
+    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    lon: Annotated[float, Query(ge=-180, le=180)], lat: Annotated[float, Query(ge=-90, le=90)],
+    kind: VehicleKind = VehicleKind.ALS,
+    radius_m: Annotated[float, Query(gt=0, le=100_000)] = 10_000,
+    count: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> JSON:
+    principal.require_dispatcher()
+    found = await orchestrator.index.nearest(kind=kind, lon=lon, lat=lat, radius_m=radius_m,
+                                             count=count)
+    return JSON({"vehicles": [
+        {"vehicle_id": n.vehicle_id, "kind": n.kind.value, "lon": n.lon, "lat": n.lat,
+         "distance_m": n.distance_m} for n in found]})

@@ -1,0 +1,73 @@
+"""Reference data and triage tools: stations, hospitals, districts, protocol, evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+
+from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.json import JSON
+from dispatch.db import reference
+from dispatch.domain import Role
+from dispatch.refdata import load_reference
+from dispatch.schemas import EvaluateIn
+from dispatch.triage import protocol_tables, retriage, triage_call
+
+router = APIRouter(tags=["reference"])
+
+
+@router.get("/v1/stations")
+async def stations(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+    principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
+    async with orchestrator.pool.acquire() as conn:
+        rows = await reference.stations(conn=conn)
+    return JSON({"stations": [dict(r) for r in rows]})
+
+
+@router.get("/v1/hospitals")
+async def hospitals(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+    principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
+    async with orchestrator.pool.acquire() as conn:
+        rows = await reference.hospitals(conn=conn)
+    return JSON({"hospitals": [dict(r) for r in rows]})
+
+
+@router.get("/v1/districts")
+async def districts(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+    principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
+    async with orchestrator.pool.acquire() as conn:
+        rows = await reference.districts(conn=conn)
+    return JSON({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": r["geometry"],
+         "properties": {"id": r["id"], "name": r["name"], "area_type": r["area_type"],
+                        "synthetic": r["synthetic"]}} for r in rows]})
+
+
+@router.post("/v1/admin/reference", summary="Load reference data (GeoJSON FeatureCollection)")
+async def load(
+    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    collection: dict[str, Any] = Body(...),  # noqa: B008
+) -> JSON:
+    principal.require(Role.ADMIN)
+    async with orchestrator.pool.acquire() as conn:
+        counts = await load_reference(conn=conn, collection=collection)
+    await orchestrator.places.invalidate()
+    await orchestrator.rebuild_index()
+    return JSON(counts)
+
+
+@router.get("/v1/triage/protocol", summary="The triage rule tables and their version")
+async def protocol(principal: PrincipalDep) -> JSON:
+    principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
+    return JSON(protocol_tables())
+
+
+@router.post("/v1/triage/evaluate", summary="Triage without a call (consoles, training)")
+async def evaluate(body: EvaluateIn, principal: PrincipalDep, now: Now) -> JSON:
+    principal.require(Role.DISPATCHER, Role.CREW)
+    if body.findings is not None:
+        result = retriage(body.answers, body.findings, complaint=body.complaint, now=now)
+    else:
+        result = triage_call(body.answers, complaint=body.complaint, now=now)
+    return JSON(result.to_dict())

@@ -1,0 +1,149 @@
+"""create_app(): the FastAPI application; the lifespan owns every connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dispatch.api import calls, fleet, reference
+from dispatch.api.errors import install_error_handlers, too_large_body
+from dispatch.api.json import JSON
+from dispatch.bus import Bus
+from dispatch.config import Settings
+from dispatch.db.migrate import migrate
+from dispatch.db.pool import create_pool
+from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.geo.eta import EtaModel
+from dispatch.geo.live_index import LiveIndex
+from dispatch.orchestrator import Orchestrator
+from dispatch.places import PlacesCache
+
+log = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    bus: Bus
+    orchestrator: Orchestrator
+
+
+def open_redis(settings: Settings) -> aioredis.Redis:
+    if settings.redis_url is None:
+        return embedded_redis()  # type: ignore[no-any-return]
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        max_connections=200,
+    )
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or embedded_database_url(settings.data_dir)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[State]:
+    """Open PostgreSQL and Redis, migrate, rebuild the live index; close them on exit."""
+    dsn = database_url(settings)
+    if settings.migrate_on_start:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn=conn, schema=settings.db_schema)
+        finally:
+            await conn.close()
+    pool = await create_pool(dsn=dsn, schema=settings.db_schema, min_size=settings.db_pool_min,
+                             max_size=settings.db_pool_max,
+                             command_timeout_s=settings.db_command_timeout_s)
+    redis = open_redis(settings)
+    try:
+        bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen)
+        orchestrator = Orchestrator(
+            pool=pool, bus=bus,
+            index=LiveIndex(redis=redis, prefix=settings.redis_prefix),
+            places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
+            settings=settings, eta_model=EtaModel.default())
+        indexed = await orchestrator.rebuild_index()
+        log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
+        yield State(settings=settings, pool=pool, redis=redis, bus=bus,
+                    orchestrator=orchestrator)
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with a 413 before they are read whole."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = too_large_body(self.limit)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The dispatch service. Settings come from DISPATCH_* variables unless given."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        async with open_services(settings) as state:
+            yield state
+
+    app = FastAPI(title="dispatch", version="0.1.0", lifespan=lifespan,
+                  default_response_class=JSON,
+                  description="120 emergency medical dispatch and prehospital handover")
+    install_error_handlers(app)
+    app.include_router(calls.router)
+    app.include_router(fleet.router)
+    app.include_router(reference.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JSON:
+        return JSON({"status": "ok"})
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

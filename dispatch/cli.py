@@ -1,0 +1,146 @@
+"""`dispatch serve | demo | migrate | load | token`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import orjson
+import typer
+import uvicorn
+
+from dispatch.auth import issue_token
+from dispatch.config import Settings
+from dispatch.db.migrate import migrate as run_migrations
+from dispatch.db.pool import init_connection
+from dispatch.domain import Role
+from dispatch.refdata import load_reference
+
+app = typer.Typer(help="dispatch: 120 emergency medical dispatch and handover backend",
+                  no_args_is_help=True)
+
+DEMO_DATA = "nanjing_demo.geojson"
+
+
+def _logging() -> None:
+    logging.basicConfig(level=os.environ.get("DISPATCH_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def demo_collection() -> dict[str, object]:
+    """The shipped Nanjing demo data set."""
+    text = (resources.files("dispatch.data") / DEMO_DATA).read_bytes()
+    result: dict[str, object] = orjson.loads(text)
+    return result
+
+
+async def _load(settings: Settings, collection: dict[str, object]) -> dict[str, int]:
+    from dispatch.app import database_url
+
+    conn = await asyncpg.connect(database_url(settings))
+    try:
+        await run_migrations(conn=conn, schema=settings.db_schema)
+        await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+        await init_connection(conn)
+        return await load_reference(conn=conn, collection=collection)
+    finally:
+        await conn.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8120,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
+    _logging()
+    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="info", ws="websockets")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8120,
+) -> None:
+    """Load the Nanjing demo data, print tokens, and run the service."""
+    _logging()
+    settings = Settings()
+    counts = asyncio.run(_load(settings, demo_collection()))
+    typer.echo(f"demo data loaded: {counts}")
+    now = datetime.now(UTC)
+    bindings: list[tuple[Role, dict[str, str]]] = [
+        (Role.DISPATCHER, {}), (Role.ADMIN, {}),
+        (Role.CREW, {"vehicle_id": "V001"}), (Role.HOSPITAL, {"hospital_id": "H01"})]
+    for role, extra in bindings:
+        token = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
+                            subject=f"demo-{role.value}", role=role, now=now,
+                            ttl_s=settings.token_ttl_s, **extra)
+        typer.echo(f"{role.value:10s} token: {token}")
+    typer.echo(f"open http://{host}:{port}/docs")
+    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+                log_level="info", ws="websockets")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    _logging()
+    settings = Settings()
+
+    async def run() -> list[str]:
+        from dispatch.app import database_url
+
+        conn = await asyncpg.connect(database_url(settings))
+        try:
+            return await run_migrations(conn=conn, schema=settings.db_schema)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+@app.command()
+def load(
+    file: Annotated[Path | None, typer.Argument(help="GeoJSON FeatureCollection")] = None,
+    demo_data: Annotated[bool, typer.Option("--demo", help="load the Nanjing demo set")] = False,
+) -> None:
+    """Load stations, vehicles, hospitals and districts from GeoJSON."""
+    _logging()
+    if file is None and not demo_data:
+        raise typer.BadParameter("give a FILE or --demo")
+    collection = demo_collection() if file is None else orjson.loads(file.read_bytes())
+    counts = asyncio.run(_load(Settings(), collection))
+    typer.echo(orjson.dumps(counts).decode())
+
+
+@app.command()
+def token(
+    role: Annotated[Role, typer.Argument(help="dispatcher | crew | hospital | admin")],
+    vehicle: Annotated[str | None, typer.Option("--vehicle", help="crew: vehicle id")] = None,
+    hospital: Annotated[str | None, typer.Option("--hospital", help="hospital id")] = None,
+    subject: Annotated[str | None, typer.Option(help="who the token is for")] = None,
+    ttl: Annotated[int | None, typer.Option(help="lifetime in seconds")] = None,
+) -> None:
+    """Issue a bearer token for local use."""
+    settings = Settings()
+    try:
+        value = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
+                            subject=subject or f"local-{role.value}", role=role,
+                            now=datetime.now(UTC), ttl_s=ttl or settings.token_ttl_s,
+                            vehicle_id=vehicle, hospital_id=hospital)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(value)
+
+
+if __name__ == "__main__":
+    app()

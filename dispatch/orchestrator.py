@@ -1,0 +1,817 @@
+"""The one place where domains meet: intake -> fusion -> triage -> search -> claim -> publish.
+
+Every step reads state, calls a pure function (dispatch.triage, dispatch.geo), writes the
+result to PostgreSQL and only then publishes on the Redis bus. Claims are conditional
+UPDATEs, so any number of instances can run this at once.
+
+Lock order, to rule out deadlocks between intake and queue draining: a call row first,
+then a vehicle row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from dispatch.auth import Principal
+from dispatch.bus import Bus
+from dispatch.config import Settings
+from dispatch.db import calls as call_db
+from dispatch.db import fleet as fleet_db
+from dispatch.db.events import NewEvent, append_events, audit, timeline
+from dispatch.domain import (
+    STATUS_EVENT,
+    CallStatus,
+    EventKind,
+    FixSource,
+    Role,
+    VehicleKind,
+    VehicleStatus,
+)
+from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound, VehicleUnavailable
+from dispatch.geo.coords import to_wgs84
+from dispatch.geo.distance import haversine_m
+from dispatch.geo.eta import EtaModel
+from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
+from dispatch.geo.live_index import LiveIndex
+from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
+from dispatch.places import Places, PlacesCache
+from dispatch.schemas import CallIn, FixIn
+from dispatch.triage import (
+    Answers,
+    Findings,
+    HospitalOption,
+    TriageResult,
+    choose_destination,
+    retriage,
+    triage_call,
+)
+
+log = logging.getLogger(__name__)
+
+LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.ACTIVE.value]
+# How many queued calls a clearing vehicle looks at before giving up on distance.
+_DRAIN_LOOKAHEAD = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an intake or update did, for the answer and the publish step."""
+
+    call_id: UUID
+    created: bool
+    recommendations: tuple[Ranked, ...] = ()
+
+
+class Orchestrator:
+    """Cross-domain flows of the service; one per process, stateless across requests."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        bus: Bus,
+        index: LiveIndex,
+        places: PlacesCache,
+        settings: Settings,
+        eta_model: EtaModel,
+    ) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.index = index
+        self.places = places
+        self.settings = settings
+        self.eta_model = eta_model
+
+    # ------------------------------------------------------------------ intake
+
+    async def take_call(
+        self, *, body: CallIn, idempotency_key: str | None, principal: Principal, now: datetime
+    ) -> Outcome:
+        """Persist a new call (or find the one this key created) and try to assign it."""
+        principal.require(Role.DISPATCHER)
+        if idempotency_key:
+            async with self.pool.acquire() as conn:
+                existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
+            if existing is not None:
+                return Outcome(call_id=existing, created=False)
+
+        places = await self.places.get()
+        fixes = [_stored_fix(f) for f in body.fixes]
+        location = fuse([_fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+        result = triage_call(body.answers, complaint=body.complaint, now=now)
+        transport_class = result.transport_class
+        call = call_db.NewCall(
+            id=uuid4(),
+            idempotency_key=idempotency_key,
+            caller_number=body.caller_number,
+            complaint=body.complaint,
+            answers=body.answers.model_dump(mode="json", exclude_none=True),
+            acuity=int(result.acuity),
+            transport_class=transport_class.value,
+            pathway=result.pathway.value if result.pathway else None,
+            triage=result.to_dict(),
+            required_kinds=[k.value for k in result.vehicle_kinds],
+            received_at=body.received_at,
+            answered_at=body.answered_at,
+            booked_from=body.booking.window_start if body.booking else None,
+            booked_to=body.booking.window_end if body.booking else None,
+        )
+        events = [
+            NewEvent(EventKind.CALL_RECEIVED, body.received_at, call.id),
+            NewEvent(EventKind.CALL_ANSWERED, body.answered_at, call.id),
+            NewEvent(EventKind.TRIAGED, now, call.id, data=_triage_event(result)),
+        ]
+        if location is not None:
+            events.insert(2, NewEvent(EventKind.LOCATION_FIXED, now, call.id,
+                                      data=location.to_dict()))
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await call_db.insert_call(conn=conn, call=call):
+                # A concurrent retry with the same key won the insert.
+                assert idempotency_key is not None
+                existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
+                assert existing is not None
+                return Outcome(call_id=existing, created=False)
+            await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
+            if location is not None:
+                await self._store_location(conn, call.id, location, places)
+                await self._choose_destination(conn, call.id, result, location, places, now)
+            await append_events(conn=conn, events=events)
+        await self.bus.publish("console", {"kind": "call_created", "call_id": str(call.id),
+                                           "acuity": call.acuity,
+                                           "transport_class": call.transport_class})
+        recommendations = await self._assign_or_recommend(call.id, principal=principal, now=now)
+        return Outcome(call_id=call.id, created=True, recommendations=recommendations)
+
+    async def add_fixes(
+        self, *, call_id: UUID, fixes_in: list[FixIn], principal: Principal, now: datetime
+    ) -> Outcome:
+        """Add location fixes; re-fuse, and re-rank before dispatch or alert the crew after."""
+        principal.require(Role.DISPATCHER)
+        places = await self.places.get()
+        fixes = [_stored_fix(f) for f in fixes_in]
+        async with self.pool.acquire() as conn, conn.transaction():
+            call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            if call["status"] not in LIVE_STATUSES:
+                raise Conflict(f"call is {call['status']}; fixes are taken only on live calls")
+            await call_db.insert_fixes(conn=conn, call_id=call_id, fixes=fixes)
+            rows = await call_db.fixes_of(conn=conn, call_id=call_id)
+            location = fuse([_fusion_fix(r["id"], r) for r in rows], now=now)
+            moved = False
+            if location is not None:
+                previous = _previous_location(call)
+                moved = previous is None or moved_beyond(previous, location)
+                await self._store_location(conn, call_id, location, places)
+                kind = EventKind.LOCATION_FIXED if previous is None else EventKind.LOCATION_UPDATED
+                await append_events(conn=conn, events=[
+                    NewEvent(kind, now, call_id, data={**location.to_dict(), "moved": moved})
+                ])
+        assert location is not None
+        if call["status"] == CallStatus.QUEUED.value:
+            recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
+            return Outcome(call_id=call_id, created=False, recommendations=recs)
+        if moved:
+            await self._publish_to_crews(call_id, {
+                "kind": "location_changed", "call_id": str(call_id), **location.to_dict()})
+        return Outcome(call_id=call_id, created=False)
+
+    async def retriage_call(
+        self,
+        *,
+        call_id: UUID,
+        answers: Answers | None,
+        findings: Findings | None,
+        complaint: str | None,
+        principal: Principal,
+        now: datetime,
+    ) -> Outcome:
+        """Re-run triage with new answers or crew findings; record old and new."""
+        principal.require(Role.DISPATCHER, Role.CREW)
+        places = await self.places.get()
+        async with self.pool.acquire() as conn, conn.transaction():
+            call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            if principal.role is Role.CREW:
+                await self._require_crew_on_call(conn, principal, call_id)
+            merged = Answers.model_validate(
+                {**call["answers"], **(answers.model_dump(exclude_none=True) if answers else {})}
+            )
+            text = complaint if complaint is not None else call["complaint"]
+            if findings is not None:
+                result = retriage(merged, findings, complaint=text, now=now)
+            else:
+                result = triage_call(merged, complaint=text, now=now)
+            await call_db.set_triage(
+                conn=conn, call_id=call_id, acuity=int(result.acuity),
+                transport_class=result.transport_class.value,
+                pathway=result.pathway.value if result.pathway else None,
+                triage=result.to_dict(), required_kinds=[k.value for k in result.vehicle_kinds],
+                answers=merged.model_dump(mode="json", exclude_none=True),
+            )
+            await append_events(conn=conn, events=[NewEvent(
+                EventKind.RETRIAGED, now, call_id,
+                data={"old": call["triage"], "new": _triage_event(result)},
+            )])
+            location = _previous_location(call)
+            if location is not None:
+                await self._choose_destination(conn, call_id, result, location, places, now,
+                                               findings=findings,
+                                               previous=call["destination_id"])
+        await self.bus.publish("console", {"kind": "call_retriaged", "call_id": str(call_id),
+                                           "acuity": int(result.acuity)})
+        if call["status"] == CallStatus.QUEUED.value:
+            recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
+            return Outcome(call_id=call_id, created=False, recommendations=recs)
+        return Outcome(call_id=call_id, created=False)
+
+    # -------------------------------------------------------------- assignment
+
+    async def recommend(self, *, call_id: UUID, now: datetime) -> list[Ranked]:
+        """The best few available vehicles for a call, by ETA."""
+        async with self.pool.acquire() as conn:
+            call = await call_db.get_call(conn=conn, call_id=call_id)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            return await self._candidates(conn, call, now)
+
+    async def dispatch(
+        self,
+        *,
+        call_id: UUID,
+        vehicle_id: str | None,
+        additional: bool,
+        reason: str,
+        principal: Principal,
+        now: datetime,
+    ) -> Outcome:
+        """A dispatcher confirms the recommendation or overrides it with a named vehicle."""
+        principal.require(Role.DISPATCHER)
+        released: list[asyncpg.Record] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            if call["status"] not in LIVE_STATUSES:
+                raise Conflict(f"call is {call['status']}; it cannot be dispatched")
+            live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+            if vehicle_id is None:
+                if live and not additional:
+                    raise Conflict("call already has a vehicle; name one to override it",
+                                   field="vehicle_id")
+                ranked = await self._candidates(conn, call, now)
+                if not ranked:
+                    raise VehicleUnavailable("no suitable vehicle is available",
+                                             field="vehicle_id")
+                options = [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked]
+            else:
+                vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+                if vehicle is None:
+                    raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
+                if vehicle["kind"] not in call["required_kinds"]:
+                    raise Conflict(
+                        f"a {vehicle['kind']} vehicle cannot serve this "
+                        f"{call['transport_class']} call (needs {call['required_kinds']})",
+                        field="vehicle_id")
+                eta, dist = self._eta_to(vehicle, call, now)
+                options = [(vehicle_id, eta, dist, ("dispatcher override",))]
+            claimed = await self._claim_first(
+                conn, call, options, principal=principal, now=now,
+                expect=LIVE_STATUSES, note=reason)
+            if claimed is None:
+                raise VehicleUnavailable("the vehicle is no longer available",
+                                         field="vehicle_id")
+            if not additional:
+                for a in live:
+                    if a["vehicle_id"] == claimed:
+                        continue
+                    row = await self._release(conn, a["vehicle_id"], call_id, now, principal,
+                                              EventKind.UNASSIGNED, {"reason": reason,
+                                                                     "replaced_by": claimed})
+                    if row is not None:
+                        released.append(row)
+        await self._after_claim(call_id, claimed, now)
+        for row in released:
+            await self._vehicle_freed(row, now)
+        return Outcome(call_id=call_id, created=False)
+
+    async def cancel(
+        self, *, call_id: UUID, reason: str, principal: Principal, now: datetime
+    ) -> Outcome:
+        """Cancel a live call and free its vehicles."""
+        principal.require(Role.DISPATCHER)
+        released = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            if not await call_db.set_status(conn=conn, call_id=call_id,
+                                            status=CallStatus.CANCELLED, expect=LIVE_STATUSES):
+                raise Conflict(f"call is {call['status']}; it cannot be cancelled")
+            for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
+                row = await self._release(conn, a["vehicle_id"], call_id, now, principal,
+                                          EventKind.UNASSIGNED, {"reason": "call cancelled"})
+                if row is not None:
+                    released.append(row)
+            await append_events(conn=conn, events=[
+                NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
+        await self.bus.publish("console", {"kind": "call_cancelled", "call_id": str(call_id)})
+        for row in released:
+            await self._publish_vehicle(row["id"], {"kind": "mission_cancelled",
+                                                    "call_id": str(call_id)})
+            await self._vehicle_freed(row, now)
+        return Outcome(call_id=call_id, created=False)
+
+    # ------------------------------------------------------------------- fleet
+
+    async def report_status(
+        self, *, vehicle_id: str, status: VehicleStatus, at: datetime, principal: Principal,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """A crew's status: stamp the clock it means, free the vehicle when it clears."""
+        principal.require(Role.CREW, Role.DISPATCHER)
+        principal.require_vehicle(vehicle_id)
+        if status is VehicleStatus.DISPATCHED:
+            raise InvalidInput("'dispatched' is set by the dispatch centre, not reported",
+                               field="status")
+        freed = None
+        async with self.pool.acquire() as conn, conn.transaction():
+            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+            if vehicle is None:
+                raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
+            call_id = vehicle["call_id"]
+            clock = STATUS_EVENT.get(status)
+            if clock is not None:
+                if call_id is None:
+                    raise Conflict(f"vehicle has no mission; '{status.value}' needs one",
+                                   field="status")
+                await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.ACTIVE,
+                                         expect=[CallStatus.ASSIGNED.value])
+                await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
+                                                  status=status.value, at=at)
+                await append_events(conn=conn, events=[
+                    NewEvent(clock, at, call_id, vehicle_id, data={"status": status.value})])
+            elif status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
+                if call_id is not None:
+                    freed = await self._release(conn, vehicle_id, call_id, at, principal,
+                                                EventKind.CLEARED, {"status": status.value},
+                                                new_status=status.value)
+                    await self._close_if_done(conn, call_id)
+                else:
+                    await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
+                                                      status=status.value, at=at)
+                    freed = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+            elif status is VehicleStatus.OUT_OF_SERVICE:
+                if call_id is not None:
+                    raise Conflict("vehicle has a live mission; clear it or have it reassigned",
+                                   field="status")
+                await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
+                                                  status=status.value, at=at)
+        kind = VehicleKind(vehicle["kind"])
+        await self.bus.publish("console", {"kind": "vehicle_status", "vehicle_id": vehicle_id,
+                                           "status": status.value, "call_id": _s(call_id)})
+        if status is VehicleStatus.AVAILABLE and freed is not None:
+            await self._vehicle_freed(freed, now)
+        elif status is not VehicleStatus.AVAILABLE:
+            await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
+        return {"vehicle_id": vehicle_id, "status": status.value, "call_id": _s(call_id)}
+
+    async def report_milestone(
+        self, *, vehicle_id: str, kind: EventKind, at: datetime, principal: Principal
+    ) -> dict[str, Any]:
+        """Clocks that are not a vehicle status: patient contact, handover."""
+        principal.require(Role.CREW, Role.DISPATCHER)
+        principal.require_vehicle(vehicle_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+            if vehicle is None:
+                raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
+            if vehicle["call_id"] is None:
+                raise Conflict("vehicle has no mission", field="kind")
+            await append_events(conn=conn, events=[
+                NewEvent(kind, at, vehicle["call_id"], vehicle_id)])
+        return {"vehicle_id": vehicle_id, "kind": kind.value, "call_id": str(vehicle["call_id"])}
+
+    async def report_position(
+        self, *, vehicle_id: str, lon: float, lat: float, at: datetime, principal: Principal
+    ) -> None:
+        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available."""
+        principal.require(Role.CREW, Role.DISPATCHER)
+        principal.require_vehicle(vehicle_id)
+        async with self.pool.acquire() as conn:
+            row = await fleet_db.set_position(conn=conn, vehicle_id=vehicle_id, lon=lon, lat=lat,
+                                              at=at)
+            if row is None:
+                if await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id) is None:
+                    raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
+                return  # an older ping arriving late: the newer position stands
+        if row["status"] == VehicleStatus.AVAILABLE.value:
+            await self.index.move(vehicle_id=vehicle_id, kind=VehicleKind(row["kind"]),
+                                  lon=lon, lat=lat)
+
+    async def rebuild_index(self) -> int:
+        """Rebuild the Redis GEO sets from PostgreSQL (at start-up, or after Redis lost them)."""
+        async with self.pool.acquire() as conn:
+            rows = await fleet_db.available_positions(conn=conn)
+        return await self.index.rebuild(
+            available=[(r["id"], VehicleKind(r["kind"]), r["lon"], r["lat"]) for r in rows])
+
+    # ----------------------------------------------------------------- reading
+
+    async def call_view(
+        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True
+    ) -> dict[str, Any]:
+        """The call as consoles see it; hospitals only their own inbound, audit-logged."""
+        async with self.pool.acquire() as conn:
+            call = await call_db.get_call(conn=conn, call_id=call_id)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            if principal.role is Role.HOSPITAL:
+                if call["destination_id"] != principal.hospital_id:
+                    raise Forbidden("this patient is not inbound to your hospital")
+            elif principal.role is Role.CREW:
+                await self._require_crew_on_call(conn, principal, call_id)
+            else:
+                principal.require(Role.DISPATCHER)
+            assignments = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+            events = await timeline(conn=conn, call_id=call_id) if with_timeline else None
+            position = await call_db.queue_position(conn=conn, call_id=call_id)
+            if principal.role in (Role.HOSPITAL, Role.CREW):
+                await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                            action="read_call", call_id=call_id,
+                            hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
+        return _render_call(call, assignments, events, position)
+
+    async def queue(self, *, statuses: list[str], principal: Principal,
+                    limit: int) -> list[dict[str, Any]]:
+        principal.require(Role.DISPATCHER)
+        async with self.pool.acquire() as conn:
+            rows = await call_db.list_calls(conn=conn, statuses=statuses, limit=limit)
+        return [_render_call(r, [], None, None) for r in rows]
+
+    # ---------------------------------------------------------------- internals
+
+    async def _assign_or_recommend(
+        self, call_id: UUID, *, principal: Principal, now: datetime
+    ) -> tuple[Ranked, ...]:
+        """Claim the best suitable vehicle, falling back down the ranking on a lost race."""
+        for _attempt in range(3):
+            async with self.pool.acquire() as conn, conn.transaction():
+                call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
+                if call is None or call["status"] != CallStatus.QUEUED.value:
+                    return ()
+                if call["lon"] is None or _booked_later(call, now):
+                    return ()
+                ranked = await self._candidates(conn, call, now)
+                if not ranked:
+                    await append_events(conn=conn, events=[NewEvent(
+                        EventKind.QUEUED, now, call_id,
+                        data={"reason": "no suitable vehicle available"})])
+                    return ()
+                if not self.settings.auto_assign:
+                    await append_events(conn=conn, events=[NewEvent(
+                        EventKind.RECOMMENDED, now, call_id,
+                        data={"vehicles": [r.to_dict() for r in ranked]})])
+                    return tuple(ranked)
+                options = [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked]
+                claimed = await self._claim_first(conn, call, options, principal=principal,
+                                                  now=now, expect=[CallStatus.QUEUED.value])
+            if claimed is not None:
+                await self._after_claim(call_id, claimed, now)
+                return tuple(ranked)
+            # Every candidate was taken by another instance meanwhile; search again.
+        return ()
+
+    async def _candidates(
+        self, conn: asyncpg.Connection, call: asyncpg.Record, now: datetime
+    ) -> list[Ranked]:
+        if call["lon"] is None:
+            return []
+        places = await self.places.get()
+        kinds = [VehicleKind(k) for k in call["required_kinds"]]
+        lon, lat = call["lon"], call["lat"]
+        # The caller may be anywhere in the confidence circle: never search inside it only.
+        start = max(self.settings.search_start_m, 2 * (call["radius_m"] or 0.0))
+        found: dict[str, float] = {}
+        wanted = self.settings.search_candidates
+        for radius in search_radii_m(start_m=min(start, self.settings.search_max_m),
+                                     max_m=self.settings.search_max_m):
+            for kind in kinds:
+                for near in await self.index.nearest(kind=kind, lon=lon, lat=lat,
+                                                     radius_m=radius, count=wanted):
+                    found[near.vehicle_id] = near.distance_m
+            if len(found) >= wanted:
+                break
+        if not found:
+            return []
+        rows = await fleet_db.get_vehicles(conn=conn, ids=list(found))
+        candidates = [
+            Candidate(
+                vehicle_id=r["id"], kind=VehicleKind(r["kind"]), lon=r["lon"], lat=r["lat"],
+                capabilities=frozenset(r["capabilities"]), position_at=r["position_at"],
+                crew_count=r["crew_count"],
+            )
+            for r in rows
+            if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
+        ]
+        area_type = places.area_type_at(lon, lat)
+
+        def eta(c: Candidate) -> float:
+            return self.eta_model.eta_s(from_lon=c.lon, from_lat=c.lat, to_lon=lon, to_lat=lat,
+                                        area_type=area_type, at=now)
+
+        return rank(
+            candidates=candidates, lon=lon, lat=lat, kinds=kinds,
+            required_capabilities=frozenset(), eta=eta, now=now,
+            max_position_age_s=self.settings.max_position_age_s,
+            top=self.settings.recommend_top,
+        )
+
+    async def _claim_first(
+        self,
+        conn: asyncpg.Connection,
+        call: asyncpg.Record,
+        options: list[tuple[str, float | None, float | None, tuple[str, ...]]],
+        *,
+        principal: Principal,
+        now: datetime,
+        expect: list[str],
+        note: str = "",
+    ) -> str | None:
+        """Claim the first option still available, inside the caller's transaction."""
+        call_id = call["id"]
+        if not await call_db.set_status(conn=conn, call_id=call_id,
+                                        status=CallStatus.ASSIGNED, expect=expect):
+            return None
+        if call["status"] == CallStatus.ACTIVE.value:
+            # a second or replacement vehicle on a rolling call keeps the call active
+            await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.ACTIVE,
+                                     expect=[CallStatus.ASSIGNED.value])
+        for vehicle_id, eta_s, distance_m, reasons in options:
+            try:
+                async with conn.transaction():  # a savepoint per candidate
+                    claim = await fleet_db.claim_vehicle(
+                        conn=conn, vehicle_id=vehicle_id, call_id=call_id, at=now, eta_s=eta_s,
+                        distance_m=distance_m,
+                        reason={"reasons": list(reasons), "note": note},
+                        assigned_by=principal.subject)
+            except asyncpg.UniqueViolationError:
+                claim = None  # a live assignment exists: the index was stale
+            if claim is None:
+                continue
+            station = self._station_district(claim["station_id"])
+            await append_events(conn=conn, events=[NewEvent(
+                EventKind.DISPATCHED, now, call_id, vehicle_id,
+                data={"station_id": claim["station_id"], "district_id": station,
+                      "eta_s": eta_s, "distance_m": distance_m, "reasons": list(reasons),
+                      "by": principal.subject})])
+            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                        action="assign", call_id=call_id, vehicle_id=vehicle_id,
+                        detail={"eta_s": eta_s, "reasons": list(reasons), "note": note})
+            return vehicle_id
+        return None
+
+    def _station_district(self, station_id: str | None) -> str | None:
+        places = self.places._places  # already loaded by the caller's search
+        if places is None or station_id is None:
+            return None
+        station = places.stations.get(station_id)
+        return station.district_id if station else None
+
+    async def _after_claim(self, call_id: UUID, vehicle_id: str, now: datetime) -> None:
+        async with self.pool.acquire() as conn:
+            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+            call = await call_db.get_call(conn=conn, call_id=call_id)
+        assert vehicle is not None and call is not None
+        await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=VehicleKind(vehicle["kind"]))
+        mission = _render_call(call, [], None, None)
+        await self.bus.publish_many([
+            ("console", {"kind": "vehicle_assigned", "call_id": str(call_id),
+                         "vehicle_id": vehicle_id}),
+            (f"vehicle:{vehicle_id}", {"kind": "mission", "call_id": str(call_id),
+                                       "mission": mission}),
+        ])
+
+    async def _release(
+        self,
+        conn: asyncpg.Connection,
+        vehicle_id: str,
+        call_id: UUID,
+        at: datetime,
+        principal: Principal,
+        kind: EventKind,
+        data: dict[str, Any],
+        new_status: str = VehicleStatus.AVAILABLE.value,
+    ) -> asyncpg.Record | None:
+        row = await fleet_db.release_vehicle(conn=conn, vehicle_id=vehicle_id, at=at,
+                                             status=new_status)
+        await append_events(conn=conn, events=[NewEvent(kind, at, call_id, vehicle_id, data)])
+        await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                    action="unassign", call_id=call_id, vehicle_id=vehicle_id, detail=data)
+        return row
+
+    async def _close_if_done(self, conn: asyncpg.Connection, call_id: UUID) -> None:
+        if not await fleet_db.live_assignments(conn=conn, call_id=call_id):
+            await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.CLOSED,
+                                     expect=[CallStatus.ACTIVE.value, CallStatus.ASSIGNED.value])
+
+    async def _vehicle_freed(self, vehicle: asyncpg.Record, now: datetime) -> None:
+        """Index a vehicle that became available, then give it the head of the queue."""
+        kind = VehicleKind(vehicle["kind"])
+        if vehicle["lon"] is None:
+            return
+        # Index first, drain second: an intake committing meanwhile either sees the vehicle
+        # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
+        await self.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
+                                        lon=vehicle["lon"], lat=vehicle["lat"])
+        await self._drain_queue(vehicle["id"], now)
+
+    async def _drain_queue(self, vehicle_id: str, now: datetime) -> None:
+        """Assign a freed vehicle to the most urgent, then oldest, queued call it can serve."""
+        drainer = Principal(subject="queue", role=Role.DISPATCHER)
+        claimed_call: UUID | None = None
+        async with self.pool.acquire() as conn, conn.transaction():
+            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+            if vehicle is None or vehicle["status"] != VehicleStatus.AVAILABLE.value:
+                return
+            queued = await fleet_db.queued_calls_for_kind(conn=conn, kind=vehicle["kind"],
+                                                          limit=_DRAIN_LOOKAHEAD)
+            for call in queued:
+                if _booked_later(call, now):
+                    continue
+                eta, dist = self._eta_to(vehicle, call, now)
+                if dist > self.settings.search_max_m:
+                    continue
+                full = await call_db.get_call(conn=conn, call_id=call["id"])
+                assert full is not None
+                got = await self._claim_first(
+                    conn, full, [(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
+                    principal=drainer, now=now, expect=[CallStatus.QUEUED.value])
+                if got is not None:
+                    claimed_call = call["id"]
+                break
+        if claimed_call is not None:
+            await self._after_claim(claimed_call, vehicle_id, now)
+
+    def _eta_to(
+        self, vehicle: asyncpg.Record, call: asyncpg.Record, now: datetime
+    ) -> tuple[float, float]:
+        if vehicle["lon"] is None or call["lon"] is None:
+            return float("inf"), float("inf")
+        places = self.places._places
+        area = places.area_type_at(call["lon"], call["lat"]) if places else "urban"
+        dist = haversine_m(vehicle["lon"], vehicle["lat"], call["lon"], call["lat"])
+        eta = self.eta_model.eta_s(from_lon=vehicle["lon"], from_lat=vehicle["lat"],
+                                   to_lon=call["lon"], to_lat=call["lat"], area_type=area, at=now)
+        return eta, dist
+
+    async def _store_location(
+        self, conn: asyncpg.Connection, call_id: UUID, location: FusedLocation, places: Places
+    ) -> None:
+        await call_db.set_location(
+            conn=conn, call_id=call_id, lon=location.lon, lat=location.lat,
+            radius_m=location.radius_m, location=location.to_dict(),
+            district_id=places.district_id_at(location.lon, location.lat))
+
+    async def _choose_destination(
+        self,
+        conn: asyncpg.Connection,
+        call_id: UUID,
+        result: TriageResult,
+        location: FusedLocation,
+        places: Places,
+        now: datetime,
+        *,
+        findings: Findings | None = None,
+        previous: str | None = None,
+    ) -> None:
+        """Pick the receiving centre for a specialist pathway and record why."""
+        if result.pathway is None or not places.hospitals:
+            return
+        area = places.area_type_at(location.lon, location.lat)
+        options = [
+            HospitalOption(
+                hospital_id=h.id, capabilities=h.capabilities, trauma_level=h.trauma_level,
+                diversion=h.diversion,
+                eta_s=self.eta_model.eta_s(from_lon=location.lon, from_lat=location.lat,
+                                           to_lon=h.lon, to_lat=h.lat, area_type=area, at=now))
+            for h in places.hospitals.values()
+        ]
+        choice = choose_destination(result, options, findings=findings, now=now)
+        if choice.hospital_id == previous:
+            return
+        await call_db.set_destination(conn=conn, call_id=call_id, hospital_id=choice.hospital_id)
+        await append_events(conn=conn, events=[NewEvent(
+            EventKind.DESTINATION_CHOSEN, now, call_id,
+            data={**choice.to_dict(), "previous": previous})])
+
+    async def _require_crew_on_call(
+        self, conn: asyncpg.Connection, principal: Principal, call_id: UUID
+    ) -> None:
+        live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+        if principal.vehicle_id not in {a["vehicle_id"] for a in live}:
+            raise Forbidden("this crew is not assigned to the call")
+
+    async def _publish_to_crews(self, call_id: UUID, payload: dict[str, Any]) -> None:
+        async with self.pool.acquire() as conn:
+            live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+        await self.bus.publish_many([(f"vehicle:{a['vehicle_id']}", payload) for a in live])
+
+    async def _publish_vehicle(self, vehicle_id: str, payload: dict[str, Any]) -> None:
+        await self.bus.publish(f"vehicle:{vehicle_id}", payload)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _s(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _stored_fix(f: FixIn) -> call_db.StoredFix:
+    lon, lat = to_wgs84(lon=f.lon, lat=f.lat, system=f.coord_system)
+    return call_db.StoredFix(
+        source=f.source, coord_system=f.coord_system, raw_lon=f.lon, raw_lat=f.lat,
+        lon=lon, lat=lat, accuracy_m=f.accuracy_m, observed_at=f.observed_at)
+
+
+def _fusion_fix(fix_id: int, f: call_db.StoredFix | asyncpg.Record) -> Fix:
+    if isinstance(f, call_db.StoredFix):
+        return Fix(fix_id=fix_id, lon=f.lon, lat=f.lat, accuracy_m=f.accuracy_m,
+                   source=f.source, observed_at=f.observed_at)
+    return Fix(fix_id=fix_id, lon=f["lon"], lat=f["lat"], accuracy_m=f["accuracy_m"],
+               source=FixSource(f["source"]), observed_at=f["observed_at"])
+
+
+def _previous_location(call: asyncpg.Record) -> FusedLocation | None:
+    if call["lon"] is None:
+        return None
+    loc = call["location"] or {}
+    return FusedLocation(lon=call["lon"], lat=call["lat"], radius_m=call["radius_m"],
+                         used=tuple(loc.get("used", ())), rejected=tuple(loc.get("rejected", ())),
+                         method=loc.get("method", "weighted"))
+
+
+def _booked_later(call: asyncpg.Record, now: datetime) -> bool:
+    """A non-emergency booking whose window opens more than 30 minutes from now waits."""
+    booked_from = call["booked_from"] if "booked_from" in call else None
+    return booked_from is not None and (booked_from - now).total_seconds() > 30 * 60
+
+
+def _triage_event(result: TriageResult) -> dict[str, Any]:
+    d = result.to_dict()
+    return {"protocol_version": result.protocol_version, **d}
+
+
+_ACUITY_LABEL = {1: "I 濒危 dying", 2: "II 危重 critical", 3: "III 急症 urgent",
+                 4: "IV 非急症 non-urgent"}
+
+
+def _render_call(
+    call: asyncpg.Record,
+    assignments: list[asyncpg.Record],
+    events: list[dict[str, Any]] | None,
+    queue_position: int | None,
+) -> dict[str, Any]:
+    location = None
+    if call["lon"] is not None:
+        location = {**(call["location"] or {}), "lon": call["lon"], "lat": call["lat"],
+                    "radius_m": call["radius_m"], "district_id": call["district_id"]}
+    view: dict[str, Any] = {
+        "id": str(call["id"]),
+        "status": call["status"],
+        "caller_number": call["caller_number"],
+        "complaint": call["complaint"],
+        "answers": call["answers"],
+        "acuity": call["acuity"],
+        "acuity_label": _ACUITY_LABEL[call["acuity"]],
+        "transport_class": call["transport_class"],
+        "pathway": call["pathway"],
+        "triage": call["triage"],
+        "location": location,
+        "destination_id": call["destination_id"],
+        "booking": (
+            {"window_start": call["booked_from"], "window_end": call["booked_to"]}
+            if call["booked_from"] else None
+        ),
+        "received_at": call["received_at"],
+        "answered_at": call["answered_at"],
+        "queue_position": queue_position,
+        "assignments": [
+            {"vehicle_id": a["vehicle_id"], "call_sign": a["call_sign"], "kind": a["kind"],
+             "status": a["status"], "assigned_at": a["assigned_at"], "eta_s": a["eta_s"],
+             "distance_m": a["distance_m"], "reasons": (a["reason"] or {}).get("reasons", []),
+             "assigned_by": a["assigned_by"]}
+            for a in assignments
+        ],
+    }
+    if events is not None:
+        view["timeline"] = events
+    return view

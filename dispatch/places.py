@@ -1,0 +1,118 @@
+"""Reference data the service keeps in memory: districts, stations and hospitals.
+
+Loaded from PostgreSQL, and reloaded when `dispatch load` (on any instance, or the CLI)
+bumps a version counter in Redis, so every instance sees new reference data within
+`check_every_s`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as aioredis
+from shapely.geometry import shape
+
+from dispatch.db import reference
+from dispatch.geo.districts import District, DistrictIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Hospital:
+    id: str
+    name: str
+    district_id: str | None
+    lon: float
+    lat: float
+    capabilities: frozenset[str]
+    trauma_level: int | None
+    diversion: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    id: str
+    name: str
+    district_id: str | None
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class Places:
+    districts: DistrictIndex
+    stations: dict[str, Station] = field(default_factory=dict)
+    hospitals: dict[str, Hospital] = field(default_factory=dict)
+
+    def area_type_at(self, lon: float, lat: float) -> str:
+        """Urban, suburban or rural at a point; outside every district counts as rural."""
+        district = self.districts.locate(lon=lon, lat=lat)
+        return district.area_type if district else "rural"
+
+    def district_id_at(self, lon: float, lat: float) -> str | None:
+        district = self.districts.locate(lon=lon, lat=lat)
+        return district.id if district else None
+
+
+async def load_places(*, conn: asyncpg.Connection) -> Places:
+    """Read the reference tables into memory."""
+    districts = [
+        District(
+            id=r["id"],
+            name=r["name"],
+            area_type=r["area_type"],
+            geometry=shape(r["geometry"]),
+        )
+        for r in await reference.districts(conn=conn)
+    ]
+    stations = {
+        r["id"]: Station(r["id"], r["name"], r["district_id"], r["lon"], r["lat"])
+        for r in await reference.stations(conn=conn)
+    }
+    hospitals = {
+        r["id"]: Hospital(
+            id=r["id"],
+            name=r["name"],
+            district_id=r["district_id"],
+            lon=r["lon"],
+            lat=r["lat"],
+            capabilities=frozenset(r["capabilities"]),
+            trauma_level=r["trauma_level"],
+            diversion=frozenset(r["diversion"]),
+        )
+        for r in await reference.hospitals(conn=conn)
+    }
+    return Places(districts=DistrictIndex(districts), stations=stations, hospitals=hospitals)
+
+
+class PlacesCache:
+    """Places, refreshed when the shared version counter moves."""
+
+    def __init__(
+        self, *, pool: asyncpg.Pool, redis: aioredis.Redis, prefix: str, check_every_s: float = 2.0
+    ) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._key = f"{prefix}:refdata:version"
+        self._check_every_s = check_every_s
+        self._places: Places | None = None
+        self._version: bytes | None = None
+        self._checked_at = 0.0
+
+    async def get(self) -> Places:
+        now = time.monotonic()
+        if self._places is not None and now - self._checked_at < self._check_every_s:
+            return self._places
+        version = await self._redis.get(self._key)
+        if self._places is None or version != self._version:
+            async with self._pool.acquire() as conn:
+                self._places = await load_places(conn=conn)
+            self._version = version
+        self._checked_at = now
+        return self._places
+
+    async def invalidate(self) -> None:
+        """Tell every instance that reference data changed."""
+        await self._redis.incr(self._key)
+        self._checked_at = 0.0

@@ -1,0 +1,107 @@
+"""Reference data as GeoJSON: districts, stations, vehicles and hospitals.
+
+One FeatureCollection; each feature's `properties.type` says what it is. Validated here
+(field and reason named on error), written by `load_reference`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from shapely.geometry import shape
+
+from dispatch.db import reference
+from dispatch.domain import VehicleKind
+from dispatch.errors import InvalidInput
+
+HOSPITAL_CAPABILITIES = frozenset(
+    {"pci", "thrombolysis", "thrombectomy", "trauma", "maternal", "paediatric", "neonatal"}
+)
+
+
+class _Props(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    name_en: str | None = None
+    synthetic: bool = False
+
+
+class DistrictProps(_Props):
+    type: Literal["district"]
+    area_type: Literal["urban", "suburban", "rural"] = "urban"
+
+
+class StationProps(_Props):
+    type: Literal["station"]
+    district_id: str | None = None
+
+
+class VehicleProps(_Props):
+    type: Literal["vehicle"]
+    kind: VehicleKind
+    station_id: str | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    crew_count: int = Field(default=2, ge=1, le=8)
+
+
+class HospitalProps(_Props):
+    type: Literal["hospital"]
+    district_id: str | None = None
+    capabilities: list[Literal["pci", "thrombolysis", "thrombectomy", "trauma", "maternal",
+                               "paediatric", "neonatal"]] = Field(default_factory=list)
+    trauma_level: int | None = Field(default=None, ge=1, le=3)
+
+
+Props = Annotated[
+    DistrictProps | StationProps | VehicleProps | HospitalProps, Field(discriminator="type")
+]
+_props = TypeAdapter(Props)
+
+
+def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Split and validate a FeatureCollection into rows per table."""
+    if collection.get("type") != "FeatureCollection":
+        raise InvalidInput("expected a GeoJSON FeatureCollection", field="type")
+    out: dict[str, list[dict[str, Any]]] = {
+        "district": [], "station": [], "vehicle": [], "hospital": []}
+    for i, feature in enumerate(collection.get("features", [])):
+        try:
+            props = _props.validate_python(feature.get("properties") or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise InvalidInput(err["msg"], field=f"features[{i}].properties.{loc}") from exc
+        geometry = feature.get("geometry") or {}
+        try:
+            geom = shape(geometry)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise InvalidInput(f"bad geometry: {exc}", field=f"features[{i}].geometry") from exc
+        row = props.model_dump()
+        if isinstance(props, DistrictProps):
+            if geom.geom_type not in ("Polygon", "MultiPolygon"):
+                raise InvalidInput("a district needs a (Multi)Polygon",
+                                   field=f"features[{i}].geometry")
+            row["geometry"] = geometry
+        else:
+            if geom.geom_type != "Point":
+                raise InvalidInput("a station, vehicle or hospital needs a Point",
+                                   field=f"features[{i}].geometry")
+            row["lon"], row["lat"] = geom.x, geom.y
+        out[props.type].append(row)
+    return out
+
+
+async def load_reference(*, conn: asyncpg.Connection, collection: dict[str, Any]) -> dict[str, int]:
+    """Validate and upsert reference data in one transaction; return counts per type."""
+    rows = parse_features(collection)
+    async with conn.transaction():
+        counts = {
+            "districts": await reference.upsert_districts(conn=conn, rows=rows["district"]),
+            "stations": await reference.upsert_stations(conn=conn, rows=rows["station"]),
+            "vehicles": await reference.upsert_vehicles(conn=conn, rows=rows["vehicle"]),
+            "hospitals": await reference.upsert_hospitals(conn=conn, rows=rows["hospital"]),
+        }
+    return counts

@@ -1,0 +1,117 @@
+"""Request bodies: what consoles, crews and gateways may send. Pydantic names the field
+and the reason for anything it refuses; the API turns that into a 422."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from dispatch.domain import CoordSystem, FixSource, VehicleStatus
+from dispatch.triage import Answers, Findings
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Lon = Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)]
+Lat = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class FixIn(_Strict):
+    lon: Lon
+    lat: Lat
+    accuracy_m: float = Field(gt=0, le=100_000, description="radius of the fix, metres")
+    source: FixSource
+    coord_system: CoordSystem = CoordSystem.WGS84
+    observed_at: AwareDatetime
+
+
+class BookingIn(_Strict):
+    """A non-emergency transport's requested pick-up window and destination."""
+
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    dest_lon: Lon | None = None
+    dest_lat: Lat | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> BookingIn:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
+
+
+class CallIn(_Strict):
+    caller_number: str = Field(min_length=3, max_length=32, pattern=r"^\+?[0-9]+$")
+    fixes: list[FixIn] = Field(default_factory=list, max_length=50)
+    complaint: str = Field(default="", max_length=2000)
+    answers: Answers = Field(default_factory=Answers)
+    received_at: AwareDatetime = Field(description="the switch's ring time")
+    answered_at: AwareDatetime = Field(description="the switch's answer time")
+    booking: BookingIn | None = None
+
+    @model_validator(mode="after")
+    def _answered_after_ring(self) -> CallIn:
+        if self.answered_at < self.received_at:
+            raise ValueError("answered_at must not be before received_at")
+        return self
+
+
+class FixesIn(_Strict):
+    fixes: list[FixIn] = Field(min_length=1, max_length=50)
+
+
+class DispatchIn(_Strict):
+    """A dispatcher's confirmation (no vehicle) or override (a vehicle)."""
+
+    vehicle_id: str | None = Field(default=None, min_length=1, max_length=64)
+    additional: bool = Field(default=False, description="send this vehicle as well")
+    reason: str = Field(default="", max_length=500)
+
+
+class CancelIn(_Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RetriageIn(_Strict):
+    answers: Answers | None = None
+    findings: Findings | None = None
+    complaint: str | None = Field(default=None, max_length=2000)
+
+
+class EvaluateIn(_Strict):
+    answers: Answers = Field(default_factory=Answers)
+    findings: Findings | None = None
+    complaint: str = Field(default="", max_length=2000)
+
+
+class StatusIn(_Strict):
+    status: VehicleStatus
+    at: AwareDatetime | None = None
+
+
+class MilestoneIn(_Strict):
+    kind: Annotated[str, Field(pattern="^(patient_contact|handover)$")]
+    at: AwareDatetime | None = None
+
+
+class PositionIn(_Strict):
+    lon: Lon
+    lat: Lat
+    coord_system: CoordSystem = CoordSystem.WGS84
+    at: AwareDatetime
+
+
+def received_now(at: datetime | None, now: datetime) -> datetime:
+    """A source time if the source gave one, else the time we received it."""
+    return at if at is not None else now

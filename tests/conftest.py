@@ -1,0 +1,89 @@
+"""Fixtures shared by the service tests: the real PostgreSQL and Redis, isolated per test.
+
+Each `service` gets its own PostgreSQL schema and Redis key prefix, so tests (and
+concurrent test runs) never see each other's data. Connection URLs come from
+DISPATCH_TEST_DATABASE_URL / DISPATCH_TEST_REDIS_URL, defaulting to the local servers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from asgi_lifespan import LifespanManager
+
+from dispatch.app import create_app
+from dispatch.auth import issue_token
+from dispatch.config import Settings
+from dispatch.domain import Role
+
+DATABASE_URL = os.environ.get("DISPATCH_TEST_DATABASE_URL",
+                              "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def isolated_settings(**overrides: Any) -> Settings:
+    tag = f"t_{secrets.token_hex(6)}"
+    values: dict[str, Any] = {
+        "database_url": DATABASE_URL, "redis_url": REDIS_URL, "db_schema": tag,
+        "redis_prefix": tag, "db_pool_min": 1, "db_pool_max": 10,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def drop_isolation(settings: Settings) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    finally:
+        await conn.close()
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+@dataclass
+class Service:
+    settings: Settings
+    client: httpx.AsyncClient
+    app: Any
+
+    def token(self, role: Role, *, vehicle_id: str | None = None,
+              hospital_id: str | None = None) -> str:
+        return issue_token(secret=self.settings.jwt_secret, issuer=self.settings.jwt_issuer,
+                           subject=f"test-{role.value}", role=role, now=datetime.now(UTC),
+                           ttl_s=3600, vehicle_id=vehicle_id, hospital_id=hospital_id)
+
+    def auth(self, role: Role = Role.DISPATCHER, **binding: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, **binding)}"}
+
+    async def load(self, collection: dict[str, Any]) -> None:
+        r = await self.client.post("/v1/admin/reference", json=collection,
+                                   headers=self.auth(Role.ADMIN))
+        assert r.status_code == 200, r.text
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    settings = isolated_settings()
+    app = create_app(settings)
+    try:
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as c:
+                yield Service(settings=settings, client=c, app=manager.app)
+    finally:
+        await drop_isolation(settings)

@@ -1,0 +1,125 @@
+"""Call intake through the HTTP API: assignment, idempotency, timeline."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+
+from dispatch.domain import Role
+from dispatch.geo.eta import EtaModel
+from tests.conftest import DATABASE_URL, Service
+from tests.service.calls import call_body
+from tests.service.city import CENTRE, city
+
+
+async def _fleet(service: Service) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        return await conn.fetch(
+            f'SELECT id, kind, status, lon, lat FROM "{service.settings.db_schema}".vehicles')
+    finally:
+        await conn.close()
+
+
+async def test_call_gets_the_truly_nearest_available_vehicle(service: Service) -> None:
+    await service.load(city(n_vehicles=60, seed=11))
+    model = EtaModel.default()
+    points = [(CENTRE[0] + dx, CENTRE[1] + dy)
+              for dx, dy in [(0.0, 0.0), (0.05, -0.03), (-0.07, 0.06), (0.02, 0.08)]]
+    for i, (lon, lat) in enumerate(points):
+        fleet = await _fleet(service)
+        now = datetime.now(UTC)
+        # brute force over the whole fleet, with the service's own ETA model
+        etas = {
+            v["id"]: model.eta_s(from_lon=v["lon"], from_lat=v["lat"], to_lon=lon, to_lat=lat,
+                                 area_type="urban", at=now)
+            for v in fleet if v["status"] == "available"
+        }
+        best = min(etas.values())
+        body = call_body(lon, lat, number=f"1390000{i:04d}")
+        r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["status"] == "assigned"
+        [assignment] = body["assignments"]
+        assert abs(etas[assignment["vehicle_id"]] - best) < 1.0
+        assert abs(assignment["eta_s"] - best) < 1.0
+
+
+async def test_idempotent_retry_returns_the_first_call(service: Service) -> None:
+    await service.load(city(n_vehicles=5))
+    body = call_body(*CENTRE)
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0001"}
+    first = await service.client.post("/v1/calls", json=body, headers=headers)
+    again = await service.client.post("/v1/calls", json=body, headers=headers)
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["id"] == again.json()["id"]
+    listed = await service.client.get("/v1/calls", headers=service.auth())
+    assert [c["id"] for c in listed.json()["calls"]] == [first.json()["id"]]
+
+
+async def test_concurrent_retries_with_one_key_make_one_call(service: Service) -> None:
+    await service.load(city(n_vehicles=5))
+    body = call_body(*CENTRE)
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0002"}
+    answers = await asyncio.gather(*[
+        service.client.post("/v1/calls", json=body, headers=headers) for _ in range(5)])
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201]
+
+
+async def test_timeline_records_the_clocks(service: Service) -> None:
+    await service.load(city(n_vehicles=3))
+    created = await service.client.post("/v1/calls", json=call_body(*CENTRE),
+                                         headers=service.auth())
+    call = created.json()
+    vehicle = call["assignments"][0]["vehicle_id"]
+    crew = service.auth(Role.CREW, vehicle_id=vehicle)
+    for status in ["en_route", "on_scene", "transporting", "at_hospital", "available"]:
+        r = await service.client.post(f"/v1/vehicles/{vehicle}/status", json={"status": status},
+                                      headers=crew)
+        assert r.status_code == 200, r.text
+    got = await service.client.get(f"/v1/calls/{call['id']}", headers=service.auth())
+    kinds = [e["kind"] for e in got.json()["timeline"]]
+    for clock in ["call_received", "call_answered", "location_fixed", "triaged", "dispatched",
+                  "departed", "on_scene", "left_scene", "at_destination", "cleared"]:
+        assert clock in kinds, (clock, kinds)
+    assert got.json()["status"] == "closed"
+    received = got.json()["timeline"][0]
+    assert received["kind"] == "call_received"
+    assert received["occurred_at"] < received["received_at"]
+
+
+async def test_more_fixes_refine_the_location_before_dispatch(service: Service) -> None:
+    await service.load(city(n_vehicles=0))  # nothing free: the call waits
+    lon, lat = CENTRE
+    created = await service.client.post(
+        "/v1/calls", json=call_body(lon + 0.01, lat, accuracy_m=2000, source="cell"),
+        headers=service.auth())
+    call = created.json()
+    assert call["status"] == "queued" and call["queue_position"] == 1
+    assert call["location"]["radius_m"] >= 1000
+    now = datetime.now(UTC).isoformat()
+    r = await service.client.post(
+        f"/v1/calls/{call['id']}/fixes",
+        json={"fixes": [{"lon": lon, "lat": lat, "accuracy_m": 10, "source": "aml",
+                         "observed_at": now}]},
+        headers=service.auth())
+    assert r.status_code == 200, r.text
+    assert r.json()["location"]["radius_m"] < 100
+    assert abs(r.json()["location"]["lon"] - lon) < 0.001
+
+
+async def test_gcj02_fix_is_stored_in_wgs84(service: Service) -> None:
+    from dispatch.geo.coords import wgs84_to_gcj02
+
+    await service.load(city(n_vehicles=1))
+    lon, lat = CENTRE
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    r = await service.client.post("/v1/calls", json=call_body(glon, glat, system="gcj02"),
+                                  headers=service.auth())
+    loc = r.json()["location"]
+    assert abs(loc["lon"] - lon) < 1e-5 and abs(loc["lat"] - lat) < 1e-5
