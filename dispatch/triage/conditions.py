@@ -1,0 +1,181 @@
+"""The small condition language the rule tables are written in, with three-valued logic.
+
+A condition is JSON:
+    {"fact": "sbp", "lt": 90}                 leaf: compare one fact with a value
+    {"fact": "hr", "gt": {"fact": "sbp"}}     ... or with another fact
+    {"fact": "hours_since_lkw", "le": {"const": "thrombolysis_window_h"}}
+    {"fact": "injuries", "has_any": ["pelvic_fracture"]}
+    {"fact": "booking_reason", "present": true}
+    {"all": [...]}, {"any": [...]}, {"not": {...}}, {"ref": "adult"}
+
+Unknown facts (None) make a leaf UNKNOWN, and `all`/`any`/`not` follow Kleene's logic,
+so the engine can tell "no" from "not asked" and list exactly the facts that would
+decide a rule. That is how missing data errs to the higher level without guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from dispatch.errors import TriageError
+
+COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "has_any")
+KEYS = frozenset({"fact", "present", *COMPARISONS})
+
+
+class Truth(Enum):
+    FALSE = 0
+    UNKNOWN = 1
+    TRUE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A condition's value and, when UNKNOWN, the facts that would decide it."""
+
+    truth: Truth
+    missing: frozenset[str] = frozenset()
+
+
+_TRUE = Outcome(Truth.TRUE)
+_FALSE = Outcome(Truth.FALSE)
+
+
+def _plain(value: Any) -> Any:
+    """Enum members compare by their value, as the tables store them."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset | set | tuple | list):
+        return frozenset(_plain(v) for v in value)
+    return value
+
+
+def _resolve(
+    operand: Any, *, facts: Mapping[str, Any], constants: Mapping[str, Any]
+) -> tuple[Any, str | None]:
+    """An operand's value and, if it names a fact, that fact."""
+    if isinstance(operand, dict) and "fact" in operand:
+        name = operand["fact"]
+        return _plain(facts.get(name)), name
+    if isinstance(operand, dict) and "const" in operand:
+        return constants[operand["const"]], None
+    return _plain(operand), None
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    """Apply one comparison to known values."""
+    if op == "eq":
+        return bool(left == right)
+    if op == "ne":
+        return bool(left != right)
+    if op == "lt":
+        return bool(left < right)
+    if op == "le":
+        return bool(left <= right)
+    if op == "gt":
+        return bool(left > right)
+    if op == "ge":
+        return bool(left >= right)
+    if op == "in":
+        return left in right
+    if op == "has_any":
+        return bool(frozenset(left) & frozenset(right))
+    raise TriageError(f"unknown comparison {op!r}")
+
+
+def _leaf(
+    cond: Mapping[str, Any], *, facts: Mapping[str, Any], constants: Mapping[str, Any]
+) -> Outcome:
+    """Evaluate a single-fact leaf."""
+    name = cond["fact"]
+    value = _plain(facts.get(name))
+    if "present" in cond:
+        # "was it answered?" is always known
+        return _TRUE if (value is not None) == bool(cond["present"]) else _FALSE
+    if value is None:
+        return Outcome(Truth.UNKNOWN, frozenset({name}))
+    (op,) = (k for k in cond if k in COMPARISONS)
+    right, right_fact = _resolve(cond[op], facts=facts, constants=constants)
+    if right is None:
+        return Outcome(Truth.UNKNOWN, frozenset({right_fact or name}))
+    return _TRUE if _compare(op, value, right) else _FALSE
+
+
+def evaluate(
+    cond: Mapping[str, Any],
+    *,
+    facts: Mapping[str, Any],
+    constants: Mapping[str, Any],
+    definitions: Mapping[str, Any],
+) -> Outcome:
+    """Evaluate a condition over facts in Kleene's three-valued logic."""
+    if "ref" in cond:
+        return evaluate(
+            definitions[cond["ref"]], facts=facts, constants=constants, definitions=definitions
+        )
+    if "not" in cond:
+        inner = evaluate(cond["not"], facts=facts, constants=constants, definitions=definitions)
+        flipped = {Truth.TRUE: Truth.FALSE, Truth.FALSE: Truth.TRUE}.get(inner.truth, inner.truth)
+        return Outcome(flipped, inner.missing)
+    if "all" in cond or "any" in cond:
+        is_all = "all" in cond
+        decisive = Truth.FALSE if is_all else Truth.TRUE
+        parts = [
+            evaluate(c, facts=facts, constants=constants, definitions=definitions)
+            for c in cond["all" if is_all else "any"]
+        ]
+        if any(p.truth is decisive for p in parts):
+            return Outcome(decisive)
+        unknown = [p for p in parts if p.truth is Truth.UNKNOWN]
+        if unknown:
+            return Outcome(Truth.UNKNOWN, frozenset().union(*(p.missing for p in unknown)))
+        return _TRUE if is_all else _FALSE
+    return _leaf(cond, facts=facts, constants=constants)
+
+
+def facts_named(cond: Mapping[str, Any], *, definitions: Mapping[str, Any]) -> frozenset[str]:
+    """Every fact a condition reads (for validating tables)."""
+    if "ref" in cond:
+        return facts_named(definitions[cond["ref"]], definitions=definitions)
+    if "not" in cond:
+        return facts_named(cond["not"], definitions=definitions)
+    for key in ("all", "any"):
+        if key in cond:
+            return frozenset().union(*(facts_named(c, definitions=definitions) for c in cond[key]))
+    names = {cond["fact"]}
+    for op in COMPARISONS:
+        operand = cond.get(op)
+        if isinstance(operand, dict) and "fact" in operand:
+            names.add(operand["fact"])
+    return frozenset(names)
+
+
+def check(
+    cond: Any, *, constants: Mapping[str, Any], definitions: Mapping[str, Any], where: str
+) -> None:
+    """Raise TriageError if a condition is malformed (run once when tables load)."""
+    if not isinstance(cond, dict) or not cond:
+        raise TriageError(f"{where}: a condition must be a non-empty object")
+    if "ref" in cond:
+        if cond["ref"] not in definitions:
+            raise TriageError(f"{where}: unknown definition {cond['ref']!r}")
+        return
+    if "not" in cond:
+        check(cond["not"], constants=constants, definitions=definitions, where=where)
+        return
+    for key in ("all", "any"):
+        if key in cond:
+            if not isinstance(cond[key], list) or not cond[key]:
+                raise TriageError(f"{where}: {key!r} needs a non-empty list")
+            for c in cond[key]:
+                check(c, constants=constants, definitions=definitions, where=where)
+            return
+    if "fact" not in cond or set(cond) - KEYS or len(set(cond) - {"fact"}) != 1:
+        raise TriageError(f"{where}: a leaf is {{'fact': name, <one comparison>: value}}")
+    for op in COMPARISONS:
+        operand = cond.get(op)
+        if isinstance(operand, dict) and "const" in operand and operand["const"] not in constants:
+            raise TriageError(f"{where}: unknown constant {operand['const']!r}")

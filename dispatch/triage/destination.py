@@ -1,0 +1,264 @@
+"""Choose the receiving hospital: the closest by ETA that can do what the patient needs.
+
+A hospital on diversion for a capability does not count as having it; on diversion for
+"ed" it takes nobody. Stroke with suspected LVO weighs the thrombectomy centre against
+the nearest thrombolysis centre with a bypass limit; STEMI checks the FMC-to-device
+target; when no open hospital can meet a need, the need falls back step by step (table
+`destination.json`) and the choice carries a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from dispatch.domain import TransportClass
+from dispatch.triage.inputs import Findings
+from dispatch.triage.result import Reason, TriageResult
+from dispatch.triage.tables import Protocol, load_protocol
+
+# Order in which needs are tried for the "primary" capability: the most specific first.
+NEED_ORDER = (
+    "pci",
+    "thrombectomy",
+    "thrombolysis",
+    "trauma_1",
+    "trauma_2",
+    "neonatal",
+    "maternal",
+    "paediatric",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalOption:
+    """A hospital as destination choice sees it: what it can do and how far it is."""
+
+    hospital_id: str
+    capabilities: frozenset[str]
+    trauma_level: int | None
+    diversion: frozenset[str]
+    eta_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationChoice:
+    """The chosen hospital (None if there is none to choose), the needs met, and why."""
+
+    hospital_id: str | None
+    needs: frozenset[str]
+    eta_s: float | None
+    reasons: tuple[Reason, ...]
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "hospital_id": self.hospital_id,
+            "needs": sorted(self.needs),
+            "eta_s": self.eta_s,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "warnings": list(self.warnings),
+        }
+
+
+def meets(*, hospital: HospitalOption, need: str, protocol: Protocol) -> bool:
+    """Whether a hospital, as it stands (diversion included), can meet one need."""
+    if "ed" in hospital.diversion:
+        return False
+    spec = protocol.destination["need_capability"][need]
+    capability = spec["capability"]
+    if capability == "ed":
+        return True
+    if capability not in hospital.capabilities or capability in hospital.diversion:
+        return False
+    max_level = spec.get("max_trauma_level")
+    if max_level is not None:
+        return hospital.trauma_level is not None and hospital.trauma_level <= max_level
+    return True
+
+
+def _nearest(
+    *, options: Sequence[HospitalOption], needs: frozenset[str], protocol: Protocol
+) -> HospitalOption | None:
+    """The hospital with the lowest ETA meeting every need (ties by id, for determinism)."""
+    able = [h for h in options if all(meets(hospital=h, need=n, protocol=protocol) for n in needs)]
+    return min(able, key=lambda h: (h.eta_s, h.hospital_id), default=None)
+
+
+def _relax(needs: frozenset[str], *, protocol: Protocol) -> frozenset[str] | None:
+    """Needs with the most specific one replaced by its fallback (None: nothing left to relax)."""
+    steps: dict[str, str] = protocol.destination["fallbacks"]["steps"]
+    for need in NEED_ORDER:
+        if need in needs:
+            return (needs - {need}) | {steps[need]}
+    return None
+
+
+def _reason(rule_id: str, text: str, *, source_key: str, protocol: Protocol) -> Reason:
+    """A destination reason citing a protocol source."""
+    return Reason(rule_id=rule_id, source=protocol.cite(source_key), text=text)
+
+
+def _lvo(
+    *,
+    options: Sequence[HospitalOption],
+    needs: frozenset[str],
+    bypass_limit_s: float,
+    protocol: Protocol,
+) -> tuple[HospitalOption | None, frozenset[str], list[Reason], list[str]]:
+    """LVO: thrombectomy centre within the bypass limit, else the nearest thrombolysis centre."""
+    others = needs - {"thrombectomy", "thrombolysis"}
+    ect = _nearest(options=options, needs=others | {"thrombectomy"}, protocol=protocol)
+    lysis = _nearest(options=options, needs=others | {"thrombolysis"}, protocol=protocol)
+    src = protocol.destination["stroke"]["source"]
+    if ect is None:
+        return lysis, others | {"thrombolysis"}, [], ["no open thrombectomy-capable centre"]
+    if lysis is None or ect.eta_s - lysis.eta_s <= bypass_limit_s:
+        extra = 0.0 if lysis is None else ect.eta_s - lysis.eta_s
+        text = (
+            f"Suspected LVO: thrombectomy centre {ect.hospital_id}, {extra:.0f} s beyond the "
+            f"nearest thrombolysis centre (bypass limit {bypass_limit_s:.0f} s)"
+        )
+        return (
+            ect,
+            others | {"thrombectomy"},
+            [_reason("DEST-LVO-BYPASS", text, source_key=src, protocol=protocol)],
+            [],
+        )
+    text = (
+        f"Suspected LVO: thrombectomy centre {ect.hospital_id} is {ect.eta_s - lysis.eta_s:.0f} s "
+        f"further than thrombolysis centre {lysis.hospital_id} (limit {bypass_limit_s:.0f} s): "
+        "nearest thrombolysis centre"
+    )
+    warning = f"LVO taken to a thrombolysis centre: arrange onward transfer to {ect.hospital_id}"
+    return (
+        lysis,
+        others | {"thrombolysis"},
+        [_reason("DEST-LVO-NEAREST-LYSIS", text, source_key=src, protocol=protocol)],
+        [warning],
+    )
+
+
+def _time_warnings(
+    *,
+    result: TriageResult,
+    chosen: HospitalOption,
+    met: frozenset[str],
+    findings: Findings | None,
+    now: datetime,
+    protocol: Protocol,
+) -> tuple[list[Reason], list[str]]:
+    """STEMI FMC-to-device and stroke window checks at the projected arrival."""
+    reasons: list[Reason] = []
+    warnings: list[str] = []
+    arrival = now + timedelta(seconds=chosen.eta_s)
+    if "cath_lab" in result.teams and "pci" in met:
+        stemi = protocol.destination["stemi"]
+        fmc = findings.first_medical_contact if findings else None
+        if fmc is None:
+            fmc = now
+            warnings.append("first medical contact time unknown: FMC-to-device measured from now")
+        device = arrival + timedelta(minutes=stemi["door_to_device_min"])
+        projected_min = (device - fmc).total_seconds() / 60.0
+        target = stemi["fmc_to_device_target_min"]
+        text = f"Projected FMC-to-device {projected_min:.0f} min (target {target} min)"
+        reasons.append(
+            _reason("DEST-STEMI-FMC", text, source_key=stemi["source"], protocol=protocol)
+        )
+        if projected_min > target:
+            warnings.append(
+                f"FMC-to-device target of {target} min cannot be met "
+                f"(projected {projected_min:.0f} min): consider fibrinolysis"
+            )
+    lkw = findings.last_known_well if findings else None
+    if lkw is not None and "thrombolysis" in met:
+        window_h = float(protocol.constants["thrombolysis_window_h"])
+        if arrival > lkw + timedelta(hours=window_h):
+            warnings.append(
+                f"arrives more than {window_h:g} h after last known well: "
+                "outside the thrombolysis window"
+            )
+    return reasons, warnings
+
+
+def choose_destination(
+    result: TriageResult,
+    options: Sequence[HospitalOption],
+    *,
+    findings: Findings | None = None,
+    now: datetime,
+    bypass_limit_s: float = 1800.0,
+) -> DestinationChoice:
+    """The closest capable receiving hospital for a triage result, with reasons and warnings."""
+    protocol = load_protocol()
+    if result.transport_class is TransportClass.NON_EMERGENCY:
+        return DestinationChoice(
+            hospital_id=None,
+            needs=frozenset(),
+            eta_s=None,
+            reasons=(
+                _reason(
+                    "DEST-BOOKED",
+                    "Non-emergency transport: destination is the booking's",
+                    source_key="PLANS_2023",
+                    protocol=protocol,
+                ),
+            ),
+            warnings=(),
+        )
+    wanted = frozenset(result.needs - {"ed"})
+    reasons: list[Reason] = []
+    warnings: list[str] = []
+    if "thrombectomy" in wanted:
+        chosen, met, reasons, warnings = _lvo(
+            options=options, needs=wanted, bypass_limit_s=bypass_limit_s, protocol=protocol
+        )
+    else:
+        chosen, met = _nearest(options=options, needs=wanted, protocol=protocol), wanted
+    fallback = protocol.destination["fallbacks"]
+    while chosen is None:
+        relaxed = _relax(met, protocol=protocol)
+        if relaxed is None:
+            break
+        warnings.append(
+            f"no open hospital meets {sorted(met - {'ed'})}: "
+            f"falling back to {sorted(relaxed - {'ed'})}"
+        )
+        reasons.append(
+            _reason(
+                "DEST-FALLBACK", fallback["text"], source_key=fallback["source"], protocol=protocol
+            )
+        )
+        met = frozenset(relaxed - {"ed"})
+        chosen = _nearest(options=options, needs=met, protocol=protocol)
+    if chosen is None:
+        # every hospital is on diversion: the nearest still has to take a 120 patient
+        chosen = min(options, key=lambda h: (h.eta_s, h.hospital_id), default=None)
+        if chosen is None:
+            return DestinationChoice(
+                None, frozenset(), None, tuple(reasons), ("no hospitals given",)
+            )
+        warnings.append("every hospital is on diversion: nearest hospital chosen regardless")
+    met = frozenset(met | {"ed"})
+    reasons.append(
+        Reason(
+            rule_id="DEST-NEAREST-CAPABLE",
+            source=protocol.cite("PLANS_2023"),
+            text=(
+                f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {sorted(met)}"
+            ),
+        )
+    )
+    more_reasons, more_warnings = _time_warnings(
+        result=result, chosen=chosen, met=met, findings=findings, now=now, protocol=protocol
+    )
+    return DestinationChoice(
+        hospital_id=chosen.hospital_id,
+        needs=met,
+        eta_s=chosen.eta_s,
+        reasons=tuple(reasons + more_reasons),
+        warnings=tuple(warnings + more_warnings),
+    )

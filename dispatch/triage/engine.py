@@ -1,0 +1,256 @@
+"""The triage engine: evaluate the rule tables over one call's facts.
+
+Decision, in order:
+1. Fill unanswered questions from complaint keywords; report text/answer conflicts.
+2. Evaluate every rule (and the vital-sign band for the patient's age) in three-valued
+   logic. TRUE fires the rule. UNKNOWN inside the rule's scope lists the facts it lacks
+   as missing and, where the table sets `unknown_acuity`, assumes the rule: missing data
+   errs to the higher level. Assumed rules never activate a team.
+3. Acuity is the most severe fired or assumed level (IV if none).
+4. A booking stays non-emergency only at level IV (a clean red-flag screen).
+5. Pathway: the most acute rule with a pathway, ties broken by the protocol's priority.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dispatch.domain import Acuity, Pathway, TransportClass, VehicleKind
+from dispatch.errors import TriageError
+from dispatch.triage.conditions import Truth, evaluate
+from dispatch.triage.facts import build_facts, input_name
+from dispatch.triage.inputs import Answers, Findings
+from dispatch.triage.keywords import find_matches, text_facts
+from dispatch.triage.result import Reason, TriageResult
+from dispatch.triage.tables import Protocol, Rule, load_protocol
+
+# trauma_1 (level 1 centre) satisfies trauma_2 (level <= 2): keep only the stricter need
+SUBSUMES = {"trauma_1": "trauma_2"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    rule: Rule
+    acuity: int
+    assumed: bool
+    missing: tuple[str, ...]
+
+
+def _eval(cond: Mapping[str, Any] | None, *, facts: Mapping[str, Any], protocol: Protocol) -> Truth:
+    """Truth of an optional condition (absent is FALSE: a rule without scope never asks)."""
+    if cond is None:
+        return Truth.FALSE
+    return evaluate(
+        cond, facts=facts, constants=protocol.constants, definitions=protocol.definitions
+    ).truth
+
+
+def _apply(
+    rule: Rule, *, facts: Mapping[str, Any], protocol: Protocol, with_findings: bool
+) -> tuple[_Hit | None, tuple[str, ...]]:
+    """Fire, assume or skip one rule; also the inputs it lacks within its scope."""
+    outcome = evaluate(
+        rule.when, facts=facts, constants=protocol.constants, definitions=protocol.definitions
+    )
+    if outcome.truth is Truth.TRUE:
+        return _Hit(rule, rule.acuity, False, ()), ()
+    if outcome.truth is Truth.FALSE:
+        return None, ()
+    missing = tuple(
+        sorted(
+            {
+                name
+                for fact in outcome.missing
+                if (name := input_name(fact, with_findings=with_findings)) is not None
+            }
+        )
+    )
+    if _eval(rule.scope, facts=facts, protocol=protocol) is not Truth.TRUE:
+        return None, ()
+    gate = rule.unknown_scope if rule.unknown_scope is not None else rule.scope
+    if (
+        rule.unknown_acuity is not None
+        and _eval(gate, facts=facts, protocol=protocol) is Truth.TRUE
+    ):
+        return _Hit(rule, rule.unknown_acuity, True, missing), missing
+    return None, missing
+
+
+def _band_rules(*, facts: Mapping[str, Any], protocol: Protocol) -> tuple[Rule, ...]:
+    """Vital-sign rules for the patient's age band (unknown age: the default band)."""
+    for band in protocol.bands:
+        if band.when is None or _eval(band.when, facts=facts, protocol=protocol) is Truth.TRUE:
+            return protocol.vitals_all_ages + band.rules
+    raise TriageError("vitals: no default band")
+
+
+def _vehicle_kinds(
+    *, hits: list[_Hit], acuity: int, transport: TransportClass, protocol: Protocol
+) -> tuple[VehicleKind, ...]:
+    """Acceptable vehicle kinds in preference order, narrowed by any rule that restricts them."""
+    if transport is TransportClass.NON_EMERGENCY:
+        return protocol.non_emergency_kinds
+    kinds = protocol.emergency_kinds[acuity]
+    for hit in hits:
+        if hit.rule.vehicle_kinds is not None:
+            narrowed = tuple(k for k in kinds if k in hit.rule.vehicle_kinds)
+            kinds = narrowed or kinds
+    return kinds
+
+
+def _pathway(*, hits: list[_Hit], protocol: Protocol) -> Pathway | None:
+    """The most acute pathway; equal acuity goes by the protocol's pathway priority."""
+    ranked = [
+        (h.acuity, protocol.pathway_priority.index(h.rule.pathway), h.rule.pathway)
+        for h in hits
+        if h.rule.pathway is not None
+    ]
+    return min(ranked)[2] if ranked else None
+
+
+def _reason(hit: _Hit) -> Reason:
+    """A fired rule's reason, or an assumed rule's with what it assumed."""
+    if not hit.assumed:
+        return Reason(rule_id=hit.rule.id, source=hit.rule.source, text=hit.rule.text)
+    lacking = ", ".join(hit.missing) or "unknown"
+    return Reason(
+        rule_id=hit.rule.id,
+        source=hit.rule.source,
+        text=f"Assumed until known (missing: {lacking}): {hit.rule.text}",
+    )
+
+
+def _text_reasons(
+    *, answers: Answers, complaint: str, protocol: Protocol
+) -> tuple[Answers, list[Reason]]:
+    """Answers with keyword fills, and reasons for every fill and conflict."""
+    matches = find_matches(text=complaint, keywords=protocol.keywords, negations=protocol.negations)
+    given = answers.model_dump()
+    found = text_facts(answers=given, matches=matches)
+    reasons = [
+        Reason(
+            rule_id=m.keyword.id,
+            source=protocol.keyword_source,
+            text=f"complaint text '{m.phrase}' -> {fact} = {value} (not answered)",
+        )
+        for fact, (value, m) in found.filled.items()
+    ]
+    reasons += [
+        Reason(
+            rule_id=f"XCHECK-{m.keyword.id}",
+            source=protocol.keyword_source,
+            text=(
+                f"complaint text '{m.phrase}' suggests {fact} = {text_value} but the answer is "
+                f"{answer_value}: the structured answer stands; confirm with the caller"
+            ),
+        )
+        for fact, answer_value, text_value, m in found.conflicts
+    ]
+    if found.filled:
+        update = {fact: value for fact, (value, _) in found.filled.items()}
+        answers = Answers.model_validate({**given, **update})
+    return answers, reasons
+
+
+def evaluate_call(
+    *, answers: Answers, findings: Findings | None, complaint: str, now: datetime
+) -> TriageResult:
+    """Triage from answers, optional findings and complaint text at `now`."""
+    if now.tzinfo is None:
+        raise TriageError("now must carry a timezone", field="now")
+    protocol = load_protocol()
+    answers, text_reasons = _text_reasons(answers=answers, complaint=complaint, protocol=protocol)
+    facts = build_facts(
+        answers=answers,
+        findings=findings,
+        now=now,
+        floor_bands=protocol.sbp_floor_bands,
+        future_tolerance_s=float(protocol.constants["onset_future_tolerance_s"]),
+    )
+    with_findings = findings is not None
+    rules = protocol.rules + (_band_rules(facts=facts, protocol=protocol) if with_findings else ())
+    hits: list[_Hit] = []
+    missing: list[tuple[int, int, str]] = []
+    for order, rule in enumerate(rules):
+        hit, lacking = _apply(rule, facts=facts, protocol=protocol, with_findings=with_findings)
+        if hit is not None:
+            hits.append(hit)
+        level = rule.unknown_acuity or rule.acuity
+        missing += [(level, order, name) for name in lacking]
+    if (
+        with_findings
+        and answers.age_years is None
+        and any(facts[v] is not None for v in ("hr", "sbp", "rr", "spo2", "temp_c"))
+    ):
+        # vital signs were judged on adult bands; a child's age would change that
+        missing.append((1, -1, "age_years"))
+    hits.sort(key=lambda h: (h.acuity, h.assumed, rules.index(h.rule)))
+    acuity = min((h.acuity for h in hits), default=4)
+
+    booking = answers.booking_reason is not None
+    transport = (
+        TransportClass.NON_EMERGENCY if booking and acuity == 4 else TransportClass.EMERGENCY
+    )
+    reasons = [_reason(h) for h in hits]
+    if not hits:
+        reasons.append(_as_reason(protocol.default_rule))
+    if booking:
+        reasons.append(
+            _as_reason(
+                protocol.booking_rule
+                if transport is TransportClass.NON_EMERGENCY
+                else protocol.upgrade_rule
+            )
+        )
+    pathway = (
+        None
+        if transport is TransportClass.NON_EMERGENCY
+        else _pathway(hits=hits, protocol=protocol)
+    )
+    on_path = [h for h in hits if h.rule.pathway in (None, pathway)]
+    needs: set[str] = set().union(*(h.rule.needs for h in on_path))
+    if transport is TransportClass.EMERGENCY:
+        needs.add("ed")
+    for strong, weak in SUBSUMES.items():
+        if strong in needs:
+            needs.discard(weak)
+    team_set = set().union(*(h.rule.teams for h in on_path if not h.assumed))
+    seen: set[str] = set()
+    ordered_missing = []
+    for _, _, name in sorted(missing):
+        if name not in seen:
+            seen.add(name)
+            ordered_missing.append(name)
+    return TriageResult(
+        acuity=Acuity(acuity),
+        transport_class=transport,
+        pathway=pathway,
+        vehicle_kinds=_vehicle_kinds(
+            hits=hits, acuity=acuity, transport=transport, protocol=protocol
+        ),
+        needs=frozenset(needs),
+        teams=tuple(t for t in protocol.team_order if t in team_set),
+        missing=tuple(ordered_missing),
+        reasons=tuple(reasons + text_reasons),
+        protocol_version=protocol.version,
+    )
+
+
+def _as_reason(rule: Rule) -> Reason:
+    """A plain decision rule as a reason."""
+    return Reason(rule_id=rule.id, source=rule.source, text=rule.text)
+
+
+def triage_call(answers: Answers, *, complaint: str, now: datetime) -> TriageResult:
+    """Triage at intake from the call-taker's answers and the complaint text."""
+    return evaluate_call(answers=answers, findings=None, complaint=complaint, now=now)
+
+
+def retriage(
+    answers: Answers, findings: Findings, *, complaint: str, now: datetime
+) -> TriageResult:
+    """Triage again once the crew reports findings (vitals, ECG, stroke scale, injuries)."""
+    return evaluate_call(answers=answers, findings=findings, complaint=complaint, now=now)

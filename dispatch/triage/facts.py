@@ -1,0 +1,110 @@
+"""Turn answers and findings into the flat facts the rule tables read.
+
+Crew findings are newer than the call-taker's answers, so where both speak (stroke
+signs, mechanism, injuries) the finding wins. Three facts are derived here because
+they need arithmetic: age in days, hours since last known well, and the age-adjusted
+systolic floor (its bands are data in protocol.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from dispatch.errors import TriageError
+from dispatch.triage.inputs import Answers, Findings
+
+STROKE_SIGNS = ("facial_droop", "arm_weakness", "speech_difficulty", "balance_loss", "vision_loss")
+VITALS = (
+    "hr",
+    "sbp",
+    "dbp",
+    "spo2",
+    "rr",
+    "temp_c",
+    "gcs",
+    "gcs_motor",
+    "avpu",
+    "glucose_mmol",
+    "pain",
+)
+
+# Facts only the crew can supply, and the input path the engine names when it lacks one.
+FINDING_INPUTS: dict[str, str] = {
+    **{v: v for v in VITALS},
+    "stemi": "ecg.stemi",
+    "ecg_rhythm": "ecg.rhythm",
+    "lams": "stroke.lams",
+    "race": "stroke.race",
+}
+DERIVED = ("age_days", "hours_since_lkw", "sbp_floor_age")
+KNOWN_FACTS = frozenset(Answers.model_fields) | frozenset(FINDING_INPUTS) | frozenset(DERIVED)
+
+SECONDS_PER_HOUR = 3600.0
+DAYS_PER_YEAR = 365.25
+
+
+def sbp_floor(
+    *, age_years: float | None, bands: Sequence[tuple[float | None, float, float]]
+) -> float | None:
+    """The age-adjusted hypotension threshold (mmHg) from the protocol's bands."""
+    if age_years is None:
+        return None
+    for below, base, per_year in bands:
+        if below is None or age_years < below:
+            return base + per_year * int(age_years)
+    return None
+
+
+def build_facts(
+    *,
+    answers: Answers,
+    findings: Findings | None,
+    now: datetime,
+    floor_bands: Sequence[tuple[float | None, float, float]],
+    future_tolerance_s: float,
+) -> dict[str, Any]:
+    """Flat facts from answers (already keyword-filled) and findings."""
+    facts: dict[str, Any] = answers.model_dump()
+    if findings is not None:
+        for name in VITALS:
+            facts[name] = getattr(findings, name)
+        if findings.ecg is not None:
+            facts["stemi"] = findings.ecg.stemi
+            facts["ecg_rhythm"] = findings.ecg.rhythm
+        if findings.stroke is not None:
+            facts["lams"] = findings.stroke.lams
+            facts["race"] = findings.stroke.race
+            for sign in STROKE_SIGNS:
+                if getattr(findings.stroke, sign) is not None:
+                    facts[sign] = getattr(findings.stroke, sign)
+        if findings.mechanism is not None:
+            facts["mechanism"] = findings.mechanism
+        if findings.injuries is not None:
+            facts["injuries"] = findings.injuries
+    for name in FINDING_INPUTS:
+        facts.setdefault(name, None)
+    age = answers.age_years
+    facts["age_days"] = None if age is None else age * DAYS_PER_YEAR
+    facts["sbp_floor_age"] = sbp_floor(age_years=age, bands=floor_bands)
+    lkw = findings.last_known_well if findings and findings.last_known_well else answers.onset_at
+    facts["hours_since_lkw"] = None
+    if lkw is not None:
+        elapsed_s = (now - lkw).total_seconds()
+        if elapsed_s < -future_tolerance_s:
+            field = "last_known_well" if findings and findings.last_known_well else "onset_at"
+            raise TriageError("onset / last known well is in the future", field=field)
+        facts["hours_since_lkw"] = max(0.0, elapsed_s) / SECONDS_PER_HOUR
+    return facts
+
+
+def input_name(fact: str, *, with_findings: bool) -> str | None:
+    """The answer or finding the engine should ask for to learn a fact (None: not askable)."""
+    if fact in ("age_days", "sbp_floor_age"):
+        return "age_years"
+    if fact == "hours_since_lkw":
+        return "last_known_well" if with_findings else "onset_at"
+    if fact in FINDING_INPUTS:
+        return FINDING_INPUTS[fact] if with_findings else None
+    return fact

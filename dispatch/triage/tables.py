@@ -1,0 +1,246 @@
+"""Load and check the protocol's rule tables (JSON files shipped in `tables/`).
+
+The tables are the medical director's text; this module only reads them, resolves each
+rule's source key to its citation, and refuses a table that names an unknown fact,
+constant, definition, pathway, need or team, so a typo fails at start-up, not mid-call.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from dispatch.domain import Pathway, VehicleKind
+from dispatch.errors import TriageError
+from dispatch.triage.conditions import check, facts_named
+from dispatch.triage.facts import KNOWN_FACTS
+
+NEEDS = frozenset(
+    {
+        "pci",
+        "thrombolysis",
+        "thrombectomy",
+        "trauma_1",
+        "trauma_2",
+        "maternal",
+        "paediatric",
+        "neonatal",
+        "ed",
+    }
+)
+TEAMS = ("cath_lab", "stroke_team", "trauma_team", "obstetric", "neonatal")
+TABLE_FILES = ("protocol.json", "rules.json", "vitals.json", "keywords.json", "destination.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of a table, with its citation resolved."""
+
+    id: str
+    acuity: int
+    source: str
+    text: str
+    when: dict[str, Any]
+    scope: dict[str, Any] | None = None
+    unknown_scope: dict[str, Any] | None = None
+    unknown_acuity: int | None = None
+    pathway: Pathway | None = None
+    needs: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+    vehicle_kinds: tuple[VehicleKind, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """An age band of vital-sign thresholds; `when` None is the default (adult) band."""
+
+    id: str
+    when: dict[str, Any] | None
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    id: str
+    fact: str
+    value: Any
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """Every table, checked and ready for the engine."""
+
+    version: str
+    raw: dict[str, Any]
+    sources: dict[str, str]
+    constants: dict[str, Any]
+    definitions: dict[str, Any]
+    rules: tuple[Rule, ...]
+    vitals_all_ages: tuple[Rule, ...]
+    bands: tuple[Band, ...]
+    keywords: tuple[Keyword, ...]
+    keyword_source: str
+    negations: tuple[str, ...]
+    pathway_priority: tuple[Pathway, ...]
+    team_order: tuple[str, ...]
+    emergency_kinds: dict[int, tuple[VehicleKind, ...]]
+    non_emergency_kinds: tuple[VehicleKind, ...]
+    vehicle_rule: Rule
+    default_rule: Rule
+    booking_rule: Rule
+    upgrade_rule: Rule
+    sbp_floor_bands: tuple[tuple[float | None, float, float], ...]
+    sbp_floor_rule: Rule
+    destination: dict[str, Any]
+
+    def cite(self, key_list: str) -> str:
+        """The full citation for a rule's source keys ("A; B")."""
+        return "; ".join(self.sources[k.strip()] for k in key_list.split(";"))
+
+
+def _read(name: str) -> dict[str, Any]:
+    """One JSON table from the package."""
+    text = resources.files("dispatch.triage").joinpath("tables", name).read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _rule(
+    raw: dict[str, Any],
+    *,
+    sources: dict[str, str],
+    constants: dict[str, Any],
+    definitions: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+) -> Rule:
+    """Build and check one rule."""
+    raw = {**(defaults or {}), **raw}
+    where = f"rule {raw.get('id', '?')}"
+    for key in ("id", "acuity", "source", "text", "when"):
+        if key not in raw:
+            raise TriageError(f"{where}: missing {key!r}")
+    if raw["acuity"] not in (1, 2, 3, 4) or raw.get("unknown_acuity") not in (None, 1, 2, 3, 4):
+        raise TriageError(f"{where}: acuity must be 1..4")
+    for key in (k.strip() for k in raw["source"].split(";")):
+        if key not in sources:
+            raise TriageError(f"{where}: unknown source {key!r}")
+    for key in ("when", "scope", "unknown_scope"):
+        if raw.get(key) is not None:
+            check(raw[key], constants=constants, definitions=definitions, where=where)
+            unknown = facts_named(raw[key], definitions=definitions) - KNOWN_FACTS
+            if unknown:
+                raise TriageError(f"{where}: unknown facts {sorted(unknown)}")
+    if set(raw.get("needs", ())) - NEEDS or set(raw.get("teams", ())) - set(TEAMS):
+        raise TriageError(f"{where}: unknown need or team")
+    kinds = raw.get("vehicle_kinds")
+    return Rule(
+        id=raw["id"],
+        acuity=raw["acuity"],
+        source="; ".join(sources[k.strip()] for k in raw["source"].split(";")),
+        text=raw["text"],
+        when=raw["when"],
+        scope=raw.get("scope"),
+        unknown_scope=raw.get("unknown_scope"),
+        unknown_acuity=raw.get("unknown_acuity"),
+        pathway=Pathway(raw["pathway"]) if raw.get("pathway") else None,
+        needs=frozenset(raw.get("needs", ())),
+        teams=frozenset(raw.get("teams", ())),
+        vehicle_kinds=tuple(VehicleKind(k) for k in kinds) if kinds else None,
+    )
+
+
+def _plain_rule(raw: dict[str, Any], *, sources: dict[str, str]) -> Rule:
+    """A rule that only names a decision (no condition)."""
+    return Rule(
+        id=raw["id"],
+        acuity=4,
+        source="; ".join(sources[k.strip()] for k in raw["source"].split(";")),
+        text=raw["text"],
+        when={},
+    )
+
+
+@cache
+def load_protocol() -> Protocol:
+    """Read, check and cache the shipped tables."""
+    raw = {name.removesuffix(".json"): _read(name) for name in TABLE_FILES}
+    proto = raw["protocol"]
+    sources: dict[str, str] = proto["sources"]
+    constants: dict[str, Any] = proto["constants"]
+    definitions: dict[str, Any] = proto["definitions"]
+    for name, cond in definitions.items():
+        check(cond, constants=constants, definitions=definitions, where=f"definition {name}")
+    ctx = {"sources": sources, "constants": constants, "definitions": definitions}
+    rules = tuple(_rule(r, **ctx) for r in raw["rules"]["rules"])
+    ids = [r.id for r in rules]
+    all_ages = tuple(_rule(r, **ctx) for r in raw["vitals"]["all_ages"])
+    bands = []
+    for b in raw["vitals"]["bands"]:
+        critical = {
+            "pathway": b["critical_pathway"],
+            "needs": b["critical_needs"],
+            "teams": b["critical_teams"],
+        }
+        band_rules = tuple(
+            _rule(t, **ctx, defaults=critical if t["acuity"] <= 2 else None)
+            for t in b["thresholds"]
+        )
+        if b["when"] is not None:
+            check(b["when"], constants=constants, definitions=definitions, where=f"band {b['id']}")
+        bands.append(Band(id=b["id"], when=b["when"], rules=band_rules))
+        ids += [r.id for r in band_rules]
+    ids += [r.id for r in all_ages]
+    if bands[-1].when is not None or any(b.when is None for b in bands[:-1]):
+        raise TriageError("vitals: the last band, and only it, must be the default (when: null)")
+    kw = raw["keywords"]
+    keywords = tuple(
+        Keyword(id=k["id"], fact=k["fact"], value=k["value"], phrases=tuple(k["phrases"]))
+        for k in kw["keywords"]
+    )
+    ids += [k.id for k in keywords]
+    if len(ids) != len(set(ids)):
+        raise TriageError("rule ids must be unique across tables")
+    if {k.fact for k in keywords} - KNOWN_FACTS:
+        raise TriageError("keywords: unknown fact")
+    vehicles = proto["vehicle_kinds"]
+    floor = proto["sbp_floor_by_age"]
+    return Protocol(
+        version=proto["version"],
+        raw=raw,
+        sources=sources,
+        constants=constants,
+        definitions=definitions,
+        rules=rules,
+        vitals_all_ages=all_ages,
+        bands=tuple(bands),
+        keywords=keywords,
+        keyword_source=kw["source"],
+        negations=tuple(kw["negations"]),
+        pathway_priority=tuple(Pathway(p) for p in proto["pathway_priority"]),
+        team_order=tuple(proto["team_order"]),
+        emergency_kinds={
+            int(level): tuple(VehicleKind(k) for k in kinds)
+            for level, kinds in vehicles["emergency"].items()
+        },
+        non_emergency_kinds=tuple(VehicleKind(k) for k in vehicles["non_emergency"]),
+        vehicle_rule=_plain_rule({"id": "VEHICLE-KINDS", **vehicles}, sources=sources),
+        default_rule=_plain_rule(proto["default_rule"], sources=sources),
+        booking_rule=_plain_rule(proto["booking_rule"], sources=sources),
+        upgrade_rule=_plain_rule(proto["upgrade_rule"], sources=sources),
+        sbp_floor_bands=tuple(
+            (b["below_age_years"], b["base_mmhg"], b["per_year_mmhg"]) for b in floor["bands"]
+        ),
+        sbp_floor_rule=_plain_rule({"id": "SBP-FLOOR-AGE", **floor}, sources=sources),
+        destination=raw["destination"],
+    )
+
+
+def protocol_tables() -> dict[str, Any]:
+    """The rule tables with their version, JSON-safe (for GET /v1/triage/protocol)."""
+    protocol = load_protocol()
+    return {"version": protocol.version, "tables": copy.deepcopy(protocol.raw)}
