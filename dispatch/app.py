@@ -9,7 +9,7 @@ from typing import TypedDict
 
 import asyncpg
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.api import calls, fleet, reference
@@ -141,9 +141,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fleet.router)
     app.include_router(reference.router)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> JSON:
         return JSON({"status": "ok"})
+
+    @app.get("/readyz", tags=["ops"], summary="PostgreSQL and Redis answer")
+    async def readyz(request: Request) -> JSON:
+        async with request.state.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        await request.state.redis.ping()
+        return JSON({"status": "ready"})
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
