@@ -20,8 +20,8 @@ from dispatch.triage.inputs import (
     Sex,
     StrokeScale,
 )
+from dispatch.triage.protocol import load_protocol, protocol_tables
 from dispatch.triage.result import Reason, TriageResult
-from dispatch.triage.tables import load_protocol, protocol_tables
 
 PROTOCOL_VERSION: str = load_protocol().version
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from dispatch.domain import TransportClass
 from dispatch.triage.inputs import Findings
+from dispatch.triage.protocol import Protocol, load_protocol
 from dispatch.triage.result import Reason, TriageResult
-from dispatch.triage.tables import Protocol, load_protocol
 
 # Order in which needs are tried for the "primary" capability: the most specific first.
 NEED_ORDER = (

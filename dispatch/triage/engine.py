@@ -24,8 +24,8 @@ from dispatch.triage.conditions import Truth, evaluate
 from dispatch.triage.facts import build_facts, input_name
 from dispatch.triage.inputs import Answers, Findings
 from dispatch.triage.keywords import find_matches, text_facts
+from dispatch.triage.protocol import Protocol, Rule, load_protocol
 from dispatch.triage.result import Reason, TriageResult
-from dispatch.triage.tables import Protocol, Rule, load_protocol
 
 # trauma_1 (level 1 centre) satisfies trauma_2 (level <= 2): keep only the stricter need
 SUBSUMES = {"trauma_1": "trauma_2"}

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch.triage.tables import Keyword
+from dispatch.triage.protocol import Keyword
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,7 @@ class Protocol:
 
 def _read(name: str) -> dict[str, Any]:
     """One JSON table from the package."""
-    text = resources.files("dispatch.triage").joinpath("tables", name).read_text(encoding="utf-8")
+    text = resources.files("dispatch.triage.tables").joinpath(name).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
