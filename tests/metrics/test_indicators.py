@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from metrics_cases import BASE, CASES, call_row, timeline
 
 from dispatch.errors import InvalidInput
 from dispatch.metrics.indicators import aggregate, percentile_cont, to_csv
 from dispatch.metrics.intervals import IndicatorConfig, measure_call
+from tests.metrics.metrics_cases import BASE, CASES, call_row, timeline
 
 CONFIG = IndicatorConfig()
 

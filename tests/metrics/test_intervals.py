@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from metrics_cases import BASE, CASES, Case, call_row, timeline
 
 from dispatch.metrics.intervals import measure_call
+from tests.metrics.metrics_cases import BASE, CASES, Case, call_row, timeline
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -11,11 +11,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
-from metrics_cases import BASE, CASES, Case
 
 from dispatch.metrics.indicators import IndicatorReport
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.queries import compute_indicators, compute_indicators_reference
+from tests.metrics.metrics_cases import BASE, CASES, Case
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "dispatch" / "db" / "migrations"
 DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from metrics_cases import BASE, CASES, call_row, timeline
-
 from dispatch.metrics.indicators import aggregate
 from dispatch.metrics.intervals import IndicatorConfig, measure_call
 from dispatch.metrics.report import PeriodReport, target_lines, write_report
+from tests.metrics.metrics_cases import BASE, CASES, call_row, timeline
 
 CONFIG = IndicatorConfig()
 
