@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from dispatch.jsoncodec import dumps
+
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
@@ -36,7 +38,7 @@ class Bus:
         """Append one event to a topic; return its stream id."""
         event_id = await self._redis.xadd(
             self.key(topic),
-            {"d": orjson.dumps(payload)},
+            {"d": dumps(payload)},
             maxlen=self._maxlen,
             approximate=True,
         )
@@ -50,7 +52,7 @@ class Bus:
         for topic, payload in items:
             pipe.xadd(
                 self.key(topic),
-                {"d": orjson.dumps(payload)},
+                {"d": dumps(payload)},
                 maxlen=self._maxlen,
                 approximate=True,
             )

@@ -59,6 +59,10 @@ LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.
 _DRAIN_LOOKAHEAD = 25
 
 
+class _NothingClaimed(Exception):
+    """No option could be claimed; rolls the claim's savepoint back."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What an intake or update did, for the answer and the publish step."""
@@ -487,6 +491,10 @@ class Orchestrator:
                 await self._after_claim(call_id, claimed, now)
                 return tuple(ranked)
             # Every candidate was taken by another instance meanwhile; search again.
+        async with self.pool.acquire() as conn:
+            await append_events(conn=conn, events=[NewEvent(
+                EventKind.QUEUED, now, call_id,
+                data={"reason": "every suitable vehicle was claimed by other calls"})])
         return ()
 
     async def _candidates(
@@ -545,11 +553,33 @@ class Orchestrator:
         expect: list[str],
         note: str = "",
     ) -> str | None:
-        """Claim the first option still available, inside the caller's transaction."""
+        """Claim the first option still available, inside the caller's transaction.
+
+        Runs in a savepoint: when no option can be claimed, the call's status change is
+        undone and None is returned.
+        """
+        try:
+            async with conn.transaction():
+                return await self._claim_in_savepoint(conn, call, options, principal=principal,
+                                                      now=now, expect=expect, note=note)
+        except _NothingClaimed:
+            return None
+
+    async def _claim_in_savepoint(
+        self,
+        conn: asyncpg.Connection,
+        call: asyncpg.Record,
+        options: list[tuple[str, float | None, float | None, tuple[str, ...]]],
+        *,
+        principal: Principal,
+        now: datetime,
+        expect: list[str],
+        note: str,
+    ) -> str:
         call_id = call["id"]
         if not await call_db.set_status(conn=conn, call_id=call_id,
                                         status=CallStatus.ASSIGNED, expect=expect):
-            return None
+            raise _NothingClaimed
         if call["status"] == CallStatus.ACTIVE.value:
             # a second or replacement vehicle on a rolling call keeps the call active
             await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.ACTIVE,
@@ -576,7 +606,7 @@ class Orchestrator:
                         action="assign", call_id=call_id, vehicle_id=vehicle_id,
                         detail={"eta_s": eta_s, "reasons": list(reasons), "note": note})
             return vehicle_id
-        return None
+        raise _NothingClaimed
 
     def _station_district(self, station_id: str | None) -> str | None:
         places = self.places._places  # already loaded by the caller's search

@@ -41,7 +41,7 @@ async def upsert_vehicles(*, conn: asyncpg.Connection, rows: list[dict[str, Any]
                capabilities = EXCLUDED.capabilities, crew_count = EXCLUDED.crew_count,
                synthetic = EXCLUDED.synthetic""",
         [
-            (r["id"], r["call_sign"], r["kind"], r["station_id"], r["capabilities"],
+            (r["id"], r["name"], r["kind"], r["station_id"], r["capabilities"],
              r["crew_count"], r["lon"], r["lat"], r["synthetic"])
             for r in rows
         ],
