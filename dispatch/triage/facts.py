@@ -86,7 +86,8 @@ def build_facts(
     for name in FINDING_INPUTS:
         facts.setdefault(name, None)
     age = answers.age_years
-    facts["age_days"] = None if age is None else age * DAYS_PER_YEAR
+    # rounded so an age given as days / 365.25 converts back to whole days exactly
+    facts["age_days"] = None if age is None else round(age * DAYS_PER_YEAR, 6)
     facts["sbp_floor_age"] = sbp_floor(age_years=age, bands=floor_bands)
     lkw = findings.last_known_well if findings and findings.last_known_well else answers.onset_at
     facts["hours_since_lkw"] = None
