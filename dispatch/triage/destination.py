@@ -84,7 +84,10 @@ def _nearest(
     *, options: Sequence[HospitalOption], needs: frozenset[str], protocol: Protocol
 ) -> HospitalOption | None:
     """The hospital with the lowest ETA meeting every need (ties by id, for determinism)."""
-    able = [h for h in options if all(meets(hospital=h, need=n, protocol=protocol) for n in needs)]
+    required = needs | {"ed"}  # an ED on diversion takes nobody, whatever else it offers
+    able = [
+        h for h in options if all(meets(hospital=h, need=n, protocol=protocol) for n in required)
+    ]
     return min(able, key=lambda h: (h.eta_s, h.hospital_id), default=None)
 
 

@@ -1,0 +1,192 @@
+"""Destination choice: capability, diversion, LVO bypass, STEMI time, trauma levels, fallback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from dispatch.triage import (
+    Answers,
+    Findings,
+    HospitalOption,
+    choose_destination,
+    retriage,
+    triage_call,
+)
+from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
+
+
+def h(
+    hid: str,
+    eta: float,
+    caps: set[str] = frozenset(),
+    level: int | None = None,
+    diversion: set[str] = frozenset(),
+) -> HospitalOption:
+    return HospitalOption(hid, frozenset(caps), level, frozenset(diversion), eta)
+
+
+CITY = [
+    h("community", 300),
+    h("district", 600, {"thrombolysis", "maternal", "trauma"}, level=3),
+    h("regional", 900, {"pci", "thrombolysis", "trauma", "paediatric"}, level=2),
+    h(
+        "university",
+        1500,
+        {"pci", "thrombolysis", "thrombectomy", "trauma", "neonatal", "maternal", "paediatric"},
+        level=1,
+    ),
+]
+
+STEMI = retriage(
+    Answers(**OK, age_years=60, chest_pain=True),
+    Findings(ecg={"stemi": True}),
+    complaint="",
+    now=NOW,
+)
+LVO = retriage(
+    Answers(**OK, age_years=70, arm_weakness=True, onset_at=hours_ago(1)),
+    Findings(stroke={"lams": 5}),
+    complaint="",
+    now=NOW,
+)
+RED = triage_call(
+    Answers(**OK, age_years=30, mechanism="fall", injuries=["pelvic_fracture"]),
+    complaint="",
+    now=NOW,
+)
+YELLOW = triage_call(
+    Answers(**OK, age_years=30, mechanism="fall", fall_height_m=5), complaint="", now=NOW
+)
+LEVEL_IV = triage_call(Answers(**OK, age_years=30, chest_pain=False), complaint="", now=NOW)
+BOOKED = triage_call(
+    Answers(age_years=70, booking_reason="dialysis", **SCREEN_CLEAR), complaint="", now=NOW
+)
+BLEEDING_PREGNANT = triage_call(
+    Answers(**OK, age_years=30, pregnant=True, gestation_weeks=30, vaginal_bleeding=True),
+    complaint="",
+    now=NOW,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "result", "options", "bypass", "expected", "rule", "warned"),
+    [
+        (
+            "no special need: nearest ED",
+            LEVEL_IV,
+            CITY,
+            1800,
+            "community",
+            "DEST-NEAREST-CAPABLE",
+            False,
+        ),
+        ("STEMI: nearest PCI", STEMI, CITY, 1800, "regional", "DEST-STEMI-FMC", True),
+        (
+            "STEMI, regional diverting PCI",
+            STEMI,
+            [*CITY[:2], h("regional", 900, {"pci", "trauma"}, 2, {"pci"}), CITY[3]],
+            1800,
+            "university",
+            "DEST-STEMI-FMC",
+            True,
+        ),
+        ("red trauma: level 1 only", RED, CITY, 1800, "university", "DEST-NEAREST-CAPABLE", False),
+        (
+            "yellow trauma: level 2 will do",
+            YELLOW,
+            CITY,
+            1800,
+            "regional",
+            "DEST-NEAREST-CAPABLE",
+            False,
+        ),
+        ("LVO within bypass limit", LVO, CITY, 1800, "university", "DEST-LVO-BYPASS", False),
+        ("LVO bypass exactly at the limit", LVO, CITY, 900, "university", "DEST-LVO-BYPASS", False),
+        ("LVO beyond bypass limit", LVO, CITY, 899, "district", "DEST-LVO-NEAREST-LYSIS", True),
+        ("maternal", BLEEDING_PREGNANT, CITY, 1800, "district", "DEST-NEAREST-CAPABLE", False),
+        (
+            "maternal, district closed to all",
+            BLEEDING_PREGNANT,
+            [CITY[0], h("district", 600, {"maternal"}, None, {"ed"}), *CITY[2:]],
+            1800,
+            "university",
+            "DEST-NEAREST-CAPABLE",
+            False,
+        ),
+        (
+            "red trauma, no level 1 open: level 2 with warning",
+            RED,
+            [*CITY[:3], h("university", 1500, {"trauma"}, 1, {"trauma"})],
+            1800,
+            "regional",
+            "DEST-FALLBACK",
+            True,
+        ),
+        (
+            "every hospital diverting: nearest anyway",
+            LEVEL_IV,
+            [h("a", 700, diversion={"ed"}), h("b", 400, diversion={"ed"})],
+            1800,
+            "b",
+            "DEST-NEAREST-CAPABLE",
+            True,
+        ),
+    ],
+)
+def test_destination(name, result, options, bypass, expected, rule, warned) -> None:  # noqa: ANN001
+    choice = choose_destination(result, options, now=NOW, bypass_limit_s=bypass)
+    assert choice.hospital_id == expected, choice.to_dict()
+    assert rule in [r.rule_id for r in choice.reasons]
+    assert bool(choice.warnings) is warned, choice.warnings
+    orjson.dumps(choice.to_dict())
+
+
+def test_stemi_fmc_to_device_warning() -> None:
+    far = [h("far-pci", 75 * 60, {"pci"})]
+    findings = Findings(ecg={"stemi": True}, first_medical_contact=NOW - timedelta(minutes=20))
+    # 20 min since FMC + 75 min travel + 30 min door-to-device = 125 min > 120
+    choice = choose_destination(STEMI, far, findings=findings, now=NOW)
+    assert choice.hospital_id == "far-pci"
+    assert any("cannot be met" in w for w in choice.warnings)
+    # 15 min since FMC: 120 min exactly, within target
+    findings = Findings(ecg={"stemi": True}, first_medical_contact=NOW - timedelta(minutes=15))
+    choice = choose_destination(STEMI, far, findings=findings, now=NOW)
+    assert not choice.warnings
+
+
+def test_stemi_without_fmc_time_warns_that_now_was_used() -> None:
+    choice = choose_destination(STEMI, CITY, now=NOW)
+    assert any("first medical contact" in w for w in choice.warnings)
+
+
+def test_thrombolysis_window_lapses_before_arrival() -> None:
+    findings = Findings(last_known_well=hours_ago(4.4), stroke={"facial_droop": True})
+    result = retriage(Answers(**OK, age_years=70), findings, complaint="", now=NOW)
+    choice = choose_destination(result, CITY, findings=findings, now=NOW)
+    assert choice.hospital_id == "district"  # 600 s away: 4.4 h + 10 min > 4.5 h
+    assert any("thrombolysis window" in w for w in choice.warnings)
+
+
+def test_lvo_with_no_thrombectomy_centre_goes_to_lysis_with_warning() -> None:
+    choice = choose_destination(LVO, CITY[:3], now=NOW)
+    assert choice.hospital_id == "district"
+    assert choice.warnings
+
+
+def test_non_emergency_has_no_hospital_choice() -> None:
+    choice = choose_destination(BOOKED, CITY, now=NOW)
+    assert choice.hospital_id is None
+    assert choice.needs == frozenset()
+
+
+def test_no_hospitals() -> None:
+    choice = choose_destination(LEVEL_IV, [], now=NOW)
+    assert choice.hospital_id is None and choice.warnings
+
+
+def test_equal_eta_breaks_ties_by_id() -> None:
+    choice = choose_destination(LEVEL_IV, [h("b", 300), h("a", 300)], now=NOW)
+    assert choice.hospital_id == "a"
