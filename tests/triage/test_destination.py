@@ -11,6 +11,7 @@ from dispatch.triage import (
     Answers,
     Findings,
     HospitalOption,
+    TriageResult,
     choose_destination,
     retriage,
     triage_call,
@@ -136,7 +137,15 @@ BLEEDING_PREGNANT = triage_call(
         ),
     ],
 )
-def test_destination(name, result, options, bypass, expected, rule, warned) -> None:  # noqa: ANN001
+def test_destination(
+    name: str,
+    result: TriageResult,
+    options: list[HospitalOption],
+    bypass: float,
+    expected: str,
+    rule: str,
+    warned: bool,
+) -> None:
     choice = choose_destination(result, options, now=NOW, bypass_limit_s=bypass)
     assert choice.hospital_id == expected, choice.to_dict()
     assert rule in [r.rule_id for r in choice.reasons]
