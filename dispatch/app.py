@@ -38,7 +38,8 @@ class State(TypedDict):
 
 def open_redis(settings: Settings) -> aioredis.Redis:
     if settings.redis_url is None:
-        return embedded_redis()  # type: ignore[no-any-return]
+        redis: aioredis.Redis = embedded_redis()
+        return redis
     return aioredis.Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_s,

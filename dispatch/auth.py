@@ -96,7 +96,7 @@ def verify_token(*, token: str, secret: str, issuer: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated(f"invalid token: {exc}") from exc
     try:
-        role = Role(claims.get("role"))
+        role = Role(str(claims.get("role")))
     except ValueError as exc:
         raise Unauthenticated("token carries no valid role") from exc
     principal = Principal(

@@ -62,21 +62,22 @@ class Bus:
         self, topic: str, *, after_id: str, count: int = 500
     ) -> list[StreamEvent]:
         """Events strictly after `after_id` ("0" for all), oldest first."""
-        rows = await self._redis.xrange(self.key(topic), min=f"({after_id}" if after_id != "0"
-                                        else "-", max="+", count=count)
+        start = f"({after_id}" if after_id != "0" else "-"
+        rows: Any = await self._redis.xrange(self.key(topic), min=start, max="+",
+                                                   count=count)
         return [_event(topic, row) for row in rows]
 
     async def oldest_id(self, topic: str) -> str | None:
         """The first id still kept, or None for an empty stream (trimming drops the oldest)."""
-        rows = await self._redis.xrange(self.key(topic), min="-", max="+", count=1)
+        rows: Any = await self._redis.xrange(self.key(topic), min="-", max="+", count=1)
         return _text(rows[0][0]) if rows else None
 
     async def wait(
         self, offsets: dict[str, str], *, block_ms: int, count: int = 500
     ) -> list[StreamEvent]:
         """Block until any topic has events after its offset; return them."""
-        streams = {self.key(t): i for t, i in offsets.items()}
-        reply = await self._redis.xread(streams, block=block_ms, count=count)
+        streams: dict[Any, Any] = {self.key(t): i for t, i in offsets.items()}
+        reply: Any = await self._redis.xread(streams, block=block_ms, count=count)
         events: list[StreamEvent] = []
         prefix_len = len(self.key(""))
         for key, rows in reply or []:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -25,7 +26,7 @@ def embedded_database_url(data_dir: str | None) -> str:
     return url
 
 
-def embedded_redis():  # type: ignore[no-untyped-def]
+def embedded_redis() -> Any:
     """An in-process Redis (fakeredis) speaking the redis.asyncio API."""
     import fakeredis
 

@@ -11,6 +11,7 @@ then a vehicle row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.ACTIVE.value]
 # How many queued calls a clearing vehicle looks at before giving up on distance.
 _DRAIN_LOOKAHEAD = 25
+
+
+# (vehicle_id, eta_s, distance_m, reasons) in the order to try
+_Option = tuple[str, float | None, float | None, tuple[str, ...]]
 
 
 class _NothingClaimed(Exception):
@@ -274,7 +279,8 @@ class Orchestrator:
                 if not ranked:
                     raise VehicleUnavailable("no suitable vehicle is available",
                                              field="vehicle_id")
-                options = [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked]
+                options: list[_Option] = [
+                    (r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked]
             else:
                 vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
                 if vehicle is None:
@@ -484,8 +490,9 @@ class Orchestrator:
                         EventKind.RECOMMENDED, now, call_id,
                         data={"vehicles": [r.to_dict() for r in ranked]})])
                     return tuple(ranked)
-                options = [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked]
-                claimed = await self._claim_first(conn, call, options, principal=principal,
+                claimed = await self._claim_first(conn, call, [
+                    (r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked],
+                                                  principal=principal,
                                                   now=now, expect=[CallStatus.QUEUED.value])
             if claimed is not None:
                 await self._after_claim(call_id, claimed, now)
@@ -546,7 +553,7 @@ class Orchestrator:
         self,
         conn: asyncpg.Connection,
         call: asyncpg.Record,
-        options: list[tuple[str, float | None, float | None, tuple[str, ...]]],
+        options: Sequence[_Option],
         *,
         principal: Principal,
         now: datetime,
@@ -569,7 +576,7 @@ class Orchestrator:
         self,
         conn: asyncpg.Connection,
         call: asyncpg.Record,
-        options: list[tuple[str, float | None, float | None, tuple[str, ...]]],
+        options: Sequence[_Option],
         *,
         principal: Principal,
         now: datetime,

@@ -97,7 +97,7 @@ class PlacesCache:
         self._key = f"{prefix}:refdata:version"
         self._check_every_s = check_every_s
         self._places: Places | None = None
-        self._version: bytes | None = None
+        self._version: bytes | str | None = None
         self._checked_at = 0.0
 
     async def get(self) -> Places:

@@ -55,7 +55,7 @@ class CallIn(_Strict):
     caller_number: str = Field(min_length=3, max_length=32, pattern=r"^\+?[0-9]+$")
     fixes: list[FixIn] = Field(default_factory=list, max_length=50)
     complaint: str = Field(default="", max_length=2000)
-    answers: Answers = Field(default_factory=Answers)
+    answers: Answers = Field(default_factory=lambda: Answers())
     received_at: AwareDatetime = Field(description="the switch's ring time")
     answered_at: AwareDatetime = Field(description="the switch's answer time")
     booking: BookingIn | None = None
@@ -90,7 +90,7 @@ class RetriageIn(_Strict):
 
 
 class EvaluateIn(_Strict):
-    answers: Answers = Field(default_factory=Answers)
+    answers: Answers = Field(default_factory=lambda: Answers())
     findings: Findings | None = None
     complaint: str = Field(default="", max_length=2000)
 

@@ -16,7 +16,7 @@ _MIGRATION_LOCK_KEY = 0x64697370  # "disp"
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) for every migrations/NNNN_*.sql, in order."""
     folder = resources.files("dispatch.db") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -51,7 +52,7 @@ class LiveIndex:
         self, *, kind: VehicleKind, lon: float, lat: float, radius_m: float, count: int
     ) -> list[Nearby]:
         """Up to `count` available vehicles of `kind` within `radius_m`, nearest first."""
-        rows = await self._redis.geosearch(
+        rows: list[Any] = await self._redis.geosearch(
             self._key(kind),
             longitude=lon,
             latitude=lat,
