@@ -64,7 +64,7 @@ def test_matches(text: str, expected: set[str]) -> None:
         ({**OK, "age_years": 50, "chest_pain": True}, "胸痛", 2, None),
         # structured mechanism wins over text 车祸
         (
-            {**OK, "age_years": 50, "mechanism": "fall", "fall_height_m": 1},
+            {**OK, "age_years": 50, "mechanism": "fall", "fall_height_m": 1, "injuries": ["minor"]},
             "车祸",
             4,
             "XCHECK-KW-ROAD-TRAFFIC",

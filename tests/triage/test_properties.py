@@ -64,8 +64,8 @@ DANGER_SIGNS: list[tuple[str, Any]] = [
     ("seizure_duration_min", 10.0),
 ]
 
-answers_st = st.fixed_dictionaries(
-    {name: TRISTATE for name in BOOL_FIELDS},
+_extras = st.fixed_dictionaries(
+    {},
     optional={
         "age_years": st.one_of(
             st.none(), st.floats(0, 100), st.sampled_from([0.01, 0.5, 3, 9, 70])
@@ -78,6 +78,20 @@ answers_st = st.fixed_dictionaries(
         "booking_reason": st.one_of(st.none(), st.sampled_from(["transfer", "dialysis"])),
         "seizure_duration_min": st.one_of(st.none(), st.floats(0, 30)),
     },
+)
+# sparse cards (a few answers given) so a single danger sign is often the only one
+_primary = st.sampled_from(
+    [
+        {},
+        {"conscious": True, "breathing": True},
+        {"conscious": True, "breathing": True, "breathing_normally": True},
+    ]
+)
+answers_st = st.builds(
+    lambda primary, bools, extras: {**primary, **bools, **extras},
+    _primary,
+    st.dictionaries(st.sampled_from(BOOL_FIELDS), TRISTATE, max_size=4),
+    _extras,
 )
 findings_st = st.one_of(
     st.none(),
