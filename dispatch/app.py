@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.api import calls, fleet, reference
+from dispatch.api import aml, calls, fleet, reference
 from dispatch.api.errors import install_error_handlers, too_large_body
 from dispatch.api.json import JSON
 from dispatch.bus import Bus
@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)
+    app.include_router(aml.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> JSON:

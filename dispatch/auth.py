@@ -34,6 +34,9 @@ class Principal:
     def require_dispatcher(self) -> None:
         self.require(Role.DISPATCHER)
 
+    def require_gateway(self) -> None:
+        self.require(Role.GATEWAY, Role.DISPATCHER)
+
     def require_vehicle(self, vehicle_id: str) -> None:
         """Crews act only for their own vehicle; dispatchers and admins for any."""
         if self.role in (Role.ADMIN, Role.DISPATCHER):

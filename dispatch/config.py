@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # False: intake only recommends, and a dispatcher confirms with POST .../dispatch.
     auto_assign: bool = True
 
+    # AML reports that arrive before their call are held this long for intake to attach.
+    aml_hold_s: float = 300.0
     stream_maxlen: int = 100_000
     migrate_on_start: bool = True
 

@@ -111,6 +111,7 @@ class Role(StrEnum):
     CREW = "crew"
     HOSPITAL = "hospital"
     ADMIN = "admin"
+    GATEWAY = "gateway"  # the carrier's AML gateway: may only post location messages
 
 
 # Vehicle status reported by a crew -> the timeline clock it stamps.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,12 +22,14 @@ import asyncpg
 from dispatch.auth import Principal
 from dispatch.bus import Bus
 from dispatch.config import Settings
+from dispatch.db import aml as aml_db
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events, audit, timeline
 from dispatch.domain import (
     STATUS_EVENT,
     CallStatus,
+    CoordSystem,
     EventKind,
     FixSource,
     Role,
@@ -35,12 +37,14 @@ from dispatch.domain import (
     VehicleStatus,
 )
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound, VehicleUnavailable
+from dispatch.geo.aml import AmlMessage
 from dispatch.geo.coords import to_wgs84
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
 from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
+from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn
 from dispatch.triage import (
@@ -111,14 +115,13 @@ class Orchestrator:
                 return Outcome(call_id=existing, created=False)
 
         places = await self.places.get()
-        fixes = [_stored_fix(f) for f in body.fixes]
-        location = fuse([_fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+        caller = normalise_number(body.caller_number)
         result = triage_call(body.answers, complaint=body.complaint, now=now)
         transport_class = result.transport_class
         call = call_db.NewCall(
             id=uuid4(),
             idempotency_key=idempotency_key,
-            caller_number=body.caller_number,
+            caller_number=caller,
             complaint=body.complaint,
             answers=body.answers.model_dump(mode="json", exclude_none=True),
             acuity=int(result.acuity),
@@ -134,11 +137,7 @@ class Orchestrator:
         events = [
             NewEvent(EventKind.CALL_RECEIVED, body.received_at, call.id),
             NewEvent(EventKind.CALL_ANSWERED, body.answered_at, call.id),
-            NewEvent(EventKind.TRIAGED, now, call.id, data=_triage_event(result)),
         ]
-        if location is not None:
-            events.insert(2, NewEvent(EventKind.LOCATION_FIXED, now, call.id,
-                                      data=location.to_dict()))
         async with self.pool.acquire() as conn, conn.transaction():
             if not await call_db.insert_call(conn=conn, call=call):
                 # A concurrent retry with the same key won the insert.
@@ -146,11 +145,18 @@ class Orchestrator:
                 existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
                 assert existing is not None
                 return Outcome(call_id=existing, created=False)
+            fixes = [_stored_fix(f) for f in body.fixes]
+            fixes += await self._attach_held_aml(conn, call.id, caller, now)
             await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
+            location = fuse([_fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
             if location is not None:
                 await self._store_location(conn, call.id, location, places)
-                await self._choose_destination(conn, call.id, result, location, places, now)
+                events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
+                                       data=location.to_dict()))
+            events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=_triage_event(result)))
             await append_events(conn=conn, events=events)
+            if location is not None:
+                await self._choose_destination(conn, call.id, result, location, places, now)
         await self.bus.publish("console", {"kind": "call_created", "call_id": str(call.id),
                                            "acuity": call.acuity,
                                            "transport_class": call.transport_class})
@@ -161,7 +167,7 @@ class Orchestrator:
         self, *, call_id: UUID, fixes_in: list[FixIn], principal: Principal, now: datetime
     ) -> Outcome:
         """Add location fixes; re-fuse, and re-rank before dispatch or alert the crew after."""
-        principal.require(Role.DISPATCHER)
+        principal.require(Role.DISPATCHER, Role.GATEWAY)
         places = await self.places.get()
         fixes = [_stored_fix(f) for f in fixes_in]
         async with self.pool.acquire() as conn, conn.transaction():
@@ -240,6 +246,46 @@ class Orchestrator:
             recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
             return Outcome(call_id=call_id, created=False, recommendations=recs)
         return Outcome(call_id=call_id, created=False)
+
+    async def receive_aml(
+        self, *, message: AmlMessage, form: str, sender: str | None, principal: Principal,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Store an AML report; add it to the caller's live call, or hold it for intake."""
+        principal.require(Role.GATEWAY, Role.DISPATCHER)
+        number = message.caller_number or sender
+        if not number:
+            raise InvalidInput("AML message carries no caller number; give the sender",
+                               field="sender")
+        caller = normalise_number(number)
+        async with self.pool.acquire() as conn, conn.transaction():
+            call_id = await call_db.live_call_for_caller(conn=conn, caller_number=caller)
+            message_id = await aml_db.insert_message(
+                conn=conn, message=message, caller_number=caller, form=form, call_id=call_id)
+        if call_id is None:
+            log.info("AML %d from %s held until the call exists", message_id, caller)
+            return {"aml_id": message_id, "call_id": None, "held": True}
+        fix = FixIn(lon=message.lon, lat=message.lat, accuracy_m=message.accuracy_m,
+                    source=message.fix_source, coord_system=CoordSystem.WGS84,
+                    observed_at=message.observed_at)
+        await self.add_fixes(call_id=call_id, fixes_in=[fix], principal=principal, now=now)
+        return {"aml_id": message_id, "call_id": str(call_id), "held": False}
+
+    async def _attach_held_aml(
+        self, conn: asyncpg.Connection, call_id: UUID, caller: str, now: datetime
+    ) -> list[call_db.StoredFix]:
+        """AML reports that arrived before the call: attach them as its first fixes."""
+        since = now - timedelta(seconds=self.settings.aml_hold_s)
+        pending = await aml_db.pending_for(conn=conn, caller_number=caller, since=since)
+        if not pending:
+            return []
+        won = set(await aml_db.attach(conn=conn, ids=[r["id"] for r in pending], call_id=call_id))
+        return [
+            call_db.StoredFix(source=FixSource(r["source"]), coord_system=CoordSystem.WGS84,
+                              raw_lon=r["lon"], raw_lat=r["lat"], lon=r["lon"], lat=r["lat"],
+                              accuracy_m=r["accuracy_m"], observed_at=r["observed_at"])
+            for r in pending if r["id"] in won
+        ]
 
     # -------------------------------------------------------------- assignment
 
