@@ -902,12 +902,16 @@ def test_vignette(v: V) -> None:
     assert v.missing <= set(result.missing), result.missing
     if v.teams is not None:
         assert result.teams == v.teams
+    # protocol.json "vehicle_kinds": I-II prefer ALS, III-IV prefer BLS; a critical-care
+    # transfer (NE-RF-MONITORING) needs ALS only
     expected_kinds = (
         (VehicleKind.NET,)
         if v.klass is NE
         else (VehicleKind.ALS,)
-        if v.level == 1 or "NE-RF-MONITORING" in v.rules
+        if "NE-RF-MONITORING" in v.rules
         else (VehicleKind.ALS, VehicleKind.BLS)
+        if v.level <= 2
+        else (VehicleKind.BLS, VehicleKind.ALS)
     )
     assert result.vehicle_kinds == expected_kinds
 
