@@ -1,0 +1,56 @@
+"""A simulated call as the JSON body of POST /v1/calls. Pure: times are passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from dispatch.domain import TransportClass
+
+from loadtests.fixes import SimFix
+from loadtests.presentations import Presentation
+
+
+@dataclass(frozen=True, slots=True)
+class SimCall:
+    """Everything the harness decided about one call before it is made."""
+
+    index: int
+    at_s: float  # simulated seconds from local midnight when the phone rings
+    answer_delay_s: float
+    presentation: Presentation
+    district_id: str
+    lon: float  # the caller's true WGS-84 position
+    lat: float
+    fixes: tuple[SimFix, ...]
+
+    @property
+    def caller_number(self) -> str:
+        """A unique, valid number per call (so a read-back can tell calls apart)."""
+        return f"1390{self.index:07d}"
+
+    @property
+    def key(self) -> str:
+        """The Idempotency-Key a console would send for this call."""
+        return f"lt-{self.index:07d}"
+
+
+def call_body(*, call: SimCall, received_at: datetime, answered_at: datetime,
+              fixes: Sequence[SimFix]) -> dict[str, Any]:
+    """POST /v1/calls with the fixes known at answer time."""
+    body: dict[str, Any] = {
+        "caller_number": call.caller_number,
+        "complaint": call.presentation.complaint,
+        "answers": call.presentation.card(now=answered_at),
+        "received_at": received_at.isoformat(),
+        "answered_at": answered_at.isoformat(),
+        "fixes": [f.body(observed_at_iso=answered_at.isoformat()) for f in fixes],
+    }
+    if call.presentation.transport_class is TransportClass.NON_EMERGENCY:
+        # A booking taken now for a pick-up within the next half hour: the service only
+        # dispatches bookings whose window opens within 30 minutes.
+        body["booking"] = {"window_start": (answered_at + timedelta(minutes=10)).isoformat(),
+                           "window_end": (answered_at + timedelta(minutes=70)).isoformat()}
+    return body

@@ -1,0 +1,298 @@
+"""Open-loop, fixed-rate call intake: calls/s achieved and request-to-assignment latency.
+
+    python -m loadtests.intake --url URL --rate R --seconds S [--token T]
+    python -m loadtests.intake --start-local --rate R --seconds S
+
+Call i is sent at t0 + i/R whatever happened to earlier calls (open loop), and its latency is
+measured from that planned moment, so a service that falls behind shows it. Each call carries
+a cell fix and an AML fix at a district-weighted point of the city.
+
+Crews clear: every assigned vehicle is reported `available` again after a short hold (by
+default half the time the fleet would take to run out at this rate, at most 5 s), so the run
+measures intake to assignment rather than an empty fleet. Those status reports are timed as
+crew messages. A call the service queued (no vehicle free) is assigned when a vehicle
+clears; its latency to assignment is read from its timeline at the end (the `dispatched`
+event's server-side insert time minus the planned send time, one clock on one machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dispatch.domain import TransportClass
+
+from loadtests.calls import SimCall, call_body
+from loadtests.client import Api, Tokens
+from loadtests.fixes import FixProfile, SimFix, fix_sequence
+from loadtests.figures import Target, check_targets, distribution, throughput
+from loadtests.local import local_service
+from loadtests.presentations import Mix
+from loadtests.report import (
+    OUT_DIR,
+    histogram_png,
+    line_png,
+    print_table,
+    summary_table,
+    write_json,
+)
+from loadtests.verify import first_event, parse_time, read_back
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeConfig:
+    rate: float
+    seconds: float
+    seed: int = 1
+    hold_s: float | None = None  # None: derived from the fleet size and the rate
+    p99_ms: float = 25.0
+    min_rate_share: float = 0.95  # achieved / offered calls/s that still counts as sustained
+    max_connections: int = 256
+    emergency_only: bool = True  # bookings wait for their window: not an intake measurement
+
+
+def hold_for(*, rate: float, fleet: int, cap_s: float = 5.0) -> float:
+    """How long a crew holds a vehicle: half the fleet's time to run out at `rate`, capped."""
+    if rate <= 0 or fleet <= 0:
+        raise ValueError("rate and fleet must be > 0")
+    return min(cap_s, 0.5 * fleet / rate)
+
+
+def make_calls(*, api_city: Any, count: int, rng: random.Random,
+               emergency_only: bool) -> list[SimCall]:
+    """`count` calls, each with a cell and an AML fix sent together at intake."""
+    mix = Mix()
+    profile = FixProfile(aml_share=1.0)
+    out = []
+    for i in range(count):
+        p = mix.draw(rng)
+        while emergency_only and p.transport_class is TransportClass.NON_EMERGENCY:
+            p = mix.draw(rng)
+        district, lon, lat = api_city.draw_location(rng)
+        fixes = tuple(fix_sequence(lon=lon, lat=lat, profile=profile, rng=rng))
+        out.append(SimCall(index=i, at_s=i, answer_delay_s=rng.uniform(2.0, 8.0),
+                           presentation=p, district_id=district.id, lon=lon, lat=lat,
+                           fixes=fixes))
+    return out
+
+
+async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = True,
+                     run_id: int = 0) -> dict[str, Any]:
+    """Drive the intake and return every figure (also the invariants)."""
+    rng = random.Random(config.seed)
+    city = await api.city()
+    fleet = sum(1 for v in city.vehicles.values() if v.kind in ("als", "bls"))
+    hold_s = config.hold_s if config.hold_s is not None else hold_for(rate=config.rate,
+                                                                     fleet=fleet)
+    n = int(config.rate * config.seconds)
+    calls = make_calls(api_city=city, count=n, rng=rng, emergency_only=config.emergency_only)
+    acknowledged: dict[str, list[str]] = defaultdict(list)
+    sent_wall: dict[str, datetime] = {}
+    planned: dict[str, float] = {}
+    assigned_at_intake: dict[str, float] = {}
+    outcomes: dict[str, int] = defaultdict(int)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def clear(vehicle_id: str) -> None:
+        await asyncio.sleep(hold_s)
+        await api.request("POST", f"/v1/vehicles/{vehicle_id}/status", label="crew_status",
+                          token=api.tokens.crew(vehicle_id), body={"status": "available"})
+
+    async def send(call: SimCall, meant_at: float) -> None:
+        wall = datetime.now(UTC)
+        answered = wall
+        received = answered - timedelta(seconds=call.answer_delay_s)
+        fixes: list[SimFix] = list(call.fixes)
+        body = call_body(call=call, received_at=received, answered_at=answered, fixes=fixes)
+        key = f"r{run_id}-{call.key}"
+        r = await api.request("POST", "/v1/calls", label="intake", body=body,
+                              headers={"Idempotency-Key": key}, meant_at=meant_at)
+        if r is None or r.status_code not in (200, 201):
+            outcomes["error"] += 1
+            return
+        view = r.json()
+        acknowledged[key].append(view["id"])
+        sent_wall[view["id"]] = wall
+        planned[view["id"]] = meant_at
+        if view["assignments"]:
+            outcomes["assigned"] += 1
+            assigned_at_intake[view["id"]] = api.clock() - meant_at
+            for a in view["assignments"]:
+                t = asyncio.create_task(clear(a["vehicle_id"]))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+        else:
+            outcomes["queued"] += 1
+
+    progress = Progress(TextColumn("intake {task.fields[rate]:.0f}/s"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                        disable=not show_progress, transient=True)
+    start = api.clock() + 0.2
+    with progress:
+        bar = progress.add_task("intake", total=n, rate=config.rate)
+        for i, call in enumerate(calls):
+            meant = start + i / config.rate
+            delay = meant - api.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t = asyncio.create_task(send(call, meant))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+            if i % 50 == 0:
+                progress.update(bar, completed=i)
+        progress.update(bar, completed=n)
+        while tasks:
+            await asyncio.gather(*list(tasks))
+    end = max((s.started + s.latency_s for s in api.samples["intake"]), default=start + 1.0)
+    # Queued calls that a clearing crew picked up: their time to assignment from the timeline.
+    back = await read_back(api=api, acknowledged=acknowledged)
+    to_assignment: list[float] = list(assigned_at_intake.values())
+    never_assigned = 0
+    for cid, view in back.calls.items():
+        if cid in assigned_at_intake:
+            continue
+        ev = first_event(view, "dispatched")
+        if ev is None:
+            never_assigned += 1
+            continue
+        to_assignment.append((parse_time(ev["received_at"]) - sent_wall[cid]).total_seconds())
+    intake_ms = [s.latency_s * 1000 for s in api.samples["intake"] if s.status in (200, 201)]
+    crew_ms = [s.latency_s * 1000 for s in api.samples["crew_status"] if s.status == 200]
+    achieved = len(intake_ms) / (end - start) if end > start else 0.0
+    lat = distribution(intake_ms)
+    targets = check_targets(
+        [Target("intake_p99_ms", config.p99_ms),
+         Target("achieved_share_of_offered", config.min_rate_share, at_most=False),
+         Target("invariant_violations", 0)],
+        {"intake_p99_ms": lat.p99, "achieved_share_of_offered": achieved / config.rate,
+         "invariant_violations": 0 if back.invariants.ok else 1})
+    per_s = throughput([s.started + s.latency_s for s in api.samples["intake"]], bin_s=1.0,
+                       start=start, end=max(end, start + 1.0))
+    return {
+        "mode": "intake", "config": asdict(config), "hold_s": hold_s, "fleet_emergency": fleet,
+        "offered_calls_per_s": config.rate, "achieved_calls_per_s": achieved,
+        "calls_sent": n, "outcomes": dict(outcomes),
+        "intake_latency_ms": lat.to_dict(),
+        "request_to_assignment_ms": distribution([v * 1000 for v in to_assignment]).to_dict(),
+        "never_assigned": never_assigned,
+        "crew_status_latency_ms": distribution(crew_ms).to_dict(),
+        "errors": dict(api.errors), "throughput_per_s": per_s,
+        "invariants": back.invariants.to_dict(),
+        "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
+        "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms},
+    }
+
+
+def write_outputs(figures: dict[str, Any], *, name: str) -> list[str]:
+    """JSON (without the raw samples) and the PNGs; return the paths."""
+    samples = figures.pop("_samples")
+    paths = [str(write_json(name=name, figures=figures))]
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    paths.append(str(histogram_png(
+        path=OUT_DIR / f"{name}-latency.png", title="intake latency (open loop)",
+        xlabel="ms", series={"POST /v1/calls": samples["intake_ms"],
+                             "crew status": samples["crew_ms"]})))
+    tp = figures["throughput_per_s"]
+    paths.append(str(line_png(path=OUT_DIR / f"{name}-throughput.png",
+                              series={"calls answered/s": tp}, x=list(range(len(tp))),
+                              title="throughput", xlabel="s", ylabel="calls/s")))
+    return paths
+
+
+def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The summary table's rows."""
+    lat = figures["intake_latency_ms"]
+    ta = figures["request_to_assignment_ms"]
+    return [
+        ("offered calls/s", figures["offered_calls_per_s"]),
+        ("achieved calls/s", figures["achieved_calls_per_s"]),
+        ("calls sent", figures["calls_sent"]),
+        ("assigned at intake / queued", f"{figures['outcomes'].get('assigned', 0)} / "
+                                        f"{figures['outcomes'].get('queued', 0)}"),
+        ("intake p50 / p95 / p99 ms", f"{lat['p50'] or 0:.1f} / {lat['p95'] or 0:.1f} / "
+                                      f"{lat['p99'] or 0:.1f}"),
+        ("request->assignment p99 ms", ta["p99"]),
+        ("crew status p99 ms", figures["crew_status_latency_ms"]["p99"]),
+        ("crew hold s", figures["hold_s"]),
+        ("lost / duplicated / double-assigned",
+         f"{figures['invariants']['lost']} / {figures['invariants']['duplicated']} / "
+         f"{figures['invariants']['double_assignments']}"),
+        ("errors", figures["errors"] or "none"),
+    ]
+
+
+def main(
+    url: Annotated[str | None, typer.Option(help="base URL of a running service")] = None,
+    rate: Annotated[float, typer.Option(help="calls per second, offered at a fixed rate")] = 200,
+    seconds: Annotated[float, typer.Option(help="how long to offer calls")] = 20,
+    token: Annotated[str | None, typer.Option(envvar="DISPATCH_TOKEN",
+                                              help="dispatcher token (dispatch token)")] = None,
+    jwt_secret: Annotated[str | None, typer.Option(
+        envvar="DISPATCH_JWT_SECRET", help="mint crew tokens per vehicle (optional)")] = None,
+    start_local: Annotated[bool, typer.Option(
+        help="start a local service on an isolated schema/prefix with the demo city")] = False,
+    instances: Annotated[int, typer.Option(help="local instances (with --start-local)")] = 1,
+    hold_s: Annotated[float | None, typer.Option(help="crew hold before clearing, s")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    p99_ms: Annotated[float, typer.Option(help="target: intake p99 latency, ms")] = 25.0,
+    name: Annotated[str, typer.Option(help="output file stem in loadtests/out/")] = "intake",
+) -> None:
+    """Offer calls at a fixed rate and report calls/s and latency to assignment."""
+    config = IntakeConfig(rate=rate, seconds=seconds, seed=seed, hold_s=hold_s, p99_ms=p99_ms)
+
+    async def run() -> dict[str, Any]:
+        if start_local:
+            async with local_service(instances=instances) as svc:
+                api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret),
+                          max_connections=config.max_connections)
+                try:
+                    figures = await run_intake(api=api, config=config)
+                finally:
+                    await api.aclose()
+                figures["service"] = {"local": True, "instances": instances}
+                return figures
+        if url is None or token is None:
+            raise typer.BadParameter("give --url and --token, or --start-local")
+        api = Api(urls=(url.rstrip("/"),), tokens=Tokens(dispatcher=token,
+                                                         jwt_secret=jwt_secret),
+                  max_connections=config.max_connections)
+        try:
+            figures = await run_intake(api=api, config=config)
+        finally:
+            await api.aclose()
+        figures["service"] = {"local": False, "url": url}
+        return figures
+
+    figures = _run_loop(run())
+    paths = write_outputs(figures, name=name)
+    print_table(summary_table(title="dispatch intake", rows=rows(figures),
+                              targets=_targets(figures)))
+    print("written:", ", ".join(paths))
+    if not figures["passed"]:
+        sys.exit(1)
+
+
+def _targets(figures: dict[str, Any]) -> list[Any]:
+    from loadtests.figures import TargetResult
+    return [TargetResult(**t) for t in figures["targets"]]
+
+
+def _run_loop(coro: Any) -> Any:
+    """Run on uvloop when it is installed (it is, with uvicorn[standard])."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+if __name__ == "__main__":
+    typer.run(main)

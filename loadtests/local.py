@@ -1,0 +1,141 @@
+"""`--start-local`: real uvicorn service processes on an isolated schema and Redis prefix.
+
+Only used when asked; otherwise the harness drives whatever URL it is given. The isolation
+(a random PostgreSQL schema and Redis key prefix) is dropped again on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from dispatch.auth import issue_token
+from dispatch.cli import demo_collection
+from dispatch.domain import Role
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+JWT_ISSUER = "dispatch"
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LocalService:
+    """Base URLs of the started instances and the secret their tokens are signed with."""
+
+    urls: tuple[str, ...]
+    jwt_secret: str
+    schema: str
+    prefix: str
+    policy: str | None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def database_url() -> str:
+    """The PostgreSQL the local service uses: DISPATCH_DATABASE_URL, else the local test one."""
+    return os.environ.get("DISPATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def redis_url() -> str:
+    """The Redis the local service uses: DISPATCH_REDIS_URL, else the local one."""
+    return os.environ.get("DISPATCH_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+@asynccontextmanager
+async def local_service(
+    *, instances: int = 1, policy: str | None = None, pool_max: int = 20,
+    extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[LocalService]:
+    """Start `instances` processes with the demo city loaded; stop them and drop the data."""
+    tag = f"lt_{secrets.token_hex(5)}"
+    secret = secrets.token_urlsafe(32)
+    env = dict(os.environ)
+    env.update({
+        "DISPATCH_DATABASE_URL": database_url(), "DISPATCH_REDIS_URL": redis_url(),
+        "DISPATCH_DB_SCHEMA": tag, "DISPATCH_REDIS_PREFIX": tag, "DISPATCH_JWT_SECRET": secret,
+        "DISPATCH_DB_POOL_MAX": str(pool_max), "DISPATCH_LOG_LEVEL": "WARNING",
+    })
+    if policy is not None:
+        # Asked of the service; it applies it once it has the setting (see docs/benchmarks.md).
+        env["DISPATCH_RANKING_POLICY"] = policy
+    env.update(extra_env or {})
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for i in range(instances):
+            port = _free_port()
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                 "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
+                env=env))
+            urls.append(f"http://127.0.0.1:{port}")
+            if i == 0:  # the first one migrates; the others start on a ready schema
+                await _wait_ready(urls[0], procs[0])
+        for url, proc in zip(urls[1:], procs[1:], strict=True):
+            await _wait_ready(url, proc)
+        admin = issue_token(secret=secret, issuer=JWT_ISSUER, subject="loadtest-admin",
+                            role=Role.ADMIN, now=datetime.now(UTC), ttl_s=3600)
+        async with httpx.AsyncClient(timeout=60.0) as client:
+            r = await client.post(f"{urls[0]}/v1/admin/reference", json=demo_collection(),
+                                  headers={"Authorization": f"Bearer {admin}"})
+            r.raise_for_status()
+        yield LocalService(urls=tuple(urls), jwt_secret=secret, schema=tag, prefix=tag,
+                           policy=policy)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await _drop(tag)
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+    async with httpx.AsyncClient() as client:
+        while asyncio.get_running_loop().time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"service at {url} exited with {proc.returncode}")
+            try:
+                if (await client.get(f"{url}/healthz", timeout=1.0)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"service at {url} did not become ready in {START_TIMEOUT_S:.0f} s")
+
+
+async def _drop(tag: str) -> None:
+    conn = await asyncpg.connect(database_url())
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}" CASCADE')
+    finally:
+        await conn.close()
+    redis = aioredis.Redis.from_url(redis_url())
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{tag}:*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
