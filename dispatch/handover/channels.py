@@ -1,0 +1,247 @@
+"""Fan-out of the Redis streams to this instance's websocket clients.
+
+One reader task per instance blocks on XREAD over every topic a local client needs
+(plus a private control stream that wakes it when a topic is added), and offers each
+event to the subscribers' bounded queues. No client ever polls Redis for live events;
+a client only reads Redis itself to catch up after a resume.
+
+A subscriber whose queue is full loses its queue and gets one `Overflow` marker: its
+pump tells the client to resync (resume from its last event id), so a slow screen costs
+at most `queue_size` events of memory and never stalls the reader or other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from dispatch.bus import Bus, StreamEvent
+
+__all__ = ["Hub", "Overflow", "Subscription", "event_frame_bytes", "id_key", "pump"]
+
+log = logging.getLogger(__name__)
+
+# A screen that falls 1,000 frames behind (minutes of one ambulance's 1 Hz data, or a
+# second of a busy centre's) is better served by a resume than by a growing buffer.
+DEFAULT_QUEUE_SIZE = 1_000
+# Below the Redis client's socket timeout, so a quiet XREAD never looks like a dead link.
+DEFAULT_BLOCK_MS = 2_000
+CATCH_UP_BATCH = 500
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """A stream id as a comparable (milliseconds, sequence) pair; "0" sorts first."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Overflow:
+    """Queue marker: the subscriber's queue overflowed and was dropped."""
+
+
+_OVERFLOW = Overflow()
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's interest in one topic, with its bounded queue of live events."""
+
+    topic: str
+    queue: asyncio.Queue[StreamEvent | Overflow]
+    overflowed: bool = False
+
+    def offer(self, event: StreamEvent) -> None:
+        """Queue a live event; on overflow drop the queue and leave one Overflow marker."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(_OVERFLOW)
+
+
+@dataclass(eq=False)
+class _Feed:
+    offset: str
+    subscribers: set[Subscription] = field(default_factory=set)
+
+
+class Hub:
+    """This instance's single reader of the streams its clients need."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        redis: aioredis.Redis,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        block_ms: int = DEFAULT_BLOCK_MS,
+    ) -> None:
+        self.bus = bus
+        self._redis = redis
+        self._queue_size = queue_size
+        self._block_ms = block_ms
+        self._feeds: dict[str, _Feed] = {}
+        self._control = f"_control:{uuid.uuid4().hex}"
+        self._control_offset = "0"
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Start the reader task."""
+        self._control_offset = await self.last_id(self._control) or "0"
+        self._task = asyncio.create_task(self._run(), name="handover-hub-reader")
+
+    async def stop(self) -> None:
+        """Stop the reader task and remove the control stream."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self.bus.key(self._control))
+
+    async def last_id(self, topic: str) -> str | None:
+        """The newest id of a topic's stream, or None when it is empty."""
+        rows = await self._redis.xrevrange(self.bus.key(topic), max="+", min="-", count=1)
+        if not rows:
+            return None
+        raw = rows[0][0]
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def can_resume(self, topic: str, after_id: str) -> bool:
+        """Whether the topic's stream still holds everything after `after_id`."""
+        try:
+            info = await self._redis.xinfo_stream(self.bus.key(topic))
+        except ResponseError:
+            return after_id == "0"  # no stream yet: nothing was ever missed
+        deleted = _text(info.get("max-deleted-entry-id", "0-0"))
+        newest = _text(info.get("last-generated-id", "0-0"))
+        # Trimming (MAXLEN) dropped entries up to `deleted`; an id newer than anything
+        # generated comes from a Redis that lost its data. Either way: a snapshot.
+        return id_key(deleted) <= id_key(after_id) <= id_key(newest)
+
+    async def subscribe(self, topic: str) -> Subscription:
+        """Start queueing the topic's live events for a new subscriber."""
+        sub = Subscription(topic=topic, queue=asyncio.Queue(maxsize=self._queue_size))
+        async with self._lock:
+            feed = self._feeds.get(topic)
+            if feed is None:
+                # Events after the current end are live; the subscriber catches up on
+                # anything older from the stream itself.
+                feed = _Feed(offset=await self.last_id(topic) or "0")
+                self._feeds[topic] = feed
+                feed.subscribers.add(sub)
+                await self._wake()
+            else:
+                feed.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop queueing for this subscriber; forget the topic when nobody wants it."""
+        feed = self._feeds.get(sub.topic)
+        if feed is None:
+            return
+        feed.subscribers.discard(sub)
+        if not feed.subscribers:
+            del self._feeds[sub.topic]
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """Topics this instance reads now."""
+        return frozenset(self._feeds)
+
+    async def _wake(self) -> None:
+        # Interrupts the reader's XREAD BLOCK so it includes the new topic at once.
+        await self._redis.xadd(self.bus.key(self._control), {"d": b"{}"}, maxlen=16,
+                               approximate=True)
+
+    async def _run(self) -> None:
+        while True:
+            offsets = {self._control: self._control_offset}
+            offsets.update({topic: feed.offset for topic, feed in self._feeds.items()})
+            try:
+                events = await self.bus.wait(offsets, block_ms=self._block_ms)
+            except (RedisError, OSError) as exc:
+                log.warning("stream reader: %s; retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            self._dispatch(events)
+
+    def _dispatch(self, events: list[StreamEvent]) -> None:
+        for event in events:
+            if event.topic == self._control:
+                self._control_offset = event.id
+                continue
+            feed = self._feeds.get(event.topic)
+            if feed is None or id_key(event.id) <= id_key(feed.offset):
+                continue
+            feed.offset = event.id
+            for sub in tuple(feed.subscribers):
+                sub.offer(event)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def event_frame_bytes(event: StreamEvent) -> bytes:
+    """The `event` frame of a bus event: {"type", "id", "kind", "call_id", "data"}."""
+    data = dict(event.payload)
+    frame: dict[str, object] = {"type": "event", "id": event.id,
+                                "kind": str(data.pop("kind", "event"))}
+    call_id = data.pop("call_id", None)
+    if call_id is not None:
+        frame["call_id"] = call_id
+    frame["data"] = data
+    return orjson.dumps(frame)
+
+
+Send = Callable[[bytes], Awaitable[None]]
+BeforeSend = Callable[[StreamEvent], Awaitable[bool]]
+
+
+async def pump(
+    *,
+    hub: Hub,
+    sub: Subscription,
+    after_id: str,
+    send: Send,
+    before_send: BeforeSend | None = None,
+) -> str:
+    """Send everything after `after_id`, then live events, in order and without duplicates.
+
+    Returns the last id sent when the subscriber overflowed (the caller sends `resync`).
+    The subscription must already be registered, so nothing falls between the catch-up
+    read and the live queue; ids at or below the last sent one are skipped.
+    """
+    last = after_id
+    while True:
+        batch = await hub.bus.read_after(sub.topic, after_id=last, count=CATCH_UP_BATCH)
+        for event in batch:
+            if before_send is None or await before_send(event):
+                await send(event_frame_bytes(event))
+            last = event.id
+        if len(batch) < CATCH_UP_BATCH:
+            break
+    while True:
+        item = await sub.queue.get()
+        if isinstance(item, Overflow):
+            return last
+        if id_key(item.id) <= id_key(last):
+            continue
+        if before_send is None or await before_send(item):
+            await send(event_frame_bytes(item))
+        last = item.id

@@ -1,0 +1,214 @@
+"""Handover state changes with their effects: timeline, screens' sight, bus messages.
+
+`destination_changed` runs inside the orchestrator's transaction that chose the centre
+(so the alert commits with the choice) and leaves its messages in the outbox;
+`crew_status_changed` runs after a crew status commits and publishes directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dispatch.bus import Bus
+from dispatch.db import calls as call_db
+from dispatch.db import fleet as fleet_db
+from dispatch.db.events import NewEvent, append_events
+from dispatch.domain import EventKind, Role, VehicleStatus
+from dispatch.handover import repo
+from dispatch.handover.atmist import build_atmist
+from dispatch.handover.state import (
+    Actor,
+    Alert,
+    Arrive,
+    Effect,
+    Event,
+    GrantAccess,
+    HandoverState,
+    IllegalTransition,
+    Phase,
+    RecordEvent,
+    Reroute,
+    RevokeAccess,
+    apply,
+)
+
+__all__ = [
+    "ONCE_PER_CALL",
+    "Outgoing",
+    "apply_event",
+    "crew_status_changed",
+    "destination_changed",
+    "patient_view",
+]
+
+log = logging.getLogger(__name__)
+
+Outgoing = list[tuple[str, dict[str, Any]]]
+# Clocks a call has once: the crew's at_hospital status and the centre's "arrived" may
+# both report arrival, and the crew or the centre may both declare the handover.
+ONCE_PER_CALL = frozenset({EventKind.AT_DESTINATION, EventKind.HANDOVER})
+_DESTINATION_CHOICE = Actor(role=Role.DISPATCHER, id="destination_choice")
+
+
+def patient_view(
+    *,
+    call: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    state: HandoverState | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """What a receiving centre sees of one inbound patient (no caller number)."""
+    atmist = build_atmist(call=call, findings=findings, now=now)
+    triage = call.get("triage") or {}
+    latest_vitals = next((f for f in reversed(findings) if f.get("type") == "vitals"), None)
+    return {
+        "call_id": str(call["id"]),
+        "acuity": call.get("acuity"),
+        "pathway": call.get("pathway"),
+        "complaint": call.get("complaint"),
+        "reasons": triage.get("reasons", []),
+        "destination_id": call.get("destination_id"),
+        "scene": None if call.get("lon") is None else {"lon": call["lon"], "lat": call["lat"]},
+        "atmist": atmist.to_dict(),
+        "latest_vitals": latest_vitals,
+        "handover": None if state is None else state.to_dict(),
+    }
+
+
+async def apply_event(
+    *,
+    conn: asyncpg.Connection,
+    call: Mapping[str, Any],
+    hospital_id: str,
+    event: Event,
+    now: datetime,
+    skip: frozenset[EventKind] = frozenset(),
+) -> tuple[HandoverState, Outgoing]:
+    """Apply one event to (call, centre) under a row lock; persist state and timeline."""
+    call_id: UUID = call["id"]
+    state = await repo.load_state(conn=conn, call_id=call_id, hospital_id=hospital_id,
+                                  for_update=True)
+    new, effects = apply(state, event, now=now)
+    if new == state and not effects:
+        return new, []
+    await repo.save_state(conn=conn, state=new)
+    out = await _carry_out(conn=conn, call=call, state=new, effects=effects, now=now, skip=skip)
+    return new, out
+
+
+async def _carry_out(
+    *,
+    conn: asyncpg.Connection,
+    call: Mapping[str, Any],
+    state: HandoverState,
+    effects: Sequence[Effect],
+    now: datetime,
+    skip: frozenset[EventKind],
+) -> Outgoing:
+    call_id: UUID = call["id"]
+    out: Outgoing = []
+    vehicles = [a["vehicle_id"] for a in await fleet_db.live_assignments(conn=conn,
+                                                                         call_id=call_id)]
+    for effect in effects:
+        if isinstance(effect, RecordEvent):
+            if effect.kind in skip:
+                continue
+            if effect.kind in ONCE_PER_CALL and await repo.has_event(
+                    conn=conn, call_id=call_id, kind=effect.kind.value):
+                continue
+            data = dict(effect.data)
+            await append_events(conn=conn, events=[
+                NewEvent(effect.kind, effect.occurred_at, call_id, data=data)])
+            payload = {"kind": effect.kind.value, "call_id": str(call_id),
+                       "occurred_at": effect.occurred_at.isoformat(), **data,
+                       "handover": state.to_dict()}
+            out.append((f"hospital:{state.hospital_id}", payload))
+            out.append(("console", payload))
+            out.extend((f"vehicle:{v}", payload) for v in vehicles)
+        elif isinstance(effect, GrantAccess):
+            findings = await repo.findings_of(conn=conn, call_id=call_id)
+            view = patient_view(call=call, findings=findings, state=state, now=now)
+            out.append((f"hospital:{effect.hospital_id}",
+                        {"kind": "pre_alert", "call_id": str(call_id), "patient": view}))
+        elif isinstance(effect, RevokeAccess):
+            out.append((f"hospital:{effect.hospital_id}",
+                        {"kind": "patient_removed", "call_id": str(call_id),
+                         "reason": effect.reason}))
+    return out
+
+
+async def destination_changed(
+    *,
+    conn: asyncpg.Connection,
+    call_id: UUID,
+    previous: str | None,
+    hospital_id: str | None,
+    now: datetime,
+) -> None:
+    """Re-route away from the previous centre and alert the new one (caller's transaction)."""
+    call = await call_db.get_call(conn=conn, call_id=call_id)
+    if call is None:
+        return
+    out: Outgoing = []
+    if previous is not None and previous != hospital_id:
+        state = await repo.load_state(conn=conn, call_id=call_id, hospital_id=previous)
+        if state.phase in (Phase.ALERTED, Phase.ACKNOWLEDGED):
+            _, more = await apply_event(
+                conn=conn, call=call, hospital_id=previous, now=now,
+                event=Reroute(to_hospital_id=hospital_id or "none", by=_DESTINATION_CHOICE))
+            out.extend(more)
+    if hospital_id is not None:
+        try:
+            _, more = await apply_event(conn=conn, call=call, hospital_id=hospital_id, now=now,
+                                        event=Alert(by=_DESTINATION_CHOICE))
+            out.extend(more)
+        except IllegalTransition as exc:
+            # Already arrived or handed over there: nothing to announce.
+            log.info("no pre-alert for call %s at %s: %s", call_id, hospital_id, exc)
+    update = {"kind": "destination_changed", "call_id": str(call_id),
+              "hospital_id": hospital_id, "previous": previous}
+    out.append(("console", update))
+    for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
+        out.append((f"vehicle:{a['vehicle_id']}", update))
+    await repo.add_outbox(conn=conn, items=out)
+
+
+async def crew_status_changed(
+    *,
+    pool: asyncpg.Pool,
+    bus: Bus,
+    vehicle_id: str,
+    call_id: UUID | None,
+    status: VehicleStatus,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """Tell the destination a crew status; on at_hospital, mark the patient arrived."""
+    if call_id is None:
+        return
+    out: Outgoing = []
+    async with pool.acquire() as conn, conn.transaction():
+        call = await call_db.get_call(conn=conn, call_id=call_id)
+        if call is None or call["destination_id"] is None:
+            return
+        hospital_id = call["destination_id"]
+        out.append((f"hospital:{hospital_id}",
+                    {"kind": "crew_status", "call_id": str(call_id), "vehicle_id": vehicle_id,
+                     "status": status.value, "at": at.isoformat()}))
+        if status is VehicleStatus.AT_HOSPITAL:
+            try:
+                # report_status already stamped at_destination: record it once.
+                _, more = await apply_event(
+                    conn=conn, call=call, hospital_id=hospital_id, now=now,
+                    event=Arrive(by=Actor(role=Role.CREW, id=vehicle_id), at=at),
+                    skip=frozenset({EventKind.AT_DESTINATION}))
+                out.extend(more)
+            except IllegalTransition as exc:
+                log.info("arrival of call %s at %s not applied: %s", call_id, hospital_id, exc)
+    await bus.publish_many(out)

@@ -1,0 +1,238 @@
+"""PostgreSQL access of the handover: crew and hospital messages, states, outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dispatch.handover.state import HandoverState, Phase
+
+__all__ = [
+    "CrewInsert",
+    "FINDING_KINDS",
+    "OUTBOX_CHANNEL_PREFIX",
+    "add_outbox",
+    "crew_message_id",
+    "findings_of",
+    "has_event",
+    "inbound_call_ids",
+    "insert_crew_message",
+    "insert_hospital_message",
+    "load_state",
+    "save_state",
+    "set_diversion",
+    "states_of_call",
+    "take_outbox",
+    "was_assigned",
+]
+
+FINDING_KINDS = ("vitals", "ecg", "stroke", "injuries", "treatment")
+# NOTIFY channel, suffixed with the schema: instances of other deployments sharing the
+# database do not wake each other.
+OUTBOX_CHANNEL_PREFIX = "handover_outbox_"
+SEEING = [Phase.ALERTED.value, Phase.ACKNOWLEDGED.value, Phase.ARRIVED.value]
+
+
+@dataclass(frozen=True, slots=True)
+class CrewInsert:
+    """What storing one crew frame found."""
+
+    event_id: int | None  # the stored row (new or earlier), None when refused
+    created: bool
+    allowed: bool  # the vehicle holds a live assignment on the call
+    destination_id: str | None
+
+
+async def insert_crew_message(
+    *,
+    conn: asyncpg.Connection,
+    vehicle_id: str,
+    msg_id: str,
+    call_id: UUID,
+    kind: str,
+    occurred_at: datetime,
+    body: dict[str, Any],
+    require_assignment: bool = True,
+) -> CrewInsert:
+    """Store a crew frame once per (vehicle, msg_id), only for the vehicle's own mission."""
+    # One round trip: the rights check, the idempotent insert and the destination.
+    row = await conn.fetchrow(
+        """WITH allowed AS (
+               SELECT 1 FROM assignments
+                WHERE call_id = $3 AND vehicle_id = $1 AND released_at IS NULL),
+           ins AS (
+               INSERT INTO crew_messages (vehicle_id, msg_id, call_id, kind, occurred_at, body)
+               SELECT $1, $2, $3, $4, $5, $6
+                WHERE NOT $7 OR EXISTS (SELECT 1 FROM allowed)
+               ON CONFLICT (vehicle_id, msg_id) DO NOTHING
+               RETURNING id)
+           SELECT (SELECT id FROM ins) AS new_id,
+                  (SELECT id FROM crew_messages WHERE vehicle_id = $1 AND msg_id = $2) AS old_id,
+                  EXISTS (SELECT 1 FROM allowed) AS allowed,
+                  (SELECT destination_id FROM calls WHERE id = $3) AS destination_id""",
+        vehicle_id, msg_id, call_id, kind, occurred_at, body, require_assignment,
+    )
+    assert row is not None
+    created = row["new_id"] is not None
+    return CrewInsert(
+        event_id=row["new_id"] if created else row["old_id"],
+        created=created,
+        allowed=row["allowed"],
+        destination_id=row["destination_id"],
+    )
+
+
+async def crew_message_id(
+    *, conn: asyncpg.Connection, vehicle_id: str, msg_id: str
+) -> int | None:
+    """The stored row of an earlier frame with this msg_id, if any."""
+    value: int | None = await conn.fetchval(
+        "SELECT id FROM crew_messages WHERE vehicle_id = $1 AND msg_id = $2", vehicle_id, msg_id)
+    return value
+
+
+async def findings_of(*, conn: asyncpg.Connection, call_id: UUID) -> list[dict[str, Any]]:
+    """The crew's clinical frames of a call, in the order they were measured."""
+    rows = await conn.fetch(
+        """SELECT body FROM crew_messages
+            WHERE call_id = $1 AND kind = ANY($2::text[])
+            ORDER BY occurred_at, id""",
+        call_id, list(FINDING_KINDS),
+    )
+    return [dict(r["body"]) for r in rows]
+
+
+async def was_assigned(*, conn: asyncpg.Connection, call_id: UUID, vehicle_id: str) -> bool:
+    """Whether the vehicle was ever assigned to the call (its crew may read the record)."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM assignments WHERE call_id = $1 AND vehicle_id = $2)",
+        call_id, vehicle_id))
+
+
+async def insert_hospital_message(
+    *,
+    conn: asyncpg.Connection,
+    hospital_id: str,
+    msg_id: str,
+    call_id: UUID | None,
+    kind: str,
+    body: dict[str, Any],
+) -> tuple[int, bool]:
+    """Store a screen's frame once per (hospital, msg_id); return (row id, created)."""
+    row = await conn.fetchrow(
+        """WITH ins AS (
+               INSERT INTO hospital_messages (hospital_id, msg_id, call_id, kind, body)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (hospital_id, msg_id) DO NOTHING RETURNING id)
+           SELECT (SELECT id FROM ins) AS new_id,
+                  (SELECT id FROM hospital_messages
+                    WHERE hospital_id = $1 AND msg_id = $2) AS old_id""",
+        hospital_id, msg_id, call_id, kind, body,
+    )
+    assert row is not None
+    if row["new_id"] is not None:
+        return row["new_id"], True
+    return row["old_id"], False
+
+
+async def load_state(
+    *, conn: asyncpg.Connection, call_id: UUID, hospital_id: str, for_update: bool = False
+) -> HandoverState:
+    """The handover state of (call, centre); a fresh one when there is none yet."""
+    lock = " FOR UPDATE" if for_update else ""
+    data = await conn.fetchval(
+        f"SELECT state FROM handovers WHERE call_id = $1 AND hospital_id = $2{lock}",
+        call_id, hospital_id)
+    if data is None:
+        return HandoverState(call_id=call_id, hospital_id=hospital_id)
+    return HandoverState.from_dict(data)
+
+
+async def save_state(*, conn: asyncpg.Connection, state: HandoverState) -> None:
+    """Persist a handover state and its team activations."""
+    await conn.execute(
+        """INSERT INTO handovers (call_id, hospital_id, phase, state) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (call_id, hospital_id) DO UPDATE
+              SET phase = EXCLUDED.phase, state = EXCLUDED.state, updated_at = clock_timestamp()""",
+        state.call_id, state.hospital_id, state.phase.value, state.to_dict(),
+    )
+    if state.teams:
+        await conn.executemany(
+            """INSERT INTO team_activations
+                   (call_id, hospital_id, team, activated_at, requested_by, acknowledged_at)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (call_id, hospital_id, team) DO UPDATE
+                  SET acknowledged_at = EXCLUDED.acknowledged_at""",
+            [(state.call_id, state.hospital_id, t.team.value, t.activated_at, t.by.to_dict(),
+              t.acknowledged_at) for t in state.teams],
+        )
+
+
+async def states_of_call(*, conn: asyncpg.Connection, call_id: UUID) -> list[HandoverState]:
+    """Every centre's handover state of one call."""
+    rows = await conn.fetch("SELECT state FROM handovers WHERE call_id = $1 ORDER BY hospital_id",
+                            call_id)
+    return [HandoverState.from_dict(r["state"]) for r in rows]
+
+
+async def inbound_call_ids(*, conn: asyncpg.Connection, hospital_id: str) -> list[UUID]:
+    """Patients a centre may see now (alerted, acknowledged or arrived)."""
+    rows = await conn.fetch(
+        """SELECT call_id FROM handovers WHERE hospital_id = $1 AND phase = ANY($2::text[])
+            ORDER BY updated_at""",
+        hospital_id, SEEING)
+    return [r["call_id"] for r in rows]
+
+
+async def has_event(*, conn: asyncpg.Connection, call_id: UUID, kind: str) -> bool:
+    """Whether the call's timeline already holds an event of this kind."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE call_id = $1 AND kind = $2)", call_id, kind))
+
+
+async def set_diversion(
+    *,
+    conn: asyncpg.Connection,
+    hospital_id: str,
+    capability: str,
+    diverting: bool,
+    until: datetime | None,
+    declared_by: str,
+) -> list[str]:
+    """Start or stop diverting a capability; return the centre's diverted capabilities."""
+    rows = await conn.fetchval(
+        """UPDATE hospitals
+              SET diversion = CASE WHEN $3 THEN array_append(array_remove(diversion, $2), $2)
+                                   ELSE array_remove(diversion, $2) END
+            WHERE id = $1 RETURNING diversion""",
+        hospital_id, capability, diverting)
+    await conn.execute(
+        """INSERT INTO hospital_diversions (hospital_id, capability, diverting, until, declared_by)
+           VALUES ($1, $2, $3, $4, $5)""",
+        hospital_id, capability, diverting, until, declared_by)
+    return list(rows or [])
+
+
+async def add_outbox(*, conn: asyncpg.Connection, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Queue bus messages to publish once the caller's transaction commits."""
+    if not items:
+        return
+    await conn.executemany("INSERT INTO handover_outbox (topic, payload) VALUES ($1, $2)", items)
+    # NOTIFY is delivered only on commit: the publisher never sees uncommitted rows.
+    await conn.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL_PREFIX}' || current_schema(), '')")
+
+
+async def take_outbox(
+    *, conn: asyncpg.Connection, limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Remove and return the oldest outbox rows, inside the caller's transaction."""
+    rows = await conn.fetch(
+        """DELETE FROM handover_outbox WHERE id IN (
+               SELECT id FROM handover_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, topic, payload""",
+        limit)
+    return [(r["topic"], dict(r["payload"])) for r in sorted(rows, key=lambda r: r["id"])]

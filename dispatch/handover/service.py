@@ -1,0 +1,481 @@
+"""The handover's service layer: crew and centre messages, snapshots, the record.
+
+Each message is committed to PostgreSQL first, then acknowledged, then published. The
+orchestrator keeps the clocks and the queue (statuses, positions, re-triage); the state
+machine (dispatch.handover.state) decides what a centre's actions mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from redis.exceptions import RedisError
+
+from dispatch.auth import Principal
+from dispatch.bus import Bus
+from dispatch.db import calls as call_db
+from dispatch.db import fleet as fleet_db
+from dispatch.db.events import audit, timeline
+from dispatch.domain import EventKind, Role, VehicleStatus
+from dispatch.errors import DispatchError, Forbidden, NotFound
+from dispatch.handover import repo
+from dispatch.handover.atmist import build_atmist
+from dispatch.handover.fhir import build_bundle
+from dispatch.handover.findings import RetriagePolicy, conditions_of, merge_findings
+from dispatch.handover.messages import (
+    AckFrame,
+    ActivateTeamMsg,
+    CrewActivateTeamMsg,
+    CrewMessage,
+    DiversionMsg,
+    HandoverCompleteMsg,
+    HospitalAckMsg,
+    HospitalArrivedMsg,
+    HospitalMessage,
+    PositionMsg,
+    ResumeMsg,
+    StatusMsg,
+)
+from dispatch.handover.outbox import OutboxPublisher
+from dispatch.handover.prealert import Outgoing, apply_event, patient_view
+from dispatch.handover.state import (
+    Acknowledge,
+    ActivateTeam,
+    Actor,
+    Arrive,
+    CompleteHandover,
+    Event,
+)
+from dispatch.orchestrator import LIVE_STATUSES, Orchestrator
+from dispatch.triage import Answers, retriage
+
+__all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
+
+log = logging.getLogger(__name__)
+
+# The handover's part of the timeline, shown with the record.
+HANDOVER_KINDS = frozenset({
+    EventKind.DESTINATION_CHOSEN.value, EventKind.CENTRE_ALERTED.value,
+    EventKind.CENTRE_ACKNOWLEDGED.value, EventKind.TEAM_ACTIVATED.value,
+    EventKind.AT_DESTINATION.value, EventKind.HANDOVER.value,
+})
+# Clinical frames the console hears about too; vitals at 1 Hz go to the centre only.
+_CONSOLE_KINDS = frozenset({"ecg", "stroke", "injuries", "treatment", "destination_request",
+                            "activate_team"})
+_NO_EVENT = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverConfig:
+    """Limits and rates of the real-time layer."""
+
+    # Mission "closest-unit": routing is not recomputed on every ping; an ETA to the
+    # centre every few seconds is as fresh as a screen can use (Resgrid practice ~90 s
+    # for routed ETAs; ours is a cheap model, so 5 s).
+    eta_every_s: float = 5.0
+    # Consoles get every vehicle's latest position in one message this often.
+    positions_every_s: float = 1.0
+    queue_size: int = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """The ack to send once committed, then the work that follows it, in order."""
+
+    ack: AckFrame
+    then: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def follow_up(self) -> None:
+        """Run the work after the ack (publish, re-triage), one step after another."""
+        for step in self.then:
+            await step()
+
+
+@dataclass
+class CrewLink:
+    """What one crew connection remembers between frames (never needed for correctness)."""
+
+    vehicle_id: str
+    policies: dict[UUID, RetriagePolicy] = field(default_factory=dict)
+    eta_sent_at: dict[UUID, datetime] = field(default_factory=dict)
+
+
+class HandoverService:
+    """Flows of the crew, hospital and console channels; one per instance."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        bus: Bus,
+        orchestrator: Orchestrator,
+        outbox: OutboxPublisher,
+        config: HandoverConfig,
+    ) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.orchestrator = orchestrator
+        self.outbox = outbox
+        self.config = config
+        self._positions: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the console position batcher."""
+        self._task = asyncio.create_task(self._batch_positions(), name="handover-positions")
+
+    async def stop(self) -> None:
+        """Stop the batcher."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # ------------------------------------------------------------------ crew
+
+    async def crew_message(
+        self, *, link: CrewLink, principal: Principal, msg: CrewMessage, now: datetime
+    ) -> Handled:
+        """Commit one crew frame; the caller sends the ack, then runs the follow-up."""
+        assert not isinstance(msg, ResumeMsg)
+        if isinstance(msg, PositionMsg):
+            return await self._position(link, principal, msg, now)
+        if isinstance(msg, StatusMsg):
+            return await self._status(link, principal, msg, now)
+        body = msg.model_dump(mode="json", exclude_none=True)
+        out: Outgoing = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = await repo.insert_crew_message(
+                conn=conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
+            if stored.event_id is None:
+                raise Forbidden("this crew is not assigned to the call", field="call_id")
+            if (stored.created and isinstance(msg, CrewActivateTeamMsg)
+                    and stored.destination_id is not None):
+                call = await call_db.get_call(conn=conn, call_id=msg.call_id)
+                assert call is not None
+                _, out = await apply_event(
+                    conn=conn, call=call, hospital_id=stored.destination_id, now=now,
+                    event=ActivateTeam(team=msg.team,
+                                       by=Actor(role=Role.CREW, id=link.vehicle_id)))
+        ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
+        if not stored.created:
+            return Handled(ack)  # a resend: already published the first time
+        payload = {"kind": msg.type, **body, "call_id": str(msg.call_id),
+                   "vehicle_id": link.vehicle_id, "event_id": stored.event_id}
+        if stored.destination_id is not None and not isinstance(msg, CrewActivateTeamMsg):
+            out.insert(0, (f"hospital:{stored.destination_id}", payload))
+        if msg.type in _CONSOLE_KINDS:
+            out.append(("console", payload))
+
+        async def publish() -> None:
+            await self.bus.publish_many(out)
+
+        async def check() -> None:
+            await self._maybe_retriage(link, principal, msg.call_id, body, now)
+
+        return Handled(ack, (publish, check))
+
+    async def _status(
+        self, link: CrewLink, principal: Principal, msg: StatusMsg, now: datetime
+    ) -> Handled:
+        async with self.pool.acquire() as conn:
+            earlier = await repo.crew_message_id(conn=conn, vehicle_id=link.vehicle_id,
+                                                 msg_id=msg.msg_id)
+            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=link.vehicle_id)
+        if earlier is not None:
+            return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(earlier)))
+        if vehicle is None:
+            raise NotFound(f"vehicle {link.vehicle_id} does not exist", field="vehicle_id")
+        if vehicle["call_id"] != msg.call_id:
+            raise Forbidden("this vehicle's mission is another call", field="call_id")
+        # The same status tapped twice (a new msg_id) must not stamp its clock twice.
+        if vehicle["status"] != msg.status.value:
+            await self.orchestrator.report_status(
+                vehicle_id=link.vehicle_id, status=msg.status, at=msg.at, principal=principal,
+                now=now)
+        async with self.pool.acquire() as conn:
+            stored = await repo.insert_crew_message(
+                conn=conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                kind=msg.type, occurred_at=msg.at, body=msg.model_dump(mode="json"),
+                require_assignment=False)
+        return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id)))
+
+    async def _position(
+        self, link: CrewLink, principal: Principal, msg: PositionMsg, now: datetime
+    ) -> Handled:
+        await self.orchestrator.report_position(vehicle_id=link.vehicle_id, lon=msg.lon,
+                                                lat=msg.lat, at=msg.at, principal=principal)
+        self._positions[link.vehicle_id] = {
+            "vehicle_id": link.vehicle_id, "call_id": str(msg.call_id), "lon": msg.lon,
+            "lat": msg.lat, "heading": msg.heading, "speed_mps": msg.speed_mps,
+            "at": msg.at.isoformat()}
+        event_id = _NO_EVENT
+        last = link.eta_sent_at.get(msg.call_id)
+        if last is None or now - last >= timedelta(seconds=self.config.eta_every_s):
+            link.eta_sent_at[msg.call_id] = now
+            event_id = await self._publish_eta(link, msg, now) or _NO_EVENT
+
+        async def check() -> None:
+            # A vitals change held back by the re-triage rate is looked at again here.
+            await self._maybe_retriage(link, principal, msg.call_id, None, now)
+
+        # Positions are kept as the vehicle's latest (vehicles.lon/lat), not as events.
+        return Handled(AckFrame(msg_id=msg.msg_id, event_id=event_id), (check,))
+
+    async def _publish_eta(self, link: CrewLink, msg: PositionMsg, now: datetime) -> str | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT c.destination_id FROM calls c JOIN assignments a ON a.call_id = c.id
+                    WHERE c.id = $1 AND a.vehicle_id = $2 AND a.released_at IS NULL""",
+                msg.call_id, link.vehicle_id)
+        if row is None or row["destination_id"] is None:
+            return None
+        places = await self.orchestrator.places.get()
+        hospital = places.hospitals.get(row["destination_id"])
+        if hospital is None:
+            return None
+        eta_s = self.orchestrator.eta_model.eta_s(
+            from_lon=msg.lon, from_lat=msg.lat, to_lon=hospital.lon, to_lat=hospital.lat,
+            area_type=places.area_type_at(msg.lon, msg.lat), at=now)
+        payload = {"kind": "eta", "call_id": str(msg.call_id), "vehicle_id": link.vehicle_id,
+                   "hospital_id": hospital.id, "eta_s": round(eta_s, 1),
+                   "expected_at": (now + timedelta(seconds=eta_s)).isoformat(),
+                   "lon": msg.lon, "lat": msg.lat, "at": msg.at.isoformat()}
+        ids = await self.bus.publish_many([(f"hospital:{hospital.id}", payload),
+                                           ("console", payload)])
+        return ids[0]
+
+    async def _maybe_retriage(
+        self, link: CrewLink, principal: Principal, call_id: UUID,
+        frame: dict[str, Any] | None, now: datetime,
+    ) -> None:
+        policy = link.policies.get(call_id, RetriagePolicy())
+        run, link.policies[call_id] = policy.decide(frame=frame, now=now)
+        if not run:
+            return
+        async with self.pool.acquire() as conn:
+            call = await call_db.get_call(conn=conn, call_id=call_id)
+            frames = await repo.findings_of(conn=conn, call_id=call_id)
+        findings = merge_findings(frames)
+        if call is None or findings is None:
+            return
+        always = frame is not None and frame.get("type") in ("ecg", "stroke", "injuries")
+        if not always:
+            answers = Answers.model_validate(call["answers"])
+            result = retriage(answers, findings, complaint=call["complaint"], now=now)
+            pathway = result.pathway.value if result.pathway else None
+            if (int(result.acuity), pathway) == (call["acuity"], call["pathway"]):
+                return
+        await self.orchestrator.retriage_call(call_id=call_id, answers=None, findings=findings,
+                                              complaint=None, principal=principal, now=now)
+        # The destination may have changed: get the alert out before more data flows.
+        await self.outbox.flush()
+
+    async def _batch_positions(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.positions_every_s)
+            if not self._positions:
+                continue
+            batch, self._positions = list(self._positions.values()), {}
+            try:
+                await self.bus.publish("console", {"kind": "positions", "vehicles": batch})
+            except (RedisError, OSError) as exc:
+                log.warning("console positions not published: %s", exc)
+
+    # ------------------------------------------------------------------ hospital
+
+    async def hospital_message(
+        self, *, principal: Principal, msg: HospitalMessage, now: datetime
+    ) -> AckFrame:
+        """Apply one frame of a centre's screen; return the ack once committed."""
+        assert not isinstance(msg, ResumeMsg)
+        hospital_id = principal.hospital_id
+        assert hospital_id is not None
+        if isinstance(msg, DiversionMsg):
+            return await self._diversion(principal, hospital_id, msg)
+        actor = Actor(role=Role.HOSPITAL, id=hospital_id)
+        event: Event
+        if isinstance(msg, HospitalAckMsg):
+            event = Acknowledge(by=actor)
+        elif isinstance(msg, ActivateTeamMsg):
+            event = ActivateTeam(team=msg.team, by=actor)
+        elif isinstance(msg, HospitalArrivedMsg):
+            event = Arrive(by=actor)
+        else:
+            assert isinstance(msg, HandoverCompleteMsg)
+            event = CompleteHandover(by=actor)
+        crews: list[str] = []
+        out: Outgoing = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            row_id, created = await repo.insert_hospital_message(
+                conn=conn, hospital_id=hospital_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                kind=msg.type, body=msg.model_dump(mode="json"))
+            if not created:
+                return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
+            call = await call_db.get_call(conn=conn, call_id=msg.call_id)
+            state = await repo.load_state(conn=conn, call_id=msg.call_id,
+                                          hospital_id=hospital_id)
+            if call is None or not state.sees_patient:
+                raise Forbidden("this patient is not inbound to your hospital", field="call_id")
+            skip: frozenset[EventKind] = frozenset()
+            if isinstance(event, Arrive):
+                # The crew's at_hospital status stamps at_destination (once, in
+                # report_status); the centre's word sets that status for the crew.
+                crews = [a["vehicle_id"] for a in await fleet_db.live_assignments(
+                    conn=conn, call_id=msg.call_id)
+                         if a["status"] != VehicleStatus.AT_HOSPITAL.value]
+                if crews:
+                    skip = frozenset({EventKind.AT_DESTINATION})
+            _, out = await apply_event(conn=conn, call=call, hospital_id=hospital_id,
+                                       event=event, now=now, skip=skip)
+        for vehicle_id in crews:
+            try:
+                await self.orchestrator.report_status(
+                    vehicle_id=vehicle_id, status=VehicleStatus.AT_HOSPITAL, at=now, now=now,
+                    principal=Principal(subject=f"hospital:{hospital_id}", role=Role.DISPATCHER))
+            except DispatchError as exc:
+                log.warning("arrival declared by %s not applied to %s: %s", hospital_id,
+                            vehicle_id, exc)
+        await self.bus.publish_many(out)
+        return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
+
+    async def _diversion(
+        self, principal: Principal, hospital_id: str, msg: DiversionMsg
+    ) -> AckFrame:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row_id, created = await repo.insert_hospital_message(
+                conn=conn, hospital_id=hospital_id, msg_id=msg.msg_id, call_id=None,
+                kind=msg.type, body=msg.model_dump(mode="json"))
+            if created:
+                diversion = await repo.set_diversion(
+                    conn=conn, hospital_id=hospital_id, capability=msg.capability.value,
+                    diverting=msg.on, until=msg.until, declared_by=principal.subject)
+        if created:
+            # Every instance's destination choice reads the new diversion from now on.
+            await self.orchestrator.places.invalidate()
+            payload = {"kind": "diversion", "hospital_id": hospital_id,
+                       "capability": msg.capability.value, "on": msg.on,
+                       "until": None if msg.until is None else msg.until.isoformat(),
+                       "diversion": diversion}
+            await self.bus.publish_many([("console", payload),
+                                         (f"hospital:{hospital_id}", payload)])
+        return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
+
+    async def audit_read(self, *, principal: Principal, call_id: UUID, via: str) -> None:
+        """Record that a centre's screen received a patient's data."""
+        async with self.pool.acquire() as conn:
+            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                        action="read_patient", call_id=call_id,
+                        hospital_id=principal.hospital_id, detail={"via": via})
+
+    # ------------------------------------------------------------------ snapshots
+
+    async def snapshot(self, *, principal: Principal, now: datetime) -> list[dict[str, Any]]:
+        """The current state a channel's client starts from (audit-logged for centres)."""
+        if principal.role is Role.HOSPITAL:
+            return await self._hospital_snapshot(principal, now)
+        if principal.role is Role.CREW:
+            assert principal.vehicle_id is not None
+            async with self.pool.acquire() as conn:
+                vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=principal.vehicle_id)
+            if vehicle is None or vehicle["call_id"] is None:
+                return []
+            view = await self.orchestrator.call_view(call_id=vehicle["call_id"],
+                                                     principal=principal, with_timeline=False)
+            return [{"mission": view, "vehicle_status": vehicle["status"]}]
+        calls = await self.orchestrator.queue(statuses=LIVE_STATUSES, principal=principal,
+                                              limit=1_000)
+        async with self.pool.acquire() as conn:
+            fleet = await fleet_db.list_vehicles(conn=conn)
+        return [{"queue": calls,
+                 "fleet": [{"vehicle_id": v["id"], "kind": v["kind"], "status": v["status"],
+                            "call_id": v["call_id"], "lon": v["lon"], "lat": v["lat"]}
+                           for v in fleet]}]
+
+    async def _hospital_snapshot(self, principal: Principal, now: datetime) -> list[dict[str, Any]]:
+        hospital_id = principal.hospital_id
+        assert hospital_id is not None
+        patients = []
+        async with self.pool.acquire() as conn:
+            for call_id in await repo.inbound_call_ids(conn=conn, hospital_id=hospital_id):
+                call = await call_db.get_call(conn=conn, call_id=call_id)
+                if call is None:
+                    continue
+                state = await repo.load_state(conn=conn, call_id=call_id,
+                                              hospital_id=hospital_id)
+                findings = await repo.findings_of(conn=conn, call_id=call_id)
+                patients.append(patient_view(call=call, findings=findings, state=state, now=now))
+                await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                            action="read_patient", call_id=call_id, hospital_id=hospital_id,
+                            detail={"via": "snapshot"})
+        return patients
+
+    # ------------------------------------------------------------------ record
+
+    async def handover_record(
+        self, *, call_id: UUID, principal: Principal, fmt: str, now: datetime
+    ) -> dict[str, Any] | str:
+        """The ATMIST record (JSON with its text, the text alone, or a FHIR Bundle)."""
+        async with self.pool.acquire() as conn:
+            call = await call_db.get_call(conn=conn, call_id=call_id)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist", field="call_id")
+            await self._require_record_access(conn, principal, call)
+            findings = await repo.findings_of(conn=conn, call_id=call_id)
+            states = await repo.states_of_call(conn=conn, call_id=call_id)
+            events = [e for e in await timeline(conn=conn, call_id=call_id)
+                      if e["kind"] in HANDOVER_KINDS]
+            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                        action="read_handover", call_id=call_id,
+                        hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id,
+                        detail={"format": fmt})
+        record = dict(call)
+        atmist = build_atmist(call=record, findings=findings, now=now)
+        if fmt == "text":
+            return atmist.to_text()
+        if fmt == "fhir":
+            return build_bundle(
+                call=record, atmist=atmist,
+                vitals=[f for f in findings if f.get("type") == "vitals"],
+                conditions=conditions_of(findings),
+                treatments=[f for f in findings if f.get("type") == "treatment"],
+                hospital_id=call["destination_id"] or principal.hospital_id or "unknown")
+        if principal.role is Role.HOSPITAL:
+            states = [s for s in states if s.hospital_id == principal.hospital_id]
+        return {
+            "call_id": str(call_id),
+            "destination_id": call["destination_id"],
+            "acuity": call["acuity"],
+            "pathway": call["pathway"],
+            "atmist": atmist.to_dict(),
+            "text": atmist.to_text(),
+            "handover": [s.to_dict() for s in states],
+            "timeline": [{"id": e["id"], "kind": e["kind"], "occurred_at": e["occurred_at"],
+                          "data": e["data"]} for e in events],
+        }
+
+    async def _require_record_access(
+        self, conn: asyncpg.Connection, principal: Principal, call: asyncpg.Record
+    ) -> None:
+        if principal.role is Role.HOSPITAL:
+            assert principal.hospital_id is not None
+            state = await repo.load_state(conn=conn, call_id=call["id"],
+                                          hospital_id=principal.hospital_id)
+            if not state.sees_patient:
+                raise Forbidden("this patient is not inbound to your hospital")
+        elif principal.role is Role.CREW:
+            assert principal.vehicle_id is not None
+            if not await repo.was_assigned(conn=conn, call_id=call["id"],
+                                           vehicle_id=principal.vehicle_id):
+                raise Forbidden("this crew was not assigned to the call")
+        else:
+            principal.require(Role.DISPATCHER)

@@ -1,0 +1,293 @@
+"""Websocket endpoints: /v1/ws/crew, /v1/ws/hospital, /v1/ws/console.
+
+The bearer token comes in the Authorization header or, for browsers, a `token` query
+parameter; role and binding are checked before anything is read or sent, and a refused
+client is closed with 1008 and the reason. Every frame sent carries its stream id; a
+client resumes with `?last_event_id=` or a `resume` frame.
+
+Error frames: `code` is 1007 (invalid data) or 1008 (not allowed), 1009 (too big), or
+4404 / 4409 / 4400 (no such call, not allowed in its current state, other refusals),
+1011 (a server dependency failed; resend later). The connection stays open after an
+error about one frame's content or rights; it is closed (with the same code) after a
+frame that breaks the protocol (not JSON, no or unknown type, too big) or after too
+many refused frames in a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from dispatch.auth import Principal, Unauthenticated, verify_token
+from dispatch.bus import StreamEvent
+from dispatch.domain import Role
+from dispatch.errors import Conflict, DispatchError, Forbidden, InvalidInput, NotFound
+from dispatch.handover.channels import Hub, pump
+from dispatch.handover.messages import (
+    CLOSE_INVALID_DATA,
+    CLOSE_POLICY,
+    ErrorFrame,
+    FrameError,
+    ResumeMsg,
+    ResyncFrame,
+    SnapshotFrame,
+    encode_frame,
+    error_frame,
+    parse_crew_frame,
+    parse_hospital_frame,
+)
+from dispatch.handover.service import CrewLink, Handled, HandoverService
+
+__all__ = ["MAX_REFUSED_IN_A_ROW", "router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/ws", tags=["handover"])
+
+CLOSE_SERVER_ERROR = 1011
+# A tablet with a bug sends a few bad frames; a client that sends this many in a row
+# is abusing the link.
+MAX_REFUSED_IN_A_ROW = 20
+_ERROR_CODES: list[tuple[type[DispatchError], int]] = [
+    (Forbidden, CLOSE_POLICY),
+    (Unauthenticated, CLOSE_POLICY),
+    (InvalidInput, CLOSE_INVALID_DATA),
+    (NotFound, 4404),
+    (Conflict, 4409),
+]
+
+
+def _principal(websocket: WebSocket) -> Principal:
+    """The caller's token from the header or the `token` query parameter."""
+    token = websocket.query_params.get("token")
+    header = websocket.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        token = value.strip()
+    if not token:
+        raise Unauthenticated("missing bearer token (Authorization header or ?token=)")
+    settings = websocket.state.settings
+    return verify_token(token=token, secret=settings.jwt_secret, issuer=settings.jwt_issuer)
+
+
+def _fatal(error: FrameError) -> bool:
+    """Whether a refused frame breaks the protocol (close) or only its content (keep)."""
+    return error.code != CLOSE_INVALID_DATA or error.field in (None, "type")
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One accepted websocket: its topic, its pump and a lock so frames never interleave."""
+
+    websocket: WebSocket
+    principal: Principal
+    topic: str
+    hub: Hub
+    service: HandoverService
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pump_task: asyncio.Task[None] | None = None
+    seen_calls: set[str] = field(default_factory=set)
+    link: CrewLink | None = None
+
+    async def send(self, data: bytes) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(data.decode())
+
+    async def send_frame(self, frame: BaseModel) -> None:
+        await self.send(encode_frame(frame))
+
+    async def start_pump(self, after_id: str | None) -> None:
+        await self.stop_pump()
+        self.pump_task = asyncio.create_task(self._pump(after_id))
+
+    async def stop_pump(self) -> None:
+        if self.pump_task is not None:
+            self.pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump_task
+            self.pump_task = None
+
+    async def _pump(self, after_id: str | None) -> None:
+        sub = await self.hub.subscribe(self.topic)
+        try:
+            resumable = after_id is not None and await self.hub.can_resume(self.topic, after_id)
+            start = after_id if resumable else None
+            if start is None:
+                start = await self.hub.last_id(self.topic) or "0"
+                now = datetime.now(UTC)
+                calls = await self.service.snapshot(principal=self.principal, now=now)
+                if self.principal.role is Role.HOSPITAL:
+                    self.seen_calls.update(str(c.get("call_id")) for c in calls)
+                await self.send_frame(SnapshotFrame(last_event_id=start, calls=calls))
+            last = await pump(hub=self.hub, sub=sub, after_id=start, send=self.send,
+                              before_send=self._before_send)
+            await self.send_frame(ResyncFrame(
+                reason=f"more than {sub.queue.maxsize} frames behind; resume from last_event_id",
+                last_event_id=last))
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client left while we were sending
+        finally:
+            self.hub.unsubscribe(sub)
+
+    async def _before_send(self, event: StreamEvent) -> bool:
+        """Audit a centre's first read of each patient on this connection."""
+        if self.principal.role is not Role.HOSPITAL:
+            return True
+        call_id = event.payload.get("call_id")
+        if call_id and event.payload.get("kind") != "patient_removed" \
+                and call_id not in self.seen_calls:
+            self.seen_calls.add(call_id)
+            await self.service.audit_read(principal=self.principal, call_id=UUID(call_id),
+                                          via="stream")
+        return True
+
+
+Handler = Callable[[_Connection, Any, datetime], Awaitable[Handled]]
+
+
+async def _serve(
+    websocket: WebSocket,
+    *,
+    allowed: tuple[Role, ...],
+    topic_of: Callable[[Principal], str],
+    parse: Callable[[str | bytes], Any] | None,
+    handle: Handler | None,
+) -> None:
+    try:
+        principal = _principal(websocket)
+        if principal.role not in allowed:
+            raise Forbidden(f"role '{principal.role.value}' may not use this channel")
+    except DispatchError as exc:
+        # Checked before accepting: nothing is read or sent. The handshake completes
+        # only so that the client learns the close code and the reason.
+        await websocket.accept()
+        await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    conn = _Connection(websocket=websocket, principal=principal, topic=topic_of(principal),
+                       hub=websocket.state.hub, service=websocket.state.handover)
+    try:
+        await conn.start_pump(websocket.query_params.get("last_event_id"))
+        await _receive_loop(conn, parse, handle)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await conn.stop_pump()
+
+
+async def _receive_loop(
+    conn: _Connection, parse: Callable[[str | bytes], Any] | None, handle: Handler | None
+) -> None:
+    websocket = conn.websocket
+    refused = 0
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw = message.get("text") if message.get("text") is not None else message.get("bytes")
+        try:
+            if parse is None:
+                raise FrameError(code=CLOSE_POLICY, reason="this channel only listens")
+            msg = parse(raw or b"")
+        except FrameError as exc:
+            refused += 1
+            await conn.send_frame(error_frame(exc))
+            if _fatal(exc) or refused >= MAX_REFUSED_IN_A_ROW:
+                await websocket.close(code=exc.code if _fatal(exc) else CLOSE_POLICY,
+                                      reason=exc.reason[:120])
+                return
+            continue
+        if isinstance(msg, ResumeMsg):
+            refused = 0
+            await conn.start_pump(msg.last_event_id)
+            continue
+        assert handle is not None
+        msg_id = getattr(msg, "msg_id", None)
+        try:
+            handled = await handle(conn, msg, datetime.now(UTC))
+        except DispatchError as exc:
+            refused += 1
+            code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
+            await conn.send_frame(ErrorFrame(code=code, reason=exc.message, field=exc.field,
+                                             msg_id=msg_id))
+            if refused >= MAX_REFUSED_IN_A_ROW:
+                await websocket.close(code=CLOSE_POLICY, reason="too many refused frames")
+                return
+            continue
+        except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
+            log.warning("frame %s not processed: %r", msg_id, exc)
+            await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
+                                             reason="temporarily unavailable; resend"))
+            continue
+        refused = 0
+        await conn.send_frame(handled.ack)
+        try:
+            await handled.follow_up()
+        except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
+            # Committed and acknowledged; a failed publish or re-triage is ours to log.
+            log.error("follow-up of frame %s failed: %r", msg_id, exc)
+        if websocket.client_state is not WebSocketState.CONNECTED:
+            return
+
+
+async def _crew(conn: _Connection, msg: Any, now: datetime) -> Handled:
+    if conn.link is None:
+        conn.link = CrewLink(vehicle_id=str(conn.principal.vehicle_id))
+    return await conn.service.crew_message(link=conn.link, principal=conn.principal, msg=msg,
+                                           now=now)
+
+
+async def _hospital(conn: _Connection, msg: Any, now: datetime) -> Handled:
+    ack = await conn.service.hospital_message(principal=conn.principal, msg=msg, now=now)
+    return Handled(ack)
+
+
+@router.websocket("/crew")
+async def crew_channel(websocket: WebSocket) -> None:
+    """A crew tablet: its mission stream in, status / position / findings out."""
+    await _serve(websocket, allowed=(Role.CREW,),
+                 topic_of=lambda p: f"vehicle:{p.vehicle_id}",
+                 parse=parse_crew_frame, handle=_crew)
+
+
+@router.websocket("/hospital")
+async def hospital_channel(websocket: WebSocket) -> None:
+    """A receiving centre's screen: its inbound patients only."""
+    await _serve(websocket, allowed=(Role.HOSPITAL,),
+                 topic_of=lambda p: f"hospital:{p.hospital_id}",
+                 parse=parse_hospital_frame, handle=_hospital)
+
+
+@router.websocket("/console")
+async def console_channel(websocket: WebSocket) -> None:
+    """A dispatcher console: queue, assignments, fleet status and alerts."""
+    await _serve(websocket, allowed=(Role.DISPATCHER, Role.ADMIN),
+                 topic_of=lambda p: "console", parse=_parse_console, handle=None)
+
+
+def _parse_console(raw: str | bytes) -> ResumeMsg:
+    """Consoles only listen; the one frame they may send is `resume`."""
+    try:
+        msg = parse_hospital_frame(raw)  # the resume frame is common to every channel
+    except FrameError as exc:
+        if exc.field != "type":
+            raise
+        msg = None
+    if not isinstance(msg, ResumeMsg):
+        raise FrameError(code=CLOSE_POLICY, reason="a console may only send resume",
+                         field="type")
+    return msg
