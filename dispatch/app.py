@@ -22,6 +22,11 @@ from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
+from dispatch.handover import router as handover_router
+from dispatch.handover import ws as handover_ws
+from dispatch.handover.channels import Hub
+from dispatch.handover.outbox import OutboxPublisher
+from dispatch.handover.service import HandoverConfig, HandoverService
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
 
@@ -34,6 +39,8 @@ class State(TypedDict):
     redis: aioredis.Redis
     bus: Bus
     orchestrator: Orchestrator
+    hub: Hub
+    handover: HandoverService
 
 
 def open_redis(settings: Settings) -> aioredis.Redis:
@@ -75,8 +82,21 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
             settings=settings, eta_model=EtaModel.default())
         indexed = await orchestrator.rebuild_index()
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
-        yield State(settings=settings, pool=pool, redis=redis, bus=bus,
-                    orchestrator=orchestrator)
+        config = HandoverConfig()
+        outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
+        hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
+        handover = HandoverService(pool=pool, bus=bus, orchestrator=orchestrator,
+                                   outbox=outbox, config=config)
+        await outbox.start()
+        await hub.start()
+        await handover.start()
+        try:
+            yield State(settings=settings, pool=pool, redis=redis, bus=bus,
+                        orchestrator=orchestrator, hub=hub, handover=handover)
+        finally:
+            await handover.stop()
+            await hub.stop()
+            await outbox.stop()
     finally:
         await redis.aclose()
         await pool.close()
@@ -141,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)
+    app.include_router(handover_router.router)
+    app.include_router(handover_ws.router)
     app.include_router(aml.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
