@@ -44,6 +44,7 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
 from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
+from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn
@@ -437,6 +438,9 @@ class Orchestrator:
             await self._vehicle_freed(freed, now)
         elif status is not VehicleStatus.AVAILABLE:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
+        # The receiving centre hears the crew's status; at_hospital marks the arrival.
+        await crew_status_changed(pool=self.pool, bus=self.bus, vehicle_id=vehicle_id,
+                                  call_id=call_id, status=status, at=at, now=now)
         return {"vehicle_id": vehicle_id, "status": status.value, "call_id": _s(call_id)}
 
     async def report_milestone(
@@ -794,6 +798,10 @@ class Orchestrator:
         await append_events(conn=conn, events=[NewEvent(
             EventKind.DESTINATION_CHOSEN, now, call_id,
             data={**choice.to_dict(), "previous": previous})])
+        # Same transaction: the old centre loses sight, the new one is alerted; the
+        # messages leave through the handover outbox once this commits.
+        await destination_changed(conn=conn, call_id=call_id, previous=previous,
+                                  hospital_id=choice.hospital_id, now=now)
 
     async def _require_crew_on_call(
         self, conn: asyncpg.Connection, principal: Principal, call_id: UUID
