@@ -658,7 +658,9 @@ class Orchestrator:
                 EventKind.DISPATCHED, now, call_id, vehicle_id,
                 data={"station_id": claim["station_id"], "district_id": station,
                       "eta_s": eta_s, "distance_m": distance_m, "reasons": list(reasons),
-                      "by": principal.subject})])
+                      "by": principal.subject,
+                      # where the vehicle was when ordered: ETA calibration's trip start
+                      "from_lon": claim["lon"], "from_lat": claim["lat"]})])
             await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                         action="assign", call_id=call_id, vehicle_id=vehicle_id,
                         detail={"eta_s": eta_s, "reasons": list(reasons), "note": note})

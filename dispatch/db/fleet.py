@@ -69,14 +69,14 @@ async def claim_vehicle(
         """WITH claimed AS (
                UPDATE vehicles SET status = 'dispatched', call_id = $2, status_at = $3
                 WHERE id = $1 AND status = 'available'
-                RETURNING id, kind, station_id
+                RETURNING id, kind, station_id, lon, lat
            ), assignment AS (
                INSERT INTO assignments (call_id, vehicle_id, assigned_at, eta_s, distance_m,
                                         reason, assigned_by)
                SELECT $2, id, $3, $4, $5, $6, $7 FROM claimed
                RETURNING id
            )
-           SELECT c.id, c.kind, c.station_id, a.id AS assignment_id
+           SELECT c.id, c.kind, c.station_id, c.lon, c.lat, a.id AS assignment_id
              FROM claimed c, assignment a""",
         vehicle_id, call_id, at, eta_s, distance_m, reason, assigned_by,
     )
