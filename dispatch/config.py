@@ -46,6 +46,26 @@ class Settings(BaseSettings):
     stream_maxlen: int = 100_000
     migrate_on_start: bool = True
 
+    # ETA calibration from the centre's own trips (issue 4 item 4): refit every
+    # `eta_recalibrate_s` (0: only when an admin asks) over the last `eta_calibration_days`;
+    # a cell needs `eta_min_samples` plausible trips before its scale replaces the prior.
+    eta_recalibrate_s: float = Field(default=900.0, ge=0)
+    eta_calibration_days: int = Field(default=90, ge=1)
+    eta_min_samples: int = Field(default=30, ge=1)
+    # An OSRM-compatible routing service (DISPATCH_OSRM_URL); unset: the ETA model alone.
+    # Only the top `osrm_shortlist` candidates are routed (Resgrid practice).
+    osrm_url: str | None = None
+    osrm_shortlist: int = Field(default=3, ge=1, le=25)
+    osrm_timeout_s: float = Field(default=2.0, gt=0)
+    # Coverage demand: emergency calls of the last `coverage_lookback_days` on H3 r8, plus
+    # `coverage_prior_weight` expected calls on every cell of every district (so a district
+    # with no history counts uniformly); cached in-process for `coverage_demand_ttl_s`.
+    coverage_lookback_days: int = Field(default=90, ge=1)
+    coverage_demand_ttl_s: float = Field(default=300.0, ge=0)
+    coverage_prior_weight: float = Field(default=0.05, ge=0)
+    # Share of a district's demand that must stay covered before its last vehicle moves up.
+    moveup_district_threshold: float = Field(default=0.8, ge=0, le=1)
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
