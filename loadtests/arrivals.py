@@ -99,7 +99,7 @@ def poisson_arrivals(
     peak = max(curve.rate_per_s(t_s=h * 3600.0, calls_per_day=calls_per_day) for h in range(24))
     if peak <= 0:
         return []
-    times = []
+    times: list[float] = []
     t = start_s
     while True:
         t += rng.expovariate(peak)

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dispatch.domain import TransportClass
-
 from loadtests.fixes import SimFix
 from loadtests.presentations import Presentation
 

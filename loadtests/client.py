@@ -19,7 +19,6 @@ import orjson
 
 from dispatch.auth import issue_token
 from dispatch.domain import Role
-
 from loadtests.city import City, build_city
 
 JWT_ISSUER = "dispatch"

@@ -136,6 +136,16 @@ def check_targets(targets: Sequence[Target],
     return [t.check(values.get(t.name)) for t in targets]
 
 
+def highest_sustained(steps: Sequence[tuple[float, bool]]) -> float | None:
+    """The highest rate of an ascending ramp that met its targets before the first miss."""
+    best = None
+    for rate, passed in steps:
+        if not passed:
+            break
+        best = rate if best is None else max(best, rate)
+    return best
+
+
 # ---------------------------------------------------------------- invariants
 
 

@@ -29,11 +29,17 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dispatch.domain import TransportClass
-
 from loadtests.calls import SimCall, call_body
+from loadtests.city import City
 from loadtests.client import Api, Tokens
+from loadtests.figures import (
+    Target,
+    check_targets,
+    distribution,
+    highest_sustained,
+    throughput,
+)
 from loadtests.fixes import FixProfile, SimFix, fix_sequence
-from loadtests.figures import Target, check_targets, distribution, throughput
 from loadtests.local import local_service
 from loadtests.presentations import Mix
 from loadtests.report import (
@@ -57,6 +63,8 @@ class IntakeConfig:
     min_rate_share: float = 0.95  # achieved / offered calls/s that still counts as sustained
     max_connections: int = 256
     emergency_only: bool = True  # bookings wait for their window: not an intake measurement
+    positions_per_s: float = 0.0  # crew position pings offered alongside, open loop
+    crew_p99_ms: float = 100.0
 
 
 def hold_for(*, rate: float, fleet: int, cap_s: float = 5.0) -> float:
@@ -66,7 +74,7 @@ def hold_for(*, rate: float, fleet: int, cap_s: float = 5.0) -> float:
     return min(cap_s, 0.5 * fleet / rate)
 
 
-def make_calls(*, api_city: Any, count: int, rng: random.Random,
+def make_calls(*, api_city: City, count: int, rng: random.Random,
                emergency_only: bool) -> list[SimCall]:
     """`count` calls, each with a cell and an AML fix sent together at intake."""
     mix = Mix()
@@ -99,7 +107,7 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     planned: dict[str, float] = {}
     assigned_at_intake: dict[str, float] = {}
     outcomes: dict[str, int] = defaultdict(int)
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: set[asyncio.Task[Any]] = set()
 
     async def clear(vehicle_id: str) -> None:
         await asyncio.sleep(hold_s)
@@ -136,6 +144,8 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                         disable=not show_progress, transient=True)
     start = api.clock() + 0.2
+    ping_task = asyncio.create_task(_ping_positions(api=api, city=city, config=config,
+                                                    start=start, tasks=tasks))
     with progress:
         bar = progress.add_task("intake", total=n, rate=config.rate)
         for i, call in enumerate(calls):
@@ -149,30 +159,26 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
             if i % 50 == 0:
                 progress.update(bar, completed=i)
         progress.update(bar, completed=n)
+        await ping_task
         while tasks:
             await asyncio.gather(*list(tasks))
     end = max((s.started + s.latency_s for s in api.samples["intake"]), default=start + 1.0)
     # Queued calls that a clearing crew picked up: their time to assignment from the timeline.
     back = await read_back(api=api, acknowledged=acknowledged)
-    to_assignment: list[float] = list(assigned_at_intake.values())
-    never_assigned = 0
-    for cid, view in back.calls.items():
-        if cid in assigned_at_intake:
-            continue
-        ev = first_event(view, "dispatched")
-        if ev is None:
-            never_assigned += 1
-            continue
-        to_assignment.append((parse_time(ev["received_at"]) - sent_wall[cid]).total_seconds())
+    to_assignment, never_assigned = _times_to_assignment(
+        calls=back.calls, assigned_at_intake=assigned_at_intake, sent_wall=sent_wall)
     intake_ms = [s.latency_s * 1000 for s in api.samples["intake"] if s.status in (200, 201)]
     crew_ms = [s.latency_s * 1000 for s in api.samples["crew_status"] if s.status == 200]
+    position_ms = [s.latency_s * 1000 for s in api.samples["crew_position"] if s.status < 400]
     achieved = len(intake_ms) / (end - start) if end > start else 0.0
     lat = distribution(intake_ms)
     targets = check_targets(
         [Target("intake_p99_ms", config.p99_ms),
+         *([Target("position_p99_ms", config.crew_p99_ms)] if position_ms else []),
          Target("achieved_share_of_offered", config.min_rate_share, at_most=False),
          Target("invariant_violations", 0)],
-        {"intake_p99_ms": lat.p99, "achieved_share_of_offered": achieved / config.rate,
+        {"intake_p99_ms": lat.p99, "position_p99_ms": distribution(position_ms).p99,
+         "achieved_share_of_offered": achieved / config.rate,
          "invariant_violations": 0 if back.invariants.ok else 1})
     per_s = throughput([s.started + s.latency_s for s in api.samples["intake"]], bin_s=1.0,
                        start=start, end=max(end, start + 1.0))
@@ -184,11 +190,81 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         "request_to_assignment_ms": distribution([v * 1000 for v in to_assignment]).to_dict(),
         "never_assigned": never_assigned,
         "crew_status_latency_ms": distribution(crew_ms).to_dict(),
+        "crew_position_latency_ms": distribution(position_ms).to_dict(),
+        "positions_sent": len(position_ms),
         "errors": dict(api.errors), "throughput_per_s": per_s,
         "invariants": back.invariants.to_dict(),
         "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
         "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms},
     }
+
+
+async def _ping_positions(*, api: Api, city: City, config: IntakeConfig, start: float,
+                          tasks: set[asyncio.Task[Any]]) -> None:
+    """Crew position pings at a fixed rate alongside the calls (open loop)."""
+    if config.positions_per_s <= 0:
+        return
+    ids = sorted(city.vehicles)
+    for j in range(int(config.positions_per_s * config.seconds)):
+        meant = start + j / config.positions_per_s
+        delay = meant - api.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        v = city.vehicles[ids[j % len(ids)]]
+        t = asyncio.create_task(api.request(
+            "POST", f"/v1/vehicles/{v.id}/position", label="crew_position",
+            token=api.tokens.crew(v.id), meant_at=meant,
+            body={"lon": v.lon, "lat": v.lat, "at": datetime.now(UTC).isoformat()}))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+
+
+def _times_to_assignment(
+    *, calls: dict[str, dict[str, Any]], assigned_at_intake: dict[str, float],
+    sent_wall: dict[str, datetime],
+) -> tuple[list[float], int]:
+    """Seconds from request to assignment per call, and how many were never assigned."""
+    out = list(assigned_at_intake.values())
+    never = 0
+    for cid, view in calls.items():
+        if cid in assigned_at_intake:
+            continue
+        ev = first_event(view, "dispatched")
+        if ev is None:
+            never += 1
+            continue
+        out.append((parse_time(ev["received_at"]) - sent_wall[cid]).total_seconds())
+    return out, never
+
+
+async def run_surge(*, api: Api, config: IntakeConfig, factor: float = 1.5,
+                    max_steps: int = 12, show_progress: bool = True) -> dict[str, Any]:
+    """Raise the offered rate step by step until a target breaks; report the last good one."""
+    steps: list[dict[str, Any]] = []
+    rate = config.rate
+    for i in range(max_steps):
+        step = IntakeConfig(**{**asdict(config), "rate": rate,
+                               "positions_per_s": config.positions_per_s / config.rate * rate})
+        api.samples.clear()
+        api.errors.clear()
+        figures = await run_intake(api=api, config=step, show_progress=show_progress,
+                                   run_id=i)
+        figures.pop("_samples")
+        steps.append(figures)
+        if show_progress:
+            lat = figures["intake_latency_ms"]
+            print(f"surge step {i}: offered {rate:.0f}/s achieved "
+                  f"{figures['achieved_calls_per_s']:.0f}/s p99 {lat['p99'] or 0:.1f} ms "
+                  f"{'ok' if figures['passed'] else 'BROKEN'}")
+        if not figures["passed"]:
+            break
+        rate *= factor
+    best = highest_sustained([(s["offered_calls_per_s"], s["passed"]) for s in steps])
+    return {"mode": "surge", "config": asdict(config), "factor": factor,
+            "highest_sustained_calls_per_s": best, "steps": steps,
+            "passed": best is not None,
+            "_samples": {"intake_ms": [], "crew_ms": []},
+            "throughput_per_s": [s["achieved_calls_per_s"] for s in steps]}
 
 
 def write_outputs(figures: dict[str, Any], *, name: str) -> list[str]:
@@ -205,6 +281,35 @@ def write_outputs(figures: dict[str, Any], *, name: str) -> list[str]:
                               series={"calls answered/s": tp}, x=list(range(len(tp))),
                               title="throughput", xlabel="s", ylabel="calls/s")))
     return paths
+
+
+def write_surge_outputs(figures: dict[str, Any], *, name: str) -> list[str]:
+    """JSON of every step, and offered vs achieved rate and p99 per step."""
+    figures.pop("_samples", None)
+    paths = [str(write_json(name=name, figures=figures))]
+    steps = figures["steps"]
+    x = [s["offered_calls_per_s"] for s in steps]
+    paths.append(str(line_png(
+        path=OUT_DIR / f"{name}-ramp.png", title="surge: achieved rate and intake p99",
+        x=x, xlabel="offered calls/s", ylabel="calls/s or ms",
+        series={"achieved calls/s": [s["achieved_calls_per_s"] for s in steps],
+                "intake p99 ms": [s["intake_latency_ms"]["p99"] for s in steps],
+                "position p99 ms": [s["crew_position_latency_ms"]["p99"] for s in steps]})))
+    return paths
+
+
+def surge_rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
+    """One row per step, then the verdict."""
+    out: list[tuple[str, Any]] = []
+    for s in figures["steps"]:
+        lat = s["intake_latency_ms"]
+        pos = s["crew_position_latency_ms"]
+        out.append((f"offered {s['offered_calls_per_s']:.0f}/s",
+                    f"achieved {s['achieved_calls_per_s']:.0f}/s, p99 {lat['p99'] or 0:.1f} ms,"
+                    f" positions p99 {pos['p99'] or 0:.1f} ms"
+                    f" {'ok' if s['passed'] else 'broken'}"))
+    out.append(("highest sustained calls/s", figures["highest_sustained_calls_per_s"]))
+    return out
 
 
 def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -243,10 +348,21 @@ def main(
     hold_s: Annotated[float | None, typer.Option(help="crew hold before clearing, s")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 1,
     p99_ms: Annotated[float, typer.Option(help="target: intake p99 latency, ms")] = 25.0,
-    name: Annotated[str, typer.Option(help="output file stem in loadtests/out/")] = "intake",
+    positions_per_s: Annotated[float, typer.Option(
+        help="crew position pings per second offered alongside the calls")] = 0.0,
+    surge: Annotated[bool, typer.Option(
+        help="ramp from --rate by x1.5 per step of --seconds until a target breaks")] = False,
+    name: Annotated[str | None, typer.Option(help="output file stem in loadtests/out/")] = None,
 ) -> None:
     """Offer calls at a fixed rate and report calls/s and latency to assignment."""
-    config = IntakeConfig(rate=rate, seconds=seconds, seed=seed, hold_s=hold_s, p99_ms=p99_ms)
+    config = IntakeConfig(rate=rate, seconds=seconds, seed=seed, hold_s=hold_s, p99_ms=p99_ms,
+                          positions_per_s=positions_per_s)
+    stem = name or ("surge" if surge else "intake")
+
+    async def drive(api: Api) -> dict[str, Any]:
+        if surge:
+            return await run_surge(api=api, config=config)
+        return await run_intake(api=api, config=config)
 
     async def run() -> dict[str, Any]:
         if start_local:
@@ -254,7 +370,7 @@ def main(
                 api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret),
                           max_connections=config.max_connections)
                 try:
-                    figures = await run_intake(api=api, config=config)
+                    figures = await drive(api)
                 finally:
                     await api.aclose()
                 figures["service"] = {"local": True, "instances": instances}
@@ -265,16 +381,20 @@ def main(
                                                          jwt_secret=jwt_secret),
                   max_connections=config.max_connections)
         try:
-            figures = await run_intake(api=api, config=config)
+            figures = await drive(api)
         finally:
             await api.aclose()
         figures["service"] = {"local": False, "url": url}
         return figures
 
     figures = _run_loop(run())
-    paths = write_outputs(figures, name=name)
-    print_table(summary_table(title="dispatch intake", rows=rows(figures),
-                              targets=_targets(figures)))
+    if surge:
+        paths = write_surge_outputs(figures, name=stem)
+        print_table(summary_table(title="dispatch intake surge", rows=surge_rows(figures)))
+    else:
+        paths = write_outputs(figures, name=stem)
+        print_table(summary_table(title="dispatch intake", rows=rows(figures),
+                                  targets=_targets(figures)))
     print("written:", ", ".join(paths))
     if not figures["passed"]:
         sys.exit(1)
