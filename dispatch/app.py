@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TypedDict
 
 import asyncpg
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.api import aml, calls, fleet, reference
@@ -82,6 +86,8 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
             settings=settings, eta_model=EtaModel.default())
         indexed = await orchestrator.rebuild_index()
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
+        scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
+        scheduler.add_done_callback(_report_crash)
         config = HandoverConfig()
         outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
@@ -97,9 +103,30 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
             await handover.stop()
             await hub.stop()
             await outbox.stop()
+            scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduler
     finally:
         await redis.aclose()
         await pool.close()
+
+
+async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:
+    """Dispatch booked non-emergency transports when their vehicle must leave."""
+    while True:
+        try:
+            n = await orchestrator.dispatch_due_bookings(now=datetime.now(UTC))
+            if n:
+                log.info("dispatched %d booked transport(s)", n)
+        except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
+            # PostgreSQL or Redis hiccup: the next tick tries again, nothing is lost
+            log.exception("booking scheduler tick failed")
+        await asyncio.sleep(tick_s)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
 
 
 class BodyLimit:

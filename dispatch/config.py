@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # False: intake only recommends, and a dispatcher confirms with POST .../dispatch.
     auto_assign: bool = True
 
+    # Non-emergency bookings: a booking whose window opens later than `booking_lead_s` from
+    # now is planned onto the non-emergency fleet and dispatched when its vehicle must leave;
+    # the scheduler looks every `booking_tick_s`. `booking_service_s`: loading plus handover.
+    booking_lead_s: float = 1800.0
+    booking_tick_s: float = 15.0
+    booking_service_s: float = 900.0
     # AML reports that arrive before their call are held this long for intake to attach.
     aml_hold_s: float = 300.0
     stream_maxlen: int = 100_000

@@ -104,6 +104,7 @@ class EventKind(StrEnum):
     CENTRE_ACKNOWLEDGED = "centre_acknowledged"
     TEAM_ACTIVATED = "team_activated"
     MOVE_UP = "move_up"
+    BOOKED = "booked"  # a non-emergency booking planned onto a vehicle
 
 
 class Role(StrEnum):

@@ -23,6 +23,7 @@ from dispatch.auth import Principal
 from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.db import aml as aml_db
+from dispatch.db import bookings as booking_db
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events, audit, timeline
@@ -44,6 +45,7 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
 from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
+from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
@@ -161,6 +163,9 @@ class Orchestrator:
         await self.bus.publish("console", {"kind": "call_created", "call_id": str(call.id),
                                            "acuity": call.acuity,
                                            "transport_class": call.transport_class})
+        if body.booking is not None and self._booked_later(body.booking.window_start, now):
+            await self._plan_booking(call.id, body, now)
+            return Outcome(call_id=call.id, created=True)
         recommendations = await self._assign_or_recommend(call.id, principal=principal, now=now)
         return Outcome(call_id=call.id, created=True, recommendations=recommendations)
 
@@ -288,6 +293,86 @@ class Orchestrator:
             for r in pending if r["id"] in won
         ]
 
+    # ---------------------------------------------------------------- bookings
+
+    def _booked_later(self, window_start: datetime | None, now: datetime) -> bool:
+        """A booking whose window opens beyond the lead time is planned, not dispatched now."""
+        return (window_start is not None
+                and (window_start - now).total_seconds() > self.settings.booking_lead_s)
+
+    async def _plan_booking(self, call_id: UUID, body: CallIn, now: datetime) -> None:
+        """Plan a non-emergency booking onto the fleet around trips already booked."""
+        assert body.booking is not None
+        places = await self.places.get()
+        async with self.pool.acquire() as conn, conn.transaction():
+            call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
+            assert call is not None
+            if call["lon"] is None:
+                return
+            pickup = (call["lon"], call["lat"])
+            dest = (body.booking.dest_lon if body.booking.dest_lon is not None else pickup[0],
+                    body.booking.dest_lat if body.booking.dest_lat is not None else pickup[1])
+            fleet = [
+                NetVehicle(vehicle_id=r["id"], lon=r["lon"], lat=r["lat"], trips=[
+                    BookedTrip(call_id=str(t["call_id"]), start=_ts(t["start"]),
+                               end=_ts(t["end"]), end_lon=t["end_lon"], end_lat=t["end_lat"],
+                               start_lon=t["start_lon"], start_lat=t["start_lat"])
+                    for t in r["trips"]])
+                for r in await booking_db.net_fleet(conn=conn, now=now)
+            ]
+
+            def travel(a_lon: float, a_lat: float, b_lon: float, b_lat: float) -> float:
+                return self.eta_model.eta_s(from_lon=a_lon, from_lat=a_lat, to_lon=b_lon,
+                                            to_lat=b_lat,
+                                            area_type=places.area_type_at(b_lon, b_lat), at=now)
+
+            plan = plan_booking(
+                booking=Booking(call_id=str(call_id), lon=pickup[0], lat=pickup[1],
+                                dest_lon=dest[0], dest_lat=dest[1],
+                                window_start=body.booking.window_start,
+                                window_end=body.booking.window_end),
+                fleet=fleet, travel_s=travel, service_s=self.settings.booking_service_s,
+                now=now)
+            if plan is None:
+                await append_events(conn=conn, events=[NewEvent(
+                    EventKind.QUEUED, now, call_id,
+                    data={"reason": "no non-emergency vehicle can make the booked window"})])
+                return
+            await booking_db.insert_trip(
+                conn=conn, call_id=call_id, vehicle_id=plan.vehicle_id, depart_at=plan.depart_at,
+                pickup_at=plan.pickup_at, dropoff_at=plan.dropoff_at, pickup=pickup, dest=dest,
+                plan=plan.to_dict())
+            await append_events(conn=conn, events=[NewEvent(
+                EventKind.BOOKED, now, call_id, plan.vehicle_id, data=plan.to_dict())])
+
+    async def dispatch_due_bookings(self, *, now: datetime) -> int:
+        """Dispatch planned bookings whose vehicle must leave now; return how many."""
+        scheduler = Principal(subject="booking-scheduler", role=Role.DISPATCHER)
+        async with self.pool.acquire() as conn:
+            due = await booking_db.due_trips(conn=conn, until=now)
+        done = 0
+        for trip in due:
+            claimed = None
+            async with self.pool.acquire() as conn, conn.transaction():
+                call = await call_db.get_call(conn=conn, call_id=trip["call_id"], for_update=True)
+                if call is None or call["status"] != CallStatus.QUEUED.value:
+                    continue
+                options: list[_Option] = [(trip["vehicle_id"], None, None, ("booked vehicle",))]
+                # the planned vehicle may be held up: any free one of the fleet will do
+                options += [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons)
+                            for r in await self._candidates(conn, call, now)
+                            if r.vehicle_id != trip["vehicle_id"]]
+                claimed = await self._claim_first(conn, call, options, principal=scheduler,
+                                                  now=now, expect=[CallStatus.QUEUED.value],
+                                                  note="booked non-emergency transport")
+                if claimed is not None:
+                    await booking_db.set_trip_status(conn=conn, call_id=trip["call_id"],
+                                                     status="dispatched")
+            if claimed is not None:
+                await self._after_claim(trip["call_id"], claimed, now)
+                done += 1
+        return done
+
     # -------------------------------------------------------------- assignment
 
     async def recommend(self, *, call_id: UUID, now: datetime) -> list[Ranked]:
@@ -377,6 +462,7 @@ class Orchestrator:
                                           EventKind.UNASSIGNED, {"reason": "call cancelled"})
                 if row is not None:
                     released.append(row)
+            await booking_db.set_trip_status(conn=conn, call_id=call_id, status="cancelled")
             await append_events(conn=conn, events=[
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
         await self.bus.publish("console", {"kind": "call_cancelled", "call_id": str(call_id)})
@@ -503,11 +589,15 @@ class Orchestrator:
             assignments = await fleet_db.live_assignments(conn=conn, call_id=call_id)
             events = await timeline(conn=conn, call_id=call_id) if with_timeline else None
             position = await call_db.queue_position(conn=conn, call_id=call_id)
+            trip = await booking_db.trip_of(conn=conn, call_id=call_id)
             if principal.role in (Role.HOSPITAL, Role.CREW):
                 await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                             action="read_call", call_id=call_id,
                             hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
-        return _render_call(call, assignments, events, position)
+        view = _render_call(call, assignments, events, position)
+        if trip is not None and view["booking"] is not None:
+            view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
+        return view
 
     async def queue(self, *, statuses: list[str], principal: Principal,
                     limit: int) -> list[dict[str, Any]]:
@@ -527,7 +617,7 @@ class Orchestrator:
                 call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
                 if call is None or call["status"] != CallStatus.QUEUED.value:
                     return ()
-                if call["lon"] is None or _booked_later(call, now):
+                if call["lon"] is None or self._booked_later(call["booked_from"], now):
                     return ()
                 ranked = await self._candidates(conn, call, now)
                 if not ranked:
@@ -730,11 +820,10 @@ class Orchestrator:
             vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
             if vehicle is None or vehicle["status"] != VehicleStatus.AVAILABLE.value:
                 return
-            queued = await fleet_db.queued_calls_for_kind(conn=conn, kind=vehicle["kind"],
-                                                          limit=_DRAIN_LOOKAHEAD)
+            queued = await fleet_db.queued_calls_for_kind(
+                conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
+                booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
             for call in queued:
-                if _booked_later(call, now):
-                    continue
                 eta, dist = self._eta_to(vehicle, call, now)
                 if dist > self.settings.search_max_m:
                     continue
@@ -852,10 +941,9 @@ def _previous_location(call: asyncpg.Record) -> FusedLocation | None:
                          method=loc.get("method", "weighted"))
 
 
-def _booked_later(call: asyncpg.Record, now: datetime) -> bool:
-    """A non-emergency booking whose window opens more than 30 minutes from now waits."""
-    booked_from = call["booked_from"] if "booked_from" in call else None
-    return booked_from is not None and (booked_from - now).total_seconds() > 30 * 60
+def _ts(value: str | datetime) -> datetime:
+    """Timestamps inside jsonb come back as ISO text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _triage_event(result: TriageResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,9 +77,10 @@ class Service:
         assert r.status_code == 200, r.text
 
 
-@pytest.fixture
-async def service() -> AsyncIterator[Service]:
-    settings = isolated_settings()
+@asynccontextmanager
+async def running_service(**overrides: Any) -> AsyncIterator[Service]:
+    """A service on its own schema and key prefix, with settings `overrides`."""
+    settings = isolated_settings(**overrides)
     app = create_app(settings)
     try:
         async with LifespanManager(app) as manager:
@@ -87,3 +89,9 @@ async def service() -> AsyncIterator[Service]:
                 yield Service(settings=settings, client=c, app=manager.app)
     finally:
         await drop_isolation(settings)
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    async with running_service() as s:
+        yield s

@@ -132,17 +132,21 @@ async def live_assignments(*, conn: asyncpg.Connection, call_id: UUID) -> list[a
 
 
 async def queued_calls_for_kind(
-    *, conn: asyncpg.Connection, kind: str, limit: int
+    *, conn: asyncpg.Connection, kind: str, limit: int, booked_before: datetime
 ) -> list[asyncpg.Record]:
     """The head of the queue a vehicle of `kind` could serve, locked for this transaction.
 
-    SKIP LOCKED lets instances draining the queue at once take different calls.
+    Bookings opening after `booked_before`, and bookings already planned onto a vehicle
+    (the scheduler dispatches those), are not taken. SKIP LOCKED lets instances draining
+    the queue at once take different calls.
     """
     return await conn.fetch(
-        """SELECT id, lon, lat, acuity, received_at, required_kinds FROM calls
+        """SELECT id, lon, lat, acuity, received_at, required_kinds, booked_from FROM calls c
             WHERE status = 'queued' AND $1 = ANY(required_kinds) AND lon IS NOT NULL
-              AND (booked_from IS NULL OR booked_from <= now() + interval '30 minutes')
+              AND (booked_from IS NULL OR booked_from <= $3)
+              AND NOT EXISTS (SELECT 1 FROM booked_trips b
+                               WHERE b.call_id = c.id AND b.status = 'planned')
             ORDER BY acuity, received_at
             LIMIT $2 FOR UPDATE SKIP LOCKED""",
-        kind, limit,
+        kind, limit, booked_before,
     )

@@ -1,0 +1,84 @@
+"""Non-emergency bookings: planned onto the non-emergency fleet around trips already booked,
+and dispatched when the vehicle must leave."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import Service, running_service
+from tests.service.calls import call_body
+from tests.service.city import CENTRE, city
+
+SCREENED = {"booking_reason": "dialysis", "red_flag_new_symptoms": False,
+            "red_flag_breathing": False, "red_flag_chest_pain": False,
+            "red_flag_confusion": False, "red_flag_bleeding": False,
+            "red_flag_needs_monitoring": False}
+
+
+def booking(start: datetime, minutes: int = 30, *, number: str = "13500000000") -> dict[str, Any]:
+    body = call_body(*CENTRE, answers=SCREENED, number=number)
+    body["booking"] = {"window_start": start.isoformat(),
+                       "window_end": (start + timedelta(minutes=minutes)).isoformat(),
+                       "dest_lon": CENTRE[0] + 0.05, "dest_lat": CENTRE[1]}
+    return body
+
+
+async def test_bookings_are_planned_around_each_other(service: Service) -> None:
+    await service.load(city(vehicles=[("N1", "net", CENTRE[0], CENTRE[1]),
+                                      ("N2", "net", CENTRE[0] + 0.08, CENTRE[1]),
+                                      ("A1", "als", CENTRE[0], CENTRE[1])]))
+    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    first = (await service.client.post("/v1/calls", json=booking(tomorrow),
+                                       headers=service.auth())).json()
+    assert first["transport_class"] == "non_emergency"
+    assert first["status"] == "queued" and first["assignments"] == []
+    got = (await service.client.get(f"/v1/calls/{first['id']}", headers=service.auth())).json()
+    plan = got["booking"]["plan"]
+    assert plan["vehicle_id"] == "N1" and plan["status"] == "planned"
+    assert tomorrow.isoformat() <= plan["pickup_at"]
+    assert "booked" in [e["kind"] for e in got["timeline"]]
+    # same window: N1 is booked, so N2 takes it
+    second = (await service.client.post("/v1/calls", json=booking(tomorrow, number="13500000001"),
+                                        headers=service.auth())).json()
+    got2 = (await service.client.get(f"/v1/calls/{second['id']}", headers=service.auth())).json()
+    assert got2["booking"]["plan"]["vehicle_id"] == "N2"
+    # the ALS ambulance is never used for a booking
+    vehicles = (await service.client.get("/v1/vehicles", headers=service.auth())).json()
+    assert {v["id"]: v["status"] for v in vehicles["vehicles"]}["A1"] == "available"
+
+
+async def test_no_vehicle_can_make_the_window() -> None:
+    async with running_service() as service:
+        await service.load(city(vehicles=[("N1", "net", CENTRE[0], CENTRE[1])]))
+        start = datetime.now(UTC) + timedelta(hours=5)
+        await service.client.post("/v1/calls", json=booking(start, minutes=5),
+                                  headers=service.auth())
+        clash = (await service.client.post("/v1/calls",
+                                           json=booking(start, minutes=5, number="13500000002"),
+                                           headers=service.auth())).json()
+        got = (await service.client.get(f"/v1/calls/{clash['id']}",
+                                        headers=service.auth())).json()
+        assert got["booking"].get("plan") is None
+        queued = [e for e in got["timeline"] if e["kind"] == "queued"]
+        assert "booked window" in queued[0]["data"]["reason"]
+
+
+async def test_scheduler_dispatches_when_the_vehicle_must_leave() -> None:
+    async with running_service(booking_lead_s=60, booking_tick_s=0.1) as service:
+        # the vehicle is ~6 km away, so it must leave before the window opens in 2 minutes
+        await service.load(city(vehicles=[("N1", "net", CENTRE[0] + 0.04, CENTRE[1] + 0.03)]))
+        start = datetime.now(UTC) + timedelta(minutes=2)
+        call = (await service.client.post("/v1/calls", json=booking(start),
+                                          headers=service.auth())).json()
+        assert call["status"] == "queued"
+        for _ in range(100):
+            got = (await service.client.get(f"/v1/calls/{call['id']}",
+                                            headers=service.auth())).json()
+            if got["status"] == "assigned":
+                break
+            await asyncio.sleep(0.05)
+        assert got["status"] == "assigned"
+        assert got["assignments"][0]["vehicle_id"] == "N1"
+        assert got["booking"]["plan"]["status"] == "dispatched"
