@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.api import aml, calls, fleet, reference
+from dispatch.api import aml, calls, coverage, eta, fleet, reference
 from dispatch.api.errors import install_error_handlers, too_large_body
 from dispatch.api.json import JSON
 from dispatch.bus import Bus
@@ -24,6 +24,8 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.geo.calibration import recalibrate_every
+from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
 from dispatch.handover import router as handover_router
@@ -45,6 +47,7 @@ class State(TypedDict):
     orchestrator: Orchestrator
     hub: Hub
     handover: HandoverService
+    coverage: CoverageService
 
 
 def open_redis(settings: Settings) -> aioredis.Redis:
@@ -88,6 +91,19 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
         scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
         scheduler.add_done_callback(_report_crash)
+        coverage_service = CoverageService(
+            pool=pool, places=orchestrator.places,
+            lookback_days=settings.coverage_lookback_days,
+            demand_ttl_s=settings.coverage_demand_ttl_s,
+            prior_weight=settings.coverage_prior_weight,
+            district_threshold=settings.moveup_district_threshold)
+        recalibrator: asyncio.Task[None] | None = None
+        if settings.eta_recalibrate_s > 0:
+            recalibrator = asyncio.create_task(recalibrate_every(
+                target=orchestrator, interval_s=settings.eta_recalibrate_s,
+                lookback_days=settings.eta_calibration_days,
+                min_samples=settings.eta_min_samples, clock=lambda: datetime.now(UTC)))
+            recalibrator.add_done_callback(_report_crash)
         config = HandoverConfig()
         outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
@@ -98,7 +114,8 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
         await handover.start()
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
-                        orchestrator=orchestrator, hub=hub, handover=handover)
+                        orchestrator=orchestrator, hub=hub, handover=handover,
+                        coverage=coverage_service)
         finally:
             await handover.stop()
             await hub.stop()
@@ -106,6 +123,10 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
             scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scheduler
+            if recalibrator is not None:
+                recalibrator.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recalibrator
     finally:
         await redis.aclose()
         await pool.close()
@@ -191,6 +212,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(handover_router.router)
     app.include_router(handover_ws.router)
     app.include_router(aml.router)
+    app.include_router(coverage.router)
+    app.include_router(eta.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> JSON:
