@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.geo.policy import RankingPolicy
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
@@ -49,6 +51,10 @@ class Settings(BaseSettings):
     booking_service_s: float = 900.0
     # AML reports that arrive before their call are held this long for intake to attach.
     aml_hold_s: float = 300.0
+    # eta (ETA-ranked nearest), straight (straight-line nearest, for comparison) or coverage
+    # (ETA-ranked, then the unit whose district keeps most, within `coverage_slack_s`).
+    ranking_policy: RankingPolicy = RankingPolicy.ETA
+    coverage_slack_s: float = Field(default=60.0, ge=0)
     stream_maxlen: int = 100_000
     migrate_on_start: bool = True
 

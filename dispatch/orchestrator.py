@@ -44,6 +44,7 @@ from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
 from dispatch.geo.live_index import LiveIndex
+from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, prefer_coverage
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.handover.prealert import crew_status_changed, destination_changed
@@ -63,6 +64,8 @@ from dispatch.triage import (
 log = logging.getLogger(__name__)
 
 LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.ACTIVE.value]
+# The straight-line policy's notional speed (only its order matters: it ranks by distance).
+_STRAIGHT_LINE_SPEED_MPS = 30 / 3.6
 # How many queued calls a clearing vehicle looks at before giving up on distance.
 _DRAIN_LOOKAHEAD = 25
 
@@ -677,17 +680,32 @@ class Orchestrator:
             if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
         ]
         area_type = places.area_type_at(lon, lat)
+        policy = self.settings.ranking_policy
 
         def eta(c: Candidate) -> float:
+            if policy is RankingPolicy.STRAIGHT:
+                return haversine_m(c.lon, c.lat, lon, lat) / _STRAIGHT_LINE_SPEED_MPS
             return self.eta_model.eta_s(from_lon=c.lon, from_lat=c.lat, to_lon=lon, to_lat=lat,
                                         area_type=area_type, at=now)
 
-        return rank(
+        ranked = rank(
             candidates=candidates, lon=lon, lat=lat, kinds=kinds,
             required_capabilities=frozenset(), eta=eta, now=now,
             max_position_age_s=self.settings.max_position_age_s,
-            top=self.settings.recommend_top,
+            top=max(self.settings.recommend_top, wanted),
         )
+        reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
+        if reserve or policy is RankingPolicy.COVERAGE:
+            district_of = {r["id"]: r["station_district_id"] for r in rows}
+            available = await fleet_db.available_by_district(conn=conn)
+            if reserve:
+                ranked = keep_reserve(ranked, acuity=call["acuity"], district_of=district_of,
+                                      available_by_district=available)
+            if policy is RankingPolicy.COVERAGE:
+                ranked = prefer_coverage(ranked, district_of=district_of,
+                                         available_by_district=available,
+                                         slack_s=self.settings.coverage_slack_s)
+        return ranked[: self.settings.recommend_top]
 
     async def _claim_first(
         self,
@@ -823,10 +841,21 @@ class Orchestrator:
             queued = await fleet_db.queued_calls_for_kind(
                 conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
                 booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
+            reserve_check: dict[str, int] | None = None
             for call in queued:
                 eta, dist = self._eta_to(vehicle, call, now)
                 if dist > self.settings.search_max_m:
                     continue
+                if call["acuity"] in RESERVE_LEVELS and vehicle["kind"] != VehicleKind.NET:
+                    if reserve_check is None:
+                        reserve_check = await fleet_db.available_by_district(conn=conn)
+                    if not keep_reserve(
+                        [Ranked(vehicle_id, VehicleKind(vehicle["kind"]), dist, eta, (), False)],
+                        acuity=call["acuity"],
+                        district_of={vehicle_id: vehicle["station_district_id"]},
+                        available_by_district=reserve_check,
+                    ):
+                        continue  # this is the district's last unit: keep it for the critical
                 full = await call_db.get_call(conn=conn, call_id=call["id"])
                 assert full is not None
                 got = await self._claim_first(

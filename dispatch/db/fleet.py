@@ -40,6 +40,18 @@ async def list_vehicles(
     )
 
 
+async def available_by_district(*, conn: asyncpg.Connection) -> dict[str, int]:
+    """Available emergency vehicles per home-station district."""
+    rows = await conn.fetch(
+        """SELECT s.district_id, count(*) AS n
+             FROM vehicles v JOIN stations s ON s.id = v.station_id
+            WHERE v.status = 'available' AND v.kind IN ('als', 'bls')
+              AND s.district_id IS NOT NULL
+            GROUP BY s.district_id"""
+    )
+    return {r["district_id"]: r["n"] for r in rows}
+
+
 async def available_positions(*, conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Every available vehicle with a known position: the source of the Redis GEO index."""
     return await conn.fetch(

@@ -99,3 +99,33 @@ async def test_cancel_frees_the_vehicle_for_the_queue(service: Service) -> None:
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     got = (await service.client.get(f"/v1/calls/{waiting['id']}", headers=service.auth())).json()
     assert got["status"] == "assigned" and got["assignments"][0]["vehicle_id"] == "A1"
+
+
+NON_URGENT = {"conscious": True, "breathing": True, "breathing_normally": True,
+              "age_years": 35, "chest_pain": False, "severe_pain": False}  # level IV
+
+
+async def test_level_iv_never_takes_the_districts_last_vehicle(service: Service) -> None:
+    await service.load(city(vehicles=[("A1", "als", CENTRE[0], CENTRE[1])]))
+    minor = await _call(service, NON_URGENT, 2)
+    assert minor["acuity"] == 4 and minor["status"] == "queued"
+    got = (await service.client.get(f"/v1/calls/{minor['id']}", headers=service.auth())).json()
+    assert got["timeline"][-1]["kind"] == "queued"
+    critical = await _call(service, ARREST, 1)
+    assert critical["status"] == "assigned"
+    assert critical["assignments"][0]["vehicle_id"] == "A1"
+    # when A1 clears it is again the district's last unit: the level IV call still waits
+    r = await service.client.post("/v1/vehicles/A1/status", json={"status": "available"},
+                                  headers=service.auth(Role.CREW, vehicle_id="A1"))
+    assert r.status_code == 200
+    got = (await service.client.get(f"/v1/calls/{minor['id']}", headers=service.auth())).json()
+    assert got["status"] == "queued"
+
+
+async def test_level_iv_takes_a_vehicle_when_the_district_keeps_one(service: Service) -> None:
+    await service.load(city(vehicles=[("A1", "als", CENTRE[0], CENTRE[1]),
+                                      ("B1", "bls", CENTRE[0] + 0.004, CENTRE[1])]))
+    minor = await _call(service, NON_URGENT, 1)
+    assert minor["status"] == "assigned"
+    # level IV prefers BLS (within the kind margin), keeping the ALS crew free
+    assert minor["assignments"][0]["vehicle_id"] == "B1"
