@@ -86,7 +86,10 @@ def _principal(websocket: WebSocket) -> Principal:
 
 def _fatal(error: FrameError) -> bool:
     """Whether a refused frame breaks the protocol (close) or only its content (keep)."""
-    return error.code != CLOSE_INVALID_DATA or error.field in (None, "type")
+    if error.code != CLOSE_INVALID_DATA or error.field == "type":
+        return True  # unknown or foreign type, no type, too big
+    # Not JSON, or not an object: the peer does not speak this protocol.
+    return error.reason.startswith(("invalid JSON", "a frame must be a JSON object"))
 
 
 @dataclass(eq=False)
