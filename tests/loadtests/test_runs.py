@@ -1,0 +1,92 @@
+"""A short run of each mode against real local instances (PostgreSQL, Redis, uvicorn).
+
+Small volumes: these check that the harness drives the service end to end, that its figures
+agree with what it recorded, and that the invariants hold; they are not performance runs, so
+the latency targets are set loose enough for a busy CI machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtests.cityday import DayConfig, run_policies
+from loadtests.client import Api, Tokens
+from loadtests.figures import percentile
+from loadtests.intake import IntakeConfig, run_intake, run_surge
+from loadtests.local import local_service
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def test_intake_short_run() -> None:
+    async with local_service() as svc:
+        api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
+        try:
+            f = await run_intake(api=api, config=IntakeConfig(rate=10, seconds=3, hold_s=0.5,
+                                                              p99_ms=60_000,
+                                                              min_rate_share=0.5),
+                                 show_progress=False)
+        finally:
+            await api.aclose()
+    assert f["calls_sent"] == 30
+    assert f["invariants"] == {"acknowledged": 30, "ok": True, "lost": 0, "duplicated": 0,
+                               "double_assignments": 0, "undelivered": 0, "examples": {}}
+    assert f["outcomes"]["assigned"] + f["outcomes"].get("queued", 0) == 30
+    intake_ms = f["_samples"]["intake_ms"]
+    assert f["intake_latency_ms"]["n"] == 30
+    assert f["intake_latency_ms"]["p99"] == percentile(intake_ms, 99)
+    assert f["intake_latency_ms"]["max"] == max(intake_ms)
+    assert f["never_assigned"] == 0
+    assert f["request_to_assignment_ms"]["n"] == 30
+    assert f["crew_status_latency_ms"]["n"] == f["outcomes"]["assigned"]
+    assert sum(f["throughput_per_s"]) == pytest.approx(30)
+    assert f["passed"] is True
+
+
+async def test_surge_stops_at_the_first_broken_step() -> None:
+    async with local_service() as svc:
+        api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
+        try:
+            # An unreachable p99 target: the first step breaks and nothing is sustained.
+            broken = await run_surge(api=api, config=IntakeConfig(
+                rate=5, seconds=1, p99_ms=0.001, positions_per_s=5), show_progress=False)
+            ok = await run_surge(api=api, config=IntakeConfig(
+                rate=5, seconds=1, p99_ms=60_000, min_rate_share=0.3, positions_per_s=5,
+                seed=2), factor=2.0, max_steps=2, show_progress=False)
+        finally:
+            await api.aclose()
+    assert len(broken["steps"]) == 1 and broken["highest_sustained_calls_per_s"] is None
+    assert broken["steps"][0]["positions_sent"] == 5
+    assert [s["offered_calls_per_s"] for s in ok["steps"]] == [5, 10]
+    assert ok["highest_sustained_calls_per_s"] == 10
+    assert all(s["invariants"]["ok"] for s in ok["steps"] + broken["steps"])
+
+
+async def test_city_day_short_run_under_two_policies() -> None:
+    config = DayConfig(calls=24, compress=600.0, seed=3, start_hour=9.0, hours=1.0,
+                       drain_wall_s=30.0, intake_p99_ms=60_000, crew_p99_ms=60_000,
+                       departure_rate_min=0.0)
+    results = await run_policies(config=config, policies=["straight", "eta"], url=None,
+                                 token=None, jwt_secret=None, start_local=True, instances=2,
+                                 show_progress=False)
+    assert set(results) == {"straight", "eta"}
+    for f in results.values():
+        assert f["calls_acknowledged"] == 24
+        inv = f["invariants"]
+        assert (inv["lost"], inv["duplicated"], inv["double_assignments"]) == (0, 0, 0)
+        assert f["calls_dispatched"] >= 20
+        assert f["missions_completed"] >= 1
+        # figures agree with their parts
+        by_district = f["response_time_by_district_s"]
+        assert sum(d["n"] for d in by_district.values()) == f["response_time_s"]["n"]
+        assert f["response_time_s"]["n"] == f["calls_reached"]
+        rate = f["departure_rate_3min"]
+        assert rate is not None and 0.0 <= rate <= 1.0
+        assert all(r is None or 0 <= r <= 1 for r in f["departure_rate_3min_by_hour"])
+        assert f["departure_rate_3min_by_hour"][9] is not None or \
+            f["departure_rate_3min_by_hour"][10] is not None
+        assert f["requests"]["crew_status"] > 0 and f["requests"]["crew_position"] > 0
+        assert f["service"]["DISPATCH_RANKING_POLICY"] in ("straight", "eta")
+        assert f["passed"] is True
+    # same seed, same day: the same calls under both policies
+    assert results["straight"]["calls_planned"] == results["eta"]["calls_planned"]
