@@ -33,6 +33,8 @@ from dispatch.handover import ws as handover_ws
 from dispatch.handover.channels import Hub
 from dispatch.handover.outbox import OutboxPublisher
 from dispatch.handover.service import HandoverConfig, HandoverService
+from dispatch.metrics import router as metrics_router
+from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
 
@@ -48,6 +50,7 @@ class State(TypedDict):
     hub: Hub
     handover: HandoverService
     coverage: CoverageService
+    metrics: Metrics
 
 
 def open_redis(settings: Settings) -> aioredis.Redis:
@@ -67,7 +70,9 @@ def database_url(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[State]:
+async def open_services(
+    settings: Settings, metrics: Metrics | None = None
+) -> AsyncIterator[State]:
     """Open PostgreSQL and Redis, migrate, rebuild the live index; close them on exit."""
     dsn = database_url(settings)
     if settings.migrate_on_start:
@@ -115,7 +120,7 @@ async def open_services(settings: Settings) -> AsyncIterator[State]:
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
                         orchestrator=orchestrator, hub=hub, handover=handover,
-                        coverage=coverage_service)
+                        coverage=coverage_service, metrics=metrics or Metrics())
         finally:
             await handover.stop()
             await hub.stop()
@@ -196,10 +201,11 @@ class _TooLarge(Exception):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The dispatch service. Settings come from DISPATCH_* variables unless given."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        async with open_services(settings) as state:
+        async with open_services(settings, metrics) as state:
             yield state
 
     app = FastAPI(title="dispatch", version="0.1.0", lifespan=lifespan,
@@ -214,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(aml.router)
     app.include_router(coverage.router)
     app.include_router(eta.router)
+    app.include_router(metrics_router.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> JSON:
@@ -227,4 +234,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSON({"status": "ready"})
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=lambda: metrics)
     return app

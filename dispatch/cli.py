@@ -20,6 +20,9 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
+from dispatch.metrics.intervals import IndicatorConfig
+from dispatch.metrics.queries import compute_period_report
+from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
 
 app = typer.Typer(help="dispatch: 120 emergency medical dispatch and handover backend",
@@ -120,6 +123,45 @@ def load(
     collection = demo_collection() if file is None else orjson.loads(file.read_bytes())
     counts = asyncio.run(_load(Settings(), collection))
     typer.echo(orjson.dumps(counts).decode())
+
+
+@app.command()
+def report(
+    start: Annotated[datetime, typer.Option("--from", help="period start (ISO 8601; UTC if "
+                                            "no zone)")],
+    end: Annotated[datetime, typer.Option("--to", help="period end, exclusive")],
+    out: Annotated[Path, typer.Option("--out", help="directory for index.html and the charts")],
+    departure_from: Annotated[str, typer.Option(help="dispatched | answered")] = "dispatched",
+) -> None:
+    """Write the period's indicators as an HTML page with charts."""
+    _logging()
+    if departure_from not in ("dispatched", "answered"):
+        raise typer.BadParameter("--departure-from is 'dispatched' or 'answered'")
+    settings = Settings()
+    start, end = _aware(start), _aware(end)
+    if end <= start:
+        raise typer.BadParameter("--to must be after --from")
+    config = IndicatorConfig(departure_from="answered" if departure_from == "answered"
+                             else "dispatched")
+
+    async def run() -> Path:
+        from dispatch.app import database_url
+
+        conn = await asyncpg.connect(database_url(settings))
+        try:
+            await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+            await init_connection(conn)
+            period = await compute_period_report(conn=conn, start=start, end=end, config=config)
+        finally:
+            await conn.close()
+        return write_report(report=period, out_dir=out)
+
+    page = asyncio.run(run())
+    typer.echo(f"report written: {page}")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @app.command()

@@ -163,6 +163,25 @@ class Hub:
         """Topics this instance reads now."""
         return frozenset(self._feeds)
 
+    def subscriber_counts(self) -> dict[str, int]:
+        """Live subscriptions on this instance by channel (console, vehicle, hospital)."""
+        counts: dict[str, int] = {}
+        for topic, feed in self._feeds.items():
+            channel = topic.split(":", 1)[0]
+            counts[channel] = counts.get(channel, 0) + len(feed.subscribers)
+        return counts
+
+    async def stream_lag_s(self) -> float:
+        """Age of the oldest stream entry written but not yet fanned out here (0 if none)."""
+        lag_ms = 0
+        for topic, feed in list(self._feeds.items()):
+            seen_ms = id_key(feed.offset)[0]
+            newest = await self.last_id(topic)
+            if seen_ms and newest is not None and id_key(newest) > id_key(feed.offset):
+                # stream ids start with their millisecond timestamp
+                lag_ms = max(lag_ms, id_key(newest)[0] - seen_ms)
+        return lag_ms / 1000.0
+
     async def _wake(self) -> None:
         # Interrupts the reader's XREAD BLOCK so it includes the new topic at once.
         await self._redis.xadd(self.bus.key(self._control), {"d": b"{}"}, maxlen=16,

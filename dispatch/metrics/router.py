@@ -1,0 +1,79 @@
+"""`GET /v1/indicators` (JSON or CSV) and `/metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+from starlette.responses import Response
+
+from dispatch.api.deps import OrchestratorDep, PrincipalDep
+from dispatch.api.json import JSON
+from dispatch.domain import Role
+from dispatch.errors import InvalidInput
+from dispatch.metrics.indicators import row_to_dict, to_csv
+from dispatch.metrics.intervals import IndicatorConfig
+from dispatch.metrics.queries import compute_indicators
+
+router = APIRouter(tags=["indicators"])
+
+
+@router.get("/v1/indicators", summary="Response times and the 3-minute departure rate")
+async def indicators(
+    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+    by: Annotated[list[str] | None, Query(description="hour, day, month, district, station, "
+                                          "vehicle, acuity, transport_class, pathway")] = None,
+    format: Literal["json", "csv"] = "json",  # noqa: A002
+    departure_from: Literal["dispatched", "answered"] = "dispatched",
+    departure_limit_s: Annotated[float, Query(gt=0, le=3600)] = 180.0,
+    answer_limit_s: Annotated[float, Query(gt=0, le=600)] = 10.0,
+    response_target_s: Annotated[list[float] | None, Query(gt=0, le=7200)] = None,
+    tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+) -> Response:
+    principal.require(Role.DISPATCHER)
+    if end <= start:
+        raise InvalidInput("'to' must be after 'from'", field="to")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {tz!r}", field="tz") from exc
+    config = IndicatorConfig(
+        departure_from=departure_from, departure_limit_s=departure_limit_s,
+        answer_limit_s=answer_limit_s,
+        response_targets_s=tuple(response_target_s or (480.0, 720.0)), time_zone=tz)
+    dims = [d.strip() for item in (by or []) for d in item.split(",") if d.strip()]
+    async with orchestrator.pool.acquire() as conn:
+        report = await compute_indicators(conn=conn, start=start, end=end, by=dims,
+                                          config=config)
+    if format == "csv":
+        return Response(to_csv([*report.rows, report.total] if dims else [report.total]),
+                        media_type="text/csv")
+    return JSON({
+        "from": report.start, "to": report.end, "by": list(report.by),
+        "config": _config_dict(config),
+        "total": row_to_dict(row=report.total),
+        "rows": [row_to_dict(row=r) for r in report.rows] if dims else [],
+    })
+
+
+def _config_dict(config: IndicatorConfig) -> dict[str, object]:
+    return {"departure_from": config.departure_from,
+            "departure_limit_s": config.departure_limit_s,
+            "answer_limit_s": config.answer_limit_s,
+            "response_targets_s": list(config.response_targets_s),
+            "time_zone": config.time_zone}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus(request: Request) -> Response:
+    state = request.state
+    subscribers = state.hub.subscriber_counts()
+    lag = await state.hub.stream_lag_s()
+    async with state.pool.acquire() as conn:
+        body = await state.metrics.scrape(conn=conn, subscribers=subscribers, stream_lag_s=lag)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
