@@ -1,0 +1,138 @@
+"""LiveIndex against the real Redis: mark, move (XX), nearest, rebuild; isolated by key prefix."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from dispatch.domain import VehicleKind
+from dispatch.geo.distance import haversine_m
+from dispatch.geo.live_index import LiveIndex
+from tests.conftest import REDIS_URL
+
+ALS, BLS, NET = VehicleKind.ALS, VehicleKind.BLS, VehicleKind.NET
+CENTRE = (118.78, 32.04)
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def index(redis: aioredis.Redis) -> AsyncIterator[LiveIndex]:
+    prefix = f"t_{secrets.token_hex(6)}"
+    yield LiveIndex(redis=redis, prefix=prefix)
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await redis.delete(*keys)
+
+
+def east(km: float) -> tuple[float, float]:
+    """A point `km` east of CENTRE (1 degree of longitude at 32.04 N is ~94.3 km)."""
+    return CENTRE[0] + km / 94.3, CENTRE[1]
+
+
+async def ids(index: LiveIndex, kind: VehicleKind, radius_m: float = 50_000,
+              count: int = 100) -> list[str]:
+    return [n.vehicle_id for n in await index.nearest(kind=kind, lon=CENTRE[0], lat=CENTRE[1],
+                                                      radius_m=radius_m, count=count)]
+
+
+async def test_nearest_is_sorted_by_distance_with_positions_and_distances(
+    index: LiveIndex,
+) -> None:
+    for vid, km in [("far", 9.0), ("near", 1.0), ("mid", 4.0)]:
+        await index.mark_available(vehicle_id=vid, kind=ALS, lon=east(km)[0], lat=east(km)[1])
+    found = await index.nearest(kind=ALS, lon=CENTRE[0], lat=CENTRE[1], radius_m=20_000,
+                                count=10)
+    assert [n.vehicle_id for n in found] == ["near", "mid", "far"]
+    for n in found:
+        assert n.kind is ALS
+        # Redis stores 52-bit geohashes: positions within ~1 m, distances within ~0.5%
+        exact = haversine_m(CENTRE[0], CENTRE[1], n.lon, n.lat)
+        assert n.distance_m == pytest.approx(exact, rel=5e-3)
+        assert haversine_m(n.lon, n.lat, *east({"near": 1.0, "mid": 4.0, "far": 9.0}[
+            n.vehicle_id])) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("radius_m", "count", "expected"),
+    [(500, 10, []), (2_000, 10, ["near"]), (5_000, 10, ["near", "mid"]),
+     (20_000, 2, ["near", "mid"]), (20_000, 1, ["near"])],
+)
+async def test_radius_and_count_limit_the_answer(
+    index: LiveIndex, radius_m: float, count: int, expected: list[str]
+) -> None:
+    for vid, km in [("far", 9.0), ("near", 1.0), ("mid", 4.0)]:
+        await index.mark_available(vehicle_id=vid, kind=ALS, lon=east(km)[0], lat=east(km)[1])
+    assert await ids(index, ALS, radius_m, count) == expected
+
+
+async def test_kinds_are_separate_sets(index: LiveIndex) -> None:
+    await index.mark_available(vehicle_id="a", kind=ALS, lon=east(1)[0], lat=east(1)[1])
+    await index.mark_available(vehicle_id="b", kind=BLS, lon=east(2)[0], lat=east(2)[1])
+    assert await ids(index, ALS) == ["a"]
+    assert await ids(index, BLS) == ["b"]
+    assert await ids(index, NET) == []
+
+
+async def test_unavailable_vehicles_leave_and_moves_do_not_bring_them_back(
+    index: LiveIndex,
+) -> None:
+    await index.mark_available(vehicle_id="a", kind=ALS, lon=east(5)[0], lat=east(5)[1])
+    await index.mark_available(vehicle_id="b", kind=ALS, lon=east(6)[0], lat=east(6)[1])
+    # a ping moves an indexed (available) vehicle
+    await index.move(vehicle_id="a", kind=ALS, lon=east(7)[0], lat=east(7)[1])
+    assert await ids(index, ALS) == ["b", "a"]
+    # claimed: out of the set; a late ping racing the claim must not re-add it (XX)
+    await index.mark_unavailable(vehicle_id="b", kind=ALS)
+    await index.move(vehicle_id="b", kind=ALS, lon=east(0.1)[0], lat=east(0.1)[1])
+    assert await ids(index, ALS) == ["a"]
+    # a vehicle never indexed is not created by a ping either
+    await index.move(vehicle_id="ghost", kind=ALS, lon=CENTRE[0], lat=CENTRE[1])
+    assert await ids(index, ALS) == ["a"]
+    # freed again: back in, at its new position
+    await index.mark_available(vehicle_id="b", kind=ALS, lon=east(0.1)[0], lat=east(0.1)[1])
+    assert await ids(index, ALS) == ["b", "a"]
+    # removing twice is harmless
+    await index.mark_unavailable(vehicle_id="b", kind=ALS)
+    await index.mark_unavailable(vehicle_id="b", kind=ALS)
+    assert await ids(index, ALS) == ["a"]
+
+
+async def test_rebuild_replaces_every_set_and_counts(index: LiveIndex) -> None:
+    await index.mark_available(vehicle_id="stale", kind=ALS, lon=east(1)[0], lat=east(1)[1])
+    await index.mark_available(vehicle_id="gone", kind=NET, lon=east(1)[0], lat=east(1)[1])
+    n = await index.rebuild(available=[
+        ("a1", ALS, *east(3)), ("a2", ALS, *east(2)), ("b1", BLS, *east(4))])
+    assert n == 3
+    assert await ids(index, ALS) == ["a2", "a1"]
+    assert await ids(index, BLS) == ["b1"]
+    assert await ids(index, NET) == []
+    assert await index.rebuild(available=[]) == 0
+    assert [await ids(index, k) for k in VehicleKind] == [[], [], []]
+
+
+async def test_brute_force_agrees_with_geosearch(index: LiveIndex) -> None:
+    rng = random.Random(4)
+    fleet = {f"v{i}": (CENTRE[0] + rng.uniform(-0.2, 0.2), CENTRE[1] + rng.uniform(-0.2, 0.2))
+             for i in range(300)}
+    await index.rebuild(available=[(v, ALS, lon, lat) for v, (lon, lat) in fleet.items()])
+    got = await ids(index, ALS, radius_m=8_000, count=300)
+    exact = sorted((haversine_m(*CENTRE, lon, lat), v) for v, (lon, lat) in fleet.items())
+    inside = [v for d, v in exact if d <= 8_000 * 0.995]
+    outside = {v for d, v in exact if d > 8_000 * 1.005}
+    assert set(inside) <= set(got) and not (set(got) & outside)
+    # the order agrees wherever two vehicles are more than the geohash error apart
+    rank = {v: i for i, v in enumerate(got)}
+    dist = dict((v, d) for d, v in exact)
+    for a, b in zip(got, got[1:], strict=False):
+        assert dist[a] <= dist[b] + 5.0, (a, b)
+    assert rank[inside[0]] == 0
