@@ -74,10 +74,6 @@ _DRAIN_LOOKAHEAD = 25
 _Option = tuple[str, float | None, float | None, tuple[str, ...]]
 
 
-class _NothingClaimed(Exception):
-    """No option could be claimed; rolls the claim's savepoint back."""
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What an intake or update did, for the answer and the publish step."""
@@ -720,60 +716,38 @@ class Orchestrator:
     ) -> str | None:
         """Claim the first option still available, inside the caller's transaction.
 
-        Runs in a savepoint: when no option can be claimed, the call's status change is
-        undone and None is returned.
+        The caller holds the call's row lock (lock order: call, then vehicle) and has
+        checked its status is one of `expect`. Nothing is written when no option is free.
         """
-        try:
-            async with conn.transaction():
-                return await self._claim_in_savepoint(conn, call, options, principal=principal,
-                                                      now=now, expect=expect, note=note)
-        except _NothingClaimed:
-            return None
-
-    async def _claim_in_savepoint(
-        self,
-        conn: asyncpg.Connection,
-        call: asyncpg.Record,
-        options: Sequence[_Option],
-        *,
-        principal: Principal,
-        now: datetime,
-        expect: list[str],
-        note: str,
-    ) -> str:
         call_id = call["id"]
-        if not await call_db.set_status(conn=conn, call_id=call_id,
-                                        status=CallStatus.ASSIGNED, expect=expect):
-            raise _NothingClaimed
-        if call["status"] == CallStatus.ACTIVE.value:
-            # a second or replacement vehicle on a rolling call keeps the call active
-            await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.ACTIVE,
-                                     expect=[CallStatus.ASSIGNED.value])
-        for vehicle_id, eta_s, distance_m, reasons in options:
-            try:
-                async with conn.transaction():  # a savepoint per candidate
-                    claim = await fleet_db.claim_vehicle(
-                        conn=conn, vehicle_id=vehicle_id, call_id=call_id, at=now, eta_s=eta_s,
-                        distance_m=distance_m,
-                        reason={"reasons": list(reasons), "note": note},
-                        assigned_by=principal.subject)
-            except asyncpg.UniqueViolationError:
-                claim = None  # a live assignment exists: the index was stale
-            if claim is None:
-                continue
-            station = self._station_district(claim["station_id"])
-            await append_events(conn=conn, events=[NewEvent(
-                EventKind.DISPATCHED, now, call_id, vehicle_id,
-                data={"station_id": claim["station_id"], "district_id": station,
-                      "eta_s": eta_s, "distance_m": distance_m, "reasons": list(reasons),
-                      "by": principal.subject,
-                      # where the vehicle was when ordered: ETA calibration's trip start
-                      "from_lon": claim["lon"], "from_lat": claim["lat"]})])
-            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
-                        action="assign", call_id=call_id, vehicle_id=vehicle_id,
-                        detail={"eta_s": eta_s, "reasons": list(reasons), "note": note})
-            return vehicle_id
-        raise _NothingClaimed
+        if call["status"] not in expect:
+            return None
+        claim = await fleet_db.claim_first_available(
+            conn=conn, call_id=call_id, at=now, assigned_by=principal.subject,
+            options=[(vid, eta_s, dist, {"reasons": list(reasons), "note": note})
+                     for vid, eta_s, dist, reasons in options])
+        if claim is None:
+            return None
+        # a second or replacement vehicle on a rolling call keeps the call active
+        status = (CallStatus.ACTIVE if call["status"] == CallStatus.ACTIVE.value
+                  else CallStatus.ASSIGNED)
+        if not await call_db.set_status(conn=conn, call_id=call_id, status=status,
+                                        expect=expect):
+            raise Conflict(f"call {call_id} changed state during the claim")
+        vehicle_id: str = claim["id"]
+        reasons = claim["reason"]["reasons"]
+        await append_events(conn=conn, events=[NewEvent(
+            EventKind.DISPATCHED, now, call_id, vehicle_id,
+            data={"station_id": claim["station_id"],
+                  "district_id": self._station_district(claim["station_id"]),
+                  "eta_s": claim["eta_s"], "distance_m": claim["distance_m"],
+                  "reasons": reasons, "by": principal.subject,
+                  # where the vehicle was when ordered: ETA calibration's trip start
+                  "from_lon": claim["lon"], "from_lat": claim["lat"]})])
+        await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                    action="assign", call_id=call_id, vehicle_id=vehicle_id,
+                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note})
+        return vehicle_id
 
     def _station_district(self, station_id: str | None) -> str | None:
         places = self.places._places  # already loaded by the caller's search
@@ -856,10 +830,8 @@ class Orchestrator:
                         available_by_district=reserve_check,
                     ):
                         continue  # this is the district's last unit: keep it for the critical
-                full = await call_db.get_call(conn=conn, call_id=call["id"])
-                assert full is not None
                 got = await self._claim_first(
-                    conn, full, [(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
+                    conn, call, [(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
                     principal=drainer, now=now, expect=[CallStatus.QUEUED.value])
                 if got is not None:
                     claimed_call = call["id"]

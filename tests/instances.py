@@ -45,7 +45,9 @@ async def instances(settings: Settings, n: int) -> AsyncIterator[list[str]]:
             port = free_port()
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                 # open websockets must not hold a test's teardown for long
+                 "--timeout-graceful-shutdown", "3"],
                 env=_env(settings)))
             urls.append(f"http://127.0.0.1:{port}")
         async with httpx.AsyncClient() as client:
@@ -60,6 +62,7 @@ async def instances(settings: Settings, n: int) -> AsyncIterator[list[str]]:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 async def _wait_ready(client: httpx.AsyncClient, url: str, proc: subprocess.Popen[bytes]) -> None:

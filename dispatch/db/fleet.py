@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -60,37 +61,50 @@ async def available_positions(*, conn: asyncpg.Connection) -> list[asyncpg.Recor
     )
 
 
-async def claim_vehicle(
+async def claim_first_available(
     *,
     conn: asyncpg.Connection,
-    vehicle_id: str,
+    options: Sequence[tuple[str, float | None, float | None, dict[str, Any]]],
     call_id: UUID,
     at: datetime,
-    eta_s: float | None,
-    distance_m: float | None,
-    reason: dict[str, Any],
     assigned_by: str,
 ) -> asyncpg.Record | None:
-    """Claim an available vehicle for a call; None if it was not available.
+    """Claim the first of `options` (vehicle_id, eta_s, distance_m, reason) still available.
 
-    The conditional UPDATE is the lock: of several instances racing for one vehicle,
-    exactly one sees status = 'available'. The partial unique index on assignments is
-    the second line of defence.
+    One statement: the first candidate, in the given order, that is available and not
+    locked by another transaction is locked, marked dispatched and given an assignment.
+    SKIP LOCKED means racing instances never wait on each other's candidates: each takes
+    the next free one. The partial unique index on assignments is the second line of
+    defence against a double assignment.
     """
+    if not options:
+        return None
     return await conn.fetchrow(
-        """WITH claimed AS (
-               UPDATE vehicles SET status = 'dispatched', call_id = $2, status_at = $3
-                WHERE id = $1 AND status = 'available'
-                RETURNING id, kind, station_id, lon, lat
+        """WITH opts AS (
+               SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::jsonb[])
+                        WITH ORDINALITY AS o(vehicle_id, eta_s, distance_m, reason, pos)
+           ), pick AS (
+               SELECT v.id, o.eta_s, o.distance_m, o.reason
+                 FROM vehicles v JOIN opts o ON o.vehicle_id = v.id
+                WHERE v.status = 'available'
+                ORDER BY o.pos LIMIT 1
+                  FOR UPDATE OF v SKIP LOCKED
+           ), claimed AS (
+               UPDATE vehicles v SET status = 'dispatched', call_id = $5, status_at = $6
+                 FROM pick WHERE v.id = pick.id
+               RETURNING v.id, v.kind, v.station_id, v.lon, v.lat,
+                         pick.eta_s, pick.distance_m, pick.reason
            ), assignment AS (
                INSERT INTO assignments (call_id, vehicle_id, assigned_at, eta_s, distance_m,
                                         reason, assigned_by)
-               SELECT $2, id, $3, $4, $5, $6, $7 FROM claimed
+               SELECT $5, id, $6, eta_s, distance_m, reason, $7 FROM claimed
                RETURNING id
            )
-           SELECT c.id, c.kind, c.station_id, c.lon, c.lat, a.id AS assignment_id
+           SELECT c.id, c.kind, c.station_id, c.lon, c.lat, c.eta_s, c.distance_m, c.reason,
+                  a.id AS assignment_id
              FROM claimed c, assignment a""",
-        vehicle_id, call_id, at, eta_s, distance_m, reason, assigned_by,
+        [o[0] for o in options], [o[1] for o in options], [o[2] for o in options],
+        [o[3] for o in options], call_id, at, assigned_by,
     )
 
 
@@ -153,7 +167,8 @@ async def queued_calls_for_kind(
     the queue at once take different calls.
     """
     return await conn.fetch(
-        """SELECT id, lon, lat, acuity, received_at, required_kinds, booked_from FROM calls c
+        """SELECT id, status, lon, lat, acuity, received_at, required_kinds, booked_from
+             FROM calls c
             WHERE status = 'queued' AND $1 = ANY(required_kinds) AND lon IS NOT NULL
               AND (booked_from IS NULL OR booked_from <= $3)
               AND NOT EXISTS (SELECT 1 FROM booked_trips b
