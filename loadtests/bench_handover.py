@@ -1,0 +1,299 @@
+"""Handover benchmark: N crews at 1 Hz (position + vitals) to M screens per centre.
+
+    python -m loadtests.bench_handover --crews 200 --screens 3 --seconds 30
+
+Without --url it starts its own service instances (--instances, default 2) on an isolated
+schema and Redis prefix. It loads `--hospitals` PCI centres in a ring, one chest-pain
+call per crew near a centre (so patients spread over the centres), connects M screens to
+every destination centre and one crew per call, spread over the instances, then lets each
+crew send a position and a vitals frame every second. Prints crew messages/s in, frames/s
+delivered to screens, the share of vitals delivered to every screen of their centre, and
+end-to-end latency (crew send -> screen receipt, one clock: the harness) p50/p99; writes
+loadtests/out/bench_handover.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from dispatch.auth import issue_token
+from dispatch.domain import Role
+from loadtests.local import JWT_ISSUER, local_service
+
+OUT = Path(__file__).parent / "out" / "bench_handover.json"
+CENTRE = (118.78, 32.04)
+CHEST_PAIN = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    acked: int = 0
+    errors: int = 0
+    screen_frames: int = 0
+    vitals_delivered: int = 0
+    expected_deliveries: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    ack_ms: list[float] = field(default_factory=list)
+    send_t: dict[str, float] = field(default_factory=dict)
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 2)
+
+
+def reference(*, hospitals: int, crews: int, seed: int) -> dict[str, Any]:
+    """PCI centres on a ring around the centre, and one ALS ambulance per crew near each."""
+    rng = random.Random(seed)
+    features: list[dict[str, Any]] = []
+    spots: list[tuple[float, float]] = []
+    for i in range(hospitals):
+        angle = 2 * math.pi * i / hospitals
+        lon, lat = CENTRE[0] + 0.12 * math.cos(angle), CENTRE[1] + 0.10 * math.sin(angle)
+        spots.append((lon, lat))
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                         "properties": {"type": "hospital", "id": f"BH{i:02d}",
+                                        "name": f"Bench centre {i}",
+                                        "capabilities": ["pci", "thrombolysis", "ed"],
+                                        "synthetic": True}})
+    for i in range(crews):
+        lon, lat = spots[i % hospitals]
+        features.append({"type": "Feature", "geometry": {
+            "type": "Point",
+            "coordinates": [lon + rng.uniform(-0.004, 0.004), lat + rng.uniform(-0.004, 0.004)]},
+            "properties": {"type": "vehicle", "id": f"BV{i:04d}", "name": f"BV{i:04d}",
+                           "kind": "als", "synthetic": True}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+class Harness:
+    def __init__(self, *, urls: list[str], secret: str) -> None:
+        self.urls = urls
+        self.secret = secret
+        self.stats = Stats()
+        self.running = True
+
+    def token(self, role: Role, **binding: str) -> str:
+        return issue_token(secret=self.secret, issuer=JWT_ISSUER, subject=f"bench-{role.value}",
+                           role=role, now=datetime.now(UTC), ttl_s=3600, **binding)
+
+    def ws(self, i: int, channel: str, token: str) -> str:
+        return f"{self.urls[i % len(self.urls)].replace('http', 'ws', 1)}/v1/ws/{channel}" \
+               f"?token={token}"
+
+    async def calls(self, *, crews: int, hospitals: int, seed: int) -> list[dict[str, Any]]:
+        """One chest-pain call per crew, near a centre; returns the assigned calls."""
+        rng = random.Random(seed + 1)
+        headers = {"Authorization": f"Bearer {self.token(Role.DISPATCHER)}"}
+        sem = asyncio.Semaphore(16)
+        async with httpx.AsyncClient(timeout=60.0) as client:
+            r = await client.post(
+                f"{self.urls[0]}/v1/admin/reference",
+                json=reference(hospitals=hospitals, crews=crews, seed=seed),
+                headers={"Authorization": f"Bearer {self.token(Role.ADMIN)}"})
+            if r.status_code != 200:
+                raise RuntimeError(f"reference data refused: {r.text}")
+
+            async def one(i: int) -> dict[str, Any]:
+                angle = 2 * math.pi * (i % hospitals) / hospitals
+                lon = CENTRE[0] + 0.12 * math.cos(angle) + rng.uniform(-0.01, 0.01)
+                lat = CENTRE[1] + 0.10 * math.sin(angle) + rng.uniform(-0.01, 0.01)
+                now = datetime.now(UTC)
+                body = {"caller_number": f"139{i:08d}", "complaint": "chest pain",
+                        "answers": CHEST_PAIN,
+                        "received_at": (now - timedelta(seconds=8)).isoformat(),
+                        "answered_at": (now - timedelta(seconds=3)).isoformat(),
+                        "fixes": [{"lon": lon, "lat": lat, "accuracy_m": 15, "source": "aml",
+                                   "coord_system": "wgs84", "observed_at": now.isoformat()}]}
+                async with sem:
+                    r = await client.post(f"{self.urls[i % len(self.urls)]}/v1/calls",
+                                          json=body, headers=headers)
+                r.raise_for_status()
+                data: dict[str, Any] = r.json()
+                return data
+
+            made = await asyncio.gather(*(one(i) for i in range(crews)))
+        return [c for c in made if c["assignments"] and c["destination_id"]]
+
+    async def screen(self, i: int, hospital_id: str, ready: asyncio.Event) -> None:
+        token = self.token(Role.HOSPITAL, hospital_id=hospital_id)
+        async with connect(self.ws(i, "hospital", token), max_size=2**24) as ws:
+            await ws.recv()  # snapshot
+            ready.set()
+            await self._read_screen(ws)
+
+    async def _read_screen(self, ws: ClientConnection) -> None:
+        stats = self.stats
+        try:
+            async for raw in ws:
+                received = time.perf_counter()
+                stats.screen_frames += 1
+                frame = orjson.loads(raw)
+                if frame.get("kind") != "vitals":
+                    continue
+                sent = stats.send_t.get(frame["data"].get("msg_id", ""))
+                if sent is not None:
+                    stats.vitals_delivered += 1
+                    stats.latencies_ms.append((received - sent) * 1000)
+        except ConnectionClosed:
+            return
+
+    async def crew(self, i: int, call: dict[str, Any], screens: int, ready: asyncio.Event,
+                   start: asyncio.Event) -> None:
+        vehicle = call["assignments"][0]["vehicle_id"]
+        call_id = call["id"]
+        stats = self.stats
+        rng = random.Random(i)
+        async with connect(self.ws(i, "crew", self.token(Role.CREW, vehicle_id=vehicle)),
+                           max_size=2**24) as ws:
+            await ws.recv()  # snapshot
+            ready.set()
+
+            async def read() -> None:
+                try:
+                    async for raw in ws:
+                        frame = orjson.loads(raw)
+                        if frame.get("type") == "ack":
+                            stats.acked += 1
+                            sent = stats.send_t.get(frame["msg_id"])
+                            if sent is not None:
+                                stats.ack_ms.append((time.perf_counter() - sent) * 1000)
+                        elif frame.get("type") == "error":
+                            stats.errors += 1
+                except ConnectionClosed:
+                    return
+
+            reader = asyncio.create_task(read())
+            await start.wait()
+            await asyncio.sleep(rng.random())  # spread the crews over the second
+            lon, lat = call["location"]["lon"], call["location"]["lat"]
+            n = 0
+            next_t = time.perf_counter()
+            while self.running:
+                at = datetime.now(UTC).isoformat()
+                pos_id, vit_id = f"{vehicle}-p{n}", f"{vehicle}-v{n}"
+                lon += rng.uniform(-0.0003, 0.0003)
+                lat += rng.uniform(-0.0003, 0.0003)
+                position = {"type": "position", "msg_id": pos_id, "call_id": call_id,
+                            "lon": lon, "lat": lat, "speed_mps": 12.0, "at": at}
+                vitals = {"type": "vitals", "msg_id": vit_id, "call_id": call_id,
+                          "hr": 90 + rng.randint(-3, 3), "sbp": 130, "dbp": 80, "spo2": 96,
+                          "rr": 16, "at": at}
+                now = time.perf_counter()
+                stats.send_t[pos_id] = now
+                await ws.send(orjson.dumps(position).decode())
+                stats.send_t[vit_id] = time.perf_counter()
+                await ws.send(orjson.dumps(vitals).decode())
+                stats.sent += 2
+                stats.expected_deliveries += screens
+                n += 1
+                next_t += 1.0
+                await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
+            await asyncio.sleep(3.0)  # let the last acks and deliveries arrive
+            reader.cancel()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.url:
+        secret = os.environ["DISPATCH_JWT_SECRET"]
+        return await _bench(urls=list(args.url), secret=secret, args=args)
+    async with local_service(instances=args.instances, pool_max=args.pool_max) as service:
+        return await _bench(urls=list(service.urls), secret=service.jwt_secret, args=args)
+
+
+async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> dict[str, Any]:
+    h = Harness(urls=urls, secret=secret)
+    t0 = time.perf_counter()
+    calls = await h.calls(crews=args.crews, hospitals=args.hospitals, seed=args.seed)
+    setup_s = time.perf_counter() - t0
+    by_centre: dict[str, int] = defaultdict(int)
+    for call in calls:
+        by_centre[call["destination_id"]] += 1
+    tasks: list[asyncio.Task[None]] = []
+    readies: list[asyncio.Event] = []
+    for j, hospital_id in enumerate(sorted(by_centre)):
+        for k in range(args.screens):
+            ready = asyncio.Event()
+            readies.append(ready)
+            tasks.append(asyncio.create_task(h.screen(j * args.screens + k + 1, hospital_id,
+                                                      ready)))
+    start = asyncio.Event()
+    for i, call in enumerate(calls):
+        ready = asyncio.Event()
+        readies.append(ready)
+        tasks.append(asyncio.create_task(h.crew(i, call, args.screens, ready, start)))
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+    start.set()
+    t_start = time.perf_counter()
+    await asyncio.sleep(args.seconds)
+    h.running = False
+    sending_s = time.perf_counter() - t_start
+    await asyncio.sleep(4.0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    s = h.stats
+    result = {
+        "at": datetime.now(UTC).isoformat(),
+        "instances": len(urls),
+        "crews": len(calls),
+        "centres": len(by_centre),
+        "screens_per_centre": args.screens,
+        "seconds": round(sending_s, 1),
+        "setup_s": round(setup_s, 1),
+        "crew_messages_sent": s.sent,
+        "crew_messages_per_s": round(s.sent / sending_s, 1),
+        "acked": s.acked,
+        "errors": s.errors,
+        "ack_latency_ms": {"p50": _pct(s.ack_ms, 0.5), "p99": _pct(s.ack_ms, 0.99)},
+        "screen_frames": s.screen_frames,
+        "screen_frames_per_s": round(s.screen_frames / sending_s, 1),
+        "vitals_delivered": s.vitals_delivered,
+        "vitals_expected": s.expected_deliveries,
+        "delivered_share": round(s.vitals_delivered / max(1, s.expected_deliveries), 4),
+        "end_to_end_ms": {"p50": _pct(s.latencies_ms, 0.5), "p90": _pct(s.latencies_ms, 0.9),
+                          "p99": _pct(s.latencies_ms, 0.99), "max": _pct(s.latencies_ms, 1.0)},
+        "cpu_count": os.cpu_count(),
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--crews", type=int, default=200)
+    parser.add_argument("--screens", type=int, default=3, help="screens per centre")
+    parser.add_argument("--hospitals", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--pool-max", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", action="append", help="a running instance (repeatable)")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
