@@ -74,7 +74,7 @@ def reference(*, hospitals: int, crews: int, seed: int) -> dict[str, Any]:
                          "geometry": {"type": "Point", "coordinates": [lon, lat]},
                          "properties": {"type": "hospital", "id": f"BH{i:02d}",
                                         "name": f"Bench centre {i}",
-                                        "capabilities": ["pci", "thrombolysis", "ed"],
+                                        "capabilities": ["pci", "thrombolysis"],
                                         "synthetic": True}})
     for i in range(crews):
         lon, lat = spots[i % hospitals]
