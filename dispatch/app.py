@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TypedDict
 
 import asyncpg
+import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
@@ -85,13 +86,16 @@ async def open_services(
                              max_size=settings.db_pool_max,
                              command_timeout_s=settings.db_command_timeout_s)
     redis = open_redis(settings)
+    orchestrator: Orchestrator | None = None
     try:
         bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen)
         orchestrator = Orchestrator(
             pool=pool, bus=bus,
             index=LiveIndex(redis=redis, prefix=settings.redis_prefix),
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
-            settings=settings, eta_model=EtaModel.default())
+            settings=settings, eta_model=EtaModel.default(),
+            routing=httpx.AsyncClient(timeout=settings.osrm_timeout_s)
+            if settings.osrm_url else None)
         indexed = await orchestrator.rebuild_index()
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
         scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
@@ -133,6 +137,8 @@ async def open_services(
                 with contextlib.suppress(asyncio.CancelledError):
                     await recalibrator
     finally:
+        if orchestrator is not None and orchestrator.routing is not None:
+            await orchestrator.routing.aclose()
         await redis.aclose()
         await pool.close()
 

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import httpx
 
 from dispatch.auth import Principal
 from dispatch.bus import Bus
@@ -46,6 +47,7 @@ from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
 from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, prefer_coverage
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
+from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.phone import normalise_number
@@ -95,6 +97,7 @@ class Orchestrator:
         places: PlacesCache,
         settings: Settings,
         eta_model: EtaModel,
+        routing: httpx.AsyncClient | None = None,
     ) -> None:
         self.pool = pool
         self.bus = bus
@@ -102,6 +105,8 @@ class Orchestrator:
         self.places = places
         self.settings = settings
         self.eta_model = eta_model
+        # an OSRM-compatible table service re-ranks the shortlist when configured
+        self.routing = routing
 
     # ------------------------------------------------------------------ intake
 
@@ -657,10 +662,9 @@ class Orchestrator:
         wanted = self.settings.search_candidates
         for radius in search_radii_m(start_m=min(start, self.settings.search_max_m),
                                      max_m=self.settings.search_max_m):
-            for kind in kinds:
-                for near in await self.index.nearest(kind=kind, lon=lon, lat=lat,
-                                                     radius_m=radius, count=wanted):
-                    found[near.vehicle_id] = near.distance_m
+            for near in await self.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
+                                                       radius_m=radius, count=wanted):
+                found[near.vehicle_id] = near.distance_m
             if len(found) >= wanted:
                 break
         if not found:
@@ -690,6 +694,13 @@ class Orchestrator:
             max_position_age_s=self.settings.max_position_age_s,
             top=max(self.settings.recommend_top, wanted),
         )
+        if self.routing is not None and self.settings.osrm_url and policy is not \
+                RankingPolicy.STRAIGHT:
+            ranked = await rerank_by_routes(
+                ranked=ranked, candidates=candidates, lon=lon, lat=lat, kinds=kinds, now=now,
+                client=self.routing, base_url=self.settings.osrm_url,
+                shortlist=self.settings.osrm_shortlist, timeout_s=self.settings.osrm_timeout_s,
+                max_position_age_s=self.settings.max_position_age_s)
         reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
         if reserve or policy is RankingPolicy.COVERAGE:
             district_of = {r["id"]: r["station_district_id"] for r in rows}

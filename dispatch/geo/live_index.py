@@ -7,7 +7,7 @@ a candidate they return is only a candidate: the claim in PostgreSQL decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,23 @@ class LiveIndex:
         for member, dist, (m_lon, m_lat) in rows:
             vid = member.decode() if isinstance(member, bytes) else member
             found.append(Nearby(vid, kind, float(m_lon), float(m_lat), float(dist)))
+        return found
+
+    async def nearest_kinds(
+        self, *, kinds: Sequence[VehicleKind], lon: float, lat: float, radius_m: float,
+        count: int,
+    ) -> list[Nearby]:
+        """`nearest` for several kinds in one round trip (a pipeline), nearest first."""
+        pipe = self._redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.geosearch(self._key(kind), longitude=lon, latitude=lat, radius=radius_m,
+                           unit="m", sort="ASC", count=count, withcoord=True, withdist=True)
+        found: list[Nearby] = []
+        for kind, rows in zip(kinds, await pipe.execute(), strict=True):
+            for member, dist, (m_lon, m_lat) in rows:
+                vid = member.decode() if isinstance(member, bytes) else member
+                found.append(Nearby(vid, kind, float(m_lon), float(m_lat), float(dist)))
+        found.sort(key=lambda n: n.distance_m)
         return found
 
     async def rebuild(
