@@ -151,21 +151,14 @@ class HandoverService:
         if isinstance(msg, StatusMsg):
             return await self._status(link, principal, msg, now)
         body = msg.model_dump(mode="json", exclude_none=True)
-        out: Outgoing = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            stored = await repo.insert_crew_message(
-                conn=conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
-                kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
-            if stored.event_id is None:
-                raise Forbidden("this crew is not assigned to the call", field="call_id")
-            if (stored.created and isinstance(msg, CrewActivateTeamMsg)
-                    and stored.destination_id is not None):
-                call = await call_db.get_call(conn=conn, call_id=msg.call_id)
-                assert call is not None
-                _, out = await apply_event(
-                    conn=conn, call=call, hospital_id=stored.destination_id, now=now,
-                    event=ActivateTeam(team=msg.team,
-                                       by=Actor(role=Role.CREW, id=link.vehicle_id)))
+        async with self.pool.acquire() as conn:
+            # One statement (rights check + idempotent insert) needs no transaction; a
+            # team activation adds its state change, atomically with the message.
+            if isinstance(msg, CrewActivateTeamMsg):
+                async with conn.transaction():
+                    stored, out = await self._store_crew_frame(conn, link, msg, body, now)
+            else:
+                stored, out = await self._store_crew_frame(conn, link, msg, body, now)
         ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
         if not stored.created:
             return Handled(ack)  # a resend: already published the first time
@@ -183,6 +176,26 @@ class HandoverService:
             await self._maybe_retriage(link, principal, msg.call_id, body, now)
 
         return Handled(ack, (publish, check))
+
+    async def _store_crew_frame(
+        self, conn: asyncpg.Connection, link: CrewLink, msg: Any, body: dict[str, Any],
+        now: datetime,
+    ) -> tuple[repo.CrewInsert, Outgoing]:
+        out: Outgoing = []
+        stored = await repo.insert_crew_message(
+            conn=conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+            kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
+        if stored.event_id is None:
+            raise Forbidden("this crew is not assigned to the call", field="call_id")
+        if (stored.created and isinstance(msg, CrewActivateTeamMsg)
+                and stored.destination_id is not None):
+            call = await call_db.get_call(conn=conn, call_id=msg.call_id)
+            assert call is not None
+            _, out = await apply_event(
+                conn=conn, call=call, hospital_id=stored.destination_id, now=now,
+                event=ActivateTeam(team=msg.team,
+                                   by=Actor(role=Role.CREW, id=link.vehicle_id)))
+        return stored, out
 
     async def _status(
         self, link: CrewLink, principal: Principal, msg: StatusMsg, now: datetime
