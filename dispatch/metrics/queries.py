@@ -160,8 +160,22 @@ def _per_call_sql(*, p: _Params, start: datetime, end: datetime, config: Indicat
     )"""
 
 
-def _aggregate_sql(*, p: _Params, dims: Sequence[str], config: IndicatorConfig) -> str:
-    """SELECT over `x` giving one row per group plus the total (GROUPING SETS)."""
+def _all_dims(sets: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    """Every dimension used by any grouping set, in first-seen order (the dim_i columns)."""
+    return tuple(dict.fromkeys(d for dims in sets for d in dims))
+
+
+def _grouping_mask(*, dims: tuple[str, ...], all_dims: tuple[str, ...]) -> int:
+    """GROUPING(dim_0, ..., dim_n) of the rows of one set: a 1 bit per dimension not in it."""
+    n = len(all_dims)
+    return sum(1 << (n - 1 - i) for i, d in enumerate(all_dims) if d not in dims)
+
+
+def _aggregate_sql(
+    *, p: _Params, sets: Sequence[tuple[str, ...]], config: IndicatorConfig
+) -> str:
+    """SELECT over `x` giving one row per group of every set plus the total (GROUPING SETS)."""
+    dims = _all_dims(sets)
     # an unused placeholder would have no type, so the zone is only passed when a period is
     tz = p(config.time_zone, "text") if {"hour", "day", "month"} & set(dims) else ""
     dim_exprs = [f"{_dimension_sql(dimension=d, tz=tz)} AS dim_{i}" for i, d in enumerate(dims)]
@@ -188,17 +202,23 @@ def _aggregate_sql(*, p: _Params, dims: Sequence[str], config: IndicatorConfig) 
                 cols.append(
                     f"count(*) FILTER (WHERE {name} <= {p(target, 'float8')}) AS {name}_w{j}"
                 )
-    dims_list = ", ".join(f"dim_{i}" for i in range(len(dims)))
-    group = f"GROUP BY GROUPING SETS (({dims_list}), ())" if dims else ""
+    grouping = ", ".join(
+        "(" + ", ".join(f"dim_{dims.index(d)}" for d in s) + ")" for s in sets if s
+    )
+    group = f"GROUP BY GROUPING SETS ({grouping}, ())" if dims else ""
     # dimensions are computed in a subquery: GROUPING SETS cannot name output aliases
     source = f"(SELECT x.*, {', '.join(dim_exprs)} FROM x) g" if dims else "x"
     return f"SELECT {', '.join(cols)} FROM {source} {group}"
 
 
 def _row_from_record(
-    *, record: asyncpg.Record, dims: Sequence[str], config: IndicatorConfig, total: bool
+    *,
+    record: asyncpg.Record,
+    dims: Sequence[str],
+    all_dims: Sequence[str],
+    config: IndicatorConfig,
 ) -> IndicatorRow:
-    key = () if total else tuple((d, record[f"dim_{i}"]) for i, d in enumerate(dims))
+    key = tuple((d, record[f"dim_{all_dims.index(d)}"]) for d in dims)
     targets = config.targets()
     intervals = {}
     for name in INTERVALS:
@@ -225,13 +245,59 @@ def _row_from_record(
 
 
 def indicators_sql(
-    *, start: datetime, end: datetime, by: Sequence[str], config: IndicatorConfig
+    *,
+    start: datetime,
+    end: datetime,
+    sets: Sequence[Sequence[str]],
+    config: IndicatorConfig,
 ) -> tuple[str, list[Any]]:
-    """The whole indicator statement and its arguments (for EXPLAIN and for the benchmark)."""
-    dims = validate_by(by=by)
+    """One statement computing the indicators of every grouping set (and the total) in one
+    pass, and its arguments (also for EXPLAIN and the benchmark)."""
+    checked = [validate_by(by=by) for by in sets]
     p = _Params()
     per_call = _per_call_sql(p=p, start=start, end=end, config=config)
-    return f"WITH {per_call}\n{_aggregate_sql(p=p, dims=dims, config=config)}", p.values
+    return f"WITH {per_call}\n{_aggregate_sql(p=p, sets=checked, config=config)}", p.values
+
+
+async def _compute_sets(
+    *,
+    conn: asyncpg.Connection,
+    start: datetime,
+    end: datetime,
+    sets: Sequence[Sequence[str]],
+    config: IndicatorConfig,
+) -> list[IndicatorReport]:
+    """One report per grouping set, all from one statement."""
+    checked = [validate_by(by=by) for by in sets]
+    all_dims = _all_dims(checked)
+    sql, args = indicators_sql(start=start, end=end, sets=checked, config=config)
+    async with conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+        # JIT compilation took ~6% of a 50k-call run (EXPLAIN ANALYZE) and bought nothing back
+        await conn.execute("SET LOCAL jit = off")
+        records = await conn.fetch(sql, *args)
+    total_mask = _grouping_mask(dims=(), all_dims=all_dims)
+    # the () set is the total, which SQL returns even when the period is empty
+    (total,) = (
+        _row_from_record(record=r, dims=(), all_dims=all_dims, config=config)
+        for r in records
+        if r["grp"] == total_mask
+    )
+    reports = []
+    for dims in checked:
+        mask = _grouping_mask(dims=dims, all_dims=all_dims)
+        rows = [
+            _row_from_record(record=r, dims=dims, all_dims=all_dims, config=config)
+            for r in records
+            if r["grp"] == mask and dims
+        ] or ([] if dims else [total])  # with no dimensions the one group is the total
+        rows.sort(key=lambda r: group_sort_key(r.key))
+        reports.append(
+            IndicatorReport(
+                start=start, end=end, by=dims, config=config, rows=tuple(rows), total=total
+            )
+        )
+    return reports
 
 
 async def compute_indicators(
@@ -243,29 +309,8 @@ async def compute_indicators(
     config: IndicatorConfig,
 ) -> IndicatorReport:
     """Indicators for calls received in [start, end), grouped by `by`, computed in SQL."""
-    dims = validate_by(by=by)
-    sql, args = indicators_sql(start=start, end=end, by=dims, config=config)
-    async with conn.transaction(readonly=True):
-        await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
-        # JIT compilation took ~6% of a 50k-call run (EXPLAIN ANALYZE) and bought nothing back
-        await conn.execute("SET LOCAL jit = off")
-        records = await conn.fetch(sql, *args)
-    # GROUPING() is non-zero only on the () set: the total, which SQL returns even when empty
-    (total,) = (
-        _row_from_record(record=r, dims=dims, config=config, total=True)
-        for r in records
-        if r["grp"] != 0 or not dims
-    )
-    # with no dimensions the one group is the total, as in the pure path
-    rows = [
-        _row_from_record(record=r, dims=dims, config=config, total=False)
-        for r in records
-        if r["grp"] == 0 and dims
-    ] or ([] if dims else [total])
-    rows.sort(key=lambda r: group_sort_key(r.key))
-    return IndicatorReport(
-        start=start, end=end, by=dims, config=config, rows=tuple(rows), total=total
-    )
+    (report,) = await _compute_sets(conn=conn, start=start, end=end, sets=[by], config=config)
+    return report
 
 
 async def fetch_timelines(
@@ -344,11 +389,14 @@ async def compute_indicators_reference(
 async def compute_period_report(
     *, conn: asyncpg.Connection, start: datetime, end: datetime, config: IndicatorConfig
 ) -> PeriodReport:
-    """The four views `report.write_report` draws, each computed in SQL."""
-    views = [
-        await compute_indicators(conn=conn, start=start, end=end, by=[dim], config=config)
-        for dim in ("hour", "station", "district", "pathway")
-    ]
+    """The four views `report.write_report` draws, computed in one SQL pass (GROUPING SETS)."""
+    by_hour, by_station, by_district, by_pathway = await _compute_sets(
+        conn=conn,
+        start=start,
+        end=end,
+        sets=[("hour",), ("station",), ("district",), ("pathway",)],
+        config=config,
+    )
     return PeriodReport(
-        by_hour=views[0], by_station=views[1], by_district=views[2], by_pathway=views[3]
+        by_hour=by_hour, by_station=by_station, by_district=by_district, by_pathway=by_pathway
     )
