@@ -1,6 +1,12 @@
 """Benchmark: indicators over N synthetic calls in PostgreSQL.
 
     python -m loadtests.bench_indicators --calls 1000000 [--dsn ...] [--keep]
+    python -m loadtests.bench_indicators --calls 100000 --write 2000
+
+With --write N it measures the write path instead: after loading --calls calls it appends
+the timelines of N more calls as the intake does (one multi-row INSERT per call) and one
+event per statement, each autocommitted, with the call_clocks trigger (migration 0007)
+enabled and disabled, and reports events/s.
 
 Loads the calls and their timelines with COPY into a schema of its own (migrated with
 dispatch/db/migrations), times `compute_indicators` (median of 3 runs), prints the figure
@@ -216,6 +222,56 @@ async def run(*, dsn: str, calls: int, seed: int, keep: bool, by: list[str]) -> 
     return result
 
 
+_APPEND = """INSERT INTO events (call_id, vehicle_id, kind, occurred_at, received_at, data)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                         $5::timestamptz[], $6::jsonb[])"""
+
+
+async def _append_rate(
+    *, conn: asyncpg.Connection, schema: str, calls: int, seed: int, per_event: bool
+) -> float:
+    """Events/s appending the timelines of `calls` new calls, autocommitted statements."""
+    call_rows, event_rows = next(_chunks(calls=calls, seed=seed))
+    await conn.copy_records_to_table(
+        "calls", records=call_rows, columns=CALL_COLUMNS, schema_name=schema
+    )
+    by_call: dict[Any, list[tuple[Any, ...]]] = {}
+    for e in event_rows:
+        by_call.setdefault(e[0], []).append(e)
+    t = time.perf_counter()
+    for timeline in by_call.values():
+        batches = [[e] for e in timeline] if per_event else [timeline]
+        for batch in batches:
+            await conn.execute(_APPEND, *(list(col) for col in zip(*batch, strict=True)))
+    return len(event_rows) / (time.perf_counter() - t)
+
+
+async def run_write(*, dsn: str, calls: int, seed: int, write: int) -> dict[str, Any]:
+    """Events/s with and without the call_clocks trigger, over `calls` already loaded."""
+    schema = f"bench_indicators_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await _load(conn=conn, schema=schema, calls=calls, seed=seed)
+        rates: dict[str, float] = {}
+        for n, (trigger, per_event) in enumerate(
+            [(True, False), (False, False), (True, True), (False, True)]
+        ):
+            await conn.execute(
+                f"ALTER TABLE events {'ENABLE' if trigger else 'DISABLE'}"
+                " TRIGGER events_fold_call_clocks"
+            )
+            name = f"{'per_event' if per_event else 'per_call'}_{'trigger' if trigger else 'none'}"
+            rate = await _append_rate(
+                conn=conn, schema=schema, calls=write, seed=seed + 1 + n, per_event=per_event
+            )
+            rates[name] = round(rate)
+            print(f"{name}: {rate:.0f} events/s")
+        return {"calls": calls, "written_calls_per_run": write, "events_per_s": rates}
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
 def main() -> None:
     """Command-line entry: parse arguments, run, print and save the figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -224,7 +280,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=120)
     parser.add_argument("--by", default="district", help="comma-separated dimensions")
     parser.add_argument("--keep", action="store_true", help="keep the schema for inspection")
+    parser.add_argument("--write", type=int, default=0, help="measure appends of N calls")
     args = parser.parse_args()
+    if args.write:
+        written = asyncio.run(
+            run_write(dsn=args.dsn, calls=args.calls, seed=args.seed, write=args.write)
+        )
+        print(json.dumps(written))
+        return
     by = [d for d in args.by.split(",") if d]
     result = asyncio.run(run(dsn=args.dsn, calls=args.calls, seed=args.seed, keep=args.keep, by=by))
     print(

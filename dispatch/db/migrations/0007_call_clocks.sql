@@ -165,6 +165,8 @@ CREATE VIEW call_clocks_from_events AS
 
 -- AFTER INSERT, once per statement over its new rows.
 CREATE FUNCTION call_clocks_fold_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed uuid[];
 BEGIN
     -- 1. Call rows first, in call_id order: creates them and takes their row locks, which
     --    serialises concurrent folds of one call (see the header) without deadlocks.
@@ -241,7 +243,14 @@ BEGIN
     END IF;
 
     -- 3. Re-pick the vehicles of the calls whose vehicle rows changed. A fresh snapshot: it
-    --    sees every fold of these calls committed before our row locks were granted.
+    --    sees every fold of these calls committed before our row locks were granted. The
+    --    ids go in as an array so the qual reaches the view's GROUP BY (an IN (SELECT ...)
+    --    would aggregate the whole table first).
+    changed := ARRAY(
+        SELECT DISTINCT call_id FROM new_events
+        WHERE call_id IS NOT NULL AND vehicle_id IS NOT NULL
+          AND kind IN ('dispatched', 'unassigned', 'departed', 'on_scene', 'patient_contact',
+                       'left_scene', 'at_destination', 'handover'));
     UPDATE call_clocks c SET
         first_order = d.first_order, contact = d.contact, repairs = d.repairs,
         cv_vehicle_id = d.cv_vehicle_id, cv_station_id = d.cv_station_id,
@@ -250,12 +259,7 @@ BEGIN
         tv_on_scene = d.tv_on_scene, tv_left_scene = d.tv_left_scene,
         tv_at_destination = d.tv_at_destination, tv_handover = d.tv_handover
     FROM call_clocks_derived d
-    WHERE d.call_id = c.call_id
-      AND d.call_id IN (
-          SELECT call_id FROM new_events
-          WHERE call_id IS NOT NULL AND vehicle_id IS NOT NULL
-            AND kind IN ('dispatched', 'unassigned', 'departed', 'on_scene', 'patient_contact',
-                   'left_scene', 'at_destination', 'handover'));
+    WHERE d.call_id = c.call_id AND d.call_id = ANY(changed);
     RETURN NULL;
 END
 $$;
