@@ -11,7 +11,7 @@ then a vehicle row.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,6 +145,10 @@ class Orchestrator:
             NewEvent(EventKind.CALL_RECEIVED, body.received_at, call.id),
             NewEvent(EventKind.CALL_ANSWERED, body.answered_at, call.id),
         ]
+        booked_later = body.booking is not None and self._booked_later(
+            body.booking.window_start, now)
+        claimed: str | None = None
+        ranked: list[Ranked] = []
         async with self.pool.acquire() as conn, conn.transaction():
             if not await call_db.insert_call(conn=conn, call=call):
                 # A concurrent retry with the same key won the insert.
@@ -164,12 +168,30 @@ class Orchestrator:
             await append_events(conn=conn, events=events)
             if location is not None:
                 await self._choose_destination(conn, call.id, result, location, places, now)
+            if location is not None and not booked_later and self.settings.auto_assign:
+                # Claim in the intake transaction: one commit for the common case. The new
+                # call row is ours alone until it commits, so the lock order holds.
+                fresh = {"id": call.id, "status": CallStatus.QUEUED.value, "lon": location.lon,
+                         "lat": location.lat, "radius_m": location.radius_m,
+                         "required_kinds": call.required_kinds, "acuity": call.acuity,
+                         "transport_class": call.transport_class}
+                ranked = await self._candidates(conn, fresh, now)
+                if ranked:
+                    claimed = await self._claim_first(
+                        conn, fresh, [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons)
+                                      for r in ranked],
+                        principal=principal, now=now, expect=[CallStatus.QUEUED.value])
         await self.bus.publish("console", {"kind": "call_created", "call_id": str(call.id),
                                            "acuity": call.acuity,
                                            "transport_class": call.transport_class})
-        if body.booking is not None and self._booked_later(body.booking.window_start, now):
+        if booked_later:
             await self._plan_booking(call.id, body, now)
             return Outcome(call_id=call.id, created=True)
+        if claimed is not None:
+            await self._after_claim(call.id, claimed, now)
+            return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked))
+        # Nothing claimed before the commit: search again now that the queued call is
+        # visible to every instance, so a vehicle clearing meanwhile cannot miss it.
         recommendations = await self._assign_or_recommend(call.id, principal=principal, now=now)
         return Outcome(call_id=call.id, created=True, recommendations=recommendations)
 
@@ -580,25 +602,25 @@ class Orchestrator:
     ) -> dict[str, Any]:
         """The call as consoles see it; hospitals only their own inbound, audit-logged."""
         async with self.pool.acquire() as conn:
-            call = await call_db.get_call(conn=conn, call_id=call_id)
+            call = await call_db.view_row(conn=conn, call_id=call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
+            assignments = call["live_assignments"]
             if principal.role is Role.HOSPITAL:
                 if call["destination_id"] != principal.hospital_id:
                     raise Forbidden("this patient is not inbound to your hospital")
             elif principal.role is Role.CREW:
-                await self._require_crew_on_call(conn, principal, call_id)
+                if principal.vehicle_id not in {a["vehicle_id"] for a in assignments}:
+                    raise Forbidden("this crew is not assigned to the call")
             else:
                 principal.require(Role.DISPATCHER)
-            assignments = await fleet_db.live_assignments(conn=conn, call_id=call_id)
             events = await timeline(conn=conn, call_id=call_id) if with_timeline else None
-            position = await call_db.queue_position(conn=conn, call_id=call_id)
-            trip = await booking_db.trip_of(conn=conn, call_id=call_id)
             if principal.role in (Role.HOSPITAL, Role.CREW):
                 await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                             action="read_call", call_id=call_id,
                             hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
-        view = _render_call(call, assignments, events, position)
+        view = _render_call(call, assignments, events, call["queue_position"])
+        trip = call["trip"]
         if trip is not None and view["booking"] is not None:
             view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
         return view
@@ -649,7 +671,7 @@ class Orchestrator:
         return ()
 
     async def _candidates(
-        self, conn: asyncpg.Connection, call: asyncpg.Record, now: datetime
+        self, conn: asyncpg.Connection, call: Mapping[str, Any], now: datetime
     ) -> list[Ranked]:
         if call["lon"] is None:
             return []
@@ -717,7 +739,7 @@ class Orchestrator:
     async def _claim_first(
         self,
         conn: asyncpg.Connection,
-        call: asyncpg.Record,
+        call: Mapping[str, Any],
         options: Sequence[_Option],
         *,
         principal: Principal,
@@ -769,11 +791,13 @@ class Orchestrator:
 
     async def _after_claim(self, call_id: UUID, vehicle_id: str, now: datetime) -> None:
         async with self.pool.acquire() as conn:
-            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
-            call = await call_db.get_call(conn=conn, call_id=call_id)
-        assert vehicle is not None and call is not None
-        await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=VehicleKind(vehicle["kind"]))
-        mission = _render_call(call, [], None, None)
+            call = await call_db.view_row(conn=conn, call_id=call_id)
+        assert call is not None
+        mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
+        if mine:
+            await self.index.mark_unavailable(vehicle_id=vehicle_id,
+                                              kind=VehicleKind(mine[0]["kind"]))
+        mission = _render_call(call, call["live_assignments"], None, None)
         await self.bus.publish_many([
             ("console", {"kind": "vehicle_assigned", "call_id": str(call_id),
                          "vehicle_id": vehicle_id}),
@@ -968,8 +992,8 @@ _ACUITY_LABEL = {1: "I 濒危 dying", 2: "II 危重 critical", 3: "III 急症 ur
 
 
 def _render_call(
-    call: asyncpg.Record,
-    assignments: list[asyncpg.Record],
+    call: Mapping[str, Any],
+    assignments: Sequence[Mapping[str, Any]],
     events: list[dict[str, Any]] | None,
     queue_position: int | None,
 ) -> dict[str, Any]:
@@ -997,13 +1021,8 @@ def _render_call(
         "received_at": call["received_at"],
         "answered_at": call["answered_at"],
         "queue_position": queue_position,
-        "assignments": [
-            {"vehicle_id": a["vehicle_id"], "call_sign": a["call_sign"], "kind": a["kind"],
-             "status": a["status"], "assigned_at": a["assigned_at"], "eta_s": a["eta_s"],
-             "distance_m": a["distance_m"], "reasons": (a["reason"] or {}).get("reasons", []),
-             "assigned_by": a["assigned_by"]}
-            for a in assignments
-        ],
+        # rows of call_db.view_row's live_assignments
+        "assignments": [dict(a) for a in assignments],
     }
     if events is not None:
         view["timeline"] = events

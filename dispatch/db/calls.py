@@ -142,6 +142,29 @@ async def get_call(
     return await conn.fetchrow(f"SELECT {CALL_COLUMNS} FROM calls WHERE id = $1{lock}", call_id)
 
 
+async def view_row(*, conn: asyncpg.Connection, call_id: UUID) -> asyncpg.Record | None:
+    """A call with its live assignments, queue place and booked trip, in one round trip."""
+    return await conn.fetchrow(
+        f"""SELECT {CALL_COLUMNS},
+               (SELECT coalesce(json_agg(json_build_object(
+                    'vehicle_id', a.vehicle_id, 'call_sign', v.call_sign, 'kind', v.kind,
+                    'status', v.status, 'assigned_at', a.assigned_at, 'eta_s', a.eta_s,
+                    'distance_m', a.distance_m, 'reasons', a.reason -> 'reasons',
+                    'assigned_by', a.assigned_by) ORDER BY a.assigned_at), '[]')
+                  FROM assignments a JOIN vehicles v ON v.id = a.vehicle_id
+                 WHERE a.call_id = c.id AND a.released_at IS NULL) AS live_assignments,
+               CASE WHEN c.status = 'queued' THEN 1 + (
+                    SELECT count(*) FROM calls q
+                     WHERE q.status = 'queued' AND q.transport_class = c.transport_class
+                       AND (q.acuity, q.received_at, q.id) < (c.acuity, c.received_at, c.id))
+               END AS queue_position,
+               (SELECT json_build_object('plan', b.plan, 'status', b.status)
+                  FROM booked_trips b WHERE b.call_id = c.id) AS trip
+             FROM calls c WHERE c.id = $1""",
+        call_id,
+    )
+
+
 async def list_calls(
     *, conn: asyncpg.Connection, statuses: list[str], limit: int
 ) -> list[asyncpg.Record]:
