@@ -625,6 +625,17 @@ class Orchestrator:
             view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
         return view
 
+    async def history(
+        self, *, since: datetime, until: datetime, after: tuple[datetime, UUID] | None,
+        limit: int, principal: Principal,
+    ) -> list[dict[str, Any]]:
+        """Every call received in a period, in order, a page at a time."""
+        principal.require(Role.DISPATCHER)
+        async with self.pool.acquire() as conn:
+            rows = await call_db.calls_received(conn=conn, since=since, until=until, after=after,
+                                                limit=limit)
+        return [_render_call(r, [], None, None) for r in rows]
+
     async def queue(self, *, statuses: list[str], principal: Principal,
                     limit: int) -> list[dict[str, Any]]:
         principal.require(Role.DISPATCHER)

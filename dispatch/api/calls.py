@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
+from pydantic import AwareDatetime
 
 from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import CallStatus
+from dispatch.errors import InvalidInput
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, Outcome
 from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
 
@@ -42,15 +45,41 @@ async def create_call(
     return await _answer(orchestrator, outcome, principal, 201 if outcome.created else 200)
 
 
-@router.get("", summary="The live queue")
+@router.get("", summary="The live queue, or every call of a period page by page")
 async def list_calls(
     orchestrator: OrchestratorDep, principal: PrincipalDep,
     status: Annotated[list[CallStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(max_length=100,
+                                        description="next_cursor of the previous page")] = None,
 ) -> JSON:
-    statuses = [s.value for s in status] if status else LIVE_STATUSES
-    calls = await orchestrator.queue(statuses=statuses, principal=principal, limit=limit)
-    return JSON({"calls": calls})
+    """Without `from`/`to`: the live queue in queue order (acuity, then age). With them:
+    every call received in [from, to), oldest first, `limit` a page, with `next_cursor`."""
+    if since is None and until is None:
+        statuses = [s.value for s in status] if status else LIVE_STATUSES
+        calls = await orchestrator.queue(statuses=statuses, principal=principal, limit=limit)
+        return JSON({"calls": calls})
+    if since is None or until is None or until <= since:
+        raise InvalidInput("give both 'from' and 'to', with 'to' after 'from'", field="to")
+    after = _parse_cursor(cursor) if cursor else None
+    calls = await orchestrator.history(since=since, until=until, after=after, limit=limit,
+                                       principal=principal)
+    next_cursor = (f"{calls[-1]['received_at'].isoformat()}|{calls[-1]['id']}"
+                   if len(calls) == limit else None)
+    return JSON({"calls": calls, "next_cursor": next_cursor})
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        at, _, call_id = cursor.partition("|")
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None:
+            raise ValueError("no time zone")
+        return parsed, UUID(call_id)
+    except ValueError as exc:
+        raise InvalidInput(f"bad cursor: {exc}", field="cursor") from exc
 
 
 @router.get("/{call_id}", summary="A call with its timeline")

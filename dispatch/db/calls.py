@@ -176,6 +176,20 @@ async def list_calls(
     )
 
 
+async def calls_received(
+    *, conn: asyncpg.Connection, since: datetime, until: datetime,
+    after: tuple[datetime, UUID] | None, limit: int,
+) -> list[asyncpg.Record]:
+    """Calls received in [since, until), oldest first, from after the (received_at, id) cursor."""
+    return await conn.fetch(
+        f"""SELECT {CALL_COLUMNS} FROM calls
+             WHERE received_at >= $1 AND received_at < $2
+               AND ($3::timestamptz IS NULL OR (received_at, id) > ($3, $4::uuid))
+             ORDER BY received_at, id LIMIT $5""",
+        since, until, after[0] if after else None, after[1] if after else None, limit,
+    )
+
+
 async def queue_position(*, conn: asyncpg.Connection, call_id: UUID) -> int | None:
     """1-based place among queued calls of the same transport class, or None if not queued."""
     return await conn.fetchval(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -123,3 +123,27 @@ async def test_gcj02_fix_is_stored_in_wgs84(service: Service) -> None:
                                   headers=service.auth())
     loc = r.json()["location"]
     assert abs(loc["lon"] - lon) < 1e-5 and abs(loc["lat"] - lat) < 1e-5
+
+
+async def test_every_call_of_a_period_page_by_page(service: Service) -> None:
+    await service.load(city(n_vehicles=0))
+    base = datetime.now(UTC)
+    made = []
+    for i in range(7):
+        body = call_body(*CENTRE, number=f"1370000{i:04d}", now=base - timedelta(minutes=7 - i))
+        made.append((await service.client.post("/v1/calls", json=body,
+                                               headers=service.auth())).json()["id"])
+    params: dict[str, str] = {"from": (base - timedelta(hours=1)).isoformat(),
+                              "to": (base + timedelta(hours=1)).isoformat(), "limit": "3"}
+    seen: list[str] = []
+    while True:
+        page = (await service.client.get("/v1/calls", params=params,
+                                         headers=service.auth())).json()
+        seen += [c["id"] for c in page["calls"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == made
+    bad = await service.client.get("/v1/calls", params={**params, "cursor": "nonsense"},
+                                   headers=service.auth())
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "cursor"
