@@ -27,6 +27,8 @@ dispatch/handover/ws.py exists; until then crews report over HTTP only and the J
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import random
 import sys
 from collections import defaultdict
@@ -45,6 +47,7 @@ from loadtests.client import Api, Tokens
 from loadtests.crews import CrewTimes, nearest, path_points
 from loadtests.figures import (
     DEPARTURE_LIMIT_S,
+    AckedFrame,
     Target,
     check_targets,
     distribution,
@@ -52,6 +55,7 @@ from loadtests.figures import (
     rate_by_bin,
     share_within,
     throughput,
+    undelivered,
 )
 from loadtests.fixes import FixProfile, fix_sequence
 from loadtests.local import local_service
@@ -65,7 +69,9 @@ from loadtests.report import (
     summary_table,
     write_json,
 )
-from loadtests.verify import first_event, parse_time, read_back
+from loadtests.verify import parse_time, read_back
+from loadtests.vitals import vitals_frame
+from loadtests.wslinks import Link, ws_url
 
 POLICIES = ("straight", "eta", "coverage")
 
@@ -162,18 +168,32 @@ class Day:
         self.config = config
         self.run_tag = run_tag
         self.rng = random.Random(config.seed + 1)
+        self.screen_rng = random.Random(config.seed + 2)
+        self.vitals_rng = random.Random(config.seed + 3)
         self.times = CrewTimes()
         self.eta = EtaModel.default()
         self.records: dict[int, CallRecord] = {}
         self.by_call_id: dict[str, CallRecord] = {}
         self.acknowledged: dict[str, list[str]] = defaultdict(list)
+        self.number_of: dict[str, str] = {}
         self.inbox: dict[str, asyncio.Queue[str]] = {v: asyncio.Queue() for v in city.vehicles}
         self.known: dict[str, str | None] = dict.fromkeys(city.vehicles)  # vehicle -> call told
+        self.delivered: set[tuple[str, str]] = set()  # (vehicle, call) missions handed to crews
         self.position: dict[str, tuple[float, float]] = {
             v.id: (v.lon, v.lat) for v in city.vehicles.values()}
         self.hospitals = {h.id: (h.lon, h.lat) for h in city.hospitals.values()}
         self.missions_done = 0
         self.clock: SimClock | None = None
+        # The real-time layer: a crew link per vehicle, a screen per hospital.
+        self.links: dict[str, Link] = {}
+        self.screens: dict[str, Link] = {}
+        self.destination: dict[str, str | None] = {}  # call -> centre, as the crew knows it
+        self.handed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.seen: dict[str, set[str]] = defaultdict(set)  # hospital -> vitals event ids shown
+        self.acked_vitals: list[AckedFrame] = []
+        self.counts: dict[str, int] = defaultdict(int)
+        self.screen_tasks: set[asyncio.Task[None]] = set()
+        self.early: dict[str, tuple[str, float]] = {}  # missions seen before the intake answer
 
     # ------------------------------------------------------------------ calls
 
@@ -188,6 +208,7 @@ class Day:
         body = call_body(call=call, received_at=received, answered_at=answered,
                          fixes=call.fixes[:1])
         key = f"{self.run_tag}-{call.key}"
+        self.number_of[key] = call.caller_number
         r = await self.api.request("POST", "/v1/calls", label="intake", body=body,
                                    headers={"Idempotency-Key": key})
         if r is None or r.status_code not in (200, 201):
@@ -196,111 +217,192 @@ class Day:
         rec.call_id = view["id"]
         self.by_call_id[view["id"]] = rec
         self.acknowledged[key].append(view["id"])
-        self._told(view)
+        if view["id"] in self.early:
+            rec.vehicle_id, rec.learned_s = self.early.pop(view["id"])
+        # The crew learns its mission from its own channel, not from this answer.
         for fix in call.fixes[1:]:
             await clock.until(answered_s + fix.after_answer_s)
-            r = await self.api.request(
+            await self.api.request(
                 "POST", f"/v1/calls/{view['id']}/fixes", label="fixes",
                 body={"fixes": [fix.body(observed_at_iso=datetime.now(UTC).isoformat())]})
-            if r is not None and r.status_code == 200:
-                self._told(r.json())
 
-    def _told(self, view: dict[str, Any]) -> None:
-        """Hand every assignment in a call view to its crew (once)."""
-        for a in view.get("assignments", []):
-            self._deliver(a["vehicle_id"], view["id"])
+    # ------------------------------------------------------------ real-time links
+
+    async def connect(self) -> None:
+        """One crew link per vehicle and one ED screen per hospital, over every instance."""
+        urls = itertools.cycle(self.api.urls)
+        for vehicle_id in self.city.vehicles:
+            self.links[vehicle_id] = Link(
+                api=self.api, url=ws_url(next(urls), "crew"), name=f"crew-{vehicle_id}",
+                token=self.api.tokens.crew(vehicle_id),
+                on_event=functools.partial(self._crew_event, vehicle_id),
+                on_snapshot=functools.partial(self._crew_snapshot, vehicle_id))
+        for hospital_id in self.city.hospitals:
+            self.screens[hospital_id] = Link(
+                api=self.api, url=ws_url(next(urls), "hospital"), name=f"screen-{hospital_id}",
+                token=self.api.tokens.hospital(hospital_id),
+                on_event=functools.partial(self._screen_event, hospital_id))
+        sem = asyncio.Semaphore(16)
+
+        async def start(link: Link) -> None:
+            async with sem:
+                await link.start()
+
+        await asyncio.gather(*(start(x) for x in [*self.links.values(),
+                                                  *self.screens.values()]))
+
+    async def disconnect(self) -> None:
+        """Close every link and stop the screens' pending actions."""
+        for t in self.screen_tasks:
+            t.cancel()
+        await asyncio.gather(*self.screen_tasks, return_exceptions=True)
+        await asyncio.gather(*(x.close() for x in [*self.links.values(),
+                                                   *self.screens.values()]))
+
+    def _crew_event(self, vehicle_id: str, frame: dict[str, Any]) -> None:
+        kind, call_id, data = frame.get("kind"), frame.get("call_id"), frame.get("data", {})
+        if kind == "mission" and call_id:
+            self.destination.setdefault(call_id, data.get("mission", {}).get("destination_id"))
+            self._deliver(vehicle_id, call_id)
+        elif kind == "destination_changed" and call_id:
+            self.destination[call_id] = data.get("hospital_id")
+        elif kind == "handover" and call_id:
+            self.handed[call_id].set()
+
+    def _crew_snapshot(self, vehicle_id: str, frame: dict[str, Any]) -> None:
+        # After a reconnect without resume: the mission in hand, if any.
+        for item in frame.get("calls", []):
+            mission = item.get("mission") or {}
+            if mission.get("id"):
+                self.destination.setdefault(mission["id"], mission.get("destination_id"))
+                self._deliver(vehicle_id, mission["id"])
 
     def _deliver(self, vehicle_id: str, call_id: str) -> None:
-        if vehicle_id in self.inbox and self.known.get(vehicle_id) != call_id:
-            self.known[vehicle_id] = call_id
-            self.inbox[vehicle_id].put_nowait(call_id)
+        if vehicle_id not in self.inbox or (vehicle_id, call_id) in self.delivered:
+            return
+        if self.clock is None:
+            return  # a mission from before this run (a shared service): not ours
+        self.delivered.add((vehicle_id, call_id))
+        self.known[vehicle_id] = call_id
+        rec = self.by_call_id.get(call_id)
+        learned = self.clock.now()
+        if rec is not None and rec.vehicle_id is None:
+            rec.vehicle_id, rec.learned_s = vehicle_id, learned
+        elif rec is None:
+            self.early[call_id] = (vehicle_id, learned)  # before the intake answer came back
+        self.inbox[vehicle_id].put_nowait(call_id)
 
-    async def sweep(self, stop: asyncio.Event) -> None:
-        """The console's view of the fleet, once a second: catches any assignment missed."""
-        while not stop.is_set():
-            r = await self.api.request("GET", "/v1/vehicles", label="fleet_sweep")
-            if r is not None and r.status_code == 200:
-                for v in r.json()["vehicles"]:
-                    if v["call_id"] is not None:
-                        self._deliver(v["id"], str(v["call_id"]))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+    def _screen_event(self, hospital_id: str, frame: dict[str, Any]) -> None:
+        kind, call_id, data = frame.get("kind"), frame.get("call_id"), frame.get("data", {})
+        if kind == "vitals" and data.get("event_id") is not None:
+            self.seen[hospital_id].add(str(data["event_id"]))
+        elif kind == "pre_alert" and call_id:
+            self._screen_task(self._screen_ack(hospital_id, call_id))
+        elif kind == "crew_status" and call_id and data.get("status") == "at_hospital":
+            self._screen_task(self._screen_handover(hospital_id, call_id))
+
+    def _screen_task(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self.screen_tasks.add(t)
+        t.add_done_callback(self.screen_tasks.discard)
+
+    async def _screen_ack(self, hospital_id: str, call_id: str) -> None:
+        """The ED nurse acknowledges the pre-arrival alert."""
+        link = self.screens[hospital_id]
+        reply = await link.send({"type": "ack", "msg_id": link.new_msg_id(), "call_id": call_id},
+                                label="screen_action")
+        self.counts["prealerts_acknowledged" if reply and reply["type"] == "ack"
+                    else "prealert_ack_refused"] += 1
+
+    async def _screen_handover(self, hospital_id: str, call_id: str) -> None:
+        """After the offload, the ED declares the handover complete."""
+        await self._clock().wait(self.times.offload.draw(self.screen_rng))
+        link = self.screens[hospital_id]
+        reply = await link.send({"type": "handover_complete", "msg_id": link.new_msg_id(),
+                                 "call_id": call_id}, label="screen_action")
+        self.counts["handovers_declared_by_screen" if reply and reply["type"] == "ack"
+                    else "handover_complete_refused"] += 1
 
     # ------------------------------------------------------------------ crews
 
     async def crew(self, vehicle_id: str) -> None:
         """A crew tablet: missions one after another, returning to station in between."""
-        token = self.api.tokens.crew(vehicle_id)
         while True:
-            next_call: str | None = await self.inbox[vehicle_id].get()
-            while next_call is not None:
-                next_call = await self._mission(vehicle_id, next_call, token)
-            await self._return_to_station(vehicle_id, token)
+            call_id = await self.inbox[vehicle_id].get()
+            await self._mission(vehicle_id, call_id)
+            if self.inbox[vehicle_id].empty():
+                await self._return_to_station(vehicle_id)
 
-    async def _mission(self, vehicle_id: str, call_id: str, token: str) -> str | None:
+    async def _mission(self, vehicle_id: str, call_id: str) -> None:
         clock = self._clock()
         rec = self.by_call_id.get(call_id)
-        for _ in range(50):  # the intake answer may still be on its way to take_call
+        for _ in range(100):  # the mission can arrive before the intake answer
             if rec is not None:
                 break
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
             rec = self.by_call_id.get(call_id)
-        view_r = await self.api.request("GET", f"/v1/calls/{call_id}", label="crew_read",
-                                        token=token)
-        if rec is None or view_r is None or view_r.status_code != 200:
-            return await self._clear(vehicle_id, token)
-        view = view_r.json()
-        ev = next((e for e in view["timeline"] if e["kind"] == "dispatched"
-                   and e["vehicle_id"] == vehicle_id), None)
-        if ev is not None and rec.dispatched_s is None:
-            rec.dispatched_s = clock.of_wall(parse_time(ev["received_at"]))
-            rec.vehicle_id = vehicle_id
-            rec.learned_s = clock.now()
+        if rec is None:
+            self.counts["missions_of_unknown_calls"] += 1
+            await self._clear(vehicle_id, call_id)
+            return
         await clock.wait(self.times.turnout.draw(self.rng))
-        if not await self._status(vehicle_id, token, "en_route"):
-            return await self._clear(vehicle_id, token)
-        if rec.vehicle_id == vehicle_id:
+        if not await self._status(vehicle_id, call_id, "en_route"):
+            await self._clear(vehicle_id, call_id)
+            return
+        first = rec.vehicle_id == vehicle_id
+        if first:
             rec.departed_s = clock.now()
         call = rec.call
         district = self.city.district(call.district_id)
-        await self._drive(vehicle_id, token, call.lon, call.lat,
+        await self._drive(vehicle_id, call_id, call.lon, call.lat,
                           district.area_type if district else "urban")
-        await self._status(vehicle_id, token, "on_scene")
-        if rec.vehicle_id == vehicle_id:
+        await self._status(vehicle_id, call_id, "on_scene")
+        if first:
             rec.on_scene_s = clock.now()
         await clock.wait(self.times.patient_contact.draw(self.rng))
-        await self._milestone(vehicle_id, token, "patient_contact")
+        # No websocket frame stamps patient contact: the HTTP milestone is the only way.
+        await self._milestone(vehicle_id, "patient_contact")
         await clock.wait(self.times.scene.draw(self.rng))
         if self.rng.random() < call.presentation.transport_share:
-            dest = view.get("destination_id") or nearest(lon=call.lon, lat=call.lat,
-                                                         points=self.hospitals)
-            if dest is not None:
-                await self._status(vehicle_id, token, "transporting")
-                h_lon, h_lat = self.hospitals[dest]
-                area = self.city.district_at(h_lon, h_lat)
-                await self._drive(vehicle_id, token, h_lon, h_lat,
-                                  area.area_type if area else "urban")
-                await self._status(vehicle_id, token, "at_hospital")
-                await clock.wait(self.times.offload.draw(self.rng))
-                await self._milestone(vehicle_id, token, "handover")
+            await self._transport(vehicle_id, call_id, rec)
         self.missions_done += 1
-        return await self._clear(vehicle_id, token)
+        await self._clear(vehicle_id, call_id)
 
-    async def _clear(self, vehicle_id: str, token: str) -> str | None:
-        """Report available; a queued call may be handed to this vehicle at once."""
+    async def _transport(self, vehicle_id: str, call_id: str, rec: CallRecord) -> None:
+        """To the chosen centre (vitals streaming to its screen), or the nearest hospital."""
+        clock = self._clock()
+        dest = self.destination.get(call_id)
+        target = dest if dest in self.hospitals else nearest(
+            lon=rec.call.lon, lat=rec.call.lat, points=self.hospitals)
+        if target is None:
+            return
+        await self._status(vehicle_id, call_id, "transporting")
+        h_lon, h_lat = self.hospitals[target]
+        area = self.city.district_at(h_lon, h_lat)
+        await self._drive(vehicle_id, call_id, h_lon, h_lat,
+                          area.area_type if area else "urban", vitals_of=rec)
+        await self._status(vehicle_id, call_id, "at_hospital")
+        if dest is not None and dest in self.screens:
+            # The centre's screen declares the handover after its offload; wait for it.
+            limit_wall_s = 4 * self.times.offload.p90_s / clock.compress + 15.0
+            try:
+                await asyncio.wait_for(self.handed[call_id].wait(), timeout=limit_wall_s)
+                self.counts["handovers_seen_by_crew"] += 1
+                return
+            except TimeoutError:
+                self.counts["handover_not_declared"] += 1
+        else:
+            await clock.wait(self.times.offload.draw(self.rng))
+        # No screen follows this patient (no specialist pathway): the crew records it.
+        self.counts["handovers_by_crew_http"] += 1
+        await self._milestone(vehicle_id, "handover")
+
+    async def _clear(self, vehicle_id: str, call_id: str) -> None:
+        """Report available; a queued call comes to the crew as a new mission event."""
         self.known[vehicle_id] = None
-        await self._status(vehicle_id, token, "available")
-        r = await self.api.request("GET", f"/v1/vehicles/{vehicle_id}", label="crew_read",
-                                   token=token)
-        if r is not None and r.status_code == 200 and r.json()["call_id"] is not None:
-            call_id = str(r.json()["call_id"])
-            self.known[vehicle_id] = call_id
-            return call_id
-        return None
+        await self._status(vehicle_id, call_id, "available")
 
-    async def _return_to_station(self, vehicle_id: str, token: str) -> None:
+    async def _return_to_station(self, vehicle_id: str) -> None:
         vehicle = self.city.vehicles[vehicle_id]
         station = self.city.stations.get(vehicle.station_id or "")
         if station is None:
@@ -317,10 +419,10 @@ class Day:
             if not self.inbox[vehicle_id].empty():
                 return  # a new mission: the loop in crew() takes it from here
             await clock.wait(step)
-            await self._position(vehicle_id, token, p_lon, p_lat)
+            await self._position(vehicle_id, None, p_lon, p_lat)
 
-    async def _drive(self, vehicle_id: str, token: str, to_lon: float, to_lat: float,
-                     area_type: str) -> None:
+    async def _drive(self, vehicle_id: str, call_id: str, to_lon: float, to_lat: float,
+                     area_type: str, vitals_of: CallRecord | None = None) -> None:
         clock = self._clock()
         lon, lat = self.position[vehicle_id]
         travel = self.eta.eta_s(from_lon=lon, from_lat=lat, to_lon=to_lon, to_lat=to_lat,
@@ -331,23 +433,53 @@ class Day:
                                            to_lat=to_lat, travel_s=travel, every_s=step):
             await clock.wait(t - last)
             last = t
-            await self._position(vehicle_id, token, p_lon, p_lat)
+            if vitals_of is None:
+                await self._position(vehicle_id, call_id, p_lon, p_lat)
+            else:  # the monitor and the GNSS send side by side, once a second each
+                await asyncio.gather(self._position(vehicle_id, call_id, p_lon, p_lat),
+                                     self._vitals(vehicle_id, call_id, vitals_of))
 
-    async def _position(self, vehicle_id: str, token: str, lon: float, lat: float) -> None:
+    async def _position(self, vehicle_id: str, call_id: str | None, lon: float,
+                        lat: float) -> None:
         self.position[vehicle_id] = (lon, lat)
-        await self.api.request("POST", f"/v1/vehicles/{vehicle_id}/position",
-                               label="crew_position", token=token,
-                               body={"lon": lon, "lat": lat,
-                                     "at": datetime.now(UTC).isoformat()})
+        at = datetime.now(UTC).isoformat()
+        if call_id is None:
+            # Position frames belong to a mission; between missions only HTTP takes them.
+            await self.api.request("POST", f"/v1/vehicles/{vehicle_id}/position",
+                                   label="crew_position_http",
+                                   token=self.api.tokens.crew(vehicle_id),
+                                   body={"lon": lon, "lat": lat, "at": at})
+            return
+        link = self.links[vehicle_id]
+        await link.send({"type": "position", "msg_id": link.new_msg_id(), "call_id": call_id,
+                         "lon": lon, "lat": lat, "at": at}, label="crew_position")
 
-    async def _status(self, vehicle_id: str, token: str, status: str) -> bool:
-        r = await self.api.request("POST", f"/v1/vehicles/{vehicle_id}/status",
-                                   label="crew_status", token=token, body={"status": status})
-        return r is not None and r.status_code == 200
+    async def _vitals(self, vehicle_id: str, call_id: str, rec: CallRecord) -> None:
+        link = self.links[vehicle_id]
+        frame = vitals_frame(acuity=rec.call.presentation.acuity, rng=self.vitals_rng,
+                             call_id=call_id, msg_id=link.new_msg_id(),
+                             at_iso=datetime.now(UTC).isoformat())
+        dest = self.destination.get(call_id)
+        reply = await link.send(frame, label="crew_vitals")
+        if reply is None or reply["type"] != "ack":
+            self.counts["vitals_refused"] += 1
+        elif dest is None:
+            self.counts["vitals_without_destination"] += 1
+        else:
+            self.acked_vitals.append(AckedFrame(event_id=str(reply["event_id"]),
+                                                call_id=call_id, hospital_id=dest))
 
-    async def _milestone(self, vehicle_id: str, token: str, kind: str) -> None:
+    async def _status(self, vehicle_id: str, call_id: str, status: str) -> bool:
+        link = self.links[vehicle_id]
+        reply = await link.send({"type": "status", "msg_id": link.new_msg_id(),
+                                 "call_id": call_id, "status": status,
+                                 "at": datetime.now(UTC).isoformat()}, label="crew_status")
+        return reply is not None and reply["type"] == "ack"
+
+    async def _milestone(self, vehicle_id: str, kind: str) -> None:
         await self.api.request("POST", f"/v1/vehicles/{vehicle_id}/milestones",
-                               label="crew_status", token=token, body={"kind": kind})
+                               label="crew_milestone_http",
+                               token=self.api.tokens.crew(vehicle_id), body={"kind": kind})
 
     def _clock(self) -> SimClock:
         assert self.clock is not None, "run() starts the clock"
@@ -359,49 +491,67 @@ class Day:
         """Play the day, stop by itself, read every call back and compute the figures."""
         cfg = self.config
         start_s = cfg.start_hour * 3600.0
+        await self.connect()
+        wall_start = datetime.now(UTC)
         self.clock = SimClock(start_s=start_s, compress=cfg.compress,
                               loop_time=asyncio.get_running_loop().time())
-        stop = asyncio.Event()
         crews = [asyncio.create_task(self.crew(v)) for v in self.city.vehicles]
-        sweeper = asyncio.create_task(self.sweep(stop))
         intake = [asyncio.create_task(self.take_call(c)) for c in calls]
         day_wall_s = cfg.hours * 3600.0 / cfg.compress
         progress = Progress(TextColumn("city day {task.fields[clock]}"), BarColumn(),
                             TextColumn("{task.fields[done]} calls"), TimeElapsedColumn(),
                             disable=not show_progress, transient=True)
-        with progress:
-            bar = progress.add_task("day", total=day_wall_s, clock="", done=0)
-            while not all(t.done() for t in intake):
-                await asyncio.sleep(0.5)
-                now = self.clock.now()
-                progress.update(bar, completed=min(day_wall_s, (now - start_s) / cfg.compress),
-                                clock=f"{int(now // 3600):02d}:{int(now % 3600 // 60):02d}",
-                                done=len(self.records))
-            # Let crews finish the missions under way, bounded in wall time.
-            deadline = asyncio.get_running_loop().time() + cfg.drain_wall_s
-            while asyncio.get_running_loop().time() < deadline and self._busy():
-                await asyncio.sleep(0.5)
-        stop.set()
-        for t in crews:
-            t.cancel()
-        await asyncio.gather(*crews, sweeper, return_exceptions=True)
-        back = await read_back(api=self.api, acknowledged=self.acknowledged)
+        try:
+            with progress:
+                bar = progress.add_task("day", total=day_wall_s, clock="", done=0)
+                while not all(t.done() for t in intake):
+                    await asyncio.sleep(0.5)
+                    now = self.clock.now()
+                    progress.update(bar,
+                                    completed=min(day_wall_s, (now - start_s) / cfg.compress),
+                                    clock=f"{int(now // 3600):02d}:{int(now % 3600 // 60):02d}",
+                                    done=len(self.records))
+                # Let crews finish the missions under way, bounded in wall time.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + cfg.drain_wall_s
+                while loop.time() < deadline and self._busy():
+                    await asyncio.sleep(0.5)
+                self.counts["crews_busy_at_end"] = sum(1 for v in self.known.values()
+                                                       if v is not None)
+            for t in crews:
+                t.cancel()
+            await asyncio.gather(*crews, return_exceptions=True)
+            # Frames acknowledged in the last moments are still on their way to the screens.
+            settle = asyncio.get_running_loop().time() + 10.0
+            while asyncio.get_running_loop().time() < settle and undelivered(
+                    acked=self.acked_vitals, seen=self.seen):
+                await asyncio.sleep(0.2)
+        finally:
+            await self.disconnect()
+        lost_frames = undelivered(acked=self.acked_vitals, seen=self.seen)
+        back = await read_back(api=self.api, acknowledged=self.acknowledged,
+                               number_of=self.number_of, undelivered=lost_frames,
+                               window=(wall_start, datetime.now(UTC)))
         return self._figures(back)
 
     def _busy(self) -> bool:
+        """Whether any crew still has a mission in hand."""
         return any(v is not None for v in self.known.values())
 
     def _figures(self, back: Any) -> dict[str, Any]:
         cfg = self.config
         clock = self._clock()
         recs = [r for r in self.records.values() if r.call_id is not None]
-        # Calls assigned by the service but never seen by a crew here (the run ended first):
+        # Dispatch times from the service's own timeline (the crew's vehicle, else the first).
         for r in recs:
             view = back.calls.get(r.call_id)
-            if view is not None and r.dispatched_s is None:
-                ev = first_event(view, "dispatched")
-                if ev is not None:
-                    r.dispatched_s = clock.of_wall(parse_time(ev["received_at"]))
+            if view is None:
+                continue
+            dispatched = sorted((e for e in view.get("timeline", [])
+                                 if e["kind"] == "dispatched"), key=lambda e: int(e["id"]))
+            mine = [e for e in dispatched if e.get("vehicle_id") == r.vehicle_id] or dispatched
+            if mine:
+                r.dispatched_s = clock.of_wall(parse_time(mine[0]["received_at"]))
         response = [(r.call.district_id, r.on_scene_s - r.answered_s) for r in recs
                     if r.on_scene_s is not None and r.answered_s is not None
                     and r.call.presentation.transport_class.value == "emergency"]
@@ -412,12 +562,19 @@ class Day:
         by_acuity = group_by((f"{int(r.call.presentation.acuity)}",
                               r.on_scene_s - r.answered_s) for r in recs
                              if r.on_scene_s is not None and r.answered_s is not None)
+        # The notice (dispatched -> the tablet has the mission) is real latency, but the
+        # compression multiplies it: the same turnout with the notice at its wall length.
+        real_notice = [
+            r.departed_s - r.dispatched_s - (r.learned_s - r.dispatched_s)
+            * (1.0 - 1.0 / cfg.compress) for r in recs
+            if r.departed_s is not None and r.dispatched_s is not None
+            and r.learned_s is not None]
         departure_ok = [(t, d <= DEPARTURE_LIMIT_S) for t, d in turnout]
         dep_rate = share_within([d for _, d in turnout], DEPARTURE_LIMIT_S)
         by_hour = rate_by_bin(departure_ok, bin_s=3600.0, bins=24)
         intake_ms = [s.latency_s * 1000 for s in self.api.samples["intake"]
                      if s.status in (200, 201)]
-        crew_ms = [s.latency_s * 1000 for label in ("crew_status", "crew_position")
+        crew_ms = [s.latency_s * 1000 for label in ("crew_status", "crew_position", "crew_vitals")
                    for s in self.api.samples[label] if s.status < 400]
         all_done = [s.started + s.latency_s for lab in self.api.samples.values() for s in lab]
         end = max(all_done, default=1.0)
@@ -428,12 +585,13 @@ class Day:
              Target("crew_message_p99_ms", cfg.crew_p99_ms),
              Target("departure_rate_3min", cfg.departure_rate_min, at_most=False),
              Target("lost_calls", 0), Target("duplicated_calls", 0),
-             Target("double_assignments", 0)],
+             Target("double_assignments", 0), Target("undelivered_handover_messages", 0)],
             {"intake_p99_ms": distribution(intake_ms).p99,
              "crew_message_p99_ms": distribution(crew_ms).p99,
              "departure_rate_3min": dep_rate, "lost_calls": len(inv.lost),
              "duplicated_calls": len(inv.duplicated),
-             "double_assignments": len(inv.double_assignments)})
+             "double_assignments": len(inv.double_assignments),
+             "undelivered_handover_messages": len(inv.undelivered)})
         return {
             "mode": "cityday", "config": asdict(cfg),
             "calls_planned": len(self.records), "calls_acknowledged": len(recs),
@@ -453,6 +611,8 @@ class Day:
                                               if r.learned_s is not None
                                               and r.dispatched_s is not None]).to_dict(),
             "departure_rate_3min": dep_rate,
+            "departure_rate_3min_notice_at_wall_length": share_within(real_notice,
+                                                                      DEPARTURE_LIMIT_S),
             "departure_rate_3min_by_hour": by_hour,
             "intake_latency_ms": distribution(intake_ms).to_dict(),
             "crew_message_latency_ms": distribution(crew_ms).to_dict(),
@@ -460,7 +620,21 @@ class Day:
             "errors": dict(self.api.errors),
             "throughput_per_s": throughput(all_done, bin_s=1.0, start=0.0, end=end + 1.0),
             "invariants": inv.to_dict(),
-            "handover_ws": "not available: crews report over HTTP only, vitals not streamed",
+            "read_back": {"listed": back.listed, "pages": back.pages,
+                          "timelines_read": len(back.calls)},
+            "handover_ws": {
+                "crew_links": len(self.links), "screens": len(self.screens),
+                "vitals_acked_for_a_screen": len(self.acked_vitals),
+                "vitals_shown": sum(len(v) for v in self.seen.values()),
+                "undelivered": len(inv.undelivered),
+                "reconnects": sum(x.reconnects for x in [*self.links.values(),
+                                                         *self.screens.values()]),
+                "resyncs": sum(x.resyncs for x in [*self.links.values(),
+                                                   *self.screens.values()]),
+                **dict(sorted(self.counts.items()))},
+            "vitals_latency_ms": distribution([s.latency_s * 1000 for s in
+                                               self.api.samples["crew_vitals"]
+                                               if s.status < 400]).to_dict(),
             "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
             "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms,
                          "response_by_district": by_district},

@@ -53,6 +53,18 @@ class Tokens:
                 role=Role.CREW, now=datetime.now(UTC), ttl_s=12 * 3600, vehicle_id=vehicle_id)
         return self._crew[vehicle_id]
 
+    def hospital(self, hospital_id: str) -> str:
+        """The token of a receiving centre's ED screen (needs the secret)."""
+        if self.jwt_secret is None:
+            raise ValueError("ED screens need hospital tokens: give the JWT secret")
+        key = f"hospital:{hospital_id}"
+        if key not in self._crew:
+            self._crew[key] = issue_token(
+                secret=self.jwt_secret, issuer=JWT_ISSUER, subject=f"loadtest-{hospital_id}",
+                role=Role.HOSPITAL, now=datetime.now(UTC), ttl_s=12 * 3600,
+                hospital_id=hospital_id)
+        return self._crew[key]
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -82,6 +94,12 @@ class Api:
     async def aclose(self) -> None:
         """Close the connections."""
         await self.client.aclose()
+
+    def record(self, *, label: str, started: float, status: int) -> None:
+        """Record a message timed outside `request` (a websocket frame and its ack)."""
+        self.samples[label].append(Sample(label, started, self.clock() - started, status))
+        if status >= 400:
+            self.errors[f"{label}:{status}"] += 1
 
     def clock(self) -> float:
         """Seconds since the client was made (the harness's monotonic clock)."""

@@ -168,6 +168,9 @@ class Invariants:
     duplicated: list[str] = field(default_factory=list)
     double_assignments: list[str] = field(default_factory=list)
     undelivered: list[str] = field(default_factory=list)
+    # Stored but never answered for (the client gave up first): reported, not a breach,
+    # since the service did keep the call.
+    unacknowledged: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -176,9 +179,10 @@ class Invariants:
 
     def to_dict(self) -> dict[str, Any]:
         """Counts and the first few offenders."""
+        lists = {**self._lists(), "unacknowledged": self.unacknowledged}
         return {"acknowledged": self.acknowledged, "ok": self.ok,
-                **{k: len(v) for k, v in self._lists().items()},
-                "examples": {k: v[:10] for k, v in self._lists().items() if v}}
+                **{k: len(v) for k, v in lists.items()},
+                "examples": {k: v[:10] for k, v in lists.items() if v}}
 
     def _lists(self) -> dict[str, list[str]]:
         return {"lost": self.lost, "duplicated": self.duplicated,
@@ -226,3 +230,47 @@ def lost_and_duplicated(
                 duplicated.append(f"{cid} answered for {owners[cid]} and {key}")
             owners.setdefault(cid, key)
     return lost, duplicated
+
+
+def listing_check(
+    *, acknowledged: Mapping[str, Sequence[str]], number_of: Mapping[str, str],
+    listed: Iterable[tuple[str, str]],
+) -> tuple[list[str], list[str], list[str]]:
+    """Lost, duplicated and unacknowledged calls, from the service's listing of the period.
+
+    `acknowledged` maps each Idempotency-Key to the call ids the service answered with,
+    `number_of` each key to its (unique) caller number, `listed` is every (call id, caller
+    number) the period listing returned. Lost: acknowledged but not listed. Duplicated: a
+    key answered with two ids, or one caller number stored as two calls. Unacknowledged: a
+    call of this run that the service stored but never answered for (a timed-out request).
+    """
+    key_of_number = {n: k for k, n in number_of.items()}
+    ids_of_key: dict[str, list[str]] = defaultdict(list)
+    listed_ids: set[str] = set()
+    for call_id, number in listed:
+        listed_ids.add(call_id)
+        if number in key_of_number:
+            ids_of_key[key_of_number[number]].append(call_id)
+    lost = sorted({cid for ids in acknowledged.values() for cid in ids if cid not in listed_ids})
+    duplicated = sorted(k for k, ids in acknowledged.items() if len(set(ids)) > 1)
+    duplicated += sorted(f"{k} stored {len(ids)} times" for k, ids in ids_of_key.items()
+                         if len(set(ids)) > 1)
+    acked = {cid for ids in acknowledged.values() for cid in ids}
+    unacknowledged = sorted(cid for ids in ids_of_key.values() for cid in ids
+                            if cid not in acked)
+    return lost, duplicated, unacknowledged
+
+
+@dataclass(frozen=True, slots=True)
+class AckedFrame:
+    """A crew frame the service acknowledged as `event_id`, bound for `hospital_id`'s screen."""
+
+    event_id: str
+    call_id: str
+    hospital_id: str
+
+
+def undelivered(*, acked: Iterable[AckedFrame], seen: Mapping[str, set[str]]) -> list[str]:
+    """Acknowledged frames whose event id never reached their hospital's screen."""
+    return sorted(f"{a.event_id} ({a.call_id} -> {a.hospital_id})" for a in acked
+                  if a.event_id not in seen.get(a.hospital_id, set()))
