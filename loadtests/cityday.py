@@ -2,26 +2,38 @@
 
     python -m loadtests.cityday --start-local --calls 3000 --compress 60 --seed 1 --policy eta
     python -m loadtests.cityday --start-local --calls 3000 --policy straight,eta,coverage
-    python -m loadtests.cityday --url URL --token T --calls 3000
+    python -m loadtests.cityday --url URL --token T --jwt-secret S --calls 3000
 
 Calls ring as a time-varying Poisson process over the day (loadtests.arrivals), at points
 drawn by district population (loadtests.city), with a configurable presentation mix
 (loadtests.presentations). Each call is taken with a cell fix; AML or a dispatcher's GCJ-02
-map pin follows during the call (loadtests.fixes). Every vehicle has a crew task: it learns
-its mission from the intake answer, from the vehicle read after it clears (a queued call is
-handed to the first suitable vehicle to clear) or from a 1 s fleet sweep; it turns out after a
-drawn delay, drives at the service's own ETA-model speed sending positions, works the scene,
-transports, hands over and clears, then drives back to its station.
+map pin follows during the call (loadtests.fixes).
+
+Real-time layer (loadtests.wslinks): every vehicle's crew tablet holds a /v1/ws/crew link and
+every hospital's ED screen a /v1/ws/hospital link (tokens minted with the JWT secret; links
+spread round-robin over the instances, resuming with ?last_event_id= after a drop). A crew
+learns its mission from the `mission` event on its link (a queued call reaches the first
+suitable crew to clear the same way), turns out after a drawn delay, and sends its status
+and a 1 Hz position as websocket frames, plus 1 Hz vitals (loadtests.vitals) while
+transporting. The destination centre's screen acknowledges the pre-alert, and once the crew
+reports `at_hospital` declares `handover_complete` after a drawn offload; the crew clears
+when the `handover` event reaches it. HTTP stays only where the websocket API has no
+equivalent: positions between missions (a position frame belongs to a call), the
+patient-contact milestone, and the handover milestone of patients no screen follows (no
+specialist pathway, so no destination centre).
 
 Time: simulated time runs `compress` times faster than the wall clock. The service stamps
 what it stamps with its own clock; the harness turns those wall times into simulated time
 (sim = start + (wall - wall0) x compress) and computes every indicator in simulated seconds.
-Devices send at their real rate (positions 1 Hz of wall time, each step covering `compress`
-simulated seconds), so the message load is that of a real fleet, not 60x it.
+Devices send at their real rate (positions and vitals 1 Hz of wall time, each step covering
+`compress` simulated seconds), so the message load is that of a real fleet, not 60x it. Any
+latency (notice of the mission, event-loop lag) is multiplied by `compress` in simulated
+time: the JSON gives `mission_notice_s` and the 3-minute rate with the notice at its wall
+length next to the raw one.
 
-The websocket channels (crews streaming vitals, ED screens subscribed) are driven once
-dispatch/handover/ws.py exists; until then crews report over HTTP only and the JSON says
-`"handover_ws": "not available"` and the undelivered-message invariant is not measured.
+Checked at the end: every acknowledged call is in GET /v1/calls?from=&to= exactly once (no
+lost or duplicated calls), no vehicle was on two calls at once (timelines), and every vitals
+frame acknowledged to a crew (the ack carries its event id) reached its destination's screen.
 """
 
 from __future__ import annotations
@@ -699,7 +711,7 @@ def main(
     token: Annotated[str | None, typer.Option(envvar="DISPATCH_TOKEN",
                                               help="dispatcher token")] = None,
     jwt_secret: Annotated[str | None, typer.Option(
-        envvar="DISPATCH_JWT_SECRET", help="mint crew tokens per vehicle (optional)")] = None,
+        envvar="DISPATCH_JWT_SECRET", help="mint crew and ED screen tokens")] = None,
     start_local: Annotated[bool, typer.Option(help="start local instances per policy")] = False,
     instances: Annotated[int, typer.Option(help="local instances")] = 1,
     calls: Annotated[int, typer.Option(help="calls in the day")] = 3000,
@@ -756,6 +768,9 @@ async def run_policies(*, config: DayConfig, policies: list[str], url: str | Non
         else:
             if url is None or token is None:
                 raise typer.BadParameter("give --url and --token, or --start-local")
+            if jwt_secret is None:
+                raise typer.BadParameter("crew tablets and ED screens need their own tokens: "
+                                         "give --jwt-secret (DISPATCH_JWT_SECRET)")
             api = Api(urls=(url.rstrip("/"),), tokens=Tokens(dispatcher=token,
                                                              jwt_secret=jwt_secret))
             tag = f"{policy}-{datetime.now(UTC):%Y%m%d%H%M%S}"

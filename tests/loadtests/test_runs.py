@@ -30,7 +30,8 @@ async def test_intake_short_run() -> None:
             await api.aclose()
     assert f["calls_sent"] == 30
     assert f["invariants"] == {"acknowledged": 30, "ok": True, "lost": 0, "duplicated": 0,
-                               "double_assignments": 0, "undelivered": 0, "examples": {}}
+                               "double_assignments": 0, "undelivered": 0, "unacknowledged": 0,
+                               "examples": {}}
     assert f["outcomes"]["assigned"] + f["outcomes"].get("queued", 0) == 30
     intake_ms = f["_samples"]["intake_ms"]
     assert f["intake_latency_ms"]["n"] == 30
@@ -86,7 +87,22 @@ async def test_city_day_short_run_under_two_policies() -> None:
         assert f["departure_rate_3min_by_hour"][9] is not None or \
             f["departure_rate_3min_by_hour"][10] is not None
         assert f["requests"]["crew_status"] > 0 and f["requests"]["crew_position"] > 0
+        # crews and screens on the websockets; the listing read back every call once
+        ws = f["handover_ws"]
+        assert (ws["crew_links"], ws["screens"]) == (112, 11)
+        assert inv["undelivered"] == 0 and inv["unacknowledged"] == 0
+        assert ws["vitals_shown"] >= ws["vitals_acked_for_a_screen"]
+        assert f["read_back"]["listed"] == 24 and f["read_back"]["timelines_read"] == 24
+        assert f["crew_message_latency_ms"]["n"] == sum(
+            f["requests"][k] for k in ("crew_status", "crew_position", "crew_vitals")) - sum(
+            v for k, v in f["errors"].items() if k.startswith(("crew_status", "crew_position",
+                                                                "crew_vitals")))
         assert f["service"]["DISPATCH_RANKING_POLICY"] in ("straight", "eta")
         assert f["passed"] is True
+    # ED screens took part: pre-alerts acknowledged, handovers declared and seen by crews
+    screens = [f["handover_ws"] for f in results.values()]
+    assert sum(w.get("prealerts_acknowledged", 0) for w in screens) >= 1
+    assert sum(w.get("handovers_declared_by_screen", 0) for w in screens) >= 1
+    assert sum(w.get("handovers_seen_by_crew", 0) for w in screens) >= 1
     # same seed, same day: the same calls under both policies
     assert results["straight"]["calls_planned"] == results["eta"]["calls_planned"]
