@@ -25,7 +25,16 @@ from redis.exceptions import RedisError, ResponseError
 
 from dispatch.bus import Bus, StreamEvent
 
-__all__ = ["Hub", "Overflow", "Subscription", "event_frame_bytes", "id_key", "pump"]
+__all__ = [
+    "Delivery",
+    "Hub",
+    "Overflow",
+    "Subscription",
+    "event_frame_bytes",
+    "event_frame_text",
+    "id_key",
+    "pump",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,14 @@ class Overflow:
     """Queue marker: the subscriber's queue overflowed and was dropped."""
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A live event with its frame, encoded once for every local subscriber of its topic."""
+
+    event: StreamEvent
+    text: str
+
+
 _OVERFLOW = Overflow()
 
 
@@ -55,15 +72,15 @@ class Subscription:
     """One client's interest in one topic, with its bounded queue of live events."""
 
     topic: str
-    queue: asyncio.Queue[StreamEvent | Overflow]
+    queue: asyncio.Queue[Delivery | Overflow]
     overflowed: bool = False
 
-    def offer(self, event: StreamEvent) -> None:
+    def offer(self, delivery: Delivery) -> None:
         """Queue a live event; on overflow drop the queue and leave one Overflow marker."""
         if self.overflowed:
             return
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             self.overflowed = True
             while not self.queue.empty():
@@ -208,12 +225,21 @@ class Hub:
             if feed is None or id_key(event.id) <= id_key(feed.offset):
                 continue
             feed.offset = event.id
+            if not feed.subscribers:
+                continue
+            # One encoding per event and instance, however many screens watch the topic.
+            delivery = Delivery(event=event, text=event_frame_text(event))
             for sub in tuple(feed.subscribers):
-                sub.offer(event)
+                sub.offer(delivery)
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def event_frame_text(event: StreamEvent) -> str:
+    """The `event` frame of a bus event as the text a websocket sends."""
+    return event_frame_bytes(event).decode()
 
 
 def event_frame_bytes(event: StreamEvent) -> bytes:
@@ -228,7 +254,7 @@ def event_frame_bytes(event: StreamEvent) -> bytes:
     return orjson.dumps(frame)
 
 
-Send = Callable[[bytes], Awaitable[None]]
+Send = Callable[[str], Awaitable[None]]
 BeforeSend = Callable[[StreamEvent], Awaitable[bool]]
 
 
@@ -251,7 +277,7 @@ async def pump(
         batch = await hub.bus.read_after(sub.topic, after_id=last, count=CATCH_UP_BATCH)
         for event in batch:
             if before_send is None or await before_send(event):
-                await send(event_frame_bytes(event))
+                await send(event_frame_text(event))
             last = event.id
         if len(batch) < CATCH_UP_BATCH:
             break
@@ -259,8 +285,8 @@ async def pump(
         item = await sub.queue.get()
         if isinstance(item, Overflow):
             return last
-        if id_key(item.id) <= id_key(last):
+        if id_key(item.event.id) <= id_key(last):
             continue
-        if before_send is None or await before_send(item):
-            await send(event_frame_bytes(item))
-        last = item.id
+        if before_send is None or await before_send(item.event):
+            await send(item.text)
+        last = item.event.id

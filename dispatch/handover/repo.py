@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,18 +14,24 @@ from dispatch.handover.state import HandoverState, Phase
 
 __all__ = [
     "CrewInsert",
+    "CrewRow",
+    "PositionRow",
+    "PositionSet",
     "FINDING_KINDS",
     "OUTBOX_CHANNEL_PREFIX",
     "add_outbox",
     "crew_message_id",
+    "existing_vehicles",
     "findings_of",
     "has_event",
     "inbound_call_ids",
     "insert_crew_message",
+    "insert_crew_messages",
     "insert_hospital_message",
     "load_state",
     "save_state",
     "set_diversion",
+    "set_positions",
     "states_of_call",
     "take_outbox",
     "was_assigned",
@@ -84,6 +91,127 @@ async def insert_crew_message(
         allowed=row["allowed"],
         destination_id=row["destination_id"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CrewRow:
+    """One crew frame to store (the batched form of insert_crew_message's arguments)."""
+
+    vehicle_id: str
+    msg_id: str
+    call_id: UUID
+    kind: str
+    occurred_at: datetime
+    body: dict[str, Any]
+    require_assignment: bool = True
+
+
+async def insert_crew_messages(
+    *, conn: asyncpg.Connection, rows: Sequence[CrewRow]
+) -> list[CrewInsert]:
+    """Store many crew frames in one statement, each as insert_crew_message would.
+
+    (vehicle, msg_id) must be unique within `rows` (the caller folds duplicates).
+    """
+    if not rows:
+        return []
+    found = await conn.fetch(
+        """WITH input AS (
+               SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[],
+                                    $6::timestamptz[], $7::jsonb[], $8::bool[])
+                   AS t(ord, vehicle_id, msg_id, call_id, kind, occurred_at, body, required)),
+           checked AS (
+               SELECT i.*, EXISTS (
+                          SELECT 1 FROM assignments a
+                           WHERE a.call_id = i.call_id AND a.vehicle_id = i.vehicle_id
+                             AND a.released_at IS NULL) AS allowed
+                 FROM input i),
+           ins AS (
+               INSERT INTO crew_messages (vehicle_id, msg_id, call_id, kind, occurred_at, body)
+               SELECT vehicle_id, msg_id, call_id, kind, occurred_at, body FROM checked
+                WHERE NOT required OR allowed
+                ORDER BY ord
+               ON CONFLICT (vehicle_id, msg_id) DO NOTHING
+               RETURNING id, vehicle_id, msg_id)
+           SELECT c.ord, ins.id AS new_id,
+                  (SELECT m.id FROM crew_messages m
+                    WHERE m.vehicle_id = c.vehicle_id AND m.msg_id = c.msg_id) AS old_id,
+                  c.allowed, c.required,
+                  (SELECT destination_id FROM calls WHERE id = c.call_id) AS destination_id
+             FROM checked c
+             LEFT JOIN ins ON ins.vehicle_id = c.vehicle_id AND ins.msg_id = c.msg_id
+            ORDER BY c.ord""",
+        list(range(len(rows))), [r.vehicle_id for r in rows], [r.msg_id for r in rows],
+        [r.call_id for r in rows], [r.kind for r in rows], [r.occurred_at for r in rows],
+        [r.body for r in rows], [r.require_assignment for r in rows],
+    )
+    out: list[CrewInsert] = []
+    for row, given in zip(found, rows, strict=True):
+        created = row["new_id"] is not None
+        event_id = row["new_id"] if created else row["old_id"]
+        if event_id is None and (row["allowed"] or not row["required"]):
+            # Another instance inserted the same frame while this statement ran: its row
+            # is not in this statement's snapshot, but it is committed now.
+            event_id = await crew_message_id(conn=conn, vehicle_id=given.vehicle_id,
+                                             msg_id=given.msg_id)
+        out.append(CrewInsert(event_id=event_id, created=created, allowed=row["allowed"],
+                              destination_id=row["destination_id"]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PositionSet:
+    """One position ping to record (the batched form of dispatch.db.fleet.set_position)."""
+
+    vehicle_id: str
+    call_id: UUID
+    lon: float
+    lat: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """A recorded ping: the vehicle's kind and status, and where its patient is going."""
+
+    kind: str
+    status: str
+    destination_id: str | None  # of `call_id`, while the vehicle is assigned to it
+
+
+async def set_positions(
+    *, conn: asyncpg.Connection, pings: Sequence[PositionSet]
+) -> list[PositionRow | None]:
+    """Record many pings in one statement; None where a newer position already stands.
+
+    The same rule as dispatch.db.fleet.set_position: an older report arriving after a newer
+    one is ignored. Vehicle ids must be unique within `pings` (the caller keeps the latest).
+    """
+    if not pings:
+        return []
+    rows = await conn.fetch(
+        """WITH input AS (
+               SELECT * FROM unnest($1::text[], $2::uuid[], $3::float8[], $4::float8[],
+                                    $5::timestamptz[]) AS t(id, call_id, lon, lat, at))
+           UPDATE vehicles v SET lon = i.lon, lat = i.lat, position_at = i.at
+             FROM input i
+            WHERE v.id = i.id AND (v.position_at IS NULL OR v.position_at <= i.at)
+           RETURNING v.id, v.kind, v.status,
+                     (SELECT c.destination_id FROM calls c JOIN assignments a ON a.call_id = c.id
+                       WHERE c.id = i.call_id AND a.vehicle_id = v.id
+                         AND a.released_at IS NULL) AS destination_id""",
+        [p.vehicle_id for p in pings], [p.call_id for p in pings], [p.lon for p in pings],
+        [p.lat for p in pings], [p.at for p in pings],
+    )
+    by_id = {r["id"]: PositionRow(kind=r["kind"], status=r["status"],
+                                  destination_id=r["destination_id"]) for r in rows}
+    return [by_id.get(p.vehicle_id) for p in pings]
+
+
+async def existing_vehicles(*, conn: asyncpg.Connection, ids: Sequence[str]) -> set[str]:
+    """Which of these vehicle ids exist."""
+    rows = await conn.fetch("SELECT id FROM vehicles WHERE id = ANY($1::text[])", list(ids))
+    return {r["id"] for r in rows}
 
 
 async def crew_message_id(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -24,10 +24,11 @@ from dispatch.bus import Bus
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import audit, timeline
-from dispatch.domain import EventKind, Role, VehicleStatus
+from dispatch.domain import EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
+from dispatch.handover.batching import Batcher
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import RetriagePolicy, conditions_of, merge_findings
 from dispatch.handover.messages import (
@@ -108,6 +109,20 @@ class CrewLink:
     eta_sent_at: dict[UUID, datetime] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ping:
+    """What recording one position found: the vehicle exists; its row unless superseded."""
+
+    exists: bool
+    row: repo.PositionRow | None
+
+
+def _frame_payload(row: repo.CrewRow, stored: repo.CrewInsert) -> dict[str, Any]:
+    """The bus message of a stored crew frame."""
+    return {"kind": row.kind, **row.body, "call_id": str(row.call_id),
+            "vehicle_id": row.vehicle_id, "event_id": stored.event_id}
+
+
 class HandoverService:
     """Flows of the crew, hospital and console channels; one per instance."""
 
@@ -127,17 +142,25 @@ class HandoverService:
         self.config = config
         self._positions: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._frames: Batcher[repo.CrewRow, repo.CrewInsert] = Batcher(
+            name="handover-crew-frames", flush=self._write_frames, after=self._publish_frames)
+        self._pings: Batcher[repo.PositionSet, _Ping] = Batcher(
+            name="handover-positions-writer", flush=self._write_pings)
 
     async def start(self) -> None:
-        """Start the console position batcher."""
+        """Start the crew frame and position writers and the console position batcher."""
+        await self._frames.start()
+        await self._pings.start()
         self._task = asyncio.create_task(self._batch_positions(), name="handover-positions")
 
     async def stop(self) -> None:
-        """Stop the batcher."""
+        """Stop the batcher and the writers."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._frames.stop()
+        await self._pings.stop()
 
     # ------------------------------------------------------------------ crew
 
@@ -151,31 +174,96 @@ class HandoverService:
         if isinstance(msg, StatusMsg):
             return await self._status(link, principal, msg, now)
         body = msg.model_dump(mode="json", exclude_none=True)
-        async with self.pool.acquire() as conn:
-            # One statement (rights check + idempotent insert) needs no transaction; a
-            # team activation adds its state change, atomically with the message.
-            if isinstance(msg, CrewActivateTeamMsg):
-                async with conn.transaction():
-                    stored, out = await self._store_crew_frame(conn, link, msg, body, now)
-            else:
-                stored, out = await self._store_crew_frame(conn, link, msg, body, now)
-        ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
-        if not stored.created:
-            return Handled(ack)  # a resend: already published the first time
-        payload = {"kind": msg.type, **body, "call_id": str(msg.call_id),
-                   "vehicle_id": link.vehicle_id, "event_id": stored.event_id}
-        if stored.destination_id is not None and not isinstance(msg, CrewActivateTeamMsg):
-            out.insert(0, (f"hospital:{stored.destination_id}", payload))
-        if msg.type in _CONSOLE_KINDS:
-            out.append(("console", payload))
-
-        async def publish() -> None:
-            await self.bus.publish_many(out)
 
         async def check() -> None:
             await self._maybe_retriage(link, principal, msg.call_id, body, now)
 
+        if not isinstance(msg, CrewActivateTeamMsg):
+            # Written with the other connections' frames in one statement, published by
+            # the writer right after it commits (_publish_frames).
+            stored = await self._frames.submit(repo.CrewRow(
+                vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                kind=msg.type, occurred_at=getattr(msg, "at", now), body=body))
+            if stored.event_id is None:
+                raise Forbidden("this crew is not assigned to the call", field="call_id")
+            ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
+            return Handled(ack, (check,) if stored.created else ())
+        # A team activation changes the handover state, atomically with the message.
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored, out = await self._store_crew_frame(conn, link, msg, body, now)
+        ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
+        if not stored.created:
+            return Handled(ack)  # a resend: already published the first time
+        out.append(("console", _frame_payload(
+            repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                         kind=msg.type, occurred_at=now, body=body), stored)))
+
+        async def publish() -> None:
+            await self.bus.publish_many(out)
+
         return Handled(ack, (publish, check))
+
+    async def _write_frames(self, rows: Sequence[repo.CrewRow]) -> list[repo.CrewInsert]:
+        """One statement for a batch of crew frames; a frame sent twice is stored once."""
+        first: dict[tuple[str, str], int] = {}
+        unique: list[repo.CrewRow] = []
+        index: list[int] = []
+        for row in rows:
+            key = (row.vehicle_id, row.msg_id)
+            if key not in first:
+                first[key] = len(unique)
+                unique.append(row)
+            index.append(first[key])
+        async with self.pool.acquire() as conn:
+            stored = await repo.insert_crew_messages(conn=conn, rows=unique)
+        out: list[repo.CrewInsert] = []
+        answered: set[int] = set()
+        for i in index:
+            # The same frame twice in one batch (a tablet on two links): one is the resend.
+            out.append(replace(stored[i], created=False) if i in answered else stored[i])
+            answered.add(i)
+        return out
+
+    async def _publish_frames(
+        self, rows: Sequence[repo.CrewRow], stored: Sequence[repo.CrewInsert]
+    ) -> None:
+        """After a batch commits: the new frames to their centres (and some to the console)."""
+        out: Outgoing = []
+        for row, result in zip(rows, stored, strict=True):
+            if not result.created:
+                continue  # a resend: published the first time
+            payload = _frame_payload(row, result)
+            if result.destination_id is not None:
+                out.append((f"hospital:{result.destination_id}", payload))
+            if row.kind in _CONSOLE_KINDS:
+                out.append(("console", payload))
+        if not out:
+            return
+        try:
+            await self.bus.publish_many(out)
+        except (RedisError, OSError) as exc:
+            # Committed and acknowledged: the outbox publishes them once Redis is back.
+            log.warning("crew frames to the outbox, Redis failed: %r", exc)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await repo.add_outbox(conn=conn, items=out)
+
+    async def _write_pings(self, pings: Sequence[repo.PositionSet]) -> list[_Ping]:
+        """One statement for a batch of positions; per vehicle, the latest ping is kept."""
+        latest: dict[str, repo.PositionSet] = {}
+        for ping in pings:
+            kept = latest.get(ping.vehicle_id)
+            if kept is None or ping.at >= kept.at:
+                latest[ping.vehicle_id] = ping
+        unique = list(latest.values())
+        async with self.pool.acquire() as conn:
+            rows = dict(zip([p.vehicle_id for p in unique],
+                            await repo.set_positions(conn=conn, pings=unique), strict=True))
+            missing = {v for v, row in rows.items() if row is None}
+            if missing:
+                missing -= await repo.existing_vehicles(conn=conn, ids=sorted(missing))
+        return [_Ping(exists=p.vehicle_id not in missing,
+                      row=rows[p.vehicle_id] if latest[p.vehicle_id] is p else None)
+                for p in pings]
 
     async def _store_crew_frame(
         self, conn: asyncpg.Connection, link: CrewLink, msg: Any, body: dict[str, Any],
@@ -225,8 +313,21 @@ class HandoverService:
     async def _position(
         self, link: CrewLink, principal: Principal, msg: PositionMsg, now: datetime
     ) -> Handled:
-        await self.orchestrator.report_position(vehicle_id=link.vehicle_id, lon=msg.lon,
-                                                lat=msg.lat, at=msg.at, principal=principal)
+        # dispatch.orchestrator.Orchestrator.report_position, batched across connections.
+        principal.require(Role.CREW, Role.DISPATCHER)
+        principal.require_vehicle(link.vehicle_id)
+        ping = await self._pings.submit(repo.PositionSet(
+            vehicle_id=link.vehicle_id, call_id=msg.call_id, lon=msg.lon, lat=msg.lat,
+            at=msg.at))
+        if not ping.exists:
+            raise NotFound(f"vehicle {link.vehicle_id} does not exist", field="vehicle_id")
+        if ping.row is None:
+            # An older ping arriving late: the newer position stands.
+            return Handled(AckFrame(msg_id=msg.msg_id, event_id=_NO_EVENT))
+        if ping.row.status == VehicleStatus.AVAILABLE.value:
+            await self.orchestrator.index.move(vehicle_id=link.vehicle_id,
+                                               kind=VehicleKind(ping.row.kind),
+                                               lon=msg.lon, lat=msg.lat)
         self._positions[link.vehicle_id] = {
             "vehicle_id": link.vehicle_id, "call_id": str(msg.call_id), "lon": msg.lon,
             "lat": msg.lat, "heading": msg.heading, "speed_mps": msg.speed_mps,
@@ -235,7 +336,8 @@ class HandoverService:
         last = link.eta_sent_at.get(msg.call_id)
         if last is None or now - last >= timedelta(seconds=self.config.eta_every_s):
             link.eta_sent_at[msg.call_id] = now
-            event_id = await self._publish_eta(link, msg, now) or _NO_EVENT
+            event_id = await self._publish_eta(link, msg, ping.row.destination_id,
+                                               now) or _NO_EVENT
 
         async def check() -> None:
             # A vitals change held back by the re-triage rate is looked at again here.
@@ -244,16 +346,13 @@ class HandoverService:
         # Positions are kept as the vehicle's latest (vehicles.lon/lat), not as events.
         return Handled(AckFrame(msg_id=msg.msg_id, event_id=event_id), (check,))
 
-    async def _publish_eta(self, link: CrewLink, msg: PositionMsg, now: datetime) -> str | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """SELECT c.destination_id FROM calls c JOIN assignments a ON a.call_id = c.id
-                    WHERE c.id = $1 AND a.vehicle_id = $2 AND a.released_at IS NULL""",
-                msg.call_id, link.vehicle_id)
-        if row is None or row["destination_id"] is None:
+    async def _publish_eta(
+        self, link: CrewLink, msg: PositionMsg, destination_id: str | None, now: datetime
+    ) -> str | None:
+        if destination_id is None:  # no destination yet, or not this vehicle's call
             return None
         places = await self.orchestrator.places.get()
-        hospital = places.hospitals.get(row["destination_id"])
+        hospital = places.hospitals.get(destination_id)
         if hospital is None:
             return None
         eta_s = self.orchestrator.eta_model.eta_s(

@@ -106,12 +106,12 @@ class _Connection:
     seen_calls: set[str] = field(default_factory=set)
     link: CrewLink | None = None
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, text: str) -> None:
         async with self.send_lock:
-            await self.websocket.send_text(data.decode())
+            await self.websocket.send_text(text)
 
     async def send_frame(self, frame: BaseModel) -> None:
-        await self.send(encode_frame(frame))
+        await self.send(encode_frame(frame).decode())
 
     async def start_pump(self, after_id: str | None) -> None:
         await self.stop_pump()
