@@ -9,8 +9,9 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-# Serialises concurrent start-ups of several instances against one database.
-_MIGRATION_LOCK_KEY = 0x64697370  # "disp"
+# Serialises concurrent start-ups of several instances migrating one schema; other
+# schemas in the same database (tests, side-by-side deployments) do not wait.
+_MIGRATION_LOCK_CLASS = 0x64697370  # "disp"
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -24,7 +25,8 @@ async def migrate(*, conn: asyncpg.Connection, schema: str) -> list[str]:
     """Apply pending migrations into `schema`; return the versions applied now."""
     applied_now: list[str] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                           _MIGRATION_LOCK_CLASS, schema)
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
         await conn.execute(
