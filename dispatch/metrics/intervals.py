@@ -1,6 +1,7 @@
 """One call's timeline -> its intervals and pass/fail flags (pure; the reference for the SQL path).
 
-Edge-case rules (the SQL in `queries.py` implements exactly these; tests hold both to them):
+Edge-case rules (the SQL in `queries.py` and the call_clocks fold of migration 0007 implement
+exactly these; tests hold both to them):
 
 1. Duplicates and order. For each (vehicle, kind) the earliest `occurred_at` counts, so
    events reported late, twice or out of order give the same answer as a clean timeline.
