@@ -1,9 +1,12 @@
 """Fan-out of the Redis streams to this instance's websocket clients.
 
-One reader task per instance blocks on XREAD over every topic a local client needs
-(plus a private control stream that wakes it when a topic is added), and offers each
-event to the subscribers' bounded queues. No client ever polls Redis for live events;
-a client only reads Redis itself to catch up after a resume.
+Two reader tasks per instance block on XREAD over the topics local clients need (plus
+a private control stream each, that wakes it when a topic is added), and offer each event,
+encoded once, to the subscribers' bounded queues. One reads the crews' `vehicle:<id>`
+topics, one the rest (centres and consoles): a thousand crews' quiet mission streams
+would otherwise ride along on every XREAD of the busy centre streams (hundreds a second),
+and Redis would scan them all each time. No client ever polls Redis for live events; a
+client only reads Redis itself to catch up after a resume.
 
 A subscriber whose queue is full loses its queue and gets one `Overflow` marker: its
 pump tells the client to resync (resume from its last event id), so a slow screen costs
@@ -88,9 +91,19 @@ class Subscription:
             self.queue.put_nowait(_OVERFLOW)
 
 
+_VEHICLES, _OTHERS = "vehicles", "others"
+_GROUPS = (_VEHICLES, _OTHERS)
+
+
+def _group(topic: str) -> str:
+    """Which reader reads a topic."""
+    return _VEHICLES if topic.startswith("vehicle:") else _OTHERS
+
+
 @dataclass(eq=False)
 class _Feed:
     offset: str
+    group: str
     subscribers: set[Subscription] = field(default_factory=set)
 
 
@@ -110,25 +123,28 @@ class Hub:
         self._queue_size = queue_size
         self._block_ms = block_ms
         self._feeds: dict[str, _Feed] = {}
-        self._control = f"_control:{uuid.uuid4().hex}"
-        self._control_offset = "0"
-        self._task: asyncio.Task[None] | None = None
+        tag = uuid.uuid4().hex
+        self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
+        self._control_offsets = dict.fromkeys(_GROUPS, "0")
+        self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Start the reader task."""
-        self._control_offset = await self.last_id(self._control) or "0"
-        self._task = asyncio.create_task(self._run(), name="handover-hub-reader")
+        """Start the reader tasks."""
+        for group in _GROUPS:
+            self._control_offsets[group] = await self.last_id(self._controls[group]) or "0"
+            self._tasks.append(asyncio.create_task(self._run(group),
+                                                   name=f"handover-hub-reader-{group}"))
 
     async def stop(self) -> None:
-        """Stop the reader task and remove the control stream."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the reader tasks and remove the control streams."""
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks.clear()
         with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(self.bus.key(self._control))
+            await self._redis.delete(*(self.bus.key(c) for c in self._controls.values()))
 
     async def last_id(self, topic: str) -> str | None:
         """The newest id of a topic's stream, or None when it is empty."""
@@ -158,10 +174,10 @@ class Hub:
             if feed is None:
                 # Events after the current end are live; the subscriber catches up on
                 # anything older from the stream itself.
-                feed = _Feed(offset=await self.last_id(topic) or "0")
+                feed = _Feed(offset=await self.last_id(topic) or "0", group=_group(topic))
                 self._feeds[topic] = feed
                 feed.subscribers.add(sub)
-                await self._wake()
+                await self._wake(_group(topic))
             else:
                 feed.subscribers.add(sub)
         return sub
@@ -199,27 +215,30 @@ class Hub:
                 lag_ms = max(lag_ms, id_key(newest)[0] - seen_ms)
         return lag_ms / 1000.0
 
-    async def _wake(self) -> None:
+    async def _wake(self, group: str) -> None:
         # Interrupts the reader's XREAD BLOCK so it includes the new topic at once.
-        await self._redis.xadd(self.bus.key(self._control), {"d": b"{}"}, maxlen=16,
+        await self._redis.xadd(self.bus.key(self._controls[group]), {"d": b"{}"}, maxlen=16,
                                approximate=True)
 
-    async def _run(self) -> None:
+    async def _run(self, group: str) -> None:
+        control = self._controls[group]
         while True:
-            offsets = {self._control: self._control_offset}
-            offsets.update({topic: feed.offset for topic, feed in self._feeds.items()})
+            offsets = {control: self._control_offsets[group]}
+            offsets.update({topic: feed.offset for topic, feed in self._feeds.items()
+                            if feed.group == group})
             try:
                 events = await self.bus.wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
                 log.warning("stream reader: %s; retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
-            self._dispatch(events)
+            self._dispatch(group, events)
 
-    def _dispatch(self, events: list[StreamEvent]) -> None:
+    def _dispatch(self, group: str, events: list[StreamEvent]) -> None:
+        control = self._controls[group]
         for event in events:
-            if event.topic == self._control:
-                self._control_offset = event.id
+            if event.topic == control:
+                self._control_offsets[group] = event.id
                 continue
             feed = self._feeds.get(event.topic)
             if feed is None or id_key(event.id) <= id_key(feed.offset):

@@ -143,9 +143,10 @@ class HandoverService:
         self._positions: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
         self._frames: Batcher[repo.CrewRow, repo.CrewInsert] = Batcher(
-            name="handover-crew-frames", flush=self._write_frames, after=self._publish_frames)
+            name="handover-crew-frames", pool=pool, flush=self._write_frames,
+            after=self._publish_frames)
         self._pings: Batcher[repo.PositionSet, _Ping] = Batcher(
-            name="handover-positions-writer", flush=self._write_pings)
+            name="handover-positions-writer", pool=pool, flush=self._write_pings)
 
     async def start(self) -> None:
         """Start the crew frame and position writers and the console position batcher."""
@@ -203,7 +204,9 @@ class HandoverService:
 
         return Handled(ack, (publish, check))
 
-    async def _write_frames(self, rows: Sequence[repo.CrewRow]) -> list[repo.CrewInsert]:
+    async def _write_frames(
+        self, conn: asyncpg.Connection, rows: Sequence[repo.CrewRow]
+    ) -> list[repo.CrewInsert]:
         """One statement for a batch of crew frames; a frame sent twice is stored once."""
         first: dict[tuple[str, str], int] = {}
         unique: list[repo.CrewRow] = []
@@ -214,8 +217,7 @@ class HandoverService:
                 first[key] = len(unique)
                 unique.append(row)
             index.append(first[key])
-        async with self.pool.acquire() as conn:
-            stored = await repo.insert_crew_messages(conn=conn, rows=unique)
+        stored = await repo.insert_crew_messages(conn=conn, rows=unique)
         out: list[repo.CrewInsert] = []
         answered: set[int] = set()
         for i in index:
@@ -247,7 +249,9 @@ class HandoverService:
             async with self.pool.acquire() as conn, conn.transaction():
                 await repo.add_outbox(conn=conn, items=out)
 
-    async def _write_pings(self, pings: Sequence[repo.PositionSet]) -> list[_Ping]:
+    async def _write_pings(
+        self, conn: asyncpg.Connection, pings: Sequence[repo.PositionSet]
+    ) -> list[_Ping]:
         """One statement for a batch of positions; per vehicle, the latest ping is kept."""
         latest: dict[str, repo.PositionSet] = {}
         for ping in pings:
@@ -255,12 +259,11 @@ class HandoverService:
             if kept is None or ping.at >= kept.at:
                 latest[ping.vehicle_id] = ping
         unique = list(latest.values())
-        async with self.pool.acquire() as conn:
-            rows = dict(zip([p.vehicle_id for p in unique],
-                            await repo.set_positions(conn=conn, pings=unique), strict=True))
-            missing = {v for v, row in rows.items() if row is None}
-            if missing:
-                missing -= await repo.existing_vehicles(conn=conn, ids=sorted(missing))
+        rows = dict(zip([p.vehicle_id for p in unique],
+                        await repo.set_positions(conn=conn, pings=unique), strict=True))
+        missing = {v for v, row in rows.items() if row is None}
+        if missing:
+            missing -= await repo.existing_vehicles(conn=conn, ids=sorted(missing))
         return [_Ping(exists=p.vehicle_id not in missing,
                       row=rows[p.vehicle_id] if latest[p.vehicle_id] is p else None)
                 for p in pings]
