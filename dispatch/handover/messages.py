@@ -236,6 +236,9 @@ class DoseUnit(StrEnum):
 class Capability(StrEnum):
     """Hospital capabilities a centre may divert (schema 0001_core.sql, hospitals)."""
 
+    # The whole emergency department: destination choice sends it nobody while it is on
+    # (dispatch.triage.destination.meets; "ed" in hospitals.diversion).
+    ED = "ed"
     PCI = "pci"
     THROMBOLYSIS = "thrombolysis"
     THROMBECTOMY = "thrombectomy"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,8 @@ __all__ = [
     "set_diversion",
     "set_positions",
     "states_of_call",
+    "status_applied",
+    "status_lock",
     "take_outbox",
     "was_assigned",
 ]
@@ -221,6 +224,34 @@ async def crew_message_id(
     value: int | None = await conn.fetchval(
         "SELECT id FROM crew_messages WHERE vehicle_id = $1 AND msg_id = $2", vehicle_id, msg_id)
     return value
+
+
+async def status_applied(
+    *, conn: asyncpg.Connection, call_id: UUID, vehicle_id: str, status: str, at: datetime
+) -> bool:
+    """Whether a crew status stamped at `at` is already on the call's timeline.
+
+    report_status writes its clock (or the clearing) with the crew's own `at` and the
+    status in `data`: a resend carries the same `at`, so this finds the first delivery
+    even when the crash came before its crew message was stored.
+    """
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM events
+                           WHERE call_id = $1 AND vehicle_id = $2 AND occurred_at = $4
+                             AND data->>'status' = $3)""",
+        call_id, vehicle_id, status, at))
+
+
+@asynccontextmanager
+async def status_lock(*, conn: asyncpg.Connection, vehicle_id: str) -> AsyncIterator[None]:
+    """Hold one vehicle's status lock (every instance): its statuses apply one at a time."""
+    await conn.execute("SELECT pg_advisory_lock(hashtext('handover_status'), hashtext($1))",
+                       vehicle_id)
+    try:
+        yield
+    finally:
+        await conn.execute(
+            "SELECT pg_advisory_unlock(hashtext('handover_status'), hashtext($1))", vehicle_id)
 
 
 async def findings_of(*, conn: asyncpg.Connection, call_id: UUID) -> list[dict[str, Any]]:

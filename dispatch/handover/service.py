@@ -291,26 +291,35 @@ class HandoverService:
     async def _status(
         self, link: CrewLink, principal: Principal, msg: StatusMsg, now: datetime
     ) -> Handled:
-        async with self.pool.acquire() as conn:
-            earlier = await repo.crew_message_id(conn=conn, vehicle_id=link.vehicle_id,
+        # A resend may race its first delivery (a tablet on two links) or follow a crash
+        # between report_status and storing the message: under the vehicle's lock, a
+        # status whose clock is already on the timeline is stored and acked, never
+        # reported again (that would stamp its clock twice).
+        async with self.pool.acquire() as lock_conn, repo.status_lock(
+                conn=lock_conn, vehicle_id=link.vehicle_id):
+            earlier = await repo.crew_message_id(conn=lock_conn, vehicle_id=link.vehicle_id,
                                                  msg_id=msg.msg_id)
-            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=link.vehicle_id)
-        if earlier is not None:
-            return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(earlier)))
-        if vehicle is None:
-            raise NotFound(f"vehicle {link.vehicle_id} does not exist", field="vehicle_id")
-        if vehicle["call_id"] != msg.call_id:
-            raise Forbidden("this vehicle's mission is another call", field="call_id")
-        # The same status tapped twice (a new msg_id) must not stamp its clock twice.
-        if vehicle["status"] != msg.status.value:
-            await self.orchestrator.report_status(
-                vehicle_id=link.vehicle_id, status=msg.status, at=msg.at, principal=principal,
-                now=now)
-        async with self.pool.acquire() as conn:
+            if earlier is not None:
+                return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(earlier)))
+            applied = await repo.status_applied(
+                conn=lock_conn, call_id=msg.call_id, vehicle_id=link.vehicle_id,
+                status=msg.status.value, at=msg.at)
+            if not applied:
+                vehicle = await fleet_db.get_vehicle(conn=lock_conn, vehicle_id=link.vehicle_id)
+                if vehicle is None:
+                    raise NotFound(f"vehicle {link.vehicle_id} does not exist",
+                                   field="vehicle_id")
+                if vehicle["call_id"] != msg.call_id:
+                    raise Forbidden("this vehicle's mission is another call", field="call_id")
+                # The same status tapped twice (a new msg_id) must not stamp its clock twice.
+                if vehicle["status"] != msg.status.value:
+                    await self.orchestrator.report_status(
+                        vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
+                        principal=principal, now=now)
             stored = await repo.insert_crew_message(
-                conn=conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
-                kind=msg.type, occurred_at=msg.at, body=msg.model_dump(mode="json"),
-                require_assignment=False)
+                conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,
+                call_id=msg.call_id, kind=msg.type, occurred_at=msg.at,
+                body=msg.model_dump(mode="json"), require_assignment=False)
         return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id)))
 
     async def _position(

@@ -337,6 +337,9 @@ HOSPITAL_VALID: list[tuple[dict[str, Any], type[Any], str, Any]] = [
         m.Capability.PCI,
     ),
     (hosp("diversion", capability="trauma", on=False), m.DiversionMsg, "on", False),
+    # the whole ED, as destination choice reads it (triage/destination.py)
+    (hosp("diversion", capability="ed", on=True), m.DiversionMsg, "capability",
+     m.Capability.ED),
     ({"type": "resume", "last_event_id": "7"}, m.ResumeMsg, "last_event_id", "7"),
 ]
 
