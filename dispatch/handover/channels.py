@@ -169,8 +169,16 @@ class Hub:
             return after_id == "0"  # no stream yet: nothing was ever missed
         deleted = _text(info.get("max-deleted-entry-id", "0-0"))
         newest = _text(info.get("last-generated-id", "0-0"))
-        # Trimming (MAXLEN) dropped entries up to `deleted`; an id newer than anything
-        # generated comes from a Redis that lost its data. Either way: a snapshot.
+        removed = int(info.get("entries-added", 0)) - int(info.get("length", 0))
+        first = info.get("first-entry")
+        oldest = _text(first[0]) if first else newest
+        # XDEL records the newest id it removed; MAXLEN trimming does not (Redis 7.0
+        # leaves max-deleted-entry-id at 0-0) but only ever removes the oldest entries:
+        # once anything was removed, an id older than the oldest kept entry may have
+        # missed some. An id newer than anything generated comes from a Redis that lost
+        # its data. Either way: a snapshot.
+        if removed > 0 and id_key(after_id) < id_key(oldest):
+            return False
         return id_key(deleted) <= id_key(after_id) <= id_key(newest)
 
     async def subscribe(self, topic: str) -> Subscription:
