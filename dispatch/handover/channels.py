@@ -134,6 +134,9 @@ class Hub:
         self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
         self._control_offsets = dict.fromkeys(_GROUPS, "0")
         self._tasks: list[asyncio.Task[None]] = []
+        # set before cancelling the readers: redis-py may turn a cancellation inside a
+        # blocking read into a ConnectionError, which the retry loop would otherwise swallow
+        self._stopping = False
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -145,10 +148,14 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop the reader tasks and remove the control streams."""
+        self._stopping = True
+        for group in self._controls:
+            # end each reader's blocking XREAD now rather than at its timeout
+            with contextlib.suppress(RedisError, OSError):
+                await self._wake(group)
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=5.0)  # cancels it if still running
         self._tasks.clear()
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(*(self.bus.key(c) for c in self._controls.values()))
@@ -237,13 +244,15 @@ class Hub:
 
     async def _run(self, group: str) -> None:
         control = self._controls[group]
-        while True:
+        while not self._stopping:
             offsets = {control: self._control_offsets[group]}
             offsets.update({topic: feed.offset for topic, feed in self._feeds.items()
                             if feed.group == group})
             try:
                 events = await self.bus.wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 log.warning("stream reader: %s; retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
