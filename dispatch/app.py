@@ -140,7 +140,12 @@ async def open_services(
         if orchestrator is not None and orchestrator.routing is not None:
             await orchestrator.routing.aclose()
         await redis.aclose()
-        await pool.close()
+        try:
+            # let queries in flight finish, but never hold a shutdown for long
+            await asyncio.wait_for(pool.close(), timeout=10.0)
+        except TimeoutError:
+            log.warning("database pool did not close in 10 s; terminating its connections")
+            pool.terminate()
 
 
 async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:

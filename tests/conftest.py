@@ -83,7 +83,8 @@ async def running_service(**overrides: Any) -> AsyncIterator[Service]:
     settings = isolated_settings(**overrides)
     app = create_app(settings)
     try:
-        async with LifespanManager(app) as manager:
+        # generous limits: CI machines are small and shared
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as c:
                 yield Service(settings=settings, client=c, app=manager.app)
