@@ -44,7 +44,7 @@ import itertools
 import random
 import sys
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -540,10 +540,18 @@ class Day:
                 await asyncio.sleep(0.2)
         finally:
             await self.disconnect()
-        lost_frames = undelivered(acked=self.acked_vitals, seen=self.seen)
         back = await read_back(api=self.api, acknowledged=self.acknowledged,
-                               number_of=self.number_of, undelivered=lost_frames,
+                               number_of=self.number_of,
                                window=(wall_start, datetime.now(UTC)))
+        routed = {cid: {str(e["data"]["hospital_id"]) for e in view.get("timeline", [])
+                        if e["kind"] == "destination_chosen"
+                        and (e.get("data") or {}).get("hospital_id")}
+                  for cid, view in back.calls.items()}
+        lost_frames = undelivered(acked=self.acked_vitals, seen=self.seen, routed=routed)
+        back = replace(back, invariants=replace(back.invariants, undelivered=lost_frames))
+        shown_at = {e for ids in self.seen.values() for e in ids}
+        self.counts["undelivered_shown_at_another_screen"] = sum(
+            1 for x in lost_frames if x.split(" ", 1)[0] in shown_at)
         return self._figures(back)
 
     def _busy(self) -> bool:
@@ -683,7 +691,9 @@ def write_outputs(results: dict[str, dict[str, Any]], *, name: str) -> list[str]
     paths.append(str(line_png(
         path=OUT_DIR / f"{name}-throughput.png", title="requests answered per second",
         x=list(range(longest)), xlabel="wall s", ylabel="requests/s",
-        series={p: f["throughput_per_s"] for p, f in results.items()})))
+        # Runs end at different moments: pad the shorter series (a gap, not a zero).
+        series={p: f["throughput_per_s"] + [None] * (longest - len(f["throughput_per_s"]))
+                for p, f in results.items()})))
     return paths
 
 

@@ -270,7 +270,15 @@ class AckedFrame:
     hospital_id: str
 
 
-def undelivered(*, acked: Iterable[AckedFrame], seen: Mapping[str, set[str]]) -> list[str]:
-    """Acknowledged frames whose event id never reached their hospital's screen."""
+def undelivered(*, acked: Iterable[AckedFrame], seen: Mapping[str, set[str]],
+                routed: Mapping[str, set[str]] | None = None) -> list[str]:
+    """Acknowledged frames whose event id reached no screen of the call's destination.
+
+    The service routes a frame to the call's destination at the moment it stores it; a
+    re-route can overtake the crew's knowledge, so a frame also counts as delivered on the
+    screen of any centre the call was `routed` to (its timeline's destination choices).
+    """
+    routed = routed or {}
     return sorted(f"{a.event_id} ({a.call_id} -> {a.hospital_id})" for a in acked
-                  if a.event_id not in seen.get(a.hospital_id, set()))
+                  if not any(a.event_id in seen.get(h, set())
+                             for h in {a.hospital_id} | routed.get(a.call_id, set())))

@@ -53,6 +53,18 @@ def test_undelivered(acked: list[AckedFrame], seen: dict[str, set[str]],
     assert undelivered(acked=acked, seen=seen) == expected
 
 
+@pytest.mark.parametrize(("seen", "expected"), [
+    # re-routed before the crew heard: shown at the new centre, which the timeline names
+    ({"H02": {"7"}}, []),
+    # shown at a centre the call was never routed to
+    ({"H03": {"7"}}, ["7 (c1 -> H01)"]),
+    ({}, ["7 (c1 -> H01)"]),
+])
+def test_undelivered_follows_reroutes(seen: dict[str, set[str]], expected: list[str]) -> None:
+    assert undelivered(acked=[AckedFrame("7", "c1", "H01")], seen=seen,
+                       routed={"c1": {"H01", "H02"}}) == expected
+
+
 def test_undelivered_breaks_the_invariants_and_unacknowledged_does_not() -> None:
     assert not Invariants(acknowledged=1, undelivered=["7 (c1 -> H01)"]).ok
     inv = Invariants(acknowledged=1, unacknowledged=["z"])
