@@ -115,11 +115,13 @@ def _reason(hit: _Hit) -> Reason:
     """A fired rule's reason, or an assumed rule's with what it assumed."""
     if not hit.assumed:
         return Reason(rule_id=hit.rule.id, source=hit.rule.source, text=hit.rule.text)
-    lacking = ", ".join(hit.missing) or "unknown"
+    # an assumption with no call-taker question behind it waits for the crew's findings
+    lacking = (f"missing: {', '.join(hit.missing)}" if hit.missing
+               else "until the crew's findings confirm or rule it out")
     return Reason(
         rule_id=hit.rule.id,
         source=hit.rule.source,
-        text=f"Assumed until known (missing: {lacking}): {hit.rule.text}",
+        text=f"Assumed ({lacking}): {hit.rule.text}",
     )
 
 
