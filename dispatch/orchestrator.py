@@ -40,10 +40,9 @@ from dispatch.domain import (
 )
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound, VehicleUnavailable
 from dispatch.geo.aml import AmlMessage
-from dispatch.geo.coords import to_wgs84
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
-from dispatch.geo.fusion import Fix, FusedLocation, fuse, moved_beyond
+from dispatch.geo.fusion import FusedLocation, fuse, moved_beyond
 from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, prefer_coverage
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
@@ -61,6 +60,15 @@ from dispatch.triage import (
     choose_destination,
     retriage,
     triage_call,
+)
+from dispatch.views import (
+    fusion_fix,
+    parse_ts,
+    previous_location,
+    render_call,
+    stored_fix,
+    text_or_none,
+    triage_event,
 )
 
 log = logging.getLogger(__name__)
@@ -156,15 +164,15 @@ class Orchestrator:
                 existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
                 assert existing is not None
                 return Outcome(call_id=existing, created=False)
-            fixes = [_stored_fix(f) for f in body.fixes]
+            fixes = [stored_fix(f) for f in body.fixes]
             fixes += await self._attach_held_aml(conn, call.id, caller, now)
             await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
-            location = fuse([_fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+            location = fuse([fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
             if location is not None:
                 await self._store_location(conn, call.id, location, places)
                 events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
                                        data=location.to_dict()))
-            events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=_triage_event(result)))
+            events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
             await append_events(conn=conn, events=events)
             if location is not None:
                 await self._choose_destination(conn, call.id, result, location, places, now)
@@ -201,7 +209,7 @@ class Orchestrator:
         """Add location fixes; re-fuse, and re-rank before dispatch or alert the crew after."""
         principal.require(Role.DISPATCHER, Role.GATEWAY)
         places = await self.places.get()
-        fixes = [_stored_fix(f) for f in fixes_in]
+        fixes = [stored_fix(f) for f in fixes_in]
         async with self.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
@@ -210,10 +218,10 @@ class Orchestrator:
                 raise Conflict(f"call is {call['status']}; fixes are taken only on live calls")
             await call_db.insert_fixes(conn=conn, call_id=call_id, fixes=fixes)
             rows = await call_db.fixes_of(conn=conn, call_id=call_id)
-            location = fuse([_fusion_fix(r["id"], r) for r in rows], now=now)
+            location = fuse([fusion_fix(r["id"], r) for r in rows], now=now)
             moved = False
             if location is not None:
-                previous = _previous_location(call)
+                previous = previous_location(call)
                 moved = previous is None or moved_beyond(previous, location)
                 await self._store_location(conn, call_id, location, places)
                 kind = EventKind.LOCATION_FIXED if previous is None else EventKind.LOCATION_UPDATED
@@ -265,9 +273,9 @@ class Orchestrator:
             )
             await append_events(conn=conn, events=[NewEvent(
                 EventKind.RETRIAGED, now, call_id,
-                data={"old": call["triage"], "new": _triage_event(result)},
+                data={"old": call["triage"], "new": triage_event(result)},
             )])
-            location = _previous_location(call)
+            location = previous_location(call)
             if location is not None:
                 await self._choose_destination(conn, call_id, result, location, places, now,
                                                findings=findings,
@@ -340,8 +348,8 @@ class Orchestrator:
                     body.booking.dest_lat if body.booking.dest_lat is not None else pickup[1])
             fleet = [
                 NetVehicle(vehicle_id=r["id"], lon=r["lon"], lat=r["lat"], trips=[
-                    BookedTrip(call_id=str(t["call_id"]), start=_ts(t["start"]),
-                               end=_ts(t["end"]), end_lon=t["end_lon"], end_lat=t["end_lat"],
+                    BookedTrip(call_id=str(t["call_id"]), start=parse_ts(t["start"]),
+                               end=parse_ts(t["end"]), end_lon=t["end_lon"], end_lat=t["end_lat"],
                                start_lon=t["start_lon"], start_lat=t["start_lat"])
                     for t in r["trips"]])
                 for r in await booking_db.net_fleet(conn=conn, now=now)
@@ -544,8 +552,9 @@ class Orchestrator:
                 await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
                                                   status=status.value, at=at)
         kind = VehicleKind(vehicle["kind"])
-        await self.bus.publish("console", {"kind": "vehicle_status", "vehicle_id": vehicle_id,
-                                           "status": status.value, "call_id": _s(call_id)})
+        await self.bus.publish("console", {
+            "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
+            "call_id": text_or_none(call_id)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
             await self._vehicle_freed(freed, now)
         elif status is not VehicleStatus.AVAILABLE:
@@ -553,7 +562,7 @@ class Orchestrator:
         # The receiving centre hears the crew's status; at_hospital marks the arrival.
         await crew_status_changed(pool=self.pool, bus=self.bus, vehicle_id=vehicle_id,
                                   call_id=call_id, status=status, at=at, now=now)
-        return {"vehicle_id": vehicle_id, "status": status.value, "call_id": _s(call_id)}
+        return {"vehicle_id": vehicle_id, "status": status.value, "call_id": text_or_none(call_id)}
 
     async def report_milestone(
         self, *, vehicle_id: str, kind: EventKind, at: datetime, principal: Principal
@@ -619,7 +628,7 @@ class Orchestrator:
                 await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                             action="read_call", call_id=call_id,
                             hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
-        view = _render_call(call, assignments, events, call["queue_position"])
+        view = render_call(call, assignments, events, call["queue_position"])
         trip = call["trip"]
         if trip is not None and view["booking"] is not None:
             view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
@@ -634,14 +643,14 @@ class Orchestrator:
         async with self.pool.acquire() as conn:
             rows = await call_db.calls_received(conn=conn, since=since, until=until, after=after,
                                                 limit=limit)
-        return [_render_call(r, [], None, None) for r in rows]
+        return [render_call(r, [], None, None) for r in rows]
 
     async def queue(self, *, statuses: list[str], principal: Principal,
                     limit: int) -> list[dict[str, Any]]:
         principal.require(Role.DISPATCHER)
         async with self.pool.acquire() as conn:
             rows = await call_db.list_calls(conn=conn, statuses=statuses, limit=limit)
-        return [_render_call(r, [], None, None) for r in rows]
+        return [render_call(r, [], None, None) for r in rows]
 
     # ---------------------------------------------------------------- internals
 
@@ -808,7 +817,7 @@ class Orchestrator:
         if mine:
             await self.index.mark_unavailable(vehicle_id=vehicle_id,
                                               kind=VehicleKind(mine[0]["kind"]))
-        mission = _render_call(call, call["live_assignments"], None, None)
+        mission = render_call(call, call["live_assignments"], None, None)
         await self.bus.publish_many([
             ("console", {"kind": "vehicle_assigned", "call_id": str(call_id),
                          "vehicle_id": vehicle_id}),
@@ -955,86 +964,3 @@ class Orchestrator:
 
     async def _publish_vehicle(self, vehicle_id: str, payload: dict[str, Any]) -> None:
         await self.bus.publish(f"vehicle:{vehicle_id}", payload)
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _s(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _stored_fix(f: FixIn) -> call_db.StoredFix:
-    lon, lat = to_wgs84(lon=f.lon, lat=f.lat, system=f.coord_system)
-    return call_db.StoredFix(
-        source=f.source, coord_system=f.coord_system, raw_lon=f.lon, raw_lat=f.lat,
-        lon=lon, lat=lat, accuracy_m=f.accuracy_m, observed_at=f.observed_at)
-
-
-def _fusion_fix(fix_id: int, f: call_db.StoredFix | asyncpg.Record) -> Fix:
-    if isinstance(f, call_db.StoredFix):
-        return Fix(fix_id=fix_id, lon=f.lon, lat=f.lat, accuracy_m=f.accuracy_m,
-                   source=f.source, observed_at=f.observed_at)
-    return Fix(fix_id=fix_id, lon=f["lon"], lat=f["lat"], accuracy_m=f["accuracy_m"],
-               source=FixSource(f["source"]), observed_at=f["observed_at"])
-
-
-def _previous_location(call: asyncpg.Record) -> FusedLocation | None:
-    if call["lon"] is None:
-        return None
-    loc = call["location"] or {}
-    return FusedLocation(lon=call["lon"], lat=call["lat"], radius_m=call["radius_m"],
-                         used=tuple(loc.get("used", ())), rejected=tuple(loc.get("rejected", ())),
-                         method=loc.get("method", "weighted"))
-
-
-def _ts(value: str | datetime) -> datetime:
-    """Timestamps inside jsonb come back as ISO text."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def _triage_event(result: TriageResult) -> dict[str, Any]:
-    d = result.to_dict()
-    return {"protocol_version": result.protocol_version, **d}
-
-
-_ACUITY_LABEL = {1: "I 濒危 dying", 2: "II 危重 critical", 3: "III 急症 urgent",
-                 4: "IV 非急症 non-urgent"}
-
-
-def _render_call(
-    call: Mapping[str, Any],
-    assignments: Sequence[Mapping[str, Any]],
-    events: list[dict[str, Any]] | None,
-    queue_position: int | None,
-) -> dict[str, Any]:
-    location = None
-    if call["lon"] is not None:
-        location = {**(call["location"] or {}), "lon": call["lon"], "lat": call["lat"],
-                    "radius_m": call["radius_m"], "district_id": call["district_id"]}
-    view: dict[str, Any] = {
-        "id": str(call["id"]),
-        "status": call["status"],
-        "caller_number": call["caller_number"],
-        "complaint": call["complaint"],
-        "answers": call["answers"],
-        "acuity": call["acuity"],
-        "acuity_label": _ACUITY_LABEL[call["acuity"]],
-        "transport_class": call["transport_class"],
-        "pathway": call["pathway"],
-        "triage": call["triage"],
-        "location": location,
-        "destination_id": call["destination_id"],
-        "booking": (
-            {"window_start": call["booked_from"], "window_end": call["booked_to"]}
-            if call["booked_from"] else None
-        ),
-        "received_at": call["received_at"],
-        "answered_at": call["answered_at"],
-        "queue_position": queue_position,
-        # rows of call_db.view_row's live_assignments
-        "assignments": [dict(a) for a in assignments],
-    }
-    if events is not None:
-        view["timeline"] = events
-    return view
