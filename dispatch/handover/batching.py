@@ -5,12 +5,12 @@ each one alone costs a pool checkout, a round trip and asyncpg's connection rese
 release; the profile of the benchmark put two thirds of the service's CPU there. A
 `Batcher` takes whatever the connections submitted while the previous batch was being
 written and writes it in one statement, then answers each submitter. It adds no timer:
-under light load a batch is one frame and goes out at once. The writer keeps one pooled
-connection for itself (no checkout and reset per batch) and takes a fresh one after a
-connection error.
+under light load a batch is one frame and goes out at once. A PostgreSQL writer keeps one
+pooled connection for itself (`HeldConnection`: no checkout and reset per batch) and takes
+a fresh one after a connection error.
 
-Each connection handles its frames one after another, so at most one frame per
-connection is pending: the pending list is bounded by the number of open connections.
+Each connection handles its frames one after another and submits at most a couple of
+items per frame, so the pending list is bounded by the number of open connections.
 A frame is acknowledged only when its batch has committed; a failed batch fails every
 frame in it (the client resends; the writes are idempotent).
 """
@@ -20,19 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import asyncpg
 
-__all__ = ["Batcher"]
+__all__ = ["Batcher", "HeldConnection"]
 
 log = logging.getLogger(__name__)
 
 I = TypeVar("I")  # noqa: E741 - the item type
 R = TypeVar("R")
 
-Flush = Callable[[asyncpg.Connection, Sequence[I]], Awaitable[Sequence[R]]]
+Flush = Callable[[Sequence[I]], Awaitable[Sequence[R]]]
 After = Callable[[Sequence[I], Sequence[R]], Awaitable[None]]
 
 
@@ -43,14 +43,11 @@ class Batcher(Generic[I, R]):
         self,
         *,
         name: str,
-        pool: asyncpg.Pool,
         flush: Flush[I, R],
         after: After[I, R] | None = None,
         max_batch: int = 1_000,
     ) -> None:
         self._name = name
-        self._pool = pool
-        self._conn: asyncpg.Connection | None = None
         self._flush = flush
         self._after = after
         self._max_batch = max_batch
@@ -69,7 +66,6 @@ class Batcher(Generic[I, R]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._drop_connection()
         for _, future in self._pending:
             if not future.done():
                 future.set_exception(ConnectionError("the service is stopping"))
@@ -84,12 +80,6 @@ class Batcher(Generic[I, R]):
         self._wake.set()
         return await future
 
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await self._pool.release(conn)
-
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -102,14 +92,9 @@ class Batcher(Generic[I, R]):
     async def _write(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            if self._conn is None:
-                self._conn = await self._pool.acquire()
-            results = await self._flush(self._conn, items)
+            results = await self._flush(items)
         except Exception as exc:  # noqa: BLE001 - every submitter hears of the failure
             log.warning("%s: batch of %d not written: %r", self._name, len(items), exc)
-            if isinstance(exc, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                                OSError, TimeoutError)):
-                await self._drop_connection()
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -124,3 +109,30 @@ class Batcher(Generic[I, R]):
                 await self._after(items, results)
             except Exception as exc:  # noqa: BLE001 - committed and acked; ours to log
                 log.error("%s: after-commit step of %d failed: %r", self._name, len(items), exc)
+
+
+class HeldConnection:
+    """One pooled connection kept by a writer between batches."""
+
+    def __init__(self, *, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[asyncpg.Connection]:
+        """The held connection; dropped (a fresh one next time) after a connection error."""
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+        try:
+            yield self._conn
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError,
+                TimeoutError):
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        """Give the connection back to the pool."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await self._pool.release(conn)

@@ -28,7 +28,7 @@ from dispatch.domain import EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
-from dispatch.handover.batching import Batcher
+from dispatch.handover.batching import Batcher, HeldConnection
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import RetriagePolicy, conditions_of, merge_findings
 from dispatch.handover.messages import (
@@ -142,16 +142,21 @@ class HandoverService:
         self.config = config
         self._positions: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._frames_conn = HeldConnection(pool=pool)
+        self._pings_conn = HeldConnection(pool=pool)
         self._frames: Batcher[repo.CrewRow, repo.CrewInsert] = Batcher(
-            name="handover-crew-frames", pool=pool, flush=self._write_frames,
-            after=self._publish_frames)
+            name="handover-crew-frames", flush=self._write_frames, after=self._publish_frames)
         self._pings: Batcher[repo.PositionSet, _Ping] = Batcher(
-            name="handover-positions-writer", pool=pool, flush=self._write_pings)
+            name="handover-positions-writer", flush=self._write_pings)
+        # ETA updates from every crew connection, one Redis pipeline per batch.
+        self._publisher: Batcher[tuple[str, dict[str, Any]], str] = Batcher(
+            name="handover-publisher", flush=self._publish_batch)
 
     async def start(self) -> None:
         """Start the crew frame and position writers and the console position batcher."""
         await self._frames.start()
         await self._pings.start()
+        await self._publisher.start()
         self._task = asyncio.create_task(self._batch_positions(), name="handover-positions")
 
     async def stop(self) -> None:
@@ -162,6 +167,9 @@ class HandoverService:
                 await self._task
         await self._frames.stop()
         await self._pings.stop()
+        await self._publisher.stop()
+        await self._frames_conn.release()
+        await self._pings_conn.release()
 
     # ------------------------------------------------------------------ crew
 
@@ -204,9 +212,7 @@ class HandoverService:
 
         return Handled(ack, (publish, check))
 
-    async def _write_frames(
-        self, conn: asyncpg.Connection, rows: Sequence[repo.CrewRow]
-    ) -> list[repo.CrewInsert]:
+    async def _write_frames(self, rows: Sequence[repo.CrewRow]) -> list[repo.CrewInsert]:
         """One statement for a batch of crew frames; a frame sent twice is stored once."""
         first: dict[tuple[str, str], int] = {}
         unique: list[repo.CrewRow] = []
@@ -217,7 +223,8 @@ class HandoverService:
                 first[key] = len(unique)
                 unique.append(row)
             index.append(first[key])
-        stored = await repo.insert_crew_messages(conn=conn, rows=unique)
+        async with self._frames_conn.use() as conn:
+            stored = await repo.insert_crew_messages(conn=conn, rows=unique)
         out: list[repo.CrewInsert] = []
         answered: set[int] = set()
         for i in index:
@@ -249,9 +256,7 @@ class HandoverService:
             async with self.pool.acquire() as conn, conn.transaction():
                 await repo.add_outbox(conn=conn, items=out)
 
-    async def _write_pings(
-        self, conn: asyncpg.Connection, pings: Sequence[repo.PositionSet]
-    ) -> list[_Ping]:
+    async def _write_pings(self, pings: Sequence[repo.PositionSet]) -> list[_Ping]:
         """One statement for a batch of positions; per vehicle, the latest ping is kept."""
         latest: dict[str, repo.PositionSet] = {}
         for ping in pings:
@@ -259,11 +264,12 @@ class HandoverService:
             if kept is None or ping.at >= kept.at:
                 latest[ping.vehicle_id] = ping
         unique = list(latest.values())
-        rows = dict(zip([p.vehicle_id for p in unique],
-                        await repo.set_positions(conn=conn, pings=unique), strict=True))
-        missing = {v for v, row in rows.items() if row is None}
-        if missing:
-            missing -= await repo.existing_vehicles(conn=conn, ids=sorted(missing))
+        async with self._pings_conn.use() as conn:
+            rows = dict(zip([p.vehicle_id for p in unique],
+                            await repo.set_positions(conn=conn, pings=unique), strict=True))
+            missing = {v for v, row in rows.items() if row is None}
+            if missing:
+                missing -= await repo.existing_vehicles(conn=conn, ids=sorted(missing))
         return [_Ping(exists=p.vehicle_id not in missing,
                       row=rows[p.vehicle_id] if latest[p.vehicle_id] is p else None)
                 for p in pings]
@@ -374,9 +380,15 @@ class HandoverService:
                    "hospital_id": hospital.id, "eta_s": round(eta_s, 1),
                    "expected_at": (now + timedelta(seconds=eta_s)).isoformat(),
                    "lon": msg.lon, "lat": msg.lat, "at": msg.at.isoformat()}
-        ids = await self.bus.publish_many([(f"hospital:{hospital.id}", payload),
-                                           ("console", payload)])
-        return ids[0]
+        # Both at once: the centre's id goes back in the position's ack.
+        centre_id, _ = await asyncio.gather(
+            self._publisher.submit((f"hospital:{hospital.id}", payload)),
+            self._publisher.submit(("console", payload)))
+        return centre_id
+
+    async def _publish_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Publish what several connections submitted in one pipeline."""
+        return await self.bus.publish_many(list(items))
 
     async def _maybe_retriage(
         self, link: CrewLink, principal: Principal, call_id: UUID,
