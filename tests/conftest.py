@@ -7,6 +7,7 @@ DISPATCH_TEST_DATABASE_URL / DISPATCH_TEST_REDIS_URL, defaulting to the local se
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from dispatch.app import create_app
 from dispatch.auth import issue_token
 from dispatch.config import Settings
 from dispatch.domain import Role
+from tests.geo.fake_osrm import FakeOsrm
 
 DATABASE_URL = os.environ.get("DISPATCH_TEST_DATABASE_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
@@ -96,3 +98,16 @@ async def running_service(**overrides: Any) -> AsyncIterator[Service]:
 async def service() -> AsyncIterator[Service]:
     async with running_service() as s:
         yield s
+
+
+@pytest.fixture
+async def osrm() -> AsyncIterator[FakeOsrm]:
+    """A fake OSRM `table` service on 127.0.0.1, port 0 (a real HTTP peer)."""
+    fake = FakeOsrm()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    fake.base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        yield fake
+        fake.release.set()
+        server.close()
+        await server.wait_closed()

@@ -3,93 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
-import orjson
 import pytest
 
 from dispatch.errors import GeoError
-from dispatch.geo.distance import haversine_m
 from dispatch.geo.osrm import OsrmError, table_durations, table_url
-
-
-def _duration(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return round(haversine_m(*a, *b) / 10.0, 1)
-
-
-@dataclass
-class FakeOsrm:
-    """Answers /<mode>/table/v1/driving/<coords>?sources=..&destinations=.. like OSRM does."""
-
-    paths: list[str] = field(default_factory=list)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    base: str = ""
-
-    def answer(self, target: str) -> tuple[int, bytes]:
-        url = urlsplit(target)
-        mode, _, _, profile, coords = url.path.strip("/").split("/", 4)
-        q = parse_qs(url.query)
-        pts = [tuple(map(float, c.split(","))) for c in unquote(coords).split(";")]
-        src = [int(i) for i in q["sources"][0].split(";")]
-        dst = [int(i) for i in q["destinations"][0].split(";")]
-        if mode == "refuse" or q.get("annotations") != ["duration"] or profile != "driving":
-            return 400, orjson.dumps({"code": "InvalidQuery", "message": "bad"})
-        if mode == "badjson":
-            return 200, b"{not json"
-        if mode == "short":
-            return 200, orjson.dumps({"code": "Ok", "durations": [[1.0]]})
-        if mode == "negative":
-            return 200, orjson.dumps({"code": "Ok", "durations": [[-1.0] * len(dst)] * len(src)})
-        if mode == "nosegment":
-            return 200, orjson.dumps({"code": "NoSegment", "message": "no road"})
-        rows = []
-        for i in src:
-            row = []
-            for j in dst:
-                # points east of 119.5 are across water with no road: OSRM answers null
-                far = pts[j][0] > 119.5 or pts[i][0] > 119.5
-                row.append(None if far else _duration(pts[i], pts[j]))  # type: ignore[arg-type]
-            rows.append(row)
-        return 200, orjson.dumps({"code": "Ok", "durations": rows})
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            target = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
-            self.paths.append(target)
-            if target.startswith("/slow/"):
-                await self.release.wait()
-            status, body = self.answer(target)
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-            )
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client gave up (timeout test); nothing to answer
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except ConnectionError:
-                pass
-
-
-@pytest.fixture
-async def osrm() -> AsyncIterator[FakeOsrm]:
-    fake = FakeOsrm()
-    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    fake.base = f"http://127.0.0.1:{port}"
-    async with server:
-        yield fake
-        fake.release.set()
-        server.close()
-        await server.wait_closed()
-
+from tests.geo.fake_osrm import FakeOsrm, route_duration_s
 
 PTS = [(118.78 + 0.01 * i, 32.04 + 0.007 * (i % 5)) for i in range(12)]
 
@@ -105,7 +26,7 @@ async def test_matrix_matches_server_and_respects_the_coordinate_limit(
     async with httpx.AsyncClient() as client:
         got = await table_durations(client=client, base_url=osrm.base + "/ok/", sources=sources,
                                     destinations=dests, max_coordinates=max_coords)
-    assert got == [[_duration(s, d) for d in dests] for s in sources]
+    assert got == [[route_duration_s(s, d) for d in dests] for s in sources]
     assert len(osrm.paths) == requests
     for p in osrm.paths:
         assert "annotations=duration" in p
@@ -117,7 +38,7 @@ async def test_unroutable_pairs_are_none(osrm: FakeOsrm) -> None:
         got = await table_durations(client=client, base_url=osrm.base + "/ok",
                                     sources=[PTS[0], (119.6, 32.0)],
                                     destinations=[PTS[1], (119.7, 32.1)])
-    assert got[0][0] == _duration(PTS[0], PTS[1])
+    assert got[0][0] == route_duration_s(PTS[0], PTS[1])
     assert got[0][1] is None and got[1] == [None, None]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,24 +13,12 @@ from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.ranking import Candidate, Ranked, rank
 from dispatch.geo.routed import rerank_by_routes
-from tests.geo.test_osrm import FakeOsrm
+from tests.geo.fake_osrm import FakeOsrm
 
 NOW = datetime(2025, 6, 2, 2, 30, tzinfo=UTC)
 SCENE = (118.78, 32.04)
 MODEL = EtaModel.default()
 KINDS = (VehicleKind.ALS, VehicleKind.BLS)
-
-
-@pytest.fixture
-async def osrm() -> AsyncIterator[FakeOsrm]:
-    fake = FakeOsrm()
-    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
-    fake.base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    async with server:
-        yield fake
-        fake.release.set()
-        server.close()
-        await server.wait_closed()
 
 
 def cand(vid: str, lon: float, lat: float, kind: VehicleKind = VehicleKind.ALS) -> Candidate:

@@ -3,13 +3,8 @@ travel times (Resgrid practice: route only the top few)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
-
 from tests.conftest import running_service
-from tests.geo.test_osrm import FakeOsrm
+from tests.geo.fake_osrm import FakeOsrm
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
@@ -19,17 +14,6 @@ CHEST_PAIN = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing
 # says only ~110 s, so routed, the ALS crew goes.
 FLEET = [("B1", "bls", CENTRE[0] + 0.0106, CENTRE[1]),
          ("A1", "als", CENTRE[0] - 0.0223, CENTRE[1])]
-
-
-@pytest.fixture
-async def osrm() -> AsyncIterator[FakeOsrm]:
-    fake = FakeOsrm()
-    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
-    fake.base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    async with server:
-        yield fake
-        server.close()
-        await server.wait_closed()
 
 
 async def test_model_alone_sends_the_bls_unit() -> None:
