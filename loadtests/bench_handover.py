@@ -6,9 +6,12 @@ Without --url it starts its own service instances (--instances, default 2) on an
 schema and Redis prefix. It loads `--hospitals` PCI centres in a ring, one chest-pain
 call per crew near a centre (so patients spread over the centres), connects M screens to
 every destination centre and one crew per call, spread over the instances, then lets each
-crew send a position and a vitals frame every second. Prints crew messages/s in, frames/s
-delivered to screens, the share of vitals delivered to every screen of their centre, and
-end-to-end latency (crew send -> screen receipt, one clock: the harness) p50/p99; writes
+crew send a position and a vitals frame every second; `--consoles` dispatcher consoles
+listen to the console stream (positions batched once a second). Prints crew messages/s
+in, frames/s delivered to screens, the share of vitals delivered to every screen of their
+centre, end-to-end latency (crew send -> screen receipt, one clock: the harness) p50/p99
+and, for instances it started itself, the service processes' CPU time per crew message
+(a figure that does not depend on what else the machine is running); writes
 loadtests/out/bench_handover.json.
 """
 
@@ -47,6 +50,8 @@ class Stats:
     acked: int = 0
     errors: int = 0
     screen_frames: int = 0
+    console_frames: int = 0
+    console_positions: int = 0
     vitals_delivered: int = 0
     expected_deliveries: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -158,6 +163,19 @@ class Harness:
         except ConnectionClosed:
             return
 
+    async def console(self, i: int, ready: asyncio.Event) -> None:
+        async with connect(self.ws(i, "console", self.token(Role.DISPATCHER)),
+                           max_size=2**24) as ws:
+            await ws.recv()  # snapshot
+            ready.set()
+            try:
+                async for raw in ws:
+                    self.stats.console_frames += 1
+                    if orjson.loads(raw).get("kind") == "positions":
+                        self.stats.console_positions += 1
+            except ConnectionClosed:
+                return
+
     async def crew(self, i: int, call: dict[str, Any], screens: int, ready: asyncio.Event,
                    start: asyncio.Event) -> None:
         vehicle = call["assignments"][0]["vehicle_id"]
@@ -237,6 +255,10 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
             readies.append(ready)
             tasks.append(asyncio.create_task(h.screen(j * args.screens + k + 1, hospital_id,
                                                       ready)))
+    for k in range(args.consoles):
+        ready = asyncio.Event()
+        readies.append(ready)
+        tasks.append(asyncio.create_task(h.console(k, ready)))
     start = asyncio.Event()
     for i, call in enumerate(calls):
         ready = asyncio.Event()
@@ -245,9 +267,11 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
     start.set()
     t_start = time.perf_counter()
+    cpu_start = _service_cpu_s()
     await asyncio.sleep(args.seconds)
     h.running = False
     sending_s = time.perf_counter() - t_start
+    cpu_s = _service_cpu_s() - cpu_start
     await asyncio.sleep(4.0)
     for task in tasks:
         task.cancel()
@@ -266,6 +290,12 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "acked": s.acked,
         "errors": s.errors,
         "ack_latency_ms": {"p50": _pct(s.ack_ms, 0.5), "p99": _pct(s.ack_ms, 0.99)},
+        "service_cpu_s": round(cpu_s, 2),
+        "service_cpu_ms_per_crew_message": round(1000 * cpu_s / max(1, s.sent), 3)
+        if cpu_s else None,
+        "consoles": args.consoles,
+        "console_frames_per_s": round(s.console_frames / sending_s, 1),
+        "console_position_batches": s.console_positions,
         "screen_frames": s.screen_frames,
         "screen_frames_per_s": round(s.screen_frames / sending_s, 1),
         "vitals_delivered": s.vitals_delivered,
@@ -278,11 +308,29 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
     return result
 
 
+def _service_cpu_s() -> float:
+    """User + system CPU seconds of the uvicorn processes this harness started (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        # fields[1] is the parent pid; utime and stime are fields 14 and 15 of stat
+        if fields[1] == me and b"uvicorn" in cmdline:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--crews", type=int, default=200)
     parser.add_argument("--screens", type=int, default=3, help="screens per centre")
     parser.add_argument("--hospitals", type=int, default=30)
+    parser.add_argument("--consoles", type=int, default=0, help="dispatcher consoles")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--pool-max", type=int, default=20)
