@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 from fhir.resources.bundle import Bundle
+from fhir.resources.condition import Condition
 
 from dispatch.domain import Role
 from tests.conftest import DATABASE_URL
@@ -66,12 +67,14 @@ async def test_record_as_json_text_and_fhir_for_those_allowed() -> None:
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/fhir+json"
         bundle = Bundle.model_validate_json(r.content)
-        kinds = [e.resource.get_resource_type() for e in bundle.entry or []]
+        resources = [e.resource for e in bundle.entry or []]
+        assert all(res is not None for res in resources)
+        kinds = [res.get_resource_type() for res in resources if res is not None]
         assert {"Patient", "Encounter", "Observation", "Condition", "Procedure",
                 "MedicationAdministration"} <= set(kinds)
-        stemi = [e.resource for e in bundle.entry or []
-                 if e.resource.get_resource_type() == "Condition"
-                 and any(cd.code == "401303003" for cd in e.resource.code.coding or [])]
+        stemi = [res for res in resources
+                 if isinstance(res, Condition) and res.code is not None
+                 and any(cd.code == "401303003" for cd in res.code.coding or [])]
         assert stemi, "the crew's STEMI ECG is a Condition"
 
         r = await c.http.get(url, headers=c.auth())
