@@ -100,6 +100,8 @@ async def open_services(
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
         scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
         scheduler.add_done_callback(_report_crash)
+        watchdog = asyncio.create_task(_index_watchdog(orchestrator, settings.index_check_s))
+        watchdog.add_done_callback(_report_crash)
         coverage_service = CoverageService(
             pool=pool, places=orchestrator.places,
             lookback_days=settings.coverage_lookback_days,
@@ -129,9 +131,10 @@ async def open_services(
             await handover.stop()
             await hub.stop()
             await outbox.stop()
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
+            for task in (scheduler, watchdog):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if recalibrator is not None:
                 recalibrator.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -146,6 +149,18 @@ async def open_services(
         except TimeoutError:
             log.warning("database pool did not close in 10 s; terminating its connections")
             pool.terminate()
+
+
+async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
+    """Rebuild the Redis GEO index from PostgreSQL whenever Redis has lost it."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if not await orchestrator.index.is_built():
+                n = await orchestrator.rebuild_index()
+                log.warning("Redis lost the live index; rebuilt %d vehicles from PostgreSQL", n)
+        except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
+            log.exception("live index check failed; trying again in %.0f s", every_s)
 
 
 async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # (ETA-ranked, then the unit whose district keeps most, within `coverage_slack_s`).
     ranking_policy: RankingPolicy = RankingPolicy.ETA
     coverage_slack_s: float = Field(default=60.0, ge=0)
+    # How often each instance checks that Redis still holds the live vehicle index.
+    index_check_s: float = Field(default=5.0, gt=0)
     stream_maxlen: int = 100_000
     migrate_on_start: bool = True
 

@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+from redis.exceptions import RedisError
 
 from dispatch.auth import Principal
 from dispatch.bus import Bus
@@ -189,9 +190,9 @@ class Orchestrator:
                         conn, fresh, [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons)
                                       for r in ranked],
                         principal=principal, now=now, expect=[CallStatus.QUEUED.value])
-        await self.bus.publish("console", {"kind": "call_created", "call_id": str(call.id),
-                                           "acuity": call.acuity,
-                                           "transport_class": call.transport_class})
+        await self._fanout_one("console", {"kind": "call_created", "call_id": str(call.id),
+                                            "acuity": call.acuity,
+                                            "transport_class": call.transport_class})
         if booked_later:
             await self._plan_booking(call.id, body, now)
             return Outcome(call_id=call.id, created=True)
@@ -280,8 +281,8 @@ class Orchestrator:
                 await self._choose_destination(conn, call_id, result, location, places, now,
                                                findings=findings,
                                                previous=call["destination_id"])
-        await self.bus.publish("console", {"kind": "call_retriaged", "call_id": str(call_id),
-                                           "acuity": int(result.acuity)})
+        await self._fanout_one("console", {"kind": "call_retriaged", "call_id": str(call_id),
+                                            "acuity": int(result.acuity)})
         if call["status"] == CallStatus.QUEUED.value:
             recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
             return Outcome(call_id=call_id, created=False, recommendations=recs)
@@ -499,7 +500,7 @@ class Orchestrator:
             await booking_db.set_trip_status(conn=conn, call_id=call_id, status="cancelled")
             await append_events(conn=conn, events=[
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
-        await self.bus.publish("console", {"kind": "call_cancelled", "call_id": str(call_id)})
+        await self._fanout_one("console", {"kind": "call_cancelled", "call_id": str(call_id)})
         for row in released:
             await self._publish_vehicle(row["id"], {"kind": "mission_cancelled",
                                                     "call_id": str(call_id)})
@@ -552,7 +553,7 @@ class Orchestrator:
                 await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
                                                   status=status.value, at=at)
         kind = VehicleKind(vehicle["kind"])
-        await self.bus.publish("console", {
+        await self._fanout_one("console", {
             "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
             "call_id": text_or_none(call_id)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
@@ -818,7 +819,7 @@ class Orchestrator:
             await self.index.mark_unavailable(vehicle_id=vehicle_id,
                                               kind=VehicleKind(mine[0]["kind"]))
         mission = render_call(call, call["live_assignments"], None, None)
-        await self.bus.publish_many([
+        await self._fanout([
             ("console", {"kind": "vehicle_assigned", "call_id": str(call_id),
                          "vehicle_id": vehicle_id}),
             (f"vehicle:{vehicle_id}", {"kind": "mission", "call_id": str(call_id),
@@ -960,7 +961,18 @@ class Orchestrator:
     async def _publish_to_crews(self, call_id: UUID, payload: dict[str, Any]) -> None:
         async with self.pool.acquire() as conn:
             live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
-        await self.bus.publish_many([(f"vehicle:{a['vehicle_id']}", payload) for a in live])
+        await self._fanout([(f"vehicle:{a['vehicle_id']}", payload) for a in live])
+
+    async def _fanout(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish facts already committed. A Redis failure is logged and never fails or
+        undoes the request: clients catch up from PostgreSQL (snapshots on reconnect)."""
+        try:
+            await self.bus.publish_many(items)
+        except (RedisError, OSError, TimeoutError):
+            log.exception("fan-out of %d event(s) to Redis failed", len(items))
+
+    async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
+        await self._fanout([(topic, payload)])
 
     async def _publish_vehicle(self, vehicle_id: str, payload: dict[str, Any]) -> None:
-        await self.bus.publish(f"vehicle:{vehicle_id}", payload)
+        await self._fanout_one(f"vehicle:{vehicle_id}", payload)

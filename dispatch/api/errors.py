@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.api.json import JSON
@@ -77,6 +79,18 @@ def install_error_handlers(app: FastAPI) -> None:
                 reason = f"malformed JSON: {err.get('ctx', {}).get('error', reason)}"
             detail.append({"field": _location(loc), "reason": reason})
         return JSON({"error": "invalid_input", "detail": detail}, status_code=422)
+
+    async def _unavailable(request: Request, exc: Exception) -> JSON:
+        # PostgreSQL or Redis is unreachable or timed out: say so, never a bare 500. A call
+        # whose intake committed before the failure is safe: retry with its Idempotency-Key.
+        log.error("backing service unavailable on %s: %r", request.url.path, exc)
+        return JSON(error_body("unavailable", None,
+                               "a backing service (PostgreSQL or Redis) is unavailable; retry"),
+                    status_code=503, headers={"Retry-After": "2"})
+
+    for infrastructure in (RedisError, OSError, TimeoutError, asyncpg.PostgresConnectionError,
+                           asyncpg.InterfaceError, asyncpg.exceptions.QueryCanceledError):
+        app.add_exception_handler(infrastructure, _unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSON:

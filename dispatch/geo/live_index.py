@@ -97,5 +97,14 @@ class LiveIndex:
         for vehicle_id, kind, lon, lat in available:
             pipe.geoadd(self._key(kind), (lon, lat, vehicle_id))
             n += 1
+        pipe.set(self._built_key, "1")
         await pipe.execute()
         return n
+
+    @property
+    def _built_key(self) -> str:
+        return f"{self._prefix}:geo:built"
+
+    async def is_built(self) -> bool:
+        """False once Redis has lost the index (restarted without persistence, or flushed)."""
+        return bool(await self._redis.exists(self._built_key))
