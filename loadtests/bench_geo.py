@@ -229,10 +229,10 @@ async def _nearest_query(
     kinds = (VehicleKind.ALS, VehicleKind.BLS)
     found: dict[str, float] = {}
     for radius in search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M):
-        for kind in kinds:
-            for near in await index.nearest(kind=kind, lon=lon, lat=lat, radius_m=radius,
-                                            count=SEARCH_CANDIDATES):
-                found[near.vehicle_id] = near.distance_m
+        # both kinds in one pipelined round trip, as the orchestrator does
+        for near in await index.nearest_kinds(kinds=kinds, lon=lon, lat=lat, radius_m=radius,
+                                              count=SEARCH_CANDIDATES):
+            found[near.vehicle_id] = near.distance_m
         if len(found) >= SEARCH_CANDIDATES:
             break
     hour = model.local_hour(NOW)
