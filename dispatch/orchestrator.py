@@ -457,7 +457,7 @@ class Orchestrator:
                         f"a {vehicle['kind']} vehicle cannot serve this "
                         f"{call['transport_class']} call (needs {call['required_kinds']})",
                         field="vehicle_id")
-                eta, dist = self._eta_to(vehicle, call, now)
+                eta, dist = self._eta_to(vehicle, call, await self.places.get(), now)
                 options = [(vehicle_id, eta, dist, ("dispatcher override",))]
             claimed = await self._claim_first(
                 conn, call, options, principal=principal, now=now,
@@ -502,8 +502,8 @@ class Orchestrator:
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
         await self._fanout_one("console", {"kind": "call_cancelled", "call_id": str(call_id)})
         for row in released:
-            await self._publish_vehicle(row["id"], {"kind": "mission_cancelled",
-                                                    "call_id": str(call_id)})
+            await self._fanout_one(f"vehicle:{row['id']}",
+                                   {"kind": "mission_cancelled", "call_id": str(call_id)})
             await self._vehicle_freed(row, now)
         return Outcome(call_id=call_id, created=False)
 
@@ -793,7 +793,7 @@ class Orchestrator:
         await append_events(conn=conn, events=[NewEvent(
             EventKind.DISPATCHED, now, call_id, vehicle_id,
             data={"station_id": claim["station_id"],
-                  "district_id": self._station_district(claim["station_id"]),
+                  "district_id": claim["station_district_id"],
                   "eta_s": claim["eta_s"], "distance_m": claim["distance_m"],
                   "reasons": reasons, "by": principal.subject,
                   # where the vehicle was when ordered: ETA calibration's trip start
@@ -802,13 +802,6 @@ class Orchestrator:
                     action="assign", call_id=call_id, vehicle_id=vehicle_id,
                     detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note})
         return vehicle_id
-
-    def _station_district(self, station_id: str | None) -> str | None:
-        places = self.places._places  # already loaded by the caller's search
-        if places is None or station_id is None:
-            return None
-        station = places.stations.get(station_id)
-        return station.district_id if station else None
 
     async def _after_claim(self, call_id: UUID, vehicle_id: str, now: datetime) -> None:
         async with self.pool.acquire() as conn:
@@ -872,8 +865,9 @@ class Orchestrator:
                 conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
                 booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
             reserve_check: dict[str, int] | None = None
+            places = await self.places.get()
             for call in queued:
-                eta, dist = self._eta_to(vehicle, call, now)
+                eta, dist = self._eta_to(vehicle, call, places, now)
                 if dist > self.settings.search_max_m:
                     continue
                 if call["acuity"] in RESERVE_LEVELS and vehicle["kind"] != VehicleKind.NET:
@@ -896,12 +890,11 @@ class Orchestrator:
             await self._after_claim(claimed_call, vehicle_id, now)
 
     def _eta_to(
-        self, vehicle: asyncpg.Record, call: asyncpg.Record, now: datetime
+        self, vehicle: asyncpg.Record, call: Mapping[str, Any], places: Places, now: datetime
     ) -> tuple[float, float]:
         if vehicle["lon"] is None or call["lon"] is None:
             return float("inf"), float("inf")
-        places = self.places._places
-        area = places.area_type_at(call["lon"], call["lat"]) if places else "urban"
+        area = places.area_type_at(call["lon"], call["lat"])
         dist = haversine_m(vehicle["lon"], vehicle["lat"], call["lon"], call["lat"])
         eta = self.eta_model.eta_s(from_lon=vehicle["lon"], from_lat=vehicle["lat"],
                                    to_lon=call["lon"], to_lat=call["lat"], area_type=area, at=now)
@@ -973,6 +966,3 @@ class Orchestrator:
 
     async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
         await self._fanout([(topic, payload)])
-
-    async def _publish_vehicle(self, vehicle_id: str, payload: dict[str, Any]) -> None:
-        await self._fanout_one(f"vehicle:{vehicle_id}", payload)

@@ -58,11 +58,3 @@ async def due_trips(*, conn: asyncpg.Connection, until: datetime) -> list[asyncp
 
 async def set_trip_status(*, conn: asyncpg.Connection, call_id: UUID, status: str) -> None:
     await conn.execute("UPDATE booked_trips SET status = $2 WHERE call_id = $1", call_id, status)
-
-
-async def trip_of(*, conn: asyncpg.Connection, call_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT call_id, vehicle_id, status, depart_at, pickup_at, dropoff_at, plan
-             FROM booked_trips WHERE call_id = $1""",
-        call_id,
-    )

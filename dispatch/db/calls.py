@@ -190,19 +190,6 @@ async def calls_received(
     )
 
 
-async def queue_position(*, conn: asyncpg.Connection, call_id: UUID) -> int | None:
-    """1-based place among queued calls of the same transport class, or None if not queued."""
-    return await conn.fetchval(
-        """WITH c AS (SELECT id, acuity, received_at, transport_class FROM calls
-                       WHERE id = $1 AND status = 'queued')
-           SELECT 1 + (SELECT count(*) FROM calls q
-                        WHERE q.status = 'queued' AND q.transport_class = c.transport_class
-                          AND (q.acuity, q.received_at, q.id) < (c.acuity, c.received_at, c.id))
-             FROM c""",
-        call_id,
-    )
-
-
 async def set_status(
     *, conn: asyncpg.Connection, call_id: UUID, status: CallStatus, expect: list[str]
 ) -> bool:

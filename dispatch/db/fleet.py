@@ -100,9 +100,10 @@ async def claim_first_available(
                SELECT $5, id, $6, eta_s, distance_m, reason, $7 FROM claimed
                RETURNING id
            )
-           SELECT c.id, c.kind, c.station_id, c.lon, c.lat, c.eta_s, c.distance_m, c.reason,
-                  a.id AS assignment_id
-             FROM claimed c, assignment a""",
+           SELECT c.id, c.kind, c.station_id, s.district_id AS station_district_id,
+                  c.lon, c.lat, c.eta_s, c.distance_m, c.reason, a.id AS assignment_id
+             FROM claimed c CROSS JOIN assignment a
+             LEFT JOIN stations s ON s.id = c.station_id""",
         [o[0] for o in options], [o[1] for o in options], [o[2] for o in options],
         [o[3] for o in options], call_id, at, assigned_by,
     )
