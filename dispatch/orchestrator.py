@@ -92,6 +92,8 @@ class Outcome:
     call_id: UUID
     created: bool
     recommendations: tuple[Ranked, ...] = ()
+    # the call as a dispatcher sees it, when the flow already read it (saves a round trip)
+    view: dict[str, Any] | None = None
 
 
 class Orchestrator:
@@ -197,8 +199,9 @@ class Orchestrator:
             await self._plan_booking(call.id, body, now)
             return Outcome(call_id=call.id, created=True)
         if claimed is not None:
-            await self._after_claim(call.id, claimed, now)
-            return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked))
+            view = await self._after_claim(call.id, claimed, now)
+            return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked),
+                           view=view)
         # Nothing claimed before the commit: search again now that the queued call is
         # visible to every instance, so a vehicle clearing meanwhile cannot miss it.
         recommendations = await self._assign_or_recommend(call.id, principal=principal, now=now)
@@ -629,11 +632,7 @@ class Orchestrator:
                 await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                             action="read_call", call_id=call_id,
                             hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
-        view = render_call(call, assignments, events, call["queue_position"])
-        trip = call["trip"]
-        if trip is not None and view["booking"] is not None:
-            view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
-        return view
+        return _view(call, events=events)
 
     async def history(
         self, *, since: datetime, until: datetime, after: tuple[datetime, UUID] | None,
@@ -803,7 +802,10 @@ class Orchestrator:
                     detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note})
         return vehicle_id
 
-    async def _after_claim(self, call_id: UUID, vehicle_id: str, now: datetime) -> None:
+    async def _after_claim(
+        self, call_id: UUID, vehicle_id: str, now: datetime
+    ) -> dict[str, Any]:
+        """Take the vehicle out of the index and send it its mission; return the call view."""
         async with self.pool.acquire() as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
         assert call is not None
@@ -811,13 +813,14 @@ class Orchestrator:
         if mine:
             await self.index.mark_unavailable(vehicle_id=vehicle_id,
                                               kind=VehicleKind(mine[0]["kind"]))
-        mission = render_call(call, call["live_assignments"], None, None)
+        mission = _view(call, events=None)
         await self._fanout([
             ("console", {"kind": "vehicle_assigned", "call_id": str(call_id),
                          "vehicle_id": vehicle_id}),
             (f"vehicle:{vehicle_id}", {"kind": "mission", "call_id": str(call_id),
                                        "mission": mission}),
         ])
+        return mission
 
     async def _release(
         self,
@@ -966,3 +969,12 @@ class Orchestrator:
 
     async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
         await self._fanout([(topic, payload)])
+
+
+def _view(call: asyncpg.Record, *, events: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A call_db.view_row row as the API shows it, with the booked trip's plan if any."""
+    view = render_call(call, call["live_assignments"], events, call["queue_position"])
+    trip = call["trip"]
+    if trip is not None and view["booking"] is not None:
+        view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
+    return view

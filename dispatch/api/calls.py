@@ -25,8 +25,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 async def _answer(
     orchestrator: Orchestrator, outcome: Outcome, principal: PrincipalDep, status: int = 200
 ) -> JSON:
-    view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
-                                        with_timeline=False)
+    if outcome.view is not None:  # the flow read it already; only dispatchers get here
+        view = dict(outcome.view)
+    else:
+        view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
+                                            with_timeline=False)
     view["recommendations"] = [r.to_dict() for r in outcome.recommendations]
     return JSON(view, status_code=status)
 
