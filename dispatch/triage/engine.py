@@ -114,7 +114,7 @@ def _pathway(*, hits: list[_Hit], protocol: Protocol) -> Pathway | None:
 def _reason(hit: _Hit) -> Reason:
     """A fired rule's reason, or an assumed rule's with what it assumed."""
     if not hit.assumed:
-        return Reason(rule_id=hit.rule.id, source=hit.rule.source, text=hit.rule.text)
+        return _as_reason(hit.rule)
     # an assumption with no call-taker question behind it waits for the crew's findings
     lacking = (f"missing: {', '.join(hit.missing)}" if hit.missing
                else "until the crew's findings confirm or rule it out")
@@ -189,7 +189,7 @@ def evaluate_call(
     ):
         # vital signs were judged on adult bands; a child's age would change that
         missing.append((1, -1, "age_years"))
-    hits.sort(key=lambda h: (h.acuity, h.assumed, rules.index(h.rule)))
+    hits.sort(key=lambda h: (h.acuity, h.assumed))  # stable: ties keep protocol rule order
     acuity = min((h.acuity for h in hits), default=4)
 
     booking = answers.booking_reason is not None
@@ -220,12 +220,7 @@ def evaluate_call(
         if strong in needs:
             needs.discard(weak)
     team_set = set().union(*(h.rule.teams for h in on_path if not h.assumed))
-    seen: set[str] = set()
-    ordered_missing = []
-    for _, _, name in sorted(missing):
-        if name not in seen:
-            seen.add(name)
-            ordered_missing.append(name)
+    ordered_missing = dict.fromkeys(name for _, _, name in sorted(missing))  # first wins
     return TriageResult(
         acuity=Acuity(acuity),
         transport_class=transport,
