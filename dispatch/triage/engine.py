@@ -59,6 +59,8 @@ def _apply(
         return _Hit(rule, rule.acuity, False, ()), ()
     if outcome.truth is Truth.FALSE:
         return None, ()
+    if _eval(rule.scope, facts=facts, protocol=protocol) is not Truth.TRUE:
+        return None, ()
     missing = tuple(
         sorted(
             {
@@ -68,12 +70,10 @@ def _apply(
             }
         )
     )
-    if _eval(rule.scope, facts=facts, protocol=protocol) is not Truth.TRUE:
-        return None, ()
-    gate = rule.unknown_scope if rule.unknown_scope is not None else rule.scope
-    if (
-        rule.unknown_acuity is not None
-        and _eval(gate, facts=facts, protocol=protocol) is Truth.TRUE
+    # the scope is already TRUE, so only a narrower `unknown_scope` needs evaluating
+    if rule.unknown_acuity is not None and (
+        rule.unknown_scope is None
+        or _eval(rule.unknown_scope, facts=facts, protocol=protocol) is Truth.TRUE
     ):
         return _Hit(rule, rule.unknown_acuity, True, missing), missing
     return None, missing
