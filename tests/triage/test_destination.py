@@ -183,6 +183,7 @@ def test_lvo_with_no_thrombectomy_centre_goes_to_lysis_with_warning() -> None:
     choice = choose_destination(LVO, CITY[:3], now=NOW)
     assert choice.hospital_id == "district"
     assert choice.warnings
+    assert "no open thrombectomy-capable centre" in choice.warnings
 
 
 def test_non_emergency_has_no_hospital_choice() -> None:
@@ -194,6 +195,7 @@ def test_non_emergency_has_no_hospital_choice() -> None:
 def test_no_hospitals() -> None:
     choice = choose_destination(LEVEL_IV, [], now=NOW)
     assert choice.hospital_id is None and choice.warnings
+    assert "no hospitals given" in choice.warnings
 
 
 def test_equal_eta_breaks_ties_by_id() -> None:
