@@ -13,7 +13,7 @@ radius. Both are parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,19 +171,38 @@ def reachable_mask(
     if not cells or not points:
         return reach
     c_lon, c_lat = cell_centres(cells)
-    p_lon = np.array([p[0] for p in points], dtype=np.float64)
-    p_lat = np.array([p[1] for p in points], dtype=np.float64)
+    p_lon, p_lat = _lon_lat_arrays(points)
     limit = _crow_limit_m(target_s, max_crow_speed_mps)
-    for start in range(0, len(cells), _CELL_BLOCK):
-        stop = min(len(cells), start + _CELL_BLOCK)
-        dist = haversine_matrix_m(lon1=c_lon[start:stop], lat1=c_lat[start:stop],
-                                  lon2=p_lon, lat2=p_lat)
+    for start, dist in _distance_blocks(c_lon=c_lon, c_lat=c_lat, p_lon=p_lon, p_lat=p_lat):
         rows, cols = np.nonzero(dist <= limit)
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             ci = start + i
             t = travel_s(float(p_lon[j]), float(p_lat[j]), float(c_lon[ci]), float(c_lat[ci]))
             reach[ci, j] = t <= target_s
     return reach
+
+
+def _lon_lat_arrays(
+    points: Sequence[LonLatPair],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Longitudes and latitudes of (lon, lat) pairs as two arrays."""
+    lon = np.array([p[0] for p in points], dtype=np.float64)
+    lat = np.array([p[1] for p in points], dtype=np.float64)
+    return lon, lat
+
+
+def _distance_blocks(
+    *,
+    c_lon: npt.NDArray[np.float64],
+    c_lat: npt.NDArray[np.float64],
+    p_lon: npt.NDArray[np.float64],
+    p_lat: npt.NDArray[np.float64],
+) -> Iterator[tuple[int, npt.NDArray[np.float64]]]:
+    """(first cell row, cells x points distances) for `_CELL_BLOCK` cells at a time."""
+    for start in range(0, len(c_lon), _CELL_BLOCK):
+        stop = start + _CELL_BLOCK
+        yield start, haversine_matrix_m(lon1=c_lon[start:stop], lat1=c_lat[start:stop],
+                                        lon2=p_lon, lat2=p_lat)
 
 
 def _crow_limit_m(target_s: float, max_crow_speed_mps: float | None) -> float:
@@ -210,15 +229,11 @@ def covered_cells(
     if not cells or not vehicles:
         return covered
     c_lon, c_lat = cell_centres(cells)
-    v_lon = np.array([v[0] for v in vehicles], dtype=np.float64)
-    v_lat = np.array([v[1] for v in vehicles], dtype=np.float64)
+    v_lon, v_lat = _lon_lat_arrays(vehicles)
     limit = _crow_limit_m(target_s, max_crow_speed_mps)
-    for start in range(0, len(cells), _CELL_BLOCK):
-        stop = min(len(cells), start + _CELL_BLOCK)
-        dist = haversine_matrix_m(lon1=c_lon[start:stop], lat1=c_lat[start:stop],
-                                  lon2=v_lon, lat2=v_lat)
+    for start, dist in _distance_blocks(c_lon=c_lon, c_lat=c_lat, p_lon=v_lon, p_lat=v_lat):
         order = np.argsort(dist, axis=1)
-        for i in range(stop - start):
+        for i in range(dist.shape[0]):
             ci = start + i
             for j in order[i].tolist():
                 if dist[i, j] > limit:
