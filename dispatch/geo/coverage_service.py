@@ -15,7 +15,6 @@ loop for other requests.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -279,15 +278,17 @@ class CoverageService:
             if vehicle["status"] != VehicleStatus.AVAILABLE.value:
                 raise Conflict(f"vehicle is {vehicle['status']}; only an available vehicle "
                                "moves up", field="vehicle_id")
-            from_station = (posted_at(vehicle=Fleetpoint(
-                vehicle_id, VehicleKind(vehicle["kind"]), vehicle["lon"], vehicle["lat"],
-                vehicle["station_id"]), places=places)
-                if vehicle["lon"] is not None else vehicle["station_id"])
-            distance_m = (haversine_m(vehicle["lon"], vehicle["lat"], station.lon, station.lat)
-                          if vehicle["lon"] is not None else math.nan)
+            from_station: str | None = vehicle["station_id"]
+            distance_m: float | None = None  # no position: home station, distance unknown
+            if vehicle["lon"] is not None:
+                from_station = posted_at(vehicle=Fleetpoint(
+                    vehicle_id, VehicleKind(vehicle["kind"]), vehicle["lon"], vehicle["lat"],
+                    vehicle["station_id"]), places=places)
+                distance_m = round(
+                    haversine_m(vehicle["lon"], vehicle["lat"], station.lon, station.lat), 1)
             data = {"from_station_id": from_station, "to_station_id": station.id,
                     "to_lon": station.lon, "to_lat": station.lat,
-                    "distance_m": None if math.isnan(distance_m) else round(distance_m, 1),
+                    "distance_m": distance_m,
                     "by": principal.subject}
             [event_id] = await append_events(conn=conn, events=[
                 NewEvent(EventKind.MOVE_UP, now, None, vehicle_id, data=data)])
