@@ -133,7 +133,7 @@ def rank(
             continue
         eta_s = eta(c)
         age = _age_s(c.position_at, now)
-        stale = age is None or age > max_position_age_s
+        stale = _is_stale(age, max_position_age_s)
         effective = eta_s + (stale_penalty_s if stale else 0.0)
         score = effective + pref * kind_margin_s
         dist = haversine_m(c.lon, c.lat, lon, lat)
