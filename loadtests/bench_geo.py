@@ -62,6 +62,7 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.moveup import AvailableVehicle, Station, recommend_moves
 from dispatch.geo.ranking import Candidate, rank, search_radii_m
+from loadtests.local import drop_isolation
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_geo.json"
 CENTRE = (118.7969, 32.0603)  # Nanjing, Xinjiekou
@@ -360,18 +361,7 @@ async def bench_coverage_service(
                                                     max(1, repeats // 2))
                 results["moves"] = (await get("/v1/coverage/moves?target_s=480"))["moves"]
     finally:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}" CASCADE')
-        finally:
-            await conn.close()
-        redis = aioredis.Redis.from_url(redis_url)
-        try:
-            keys = [k async for k in redis.scan_iter(match=f"{tag}:*")]
-            if keys:
-                await redis.delete(*keys)
-        finally:
-            await redis.aclose()
+        await drop_isolation(tag=tag, database_url=database_url, redis_url=redis_url)
     return results
 
 

@@ -81,17 +81,14 @@ async def local_service(
     urls: list[str] = []
     try:
         for i in range(instances):
-            port = _free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                 "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
-                env=env))
-            urls.append(f"http://127.0.0.1:{port}")
+            url, proc = start_process(env=env, uvicorn_args=(
+                "--no-access-log", "--loop", "uvloop", "--http", "httptools"))
+            urls.append(url)
+            procs.append(proc)
             if i == 0:  # the first one migrates; the others start on a ready schema
-                await _wait_ready(urls[0], procs[0])
+                await wait_ready(url=url, proc=proc)
         for url, proc in zip(urls[1:], procs[1:], strict=True):
-            await _wait_ready(url, proc)
+            await wait_ready(url=url, proc=proc)
         admin = issue_token(secret=secret, issuer=JWT_ISSUER, subject="loadtest-admin",
                             role=Role.ADMIN, now=datetime.now(UTC), ttl_s=3600)
         async with httpx.AsyncClient(timeout=60.0) as client:
@@ -101,18 +98,39 @@ async def local_service(
         yield LocalService(urls=tuple(urls), jwt_secret=secret, schema=tag, prefix=tag,
                            policy=policy)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        await _drop(tag)
+        stop_processes(procs)
+        await drop_isolation(tag=tag, database_url=database_url(), redis_url=redis_url())
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+def start_process(
+    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = ()
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start one uvicorn service process on a free local port; return its base URL and it."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_args],
+        env=env)
+    return f"http://127.0.0.1:{port}", proc
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate every process, then kill (and reap) any still running after 10 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_ready(
+    *, url: str, proc: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S
+) -> None:
+    """Poll `url`/healthz until it answers 200; fail if the process exits or time runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
     async with httpx.AsyncClient() as client:
         while asyncio.get_running_loop().time() < deadline:
             if proc.poll() is not None:
@@ -123,16 +141,17 @@ async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"service at {url} did not become ready in {START_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"service at {url} did not become ready in {timeout_s:.0f} s")
 
 
-async def _drop(tag: str) -> None:
-    conn = await asyncpg.connect(database_url())
+async def drop_isolation(*, tag: str, database_url: str, redis_url: str) -> None:
+    """Drop the PostgreSQL schema `tag` and every Redis key under the prefix `tag`."""
+    conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}" CASCADE')
     finally:
         await conn.close()
-    redis = aioredis.Redis.from_url(redis_url())
+    redis = aioredis.Redis.from_url(redis_url)
     try:
         keys = [k async for k in redis.scan_iter(match=f"{tag}:*")]
         if keys:

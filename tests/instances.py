@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
-
 from dispatch.config import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from loadtests.local import start_process, stop_processes, wait_ready
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -42,37 +31,13 @@ async def instances(settings: Settings, n: int) -> AsyncIterator[list[str]]:
     urls: list[str] = []
     try:
         for _ in range(n):
-            port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                 # open websockets must not hold a test's teardown for long
-                 "--timeout-graceful-shutdown", "3"],
-                env=_env(settings)))
-            urls.append(f"http://127.0.0.1:{port}")
-        async with httpx.AsyncClient() as client:
-            for url, proc in zip(urls, procs, strict=True):
-                await _wait_ready(client, url, proc)
+            # open websockets must not hold a test's teardown for long
+            url, proc = start_process(env=_env(settings),
+                                      uvicorn_args=("--timeout-graceful-shutdown", "3"))
+            urls.append(url)
+            procs.append(proc)
+        for url, proc in zip(urls, procs, strict=True):
+            await wait_ready(url=url, proc=proc, timeout_s=30.0)
         yield urls
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-async def _wait_ready(client: httpx.AsyncClient, url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"service at {url} exited with {proc.returncode}")
-        try:
-            if (await client.get(f"{url}/healthz", timeout=1.0)).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"service at {url} did not become ready")
+        stop_processes(procs)
