@@ -11,12 +11,14 @@ import pytest
 from shapely.geometry import Point, box
 
 from dispatch.errors import GeoError
+from dispatch.geo import coverage as coverage_module
 from dispatch.geo.coverage import (
     DEFAULT_TARGETS_S,
     cell_districts,
     cells_of_polygon,
     coverage,
     coverage_geojson,
+    covered_cells,
     demand_grid,
     reachable_mask,
 )
@@ -169,3 +171,27 @@ def test_geojson_is_valid_and_flags_cells() -> None:
     figures = result.to_dict()
     assert figures["covered_cells"] + figures["uncovered_cells"] == len(demand)
     assert [d["district_id"] for d in figures["by_district"]] == ["east", "west"]
+
+
+def test_blocked_distance_matrix_gives_the_unblocked_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Real cities exceed _CELL_BLOCK cells; a block of 7 (not dividing the cell count) makes
+    # these small ones cross block edges, so a wrong row offset would cover the wrong cells.
+    rng = random.Random(12)
+    cells = sorted(demand_grid(past_calls=[], districts=DISTRICTS, prior_weight=1.0))
+    points = [(rng.uniform(118.7, 118.9), rng.uniform(32.0, 32.08)) for _ in range(4)]
+    travel = _crow(8.0)
+    whole_mask = reachable_mask(cells=cells, points=points, target_s=400.0, travel_s=travel,
+                                max_crow_speed_mps=8.0)
+    whole_covered = covered_cells(cells=cells, vehicles=points, target_s=400.0, travel_s=travel,
+                                  max_crow_speed_mps=8.0)
+    assert len(cells) % 7 != 0 and 0 < whole_covered.sum() < len(cells)
+    monkeypatch.setattr(coverage_module, "_CELL_BLOCK", 7)
+    blocked_mask = reachable_mask(cells=cells, points=points, target_s=400.0, travel_s=travel,
+                                  max_crow_speed_mps=8.0)
+    blocked_covered = covered_cells(cells=cells, vehicles=points, target_s=400.0,
+                                    travel_s=travel, max_crow_speed_mps=8.0)
+    assert (blocked_mask == whole_mask).all()
+    assert (blocked_covered == whole_covered).all()
+    assert (whole_mask.any(axis=1) == whole_covered).all()
