@@ -246,14 +246,9 @@ def choose_destination(
             )
         warnings.append("every hospital is on diversion: nearest hospital chosen regardless")
     met = frozenset(met | {"ed"})
+    text = f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {sorted(met)}"
     reasons.append(
-        Reason(
-            rule_id="DEST-NEAREST-CAPABLE",
-            source=protocol.cite("PLANS_2023"),
-            text=(
-                f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {sorted(met)}"
-            ),
-        )
+        _reason("DEST-NEAREST-CAPABLE", text, source_key="PLANS_2023", protocol=protocol)
     )
     more_reasons, more_warnings = _time_warnings(
         result=result, chosen=chosen, met=met, findings=findings, now=now, protocol=protocol
