@@ -9,6 +9,8 @@ import pytest
 
 from dispatch.domain import Acuity, Pathway, TransportClass, VehicleKind
 from dispatch.triage import Answers, Findings, retriage, triage_call
+from dispatch.triage.protocol import load_protocol
+from dispatch.triage.result import TriageResult
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, days, hours_ago
 
 E, NE = TransportClass.EMERGENCY, TransportClass.NON_EMERGENCY
@@ -921,3 +923,48 @@ def test_at_least_sixty_vignettes_covering_every_level_pathway_and_class() -> No
     assert {v.level for v in VIGNETTES} == {1, 2, 3, 4}
     assert {v.pathway for v in VIGNETTES} >= set(Pathway)
     assert {v.klass for v in VIGNETTES} == set(TransportClass)
+
+
+def _fired_rule_order(result: TriageResult) -> list[tuple[int, bool, int]]:
+    """(acuity, assumed, protocol position) of each protocol rule among the reasons."""
+    p = load_protocol()
+    ordered = [*p.rules, *p.vitals_all_ages, *(r for b in p.bands for r in b.rules)]
+    position = {r.id: (i, r) for i, r in enumerate(ordered)}
+    keys = []
+    for reason in result.reasons:
+        if reason.rule_id not in position:
+            continue  # default, booking, keyword and cross-check reasons
+        i, rule = position[reason.rule_id]
+        assumed = reason.text.startswith("Assumed (")
+        acuity = rule.unknown_acuity if assumed else rule.acuity
+        assert acuity is not None
+        keys.append((acuity, assumed, i))
+    return keys
+
+
+@pytest.mark.parametrize("v", VIGNETTES, ids=[v.name for v in VIGNETTES])
+def test_reasons_most_acute_first_and_missing_once(v: V) -> None:
+    # The dispatcher reads the deciding rule first: acuity, then fired before assumed, then
+    # the protocol's own order; each missing question is asked once.
+    answers = Answers.model_validate(v.answers)
+    if v.findings is None:
+        result = triage_call(answers, complaint=v.complaint, now=NOW)
+    else:
+        result = retriage(answers, Findings.model_validate(v.findings), complaint=v.complaint,
+                          now=NOW)
+    keys = _fired_rule_order(result)
+    assert keys == sorted(keys), result.rule_ids
+    assert len(set(result.missing)) == len(result.missing), result.missing
+
+
+def test_some_vignettes_fire_several_rules() -> None:
+    # the ordering test above only bites when several rules fire, some at different acuity
+    several = 0
+    for v in VIGNETTES:
+        answers = Answers.model_validate(v.answers)
+        result = (triage_call(answers, complaint=v.complaint, now=NOW) if v.findings is None
+                  else retriage(answers, Findings.model_validate(v.findings),
+                                complaint=v.complaint, now=NOW))
+        keys = _fired_rule_order(result)
+        several += len({k[0] for k in keys}) > 1
+    assert several >= 5
