@@ -55,7 +55,7 @@ from dispatch.geo.eta import CHINA_STANDARD_TIME, EtaModel
 from loadtests.arrivals import DAY_S, DailyCurve, arrival_times
 from loadtests.calls import SimCall, call_body
 from loadtests.city import City
-from loadtests.client import Api, Tokens
+from loadtests.client import Api, Tokens, run_loop
 from loadtests.crews import CrewTimes, nearest, path_points
 from loadtests.figures import (
     DEPARTURE_LIMIT_S,
@@ -745,7 +745,7 @@ def main(
         raise typer.BadParameter("comparing policies needs --start-local (one service each)")
     config = DayConfig(calls=calls, compress=compress, seed=seed, start_hour=start_hour,
                        hours=hours, mix=dict(parse_mix(mix).shares), drain_wall_s=drain_wall_s)
-    results = _run_loop(run_policies(config=config, policies=policies, url=url, token=token,
+    results = run_loop(run_policies(config=config, policies=policies, url=url, token=token,
                                      jwt_secret=jwt_secret, start_local=start_local,
                                      instances=instances))
     paths = write_outputs(results, name=name)
@@ -791,14 +791,6 @@ async def run_policies(*, config: DayConfig, policies: list[str], url: str | Non
                 await api.aclose()
             results[policy]["service"] = {"local": False, "url": url}
     return results
-
-
-def _run_loop(coro: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
 
 
 if __name__ == "__main__":

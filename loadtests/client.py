@@ -7,6 +7,7 @@ hide its queueing: no coordinated omission) under a label.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import defaultdict
@@ -148,3 +149,12 @@ class Api:
 def iso(dt: datetime) -> str:
     """An aware datetime as ISO 8601."""
     return dt.isoformat()
+
+
+def run_loop(coro: Any) -> Any:
+    """Run on uvloop when it is installed (it is, with uvicorn[standard])."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from dispatch.domain import TransportClass
 from loadtests.calls import SimCall, call_body
 from loadtests.city import City
-from loadtests.client import Api, Tokens
+from loadtests.client import Api, Tokens, run_loop
 from loadtests.figures import (
     Target,
     check_targets,
@@ -387,7 +387,7 @@ def main(
         figures["service"] = {"local": False, "url": url}
         return figures
 
-    figures = _run_loop(run())
+    figures = run_loop(run())
     if surge:
         paths = write_surge_outputs(figures, name=stem)
         print_table(summary_table(title="dispatch intake surge", rows=surge_rows(figures)))
@@ -403,15 +403,6 @@ def main(
 def _targets(figures: dict[str, Any]) -> list[Any]:
     from loadtests.figures import TargetResult
     return [TargetResult(**t) for t in figures["targets"]]
-
-
-def _run_loop(coro: Any) -> Any:
-    """Run on uvloop when it is installed (it is, with uvicorn[standard])."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
 
 
 if __name__ == "__main__":
