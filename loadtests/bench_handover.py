@@ -37,7 +37,8 @@ from websockets.exceptions import ConnectionClosed
 
 from dispatch.auth import issue_token
 from dispatch.domain import Role
-from loadtests.local import JWT_ISSUER, local_service
+from loadtests.client import JWT_ISSUER
+from loadtests.local import local_service
 
 OUT = Path(__file__).parent / "out" / "bench_handover.json"
 CENTRE = (118.78, 32.04)

@@ -24,10 +24,10 @@ import redis.asyncio as aioredis
 from dispatch.auth import issue_token
 from dispatch.cli import demo_collection
 from dispatch.domain import Role
+from loadtests.client import JWT_ISSUER
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-JWT_ISSUER = "dispatch"
 START_TIMEOUT_S = 60.0
 
 
