@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -100,7 +101,12 @@ class Protocol:
 
     def cite(self, key_list: str) -> str:
         """The full citation for a rule's source keys ("A; B")."""
-        return "; ".join(self.sources[k.strip()] for k in key_list.split(";"))
+        return _cite(key_list, sources=self.sources)
+
+
+def _cite(key_list: str, *, sources: Mapping[str, str]) -> str:
+    """The full citation for source keys ("A; B") from a sources table."""
+    return "; ".join(sources[k.strip()] for k in key_list.split(";"))
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -141,7 +147,7 @@ def _rule(
     return Rule(
         id=raw["id"],
         acuity=raw["acuity"],
-        source="; ".join(sources[k.strip()] for k in raw["source"].split(";")),
+        source=_cite(raw["source"], sources=sources),
         text=raw["text"],
         when=raw["when"],
         scope=raw.get("scope"),
@@ -159,7 +165,7 @@ def _plain_rule(raw: dict[str, Any], *, sources: dict[str, str]) -> Rule:
     return Rule(
         id=raw["id"],
         acuity=4,
-        source="; ".join(sources[k.strip()] for k in raw["source"].split(";")),
+        source=_cite(raw["source"], sources=sources),
         text=raw["text"],
         when={},
     )
