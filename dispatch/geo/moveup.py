@@ -21,6 +21,7 @@ coverage (by every vehicle, its neighbours' included) would then fall below its 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,7 @@ def recommend_moves(
     moves: list[Move] = []
     for _ in range(max_moves):
         covered_now = float(weights[count > 0].sum())
+        fleet_of = Counter(serving.values())  # vehicles serving each district now
         best: _Choice | None = None
         for vi, v in enumerate(vehicles):
             if vi in moved:
@@ -148,7 +150,7 @@ def recommend_moves(
                 reach_s=reach_s,
                 covered_now=covered_now,
                 home_mask=in_district.get(serving[v.vehicle_id]),
-                is_last=sum(1 for d in serving.values() if d == serving[v.vehicle_id]) == 1,
+                is_last=fleet_of[serving[v.vehicle_id]] == 1,
                 threshold=thresholds.get(serving[v.vehicle_id], default_threshold),
                 travel_s=travel_s,
             )
@@ -161,7 +163,7 @@ def recommend_moves(
         count = count - reach_v[:, best.vehicle] + reach_s[:, best.station]
         covered_after = float(weights[count > 0].sum())
         home = serving[v.vehicle_id]
-        left = sum(1 for d in serving.values() if d == home) - 1
+        left = fleet_of[home] - 1
         serving[v.vehicle_id] = st.district
         moved.add(best.vehicle)
         moves.append(
