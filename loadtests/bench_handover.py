@@ -38,7 +38,9 @@ from websockets.exceptions import ConnectionClosed
 from dispatch.auth import issue_token
 from dispatch.domain import Role
 from loadtests.client import JWT_ISSUER
+from loadtests.figures import percentile
 from loadtests.local import local_service
+from loadtests.wslinks import ws_url
 
 OUT = Path(__file__).parent / "out" / "bench_handover.json"
 CENTRE = (118.78, 32.04)
@@ -60,11 +62,10 @@ class Stats:
     send_t: dict[str, float] = field(default_factory=dict)
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 2)
+def _pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0-100) rounded to 0.01; None for an empty sample."""
+    value = percentile(values, p)
+    return None if value is None else round(value, 2)
 
 
 def reference(*, hospitals: int, crews: int, seed: int) -> dict[str, Any]:
@@ -104,8 +105,7 @@ class Harness:
                            role=role, now=datetime.now(UTC), ttl_s=3600, **binding)
 
     def ws(self, i: int, channel: str, token: str) -> str:
-        return f"{self.urls[i % len(self.urls)].replace('http', 'ws', 1)}/v1/ws/{channel}" \
-               f"?token={token}"
+        return f"{ws_url(self.urls[i % len(self.urls)], channel)}?token={token}"
 
     async def calls(self, *, crews: int, hospitals: int, seed: int) -> list[dict[str, Any]]:
         """One chest-pain call per crew, near a centre; returns the assigned calls."""
@@ -290,7 +290,7 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "crew_messages_per_s": round(s.sent / sending_s, 1),
         "acked": s.acked,
         "errors": s.errors,
-        "ack_latency_ms": {"p50": _pct(s.ack_ms, 0.5), "p99": _pct(s.ack_ms, 0.99)},
+        "ack_latency_ms": {"p50": _pct(s.ack_ms, 50), "p99": _pct(s.ack_ms, 99)},
         "service_cpu_s": round(cpu_s, 2),
         "service_cpu_ms_per_crew_message": round(1000 * cpu_s / max(1, s.sent), 3)
         if cpu_s else None,
@@ -302,8 +302,8 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "vitals_delivered": s.vitals_delivered,
         "vitals_expected": s.expected_deliveries,
         "delivered_share": round(s.vitals_delivered / max(1, s.expected_deliveries), 4),
-        "end_to_end_ms": {"p50": _pct(s.latencies_ms, 0.5), "p90": _pct(s.latencies_ms, 0.9),
-                          "p99": _pct(s.latencies_ms, 0.99), "max": _pct(s.latencies_ms, 1.0)},
+        "end_to_end_ms": {"p50": _pct(s.latencies_ms, 50), "p90": _pct(s.latencies_ms, 90),
+                          "p99": _pct(s.latencies_ms, 99), "max": _pct(s.latencies_ms, 100)},
         "cpu_count": os.cpu_count(),
     }
     return result
