@@ -187,25 +187,23 @@ class HandoverService:
         async def check() -> None:
             await self._maybe_retriage(link, principal, msg.call_id, body, now)
 
+        row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                           kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
         if not isinstance(msg, CrewActivateTeamMsg):
             # Written with the other connections' frames in one statement, published by
             # the writer right after it commits (_publish_frames).
-            stored = await self._frames.submit(repo.CrewRow(
-                vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
-                kind=msg.type, occurred_at=getattr(msg, "at", now), body=body))
+            stored = await self._frames.submit(row)
             if stored.event_id is None:
                 raise Forbidden("this crew is not assigned to the call", field="call_id")
             ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
             return Handled(ack, (check,) if stored.created else ())
         # A team activation changes the handover state, atomically with the message.
         async with self.pool.acquire() as conn, conn.transaction():
-            stored, out = await self._store_crew_frame(conn, link, msg, body, now)
+            stored, out = await self._store_team_frame(conn, msg, row, now)
         ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
         if not stored.created:
             return Handled(ack)  # a resend: already published the first time
-        out.append(("console", _frame_payload(
-            repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
-                         kind=msg.type, occurred_at=now, body=body), stored)))
+        out.append(("console", _frame_payload(row, stored)))
 
         async def publish() -> None:
             await self.bus.publish_many(out)
@@ -274,24 +272,23 @@ class HandoverService:
                       row=rows[p.vehicle_id] if latest[p.vehicle_id] is p else None)
                 for p in pings]
 
-    async def _store_crew_frame(
-        self, conn: asyncpg.Connection, link: CrewLink, msg: Any, body: dict[str, Any],
+    async def _store_team_frame(
+        self, conn: asyncpg.Connection, msg: CrewActivateTeamMsg, row: repo.CrewRow,
         now: datetime,
     ) -> tuple[repo.CrewInsert, Outgoing]:
         out: Outgoing = []
         stored = await repo.insert_crew_message(
-            conn=conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
-            kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
+            conn=conn, vehicle_id=row.vehicle_id, msg_id=row.msg_id, call_id=row.call_id,
+            kind=row.kind, occurred_at=row.occurred_at, body=row.body)
         if stored.event_id is None:
             raise Forbidden("this crew is not assigned to the call", field="call_id")
-        if (stored.created and isinstance(msg, CrewActivateTeamMsg)
-                and stored.destination_id is not None):
+        if stored.created and stored.destination_id is not None:
             call = await call_db.get_call(conn=conn, call_id=msg.call_id)
             assert call is not None
             _, out = await apply_event(
                 conn=conn, call=call, hospital_id=stored.destination_id, now=now,
                 event=ActivateTeam(team=msg.team,
-                                   by=Actor(role=Role.CREW, id=link.vehicle_id)))
+                                   by=Actor(role=Role.CREW, id=row.vehicle_id)))
         return stored, out
 
     async def _status(
