@@ -360,30 +360,27 @@ def main(
     stem = name or ("surge" if surge else "intake")
 
     async def drive(api: Api) -> dict[str, Any]:
-        if surge:
-            return await run_surge(api=api, config=config)
-        return await run_intake(api=api, config=config)
+        """Run the chosen mode over `api`, then close it."""
+        try:
+            if surge:
+                return await run_surge(api=api, config=config)
+            return await run_intake(api=api, config=config)
+        finally:
+            await api.aclose()
 
     async def run() -> dict[str, Any]:
         if start_local:
             async with local_service(instances=instances) as svc:
-                api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret),
-                          max_connections=config.max_connections)
-                try:
-                    figures = await drive(api)
-                finally:
-                    await api.aclose()
+                figures = await drive(Api(urls=svc.urls,
+                                          tokens=Tokens.minted(secret=svc.jwt_secret),
+                                          max_connections=config.max_connections))
                 figures["service"] = {"local": True, "instances": instances}
                 return figures
         if url is None or token is None:
             raise typer.BadParameter("give --url and --token, or --start-local")
-        api = Api(urls=(url.rstrip("/"),), tokens=Tokens(dispatcher=token,
-                                                         jwt_secret=jwt_secret),
-                  max_connections=config.max_connections)
-        try:
-            figures = await drive(api)
-        finally:
-            await api.aclose()
+        figures = await drive(Api(urls=(url.rstrip("/"),),
+                                  tokens=Tokens(dispatcher=token, jwt_secret=jwt_secret),
+                                  max_connections=config.max_connections))
         figures["service"] = {"local": False, "url": url}
         return figures
 
