@@ -30,7 +30,12 @@ from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.batching import Batcher, HeldConnection
 from dispatch.handover.fhir import build_bundle
-from dispatch.handover.findings import RetriagePolicy, conditions_of, merge_findings
+from dispatch.handover.findings import (
+    ALWAYS_RETRIAGE,
+    RetriagePolicy,
+    conditions_of,
+    merge_findings,
+)
 from dispatch.handover.messages import (
     AckFrame,
     ActivateTeamMsg,
@@ -401,7 +406,7 @@ class HandoverService:
         findings = merge_findings(frames)
         if call is None or findings is None:
             return
-        always = frame is not None and frame.get("type") in ("ecg", "stroke", "injuries")
+        always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE
         if not always:
             answers = Answers.model_validate(call["answers"])
             result = retriage(answers, findings, complaint=call["complaint"], now=now)
