@@ -173,7 +173,7 @@ class RetriagePolicy:
                 urgent = True
             elif kind == "vitals":
                 pending = True
-                new_gcs = frame.get("gcs", gcs) if frame.get("gcs") is not None else gcs
+                new_gcs = frame["gcs"] if frame.get("gcs") is not None else gcs
                 new_avpu = frame.get("avpu") if frame.get("avpu") is not None else avpu
                 urgent = (new_gcs, new_avpu) != (gcs, avpu) and any(
                     frame.get(name) is not None for name in _CONSCIOUSNESS)

@@ -173,10 +173,14 @@ def test_retriage_policy(case: str, policy: RetriagePolicy, frame: dict[str, Any
     assert got is run, case
     assert after.pending is pending, case
     assert after.last_run == (now if run else policy.last_run), case
+    # Consciousness is remembered: a frame's GCS / AVPU replace the policy's, absent ones keep it.
+    for name in ("gcs", "avpu"):
+        sent = (frame or {}).get(name) if (frame or {}).get("type") == "vitals" else None
+        assert getattr(after, name) == (getattr(policy, name) if sent is None else sent), case
 
 
 def test_retriage_policy_remembers_consciousness() -> None:
     _, after = RetriagePolicy().decide(frame=vitals(gcs=14, avpu="V"), now=T0)
     assert (after.gcs, after.avpu) == (14, "V")
     run, again = after.decide(frame=vitals(gcs=14), now=T0 + timedelta(seconds=1))
-    assert run is False and again.gcs == 14
+    assert run is False and (again.gcs, again.avpu) == (14, "V")
