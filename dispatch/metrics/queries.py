@@ -285,13 +285,18 @@ async def _compute_sets(
     )
     reports = []
     for dims in checked:
-        mask = _grouping_mask(dims=dims, all_dims=all_dims)
-        rows = [
-            _row_from_record(record=r, dims=dims, all_dims=all_dims, config=config)
-            for r in records
-            if r["grp"] == mask and dims
-        ] or ([] if dims else [total])  # with no dimensions the one group is the total
-        rows.sort(key=lambda r: group_sort_key(r.key))
+        if not dims:
+            rows = [total]  # with no dimensions the one group is the total
+        else:
+            mask = _grouping_mask(dims=dims, all_dims=all_dims)
+            rows = sorted(
+                (
+                    _row_from_record(record=r, dims=dims, all_dims=all_dims, config=config)
+                    for r in records
+                    if r["grp"] == mask
+                ),
+                key=lambda r: group_sort_key(r.key),
+            )
         reports.append(
             IndicatorReport(
                 start=start, end=end, by=dims, config=config, rows=tuple(rows), total=total
