@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from dispatch.triage.protocol import Keyword
@@ -36,10 +37,25 @@ def _negation_pattern(negations: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?:{'|'.join(parts)})$")
 
 
+# A call's complaint text does not change while its crew's findings re-triage it every few
+# seconds; the matches are a pure function of the text and the tables, so each distinct
+# (text, keywords, negations) is matched once. Bounded: an instance sees a few thousand
+# live calls at most, and an evicted text is only matched again.
+MATCH_CACHE_SIZE = 4_096
+
+
 def find_matches(
     *, text: str, keywords: tuple[Keyword, ...], negations: tuple[str, ...]
 ) -> tuple[Match, ...]:
     """Keyword matches in the text that are neither negated nor part of a longer phrase."""
+    # Keyed on the tables too: other keywords or negations never get this text's matches.
+    return _find_matches(text, keywords, negations)
+
+
+@lru_cache(maxsize=MATCH_CACHE_SIZE)
+def _find_matches(
+    text: str, keywords: tuple[Keyword, ...], negations: tuple[str, ...]
+) -> tuple[Match, ...]:
     lowered = text.lower()
     found: list[Match] = []
     for keyword in keywords:

@@ -79,3 +79,31 @@ def test_structured_beats_text(
     if conflict:
         assert conflict in result.rule_ids
     assert not any(r.startswith("KW-") for r in result.rule_ids)
+
+
+def test_matches_cache_follows_the_text_and_the_tables() -> None:
+    """The match cache never serves one text's (or one table's) matches for another."""
+    p = load_protocol()
+    assert ids("胸痛") == {"KW-CHEST-PAIN"}
+    assert ids("胸痛") == {"KW-CHEST-PAIN"}  # served from the cache
+    assert ids("没有胸痛") == set()  # a changed text is matched anew
+    assert ids("胸痛，有抽搐") == {"KW-CHEST-PAIN", "KW-SEIZURE"}
+    # Same text, other tables: without the chest-pain keyword, or with a new negation.
+    others = tuple(k for k in p.keywords if k.id != "KW-CHEST-PAIN")
+    assert find_matches(text="胸痛", keywords=others, negations=p.negations) == ()
+    assert (
+        find_matches(text="怀疑胸痛", keywords=p.keywords, negations=(*p.negations, "怀疑")) == ()
+    )
+    assert {
+        m.keyword.id
+        for m in find_matches(text="怀疑胸痛", keywords=p.keywords, negations=p.negations)
+    } == {"KW-CHEST-PAIN"}
+
+
+def test_matches_cache_is_bounded() -> None:
+    from dispatch.triage.keywords import MATCH_CACHE_SIZE, _find_matches
+
+    p = load_protocol()
+    for i in range(MATCH_CACHE_SIZE + 10):
+        find_matches(text=f"胸痛 {i}", keywords=p.keywords, negations=p.negations)
+    assert _find_matches.cache_info().currsize <= MATCH_CACHE_SIZE
