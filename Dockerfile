@@ -5,4 +5,5 @@ COPY dispatch ./dispatch
 RUN pip install --no-cache-dir . && useradd --system dispatch
 USER dispatch
 EXPOSE 8120
-CMD ["uvicorn", "dispatch.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8120", "--proxy-headers"]
+# `dispatch serve` passes the DISPATCH_* settings uvicorn needs (websocket compression)
+CMD ["dispatch", "serve", "--host", "0.0.0.0", "--port", "8120"]

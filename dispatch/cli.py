@@ -65,7 +65,8 @@ def serve(
     """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
     _logging()
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="info", ws="websockets")
+                workers=workers, log_level="info", ws="websockets",
+                ws_per_message_deflate=Settings().ws_per_message_deflate)
 
 
 @app.command()
@@ -89,7 +90,8 @@ def demo(
         typer.echo(f"{role.value:10s} token: {token}")
     typer.echo(f"open http://{host}:{port}/docs")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
-                log_level="info", ws="websockets")
+                log_level="info", ws="websockets",
+                ws_per_message_deflate=settings.ws_per_message_deflate)
 
 
 @app.command()

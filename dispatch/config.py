@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # How often each instance checks that Redis still holds the live vehicle index.
     index_check_s: float = Field(default=5.0, gt=0)
     stream_maxlen: int = 100_000
+    # permessage-deflate on the websockets (passed to uvicorn by `dispatch serve` and the
+    # load-test harness). Off by default: handover frames are a few hundred bytes of JSON,
+    # so a crew at 1 Hz sends and receives ~5 kbit/s, well within even a poor mobile link
+    # (GPRS carries ~40), and deflate would save about half of that. Compressing every frame
+    # for every screen is what it costs: ~13% of an instance's CPU at 2,000 crew msgs/s,
+    # plus the screens' and tablets' CPU to inflate it (docs/benchmarks.md, "Handover").
+    # Turn it on where clients pay per byte or share a narrow link (satellite, tethering).
+    ws_per_message_deflate: bool = False
     migrate_on_start: bool = True
 
     # ETA calibration from the centre's own trips (issue 4 item 4): refit every

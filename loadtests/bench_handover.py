@@ -236,7 +236,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.url:
         secret = os.environ["DISPATCH_JWT_SECRET"]
         return await _bench(urls=list(args.url), secret=secret, args=args)
-    async with local_service(instances=args.instances, pool_max=args.pool_max) as service:
+    async with local_service(instances=args.instances, pool_max=args.pool_max,
+                             ws_deflate=_flag(args.ws_deflate)) as service:
         return await _bench(urls=list(service.urls), secret=service.jwt_secret, args=args)
 
 
@@ -295,6 +296,7 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "service_cpu_ms_per_crew_message": round(1000 * cpu_s / max(1, s.sent), 3)
         if cpu_s else None,
         "consoles": args.consoles,
+        "ws_deflate": args.ws_deflate,
         "console_frames_per_s": round(s.console_frames / sending_s, 1),
         "console_position_batches": s.console_positions,
         "screen_frames": s.screen_frames,
@@ -307,6 +309,10 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "cpu_count": os.cpu_count(),
     }
     return result
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "true"
 
 
 def _service_cpu_s() -> float:
@@ -336,6 +342,9 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--pool-max", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ws-deflate", choices=("true", "false"), default=None,
+                        help="websocket compression of the instances it starts "
+                             "(default: DISPATCH_WS_PER_MESSAGE_DEFLATE or the service default)")
     parser.add_argument("--url", action="append", help="a running instance (repeatable)")
     args = parser.parse_args()
     result = asyncio.run(run(args))

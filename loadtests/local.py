@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from dispatch.auth import issue_token
 from dispatch.cli import demo_collection
+from dispatch.config import Settings
 from dispatch.domain import Role
 from loadtests.client import JWT_ISSUER
 
@@ -62,9 +63,12 @@ def redis_url() -> str:
 @asynccontextmanager
 async def local_service(
     *, instances: int = 1, policy: str | None = None, pool_max: int = 20,
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None, ws_deflate: bool | None = None,
 ) -> AsyncIterator[LocalService]:
-    """Start `instances` processes with the demo city loaded; stop them and drop the data."""
+    """Start `instances` processes with the demo city loaded; stop them and drop the data.
+
+    `ws_deflate`: websocket compression (None: DISPATCH_WS_PER_MESSAGE_DEFLATE or its default).
+    """
     tag = f"lt_{secrets.token_hex(5)}"
     secret = secrets.token_urlsafe(32)
     env = dict(os.environ)
@@ -77,12 +81,16 @@ async def local_service(
         # Asked of the service; it applies it once it has the setting (see docs/benchmarks.md).
         env["DISPATCH_RANKING_POLICY"] = policy
     env.update(extra_env or {})
+    if ws_deflate is None:
+        ws_deflate = Settings().ws_per_message_deflate
+    env["DISPATCH_WS_PER_MESSAGE_DEFLATE"] = str(ws_deflate).lower()
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
         for i in range(instances):
             url, proc = start_process(env=env, uvicorn_args=(
-                "--no-access-log", "--loop", "uvloop", "--http", "httptools"))
+                "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+                "--ws-per-message-deflate", str(ws_deflate).lower()))
             urls.append(url)
             procs.append(proc)
             if i == 0:  # the first one migrates; the others start on a ready schema
