@@ -17,6 +17,8 @@ from dispatch.triage import Findings
 __all__ = [
     "CONDITION_RHYTHMS",
     "RETRIAGE_EVERY",
+    "FindingsFold",
+    "FrameKey",
     "RetriagePolicy",
     "conditions_of",
     "merge_findings",
@@ -94,48 +96,95 @@ def _injury_codes(injuries: Sequence[Mapping[str, Any]]) -> frozenset[str]:
     return frozenset(codes)
 
 
+def _frame_values(frame: Mapping[str, Any]) -> dict[str, Any]:
+    """The findings one crew frame sets (a later frame's value replaces an earlier one's)."""
+    values: dict[str, Any] = {}
+    kind = frame.get("type")
+    if kind == "vitals":
+        for name in _VITALS:
+            if frame.get(name) is not None:
+                values[name] = frame[name]
+        # The triage table starts at 20 °C; lower readings are still hypothermia.
+        if frame.get("temp_c") is not None:
+            values["temp_c"] = max(20.0, float(frame["temp_c"]))
+        if frame.get("avpu") is not None:
+            values["avpu"] = _AVPU[str(frame["avpu"])]
+    elif kind == "ecg":
+        values["ecg"] = {
+            "rhythm": _RHYTHM.get(str(frame.get("rhythm")), "other"),
+            "st_elevation_leads": frozenset(frame.get("st_elevation_leads") or ()),
+            "stemi": bool(frame.get("stemi")),
+            "image_ref": frame.get("image_ref"),
+        }
+    elif kind == "stroke":
+        befast = frame.get("befast") or {}
+        values["stroke"] = {
+            "lams": frame.get("lams"),
+            "race": frame.get("race"),
+            "facial_droop": befast.get("face"),
+            "arm_weakness": befast.get("arm"),
+            "speech_difficulty": befast.get("speech"),
+            "balance_loss": befast.get("balance"),
+            "vision_loss": befast.get("eyes"),
+        }
+        if frame.get("last_known_well") is not None:
+            values["last_known_well"] = frame["last_known_well"]
+    elif kind == "injuries":
+        values["injuries"] = _injury_codes(frame.get("injuries") or ())
+        mechanism = str(frame.get("mechanism") or "").strip().lower().replace(" ", "_")
+        if mechanism in _MECHANISMS:
+            values["mechanism"] = mechanism
+    return values
+
+
 def merge_findings(frames: Sequence[Mapping[str, Any]]) -> Findings | None:
     """The latest value of every finding in these crew frames (oldest first), or None."""
     values: dict[str, Any] = {}
     for frame in frames:
-        kind = frame.get("type")
-        if kind == "vitals":
-            for name in _VITALS:
-                if frame.get(name) is not None:
-                    values[name] = frame[name]
-            # The triage table starts at 20 °C; lower readings are still hypothermia.
-            if frame.get("temp_c") is not None:
-                values["temp_c"] = max(20.0, float(frame["temp_c"]))
-            if frame.get("avpu") is not None:
-                values["avpu"] = _AVPU[str(frame["avpu"])]
-        elif kind == "ecg":
-            values["ecg"] = {
-                "rhythm": _RHYTHM.get(str(frame.get("rhythm")), "other"),
-                "st_elevation_leads": frozenset(frame.get("st_elevation_leads") or ()),
-                "stemi": bool(frame.get("stemi")),
-                "image_ref": frame.get("image_ref"),
-            }
-        elif kind == "stroke":
-            befast = frame.get("befast") or {}
-            values["stroke"] = {
-                "lams": frame.get("lams"),
-                "race": frame.get("race"),
-                "facial_droop": befast.get("face"),
-                "arm_weakness": befast.get("arm"),
-                "speech_difficulty": befast.get("speech"),
-                "balance_loss": befast.get("balance"),
-                "vision_loss": befast.get("eyes"),
-            }
-            if frame.get("last_known_well") is not None:
-                values["last_known_well"] = frame["last_known_well"]
-        elif kind == "injuries":
-            values["injuries"] = _injury_codes(frame.get("injuries") or ())
-            mechanism = str(frame.get("mechanism") or "").strip().lower().replace(" ", "_")
-            if mechanism in _MECHANISMS:
-                values["mechanism"] = mechanism
+        values.update(_frame_values(frame))
     if not values:
         return None
     return Findings.model_validate(values)
+
+
+# A frame's place in the order merge_findings reads frames in: (measured at, stored row id).
+FrameKey = tuple[datetime, int]
+
+
+class FindingsFold:
+    """merge_findings of a call's frames, kept up to date one frame at a time.
+
+    Every finding keeps the key of the frame that set it and is replaced only by a frame
+    with a later key, so frames may be added in any order (a tablet's buffered frames
+    after a reconnect, frames stored by another instance) and the result is still that of
+    merge_findings over all of them in (occurred_at, id) order. `count` and `max_id` say
+    which frames it holds: the caller checks them against the stored frames.
+    """
+
+    __slots__ = ("_findings", "_values", "count", "max_id")
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[FrameKey, Any]] = {}
+        self._findings: Findings | None = None
+        self.count = 0
+        self.max_id = 0
+
+    def add(self, key: FrameKey, frame: Mapping[str, Any]) -> None:
+        """Fold in one stored frame (each frame once: `count` counts them)."""
+        for name, value in _frame_values(frame).items():
+            kept = self._values.get(name)
+            if kept is None or key > kept[0]:
+                self._values[name] = (key, value)
+                self._findings = None
+        self.count += 1
+        self.max_id = max(self.max_id, key[1])
+
+    def findings(self) -> Findings | None:
+        """What merge_findings would return for the frames folded in."""
+        if self._findings is None and self._values:
+            self._findings = Findings.model_validate(
+                {name: value for name, (_, value) in self._values.items()})
+        return self._findings
 
 
 def conditions_of(frames: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -23,6 +23,8 @@ __all__ = [
     "add_outbox",
     "crew_message_id",
     "existing_vehicles",
+    "finding_count",
+    "finding_frames",
     "findings_of",
     "has_event",
     "inbound_call_ids",
@@ -256,13 +258,34 @@ async def status_lock(*, conn: asyncpg.Connection, vehicle_id: str) -> AsyncIter
 
 async def findings_of(*, conn: asyncpg.Connection, call_id: UUID) -> list[dict[str, Any]]:
     """The crew's clinical frames of a call, in the order they were measured."""
+    return [body for _, _, body in await finding_frames(conn=conn, call_id=call_id)]
+
+
+async def finding_frames(
+    *, conn: asyncpg.Connection, call_id: UUID
+) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """findings_of with each frame's (occurred_at, id), the key it is ordered by."""
     rows = await conn.fetch(
-        """SELECT body FROM crew_messages
+        """SELECT occurred_at, id, body FROM crew_messages
             WHERE call_id = $1 AND kind = ANY($2::text[])
             ORDER BY occurred_at, id""",
         call_id, list(FINDING_KINDS),
     )
-    return [dict(r["body"]) for r in rows]
+    return [(r["occurred_at"], r["id"], dict(r["body"])) for r in rows]
+
+
+async def finding_count(*, conn: asyncpg.Connection, call_id: UUID) -> tuple[int, int]:
+    """How many clinical frames the call has, and the largest row id among them (0: none).
+
+    An index scan of (call_id, kind, ...) that reads no frame bodies.
+    """
+    row = await conn.fetchrow(
+        """SELECT count(*) AS n, coalesce(max(id), 0) AS max_id FROM crew_messages
+            WHERE call_id = $1 AND kind = ANY($2::text[])""",
+        call_id, list(FINDING_KINDS),
+    )
+    assert row is not None
+    return int(row["n"]), int(row["max_id"])
 
 
 async def was_assigned(*, conn: asyncpg.Connection, call_id: UUID, vehicle_id: str) -> bool:

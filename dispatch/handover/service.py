@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,9 +33,10 @@ from dispatch.handover.batching import Batcher, HeldConnection
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import (
     ALWAYS_RETRIAGE,
+    FindingsFold,
+    FrameKey,
     RetriagePolicy,
     conditions_of,
-    merge_findings,
 )
 from dispatch.handover.messages import (
     AckFrame,
@@ -61,7 +63,7 @@ from dispatch.handover.state import (
     Event,
 )
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator
-from dispatch.triage import Answers, retriage
+from dispatch.triage import Answers, Findings, retriage
 
 __all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
 
@@ -90,6 +92,9 @@ class HandoverConfig:
     # Consoles get every vehicle's latest position in one message this often.
     positions_every_s: float = 1.0
     queue_size: int = 1_000
+    # Calls whose merged findings an instance keeps (a few hundred bytes each); a call
+    # evicted, or never seen since a restart, is read back from PostgreSQL at its next check.
+    findings_cache_calls: int = 4_096
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,10 @@ class HandoverService:
         self.outbox = outbox
         self.config = config
         self._positions: dict[str, dict[str, Any]] = {}
+        # Per call, merge_findings of its stored clinical frames, kept up to date by the
+        # frames this instance writes. A cache only: each check compares it with the
+        # frames PostgreSQL holds (_call_findings) and reads them back if it differs.
+        self._folds: OrderedDict[UUID, FindingsFold] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._frames_conn = HeldConnection(pool=pool)
         self._pings_conn = HeldConnection(pool=pool)
@@ -228,6 +237,10 @@ class HandoverService:
             index.append(first[key])
         async with self._frames_conn.use() as conn:
             stored = await repo.insert_crew_messages(conn=conn, rows=unique)
+        for row, result in zip(unique, stored, strict=True):
+            if result.created and result.event_id is not None \
+                    and row.kind in repo.FINDING_KINDS:
+                self._fold((row.occurred_at, result.event_id), row)
         out: list[repo.CrewInsert] = []
         answered: set[int] = set()
         for i in index:
@@ -235,6 +248,35 @@ class HandoverService:
             out.append(replace(stored[i], created=False) if i in answered else stored[i])
             answered.add(i)
         return out
+
+    def _fold(self, key: FrameKey, row: repo.CrewRow) -> None:
+        """Add a frame this instance just committed to its call's cached findings."""
+        fold = self._folds.get(row.call_id)
+        # A row id at or below the fold's largest may already be in it (read back from the
+        # database): left out, the frame count check at the next look rebuilds the fold.
+        if fold is not None and key[1] > fold.max_id:
+            fold.add(key, row.body)
+
+    async def _call_findings(self, conn: asyncpg.Connection, call_id: UUID) -> Findings | None:
+        """merge_findings of the call's stored frames, from the cache when it holds them all.
+
+        Frames are never deleted, and the fold only holds committed frames, each once: when
+        the counts agree it holds exactly the stored frames, wherever they were received.
+        Otherwise (another instance's frames, a restart, an eviction) it is rebuilt.
+        """
+        count = await repo.finding_count(conn=conn, call_id=call_id)
+        fold = self._folds.get(call_id)
+        if fold is None or (fold.count, fold.max_id) != count:
+            fold = FindingsFold()
+            for at, row_id, body in await repo.finding_frames(conn=conn, call_id=call_id):
+                fold.add((at, row_id), body)
+            self._folds[call_id] = fold
+            self._folds.move_to_end(call_id)
+            while len(self._folds) > self.config.findings_cache_calls:
+                self._folds.popitem(last=False)
+        else:
+            self._folds.move_to_end(call_id)
+        return fold.findings()
 
     async def _publish_frames(
         self, rows: Sequence[repo.CrewRow], stored: Sequence[repo.CrewInsert]
@@ -402,8 +444,7 @@ class HandoverService:
             return
         async with self.pool.acquire() as conn:
             call = await call_db.get_call(conn=conn, call_id=call_id)
-            frames = await repo.findings_of(conn=conn, call_id=call_id)
-        findings = merge_findings(frames)
+            findings = await self._call_findings(conn, call_id)
         if call is None or findings is None:
             return
         always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE

@@ -9,6 +9,7 @@ import pytest
 
 from dispatch.handover.findings import (
     RETRIAGE_EVERY,
+    FindingsFold,
     RetriagePolicy,
     conditions_of,
     merge_findings,
@@ -116,6 +117,44 @@ def test_merge_findings(case: str, frames: list[dict[str, Any]], path: str,
 ], ids=["nothing", "treatment only", "empty vitals", "not a finding"])
 def test_merge_findings_without_findings_is_none(frames: list[dict[str, Any]]) -> None:
     assert merge_findings(frames) is None
+
+
+def _fold(frames: list[dict[str, Any]], order: list[int]) -> FindingsFold:
+    """Frame i measured at T0 + i s, stored as row 100 - i, folded in `order`."""
+    fold = FindingsFold()
+    for i in order:
+        fold.add((T0 + timedelta(seconds=i), 100 - i), frames[i])
+    return fold
+
+
+@pytest.mark.parametrize(("case", "frames", "path", "expected"), MERGE,
+                         ids=[c[0] for c in MERGE])
+def test_fold_in_any_order_is_merge_findings(case: str, frames: list[dict[str, Any]],
+                                             path: str, expected: Any) -> None:
+    # Frames arrive out of their measured order (buffered resends, other instances).
+    for order in (list(range(len(frames))), list(reversed(range(len(frames))))):
+        fold = _fold(frames, order)
+        assert fold.findings() == merge_findings(frames), case
+        assert (fold.count, fold.max_id) == (len(frames), 100), case
+
+
+def test_fold_same_time_frames_go_by_row_id() -> None:
+    fold = FindingsFold()
+    fold.add((T0, 7), vitals(hr=100))
+    fold.add((T0, 5), vitals(hr=60))  # stored earlier: merge_findings reads it first
+    assert fold.findings() == merge_findings([vitals(hr=60), vitals(hr=100)])
+
+
+def test_fold_is_none_without_findings_and_updates_after_a_new_frame() -> None:
+    fold = FindingsFold()
+    fold.add((T0, 1), {"type": "treatment", "drug": "aspirin"})
+    assert fold.findings() is None
+    fold.add((T0, 2), vitals(hr=70))
+    first = fold.findings()
+    assert first is not None and first.hr == 70
+    fold.add((T0 + timedelta(seconds=1), 3), vitals(hr=75))
+    second = fold.findings()
+    assert second is not None and second.hr == 75  # a changed input is not served stale
 
 
 # (frames, condition keys in first-seen order)
