@@ -63,6 +63,10 @@ async def test_console_stream_carries_the_call_its_alerts_and_batched_positions(
             mine = [v for f in batches for v in f["data"]["vehicles"] if v["vehicle_id"] == vehicle]
             assert all(v["call_id"] == call_id for v in mine)
             assert [v["lon"] for v in mine] == sorted(v["lon"] for v in mine)
+            # the ETA to the centre rides with the positions, not as events of its own
+            assert mine[-1]["eta"]["hospital_id"] == call["destination_id"]
+            assert mine[-1]["eta"]["eta_s"] > 0
+            assert not [f for f in frames if f.get("kind") == "eta"]
             ecg = [f for f in frames if f.get("kind") == "ecg"]
             assert [f["data"]["msg_id"] for f in ecg] == ["e1"]
             assert ecg[0]["data"]["vehicle_id"] == vehicle
