@@ -90,6 +90,7 @@ async def local_service(
         for i in range(instances):
             url, proc = start_process(env=env, uvicorn_args=(
                 "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+                "--ws", "websockets-sansio",  # as `dispatch serve`
                 "--ws-per-message-deflate", str(ws_deflate).lower()))
             urls.append(url)
             procs.append(proc)
