@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import resource
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from websockets.exceptions import ConnectionClosed
 
 from dispatch.auth import issue_token
 from dispatch.domain import Role
-from loadtests.client import JWT_ISSUER
+from loadtests.client import JWT_ISSUER, run_loop
 from loadtests.figures import percentile
 from loadtests.local import local_service
 from loadtests.wslinks import ws_url
@@ -270,10 +271,14 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
     start.set()
     t_start = time.perf_counter()
     cpu_start = _service_cpu_s()
+    own_start = _own_cpu_s()
+    busy_start = _machine_busy_s()
     await asyncio.sleep(args.seconds)
     h.running = False
     sending_s = time.perf_counter() - t_start
     cpu_s = _service_cpu_s() - cpu_start
+    own_s = _own_cpu_s() - own_start
+    busy_s = _machine_busy_s() - busy_start
     await asyncio.sleep(4.0)
     for task in tasks:
         task.cancel()
@@ -295,6 +300,10 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "service_cpu_s": round(cpu_s, 2),
         "service_cpu_ms_per_crew_message": round(1000 * cpu_s / max(1, s.sent), 3)
         if cpu_s else None,
+        # the harness shares the machine: its own CPU while sending, in cores
+        "harness_cpu_cores": round(own_s / sending_s, 2),
+        # everything on the machine (services, harness, PostgreSQL, Redis, anyone else's jobs)
+        "machine_busy_cores": round(busy_s / sending_s, 2) if busy_s else None,
         "consoles": args.consoles,
         "ws_deflate": args.ws_deflate,
         "console_frames_per_s": round(s.console_frames / sending_s, 1),
@@ -309,6 +318,21 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "cpu_count": os.cpu_count(),
     }
     return result
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (not idle or waiting on I/O) so far (Linux)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _flag(value: str | None) -> bool | None:
@@ -347,7 +371,7 @@ def main() -> None:
                              "(default: DISPATCH_WS_PER_MESSAGE_DEFLATE or the service default)")
     parser.add_argument("--url", action="append", help="a running instance (repeatable)")
     args = parser.parse_args()
-    result = asyncio.run(run(args))
+    result = run_loop(run(args))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
