@@ -6,7 +6,9 @@ Without --url it starts its own service instances (--instances, default 2) on an
 schema and Redis prefix. It loads `--hospitals` PCI centres in a ring, one chest-pain
 call per crew near a centre (so patients spread over the centres), connects M screens to
 every destination centre and one crew per call, spread over the instances, then lets each
-crew send a position and a vitals frame every second; `--consoles` dispatcher consoles
+crew send a position and a vitals frame every second (the crews start over `--ramp`
+seconds, as missions do, so their calls' re-triage every 5 s is not synchronised; the
+measured `--seconds` begin once every crew is sending); `--consoles` dispatcher consoles
 listen to the console stream (positions batched once a second). Prints crew messages/s
 in, frames/s delivered to screens, the share of vitals delivered to every screen of their
 centre, end-to-end latency (crew send -> screen receipt, one clock: the harness) p50/p99
@@ -100,6 +102,10 @@ class Harness:
         self.secret = secret
         self.stats = Stats()
         self.running = True
+        # Crews start over `ramp_s` seconds; frames sent before `measuring` is set are not
+        # counted, so the figures are those of every crew sending at once.
+        self.ramp_s = 1.0
+        self.measuring = False
 
     def token(self, role: Role, **binding: str) -> str:
         return issue_token(secret=self.secret, issuer=JWT_ISSUER, subject=f"bench-{role.value}",
@@ -205,7 +211,9 @@ class Harness:
 
             reader = asyncio.create_task(read())
             await start.wait()
-            await asyncio.sleep(rng.random())  # spread the crews over the second
+            # Missions start at different times: spread the crews (and with them the 5 s
+            # re-triage rhythm of their calls) over the ramp instead of one second.
+            await asyncio.sleep(rng.random() * self.ramp_s)
             lon, lat = call["location"]["lon"], call["location"]["lat"]
             n = 0
             next_t = time.perf_counter()
@@ -219,13 +227,16 @@ class Harness:
                 vitals = {"type": "vitals", "msg_id": vit_id, "call_id": call_id,
                           "hr": 90 + rng.randint(-3, 3), "sbp": 130, "dbp": 80, "spo2": 96,
                           "rr": 16, "at": at}
-                now = time.perf_counter()
-                stats.send_t[pos_id] = now
+                measured = self.measuring
+                if measured:
+                    stats.send_t[pos_id] = time.perf_counter()
                 await ws.send(orjson.dumps(position).decode())
-                stats.send_t[vit_id] = time.perf_counter()
+                if measured:
+                    stats.send_t[vit_id] = time.perf_counter()
                 await ws.send(orjson.dumps(vitals).decode())
-                stats.sent += 2
-                stats.expected_deliveries += screens
+                if measured:
+                    stats.sent += 2
+                    stats.expected_deliveries += screens
                 n += 1
                 next_t += 1.0
                 await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
@@ -268,7 +279,10 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         readies.append(ready)
         tasks.append(asyncio.create_task(h.crew(i, call, args.screens, ready, start)))
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+    h.ramp_s = args.ramp
     start.set()
+    await asyncio.sleep(args.ramp + 1.0)  # every crew is sending
+    h.measuring = True
     t_start = time.perf_counter()
     cpu_start = _service_cpu_s()
     own_start = _own_cpu_s()
@@ -291,6 +305,7 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         "centres": len(by_centre),
         "screens_per_centre": args.screens,
         "seconds": round(sending_s, 1),
+        "ramp_s": args.ramp,
         "setup_s": round(setup_s, 1),
         "crew_messages_sent": s.sent,
         "crew_messages_per_s": round(s.sent / sending_s, 1),
@@ -363,6 +378,8 @@ def main() -> None:
     parser.add_argument("--hospitals", type=int, default=30)
     parser.add_argument("--consoles", type=int, default=0, help="dispatcher consoles")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--ramp", type=float, default=5.0,
+                        help="crews start over this many seconds, before the measured ones")
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--pool-max", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
