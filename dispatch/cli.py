@@ -151,13 +151,20 @@ def report(
     async def run() -> Path:
         from dispatch.app import database_url
 
-        conn = await asyncpg.connect(database_url(settings))
+        conns = [
+            await asyncpg.connect(database_url(settings))
+            for _ in range(settings.indicator_connections)
+        ]
         try:
-            await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
-            await init_connection(conn)
-            period = await compute_period_report(conn=conn, start=start, end=end, config=config)
+            for conn in conns:
+                await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+                await init_connection(conn)
+            period = await compute_period_report(
+                conn=conns[0], helpers=conns[1:], start=start, end=end, config=config
+            )
         finally:
-            await conn.close()
+            for conn in conns:
+                await conn.close()
         return write_report(report=period, out_dir=out)
 
     page = asyncio.run(run())

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     db_pool_min: int = 2
     db_pool_max: int = 20
+    # Connections one indicator request uses, each computing a time slice of the period in
+    # the same snapshot: PostgreSQL aggregates a statement's arrays in one process.
+    indicator_connections: int = Field(default=2, ge=1, le=8)
     db_command_timeout_s: float = 10.0
     redis_timeout_s: float = 5.0
     max_body_bytes: int = 256 * 1024

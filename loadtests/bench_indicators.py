@@ -9,8 +9,9 @@ event per statement, each autocommitted, with the call_clocks trigger (migration
 enabled and disabled, and reports events/s.
 
 Loads the calls and their timelines with COPY into a schema of its own (migrated with
-dispatch/db/migrations), times `compute_indicators` (median of 3 runs), prints the figure
-and writes loadtests/out/bench_indicators.json. The schema is dropped unless --keep.
+dispatch/db/migrations), times `compute_indicators` (median of --runs runs), prints the figure
+and writes loadtests/out/bench_indicators.json. The schema is dropped unless --keep;
+--reuse SCHEMA times a kept one again without loading.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import time
@@ -181,42 +183,87 @@ async def _load(*, conn: asyncpg.Connection, schema: str, calls: int, seed: int)
     return n_events
 
 
-async def run(*, dsn: str, calls: int, seed: int, keep: bool, by: list[str]) -> dict[str, Any]:
-    """Load, time three runs, report the median; drop the schema unless `keep`."""
-    schema = f"bench_indicators_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
+async def _time_queries(
+    *, dsn: str, schema: str, by: list[str], runs: int, connections: int
+) -> dict[str, Any]:
+    """Time `runs` computations of the indicators over the whole synthetic period, on
+    `connections` connections (as the API does with DISPATCH_INDICATOR_CONNECTIONS)."""
+    conns = [await asyncpg.connect(dsn) for _ in range(connections)]
     try:
-        t = time.perf_counter()
-        n_events = await _load(conn=conn, schema=schema, calls=calls, seed=seed)
-        load_s = time.perf_counter() - t
-        print(f"loaded {calls} calls, {n_events} events in {load_s:.1f} s")
+        for c in conns:
+            await c.execute(f'SET search_path TO "{schema}", public')
         timings = []
         report = None
         end = START + timedelta(days=DAYS + 1)
-        for _ in range(3):
+        for _ in range(runs):
             t = time.perf_counter()
             report = await compute_indicators(
-                conn=conn, start=START, end=end, by=by, config=IndicatorConfig()
+                conn=conns[0],
+                helpers=conns[1:],
+                start=START,
+                end=end,
+                by=by,
+                config=IndicatorConfig(),
             )
             timings.append(time.perf_counter() - t)
         assert report is not None
-        departure = report.total.rates["departed_in_time"]
+        postgres = await conns[0].fetchval("SHOW server_version")
+    finally:
+        for c in conns:
+            await c.close()
+    departure = report.total.rates["departed_in_time"]
+    return {
+        "by": by,
+        "connections": connections,
+        "runs_s": [round(x, 3) for x in timings],
+        "median_s": round(statistics.median(timings), 3),
+        "groups": len(report.rows),
+        "total_calls_counted": report.total.calls,
+        "departure_3min": [departure.numerator, departure.denominator],
+        "response_p90_s": report.total.intervals["response_s"].p90,
+        "postgres": postgres,
+        "load_average_1m": os.getloadavg()[0],
+    }
+
+
+async def run(
+    *,
+    dsn: str,
+    calls: int,
+    seed: int,
+    keep: bool,
+    by: list[str],
+    runs: int,
+    reuse: str | None,
+    connections: int,
+) -> dict[str, Any]:
+    """Load (or reuse a kept schema), time the runs, report the median; drop the schema
+    unless `keep` or reused."""
+    conn = await asyncpg.connect(dsn)
+    schema = reuse or f"bench_indicators_{uuid.uuid4().hex[:8]}"
+    try:
+        if reuse:
+            await conn.execute(f'SET search_path TO "{schema}", public')
+            calls = await conn.fetchval("SELECT count(*) FROM calls")
+            n_events = await conn.fetchval("SELECT count(*) FROM events")
+            load_s = None
+        else:
+            t = time.perf_counter()
+            n_events = await _load(conn=conn, schema=schema, calls=calls, seed=seed)
+            load_s = round(time.perf_counter() - t, 1)
+            print(f"loaded {calls} calls, {n_events} events in {load_s} s")
+        timed = await _time_queries(
+            dsn=dsn, schema=schema, by=by, runs=runs, connections=connections
+        )
         result = {
             "calls": calls,
             "events": n_events,
-            "by": by,
-            "load_s": round(load_s, 1),
-            "runs_s": [round(x, 3) for x in timings],
-            "median_s": round(statistics.median(timings), 3),
-            "groups": len(report.rows),
-            "total_calls_counted": report.total.calls,
-            "departure_3min": [departure.numerator, departure.denominator],
-            "response_p90_s": report.total.intervals["response_s"].p90,
-            "postgres": await conn.fetchval("SHOW server_version"),
-            "schema": schema if keep else None,
+            "load_s": load_s,
+            **timed,
+            "schema": schema if keep or reuse else None,
         }
     finally:
-        if not keep:
+        if not keep and not reuse:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
     return result
@@ -280,6 +327,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=120)
     parser.add_argument("--by", default="district", help="comma-separated dimensions")
     parser.add_argument("--keep", action="store_true", help="keep the schema for inspection")
+    parser.add_argument("--reuse", metavar="SCHEMA", help="time a schema kept by --keep")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs (the median is quoted)")
+    parser.add_argument("--connections", type=int, default=2, help="connections per computation")
     parser.add_argument("--write", type=int, default=0, help="measure appends of N calls")
     args = parser.parse_args()
     if args.write:
@@ -289,10 +339,22 @@ def main() -> None:
         print(json.dumps(written))
         return
     by = [d for d in args.by.split(",") if d]
-    result = asyncio.run(run(dsn=args.dsn, calls=args.calls, seed=args.seed, keep=args.keep, by=by))
+    result = asyncio.run(
+        run(
+            dsn=args.dsn,
+            calls=args.calls,
+            seed=args.seed,
+            keep=args.keep,
+            by=by,
+            runs=args.runs,
+            reuse=args.reuse,
+            connections=args.connections,
+        )
+    )
     print(
         f"compute_indicators over {result['calls']} calls ({result['events']} events), "
-        f"by={by}: median {result['median_s']} s (runs {result['runs_s']})"
+        f"by={by}, {result['connections']} connections: median {result['median_s']} s "
+        f"(runs {result['runs_s']})"
     )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -1,24 +1,34 @@
-"""Indicators straight from PostgreSQL: the rules of `intervals.py`, in SQL, in one statement.
+"""Indicators straight from PostgreSQL: the rules of `intervals.py`, in SQL.
 
-The statement reads one row per call: the period's calls joined to `call_clocks`
-(migration 0007), the cache of each call's clocks that a trigger on `events` folds as the
-timeline is written (earliest source clock and receipt per kind, clocks repaired against
-the dispatch order, the counted / first-arriving / transporting vehicle picked), rebuildable
-from the events at any time. It turns the clocks into intervals and pass/fail flags for the
-configuration asked for, and aggregates per group and in total (GROUPING SETS) with
-`percentile_cont`. `compute_indicators_reference` runs the pure Python path over the raw
-events; the tests hold the two to the same answers.
+One statement per grouping reads one row per call from `call_clocks` (migrations 0007 and
+0008): the call's attributes, copied from `calls` by a trigger, and the cache of its clocks
+that a trigger on `events` folds as the timeline is written (earliest source clock and
+receipt per kind, clocks repaired against the dispatch order, the counted / first-arriving /
+transporting vehicle picked), with the configuration-free intervals as generated columns.
+It applies the configuration (departure start and classes, limits, grace), counts and rates
+per group, and returns each group's values of each interval as one binary array; the
+percentiles and shares within target are then selected in `order_stats` (linear time)
+rather than sorted in SQL. The total is the union of the groups. Everything is rebuildable
+from the events and calls at any time. `compute_indicators_reference` runs the pure Python
+path over the raw events; the tests hold the two to the same answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from dispatch.domain import Acuity, Pathway, TransportClass
+from dispatch.metrics import order_stats
 from dispatch.metrics.indicators import (
     PERCENTILES,
     RATES,
@@ -40,7 +50,7 @@ from dispatch.metrics.intervals import (
 )
 from dispatch.metrics.report import PeriodReport
 
-# Sorts for percentiles over a million calls stay in memory with this much per statement.
+# array_agg holds a group's values of every interval in memory (~100 MB per million calls).
 _WORK_MEM = "256MB"
 
 
@@ -55,248 +65,263 @@ class _Params:
         return f"${len(self.values)}::{cast}"
 
 
-def _epoch(expr: str) -> str:
-    # date_part (float8) rather than extract (numeric, ~15x slower per call on PostgreSQL 15):
-    # exact for spans under a day (microseconds / 1e6, one rounding, as timedelta.total_seconds)
-    return f"date_part('epoch', {expr})"
-
-
-def _span(start: str, end: str) -> str:
-    """Seconds start -> end; NULL if either is missing or end precedes start (rule 3)."""
-    return f"CASE WHEN {end} >= {start} THEN {_epoch(f'{end} - {start}')} END"
-
-
 def _dimension_sql(*, dimension: str, tz: str) -> str:
     period = {"hour": 'YYYY-MM-DD"T"HH24', "day": "YYYY-MM-DD", "month": "YYYY-MM"}
     if dimension in period:
-        return f"to_char(received_at AT TIME ZONE {tz}, '{period[dimension]}')"
+        return f"to_char(c.received_at AT TIME ZONE {tz}, '{period[dimension]}')"
     return {
-        "district": "district_id",
-        "station": "station_id",
-        "vehicle": "vehicle_id",
-        "acuity": "acuity::text",
-        "transport_class": "transport_class",
-        "pathway": "pathway",
+        "district": "c.district_id",
+        "station": "c.cv_station_id",
+        "vehicle": "c.cv_vehicle_id",
+        "acuity": "c.acuity::text",
+        "transport_class": "c.transport_class",
+        "pathway": "c.pathway",
     }[dimension]
 
 
-def _per_call_sql(*, p: _Params, start: datetime, end: datetime, config: IndicatorConfig) -> str:
-    """SELECT producing one row per call with the columns of `CallMeasures`."""
-    flags = ", ".join(
-        f"coalesce(k.triage->'flags'->>'{flag}' = 'true', false) AS flag_{flag}"
-        for flag, _ in DIRECT_CAPABILITY
-    )
-    limit = p(config.departure_limit_s, "float8")
-    start_expr = (
-        "cv_d"
-        if config.departure_from == "dispatched"
-        else "CASE WHEN cv_d IS NOT NULL THEN answered END"
-    )
-    needed = " OR ".join(f"flag_{flag}" for flag, _ in DIRECT_CAPABILITY)
-    capable = " AND ".join(
-        f"(NOT flag_{flag} OR '{cap}' = ANY(dest_caps))" for flag, cap in DIRECT_CAPABILITY
-    )
-    deadline = f"booked_to + make_interval(secs => {p(config.pickup_grace_s, 'float8')})"
-    return f"""
-    y AS (
-        SELECT k.received_at, k.acuity, k.transport_class, k.pathway, k.district_id,
-               k.booked_to, {flags}, coalesce(h.capabilities, '{{}}') AS dest_caps,
-               t.received, t.answered, t.cancelled, t.alerted, t.team, t.first_order,
-               t.contact, coalesce(t.repairs, 0) AS repairs,
-               t.cv_dispatched AS cv_d, t.cv_departed AS cv_dep,
-               t.cv_vehicle_id AS vehicle_id, t.cv_station_id AS station_id,
-               t.fa_on_scene AS on_scene, t.fa_departed AS fa_dep,
-               t.tv_on_scene AS tv_on, t.tv_left_scene AS tv_left,
-               t.tv_at_destination AS arrival,
-               coalesce(t.tv_handover, t.call_handover) AS handover
-        FROM calls k
-        LEFT JOIN hospitals h ON h.id = k.destination_id
-        LEFT JOIN call_clocks t ON t.call_id = k.id
-        WHERE k.received_at >= {p(start, "timestamptz")} AND k.received_at < {p(end, "timestamptz")}
-    ),
-    z AS (
-        SELECT y.*, {start_expr} AS dep_start,
-               transport_class = ANY({p([str(t) for t in config.departure_classes], "text[]")})
-                   AS dep_class
-        FROM y
-    ),
-    x AS (
-        SELECT received_at, acuity, transport_class, pathway, district_id, station_id,
-               vehicle_id, cancelled, repairs,
-               {_span("received", "answered")} AS call_response_s,
-               {_span("answered", "first_order")} AS processing_s,
-               {_span("cv_d", "cv_dep")} AS turnout_s,
-               CASE WHEN dep_class THEN {_span("dep_start", "cv_dep")} END AS departure_s,
-               {_span("answered", "on_scene")} AS response_s,
-               {_span("fa_dep", "on_scene")} AS travel_s,
-               {_span("tv_on", "tv_left")} AS on_scene_s,
-               {_span("tv_left", "arrival")} AS transport_s,
-               {_span("arrival", "handover")} AS offload_s,
-               CASE WHEN pathway IS NOT NULL AND alerted < arrival
-                    THEN {_span("alerted", "arrival")} END AS prealert_lead_s,
-               CASE WHEN pathway IS NOT NULL THEN {_epoch("arrival - team")} END AS team_lead_s,
-               CASE WHEN pathway IS NOT NULL THEN {_span("contact", "arrival")} END
-                   AS fmc_to_destination_s,
-               {_span("received", "answered")} <= {p(config.answer_limit_s, "float8")}
-                   AS answered_in_time,
-               CASE WHEN NOT dep_class OR dep_start IS NULL THEN NULL
-                    WHEN cv_dep IS NOT NULL THEN {_span("dep_start", "cv_dep")} <= {limit}
-                    WHEN cancelled IS NOT NULL AND {_epoch("cancelled - dep_start")} <= {limit}
-                        THEN NULL
-                    ELSE false END AS departed_in_time,
-               CASE WHEN pathway IS NOT NULL AND arrival IS NOT NULL
-                    THEN coalesce(alerted < arrival, false) END AS prealerted,
-               CASE WHEN arrival IS NOT NULL AND ({needed}) THEN {capable} END
-                   AS direct_to_capable,
-               CASE WHEN transport_class = '{TransportClass.NON_EMERGENCY}'
-                         AND booked_to IS NOT NULL THEN
-                    CASE WHEN on_scene IS NOT NULL THEN on_scene <= {deadline}
-                         WHEN cancelled IS NOT NULL AND cancelled <= {deadline} THEN NULL
-                         ELSE false END
-               END AS pickup_on_time
-        -- OFFSET 0 keeps x a subquery: each measure is computed once per call, not once per
-        -- aggregate that reads it (the planner would otherwise inline them into every one)
-        FROM z OFFSET 0
-    )"""
-
-
-def _all_dims(sets: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
-    """Every dimension used by any grouping set, in first-seen order (the dim_i columns)."""
-    return tuple(dict.fromkeys(d for dims in sets for d in dims))
-
-
-def _grouping_mask(*, dims: tuple[str, ...], all_dims: tuple[str, ...]) -> int:
-    """GROUPING(dim_0, ..., dim_n) of the rows of one set: a 1 bit per dimension not in it."""
-    n = len(all_dims)
-    return sum(1 << (n - 1 - i) for i, d in enumerate(all_dims) if d not in dims)
-
-
-def _aggregate_sql(
-    *, p: _Params, sets: Sequence[tuple[str, ...]], config: IndicatorConfig
+def _per_call_sql(
+    *, p: _Params, start: datetime, end: datetime, dims: Sequence[str], config: IndicatorConfig
 ) -> str:
-    """SELECT over `x` giving one row per group of every set plus the total (GROUPING SETS)."""
-    dims = _all_dims(sets)
+    """SELECT producing one row per call: its dimensions (dim_i), the columns of
+    `CallMeasures` for this configuration. One scan of call_clocks (migrations 0007-0008),
+    whose generated columns hold the intervals that do not depend on the configuration."""
     # an unused placeholder would have no type, so the zone is only passed when a period is
     tz = p(config.time_zone, "text") if {"hour", "day", "month"} & set(dims) else ""
-    dim_exprs = [f"{_dimension_sql(dimension=d, tz=tz)} AS dim_{i}" for i, d in enumerate(dims)]
-    fractions = p(list(PERCENTILES), "float8[]")
+    dim_cols = "".join(
+        f"{_dimension_sql(dimension=d, tz=tz)} AS dim_{i}, " for i, d in enumerate(dims)
+    )
+    limit = p(config.departure_limit_s, "float8")
+    if config.departure_from == "dispatched":
+        dep_start, dep_span = "c.cv_dispatched", "c.turnout_s"
+    else:
+        dep_start = "CASE WHEN c.cv_dispatched IS NOT NULL THEN c.answered END"
+        dep_span = "c.answer_to_departure_s"
+    dep_class = (
+        f"c.transport_class = ANY({p([str(t) for t in config.departure_classes], 'text[]')})"
+    )
+    needed = " OR ".join(f"'{flag}' = ANY(c.flags)" for flag, _ in DIRECT_CAPABILITY)
+    capable = " AND ".join(
+        f"(NOT '{flag}' = ANY(c.flags) OR '{cap}' = ANY(coalesce(h.capabilities, '{{}}')))"
+        for flag, cap in DIRECT_CAPABILITY
+    )
+    deadline = f"c.booked_to + make_interval(secs => {p(config.pickup_grace_s, 'float8')})"
+    on_pathway = "c.pathway IS NOT NULL"
+    return f"""
+        SELECT {dim_cols}c.cancelled, c.repairs,
+               c.call_response_s, c.processing_s, c.turnout_s,
+               CASE WHEN {dep_class} THEN {dep_span} END AS departure_s,
+               c.response_s, c.travel_s, c.on_scene_s, c.transport_s, c.offload_s,
+               CASE WHEN {on_pathway} THEN c.alert_lead_s END AS prealert_lead_s,
+               CASE WHEN {on_pathway} THEN c.team_to_arrival_s END AS team_lead_s,
+               CASE WHEN {on_pathway} THEN c.contact_to_arrival_s END AS fmc_to_destination_s,
+               c.call_response_s <= {p(config.answer_limit_s, "float8")} AS answered_in_time,
+               CASE WHEN NOT {dep_class} OR {dep_start} IS NULL THEN NULL
+                    WHEN c.cv_departed IS NOT NULL THEN {dep_span} <= {limit}
+                    WHEN c.cancelled IS NOT NULL
+                         AND date_part('epoch', c.cancelled - {dep_start}) <= {limit}
+                        THEN NULL
+                    ELSE false END AS departed_in_time,
+               CASE WHEN {on_pathway} AND c.tv_at_destination IS NOT NULL
+                    THEN coalesce(c.alerted < c.tv_at_destination, false) END AS prealerted,
+               CASE WHEN c.tv_at_destination IS NOT NULL AND ({needed}) THEN {capable} END
+                   AS direct_to_capable,
+               CASE WHEN c.transport_class = '{TransportClass.NON_EMERGENCY}'
+                         AND c.booked_to IS NOT NULL THEN
+                    CASE WHEN c.fa_on_scene IS NOT NULL THEN c.fa_on_scene <= {deadline}
+                         WHEN c.cancelled IS NOT NULL AND c.cancelled <= {deadline} THEN NULL
+                         ELSE false END
+               END AS pickup_on_time
+        FROM call_clocks c
+        LEFT JOIN hospitals h ON h.id = c.destination_id
+        WHERE c.received_at >= {p(start, "timestamptz")} AND c.received_at < {p(end, "timestamptz")}
+    """
+
+
+def _group_sql(
+    *, p: _Params, start: datetime, end: datetime, dims: Sequence[str], config: IndicatorConfig
+) -> str:
+    """One row per group of `dims` (one row in all if there are none): counts, each rate's
+    numerator and denominator, and each interval's values as one binary float8 array."""
+    per_call = _per_call_sql(p=p, start=start, end=end, dims=dims, config=config)
+    keys = [f"dim_{i}" for i in range(len(dims))]
     cols = [
-        *(f"dim_{i}" for i in range(len(dims))),
-        f"GROUPING({', '.join(f'dim_{i}' for i in range(len(dims)))}) AS grp"
-        if dims
-        else "0 AS grp",
+        *keys,
         "count(*) AS calls",
         "count(cancelled) AS cancelled",
         "coalesce(sum(repairs), 0)::int AS clock_repairs",
     ]
     for r in RATES:
         cols += [f"count(*) FILTER (WHERE {r}) AS {r}_num", f"count({r}) AS {r}_den"]
-    targets = config.targets()
-    for name in INTERVALS:
-        cols += [
-            f"count({name}) AS {name}_n",
-            f"percentile_cont({fractions}) WITHIN GROUP (ORDER BY {name}) AS {name}_pct",
-        ]
-        for j, (interval, target) in enumerate(targets):
-            if interval == name:
-                cols.append(
-                    f"count(*) FILTER (WHERE {name} <= {p(target, 'float8')}) AS {name}_w{j}"
-                )
-    grouping = ", ".join(
-        "(" + ", ".join(f"dim_{dims.index(d)}" for d in s) + ")" for s in sets if s
-    )
-    group = f"GROUP BY GROUPING SETS ({grouping}, ())" if dims else ""
-    # dimensions are computed in a subquery: GROUPING SETS cannot name output aliases
-    source = f"(SELECT x.*, {', '.join(dim_exprs)} FROM x) g" if dims else "x"
-    return f"SELECT {', '.join(cols)} FROM {source} {group}"
+    cols += [
+        f"array_send(coalesce(array_agg({name}) FILTER (WHERE {name} IS NOT NULL),"
+        f" '{{}}')) AS {name}"
+        for name in INTERVALS
+    ]
+    group = f"GROUP BY {', '.join(keys)}" if keys else ""
+    return f"SELECT {', '.join(cols)} FROM ({per_call}) x {group}"
 
 
-def _row_from_record(
-    *,
-    record: asyncpg.Record,
-    dims: Sequence[str],
-    all_dims: Sequence[str],
-    config: IndicatorConfig,
-) -> IndicatorRow:
-    key = tuple((d, record[f"dim_{all_dims.index(d)}"]) for d in dims)
-    targets = config.targets()
-    intervals = {}
-    for name in INTERVALS:
-        pct = record[f"{name}_pct"] or [None] * len(PERCENTILES)
-        p50, p90, p95 = pct
-        within = tuple(
-            (target, record[f"{name}_w{j}"])
-            for j, (interval, target) in enumerate(targets)
-            if interval == name
-        )
-        intervals[name] = IntervalStats(
-            n=record[f"{name}_n"], p50=p50, p90=p90, p95=p95, within=within
-        )
-    return IndicatorRow(
-        key=key,
+def indicators_sql(
+    *, start: datetime, end: datetime, by: Sequence[str], config: IndicatorConfig
+) -> tuple[str, list[Any]]:
+    """The statement computing one grouping's indicators, and its arguments (also for
+    EXPLAIN and the benchmark)."""
+    p = _Params()
+    sql = _group_sql(p=p, start=start, end=end, dims=validate_by(by=by), config=config)
+    return sql, p.values
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One group as the statement returns it, before the order statistics are taken."""
+
+    key: tuple[tuple[str, str | None], ...]
+    calls: int
+    cancelled: int
+    clock_repairs: int
+    rates: dict[str, Rate]
+    values: dict[str, order_stats.Values]
+
+
+def _group_from_record(*, record: asyncpg.Record, dims: Sequence[str]) -> _Group:
+    return _Group(
+        key=tuple((d, record[f"dim_{i}"]) for i, d in enumerate(dims)),
         calls=record["calls"],
         cancelled=record["cancelled"],
         clock_repairs=record["clock_repairs"],
         rates={
             r: Rate(numerator=record[f"{r}_num"], denominator=record[f"{r}_den"]) for r in RATES
         },
+        values={n: order_stats.decode_float8_array(record[n]) for n in INTERVALS},
+    )
+
+
+def _merge(groups: Sequence[_Group], *, key: tuple[tuple[str, str | None], ...]) -> _Group:
+    """Groups of disjoint calls as one: a grouping's total, or one group's time slices."""
+    return _Group(
+        key=key,
+        calls=sum(g.calls for g in groups),
+        cancelled=sum(g.cancelled for g in groups),
+        clock_repairs=sum(g.clock_repairs for g in groups),
+        rates={
+            r: Rate(
+                numerator=sum(g.rates[r].numerator for g in groups),
+                denominator=sum(g.rates[r].denominator for g in groups),
+            )
+            for r in RATES
+        },
+        values={
+            n: np.concatenate([g.values[n] for g in groups])
+            if groups
+            else np.empty(0, dtype=np.float64)
+            for n in INTERVALS
+        },
+    )
+
+
+def _indicator_row(*, group: _Group, config: IndicatorConfig) -> IndicatorRow:
+    targets = config.targets()
+    intervals = {}
+    for name, values in group.values.items():
+        p50, p90, p95 = order_stats.percentiles(values, PERCENTILES)
+        within = tuple(
+            (target, order_stats.count_within(values, target))
+            for interval, target in targets
+            if interval == name
+        )
+        intervals[name] = IntervalStats(n=len(values), p50=p50, p90=p90, p95=p95, within=within)
+    return IndicatorRow(
+        key=group.key,
+        calls=group.calls,
+        cancelled=group.cancelled,
+        clock_repairs=group.clock_repairs,
+        rates=group.rates,
         intervals=intervals,
     )
 
 
-def indicators_sql(
+def _time_slices(*, start: datetime, end: datetime, n: int) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into n consecutive slices of equal length."""
+    cuts = [start + (end - start) * i / n for i in range(n)] + [end]
+    return list(itertools.pairwise(cuts))
+
+
+@asynccontextmanager
+async def _one_snapshot(
+    conn: asyncpg.Connection, helpers: Sequence[asyncpg.Connection]
+) -> AsyncIterator[list[asyncpg.Connection]]:
+    """Read-only transactions on `conn` and every helper, all seeing the same snapshot
+    (pg_export_snapshot), so slices computed on different connections add up."""
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            conn.transaction(isolation="repeatable_read", readonly=True)
+        )
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()") if helpers else None
+        for helper in helpers:
+            await stack.enter_async_context(
+                helper.transaction(isolation="repeatable_read", readonly=True)
+            )
+            await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        for c in (conn, *helpers):
+            # array_agg holds a slice's values of every interval in memory
+            await c.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+            # JIT compilation took ~6% of a 50k-call run and bought nothing back
+            await c.execute("SET LOCAL jit = off")
+        yield [conn, *helpers]
+
+
+async def _fetch_groups(
     *,
+    conn: asyncpg.Connection,
     start: datetime,
     end: datetime,
-    sets: Sequence[Sequence[str]],
+    dims: Sequence[str],
     config: IndicatorConfig,
-) -> tuple[str, list[Any]]:
-    """One statement computing the indicators of every grouping set (and the total) in one
-    pass, and its arguments (also for EXPLAIN and the benchmark)."""
-    checked = [validate_by(by=by) for by in sets]
+) -> list[_Group]:
     p = _Params()
-    per_call = _per_call_sql(p=p, start=start, end=end, config=config)
-    return f"WITH {per_call}\n{_aggregate_sql(p=p, sets=checked, config=config)}", p.values
+    sql = _group_sql(p=p, start=start, end=end, dims=dims, config=config)
+    return [_group_from_record(record=r, dims=dims) for r in await conn.fetch(sql, *p.values)]
 
 
 async def _compute_sets(
     *,
     conn: asyncpg.Connection,
+    helpers: Sequence[asyncpg.Connection],
     start: datetime,
     end: datetime,
     sets: Sequence[Sequence[str]],
     config: IndicatorConfig,
 ) -> list[IndicatorReport]:
-    """One report per grouping set, all from one statement."""
+    """One report per grouping, all read in one snapshot; the total from the first.
+
+    With helper connections the period is cut into as many time slices as connections,
+    computed at the same time (PostgreSQL runs array_agg in one process per statement), and
+    each group's slices are merged."""
     checked = [validate_by(by=by) for by in sets]
-    all_dims = _all_dims(checked)
-    sql, args = indicators_sql(start=start, end=end, sets=checked, config=config)
-    async with conn.transaction(readonly=True):
-        await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
-        # JIT compilation took ~6% of a 50k-call run (EXPLAIN ANALYZE) and bought nothing back
-        await conn.execute("SET LOCAL jit = off")
-        records = await conn.fetch(sql, *args)
-    total_mask = _grouping_mask(dims=(), all_dims=all_dims)
-    # the () set is the total, which SQL returns even when the period is empty
-    (total,) = (
-        _row_from_record(record=r, dims=(), all_dims=all_dims, config=config)
-        for r in records
-        if r["grp"] == total_mask
-    )
+    groupings: list[list[_Group]] = []
+    async with _one_snapshot(conn, helpers) as conns:
+        slices = _time_slices(start=start, end=end, n=len(conns))
+        for dims in checked:
+            parts = await asyncio.gather(
+                *(
+                    _fetch_groups(conn=c, start=s, end=e, dims=dims, config=config)
+                    for c, (s, e) in zip(conns, slices, strict=True)
+                )
+            )
+            by_key: dict[tuple[tuple[str, str | None], ...], list[_Group]] = {}
+            for g in itertools.chain.from_iterable(parts):
+                by_key.setdefault(g.key, []).append(g)
+            groupings.append([_merge(gs, key=k) for k, gs in by_key.items()])
+    total = _indicator_row(group=_merge(groupings[0], key=()), config=config)
     reports = []
-    for dims in checked:
-        if not dims:
-            rows = [total]  # with no dimensions the one group is the total
-        else:
-            mask = _grouping_mask(dims=dims, all_dims=all_dims)
+    for dims, groups in zip(checked, groupings, strict=True):
+        if dims:
             rows = sorted(
-                (
-                    _row_from_record(record=r, dims=dims, all_dims=all_dims, config=config)
-                    for r in records
-                    if r["grp"] == mask
-                ),
+                (_indicator_row(group=g, config=config) for g in groups),
                 key=lambda r: group_sort_key(r.key),
             )
+        else:
+            rows = [total]  # with no dimensions the one group is the total
         reports.append(
             IndicatorReport(
                 start=start, end=end, by=dims, config=config, rows=tuple(rows), total=total
@@ -312,9 +337,13 @@ async def compute_indicators(
     end: datetime,
     by: Sequence[str],
     config: IndicatorConfig,
+    helpers: Sequence[asyncpg.Connection] = (),
 ) -> IndicatorReport:
-    """Indicators for calls received in [start, end), grouped by `by`, computed in SQL."""
-    (report,) = await _compute_sets(conn=conn, start=start, end=end, sets=[by], config=config)
+    """Indicators for calls received in [start, end), grouped by `by`, computed in SQL;
+    `helpers` (other connections to the same database) share the work."""
+    (report,) = await _compute_sets(
+        conn=conn, helpers=helpers, start=start, end=end, sets=[by], config=config
+    )
     return report
 
 
@@ -392,11 +421,17 @@ async def compute_indicators_reference(
 
 
 async def compute_period_report(
-    *, conn: asyncpg.Connection, start: datetime, end: datetime, config: IndicatorConfig
+    *,
+    conn: asyncpg.Connection,
+    start: datetime,
+    end: datetime,
+    config: IndicatorConfig,
+    helpers: Sequence[asyncpg.Connection] = (),
 ) -> PeriodReport:
-    """The four views `report.write_report` draws, computed in one SQL pass (GROUPING SETS)."""
+    """The four views `report.write_report` draws, read in one snapshot."""
     by_hour, by_station, by_district, by_pathway = await _compute_sets(
         conn=conn,
+        helpers=helpers,
         start=start,
         end=end,
         sets=[("hour",), ("station",), ("district",), ("pathway",)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,9 +47,17 @@ async def indicators(
         answer_limit_s=answer_limit_s,
         response_targets_s=tuple(response_target_s or (480.0, 720.0)), time_zone=tz)
     dims = [d.strip() for item in (by or []) for d in item.split(",") if d.strip()]
-    async with orchestrator.pool.acquire() as conn:
+    async with contextlib.AsyncExitStack() as stack:
+        pool = orchestrator.pool
+        conn = await stack.enter_async_context(pool.acquire())
+        helpers = []
+        # helpers only if the pool has them to spare: requests waiting on each other's
+        # second connection would stall the pool; with none the one connection does it all
+        with contextlib.suppress(TimeoutError):
+            for _ in range(orchestrator.settings.indicator_connections - 1):
+                helpers.append(await stack.enter_async_context(pool.acquire(timeout=0.05)))
         report = await compute_indicators(conn=conn, start=start, end=end, by=dims,
-                                          config=config)
+                                          config=config, helpers=helpers)
     if format == "csv":
         return Response(to_csv([*report.rows, report.total] if dims else [report.total]),
                         media_type="text/csv")

@@ -165,12 +165,26 @@ async def test_corrected_or_removed_events_are_refolded(
     )
     assert turnout == timedelta(seconds=90)
     await conn.execute("DELETE FROM events WHERE call_id = $1 AND kind = 'departed'", call_id)
-    assert await conn.fetchval(
-        "SELECT cv_departed FROM call_clocks WHERE call_id = $1", call_id
-    ) is None
+    assert (
+        await conn.fetchval("SELECT cv_departed FROM call_clocks WHERE call_id = $1", call_id)
+        is None
+    )
     await _assert_equals_rebuild(conn)
     await conn.execute("TRUNCATE events")
-    assert await conn.fetchval("SELECT count(*) FROM call_clocks") == 0
+    # no timeline left: every call keeps its row (its attributes, migration 0008), no clock
+    assert await conn.fetchval("SELECT count(*) FROM call_vehicle_clocks") == 0
+    rows = await conn.fetch(
+        """SELECT k.id, c.received, c.answered, c.cv_dispatched, c.response_s,
+                  c.district_id = k.district_id AS same_district
+           FROM calls k LEFT JOIN call_clocks c ON c.call_id = k.id"""
+    )
+    assert len(rows) == len(CASES)
+    assert all(r["same_district"] for r in rows)
+    assert all(
+        r[col] is None
+        for r in rows
+        for col in ("received", "answered", "cv_dispatched", "response_s")
+    )
 
 
 async def test_backfill_folds_events_written_before_the_migration() -> None:
@@ -222,3 +236,51 @@ async def test_period_report_in_one_pass_equals_its_views(
         alone = await compute_indicators(conn=conn, start=START, end=END, by=[dim], config=config)
         assert view.by == (dim,)
         assert _comparable(view) == _comparable(alone)
+
+
+async def test_attributes_follow_the_call(schema: tuple[str, asyncpg.Connection]) -> None:
+    """Re-triage and re-routing change a call's attributes; the indicators see the change
+    (migration 0008 copies them into call_clocks), and a call with no event yet is counted."""
+    _, conn = schema
+    await _seed(conn)
+    call_id = await conn.fetchval("SELECT id FROM calls WHERE district_id = 'late_departure'")
+    await conn.execute(
+        """UPDATE calls SET district_id = 'moved', acuity = 1, pathway = 'chest_pain',
+                  destination_id = 'H_PCI', triage = '{"flags": {"stemi": true}}'
+           WHERE id = $1""",
+        call_id,
+    )
+    row = await conn.fetchrow(
+        """SELECT district_id, acuity, pathway, destination_id, flags
+           FROM call_clocks WHERE call_id = $1""",
+        call_id,
+    )
+    assert dict(row) == {
+        "district_id": "moved",
+        "acuity": 1,
+        "pathway": "chest_pain",
+        "destination_id": "H_PCI",
+        "flags": ["stemi"],
+    }
+    quiet = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO calls (id, caller_number, status, acuity, transport_class, triage,
+                              required_kinds, district_id, received_at, answered_at)
+           VALUES ($1, '13800000000', 'queued', 2, 'emergency', '{}', '{als}', 'quiet',
+                   $2, $2)""",
+        quiet,
+        BASE,
+    )
+    start, end, config = BASE - timedelta(days=1), BASE + timedelta(days=60), IndicatorConfig()
+    sql = await compute_indicators(conn=conn, start=start, end=end, by=["district"], config=config)
+    ref = await compute_indicators_reference(
+        conn=conn, start=start, end=end, by=["district"], config=config
+    )
+    assert _comparable(sql) == _comparable(ref)
+    districts = {r.key[0][1]: r for r in sql.rows}
+    assert "late_departure" not in districts
+    assert districts["moved"].calls == 1
+    assert districts["quiet"].calls == 1
+    assert districts["quiet"].rates["departed_in_time"].denominator == 0
+    assert sql.total.calls == len(CASES) + 1
+    await _assert_equals_rebuild(conn)

@@ -203,3 +203,29 @@ async def test_an_empty_period_gives_an_empty_total(conn: asyncpg.Connection) ->
     assert report.total.calls == 0
     assert report.total.intervals["response_s"].p50 is None
     assert report.total.rates["departed_in_time"].value is None
+
+
+@pytest.mark.parametrize("connections", [2, 3])
+@pytest.mark.parametrize("by", [[], ["hour"], ["district"], ["vehicle"]], ids=str)
+async def test_time_slices_on_helper_connections_add_up(
+    conn: asyncpg.Connection, by: list[str], connections: int
+) -> None:
+    """The period cut into slices computed on several connections (the API's
+    DISPATCH_INDICATOR_CONNECTIONS) gives the one-connection answer, groups merged."""
+    schema = await conn.fetchval("SELECT current_schema()")
+    helpers = [await asyncpg.connect(DSN) for _ in range(connections - 1)]
+    try:
+        for helper in helpers:
+            await helper.execute(f'SET search_path TO "{schema}", public')
+        config = IndicatorConfig()
+        # the cases are received an hour apart: every slice holds some of them
+        start, end = BASE, BASE + timedelta(hours=len(CASES))
+        sliced = await compute_indicators(
+            conn=conn, helpers=helpers, start=start, end=end, by=by, config=config
+        )
+    finally:
+        for helper in helpers:
+            await helper.close()
+    ref = await compute_indicators_reference(conn=conn, start=start, end=end, by=by, config=config)
+    assert _comparable(sliced) == _comparable(ref)
+    assert sliced.total.calls == len(CASES)
