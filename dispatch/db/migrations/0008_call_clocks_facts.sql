@@ -58,19 +58,28 @@ ALTER TABLE call_clocks
 
 CREATE INDEX call_clocks_received_at ON call_clocks (received_at);
 
--- The attributes of the given calls (NULL = every call), copied into their rows.
+-- The triage flags set to true, sorted (calls.triage->'flags').
+CREATE FUNCTION call_clocks_flags(triage jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN jsonb_typeof(triage->'flags') = 'object' THEN
+                ARRAY(SELECT key FROM jsonb_each(triage->'flags')
+                      WHERE value = 'true'::jsonb ORDER BY key)
+           ELSE '{}'::text[] END
+$$;
+
+-- The attributes of the given calls, copied into their rows. The ids are joined, not
+-- tested with `= ANY`: the function's plan is generic, and the join keeps it an index
+-- lookup per id whatever the array holds.
+-- plpgsql, not sql: its plan is cached for the session instead of made at every call.
 CREATE FUNCTION call_clocks_copy_attributes(call_ids uuid[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO call_clocks AS c (call_id, received_at, acuity, transport_class, pathway,
                                   district_id, destination_id, booked_to, flags)
     SELECT k.id, k.received_at, k.acuity, k.transport_class, k.pathway, k.district_id,
-           k.destination_id, k.booked_to,
-           CASE WHEN jsonb_typeof(k.triage->'flags') = 'object' THEN
-                ARRAY(SELECT key FROM jsonb_each(k.triage->'flags')
-                      WHERE value = 'true'::jsonb ORDER BY key)
-           ELSE '{}'::text[] END
-    FROM calls k
-    WHERE call_ids IS NULL OR k.id = ANY(call_ids)
+           k.destination_id, k.booked_to, call_clocks_flags(k.triage)
+    FROM unnest(call_ids) AS i(id)
+    JOIN calls k ON k.id = i.id
     ORDER BY k.id
     ON CONFLICT (call_id) DO UPDATE SET
         received_at = excluded.received_at, acuity = excluded.acuity,
@@ -82,12 +91,12 @@ LANGUAGE sql AS $$
            c.destination_id, c.booked_to, c.flags)
           IS DISTINCT FROM
           (excluded.received_at, excluded.acuity, excluded.transport_class, excluded.pathway,
-           excluded.district_id, excluded.destination_id, excluded.booked_to, excluded.flags)
+           excluded.district_id, excluded.destination_id, excluded.booked_to, excluded.flags);
+END
 $$;
 
--- AFTER INSERT / UPDATE on calls, once per statement. The row lock on call_clocks is taken
--- while the calls row is held, the same order as a status change followed by its events.
-CREATE FUNCTION call_clocks_follow_calls() RETURNS trigger LANGUAGE plpgsql AS $$
+-- New calls: once per statement (COPY and multi-row inserts pay once).
+CREATE FUNCTION call_clocks_add_calls() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM call_clocks_copy_attributes(ARRAY(SELECT id FROM new_calls));
     RETURN NULL;
@@ -96,10 +105,34 @@ $$;
 
 CREATE TRIGGER calls_copy_to_call_clocks AFTER INSERT ON calls
     REFERENCING NEW TABLE AS new_calls
-    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_follow_calls();
-CREATE TRIGGER calls_update_call_clocks AFTER UPDATE ON calls
-    REFERENCING NEW TABLE AS new_calls
-    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_follow_calls();
+    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_add_calls();
+
+-- Changed attributes: per row, and only when one of them changed (the WHEN is evaluated
+-- without calling the function, so status updates cost nothing here). The row lock on
+-- call_clocks is taken while the calls row is held, the order a status change followed by
+-- its events takes them too.
+CREATE FUNCTION call_clocks_follow_call() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE call_clocks SET
+        received_at = NEW.received_at, acuity = NEW.acuity,
+        transport_class = NEW.transport_class, pathway = NEW.pathway,
+        district_id = NEW.district_id, destination_id = NEW.destination_id,
+        booked_to = NEW.booked_to, flags = call_clocks_flags(NEW.triage)
+    WHERE call_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER calls_update_call_clocks
+    AFTER UPDATE OF received_at, acuity, transport_class, pathway, district_id,
+                    destination_id, booked_to, triage ON calls
+    FOR EACH ROW
+    WHEN ((OLD.received_at, OLD.acuity, OLD.transport_class, OLD.pathway, OLD.district_id,
+           OLD.destination_id, OLD.booked_to, OLD.triage->'flags')
+          IS DISTINCT FROM
+          (NEW.received_at, NEW.acuity, NEW.transport_class, NEW.pathway, NEW.district_id,
+           NEW.destination_id, NEW.booked_to, NEW.triage->'flags'))
+    EXECUTE FUNCTION call_clocks_follow_call();
 
 CREATE FUNCTION call_clocks_forget_calls() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -118,7 +151,7 @@ ALTER FUNCTION call_clocks_rebuild(uuid[]) RENAME TO call_clocks_rebuild_clocks;
 CREATE FUNCTION call_clocks_rebuild(call_ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM call_clocks_rebuild_clocks(call_ids);
-    PERFORM call_clocks_copy_attributes(call_ids);
+    PERFORM call_clocks_copy_attributes(coalesce(call_ids, ARRAY(SELECT id FROM calls)));
 END
 $$;
 
@@ -126,7 +159,7 @@ $$;
 CREATE FUNCTION call_clocks_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     TRUNCATE call_vehicle_clocks, call_clocks;
-    PERFORM call_clocks_copy_attributes(NULL);
+    PERFORM call_clocks_copy_attributes(ARRAY(SELECT id FROM calls));
     RETURN NULL;
 END
 $$;
@@ -136,5 +169,5 @@ CREATE TRIGGER events_truncate_call_clocks AFTER TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_truncated();
 
 -- Backfill the attributes of the calls already recorded.
-SELECT call_clocks_copy_attributes(NULL);
+SELECT call_clocks_copy_attributes(ARRAY(SELECT id FROM calls));
 ANALYZE call_clocks;
