@@ -161,16 +161,6 @@ def _group_sql(
     return f"SELECT {', '.join(cols)} FROM ({per_call}) x {group}"
 
 
-def indicators_sql(
-    *, start: datetime, end: datetime, by: Sequence[str], config: IndicatorConfig
-) -> tuple[str, list[Any]]:
-    """The statement computing one grouping's indicators, and its arguments (also for
-    EXPLAIN and the benchmark)."""
-    p = _Params()
-    sql = _group_sql(p=p, start=start, end=end, dims=validate_by(by=by), config=config)
-    return sql, p.values
-
-
 @dataclass(frozen=True, slots=True)
 class _Group:
     """One group as the statement returns it, before the order statistics are taken."""
