@@ -86,7 +86,7 @@ BEGIN
         transport_class = excluded.transport_class, pathway = excluded.pathway,
         district_id = excluded.district_id, destination_id = excluded.destination_id,
         booked_to = excluded.booked_to, flags = excluded.flags
-    -- an update that changes none of them leaves the row (and its lock) alone
+    -- a row already holding these values is not rewritten (no new version, no re-fold)
     WHERE (c.received_at, c.acuity, c.transport_class, c.pathway, c.district_id,
            c.destination_id, c.booked_to, c.flags)
           IS DISTINCT FROM
@@ -113,12 +113,7 @@ CREATE TRIGGER calls_copy_to_call_clocks AFTER INSERT ON calls
 -- its events takes them too.
 CREATE FUNCTION call_clocks_follow_call() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE call_clocks SET
-        received_at = NEW.received_at, acuity = NEW.acuity,
-        transport_class = NEW.transport_class, pathway = NEW.pathway,
-        district_id = NEW.district_id, destination_id = NEW.destination_id,
-        booked_to = NEW.booked_to, flags = call_clocks_flags(NEW.triage)
-    WHERE call_id = NEW.id;
+    PERFORM call_clocks_copy_attributes(ARRAY[NEW.id]);
     RETURN NULL;
 END
 $$;
