@@ -136,9 +136,7 @@ def _interval_stats(
     values = [v for m in group if (v := getattr(m, name)) is not None]
     p50, p90, p95 = (percentile_cont(values=values, fraction=f) for f in PERCENTILES)
     within = tuple(
-        (target, sum(1 for v in values if v <= target))
-        for interval, target in config.targets()
-        if interval == name
+        (target, sum(1 for v in values if v <= target)) for target in config.targets_of(name)
     )
     return IntervalStats(n=len(values), p50=p50, p90=p90, p95=p95, within=within)
 

@@ -118,6 +118,10 @@ class IndicatorConfig:
             ("travel_s", self.travel_target_s),
         )
 
+    def targets_of(self, interval: str) -> tuple[float, ...]:
+        """The target seconds whose share-within the report shows for one interval."""
+        return tuple(target for name, target in self.targets() if name == interval)
+
 
 @dataclass(frozen=True, slots=True)
 class TimelineEvent:

@@ -210,14 +210,11 @@ def _merge(groups: Sequence[_Group], *, key: tuple[tuple[str, str | None], ...])
 
 
 def _indicator_row(*, group: _Group, config: IndicatorConfig) -> IndicatorRow:
-    targets = config.targets()
     intervals = {}
     for name, values in group.values.items():
         p50, p90, p95 = order_stats.percentiles(values, PERCENTILES)
         within = tuple(
-            (target, order_stats.count_within(values, target))
-            for interval, target in targets
-            if interval == name
+            (target, order_stats.count_within(values, target)) for target in config.targets_of(name)
         )
         intervals[name] = IntervalStats(n=len(values), p50=p50, p90=p90, p95=p95, within=within)
     return IndicatorRow(
