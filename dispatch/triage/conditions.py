@@ -44,12 +44,12 @@ _TRUE = Outcome(Truth.TRUE)
 _FALSE = Outcome(Truth.FALSE)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Enum members compare by their value, as the tables store them."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, frozenset | set | tuple | list):
-        return frozenset(_plain(v) for v in value)
+        return frozenset(plain(v) for v in value)
     return value
 
 
@@ -59,13 +59,13 @@ def _resolve(
     """An operand's value and, if it names a fact, that fact."""
     if isinstance(operand, dict) and "fact" in operand:
         name = operand["fact"]
-        return _plain(facts.get(name)), name
+        return plain(facts.get(name)), name
     if isinstance(operand, dict) and "const" in operand:
         return constants[operand["const"]], None
-    return _plain(operand), None
+    return plain(operand), None
 
 
-def _compare(op: str, left: Any, right: Any) -> bool:
+def compare(op: str, left: Any, right: Any) -> bool:
     """Apply one comparison to known values."""
     if op == "eq":
         return bool(left == right)
@@ -91,7 +91,7 @@ def _leaf(
 ) -> Outcome:
     """Evaluate a single-fact leaf."""
     name = cond["fact"]
-    value = _plain(facts.get(name))
+    value = plain(facts.get(name))
     if "present" in cond:
         # "was it answered?" is always known
         return _TRUE if (value is not None) == bool(cond["present"]) else _FALSE
@@ -101,7 +101,7 @@ def _leaf(
     right, right_fact = _resolve(cond[op], facts=facts, constants=constants)
     if right is None:
         return Outcome(Truth.UNKNOWN, frozenset({right_fact or name}))
-    return _TRUE if _compare(op, value, right) else _FALSE
+    return _TRUE if compare(op, value, right) else _FALSE
 
 
 def evaluate(

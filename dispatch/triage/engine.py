@@ -79,6 +79,38 @@ def _apply(
     return None, missing
 
 
+_Missing = tuple[int, int, str]  # (level, rule order, input): the order missing inputs are asked
+
+
+def _rule_outcomes(
+    *, facts: Mapping[str, Any], protocol: Protocol, with_findings: bool
+) -> tuple[list[_Hit], list[_Missing]]:
+    """Every rule fired or assumed, and the inputs the rules lack, in protocol order.
+
+    A function of the facts' signature (dispatch.triage.signature): evaluated once per
+    signature and kept, so re-triaging a crew's vitals that stay in their bands is a
+    look-up."""
+
+    def evaluate_rules() -> tuple[tuple[_Hit, ...], tuple[_Missing, ...]]:
+        rules = protocol.rules + (
+            _band_rules(facts=facts, protocol=protocol) if with_findings else ())
+        hits: list[_Hit] = []
+        missing: list[_Missing] = []
+        for order, rule in enumerate(rules):
+            hit, lacking = _apply(rule, facts=facts, protocol=protocol,
+                                  with_findings=with_findings)
+            if hit is not None:
+                hits.append(hit)
+            level = rule.unknown_acuity or rule.acuity
+            missing += [(level, order, name) for name in lacking]
+        return tuple(hits), tuple(missing)
+
+    signature = protocol.signer.sign(facts)
+    key = None if signature is None else (with_findings, signature)
+    hits, missing = protocol.outcomes.get_or_compute(key, evaluate_rules)
+    return list(hits), list(missing)
+
+
 def _band_rules(*, facts: Mapping[str, Any], protocol: Protocol) -> tuple[Rule, ...]:
     """Vital-sign rules for the patient's age band (unknown age: the default band)."""
     for band in protocol.bands:
@@ -173,15 +205,7 @@ def evaluate_call(
         future_tolerance_s=float(protocol.constants["onset_future_tolerance_s"]),
     )
     with_findings = findings is not None
-    rules = protocol.rules + (_band_rules(facts=facts, protocol=protocol) if with_findings else ())
-    hits: list[_Hit] = []
-    missing: list[tuple[int, int, str]] = []
-    for order, rule in enumerate(rules):
-        hit, lacking = _apply(rule, facts=facts, protocol=protocol, with_findings=with_findings)
-        if hit is not None:
-            hits.append(hit)
-        level = rule.unknown_acuity or rule.acuity
-        missing += [(level, order, name) for name in lacking]
+    hits, missing = _rule_outcomes(facts=facts, protocol=protocol, with_findings=with_findings)
     if (
         with_findings
         and answers.age_years is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -19,6 +19,7 @@ from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.triage.conditions import check, facts_named
 from dispatch.triage.facts import KNOWN_FACTS
+from dispatch.triage.signature import FactSigner, SignatureCache
 
 NEEDS = frozenset(
     {
@@ -34,6 +35,8 @@ NEEDS = frozenset(
     }
 )
 TEAMS = ("cath_lab", "stroke_team", "trauma_team", "obstetric", "neonatal")
+# Signatures whose rule outcomes are kept (a few hundred bytes each).
+_OUTCOMES_KEPT = 4_096
 TABLE_FILES = ("protocol.json", "rules.json", "vitals.json", "keywords.json", "destination.json")
 
 
@@ -98,6 +101,11 @@ class Protocol:
     sbp_floor_bands: tuple[tuple[float | None, float, float], ...]
     sbp_floor_rule: Rule
     destination: dict[str, Any]
+    # What the conditions of every rule and band can tell apart in a call's facts; the
+    # engine keeps the rules' outcomes per signature (dispatch.triage.signature).
+    signer: FactSigner
+    outcomes: SignatureCache[Any] = field(
+        default_factory=lambda: SignatureCache(size=_OUTCOMES_KEPT), compare=False)
 
     def cite(self, key_list: str) -> str:
         """The full citation for a rule's source keys ("A; B")."""
@@ -215,6 +223,11 @@ def load_protocol() -> Protocol:
         raise TriageError("keywords: unknown fact")
     vehicles = proto["vehicle_kinds"]
     floor = proto["sbp_floor_by_age"]
+    every_rule = rules + all_ages + tuple(r for b in bands for r in b.rules)
+    signer = FactSigner(
+        [*(c for r in every_rule for c in (r.when, r.scope, r.unknown_scope)),
+         *(b.when for b in bands)],
+        constants=constants, definitions=definitions)
     return Protocol(
         version=proto["version"],
         raw=raw,
@@ -243,6 +256,7 @@ def load_protocol() -> Protocol:
         ),
         sbp_floor_rule=_plain_rule({"id": "SBP-FLOOR-AGE", **floor}, sources=sources),
         destination=raw["destination"],
+        signer=signer,
     )
 
 

@@ -1,0 +1,132 @@
+"""What the rule tables can tell apart in a set of facts (pure).
+
+Every leaf of the condition language compares one fact with a constant, with another
+fact, or asks whether the fact is known (dispatch.triage.conditions). So the outcome of
+every rule, and of the band selection, depends on the facts only through
+
+- whether each fact is known (None or not),
+- the result of each comparison of a fact with a constant,
+- the result of each comparison of a fact with another fact (both known).
+
+That tuple is the facts' signature. Two sets of facts with one signature give the same
+rule outcomes, and the same missing facts, so the engine evaluates the tables once per
+signature. A crew's vital signs at 1 Hz (heart rate 88, 91, 87 ...) nearly always fall
+in the band they were in, and its calls are re-triaged every few seconds.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+from dispatch.triage.conditions import COMPARISONS, compare, plain
+
+__all__ = ["FactSigner", "SignatureCache"]
+
+Signature = tuple[Any, ...]
+V = TypeVar("V")
+
+
+class FactSigner:
+    """The signature of facts under one set of conditions (a protocol's tables)."""
+
+    def __init__(
+        self,
+        conditions: Iterable[Mapping[str, Any] | None],
+        *,
+        constants: Mapping[str, Any],
+        definitions: Mapping[str, Any],
+    ) -> None:
+        self._thresholds: dict[str, list[tuple[str, Any]]] = {}
+        self._pairs: set[tuple[str, str, str]] = set()  # (fact, comparison, other fact)
+        self._constants = constants
+        for cond in conditions:
+            if cond is not None:
+                self._walk(cond)
+        # definitions are reached through "ref"; read each once, whether referenced or not
+        for cond in definitions.values():
+            self._walk(cond)
+        self._names = tuple(sorted(self._thresholds))
+        self._plan = tuple((name, tuple(self._thresholds[name])) for name in self._names)
+        self._pair_plan = tuple(sorted(self._pairs))
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """The facts any condition reads."""
+        return self._names
+
+    def _walk(self, cond: Mapping[str, Any]) -> None:
+        if "ref" in cond:
+            return  # the definitions are walked on their own
+        if "not" in cond:
+            self._walk(cond["not"])
+            return
+        for key in ("all", "any"):
+            if key in cond:
+                for part in cond[key]:
+                    self._walk(part)
+                return
+        name = cond["fact"]
+        tests = self._thresholds.setdefault(name, [])
+        if "present" in cond:
+            return  # known or not is always part of the signature
+        (op,) = (k for k in cond if k in COMPARISONS)
+        operand = cond[op]
+        if isinstance(operand, dict) and "fact" in operand:
+            self._thresholds.setdefault(operand["fact"], [])
+            self._pairs.add((name, op, operand["fact"]))
+            return
+        value = self._constants[operand["const"]] if isinstance(operand, dict) \
+            else plain(operand)
+        if value is not None:  # a comparison with null is UNKNOWN whatever the fact
+            tests.append((op, value))
+
+    def sign(self, facts: Mapping[str, Any]) -> Signature | None:
+        """The facts' signature, or None when it cannot be formed (an unhashable value, or
+        one the tables' comparisons do not accept: the engine then evaluates in full)."""
+        parts: list[Any] = []
+        try:
+            for name, tests in self._plan:
+                value = plain(facts.get(name))
+                parts.append(None if value is None
+                             else tuple(compare(op, value, c) for op, c in tests))
+            for name, op, other in self._pair_plan:
+                left, right = plain(facts.get(name)), plain(facts.get(other))
+                parts.append(None if left is None or right is None
+                             else compare(op, left, right))
+            signature = tuple(parts)
+            hash(signature)
+        except TypeError:
+            return None
+        return signature
+
+
+class SignatureCache(Generic[V]):
+    """A bounded LRU of results by signature."""
+
+    def __init__(self, *, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, V] = OrderedDict()
+
+    def get_or_compute(self, key: Any, compute: Callable[[], V]) -> V:
+        """The cached result for `key`, or compute and keep it."""
+        if key is None:
+            return compute()
+        try:
+            value = self._items[key]
+        except KeyError:
+            value = compute()
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return value
+        self._items.move_to_end(key)
+        return value
+
+    def clear(self) -> None:
+        """Forget every result."""
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
