@@ -209,22 +209,38 @@ def _merge(groups: Sequence[_Group], *, key: tuple[tuple[str, str | None], ...])
     )
 
 
-def _indicator_row(*, group: _Group, config: IndicatorConfig) -> IndicatorRow:
-    intervals = {}
-    for name, values in group.values.items():
-        p50, p90, p95 = order_stats.percentiles(values, PERCENTILES)
-        within = tuple(
-            (target, order_stats.count_within(values, target)) for target in config.targets_of(name)
-        )
-        intervals[name] = IntervalStats(n=len(values), p50=p50, p90=p90, p95=p95, within=within)
-    return IndicatorRow(
-        key=group.key,
-        calls=group.calls,
-        cancelled=group.cancelled,
-        clock_repairs=group.clock_repairs,
-        rates=group.rates,
-        intervals=intervals,
+def _interval_stats(*, name: str, values: order_stats.Values, config: IndicatorConfig
+                    ) -> IntervalStats:
+    """One interval's percentiles and shares within target over one group's values."""
+    p50, p90, p95 = order_stats.percentiles(values, PERCENTILES)
+    within = tuple(
+        (target, order_stats.count_within(values, target)) for target in config.targets_of(name)
     )
+    return IntervalStats(n=len(values), p50=p50, p90=p90, p95=p95, within=within)
+
+
+async def _indicator_rows(
+    *, groups: Sequence[_Group], config: IndicatorConfig
+) -> list[IndicatorRow]:
+    """Every group's row. Each (group, interval) is selected on a worker thread: numpy
+    releases the GIL while it partitions, so the selections use every core (at a million
+    calls they were ~0.45 s on one)."""
+    stats = await asyncio.gather(*(
+        asyncio.to_thread(_interval_stats, name=name, values=values, config=config)
+        for g in groups for name, values in g.values.items()
+    ))
+    rows = []
+    for i, g in enumerate(groups):
+        mine = stats[i * len(g.values):(i + 1) * len(g.values)]
+        rows.append(IndicatorRow(
+            key=g.key,
+            calls=g.calls,
+            cancelled=g.cancelled,
+            clock_repairs=g.clock_repairs,
+            rates=g.rates,
+            intervals=dict(zip(g.values, mine, strict=True)),
+        ))
+    return rows
 
 
 def _time_slices(*, start: datetime, end: datetime, n: int) -> list[tuple[datetime, datetime]]:
@@ -299,14 +315,16 @@ async def _compute_sets(
             for g in itertools.chain.from_iterable(parts):
                 by_key.setdefault(g.key, []).append(g)
             groupings.append([_merge(gs, key=k) for k, gs in by_key.items()])
-    total = _indicator_row(group=_merge(groupings[0], key=()), config=config)
+    totals = [_merge(groupings[0], key=())]
+    rows_of = await _indicator_rows(
+        groups=[*totals, *(g for dims, groups in zip(checked, groupings, strict=True) if dims
+                           for g in groups)],
+        config=config)
+    total, rest = rows_of[0], iter(rows_of[1:])
     reports = []
     for dims, groups in zip(checked, groupings, strict=True):
         if dims:
-            rows = sorted(
-                (_indicator_row(group=g, config=config) for g in groups),
-                key=lambda r: group_sort_key(r.key),
-            )
+            rows = sorted(itertools.islice(rest, len(groups)), key=lambda r: group_sort_key(r.key))
         else:
             rows = [total]  # with no dimensions the one group is the total
         reports.append(
