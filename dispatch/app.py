@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.gc_tuning import tune_gc
 from dispatch.geo.calibration import recalibrate_every
 from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
@@ -177,26 +177,6 @@ async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:
         await asyncio.sleep(tick_s)
 
 
-# The collector's youngest generation is collected after this many net allocations of
-# container objects (CPython's default is 700). At 1,000 crew frames a second an instance
-# allocates (and frees again within the frame) tens of thousands of dicts a second: with
-# the default, collections took ~15% of an instance's CPU (py-spy, bench_handover).
-_GC_GEN0_THRESHOLD = 50_000
-
-
-def _tune_gc() -> None:
-    """Collect less often, and never again scan what start-up left (modules, caches).
-
-    Once per process: a process that starts the app again (the tests) keeps its first
-    setting rather than freezing each app's garbage."""
-    gen0, gen1, gen2 = gc.get_threshold()
-    if gen0 == _GC_GEN0_THRESHOLD:
-        return
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)
-
-
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
@@ -253,7 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with open_services(settings, metrics) as state:
-            _tune_gc()
+            tune_gc()
             yield state
 
     app = FastAPI(title="dispatch", version="0.1.0", lifespan=lifespan,

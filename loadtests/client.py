@@ -20,6 +20,7 @@ import orjson
 
 from dispatch.auth import issue_token
 from dispatch.domain import Role
+from dispatch.gc_tuning import tune_gc
 from loadtests.city import City, build_city
 
 JWT_ISSUER = "dispatch"
@@ -152,7 +153,9 @@ def iso(dt: datetime) -> str:
 
 
 def run_loop(coro: Any) -> Any:
-    """Run on uvloop when it is installed (it is, with uvicorn[standard])."""
+    """Run on uvloop when it is installed (it is, with uvicorn[standard]), with the
+    service's collector settings: the harness's own collections would read as latency."""
+    tune_gc()
     try:
         import uvloop
     except ImportError:
