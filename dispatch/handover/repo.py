@@ -24,6 +24,7 @@ __all__ = [
     "crew_message_id",
     "existing_vehicles",
     "finding_count",
+    "retriage_inputs",
     "finding_frames",
     "findings_of",
     "has_event",
@@ -139,8 +140,10 @@ async def insert_crew_messages(
                ON CONFLICT (vehicle_id, msg_id) DO NOTHING
                RETURNING id, vehicle_id, msg_id)
            SELECT c.ord, ins.id AS new_id,
-                  (SELECT m.id FROM crew_messages m
-                    WHERE m.vehicle_id = c.vehicle_id AND m.msg_id = c.msg_id) AS old_id,
+                  CASE WHEN ins.id IS NULL THEN  -- a resend: the first delivery's row
+                      (SELECT m.id FROM crew_messages m
+                        WHERE m.vehicle_id = c.vehicle_id AND m.msg_id = c.msg_id) END
+                      AS old_id,
                   c.allowed, c.required,
                   (SELECT destination_id FROM calls WHERE id = c.call_id) AS destination_id
              FROM checked c
@@ -286,6 +289,38 @@ async def finding_count(*, conn: asyncpg.Connection, call_id: UUID) -> tuple[int
     )
     assert row is not None
     return int(row["n"]), int(row["max_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class RetriageInput:
+    """What a re-triage of a call reads: the call-taker's answers and the call's triage,
+    and which clinical frames it has (finding_count's (count, largest id))."""
+
+    answers: dict[str, Any]
+    complaint: str
+    acuity: int
+    pathway: str | None
+    findings: tuple[int, int]
+
+
+async def retriage_inputs(
+    *, conn: asyncpg.Connection, call_ids: Sequence[UUID]
+) -> list[RetriageInput | None]:
+    """RetriageInput of many calls in one statement (None for a call that does not exist)."""
+    rows = await conn.fetch(
+        """SELECT i.ord, c.answers, c.complaint, c.acuity, c.pathway, f.n, f.max_id
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS i(id, ord)
+             JOIN calls c ON c.id = i.id
+             CROSS JOIN LATERAL (
+                 SELECT count(*) AS n, coalesce(max(m.id), 0) AS max_id FROM crew_messages m
+                  WHERE m.call_id = c.id AND m.kind = ANY($2::text[])) f""",
+        list(call_ids), list(FINDING_KINDS),
+    )
+    found = {r["ord"]: RetriageInput(answers=r["answers"], complaint=r["complaint"],
+                                     acuity=r["acuity"], pathway=r["pathway"],
+                                     findings=(int(r["n"]), int(r["max_id"])))
+             for r in rows}
+    return [found.get(i) for i in range(1, len(call_ids) + 1)]
 
 
 async def was_assigned(*, conn: asyncpg.Connection, call_id: UUID, vehicle_id: str) -> bool:

@@ -95,6 +95,8 @@ class HandoverConfig:
     # Calls whose merged findings an instance keeps (a few hundred bytes each); a call
     # evicted, or never seen since a restart, is read back from PostgreSQL at its next check.
     findings_cache_calls: int = 4_096
+    # Crew frames and positions wait this long for others to share their statement.
+    commit_gather_s: float = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +157,21 @@ class HandoverService:
         self._positions: dict[str, dict[str, Any]] = {}
         # Per call, merge_findings of its stored clinical frames, kept up to date by the
         # frames this instance writes. A cache only: each check compares it with the
-        # frames PostgreSQL holds (_call_findings) and reads them back if it differs.
+        # frames PostgreSQL holds (_findings) and reads them back if it differs.
         self._folds: OrderedDict[UUID, FindingsFold] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._frames_conn = HeldConnection(pool=pool)
         self._pings_conn = HeldConnection(pool=pool)
         self._frames: Batcher[repo.CrewRow, repo.CrewInsert] = Batcher(
-            name="handover-crew-frames", flush=self._write_frames, after=self._publish_frames)
+            name="handover-crew-frames", flush=self._write_frames, after=self._publish_frames,
+            gather_s=config.commit_gather_s)
         self._pings: Batcher[repo.PositionSet, _Ping] = Batcher(
-            name="handover-positions-writer", flush=self._write_pings)
+            name="handover-positions-writer", flush=self._write_pings,
+            gather_s=config.commit_gather_s)
+        # What the calls' re-triage checks read (about one per call every few seconds).
+        self._retriage_conn = HeldConnection(pool=pool)
+        self._retriage_reads: Batcher[UUID, repo.RetriageInput | None] = Batcher(
+            name="handover-retriage-reads", flush=self._read_retriage_inputs)
         # ETA updates from every crew connection, one Redis pipeline per batch.
         self._publisher: Batcher[tuple[str, dict[str, Any]], str] = Batcher(
             name="handover-publisher", flush=self._publish_batch)
@@ -172,6 +180,7 @@ class HandoverService:
         """Start the crew frame and position writers and the console position batcher."""
         await self._frames.start()
         await self._pings.start()
+        await self._retriage_reads.start()
         await self._publisher.start()
         self._task = asyncio.create_task(self._batch_positions(), name="handover-positions")
 
@@ -183,9 +192,11 @@ class HandoverService:
                 await self._task
         await self._frames.stop()
         await self._pings.stop()
+        await self._retriage_reads.stop()
         await self._publisher.stop()
         await self._frames_conn.release()
         await self._pings_conn.release()
+        await self._retriage_conn.release()
 
     # ------------------------------------------------------------------ crew
 
@@ -259,26 +270,48 @@ class HandoverService:
         if fold is not None and key[1] > fold.max_id:
             fold.add(key, row.body)
 
-    async def _call_findings(self, conn: asyncpg.Connection, call_id: UUID) -> Findings | None:
-        """merge_findings of the call's stored frames, from the cache when it holds them all.
+    async def _findings(self, call_id: UUID, stored: tuple[int, int]) -> Findings | None:
+        """merge_findings of the call's stored frames, from the cache when it holds them all
+        (`stored`: finding_count of the call, read by the caller)."""
+        fold = self._kept_fold(call_id, stored)
+        if fold is None:
+            async with self.pool.acquire() as conn:
+                fold = self._keep_fold(
+                    call_id, await repo.finding_frames(conn=conn, call_id=call_id))
+        return fold.findings()
+
+    def _kept_fold(self, call_id: UUID, stored: tuple[int, int]) -> FindingsFold | None:
+        """The cached fold of the call if it holds exactly its stored frames.
 
         Frames are never deleted, and the fold only holds committed frames, each once: when
-        the counts agree it holds exactly the stored frames, wherever they were received.
-        Otherwise (another instance's frames, a restart, an eviction) it is rebuilt.
+        `stored` (finding_count: how many, the largest id) agrees, it holds exactly the
+        stored frames, wherever they were received. Otherwise (another instance's frames,
+        a restart, an eviction) None: the caller rebuilds it.
         """
-        count = await repo.finding_count(conn=conn, call_id=call_id)
         fold = self._folds.get(call_id)
-        if fold is None or (fold.count, fold.max_id) != count:
-            fold = FindingsFold()
-            for at, row_id, body in await repo.finding_frames(conn=conn, call_id=call_id):
-                fold.add((at, row_id), body)
-            self._folds[call_id] = fold
-            self._folds.move_to_end(call_id)
-            while len(self._folds) > self.config.findings_cache_calls:
-                self._folds.popitem(last=False)
-        else:
-            self._folds.move_to_end(call_id)
-        return fold.findings()
+        if fold is None or (fold.count, fold.max_id) != stored:
+            return None
+        self._folds.move_to_end(call_id)
+        return fold
+
+    def _keep_fold(
+        self, call_id: UUID, frames: Sequence[tuple[datetime, int, dict[str, Any]]]
+    ) -> FindingsFold:
+        """Fold the call's stored frames (repo.finding_frames) and cache the fold."""
+        fold = FindingsFold()
+        for at, row_id, body in frames:
+            fold.add((at, row_id), body)
+        self._folds[call_id] = fold
+        self._folds.move_to_end(call_id)
+        while len(self._folds) > self.config.findings_cache_calls:
+            self._folds.popitem(last=False)
+        return fold
+
+    async def _read_retriage_inputs(
+        self, call_ids: Sequence[UUID]
+    ) -> list[repo.RetriageInput | None]:
+        async with self._retriage_conn.use() as conn:
+            return await repo.retriage_inputs(conn=conn, call_ids=call_ids)
 
     async def _publish_frames(
         self, rows: Sequence[repo.CrewRow], stored: Sequence[repo.CrewInsert]
@@ -456,17 +489,19 @@ class HandoverService:
         run, link.policies[call_id] = policy.decide(frame=frame, now=now)
         if not run:
             return
-        async with self.pool.acquire() as conn:
-            call = await call_db.get_call(conn=conn, call_id=call_id)
-            findings = await self._call_findings(conn, call_id)
-        if call is None or findings is None:
+        # Batched with the other connections' checks: one statement, no pool checkout.
+        call = await self._retriage_reads.submit(call_id)
+        if call is None:
+            return
+        findings = await self._findings(call_id, call.findings)
+        if findings is None:
             return
         always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE
         if not always:
-            answers = Answers.model_validate(call["answers"])
-            result = retriage(answers, findings, complaint=call["complaint"], now=now)
+            answers = Answers.model_validate(call.answers)
+            result = retriage(answers, findings, complaint=call.complaint, now=now)
             pathway = result.pathway.value if result.pathway else None
-            if (int(result.acuity), pathway) == (call["acuity"], call["pathway"]):
+            if (int(result.acuity), pathway) == (call.acuity, call.pathway):
                 return
         await self.orchestrator.retriage_call(call_id=call_id, answers=None, findings=findings,
                                               complaint=None, principal=principal, now=now)

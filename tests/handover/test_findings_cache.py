@@ -46,7 +46,10 @@ async def store(service: HandoverService, vehicle: str, call_id: UUID, msg_id: s
 async def checked(service: HandoverService, pool: asyncpg.Pool, call_id: UUID) -> Findings:
     """The service's findings, held to merge_findings of every stored frame."""
     async with pool.acquire() as conn:
-        found = await service._call_findings(conn, call_id)
+        [inputs] = await repo.retriage_inputs(conn=conn, call_ids=[call_id])
+        assert inputs is not None
+        assert inputs.findings == await repo.finding_count(conn=conn, call_id=call_id)
+        found = await service._findings(call_id, inputs.findings)
         reference = merge_findings(await repo.findings_of(conn=conn, call_id=call_id))
     assert found == reference
     assert found is not None
