@@ -46,11 +46,13 @@ class Batcher(Generic[I, R]):
         flush: Flush[I, R],
         after: After[I, R] | None = None,
         max_batch: int = 1_000,
+        gather_s: float = 0.0,
     ) -> None:
         self._name = name
         self._flush = flush
         self._after = after
         self._max_batch = max_batch
+        self._gather_s = gather_s
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,6 +85,9 @@ class Batcher(Generic[I, R]):
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if self._gather_s > 0:
+                # Let the other connections' items join this batch.
+                await asyncio.sleep(self._gather_s)
             self._wake.clear()
             while self._pending:
                 batch = self._pending[: self._max_batch]
@@ -122,7 +127,13 @@ class HeldConnection:
     async def use(self) -> AsyncIterator[asyncpg.Connection]:
         """The held connection; dropped (a fresh one next time) after a connection error."""
         if self._conn is None:
-            self._conn = await self._pool.acquire()
+            conn = await self._pool.acquire()
+            # A writer runs the same few statements all day, on a few rows each: the plan
+            # never changes (primary-key look-ups), but PostgreSQL would go on planning each
+            # execution anew, since it cannot cost the generic plan's unnest() below the
+            # custom plans'. (Undone by the pool's reset when the connection goes back.)
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            self._conn = conn
         try:
             yield self._conn
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError,

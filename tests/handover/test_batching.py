@@ -1,0 +1,90 @@
+"""Group commit: what connections submit together is written together, and answered each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from dispatch.db.pool import create_pool
+from dispatch.handover.batching import Batcher, HeldConnection
+from tests.conftest import DATABASE_URL
+
+
+class Store:
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.after: list[list[int]] = []
+        self.fail = False
+
+    async def flush(self, items: Sequence[int]) -> list[int]:
+        if self.fail:
+            raise ConnectionError("database gone")
+        self.batches.append(list(items))
+        await asyncio.sleep(0.01)  # the statement's round trip
+        return [i * 10 for i in items]
+
+    async def published(self, items: Sequence[int], results: Sequence[int]) -> None:
+        assert list(results) == [i * 10 for i in items]
+        self.after.append(list(items))
+
+
+async def test_items_submitted_while_gathering_share_one_write_and_get_their_own_result(
+) -> None:
+    store = Store()
+    batcher = Batcher(name="t", flush=store.flush, after=store.published, gather_s=0.02)
+    await batcher.start()
+    try:
+        async def later(item: int, delay_s: float) -> int:
+            await asyncio.sleep(delay_s)
+            return await batcher.submit(item)
+
+        first = await asyncio.gather(batcher.submit(0), later(1, 0.005), later(2, 0.01))
+        assert first == [0, 10, 20]
+        assert store.batches == [[0, 1, 2]]
+        assert store.after == [[0, 1, 2]]
+        # without gathering, whatever arrives while a write is in flight is the next batch
+        quick = Batcher(name="q", flush=store.flush)
+        await quick.start()
+        try:
+            lone = asyncio.ensure_future(quick.submit(7))
+            await asyncio.sleep(0.001)
+            late = await asyncio.gather(quick.submit(8), quick.submit(9))
+            assert (await lone, late) == (70, [80, 90])
+            assert store.batches[-2:] == [[7], [8, 9]]
+        finally:
+            await quick.stop()
+    finally:
+        await batcher.stop()
+
+
+async def test_a_failed_write_fails_every_item_of_its_batch_and_the_next_batch_goes_on() -> None:
+    store = Store()
+    batcher = Batcher(name="t", flush=store.flush, gather_s=0.005)
+    await batcher.start()
+    try:
+        store.fail = True
+        results = await asyncio.gather(batcher.submit(1), batcher.submit(2),
+                                        return_exceptions=True)
+        assert all(isinstance(r, ConnectionError) for r in results)
+        store.fail = False
+        assert await batcher.submit(3) == 30
+    finally:
+        await batcher.stop()
+    with pytest.raises(ConnectionError):
+        await batcher.submit(4)
+
+
+async def test_a_held_connection_plans_its_statements_once_and_goes_back_reset() -> None:
+    pool = await create_pool(dsn=DATABASE_URL, schema="public", min_size=1, max_size=1,
+                             command_timeout_s=10)
+    held = HeldConnection(pool=pool)
+    try:
+        async with held.use() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        await held.release()
+        async with pool.acquire() as conn:  # the pool's only connection, the same one
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    finally:
+        await pool.close()
