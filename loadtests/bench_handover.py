@@ -285,12 +285,14 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
     h.measuring = True
     t_start = time.perf_counter()
     cpu_start = _service_cpu_s()
+    stores_start = _stores_cpu_s()
     own_start = _own_cpu_s()
     busy_start = _machine_busy_s()
     await asyncio.sleep(args.seconds)
     h.running = False
     sending_s = time.perf_counter() - t_start
     cpu_s = _service_cpu_s() - cpu_start
+    stores_s = {k: v - stores_start.get(k, 0.0) for k, v in _stores_cpu_s().items()}
     own_s = _own_cpu_s() - own_start
     busy_s = _machine_busy_s() - busy_start
     await asyncio.sleep(4.0)
@@ -317,6 +319,8 @@ async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> d
         if cpu_s else None,
         # the harness shares the machine: its own CPU while sending, in cores
         "harness_cpu_cores": round(own_s / sending_s, 2),
+        # PostgreSQL's and Redis' processes (other users of the same servers included)
+        **{f"{name}_cpu_cores": round(v / sending_s, 2) for name, v in stores_s.items()},
         # everything on the machine (services, harness, PostgreSQL, Redis, anyone else's jobs)
         "machine_busy_cores": round(busy_s / sending_s, 2) if busy_s else None,
         "consoles": args.consoles,
@@ -348,6 +352,24 @@ def _machine_busy_s() -> float:
 def _own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _stores_cpu_s() -> dict[str, float]:
+    """User + system CPU seconds of every PostgreSQL and Redis server process so far (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = {"postgres": 0.0, "redis": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(")")
+        except OSError:
+            continue
+        comm = head.split("(", 1)[-1]
+        name = "postgres" if comm.startswith("postgres") else \
+            "redis" if comm.startswith("redis-server") else None
+        if name is not None:
+            fields = rest.split()
+            total[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def _flag(value: str | None) -> bool | None:
