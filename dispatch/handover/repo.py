@@ -127,10 +127,12 @@ async def insert_crew_messages(
                                     $6::timestamptz[], $7::jsonb[], $8::bool[])
                    AS t(ord, vehicle_id, msg_id, call_id, kind, occurred_at, body, required)),
            checked AS (
-               SELECT i.*, EXISTS (
-                          SELECT 1 FROM assignments a
-                           WHERE a.call_id = i.call_id AND a.vehicle_id = i.vehicle_id
-                             AND a.released_at IS NULL) AS allowed
+               -- The vehicle's one live assignment (a unique partial index), looked up per
+               -- frame: an EXISTS here was planned as a hash of every live assignment.
+               SELECT i.*, coalesce((SELECT a.call_id FROM assignments a
+                                      WHERE a.vehicle_id = i.vehicle_id
+                                        AND a.released_at IS NULL) = i.call_id, false)
+                           AS allowed
                  FROM input i),
            ins AS (
                INSERT INTO crew_messages (vehicle_id, msg_id, call_id, kind, occurred_at, body)
