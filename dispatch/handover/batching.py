@@ -127,13 +127,7 @@ class HeldConnection:
     async def use(self) -> AsyncIterator[asyncpg.Connection]:
         """The held connection; dropped (a fresh one next time) after a connection error."""
         if self._conn is None:
-            conn = await self._pool.acquire()
-            # A writer runs the same few statements all day, on a few rows each: the plan
-            # never changes (primary-key look-ups), but PostgreSQL would go on planning each
-            # execution anew, since it cannot cost the generic plan's unnest() below the
-            # custom plans'. (Undone by the pool's reset when the connection goes back.)
-            await conn.execute("SET plan_cache_mode = force_generic_plan")
-            self._conn = conn
+            self._conn = await self._pool.acquire()
         try:
             yield self._conn
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError,

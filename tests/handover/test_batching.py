@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dispatch.db.pool import create_pool
-from dispatch.handover.batching import Batcher, HeldConnection
-from tests.conftest import DATABASE_URL
+from dispatch.handover.batching import Batcher
 
 
 class Store:
@@ -74,17 +72,3 @@ async def test_a_failed_write_fails_every_item_of_its_batch_and_the_next_batch_g
         await batcher.stop()
     with pytest.raises(ConnectionError):
         await batcher.submit(4)
-
-
-async def test_a_held_connection_plans_its_statements_once_and_goes_back_reset() -> None:
-    pool = await create_pool(dsn=DATABASE_URL, schema="public", min_size=1, max_size=1,
-                             command_timeout_s=10)
-    held = HeldConnection(pool=pool)
-    try:
-        async with held.use() as conn:
-            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
-        await held.release()
-        async with pool.acquire() as conn:  # the pool's only connection, the same one
-            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
-    finally:
-        await pool.close()
