@@ -205,7 +205,8 @@ async def set_positions(
                                     $5::timestamptz[]) AS t(id, call_id, lon, lat, at))
            UPDATE vehicles v SET lon = i.lon, lat = i.lat, position_at = i.at
              FROM input i
-            WHERE v.id = i.id AND (v.position_at IS NULL OR v.position_at <= i.at)
+            WHERE v.id = ANY($1::text[])  -- by primary key, whatever the plan's row estimate
+              AND v.id = i.id AND (v.position_at IS NULL OR v.position_at <= i.at)
            RETURNING v.id, v.kind, v.status,
                      (SELECT c.destination_id FROM calls c JOIN assignments a ON a.call_id = c.id
                        WHERE c.id = i.call_id AND a.vehicle_id = v.id
@@ -315,7 +316,8 @@ async def retriage_inputs(
              JOIN calls c ON c.id = i.id
              CROSS JOIN LATERAL (
                  SELECT count(*) AS n, coalesce(max(m.id), 0) AS max_id FROM crew_messages m
-                  WHERE m.call_id = c.id AND m.kind = ANY($2::text[])) f""",
+                  WHERE m.call_id = c.id AND m.kind = ANY($2::text[])) f
+            WHERE c.id = ANY($1::uuid[])  -- by primary key, whatever the plan's row estimate""",
         list(call_ids), list(FINDING_KINDS),
     )
     found = {r["ord"]: RetriageInput(answers=r["answers"], complaint=r["complaint"],
