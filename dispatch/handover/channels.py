@@ -130,6 +130,8 @@ class Hub:
         self._block_ms = block_ms
         self._read_gap_s = read_gap_s
         self._feeds: dict[str, _Feed] = {}
+        # The same feeds by reader: each XREAD lists only its own group's topics.
+        self._grouped: dict[str, dict[str, _Feed]] = {group: {} for group in _GROUPS}
         tag = uuid.uuid4().hex
         self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
         self._control_offsets = dict.fromkeys(_GROUPS, "0")
@@ -198,6 +200,7 @@ class Hub:
                 # anything older from the stream itself.
                 feed = _Feed(offset=await self.last_id(topic) or "0", group=_group(topic))
                 self._feeds[topic] = feed
+                self._grouped[feed.group][topic] = feed
                 feed.subscribers.add(sub)
                 await self._wake(_group(topic))
             else:
@@ -212,6 +215,7 @@ class Hub:
         feed.subscribers.discard(sub)
         if not feed.subscribers:
             del self._feeds[sub.topic]
+            del self._grouped[feed.group][sub.topic]
 
     @property
     def topics(self) -> frozenset[str]:
@@ -246,8 +250,7 @@ class Hub:
         control = self._controls[group]
         while not self._stopping:
             offsets = {control: self._control_offsets[group]}
-            offsets.update({topic: feed.offset for topic, feed in self._feeds.items()
-                            if feed.group == group})
+            offsets.update({topic: feed.offset for topic, feed in self._grouped[group].items()})
             try:
                 events = await self.bus.wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
