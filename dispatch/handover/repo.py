@@ -23,7 +23,6 @@ __all__ = [
     "add_outbox",
     "crew_message_id",
     "existing_vehicles",
-    "finding_count",
     "retriage_inputs",
     "finding_frames",
     "findings_of",
@@ -280,24 +279,11 @@ async def finding_frames(
     return [(r["occurred_at"], r["id"], dict(r["body"])) for r in rows]
 
 
-async def finding_count(*, conn: asyncpg.Connection, call_id: UUID) -> tuple[int, int]:
-    """How many clinical frames the call has, and the largest row id among them (0: none).
-
-    An index scan of (call_id, kind, ...) that reads no frame bodies.
-    """
-    row = await conn.fetchrow(
-        """SELECT count(*) AS n, coalesce(max(id), 0) AS max_id FROM crew_messages
-            WHERE call_id = $1 AND kind = ANY($2::text[])""",
-        call_id, list(FINDING_KINDS),
-    )
-    assert row is not None
-    return int(row["n"]), int(row["max_id"])
-
-
 @dataclass(frozen=True, slots=True)
 class RetriageInput:
     """What a re-triage of a call reads: the call-taker's answers and the call's triage,
-    and which clinical frames it has (finding_count's (count, largest id))."""
+    and which clinical frames it has: how many, and the largest row id (0: none). That
+    count is an index scan of (call_id, kind, ...) that reads no frame bodies."""
 
     answers: dict[str, Any]
     complaint: str

@@ -272,7 +272,7 @@ class HandoverService:
 
     async def _findings(self, call_id: UUID, stored: tuple[int, int]) -> Findings | None:
         """merge_findings of the call's stored frames, from the cache when it holds them all
-        (`stored`: finding_count of the call, read by the caller)."""
+        (`stored`: RetriageInput.findings of the call, read by the caller)."""
         fold = self._kept_fold(call_id, stored)
         if fold is None:
             async with self.pool.acquire() as conn:
@@ -284,7 +284,7 @@ class HandoverService:
         """The cached fold of the call if it holds exactly its stored frames.
 
         Frames are never deleted, and the fold only holds committed frames, each once: when
-        `stored` (finding_count: how many, the largest id) agrees, it holds exactly the
+        `stored` (how many are stored, the largest id) agrees, it holds exactly the
         stored frames, wherever they were received. Otherwise (another instance's frames,
         a restart, an eviction) None: the caller rebuilds it.
         """

@@ -209,8 +209,9 @@ def _merge(groups: Sequence[_Group], *, key: tuple[tuple[str, str | None], ...])
     )
 
 
-def _interval_stats(*, name: str, values: order_stats.Values, config: IndicatorConfig
-                    ) -> IntervalStats:
+def _interval_stats(
+    *, name: str, values: order_stats.Values, config: IndicatorConfig
+) -> IntervalStats:
     """One interval's percentiles and shares within target over one group's values."""
     p50, p90, p95 = order_stats.percentiles(values, PERCENTILES)
     within = tuple(
@@ -229,18 +230,18 @@ async def _indicator_rows(
         asyncio.to_thread(_interval_stats, name=name, values=values, config=config)
         for g in groups for name, values in g.values.items()
     ))
-    rows = []
-    for i, g in enumerate(groups):
-        mine = stats[i * len(g.values):(i + 1) * len(g.values)]
-        rows.append(IndicatorRow(
+    selected = iter(stats)  # in the order they were asked for
+    return [
+        IndicatorRow(
             key=g.key,
             calls=g.calls,
             cancelled=g.cancelled,
             clock_repairs=g.clock_repairs,
             rates=g.rates,
-            intervals=dict(zip(g.values, mine, strict=True)),
-        ))
-    return rows
+            intervals={name: next(selected) for name in g.values},
+        )
+        for g in groups
+    ]
 
 
 def _time_slices(*, start: datetime, end: datetime, n: int) -> list[tuple[datetime, datetime]]:
@@ -315,16 +316,17 @@ async def _compute_sets(
             for g in itertools.chain.from_iterable(parts):
                 by_key.setdefault(g.key, []).append(g)
             groupings.append([_merge(gs, key=k) for k, gs in by_key.items()])
-    totals = [_merge(groupings[0], key=())]
-    rows_of = await _indicator_rows(
-        groups=[*totals, *(g for dims, groups in zip(checked, groupings, strict=True) if dims
-                           for g in groups)],
-        config=config)
-    total, rest = rows_of[0], iter(rows_of[1:])
+    # The total first, then every grouping's groups, all selected at once.
+    grouped = [g for dims, groups in zip(checked, groupings, strict=True) if dims
+               for g in groups]
+    total, *rest = await _indicator_rows(
+        groups=[_merge(groupings[0], key=()), *grouped], config=config)
+    remaining = iter(rest)
     reports = []
     for dims, groups in zip(checked, groupings, strict=True):
         if dims:
-            rows = sorted(itertools.islice(rest, len(groups)), key=lambda r: group_sort_key(r.key))
+            rows = sorted(itertools.islice(remaining, len(groups)),
+                          key=lambda r: group_sort_key(r.key))
         else:
             rows = [total]  # with no dimensions the one group is the total
         reports.append(

@@ -48,7 +48,8 @@ async def checked(service: HandoverService, pool: asyncpg.Pool, call_id: UUID) -
     async with pool.acquire() as conn:
         [inputs] = await repo.retriage_inputs(conn=conn, call_ids=[call_id])
         assert inputs is not None
-        assert inputs.findings == await repo.finding_count(conn=conn, call_id=call_id)
+        frames = await repo.finding_frames(conn=conn, call_id=call_id)
+        assert inputs.findings == (len(frames), max(row_id for _, row_id, _ in frames))
         found = await service._findings(call_id, inputs.findings)
         reference = merge_findings(await repo.findings_of(conn=conn, call_id=call_id))
     assert found == reference
