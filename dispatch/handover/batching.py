@@ -56,9 +56,12 @@ class Batcher(Generic[I, R]):
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Start the writer task."""
+        # Kept: asyncio.get_running_loop() costs a getpid() system call on every call.
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
@@ -75,9 +78,9 @@ class Batcher(Generic[I, R]):
 
     async def submit(self, item: I) -> R:
         """Write one item with the next batch; return its result once committed."""
-        if self._task is None or self._task.done():
+        if self._task is None or self._task.done() or self._loop is None:
             raise ConnectionError(f"{self._name} is not running")
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = self._loop.create_future()
         self._pending.append((item, future))
         self._wake.set()
         return await future
