@@ -4,10 +4,11 @@ At 1 Hz per crew, a busy instance receives a crew frame every millisecond or so.
 each one alone costs a pool checkout, a round trip and asyncpg's connection reset on
 release; the profile of the benchmark put two thirds of the service's CPU there. A
 `Batcher` takes whatever the connections submitted while the previous batch was being
-written and writes it in one statement, then answers each submitter. It adds no timer:
-under light load a batch is one frame and goes out at once. A PostgreSQL writer keeps one
-pooled connection for itself (`HeldConnection`: no checkout and reset per batch) and takes
-a fresh one after a connection error.
+written, and for `gather_s` after the first item arrived (the crew writers wait 5 ms:
+a few milliseconds against a mobile link's tens), and writes it in one statement, then
+answers each submitter. A PostgreSQL writer keeps one pooled connection for itself
+(`HeldConnection`: no checkout and reset per batch, and one generic plan for its
+statement) and takes a fresh one after a connection error.
 
 Each connection handles its frames one after another and submits at most a couple of
 items per frame, so the pending list is bounded by the number of open connections.
