@@ -35,14 +35,13 @@ from typing import Any
 
 import httpx
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from dispatch.auth import issue_token
 from dispatch.domain import Role
 from loadtests.client import JWT_ISSUER, run_loop
 from loadtests.figures import percentile
 from loadtests.local import local_service
+from loadtests.sansio_client import OnMessage, lean_connect
 from loadtests.wslinks import ws_url
 
 OUT = Path(__file__).parent / "out" / "bench_handover.json"
@@ -150,39 +149,44 @@ class Harness:
 
     async def screen(self, i: int, hospital_id: str, ready: asyncio.Event) -> None:
         token = self.token(Role.HOSPITAL, hospital_id=hospital_id)
-        async with connect(self.ws(i, "hospital", token), max_size=2**24) as ws:
-            await ws.recv()  # snapshot
-            ready.set()
-            await self._read_screen(ws)
-
-    async def _read_screen(self, ws: ClientConnection) -> None:
         stats = self.stats
-        try:
-            async for raw in ws:
-                received = time.perf_counter()
-                stats.screen_frames += 1
-                frame = orjson.loads(raw)
-                if frame.get("kind") != "vitals":
-                    continue
-                sent = stats.send_t.get(frame["data"].get("msg_id", ""))
-                if sent is not None:
-                    stats.vitals_delivered += 1
-                    stats.latencies_ms.append((received - sent) * 1000)
-        except ConnectionClosed:
-            return
+
+        def on_message(raw: bytes, received: float) -> None:
+            if not ready.is_set():  # the snapshot
+                ready.set()
+                return
+            stats.screen_frames += 1
+            frame = orjson.loads(raw)
+            if frame.get("kind") != "vitals":
+                return
+            sent = stats.send_t.get(frame["data"].get("msg_id", ""))
+            if sent is not None:
+                stats.vitals_delivered += 1
+                stats.latencies_ms.append((received - sent) * 1000)
+
+        await self._hold(self.ws(i, "hospital", token), on_message)
 
     async def console(self, i: int, ready: asyncio.Event) -> None:
-        async with connect(self.ws(i, "console", self.token(Role.DISPATCHER)),
-                           max_size=2**24) as ws:
-            await ws.recv()  # snapshot
-            ready.set()
-            try:
-                async for raw in ws:
-                    self.stats.console_frames += 1
-                    if orjson.loads(raw).get("kind") == "positions":
-                        self.stats.console_positions += 1
-            except ConnectionClosed:
+        stats = self.stats
+
+        def on_message(raw: bytes, _received: float) -> None:
+            if not ready.is_set():  # the snapshot
+                ready.set()
                 return
+            stats.console_frames += 1
+            if orjson.loads(raw).get("kind") == "positions":
+                stats.console_positions += 1
+
+        await self._hold(self.ws(i, "console", self.token(Role.DISPATCHER)), on_message)
+
+    @staticmethod
+    async def _hold(url: str, on_message: OnMessage) -> None:
+        """Keep a listening connection open until cancelled."""
+        conn = await lean_connect(url, on_message)
+        try:
+            await conn.closed
+        finally:
+            conn.close()
 
     async def crew(self, i: int, call: dict[str, Any], screens: int, ready: asyncio.Event,
                    start: asyncio.Event) -> None:
@@ -190,26 +194,23 @@ class Harness:
         call_id = call["id"]
         stats = self.stats
         rng = random.Random(i)
-        async with connect(self.ws(i, "crew", self.token(Role.CREW, vehicle_id=vehicle)),
-                           max_size=2**24) as ws:
-            await ws.recv()  # snapshot
-            ready.set()
 
-            async def read() -> None:
-                try:
-                    async for raw in ws:
-                        frame = orjson.loads(raw)
-                        if frame.get("type") == "ack":
-                            stats.acked += 1
-                            sent = stats.send_t.get(frame["msg_id"])
-                            if sent is not None:
-                                stats.ack_ms.append((time.perf_counter() - sent) * 1000)
-                        elif frame.get("type") == "error":
-                            stats.errors += 1
-                except ConnectionClosed:
-                    return
+        def on_message(raw: bytes, received: float) -> None:
+            if not ready.is_set():  # the snapshot
+                ready.set()
+                return
+            frame = orjson.loads(raw)
+            if frame.get("type") == "ack":
+                stats.acked += 1
+                sent = stats.send_t.get(frame["msg_id"])
+                if sent is not None:
+                    stats.ack_ms.append((received - sent) * 1000)
+            elif frame.get("type") == "error":
+                stats.errors += 1
 
-            reader = asyncio.create_task(read())
+        conn = await lean_connect(self.ws(i, "crew", self.token(Role.CREW, vehicle_id=vehicle)),
+                                  on_message)
+        try:
             await start.wait()
             # Missions start at different times: spread the crews (and with them the 5 s
             # re-triage rhythm of their calls) over the ramp instead of one second.
@@ -230,10 +231,10 @@ class Harness:
                 measured = self.measuring
                 if measured:
                     stats.send_t[pos_id] = time.perf_counter()
-                await ws.send(orjson.dumps(position).decode())
+                conn.send_text(orjson.dumps(position))
                 if measured:
                     stats.send_t[vit_id] = time.perf_counter()
-                await ws.send(orjson.dumps(vitals).decode())
+                conn.send_text(orjson.dumps(vitals))
                 if measured:
                     stats.sent += 2
                     stats.expected_deliveries += screens
@@ -241,19 +242,20 @@ class Harness:
                 next_t += 1.0
                 await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
             await asyncio.sleep(3.0)  # let the last acks and deliveries arrive
-            reader.cancel()
+        finally:
+            conn.close()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.url:
         secret = os.environ["DISPATCH_JWT_SECRET"]
-        return await _bench(urls=list(args.url), secret=secret, args=args)
+        return await bench(urls=list(args.url), secret=secret, args=args)
     async with local_service(instances=args.instances, pool_max=args.pool_max,
                              ws_deflate=_flag(args.ws_deflate)) as service:
-        return await _bench(urls=list(service.urls), secret=service.jwt_secret, args=args)
+        return await bench(urls=list(service.urls), secret=service.jwt_secret, args=args)
 
 
-async def _bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> dict[str, Any]:
+async def bench(*, urls: list[str], secret: str, args: argparse.Namespace) -> dict[str, Any]:
     h = Harness(urls=urls, secret=secret)
     t0 = time.perf_counter()
     calls = await h.calls(crews=args.crews, hospitals=args.hospitals, seed=args.seed)

@@ -7,8 +7,11 @@ the latency targets are set loose enough for a busy CI machine.
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
+from loadtests import bench_handover
 from loadtests.cityday import DayConfig, run_policies
 from loadtests.client import Api, Tokens
 from loadtests.figures import percentile
@@ -106,3 +109,19 @@ async def test_city_day_short_run_under_two_policies() -> None:
     assert sum(w.get("handovers_seen_by_crew", 0) for w in screens) >= 1
     # same seed, same day: the same calls under both policies
     assert results["straight"]["calls_planned"] == results["eta"]["calls_planned"]
+
+
+async def test_handover_short_run_delivers_every_vitals_frame_to_every_screen() -> None:
+    args = argparse.Namespace(crews=6, hospitals=3, screens=2, consoles=1, seconds=2.0,
+                              ramp=0.5, seed=7, ws_deflate=None)
+    async with local_service(instances=2) as svc:
+        f = await bench_handover.bench(urls=list(svc.urls), secret=svc.jwt_secret, args=args)
+    assert (f["crews"], f["centres"], f["errors"]) == (6, 3, 0)
+    assert f["crew_messages_sent"] >= 6 * 2  # a position and a vitals frame per crew a second
+    # every measured vitals frame reached both screens of its centre, each once
+    assert f["vitals_expected"] == f["crew_messages_sent"] // 2 * 2
+    assert f["vitals_delivered"] == f["vitals_expected"]
+    assert f["delivered_share"] == 1.0
+    assert f["acked"] >= f["crew_messages_sent"]
+    assert f["end_to_end_ms"]["p50"] is not None
+    assert f["console_position_batches"] >= 1
