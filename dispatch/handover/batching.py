@@ -130,14 +130,13 @@ class HeldConnection:
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[asyncpg.Connection]:
         """The held connection; dropped (a fresh one next time) after a connection error."""
-        if self._conn is None:
-            conn = await self._pool.acquire()
-            # A writer runs its one statement all day on a few rows, by primary keys: the
-            # plan never changes, and planning each execution anew cost PostgreSQL more than
-            # executing it. (Undone by the pool's reset when the connection goes back.)
-            await conn.execute("SET plan_cache_mode = force_generic_plan")
-            self._conn = conn
         try:
+            if self._conn is None:
+                self._conn = await self._pool.acquire()
+                # A writer runs its one statement all day on a few rows, by primary keys:
+                # the plan never changes, and planning each execution anew cost PostgreSQL
+                # more than executing it. (Undone by the pool's reset when it goes back.)
+                await self._conn.execute("SET plan_cache_mode = force_generic_plan")
             yield self._conn
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError,
                 TimeoutError):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import asyncpg
 import pytest
 
-from dispatch.handover.batching import Batcher
+from dispatch.db.pool import create_pool
+from dispatch.handover.batching import Batcher, HeldConnection
+from tests.conftest import DATABASE_URL
 
 
 class Store:
@@ -72,3 +75,27 @@ async def test_a_failed_write_fails_every_item_of_its_batch_and_the_next_batch_g
         await batcher.stop()
     with pytest.raises(ConnectionError):
         await batcher.submit(4)
+
+
+async def test_a_held_connection_plans_once_and_goes_back_to_the_pool_reset() -> None:
+    pool = await create_pool(dsn=DATABASE_URL, schema="public", min_size=1, max_size=1,
+                             command_timeout_s=10)
+    held = HeldConnection(pool=pool)
+    try:
+        async with held.use() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        async with held.use() as again:
+            assert again is conn  # kept between batches
+        await held.release()
+        async with pool.acquire() as pooled:  # the pool's only connection, reset
+            assert await pooled.fetchval("SHOW plan_cache_mode") == "auto"
+        # after a connection error the next use takes a fresh connection from the pool
+        with pytest.raises(asyncpg.InterfaceError):
+            async with held.use() as conn:
+                await conn.close()
+                await conn.fetchval("SELECT 1")
+        async with held.use() as fresh:
+            assert await fresh.fetchval("SELECT 1") == 1
+        await held.release()
+    finally:
+        await pool.close()
