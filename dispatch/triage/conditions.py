@@ -15,7 +15,7 @@ decide a rule. That is how missing data errs to the higher level without guessin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -97,8 +97,8 @@ def _leaf(
         return _TRUE if (value is not None) == bool(cond["present"]) else _FALSE
     if value is None:
         return Outcome(Truth.UNKNOWN, frozenset({name}))
-    (op,) = (k for k in cond if k in COMPARISONS)
-    right, right_fact = _resolve(cond[op], facts=facts, constants=constants)
+    op, operand = comparison(cond)
+    right, right_fact = _resolve(operand, facts=facts, constants=constants)
     if right is None:
         return Outcome(Truth.UNKNOWN, frozenset({right_fact or name}))
     return _TRUE if compare(op, value, right) else _FALSE
@@ -136,20 +136,35 @@ def evaluate(
     return _leaf(cond, facts=facts, constants=constants)
 
 
+def leaves(cond: Mapping[str, Any], *, definitions: Mapping[str, Any]
+           ) -> Iterator[Mapping[str, Any]]:
+    """Every single-fact leaf of a condition, following references into the definitions."""
+    if "ref" in cond:
+        yield from leaves(definitions[cond["ref"]], definitions=definitions)
+    elif "not" in cond:
+        yield from leaves(cond["not"], definitions=definitions)
+    elif "all" in cond or "any" in cond:
+        for part in cond["all" if "all" in cond else "any"]:
+            yield from leaves(part, definitions=definitions)
+    else:
+        yield cond
+
+
+def comparison(leaf: Mapping[str, Any]) -> tuple[str, Any]:
+    """A comparing leaf's comparison and operand (not for a `present` leaf)."""
+    (op,) = (k for k in leaf if k in COMPARISONS)
+    return op, leaf[op]
+
+
 def facts_named(cond: Mapping[str, Any], *, definitions: Mapping[str, Any]) -> frozenset[str]:
     """Every fact a condition reads (for validating tables)."""
-    if "ref" in cond:
-        return facts_named(definitions[cond["ref"]], definitions=definitions)
-    if "not" in cond:
-        return facts_named(cond["not"], definitions=definitions)
-    for key in ("all", "any"):
-        if key in cond:
-            return frozenset().union(*(facts_named(c, definitions=definitions) for c in cond[key]))
-    names = {cond["fact"]}
-    for op in COMPARISONS:
-        operand = cond.get(op)
-        if isinstance(operand, dict) and "fact" in operand:
-            names.add(operand["fact"])
+    names: set[str] = set()
+    for leaf in leaves(cond, definitions=definitions):
+        names.add(leaf["fact"])
+        if "present" not in leaf:
+            _, operand = comparison(leaf)
+            if isinstance(operand, dict) and "fact" in operand:
+                names.add(operand["fact"])
     return frozenset(names)
 
 

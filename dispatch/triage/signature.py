@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
-from dispatch.triage.conditions import COMPARISONS, compare, plain
+from dispatch.triage.conditions import compare, comparison, leaves, plain
 
 __all__ = ["FactSigner", "SignatureCache"]
 
@@ -38,49 +38,32 @@ class FactSigner:
         constants: Mapping[str, Any],
         definitions: Mapping[str, Any],
     ) -> None:
-        self._thresholds: dict[str, list[tuple[str, Any]]] = {}
-        self._pairs: set[tuple[str, str, str]] = set()  # (fact, comparison, other fact)
-        self._constants = constants
-        for cond in conditions:
-            if cond is not None:
-                self._walk(cond)
-        # definitions are reached through "ref"; read each once, whether referenced or not
-        for cond in definitions.values():
-            self._walk(cond)
-        self._names = tuple(sorted(self._thresholds))
-        self._plan = tuple((name, tuple(self._thresholds[name])) for name in self._names)
-        self._pair_plan = tuple(sorted(self._pairs))
+        # per fact, its comparisons with constants (each once); and (fact, op, other fact)
+        thresholds: dict[str, list[tuple[str, Any]]] = {}
+        pairs: set[tuple[str, str, str]] = set()
+        for cond in (c for c in conditions if c is not None):
+            for leaf in leaves(cond, definitions=definitions):
+                name = leaf["fact"]
+                tests = thresholds.setdefault(name, [])
+                if "present" in leaf:
+                    continue  # known or not is always part of the signature
+                op, operand = comparison(leaf)
+                if isinstance(operand, dict) and "fact" in operand:
+                    thresholds.setdefault(operand["fact"], [])
+                    pairs.add((name, op, operand["fact"]))
+                    continue
+                value = constants[operand["const"]] if isinstance(operand, dict) \
+                    else plain(operand)
+                # a comparison with null is UNKNOWN whatever the fact
+                if value is not None and (op, value) not in tests:
+                    tests.append((op, value))
+        self._plan = tuple((name, tuple(thresholds[name])) for name in sorted(thresholds))
+        self._pair_plan = tuple(sorted(pairs))
 
     @property
     def facts(self) -> tuple[str, ...]:
         """The facts any condition reads."""
-        return self._names
-
-    def _walk(self, cond: Mapping[str, Any]) -> None:
-        if "ref" in cond:
-            return  # the definitions are walked on their own
-        if "not" in cond:
-            self._walk(cond["not"])
-            return
-        for key in ("all", "any"):
-            if key in cond:
-                for part in cond[key]:
-                    self._walk(part)
-                return
-        name = cond["fact"]
-        tests = self._thresholds.setdefault(name, [])
-        if "present" in cond:
-            return  # known or not is always part of the signature
-        (op,) = (k for k in cond if k in COMPARISONS)
-        operand = cond[op]
-        if isinstance(operand, dict) and "fact" in operand:
-            self._thresholds.setdefault(operand["fact"], [])
-            self._pairs.add((name, op, operand["fact"]))
-            return
-        value = self._constants[operand["const"]] if isinstance(operand, dict) \
-            else plain(operand)
-        if value is not None:  # a comparison with null is UNKNOWN whatever the fact
-            tests.append((op, value))
+        return tuple(name for name, _ in self._plan)
 
     def sign(self, facts: Mapping[str, Any]) -> Signature | None:
         """The facts' signature, or None when it cannot be formed (an unhashable value, or
