@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -62,6 +61,7 @@ from dispatch.handover.state import (
     CompleteHandover,
     Event,
 )
+from dispatch.lru import LRU
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator
 from dispatch.triage import Answers, Findings, retriage
 
@@ -158,7 +158,7 @@ class HandoverService:
         # Per call, merge_findings of its stored clinical frames, kept up to date by the
         # frames this instance writes. A cache only: each check compares it with the
         # frames PostgreSQL holds (_findings) and reads them back if it differs.
-        self._folds: OrderedDict[UUID, FindingsFold] = OrderedDict()
+        self._folds: LRU[UUID, FindingsFold] = LRU(size=config.findings_cache_calls)
         self._task: asyncio.Task[None] | None = None
         self._frames_conn = HeldConnection(pool=pool)
         self._pings_conn = HeldConnection(pool=pool)
@@ -291,7 +291,6 @@ class HandoverService:
         fold = self._folds.get(call_id)
         if fold is None or (fold.count, fold.max_id) != stored:
             return None
-        self._folds.move_to_end(call_id)
         return fold
 
     def _keep_fold(
@@ -301,10 +300,7 @@ class HandoverService:
         fold = FindingsFold()
         for at, row_id, body in frames:
             fold.add((at, row_id), body)
-        self._folds[call_id] = fold
-        self._folds.move_to_end(call_id)
-        while len(self._folds) > self.config.findings_cache_calls:
-            self._folds.popitem(last=False)
+        self._folds.put(call_id, fold)
         return fold
 
     async def _read_retriage_inputs(

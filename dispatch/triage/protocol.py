@@ -17,9 +17,10 @@ from typing import Any
 
 from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
+from dispatch.lru import LRU
 from dispatch.triage.conditions import check, facts_named
 from dispatch.triage.facts import KNOWN_FACTS
-from dispatch.triage.signature import FactSigner, SignatureCache
+from dispatch.triage.signature import FactSigner
 
 NEEDS = frozenset(
     {
@@ -104,8 +105,8 @@ class Protocol:
     # What the conditions of every rule and band can tell apart in a call's facts; the
     # engine keeps the rules' outcomes per signature (dispatch.triage.signature).
     signer: FactSigner
-    outcomes: SignatureCache[Any] = field(
-        default_factory=lambda: SignatureCache(size=_OUTCOMES_KEPT), compare=False)
+    outcomes: LRU[Any, Any] = field(
+        default_factory=lambda: LRU(size=_OUTCOMES_KEPT), compare=False)
 
     def cite(self, key_list: str) -> str:
         """The full citation for a rule's source keys ("A; B")."""

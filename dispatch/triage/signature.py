@@ -16,16 +16,14 @@ in the band they were in, and its calls are re-triaged every few seconds.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from dispatch.triage.conditions import compare, comparison, leaves, plain
 
-__all__ = ["FactSigner", "SignatureCache"]
+__all__ = ["FactSigner", "Signature"]
 
 Signature = tuple[Any, ...]
-V = TypeVar("V")
 
 
 class FactSigner:
@@ -83,33 +81,3 @@ class FactSigner:
         except TypeError:
             return None
         return signature
-
-
-class SignatureCache(Generic[V]):
-    """A bounded LRU of results by signature."""
-
-    def __init__(self, *, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Any, V] = OrderedDict()
-
-    def get_or_compute(self, key: Any, compute: Callable[[], V]) -> V:
-        """The cached result for `key`, or compute and keep it."""
-        if key is None:
-            return compute()
-        try:
-            value = self._items[key]
-        except KeyError:
-            value = compute()
-            self._items[key] = value
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-            return value
-        self._items.move_to_end(key)
-        return value
-
-    def clear(self) -> None:
-        """Forget every result."""
-        self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -8,11 +8,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dispatch.lru import LRU
 from dispatch.triage import Answers, Findings, retriage, triage_call
 from dispatch.triage.conditions import evaluate
 from dispatch.triage.facts import build_facts
 from dispatch.triage.protocol import load_protocol
-from dispatch.triage.signature import FactSigner, SignatureCache
+from dispatch.triage.signature import FactSigner
 from tests.triage.cases import NOW
 
 CONSTANTS = {"limit": 90}
@@ -59,7 +60,7 @@ def test_an_unhashable_or_incomparable_value_gives_no_signature() -> None:
 
 
 def test_the_cache_is_bounded_and_computes_without_a_key() -> None:
-    cache: SignatureCache[int] = SignatureCache(size=2)
+    cache: LRU[str, int] = LRU(size=2)
     calls: list[int] = []
 
     def compute(value: int) -> int:
