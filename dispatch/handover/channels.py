@@ -108,7 +108,6 @@ def _group(topic: str) -> str:
 @dataclass(eq=False)
 class _Feed:
     offset: str
-    group: str
     subscribers: set[Subscription] = field(default_factory=set)
 
 
@@ -129,9 +128,8 @@ class Hub:
         self._queue_size = queue_size
         self._block_ms = block_ms
         self._read_gap_s = read_gap_s
-        self._feeds: dict[str, _Feed] = {}
-        # The same feeds by reader: each XREAD lists only its own group's topics.
-        self._grouped: dict[str, dict[str, _Feed]] = {group: {} for group in _GROUPS}
+        # Topic -> feed, by the reader that reads it: each XREAD lists only its own topics.
+        self._feeds: dict[str, dict[str, _Feed]] = {group: {} for group in _GROUPS}
         tag = uuid.uuid4().hex
         self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
         self._control_offsets = dict.fromkeys(_GROUPS, "0")
@@ -194,38 +192,39 @@ class Hub:
         """Start queueing the topic's live events for a new subscriber."""
         sub = Subscription(topic=topic, queue=asyncio.Queue(maxsize=self._queue_size))
         async with self._lock:
-            feed = self._feeds.get(topic)
+            group = _group(topic)
+            feeds = self._feeds[group]
+            feed = feeds.get(topic)
             if feed is None:
                 # Events after the current end are live; the subscriber catches up on
                 # anything older from the stream itself.
-                feed = _Feed(offset=await self.last_id(topic) or "0", group=_group(topic))
-                self._feeds[topic] = feed
-                self._grouped[feed.group][topic] = feed
+                feed = _Feed(offset=await self.last_id(topic) or "0")
+                feeds[topic] = feed
                 feed.subscribers.add(sub)
-                await self._wake(_group(topic))
+                await self._wake(group)
             else:
                 feed.subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Stop queueing for this subscriber; forget the topic when nobody wants it."""
-        feed = self._feeds.get(sub.topic)
+        feeds = self._feeds[_group(sub.topic)]
+        feed = feeds.get(sub.topic)
         if feed is None:
             return
         feed.subscribers.discard(sub)
         if not feed.subscribers:
-            del self._feeds[sub.topic]
-            del self._grouped[feed.group][sub.topic]
+            del feeds[sub.topic]
 
     @property
     def topics(self) -> frozenset[str]:
         """Topics this instance reads now."""
-        return frozenset(self._feeds)
+        return frozenset(topic for feeds in self._feeds.values() for topic in feeds)
 
     def subscriber_counts(self) -> dict[str, int]:
         """Live subscriptions on this instance by channel (console, vehicle, hospital)."""
         counts: dict[str, int] = {}
-        for topic, feed in self._feeds.items():
+        for topic, feed in self._all_feeds():
             channel = topic.split(":", 1)[0]
             counts[channel] = counts.get(channel, 0) + len(feed.subscribers)
         return counts
@@ -233,13 +232,17 @@ class Hub:
     async def stream_lag_s(self) -> float:
         """Age of the oldest stream entry written but not yet fanned out here (0 if none)."""
         lag_ms = 0
-        for topic, feed in list(self._feeds.items()):
+        for topic, feed in self._all_feeds():
             seen_ms = id_key(feed.offset)[0]
             newest = await self.last_id(topic)
             if seen_ms and newest is not None and id_key(newest) > id_key(feed.offset):
                 # stream ids start with their millisecond timestamp
                 lag_ms = max(lag_ms, id_key(newest)[0] - seen_ms)
         return lag_ms / 1000.0
+
+    def _all_feeds(self) -> list[tuple[str, _Feed]]:
+        """Every (topic, feed) of both readers (a copy: callers may await meanwhile)."""
+        return [item for feeds in self._feeds.values() for item in feeds.items()]
 
     async def _wake(self, group: str) -> None:
         # Interrupts the reader's XREAD BLOCK so it includes the new topic at once.
@@ -250,7 +253,7 @@ class Hub:
         control = self._controls[group]
         while not self._stopping:
             offsets = {control: self._control_offsets[group]}
-            offsets.update({topic: feed.offset for topic, feed in self._grouped[group].items()})
+            offsets.update({topic: feed.offset for topic, feed in self._feeds[group].items()})
             try:
                 events = await self.bus.wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
@@ -269,7 +272,7 @@ class Hub:
             if event.topic == control:
                 self._control_offsets[group] = event.id
                 continue
-            feed = self._feeds.get(event.topic)
+            feed = self._feeds[group].get(event.topic)
             if feed is None or id_key(event.id) <= id_key(feed.offset):
                 continue
             feed.offset = event.id
