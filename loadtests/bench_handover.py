@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -28,6 +29,7 @@ import random
 import resource
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,9 +154,6 @@ class Harness:
         stats = self.stats
 
         def on_message(raw: bytes, received: float) -> None:
-            if not ready.is_set():  # the snapshot
-                ready.set()
-                return
             stats.screen_frames += 1
             frame = orjson.loads(raw)
             if frame.get("kind") != "vitals":
@@ -164,22 +163,20 @@ class Harness:
                 stats.vitals_delivered += 1
                 stats.latencies_ms.append((received - sent) * 1000)
 
-        await self._hold(self.ws(i, "hospital", token), on_message)
+        await self._hold(self.ws(i, "hospital", token), _after_snapshot(ready, on_message))
 
     async def console(self, i: int, ready: asyncio.Event) -> None:
         stats = self.stats
 
         def on_message(raw: bytes, _received: float) -> None:
-            if not ready.is_set():  # the snapshot
-                ready.set()
-                return
             stats.console_frames += 1
             # A positions batch is a large frame (every vehicle); its kind is in the head
             # (event_frame_bytes: type, id, kind, ...), so the harness does not parse it all.
             if b'"kind":"positions"' in raw[:120]:
                 stats.console_positions += 1
 
-        await self._hold(self.ws(i, "console", self.token(Role.DISPATCHER)), on_message)
+        await self._hold(self.ws(i, "console", self.token(Role.DISPATCHER)),
+                         _after_snapshot(ready, on_message))
 
     @staticmethod
     async def _hold(url: str, on_message: OnMessage) -> None:
@@ -198,9 +195,6 @@ class Harness:
         rng = random.Random(i)
 
         def on_message(raw: bytes, received: float) -> None:
-            if not ready.is_set():  # the snapshot
-                ready.set()
-                return
             frame = orjson.loads(raw)
             if frame.get("type") == "ack":
                 stats.acked += 1
@@ -211,7 +205,7 @@ class Harness:
                 stats.errors += 1
 
         conn = await lean_connect(self.ws(i, "crew", self.token(Role.CREW, vehicle_id=vehicle)),
-                                  on_message)
+                                  _after_snapshot(ready, on_message))
         try:
             await start.wait()
             # Missions start at different times: spread the crews (and with them the 5 s
@@ -246,6 +240,19 @@ class Harness:
             await asyncio.sleep(3.0)  # let the last acks and deliveries arrive
         finally:
             conn.close()
+
+
+def _after_snapshot(ready: asyncio.Event, on_message: OnMessage) -> OnMessage:
+    """Every channel's first frame is its snapshot: it marks the client ready, and the
+    frames after it go to `on_message`."""
+
+    def receive(raw: bytes, received: float) -> None:
+        if ready.is_set():
+            on_message(raw, received)
+        else:
+            ready.set()
+
+    return receive
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -358,42 +365,52 @@ def _own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _stores_cpu_s() -> dict[str, float]:
-    """User + system CPU seconds of every PostgreSQL and Redis server process so far (Linux)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = {"postgres": 0.0, "redis": 0.0}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, _, rest = stat.read_text().rpartition(")")
-        except OSError:
-            continue
-        comm = head.split("(", 1)[-1]
-        name = "postgres" if comm.startswith("postgres") else \
-            "redis" if comm.startswith("redis-server") else None
-        if name is not None:
-            fields = rest.split()
-            total[name] += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
 def _flag(value: str | None) -> bool | None:
     return None if value is None else value == "true"
 
 
-def _service_cpu_s() -> float:
-    """User + system CPU seconds of the uvicorn processes this harness started (Linux)."""
+@dataclass(frozen=True, slots=True)
+class _Process:
+    path: Path  # /proc/<pid>
+    name: str  # the executable's name (comm)
+    parent: str  # the parent's pid
+    cpu_s: float  # user + system CPU seconds so far
+
+
+def _processes() -> Iterator[_Process]:
+    """Every process of the machine, from /proc (Linux; nothing elsewhere)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    me = str(os.getpid())
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
+            head, _, rest = stat.read_text().rpartition(")")
         except OSError:
-            continue
-        # fields[1] is the parent pid; utime and stime are fields 14 and 15 of stat
-        if fields[1] == me and b"uvicorn" in cmdline:
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            continue  # gone meanwhile
+        fields = rest.split()
+        # after the name: state, parent pid, ...; utime and stime are fields 14 and 15
+        yield _Process(path=stat.parent, name=head.split("(", 1)[-1], parent=fields[1],
+                       cpu_s=(int(fields[11]) + int(fields[12])) / ticks)
+
+
+def _service_cpu_s() -> float:
+    """User + system CPU seconds of the uvicorn processes this harness started so far."""
+    me = str(os.getpid())
+    total = 0.0
+    for proc in _processes():
+        if proc.parent == me:
+            with contextlib.suppress(OSError):
+                if b"uvicorn" in (proc.path / "cmdline").read_bytes():
+                    total += proc.cpu_s
+    return total
+
+
+def _stores_cpu_s() -> dict[str, float]:
+    """User + system CPU seconds of every PostgreSQL and Redis server process so far."""
+    total = {"postgres": 0.0, "redis": 0.0}
+    for proc in _processes():
+        if proc.name.startswith("postgres"):
+            total["postgres"] += proc.cpu_s
+        elif proc.name.startswith("redis-server"):
+            total["redis"] += proc.cpu_s
     return total
 
 

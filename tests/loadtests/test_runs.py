@@ -125,3 +125,6 @@ async def test_handover_short_run_delivers_every_vitals_frame_to_every_screen() 
     assert f["acked"] >= f["crew_messages_sent"]
     assert f["end_to_end_ms"]["p50"] is not None
     assert f["console_position_batches"] >= 1
+    # the instances it measures are found among the processes (children of this one)
+    assert f["service_cpu_s"] > 0
+    assert bench_handover._stores_cpu_s()["postgres"] > 0  # the tests' server has run
