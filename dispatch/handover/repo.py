@@ -18,12 +18,12 @@ __all__ = [
     "CrewRow",
     "PositionRow",
     "PositionSet",
+    "RetriageInput",
     "FINDING_KINDS",
     "OUTBOX_CHANNEL_PREFIX",
     "add_outbox",
     "crew_message_id",
     "existing_vehicles",
-    "retriage_inputs",
     "finding_frames",
     "findings_of",
     "has_event",
@@ -32,6 +32,7 @@ __all__ = [
     "insert_crew_messages",
     "insert_hospital_message",
     "load_state",
+    "retriage_inputs",
     "save_state",
     "set_diversion",
     "set_positions",
@@ -281,21 +282,22 @@ async def finding_frames(
 
 @dataclass(frozen=True, slots=True)
 class RetriageInput:
-    """What a re-triage of a call reads: the call-taker's answers and the call's triage,
-    and which clinical frames it has: how many, and the largest row id (0: none). That
-    count is an index scan of (call_id, kind, ...) that reads no frame bodies."""
+    """What a re-triage of a call reads: the call-taker's answers, the call's triage, and
+    which clinical frames are stored for it."""
 
     answers: dict[str, Any]
     complaint: str
     acuity: int
     pathway: str | None
-    findings: tuple[int, int]
+    stored_frames: tuple[int, int]  # how many, and the largest row id (0: none)
 
 
 async def retriage_inputs(
     *, conn: asyncpg.Connection, call_ids: Sequence[UUID]
 ) -> list[RetriageInput | None]:
-    """RetriageInput of many calls in one statement (None for a call that does not exist)."""
+    """RetriageInput of many calls in one statement (None for a call that does not exist).
+
+    The frame count is an index scan of (call_id, kind, ...) that reads no frame bodies."""
     rows = await conn.fetch(
         """SELECT i.ord, c.answers, c.complaint, c.acuity, c.pathway, f.n, f.max_id
              FROM unnest($1::uuid[]) WITH ORDINALITY AS i(id, ord)
@@ -308,7 +310,7 @@ async def retriage_inputs(
     )
     found = {r["ord"]: RetriageInput(answers=r["answers"], complaint=r["complaint"],
                                      acuity=r["acuity"], pathway=r["pathway"],
-                                     findings=(int(r["n"]), int(r["max_id"])))
+                                     stored_frames=(int(r["n"]), int(r["max_id"])))
              for r in rows}
     return [found.get(i) for i in range(1, len(call_ids) + 1)]
 

@@ -272,7 +272,7 @@ class HandoverService:
 
     async def _findings(self, call_id: UUID, stored: tuple[int, int]) -> Findings | None:
         """merge_findings of the call's stored frames, from the cache when it holds them all
-        (`stored`: RetriageInput.findings of the call, read by the caller)."""
+        (`stored`: RetriageInput.stored_frames of the call, read by the caller)."""
         fold = self._kept_fold(call_id, stored)
         if fold is None:
             async with self.pool.acquire() as conn:
@@ -489,7 +489,7 @@ class HandoverService:
         call = await self._retriage_reads.submit(call_id)
         if call is None:
             return
-        findings = await self._findings(call_id, call.findings)
+        findings = await self._findings(call_id, call.stored_frames)
         if findings is None:
             return
         always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE

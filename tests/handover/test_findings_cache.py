@@ -49,8 +49,8 @@ async def checked(service: HandoverService, pool: asyncpg.Pool, call_id: UUID) -
         [inputs] = await repo.retriage_inputs(conn=conn, call_ids=[call_id])
         assert inputs is not None
         frames = await repo.finding_frames(conn=conn, call_id=call_id)
-        assert inputs.findings == (len(frames), max(row_id for _, row_id, _ in frames))
-        found = await service._findings(call_id, inputs.findings)
+        assert inputs.stored_frames == (len(frames), max(row_id for _, row_id, _ in frames))
+        found = await service._findings(call_id, inputs.stored_frames)
         reference = merge_findings(await repo.findings_of(conn=conn, call_id=call_id))
     assert found == reference
     assert found is not None
