@@ -36,9 +36,9 @@ class LeanConnection(asyncio.Protocol):
         self._request = self._protocol.connect()
         self._on_message = on_message
         self._transport: asyncio.Transport | None = None
-        self._loop = asyncio.get_running_loop()
-        self.opened: asyncio.Future[None] = self._loop.create_future()
-        self.closed: asyncio.Future[None] = self._loop.create_future()
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
         self._parts: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
