@@ -11,6 +11,11 @@ Error frames: `code` is 1007 (invalid data) or 1008 (not allowed), 1009 (too big
 error about one frame's content or rights; it is closed (with the same code) after a
 frame that breaks the protocol (not JSON, no or unknown type, too big) or after too
 many refused frames in a row.
+
+A client's frames are handled in the order it sent them, each acknowledged once
+committed; a crew's positions are the exception: they are handled in that order among
+themselves, but beside its other frames, so the ack of a position and of the vitals sent
+after it may come in either order.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class _Connection:
     pump_task: asyncio.Task[None] | None = None
     seen_calls: set[str] = field(default_factory=set)
     link: CrewLink | None = None
+    refused: int = 0  # frames refused in a row
 
     async def send(self, text: str) -> None:
         async with self.send_lock:
@@ -169,6 +175,7 @@ async def _serve(
     topic_of: Callable[[Principal], str],
     parse: Callable[[str | bytes], Any] | None,
     handle: Handler | None,
+    side_types: frozenset[str] = frozenset(),
 ) -> None:
     try:
         principal = _principal(websocket)
@@ -185,7 +192,7 @@ async def _serve(
                        hub=websocket.state.hub, service=websocket.state.handover)
     try:
         await conn.start_pump(websocket.query_params.get("last_event_id"))
-        await _receive_loop(conn, parse, handle)
+        await _receive_loop(conn, parse, handle, side_types)
     except WebSocketDisconnect:
         pass
     finally:
@@ -193,58 +200,115 @@ async def _serve(
 
 
 async def _receive_loop(
-    conn: _Connection, parse: Callable[[str | bytes], Any] | None, handle: Handler | None
+    conn: _Connection,
+    parse: Callable[[str | bytes], Any] | None,
+    handle: Handler | None,
+    side_types: frozenset[str] = frozenset(),
 ) -> None:
+    """Read the client's frames and handle them one after another, in the order sent;
+    frames whose type is in `side_types` are handled in that order too, but beside the
+    others (_SideLane)."""
     websocket = conn.websocket
-    refused = 0
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        raw = message.get("text") if message.get("text") is not None else message.get("bytes")
-        try:
-            if parse is None:
-                raise FrameError(code=CLOSE_POLICY, reason="this channel only listens")
-            msg = parse(raw or b"")
-        except FrameError as exc:
-            refused += 1
-            await conn.send_frame(error_frame(exc))
-            if _fatal(exc) or refused >= MAX_REFUSED_IN_A_ROW:
-                await websocket.close(code=exc.code if _fatal(exc) else CLOSE_POLICY,
-                                      reason=exc.reason[:120])
+    side: _SideLane | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
                 return
-            continue
-        if isinstance(msg, ResumeMsg):
-            refused = 0
-            await conn.start_pump(msg.last_event_id)
-            continue
-        assert handle is not None
-        msg_id = getattr(msg, "msg_id", None)
-        try:
-            handled = await handle(conn, msg, datetime.now(UTC))
-        except DispatchError as exc:
-            refused += 1
-            code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
-            await conn.send_frame(ErrorFrame(code=code, reason=exc.message, field=exc.field,
-                                             msg_id=msg_id))
-            if refused >= MAX_REFUSED_IN_A_ROW:
-                await websocket.close(code=CLOSE_POLICY, reason="too many refused frames")
+            raw = message.get("text") if message.get("text") is not None \
+                else message.get("bytes")
+            try:
+                if parse is None:
+                    raise FrameError(code=CLOSE_POLICY, reason="this channel only listens")
+                msg = parse(raw or b"")
+            except FrameError as exc:
+                conn.refused += 1
+                await conn.send_frame(error_frame(exc))
+                if _fatal(exc) or conn.refused >= MAX_REFUSED_IN_A_ROW:
+                    await websocket.close(code=exc.code if _fatal(exc) else CLOSE_POLICY,
+                                          reason=exc.reason[:120])
+                    return
+                continue
+            if isinstance(msg, ResumeMsg):
+                conn.refused = 0
+                await conn.start_pump(msg.last_event_id)
+                continue
+            assert handle is not None
+            if msg.type in side_types:
+                if side is None:
+                    side = _SideLane(conn, handle)
+                if not await side.put(msg):
+                    return
+            elif not await _handle(conn, handle, msg):
                 return
-            continue
-        except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
-            log.warning("frame %s not processed: %r", msg_id, exc)
-            await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
-                                             reason="temporarily unavailable; resend"))
-            continue
-        refused = 0
-        await conn.send_frame(handled.ack)
-        try:
-            await handled.follow_up()
-        except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
-            # Committed and acknowledged; a failed publish or re-triage is ours to log.
-            log.error("follow-up of frame %s failed: %r", msg_id, exc)
-        if websocket.client_state is not WebSocketState.CONNECTED:
-            return
+    finally:
+        if side is not None:
+            await side.stop()
+
+
+async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
+    """Handle one frame, ack or refuse it, then run its follow-up; False once closed."""
+    websocket = conn.websocket
+    msg_id = getattr(msg, "msg_id", None)
+    try:
+        handled = await handle(conn, msg, datetime.now(UTC))
+    except DispatchError as exc:
+        conn.refused += 1
+        code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
+        await conn.send_frame(ErrorFrame(code=code, reason=exc.message, field=exc.field,
+                                         msg_id=msg_id))
+        if conn.refused >= MAX_REFUSED_IN_A_ROW:
+            await websocket.close(code=CLOSE_POLICY, reason="too many refused frames")
+            return False
+        return True
+    except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
+        log.warning("frame %s not processed: %r", msg_id, exc)
+        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
+                                         reason="temporarily unavailable; resend"))
+        return True
+    conn.refused = 0
+    await conn.send_frame(handled.ack)
+    try:
+        await handled.follow_up()
+    except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
+        # Committed and acknowledged; a failed publish or re-triage is ours to log.
+        log.error("follow-up of frame %s failed: %r", msg_id, exc)
+    return websocket.client_state is WebSocketState.CONNECTED
+
+
+class _SideLane:
+    """A connection's frames of some types, handled in order by a task of their own.
+
+    A crew's position and its vital signs leave the tablet together every second; handled
+    in one line, the vitals waited for the position's commit, ack and follow-up before
+    their own began. Positions (the latest stands, an older one is ignored) do not depend
+    on the clinical frames nor they on positions, so each line waits only for its own.
+    """
+
+    # A tablet resending a buffer after a reconnect fills this; then the reader waits.
+    SIZE = 64
+
+    def __init__(self, conn: _Connection, handle: Handler) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.SIZE)
+        self._task = asyncio.create_task(self._run(conn, handle))
+
+    async def put(self, msg: Any) -> bool:
+        """Queue a frame; False when the lane has closed the connection."""
+        if self._task.done():
+            return False
+        await self._queue.put(msg)
+        return True
+
+    async def _run(self, conn: _Connection, handle: Handler) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client left
+            while await _handle(conn, handle, await self._queue.get()):
+                pass
+
+    async def stop(self) -> None:
+        """Stop handling (the client left: it resends whatever was not acknowledged)."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 async def _crew(conn: _Connection, msg: Any, now: datetime) -> Handled:
@@ -264,7 +328,7 @@ async def crew_channel(websocket: WebSocket) -> None:
     """A crew tablet: its mission stream in, status / position / findings out."""
     await _serve(websocket, allowed=(Role.CREW,),
                  topic_of=lambda p: f"vehicle:{p.vehicle_id}",
-                 parse=parse_crew_frame, handle=_crew)
+                 parse=parse_crew_frame, handle=_crew, side_types=frozenset({"position"}))
 
 
 @router.websocket("/hospital")

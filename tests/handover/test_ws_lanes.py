@@ -1,0 +1,64 @@
+"""A crew's positions and its clinical frames do not wait for each other's commits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from dispatch.domain import Role
+from tests.conftest import DATABASE_URL
+from tests.handover.wsclient import ack, cluster, event, now_iso, recv, send, until
+
+
+async def test_vitals_are_acked_and_delivered_while_the_position_before_them_waits() -> None:
+    async with cluster(1) as c:
+        call = await c.new_call()
+        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
+        blocker = await asyncpg.connect(DATABASE_URL,
+                                        server_settings={"search_path": c.settings.db_schema})
+        try:
+            async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew, \
+                    c.ws(0, "hospital", Role.HOSPITAL, hospital_id="H1") as screen:
+                await recv(crew)
+                await recv(screen)
+                # The vehicle's row is locked: recording its position has to wait.
+                lock = blocker.transaction()
+                await lock.start()
+                await blocker.execute("SELECT 1 FROM vehicles WHERE id = $1 FOR UPDATE",
+                                      vehicle)
+                await send(crew, {"type": "position", "msg_id": "p1", "call_id": call_id,
+                                  "lon": 116.40, "lat": 39.91, "at": now_iso()})
+                await send(crew, {"type": "vitals", "msg_id": "v1", "call_id": call_id,
+                                  "hr": 118, "at": now_iso()})
+                acked, before = await until(crew, ack("v1"))
+                assert acked["type"] == "ack"
+                assert not [f for f in before if f.get("msg_id") == "p1"]
+                frame, _ = await until(screen, event("vitals", call_id))
+                assert frame["data"]["hr"] == 118
+                await asyncio.sleep(0.2)
+                assert await blocker.fetchval(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                    " WHERE NOT l.granted AND a.query LIKE '%UPDATE vehicles%'") >= 1
+                await lock.rollback()
+                acked, _ = await until(crew, ack("p1"))
+                assert acked["type"] == "ack"
+                row = await blocker.fetchrow("SELECT lon, lat FROM vehicles WHERE id = $1",
+                                             vehicle)
+                assert (row["lon"], row["lat"]) == (116.40, 39.91)
+        finally:
+            await blocker.close()
+
+
+async def test_positions_of_one_crew_are_acked_in_the_order_sent() -> None:
+    async with cluster(1) as c:
+        call = await c.new_call()
+        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
+        async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew:
+            await recv(crew)
+            for i in range(5):
+                await send(crew, {"type": "position", "msg_id": f"p{i}", "call_id": call_id,
+                                  "lon": 116.40 + i / 1000, "lat": 39.91, "at": now_iso()})
+            acks = [(await until(crew, lambda f: f.get("type") == "ack"))[0]["msg_id"]
+                    for _ in range(5)]
+            assert acks == [f"p{i}" for i in range(5)]
