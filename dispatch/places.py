@@ -7,6 +7,7 @@ bumps a version counter in Redis, so every instance sees new reference data with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -99,20 +100,35 @@ class PlacesCache:
         self._places: Places | None = None
         self._version: bytes | str | None = None
         self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+        self._invalidations = 0  # by this instance: a check running meanwhile is stale
 
     async def get(self) -> Places:
-        now = time.monotonic()
-        if self._places is not None and now - self._checked_at < self._check_every_s:
+        places = self._places
+        if places is not None and (self._fresh() or (
+                self._lock.locked() and self._checked_at > 0.0)):
+            # One caller checks the version; the others (hundreds of crews' ETAs a second)
+            # use what it holds meanwhile, rather than each asking Redis at once. After
+            # this instance's own invalidate() every caller waits for fresh data.
+            return places
+        async with self._lock:
+            if self._places is not None and self._fresh():
+                return self._places  # loaded while this caller waited
+            now, invalidations = time.monotonic(), self._invalidations
+            version = await self._redis.get(self._key)
+            if self._places is None or version != self._version:
+                async with self._pool.acquire() as conn:
+                    self._places = await load_places(conn=conn)
+                self._version = version
+            if invalidations == self._invalidations:  # else: check again next time
+                self._checked_at = now
             return self._places
-        version = await self._redis.get(self._key)
-        if self._places is None or version != self._version:
-            async with self._pool.acquire() as conn:
-                self._places = await load_places(conn=conn)
-            self._version = version
-        self._checked_at = now
-        return self._places
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._checked_at < self._check_every_s
 
     async def invalidate(self) -> None:
         """Tell every instance that reference data changed."""
         await self._redis.incr(self._key)
+        self._invalidations += 1
         self._checked_at = 0.0

@@ -77,11 +77,12 @@ class LeanConnection(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
-    def send_text(self, data: bytes) -> None:
-        """Send one text message (UTF-8 bytes, e.g. from orjson.dumps)."""
+    def send_text(self, *messages: bytes) -> None:
+        """Send text messages (UTF-8 bytes, e.g. from orjson.dumps), in one socket write."""
         if self._protocol.state is not State.OPEN:
             raise ConnectionError("the websocket is not open")
-        self._protocol.send_text(data)
+        for data in messages:
+            self._protocol.send_text(data)
         self._flush()
 
     def close(self) -> None:
@@ -95,11 +96,12 @@ class LeanConnection(asyncio.Protocol):
     def _flush(self) -> None:
         if self._transport is None:
             return
-        for chunk in self._protocol.data_to_send():
-            if chunk:
-                self._transport.write(chunk)
-            elif self._transport.can_write_eof():
-                self._transport.write_eof()
+        chunks = self._protocol.data_to_send()
+        data = b"".join(chunks)
+        if data:
+            self._transport.write(data)
+        if chunks and not chunks[-1] and self._transport.can_write_eof():
+            self._transport.write_eof()  # websockets' end-of-stream marker: an empty chunk
 
 
 async def lean_connect(uri: str, on_message: OnMessage, *, timeout_s: float = 30.0

@@ -1,0 +1,45 @@
+"""The reference data cache: one load for many concurrent readers, reloaded on a new version."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from dispatch.db.pool import create_pool
+from dispatch.places import PlacesCache
+from tests.conftest import DATABASE_URL, REDIS_URL, Service
+from tests.service.city import city
+
+
+async def test_concurrent_readers_share_one_load_and_see_a_new_version(
+        service: Service) -> None:
+    await service.load(city(n_vehicles=2))
+    settings = service.settings
+    pool = await create_pool(dsn=DATABASE_URL, schema=settings.db_schema, min_size=1,
+                             max_size=4, command_timeout_s=10.0)
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        def cache() -> PlacesCache:
+            return PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix,
+                               check_every_s=0.2)
+
+        ours, other = cache(), cache()
+        loaded = await asyncio.gather(*(ours.get() for _ in range(50)))
+        assert all(p is loaded[0] for p in loaded)  # one load, not fifty
+        assert loaded[0].hospitals
+        await asyncio.sleep(0.3)
+        # Checked again after check_every_s: the version has not moved, nothing is reloaded.
+        again = await asyncio.gather(*(ours.get() for _ in range(50)))
+        assert all(p is loaded[0] for p in again)
+        await other.invalidate()  # `dispatch load` on another instance
+        await asyncio.sleep(0.3)
+        renewed = await asyncio.gather(*(ours.get() for _ in range(50)))
+        # The first reader checks and reloads; the others do not wait for it, and get what
+        # the cache held until then.
+        assert renewed[0] is not loaded[0]
+        assert all(p is loaded[0] for p in renewed[1:])
+        assert await ours.get() is renewed[0]
+    finally:
+        await redis.aclose()
+        await pool.close()
