@@ -39,6 +39,7 @@ from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
+from dispatch.resp import RespEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,12 @@ async def open_services(
                              max_size=settings.db_pool_max,
                              command_timeout_s=settings.db_command_timeout_s)
     redis = open_redis(settings)
+    # (connects on first use)
+    bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen,
+              endpoint=None if settings.redis_url is None else RespEndpoint.from_url(
+                  settings.redis_url, timeout_s=settings.redis_timeout_s))
     orchestrator: Orchestrator | None = None
     try:
-        bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen)
         orchestrator = Orchestrator(
             pool=pool, bus=bus,
             index=LiveIndex(redis=redis, prefix=settings.redis_prefix),
@@ -143,6 +147,7 @@ async def open_services(
     finally:
         if orchestrator is not None and orchestrator.routing is not None:
             await orchestrator.routing.aclose()
+        await bus.close()
         await redis.aclose()
         try:
             # let queries in flight finish, but never hold a shutdown for long

@@ -14,6 +14,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from dispatch.jsoncodec import dumps
+from dispatch.resp import RespEndpoint, RespLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,30 +25,40 @@ class StreamEvent:
 
 
 class Bus:
-    """Publish to and read from the per-topic streams under one key prefix."""
+    """Publish to and read from the per-topic streams under one key prefix.
 
-    def __init__(self, *, redis: aioredis.Redis, prefix: str, maxlen: int) -> None:
+    With `endpoint` (a Redis server reached over the network, as in every deployment)
+    appends and live reads go over lean pipelined connections (dispatch.resp); without
+    it (the demo's in-process Redis) everything goes through the redis-py client.
+    """
+
+    def __init__(self, *, redis: aioredis.Redis, prefix: str, maxlen: int,
+                 endpoint: RespEndpoint | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self._maxlen = maxlen
+        self._endpoint = endpoint
+        # Every append of this instance, pipelined on one connection in call order.
+        self._appender = RespLink(endpoint) if endpoint is not None else None
 
     def key(self, topic: str) -> str:
         return f"{self._prefix}:stream:{topic}"
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> str:
         """Append one event to a topic; return its stream id."""
-        event_id = await self._redis.xadd(
-            self.key(topic),
-            {"d": dumps(payload)},
-            maxlen=self._maxlen,
-            approximate=True,
-        )
-        return _text(event_id)
+        [event_id] = await self.publish_many([(topic, payload)])
+        return event_id
 
     async def publish_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
         """Append several events in one round trip, in order."""
         if not items:
             return []
+        if self._appender is not None:
+            maxlen = self._maxlen
+            replies = await self._appender.execute(
+                [("XADD", self.key(topic), "MAXLEN", "~", maxlen, "*", "d", dumps(payload))
+                 for topic, payload in items])
+            return [_text(i) for i in replies]
         pipe = self._redis.pipeline(transaction=False)
         for topic, payload in items:
             pipe.xadd(
@@ -72,18 +83,50 @@ class Bus:
         rows: Any = await self._redis.xrange(self.key(topic), min="-", max="+", count=1)
         return _text(rows[0][0]) if rows else None
 
+    def reader(self) -> StreamReader:
+        """A reader for blocking reads of live events, with a connection of its own."""
+        return StreamReader(bus=self, link=RespLink(self._endpoint)
+                            if self._endpoint is not None else None)
+
+    async def close(self) -> None:
+        """Close the appends' connection."""
+        if self._appender is not None:
+            await self._appender.close()
+
+
+class StreamReader:
+    """Blocking XREADs of one reader task (Bus.reader)."""
+
+    def __init__(self, *, bus: Bus, link: RespLink | None) -> None:
+        self._bus = bus
+        self._link = link
+        self._prefix_len = len(bus.key(""))
+
     async def wait(
         self, offsets: dict[str, str], *, block_ms: int, count: int = 500
     ) -> list[StreamEvent]:
         """Block until any topic has events after its offset; return them."""
-        streams: dict[Any, Any] = {self.key(t): i for t, i in offsets.items()}
-        reply: Any = await self._redis.xread(streams, block=block_ms, count=count)
+        keys = [self._bus.key(t) for t in offsets]
+        reply: Any
+        if self._link is not None:
+            [reply] = await self._link.execute(
+                [("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *keys,
+                  *offsets.values())],
+                extra_wait_s=block_ms / 1000)
+        else:
+            reply = await self._bus._redis.xread(dict(zip(keys, offsets.values(), strict=True)),
+                                                 block=block_ms, count=count)
         events: list[StreamEvent] = []
-        prefix_len = len(self.key(""))
+        prefix_len = self._prefix_len
         for key, rows in reply or []:
             topic = _text(key)[prefix_len:]
             events.extend(_event(topic, row) for row in rows)
         return events
+
+    async def close(self) -> None:
+        """Close the reader's connection."""
+        if self._link is not None:
+            await self._link.close()
 
 
 def _text(value: bytes | str) -> str:
@@ -92,5 +135,8 @@ def _text(value: bytes | str) -> str:
 
 def _event(topic: str, row: Any) -> StreamEvent:
     event_id, fields = row
-    data = fields.get(b"d") if b"d" in fields else fields.get("d")
+    if isinstance(fields, list):  # a raw reply: [field, value, ...]
+        data = fields[fields.index(b"d") + 1]
+    else:  # redis-py's: {field: value}
+        data = fields.get(b"d") if b"d" in fields else fields.get("d")
     return StreamEvent(id=_text(event_id), topic=topic, payload=orjson.loads(data))

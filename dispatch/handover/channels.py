@@ -133,6 +133,7 @@ class Hub:
         tag = uuid.uuid4().hex
         self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
         self._control_offsets = dict.fromkeys(_GROUPS, "0")
+        self._readers = {group: bus.reader() for group in _GROUPS}
         self._tasks: list[asyncio.Task[None]] = []
         # set before cancelling the readers: redis-py may turn a cancellation inside a
         # blocking read into a ConnectionError, which the retry loop would otherwise swallow
@@ -157,6 +158,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=5.0)  # cancels it if still running
         self._tasks.clear()
+        for reader in self._readers.values():
+            await reader.close()
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(*(self.bus.key(c) for c in self._controls.values()))
 
@@ -255,7 +258,7 @@ class Hub:
             offsets = {control: self._control_offsets[group]}
             offsets.update({topic: feed.offset for topic, feed in self._feeds[group].items()})
             try:
-                events = await self.bus.wait(offsets, block_ms=self._block_ms)
+                events = await self._readers[group].wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
