@@ -70,6 +70,7 @@ class Delivery:
 
     event: StreamEvent
     text: str
+    key: tuple[int, int]  # id_key(event.id), computed once for every subscriber
 
 
 _OVERFLOW = Overflow()
@@ -109,6 +110,10 @@ def _group(topic: str) -> str:
 class _Feed:
     offset: str
     subscribers: set[Subscription] = field(default_factory=set)
+    offset_key: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.offset_key = id_key(self.offset)
 
 
 class Hub:
@@ -276,13 +281,16 @@ class Hub:
                 self._control_offsets[group] = event.id
                 continue
             feed = self._feeds[group].get(event.topic)
-            if feed is None or id_key(event.id) <= id_key(feed.offset):
+            if feed is None:
                 continue
-            feed.offset = event.id
+            key = id_key(event.id)
+            if key <= feed.offset_key:
+                continue
+            feed.offset, feed.offset_key = event.id, key
             if not feed.subscribers:
                 continue
             # One encoding per event and instance, however many screens watch the topic.
-            delivery = Delivery(event=event, text=event_frame_text(event))
+            delivery = Delivery(event=event, text=event_frame_text(event), key=key)
             for sub in tuple(feed.subscribers):
                 sub.offer(delivery)
 
@@ -335,12 +343,13 @@ async def pump(
             last = event.id
         if len(batch) < CATCH_UP_BATCH:
             break
+    last_key = id_key(last)
     while True:
         item = await sub.queue.get()
         if isinstance(item, Overflow):
             return last
-        if id_key(item.event.id) <= id_key(last):
+        if item.key <= last_key:
             continue
         if before_send is None or await before_send(item.event):
             await send(item.text)
-        last = item.event.id
+        last, last_key = item.event.id, item.key

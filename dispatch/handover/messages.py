@@ -570,11 +570,15 @@ _ALL_CLIENT_TYPES = frozenset(
 )
 
 
-def _decode(raw: bytes | str) -> dict[str, Any]:
-    """Decode one frame into a JSON object, or raise FrameError."""
+def _check_size(raw: bytes | str) -> None:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > MAX_FRAME_BYTES:
         raise FrameError(code=CLOSE_TOO_BIG, reason=f"frame of {size} bytes is too big")
+
+
+def _decode(raw: bytes | str) -> dict[str, Any]:
+    """Decode one frame into a JSON object, or raise FrameError."""
+    _check_size(raw)
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -617,8 +621,14 @@ def _validate(adapter: TypeAdapter[Any], obj: dict[str, Any], *, channel: str) -
 
 def parse_crew_frame(raw: bytes | str) -> CrewMessage:
     """Parse one frame from a crew tablet, or raise FrameError."""
-    result: CrewMessage = _validate(_CREW, _decode(raw), channel="crew")
-    return result
+    _check_size(raw)
+    try:
+        # A thousand crews' frames a second: pydantic's own JSON parser in one step.
+        crew: CrewMessage = _CREW.validate_json(raw)
+    except ValidationError:
+        # Refused: decoded again, for the error that says what is wrong and where.
+        crew = _validate(_CREW, _decode(raw), channel="crew")
+    return crew
 
 
 def parse_hospital_frame(raw: bytes | str) -> HospitalMessage:

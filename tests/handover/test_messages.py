@@ -8,6 +8,7 @@ from uuid import UUID
 
 import orjson
 import pytest
+from pydantic import TypeAdapter
 
 from dispatch.domain import VehicleStatus
 from dispatch.errors import HandoverError
@@ -138,6 +139,16 @@ def test_valid_crew_frames(frame: dict[str, Any], cls: type[Any], attr: str, val
     assert getattr(msg, attr) == value
     if "call_id" in frame:
         assert msg.call_id == UUID(CALL)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("frame", "cls", "attr", "value"), CREW_VALID)
+def test_a_valid_crew_frame_reads_the_same_as_its_decoded_object(
+        frame: dict[str, Any], cls: type[Any], attr: str, value: Any) -> None:
+    # parse_crew_frame takes pydantic's JSON parser; the hospital channel (and a refused
+    # crew frame) decode first: both must read a valid frame alike.
+    via_object = TypeAdapter(m.CrewMessage).validate_python(orjson.loads(raw(frame)))
+    assert m.parse_crew_frame(raw(frame)) == via_object
+    assert m.parse_crew_frame(raw(frame).decode()) == via_object
 
 
 def test_text_frames_are_accepted() -> None:
