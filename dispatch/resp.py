@@ -112,20 +112,12 @@ class RespLink:
         protocol = await self._connected()
         assert self._loop is not None
         try:
-            futures = protocol.send(commands, self._loop)
-            async with asyncio.timeout(self._endpoint.timeout_s + extra_wait_s):
-                await futures[-1]  # replies come in order: the last one comes last
-        except TimeoutError as exc:
-            self._drop(protocol)  # the replies still due would answer the next callers
-            raise RedisTimeoutError("Redis did not answer in time") from exc
-        except RedisConnectionError:
+            return await _exchange(protocol, commands, loop=self._loop,
+                                   timeout_s=self._endpoint.timeout_s + extra_wait_s)
+        except (RedisTimeoutError, RedisConnectionError):
+            # Replies still due on a timed-out connection would answer the next callers.
             self._drop(protocol)
             raise
-        replies = [f.result() for f in futures]
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise ResponseError(str(reply))
-        return replies
 
     async def close(self) -> None:
         """Close the connection (the next call opens a new one)."""
@@ -159,17 +151,11 @@ class RespLink:
         if endpoint.db:
             setup.append(("SELECT", endpoint.db))
         if setup:
-            futures = protocol.send(setup, self._loop)
             try:
-                async with asyncio.timeout(endpoint.timeout_s):
-                    replies = [await f for f in futures]
-            except TimeoutError as exc:
-                self._drop(protocol)
-                raise RedisTimeoutError("Redis did not answer the handshake") from exc
-            for reply in replies:
-                if isinstance(reply, hiredis.ReplyError):
-                    self._drop(protocol)
-                    raise ResponseError(str(reply))
+                await _exchange(protocol, setup, loop=self._loop, timeout_s=endpoint.timeout_s)
+            except (RedisTimeoutError, RedisConnectionError, ResponseError):
+                self._drop(protocol)  # e.g. a wrong password: no half-open connection
+                raise
         return protocol
 
     def _drop(self, protocol: _Protocol) -> None:
@@ -179,3 +165,24 @@ class RespLink:
             protocol.connection_lost(None)
         if self._protocol is protocol:
             self._protocol = None
+
+
+async def _exchange(protocol: _Protocol, commands: list[Command], *,
+                    loop: asyncio.AbstractEventLoop, timeout_s: float) -> list[Any]:
+    """Write the commands at once and wait for all their replies, in order."""
+    futures = protocol.send(commands, loop)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await futures[-1]  # replies come in order: the last one comes last
+    except TimeoutError as exc:
+        raise RedisTimeoutError("Redis did not answer in time") from exc
+    except RedisConnectionError:
+        for future in futures[:-1]:
+            if future.done() and not future.cancelled():
+                future.exception()  # the caller hears of the lost connection once
+        raise
+    replies = [f.result() for f in futures]
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            raise ResponseError(str(reply))
+    return replies
