@@ -85,7 +85,7 @@ class Bus:
 
     def reader(self) -> StreamReader:
         """A reader for blocking reads of live events, with a connection of its own."""
-        return StreamReader(bus=self, link=RespLink(self._endpoint)
+        return StreamReader(bus=self, redis=self._redis, link=RespLink(self._endpoint)
                             if self._endpoint is not None else None)
 
     async def close(self) -> None:
@@ -95,10 +95,12 @@ class Bus:
 
 
 class StreamReader:
-    """Blocking XREADs of one reader task (Bus.reader)."""
+    """Blocking XREADs of one reader task (Bus.reader): on its own lean connection, or
+    through the redis-py client (`link` None: the demo's in-process Redis)."""
 
-    def __init__(self, *, bus: Bus, link: RespLink | None) -> None:
+    def __init__(self, *, bus: Bus, redis: aioredis.Redis, link: RespLink | None) -> None:
         self._bus = bus
+        self._redis = redis
         self._link = link
         self._prefix_len = len(bus.key(""))
 
@@ -114,8 +116,8 @@ class StreamReader:
                   *offsets.values())],
                 extra_wait_s=block_ms / 1000)
         else:
-            reply = await self._bus._redis.xread(dict(zip(keys, offsets.values(), strict=True)),
-                                                 block=block_ms, count=count)
+            reply = await self._redis.xread(dict(zip(keys, offsets.values(), strict=True)),
+                                            block=block_ms, count=count)
         events: list[StreamEvent] = []
         prefix_len = self._prefix_len
         for key, rows in reply or []:
