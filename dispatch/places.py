@@ -99,30 +99,32 @@ class PlacesCache:
         self._check_every_s = check_every_s
         self._places: Places | None = None
         self._version: bytes | str | None = None
-        self._checked_at = 0.0
+        self._checked_at = 0.0  # when the last check of the version began (monotonic)
+        # When this instance last changed the version: a check begun before then is stale.
+        self._invalidated_at = float("-inf")
         self._lock = asyncio.Lock()
-        self._invalidations = 0  # by this instance: a check running meanwhile is stale
 
     async def get(self) -> Places:
         places = self._places
-        if places is not None and (self._fresh() or (
-                self._lock.locked() and self._checked_at > 0.0)):
+        if places is not None and self._valid() and (self._fresh() or self._lock.locked()):
             # One caller checks the version; the others (hundreds of crews' ETAs a second)
             # use what it holds meanwhile, rather than each asking Redis at once. After
             # this instance's own invalidate() every caller waits for fresh data.
             return places
         async with self._lock:
-            if self._places is not None and self._fresh():
-                return self._places  # loaded while this caller waited
-            now, invalidations = time.monotonic(), self._invalidations
+            if self._places is not None and self._valid() and self._fresh():
+                return self._places  # checked while this caller waited
+            began = time.monotonic()
             version = await self._redis.get(self._key)
             if self._places is None or version != self._version:
                 async with self._pool.acquire() as conn:
                     self._places = await load_places(conn=conn)
                 self._version = version
-            if invalidations == self._invalidations:  # else: check again next time
-                self._checked_at = now
+            self._checked_at = began
             return self._places
+
+    def _valid(self) -> bool:
+        return self._invalidated_at < self._checked_at
 
     def _fresh(self) -> bool:
         return time.monotonic() - self._checked_at < self._check_every_s
@@ -130,5 +132,4 @@ class PlacesCache:
     async def invalidate(self) -> None:
         """Tell every instance that reference data changed."""
         await self._redis.incr(self._key)
-        self._invalidations += 1
-        self._checked_at = 0.0
+        self._invalidated_at = time.monotonic()  # after the INCR: later checks see it

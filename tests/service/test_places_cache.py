@@ -43,3 +43,28 @@ async def test_concurrent_readers_share_one_load_and_see_a_new_version(
     finally:
         await redis.aclose()
         await pool.close()
+
+
+async def test_this_instances_invalidation_is_seen_even_by_a_check_already_running(
+        service: Service) -> None:
+    await service.load(city(n_vehicles=2))
+    settings = service.settings
+    pool = await create_pool(dsn=DATABASE_URL, schema=settings.db_schema, min_size=1,
+                             max_size=4, command_timeout_s=10.0)
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        cache = PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix,
+                            check_every_s=0.2)
+        first = await cache.get()
+        await asyncio.sleep(0.3)
+        running = asyncio.create_task(cache.get())  # checks the version: not changed yet
+        await asyncio.sleep(0)  # it holds the lock and has asked Redis
+        await cache.invalidate()  # a diversion declared on this instance
+        after = await cache.get()
+        # Whatever the running check read, the caller after invalidate() gets data read
+        # after the change, not the places held before it.
+        assert after is not first
+        await running
+    finally:
+        await redis.aclose()
+        await pool.close()
