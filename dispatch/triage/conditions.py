@@ -60,9 +60,14 @@ def _resolve(
     if isinstance(operand, dict) and "fact" in operand:
         name = operand["fact"]
         return plain(facts.get(name)), name
+    return constant_value(operand, constants=constants), None
+
+
+def constant_value(operand: Any, *, constants: Mapping[str, Any]) -> Any:
+    """The value of an operand that names no fact: a named constant, or a literal."""
     if isinstance(operand, dict) and "const" in operand:
-        return constants[operand["const"]], None
-    return plain(operand), None
+        return constants[operand["const"]]
+    return plain(operand)
 
 
 def compare(op: str, left: Any, right: Any) -> bool:

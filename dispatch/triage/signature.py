@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dispatch.triage.conditions import compare, comparison, leaves, plain
+from dispatch.triage.conditions import compare, comparison, constant_value, leaves, plain
 
 __all__ = ["FactSigner", "Signature"]
 
@@ -50,8 +50,7 @@ class FactSigner:
                     thresholds.setdefault(operand["fact"], [])
                     pairs.add((name, op, operand["fact"]))
                     continue
-                value = constants[operand["const"]] if isinstance(operand, dict) \
-                    else plain(operand)
+                value = constant_value(operand, constants=constants)
                 # a comparison with null is UNKNOWN whatever the fact
                 if value is not None and (op, value) not in tests:
                     tests.append((op, value))
