@@ -108,9 +108,9 @@ def _group(topic: str) -> str:
 
 @dataclass(eq=False)
 class _Feed:
-    offset: str
+    offset: str  # the last id read, for the next XREAD
     subscribers: set[Subscription] = field(default_factory=set)
-    offset_key: tuple[int, int] = (0, 0)
+    offset_key: tuple[int, int] = field(init=False)  # id_key(offset), kept with it
 
     def __post_init__(self) -> None:
         self.offset_key = id_key(self.offset)
@@ -241,9 +241,9 @@ class Hub:
         """Age of the oldest stream entry written but not yet fanned out here (0 if none)."""
         lag_ms = 0
         for topic, feed in self._all_feeds():
-            seen_ms = id_key(feed.offset)[0]
+            seen_ms = feed.offset_key[0]
             newest = await self.last_id(topic)
-            if seen_ms and newest is not None and id_key(newest) > id_key(feed.offset):
+            if seen_ms and newest is not None and id_key(newest) > feed.offset_key:
                 # stream ids start with their millisecond timestamp
                 lag_ms = max(lag_ms, id_key(newest)[0] - seen_ms)
         return lag_ms / 1000.0
