@@ -99,7 +99,7 @@ class HandoverConfig:
     commit_gather_s: float = 0.005
     # Positions (1 Hz, the latest stands) and re-triage reads (after the ack) wait longer:
     # fewer, larger statements and commits, with no clinical frame waiting behind them.
-    position_gather_s: float = 0.020
+    background_gather_s: float = 0.020
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +170,12 @@ class HandoverService:
             gather_s=config.commit_gather_s)
         self._pings: Batcher[repo.PositionSet, _Ping] = Batcher(
             name="handover-positions-writer", flush=self._write_pings,
-            gather_s=config.position_gather_s)
+            gather_s=config.background_gather_s)
         # What the calls' re-triage checks read (about one per call every few seconds).
         self._retriage_conn = HeldConnection(pool=pool)
         self._retriage_reads: Batcher[UUID, repo.RetriageInput | None] = Batcher(
             name="handover-retriage-reads", flush=self._read_retriage_inputs,
-            gather_s=config.position_gather_s)
+            gather_s=config.background_gather_s)
         # ETA updates from every crew connection, one Redis pipeline per batch.
         self._publisher: Batcher[tuple[str, dict[str, Any]], str] = Batcher(
             name="handover-publisher", flush=self._publish_batch)
