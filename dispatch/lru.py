@@ -49,8 +49,5 @@ class LRU(Generic[K, V]):
         """Forget every value."""
         self._items.clear()
 
-    def __getitem__(self, key: K) -> V:
-        return self._items[key]
-
     def __len__(self) -> int:
         return len(self._items)

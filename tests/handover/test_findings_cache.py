@@ -71,10 +71,11 @@ async def test_cached_findings_follow_every_stored_frame() -> None:
         try:
             await store(a, vehicle, call_id, "v1", T0, hr=80, spo2=97)
             assert (await checked(a, pool, call_id)).hr == 80  # built from the database
-            fold = a._folds[call_id]
+            fold = a._folds.get(call_id)
+            assert fold is not None
             await store(a, vehicle, call_id, "v2", T0 + timedelta(seconds=1), hr=90)
             assert (await checked(a, pool, call_id)).hr == 90
-            assert a._folds[call_id] is fold  # kept up to date, not read back
+            assert a._folds.get(call_id) is fold  # kept up to date, not read back
             # Another instance stores a frame of the call: not served stale.
             await store(b, vehicle, call_id, "v3", T0 + timedelta(seconds=2), hr=130, spo2=85)
             found = await checked(a, pool, call_id)
