@@ -571,6 +571,9 @@ _ALL_CLIENT_TYPES = frozenset(
 
 
 def _check_size(raw: bytes | str) -> None:
+    # A character is 1-4 bytes of UTF-8: most frames need no encoding to be measured.
+    if isinstance(raw, str) and len(raw) * 4 <= MAX_FRAME_BYTES:
+        return
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > MAX_FRAME_BYTES:
         raise FrameError(code=CLOSE_TOO_BIG, reason=f"frame of {size} bytes is too big")

@@ -304,6 +304,13 @@ CREW_INVALID: list[tuple[str, bytes | str, int, str | None]] = [
         1009,
         None,
     ),
+    (
+        # 22,000 characters, 66,000 bytes of UTF-8: measured in bytes, not characters
+        "too big as text",
+        raw(crew("injuries", injuries=[], mechanism="x", at=AT, pad="\u4e2d" * 22_000)).decode(),
+        1009,
+        None,
+    ),
 ]
 
 
