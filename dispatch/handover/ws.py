@@ -205,11 +205,11 @@ async def _receive_loop(
     handle: Handler | None,
     side_types: frozenset[str] = frozenset(),
 ) -> None:
-    """Read the client's frames and handle them one after another, in the order sent;
-    frames whose type is in `side_types` are handled in that order too, but beside the
-    others (_SideLane)."""
+    """Read the client's frames and hand them to their lane: frames whose type is in
+    `side_types` to one, every other frame to the other (_Lane). Reading goes on while a
+    lane waits for a commit, so neither lane waits for the other's."""
     websocket = conn.websocket
-    side: _SideLane | None = None
+    lanes: dict[bool, _Lane] = {}
     try:
         while True:
             message = await websocket.receive()
@@ -234,16 +234,15 @@ async def _receive_loop(
                 await conn.start_pump(msg.last_event_id)
                 continue
             assert handle is not None
-            if msg.type in side_types:
-                if side is None:
-                    side = _SideLane(conn, handle)
-                if not await side.put(msg):
-                    return
-            elif not await _handle(conn, handle, msg):
+            side = msg.type in side_types
+            lane = lanes.get(side)
+            if lane is None:
+                lane = lanes[side] = _Lane(conn, handle)
+            if not await lane.put(msg):
                 return
     finally:
-        if side is not None:
-            await side.stop()
+        for lane in lanes.values():
+            await lane.stop()
 
 
 async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
@@ -267,26 +266,30 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
                                          reason="temporarily unavailable; resend"))
         return True
     conn.refused = 0
-    await conn.send_frame(handled.ack)
     try:
-        await handled.follow_up()
-    except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
-        # Committed and acknowledged; a failed publish or re-triage is ours to log.
-        log.error("follow-up of frame %s failed: %r", msg_id, exc)
+        await conn.send_frame(handled.ack)
+    finally:
+        # Committed: published (and re-triaged) even if the client left before its ack.
+        try:
+            await handled.follow_up()
+        except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
+            log.error("follow-up of frame %s failed: %r", msg_id, exc)
     return websocket.client_state is WebSocketState.CONNECTED
 
 
-class _SideLane:
-    """A connection's frames of some types, handled in order by a task of their own.
+class _Lane:
+    """Some of a connection's frames, handled in the order sent by a task of their own.
 
     A crew's position and its vital signs leave the tablet together every second; handled
-    in one line, the vitals waited for the position's commit, ack and follow-up before
-    their own began. Positions (the latest stands, an older one is ignored) do not depend
-    on the clinical frames nor they on positions, so each line waits only for its own.
+    in one line, each waited for the other's commit, ack and follow-up before its own
+    began. Positions (the latest stands, an older one is ignored) do not depend on the
+    clinical frames nor they on positions, so a crew connection has a lane for each.
     """
 
     # A tablet resending a buffer after a reconnect fills this; then the reader waits.
     SIZE = 64
+    # After the client left, the frame in hand may finish (its commit and publish).
+    FINISH_S = 5.0
 
     def __init__(self, conn: _Connection, handle: Handler) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.SIZE)
@@ -301,14 +304,18 @@ class _SideLane:
 
     async def _run(self, conn: _Connection, handle: Handler) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client left
-            while await _handle(conn, handle, await self._queue.get()):
-                pass
+            while (msg := await self._queue.get()) is not None:
+                if not await _handle(conn, handle, msg):
+                    return
 
     async def stop(self) -> None:
-        """Stop handling (the client left: it resends whatever was not acknowledged)."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        """Finish the frame in hand, drop the queued ones (never acknowledged: the client
+        resends them), and end the task."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._task, timeout=self.FINISH_S)  # cancels it after
 
 
 async def _crew(conn: _Connection, msg: Any, now: datetime) -> Handled:

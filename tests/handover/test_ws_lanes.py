@@ -62,3 +62,32 @@ async def test_positions_of_one_crew_are_acked_in_the_order_sent() -> None:
             acks = [(await until(crew, lambda f: f.get("type") == "ack"))[0]["msg_id"]
                     for _ in range(5)]
             assert acks == [f"p{i}" for i in range(5)]
+
+
+async def test_a_position_is_acked_while_the_vitals_before_it_wait_for_their_commit() -> None:
+    async with cluster(1) as c:
+        call = await c.new_call()
+        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
+        blocker = await asyncpg.connect(DATABASE_URL,
+                                        server_settings={"search_path": c.settings.db_schema})
+        try:
+            async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew:
+                await recv(crew)
+                # Nothing can be inserted into crew_messages: the vitals have to wait.
+                lock = blocker.transaction()
+                await lock.start()
+                await blocker.execute("LOCK TABLE crew_messages IN EXCLUSIVE MODE")
+                await send(crew, {"type": "vitals", "msg_id": "v1", "call_id": call_id,
+                                  "hr": 96, "at": now_iso()})
+                await send(crew, {"type": "position", "msg_id": "p1", "call_id": call_id,
+                                  "lon": 116.41, "lat": 39.92, "at": now_iso()})
+                acked, before = await until(crew, ack("p1"))
+                assert acked["type"] == "ack"
+                assert not [f for f in before if f.get("msg_id") == "v1"]
+                await lock.rollback()
+                acked, _ = await until(crew, ack("v1"))
+                assert acked["type"] == "ack"
+                assert await blocker.fetchval(
+                    "SELECT body->>'hr' FROM crew_messages WHERE msg_id = 'v1'") == "96"
+        finally:
+            await blocker.close()
