@@ -13,9 +13,10 @@ frame that breaks the protocol (not JSON, no or unknown type, too big) or after 
 many refused frames in a row.
 
 A client's frames are handled in the order it sent them, each acknowledged once
-committed; a crew's positions are the exception: they are handled in that order among
-themselves, but beside its other frames, so the ack of a position and of the vitals sent
-after it may come in either order.
+committed or refused in its turn; a frame that breaks the protocol closes the connection
+once the frames sent before it are answered. A crew's positions are the exception: they
+are handled in that order among themselves, but beside its other frames, so the ack of a
+position and of the vitals sent after it may come in either order.
 """
 
 from __future__ import annotations
@@ -220,21 +221,27 @@ async def _receive_loop(
             try:
                 if parse is None:
                     raise FrameError(code=CLOSE_POLICY, reason="this channel only listens")
-                msg = parse(raw or b"")
+                msg: Any = parse(raw or b"")
             except FrameError as exc:
-                conn.refused += 1
-                await conn.send_frame(error_frame(exc))
-                if _fatal(exc) or conn.refused >= MAX_REFUSED_IN_A_ROW:
-                    await websocket.close(code=exc.code if _fatal(exc) else CLOSE_POLICY,
-                                          reason=exc.reason[:120])
+                if _fatal(exc):
+                    # The frames sent before it are still handled and answered first.
+                    for pending in lanes.values():
+                        await pending.finish()
+                    if _open(websocket):
+                        await conn.send_frame(error_frame(exc))
+                        await websocket.close(code=exc.code, reason=exc.reason[:120])
                     return
-                continue
+                msg = _Refused(error_frame(exc))  # answered in its turn
             if isinstance(msg, ResumeMsg):
                 conn.refused = 0
                 await conn.start_pump(msg.last_event_id)
                 continue
-            assert handle is not None
-            side = msg.type in side_types
+            if handle is None:  # a listening channel: nothing of its own in flight
+                assert isinstance(msg, _Refused)
+                if not await _refuse(conn, msg.error):
+                    return
+                continue
+            side = getattr(msg, "type", None) in side_types
             lane = lanes.get(side)
             if lane is None:
                 lane = lanes[side] = _Lane(conn, handle)
@@ -252,14 +259,9 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
     try:
         handled = await handle(conn, msg, datetime.now(UTC))
     except DispatchError as exc:
-        conn.refused += 1
         code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
-        await conn.send_frame(ErrorFrame(code=code, reason=exc.message, field=exc.field,
-                                         msg_id=msg_id))
-        if conn.refused >= MAX_REFUSED_IN_A_ROW:
-            await websocket.close(code=CLOSE_POLICY, reason="too many refused frames")
-            return False
-        return True
+        return await _refuse(conn, ErrorFrame(code=code, reason=exc.message, field=exc.field,
+                                              msg_id=msg_id))
     except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
         log.warning("frame %s not processed: %r", msg_id, exc)
         await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
@@ -275,6 +277,29 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
             log.error("follow-up of frame %s failed: %r", msg_id, exc)
     return websocket.client_state is WebSocketState.CONNECTED
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A frame refused as read (its content, not the protocol): answered in its lane, after
+    the frames sent before it."""
+
+    error: ErrorFrame
+
+
+async def _refuse(conn: _Connection, error: ErrorFrame) -> bool:
+    """Send a refusal; close the link after too many in a row. False once closed."""
+    conn.refused += 1
+    await conn.send_frame(error)
+    if conn.refused >= MAX_REFUSED_IN_A_ROW:
+        await conn.websocket.close(code=CLOSE_POLICY, reason="too many refused frames")
+        return False
+    return True
+
+
+def _open(websocket: WebSocket) -> bool:
+    return (websocket.client_state is WebSocketState.CONNECTED
+            and websocket.application_state is WebSocketState.CONNECTED)
 
 
 class _Lane:
@@ -305,8 +330,21 @@ class _Lane:
     async def _run(self, conn: _Connection, handle: Handler) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client left
             while (msg := await self._queue.get()) is not None:
-                if not await _handle(conn, handle, msg):
+                if isinstance(msg, _Refused):
+                    if not await _refuse(conn, msg.error):
+                        return
+                elif not await _handle(conn, handle, msg):
                     return
+
+    async def finish(self) -> None:
+        """Handle the frames already queued, then end the task."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._end_after_queued(), timeout=self.FINISH_S)
+
+    async def _end_after_queued(self) -> None:
+        if not self._task.done():
+            await self._queue.put(None)
+        await self._task  # cancelled with this coroutine if it takes too long
 
     async def stop(self) -> None:
         """Finish the frame in hand, drop the queued ones (never acknowledged: the client

@@ -59,17 +59,13 @@ async def test_vitals_are_acked_and_delivered_while_the_position_before_them_wai
 
 
 async def test_positions_of_one_crew_are_acked_in_the_order_sent() -> None:
-    async with cluster(1) as c:
-        call = await c.new_call()
-        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
-        async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew:
-            await recv(crew)
-            for i in range(5):
-                await send(crew, {"type": "position", "msg_id": f"p{i}", "call_id": call_id,
-                                  "lon": 116.40 + i / 1000, "lat": 39.91, "at": now_iso()})
-            acks = [(await until(crew, lambda f: f.get("type") == "ack"))[0]["msg_id"]
-                    for _ in range(5)]
-            assert acks == [f"p{i}" for i in range(5)]
+    async with cluster(1) as c, c.crew_of_new_call() as (crew, call_id, _):
+        for i in range(5):
+            await send(crew, {"type": "position", "msg_id": f"p{i}", "call_id": call_id,
+                              "lon": 116.40 + i / 1000, "lat": 39.91, "at": now_iso()})
+        acks = [(await until(crew, lambda f: f.get("type") == "ack"))[0]["msg_id"]
+                for _ in range(5)]
+        assert acks == [f"p{i}" for i in range(5)]
 
 
 async def test_a_position_is_acked_while_the_vitals_before_it_wait_for_their_commit() -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
 
 from dispatch.auth import issue_token
 from dispatch.config import Settings
@@ -53,6 +55,17 @@ class Cluster:
         async with connect(self.ws_url(instance, channel, **query), open_timeout=WAIT_S,
                            max_size=2**22) as ws:
             yield ws
+
+    @asynccontextmanager
+    async def crew_of_new_call(
+        self, instance: int = 0
+    ) -> AsyncIterator[tuple[ClientConnection, str, str]]:
+        """A new call and its crew connected, past the snapshot: (crew, call id, vehicle)."""
+        call = await self.new_call()
+        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
+        async with self.ws(instance, "crew", Role.CREW, vehicle_id=vehicle) as crew:
+            await recv(crew)
+            yield crew, call_id, vehicle
 
     async def new_call(self, answers: dict[str, Any] | None = None,
                        lon: float = CENTRE[0], lat: float = CENTRE[1],
@@ -106,6 +119,16 @@ def event(kind: str, call_id: str | None = None) -> Callable[[dict[str, Any]], b
 
 def ack(msg_id: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: f.get("type") in ("ack", "error") and f.get("msg_id") == msg_id
+
+
+async def until_closed(ws: ClientConnection) -> tuple[list[dict[str, Any]], Close | None]:
+    """Every frame until the server closes the connection, and its close frame."""
+    frames: list[dict[str, Any]] = []
+    try:
+        while True:
+            frames.append(await recv(ws))
+    except ConnectionClosed as closed:
+        return frames, closed.rcvd
 
 
 async def send(ws: ClientConnection, frame: dict[str, Any]) -> None:
