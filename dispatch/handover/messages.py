@@ -622,27 +622,32 @@ def _validate(adapter: TypeAdapter[Any], obj: dict[str, Any], *, channel: str) -
         ) from None
 
 
-def parse_crew_frame(raw: bytes | str) -> CrewMessage:
-    """Parse one frame from a crew tablet, or raise FrameError."""
+def _parse(adapter: TypeAdapter[Any], raw: bytes | str, *, channel: str) -> Any:
+    """Validate one frame of a channel, or raise FrameError."""
     _check_size(raw)
     try:
         # A thousand crews' frames a second: pydantic's own JSON parser in one step.
-        crew: CrewMessage = _CREW.validate_json(raw)
+        return adapter.validate_json(raw)
     except ValidationError:
         # Refused: decoded again, for the error that says what is wrong and where.
-        crew = _validate(_CREW, _decode(raw), channel="crew")
-    return crew
+        return _validate(adapter, _decode(raw), channel=channel)
+
+
+def parse_crew_frame(raw: bytes | str) -> CrewMessage:
+    """Parse one frame from a crew tablet, or raise FrameError."""
+    result: CrewMessage = _parse(_CREW, raw, channel="crew")
+    return result
 
 
 def parse_hospital_frame(raw: bytes | str) -> HospitalMessage:
     """Parse one frame from a receiving centre's screen, or raise FrameError."""
-    result: HospitalMessage = _validate(_HOSPITAL, _decode(raw), channel="hospital")
+    result: HospitalMessage = _parse(_HOSPITAL, raw, channel="hospital")
     return result
 
 
 def parse_server_frame(raw: bytes | str) -> ServerFrame:
     """Parse one frame the server sent (for clients and the load harness)."""
-    result: ServerFrame = _validate(_SERVER, _decode(raw), channel="server")
+    result: ServerFrame = _parse(_SERVER, raw, channel="server")
     return result
 
 

@@ -141,16 +141,6 @@ def test_valid_crew_frames(frame: dict[str, Any], cls: type[Any], attr: str, val
         assert msg.call_id == UUID(CALL)  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("frame", "cls", "attr", "value"), CREW_VALID)
-def test_a_valid_crew_frame_reads_the_same_as_its_decoded_object(
-        frame: dict[str, Any], cls: type[Any], attr: str, value: Any) -> None:
-    # parse_crew_frame takes pydantic's JSON parser; the hospital channel (and a refused
-    # crew frame) decode first: both must read a valid frame alike.
-    via_object = TypeAdapter(m.CrewMessage).validate_python(orjson.loads(raw(frame)))
-    assert m.parse_crew_frame(raw(frame)) == via_object
-    assert m.parse_crew_frame(raw(frame).decode()) == via_object
-
-
 def test_text_frames_are_accepted() -> None:
     msg = m.parse_crew_frame(raw(crew("status", status="on_scene", at=AT)).decode())
     assert isinstance(msg, m.StatusMsg)
@@ -369,6 +359,19 @@ def test_valid_hospital_frames(
     msg = m.parse_hospital_frame(raw(frame))
     assert type(msg) is cls
     assert getattr(msg, attr) == value
+
+
+@pytest.mark.parametrize(("parse", "union", "frame"), [
+    *((m.parse_crew_frame, m.CrewMessage, frame) for frame, *_ in CREW_VALID),
+    *((m.parse_hospital_frame, m.HospitalMessage, frame) for frame, *_ in HOSPITAL_VALID),
+])
+def test_a_valid_frame_reads_the_same_as_its_decoded_object(
+        parse: Any, union: Any, frame: dict[str, Any]) -> None:
+    # A frame is validated by pydantic's JSON parser; a refused one is decoded first:
+    # both must read a valid frame alike.
+    via_object = TypeAdapter(union).validate_python(orjson.loads(raw(frame)))
+    assert parse(raw(frame)) == via_object
+    assert parse(raw(frame).decode()) == via_object
 
 
 HOSPITAL_INVALID: list[tuple[str, bytes, int, str | None]] = [
