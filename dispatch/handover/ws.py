@@ -254,7 +254,6 @@ async def _receive_loop(
 
 async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
     """Handle one frame, ack or refuse it, then run its follow-up; False once closed."""
-    websocket = conn.websocket
     msg_id = getattr(msg, "msg_id", None)
     try:
         handled = await handle(conn, msg, datetime.now(UTC))
@@ -276,7 +275,7 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
             await handled.follow_up()
         except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
             log.error("follow-up of frame %s failed: %r", msg_id, exc)
-    return websocket.client_state is WebSocketState.CONNECTED
+    return _open(conn.websocket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +297,7 @@ async def _refuse(conn: _Connection, error: ErrorFrame) -> bool:
 
 
 def _open(websocket: WebSocket) -> bool:
+    """Neither side has closed the connection."""
     return (websocket.client_state is WebSocketState.CONNECTED
             and websocket.application_state is WebSocketState.CONNECTED)
 
@@ -351,9 +351,7 @@ class _Lane:
         resends them), and end the task."""
         while not self._queue.empty():
             self._queue.get_nowait()
-        self._queue.put_nowait(None)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._task, timeout=self.FINISH_S)  # cancels it after
+        await self.finish()
 
 
 async def _crew(conn: _Connection, msg: Any, now: datetime) -> Handled:
