@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
@@ -12,18 +14,25 @@ from tests.conftest import DATABASE_URL, REDIS_URL, Service
 from tests.service.city import city
 
 
-async def test_concurrent_readers_share_one_load_and_see_a_new_version(
-        service: Service) -> None:
+@asynccontextmanager
+async def caches(service: Service) -> AsyncIterator[Callable[[], PlacesCache]]:
+    """Reference data loaded; makes caches (instances) that check the version every 0.2 s."""
     await service.load(city(n_vehicles=2))
     settings = service.settings
     pool = await create_pool(dsn=DATABASE_URL, schema=settings.db_schema, min_size=1,
                              max_size=4, command_timeout_s=10.0)
     redis = aioredis.Redis.from_url(REDIS_URL)
     try:
-        def cache() -> PlacesCache:
-            return PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix,
-                               check_every_s=0.2)
+        yield lambda: PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix,
+                                  check_every_s=0.2)
+    finally:
+        await redis.aclose()
+        await pool.close()
 
+
+async def test_concurrent_readers_share_one_load_and_see_a_new_version(
+        service: Service) -> None:
+    async with caches(service) as cache:
         ours, other = cache(), cache()
         loaded = await asyncio.gather(*(ours.get() for _ in range(50)))
         assert all(p is loaded[0] for p in loaded)  # one load, not fifty
@@ -40,21 +49,12 @@ async def test_concurrent_readers_share_one_load_and_see_a_new_version(
         assert renewed[0] is not loaded[0]
         assert all(p is loaded[0] for p in renewed[1:])
         assert await ours.get() is renewed[0]
-    finally:
-        await redis.aclose()
-        await pool.close()
 
 
 async def test_this_instances_invalidation_is_seen_even_by_a_check_already_running(
         service: Service) -> None:
-    await service.load(city(n_vehicles=2))
-    settings = service.settings
-    pool = await create_pool(dsn=DATABASE_URL, schema=settings.db_schema, min_size=1,
-                             max_size=4, command_timeout_s=10.0)
-    redis = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        cache = PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix,
-                            check_every_s=0.2)
+    async with caches(service) as new_cache:
+        cache = new_cache()
         first = await cache.get()
         await asyncio.sleep(0.3)
         running = asyncio.create_task(cache.get())  # checks the version: not changed yet
@@ -65,6 +65,3 @@ async def test_this_instances_invalidation_is_seen_even_by_a_check_already_runni
         # after the change, not the places held before it.
         assert after is not first
         await running
-    finally:
-        await redis.aclose()
-        await pool.close()
