@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     booking_service_s: float = 900.0
     # AML reports that arrive before their call are held this long for intake to attach.
     aml_hold_s: float = 300.0
+    # Caller numbers (dispatch.phone): the centre's country, and its area code (e.g. "25",
+    # Nanjing) for a landline given without one, so 84561234 is the caller of 025 8456 1234.
+    phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    phone_area_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{1,3}$")
     # eta (ETA-ranked nearest), straight (straight-line nearest, for comparison) or coverage
     # (ETA-ranked, then the unit whose district keeps most, within `coverage_slack_s`).
     ranking_policy: RankingPolicy = RankingPolicy.ETA

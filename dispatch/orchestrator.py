@@ -119,6 +119,11 @@ class Orchestrator:
         # an OSRM-compatible table service re-ranks the shortlist when configured
         self.routing = routing
 
+    def _caller(self, number: str) -> str:
+        """A caller number in the one form calls and AML reports are matched by."""
+        return normalise_number(number, region=self.settings.phone_region,
+                                area_code=self.settings.phone_area_code)
+
     # ------------------------------------------------------------------ intake
 
     async def take_call(
@@ -133,7 +138,7 @@ class Orchestrator:
                 return Outcome(call_id=existing, created=False)
 
         places = await self.places.get()
-        caller = normalise_number(body.caller_number)
+        caller = self._caller(body.caller_number)
         result = triage_call(body.answers, complaint=body.complaint, now=now)
         transport_class = result.transport_class
         call = call_db.NewCall(
@@ -301,7 +306,7 @@ class Orchestrator:
         if not number:
             raise InvalidInput("AML message carries no caller number; give the sender",
                                field="sender")
-        caller = normalise_number(number)
+        caller = self._caller(number)
         async with self.pool.acquire() as conn, conn.transaction():
             call_id = await call_db.live_call_for_caller(conn=conn, caller_number=caller)
             message_id = await aml_db.insert_message(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from dispatch.domain import Role
-from tests.conftest import Service
+from tests.conftest import Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
@@ -94,3 +94,26 @@ async def test_gateway_may_only_post_locations(service: Service) -> None:
                                   headers={**service.auth(Role.CREW, vehicle_id="V0000"),
                                            "content-type": "text/plain"})
     assert r.status_code == 403
+
+
+async def test_aml_from_a_landline_finds_the_call_however_the_number_is_written() -> None:
+    """The switch gives 02584561234 (or 84561234 inside the area); the carrier's AML gives
+    +862584561234: one caller, so the report refines that call."""
+    async with running_service(phone_area_code="25") as service:
+        await service.load(city(n_vehicles=0))
+        lon, lat = CENTRE
+        gateway = {**service.auth(Role.GATEWAY), "content-type": "text/plain"}
+        for number in ("02584561234", "84561235"):
+            created = await service.client.post(
+                "/v1/calls", json=call_body(lon + 0.02, lat, accuracy_m=2500, source="cell",
+                                            number=number),
+                headers=service.auth())
+            call = created.json()
+            sender = "+862584561234" if number == "02584561234" else "+862584561235"
+            r = await service.client.post("/v1/aml", params={"sender": sender},
+                                          content=aml_sms(lon, lat), headers=gateway)
+            assert r.status_code == 202, r.text
+            assert r.json()["call_id"] == call["id"], (number, r.json())
+            got = (await service.client.get(f"/v1/calls/{call['id']}",
+                                            headers=service.auth())).json()
+            assert got["location"]["radius_m"] < 50
