@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
@@ -25,6 +26,8 @@ from dispatch.db.pool import init_connection
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
 from dispatch.metrics.intervals import IndicatorConfig
+from dispatch.metrics.labels import parse_lang
+from dispatch.metrics.names import fetch_place_names
 from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
@@ -196,22 +199,27 @@ def load(
 
 @app.command()
 def report(
-    start: Annotated[datetime, typer.Option("--from", help="period start (ISO 8601; UTC if "
-                                            "no zone)")],
+    start: Annotated[datetime, typer.Option("--from", help="period start (ISO 8601; the "
+                                            "centre's time zone if none given)")],
     end: Annotated[datetime, typer.Option("--to", help="period end, exclusive")],
     out: Annotated[Path, typer.Option("--out", help="directory for index.html and the charts")],
     departure_from: Annotated[str, typer.Option(help="dispatched | answered")] = "dispatched",
+    lang: Annotated[str, typer.Option(help="zh-CN (default) | en")] = "zh-CN",
 ) -> None:
     """Write the period's indicators as an HTML page with charts."""
     _logging()
     if departure_from not in ("dispatched", "answered"):
         raise typer.BadParameter("--departure-from is 'dispatched' or 'answered'")
+    try:
+        language = parse_lang(lang)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint="--lang") from exc
     settings = Settings()
-    start, end = _aware(start), _aware(end)
+    start, end = _aware(start, settings.time_zone), _aware(end, settings.time_zone)
     if end <= start:
         raise typer.BadParameter("--to must be after --from")
     config = IndicatorConfig(departure_from="answered" if departure_from == "answered"
-                             else "dispatched")
+                             else "dispatched", time_zone=settings.time_zone)
 
     async def run() -> Path:
         conns = [await _connect(settings) for _ in range(settings.indicator_connections)]
@@ -222,10 +230,11 @@ def report(
             period = await compute_period_report(
                 conn=conns[0], helpers=conns[1:], start=start, end=end, config=config
             )
+            names = await fetch_place_names(conn=conns[0])
         finally:
             for conn in conns:
                 await conn.close()
-        return write_report(report=period, out_dir=out)
+        return write_report(report=period, out_dir=out, lang=language, names=names)
 
     page = asyncio.run(run())
     typer.echo(f"report written: {page}")
@@ -251,8 +260,9 @@ async def _preflight(settings: Settings) -> None:
             await redis.aclose()
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def _aware(value: datetime, time_zone: str) -> datetime:
+    """A time given without a zone is the centre's local time."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(time_zone))
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.geo.policy import RankingPolicy
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     booking_service_s: float = 900.0
     # AML reports that arrive before their call are held this long for intake to attach.
     aml_hold_s: float = 300.0
+    # The centre's time zone: hours and days of the indicators, times in the report, the
+    # CSV and the ATMIST handover text.
+    time_zone: str = "Asia/Shanghai"
     # Caller numbers (dispatch.phone): the centre's country, and its area code (e.g. "25",
     # Nanjing) for a landline given without one, so 84561234 is the caller of 025 8456 1234.
     phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
@@ -94,6 +99,16 @@ class Settings(BaseSettings):
     coverage_prior_weight: float = Field(default=0.05, ge=0)
     # Share of a district's demand that must stay covered before its last vehicle moves up.
     moveup_district_threshold: float = Field(default=0.8, ge=0, le=1)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Asia/Shanghai)") \
+                from exc
+        return value
 
     @property
     def embedded_database(self) -> bool:

@@ -1,15 +1,35 @@
-"""An HTML page with PNG charts (matplotlib, Agg) for one period's indicators."""
+"""An HTML page (Jinja2 template) with PNG charts (matplotlib, Agg) for one period's
+indicators, for a centre director: zh-CN by default (or English), districts and stations
+by name, hours and dates in the centre's time zone, the count beside every bar, and each
+indicator defined with the window it measures."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import jinja2
+import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dispatch.metrics.fonts import INSTALL_HINT, find_cjk_font
 from dispatch.metrics.indicators import IndicatorReport, IndicatorRow, Rate
+from dispatch.metrics.labels import (
+    DEFAULT_LANG,
+    Lang,
+    PlaceNames,
+    definitions,
+    group_name,
+    interval_name,
+    local_time,
+    pick,
+    rate_name,
+    zone_label,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,211 +59,266 @@ class TargetLine:
 
 
 def _pct(rate: Rate) -> str:
-    return "n/a" if rate.value is None else f"{100 * rate.value:.1f}%"
+    return "—" if rate.value is None else f"{100 * rate.value:.1f}%"
 
 
-def _seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f} s"
+def _seconds(value: float | None, lang: Lang) -> str:
+    return "—" if value is None else pick(lang, f"{value:.0f} 秒", f"{value:.0f} s")
 
 
-def target_lines(*, report: PeriodReport) -> list[TargetLine]:
+def target_lines(*, report: PeriodReport, lang: Lang = DEFAULT_LANG) -> list[TargetLine]:
     """The period's headline figures with their targets and where each target comes from."""
     total = report.total
     config = report.by_hour.config
     answer = total.rates["answered_in_time"]
     departure = total.rates["departed_in_time"]
     iv = total.intervals
+    national = pick(lang, "国家2025年目标（2020年院前医疗急救指导意见）",
+                    "China national target for 2025 (2020 prehospital guidance)")
+    zh_from = {"dispatched": "自派车指令起", "answered": "自接听起"}[config.departure_from]
+    dep_from = pick(lang, zh_from, f"from {config.departure_from}")
+    info = pick(lang, "（参考）", "(information)")
     lines = [
         TargetLine(
-            f"Answered within {config.answer_limit_s:g} s",
+            pick(lang, f"{config.answer_limit_s:g} 秒内接听率",
+                 f"Answered within {config.answer_limit_s:g} s"),
             _pct(answer),
             f"{answer.numerator} / {answer.denominator}",
-            f">= {100 * config.answer_rate_target:g}%",
+            f"≥ {100 * config.answer_rate_target:g}%",
             None if answer.value is None else answer.value >= config.answer_rate_target,
-            "China national target for 2025 (2020 prehospital guidance)",
+            national,
         ),
         TargetLine(
-            f"3-minute departure rate (from {config.departure_from})",
+            f"{rate_name('departed_in_time', lang)}（{dep_from}）" if lang == "zh-CN"
+            else f"{rate_name('departed_in_time', lang)} ({dep_from})",
             _pct(departure),
             f"{departure.numerator} / {departure.denominator}",
-            f">= {100 * config.departure_rate_target:g}%",
+            f"≥ {100 * config.departure_rate_target:g}%",
             None if departure.value is None else departure.value >= config.departure_rate_target,
-            "China national target for 2025 (2020 prehospital guidance)",
+            national,
         ),
     ]
-    for name, label, target, source in (
-        ("processing_s", "Call processing p90", config.processing_target_s, "NFPA 1221 (2019)"),
-        ("turnout_s", "Turnout p90", config.turnout_target_s, "NFPA 1710 (2020)"),
-        ("travel_s", "Travel p90 (first arriving)", config.travel_target_s, "NFPA 1710 (2020)"),
+    for name, target, source in (
+        ("processing_s", config.processing_target_s, "NFPA 1221 (2019)"),
+        ("turnout_s", config.turnout_target_s, "NFPA 1710 (2020)"),
+        ("travel_s", config.travel_target_s, "NFPA 1710 (2020)"),
     ):
         p90 = iv[name].p90
-        lines.append(
-            TargetLine(
-                label,
-                _seconds(p90),
-                f"n = {iv[name].n}",
-                f"<= {target:g} s",
-                None if p90 is None else p90 <= target,
-                source,
-            )
-        )
+        lines.append(TargetLine(
+            f"{interval_name(name, lang)} P90",
+            _seconds(p90, lang),
+            f"n = {iv[name].n}",
+            f"≤ {_seconds(target, lang)}",
+            None if p90 is None else p90 <= target,
+            source,
+        ))
     response = iv["response_s"]
     for target, count in response.within:
         share = Rate(numerator=count, denominator=response.n)
-        lines.append(
-            TargetLine(
-                f"Response within {target:g} s",
-                _pct(share),
-                f"{count} / {response.n}; p50 {_seconds(response.p50)}, "
-                f"p90 {_seconds(response.p90)}, p95 {_seconds(response.p95)}",
-                "(information)",
-                None,
-                "centre configuration",
-            )
-        )
-    for rate_name, label in (
-        ("prealerted", "Specialist pathway pre-alert rate"),
-        ("direct_to_capable", "STEMI / LVO taken straight to a capable centre"),
-        ("pickup_on_time", "Non-emergency pick-up on time"),
-    ):
-        rate = total.rates[rate_name]
-        lines.append(
-            TargetLine(
-                label,
-                _pct(rate),
-                f"{rate.numerator} / {rate.denominator}",
-                "(information)",
-                None,
-                "mission R6, R7, R5",
-            )
-        )
-    offload = iv["offload_s"]
-    lines.append(
-        TargetLine(
-            "Offload (at destination -> handover) p90",
-            _seconds(offload.p90),
-            f"n = {offload.n}, p50 {_seconds(offload.p50)}",
-            "(information)",
+        lines.append(TargetLine(
+            pick(lang, f"{interval_name('response_s', lang)} ≤ {target:g} 秒占比",
+                 f"Response within {target:g} s"),
+            _pct(share),
+            f"{count} / {response.n}; P50 {_seconds(response.p50, lang)}, "
+            f"P90 {_seconds(response.p90, lang)}, P95 {_seconds(response.p95, lang)}",
+            info,
             None,
-            "mission, call chain",
-        )
-    )
+            pick(lang, "本中心设定", "centre configuration"),
+        ))
+    for rate_key in ("prealerted", "direct_to_capable", "pickup_on_time"):
+        rate = total.rates[rate_key]
+        lines.append(TargetLine(
+            rate_name(rate_key, lang),
+            _pct(rate),
+            f"{rate.numerator} / {rate.denominator}",
+            info,
+            None,
+            pick(lang, "任务书 R5–R7", "mission R5-R7"),
+        ))
+    offload = iv["offload_s"]
+    lines.append(TargetLine(
+        f"{interval_name('offload_s', lang)} P90",
+        _seconds(offload.p90, lang),
+        f"n = {offload.n}, P50 {_seconds(offload.p50, lang)}",
+        info,
+        None,
+        pick(lang, "任务书，呼救链", "mission, call chain"),
+    ))
     return lines
 
 
-def _label(row: IndicatorRow) -> str:
-    return " / ".join("unknown" if v is None else v for _, v in row.key) or "all"
+@contextlib.contextmanager
+def _chart_font(font: str | None) -> Iterator[None]:
+    families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": families,
+                                "axes.unicode_minus": False}):
+        yield
 
 
-def _rate_chart(*, rows: Sequence[IndicatorRow], target: float, title: str, path: Path) -> None:
-    fig = Figure(figsize=(max(6.0, 0.35 * len(rows) + 2), 4), layout="constrained")
+def _no_data(ax: Axes, lang: Lang) -> None:
+    ax.text(0.5, 0.5, pick(lang, "本期无数据", "no data in this period"), ha="center",
+            va="center", transform=ax.transAxes)
+
+
+def _rate_chart(
+    *, rows: Sequence[IndicatorRow], target: float, title: str, path: Path, lang: Lang,
+    names: PlaceNames,
+) -> list[str]:
+    """One bar per group with calls in the denominator, its numerator / denominator on it;
+    returns the bars' labels with their counts."""
+    rows = [r for r in rows if r.rates["departed_in_time"].denominator > 0]
+    fig = Figure(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.2), layout="constrained")
     ax = fig.add_subplot()
-    labels = [_label(r) for r in rows]
-    values = [100 * (r.rates["departed_in_time"].value or 0.0) for r in rows]
-    ax.bar(range(len(rows)), values, color="#3b6ea5")
-    ax.axhline(100 * target, color="#c0392b", linestyle="--", label=f"target {100 * target:g}%")
-    ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("departed within the limit (%)")
+    rates = [r.rates["departed_in_time"] for r in rows]
+    bars = ax.bar(range(len(rows)), [100 * (rt.value or 0.0) for rt in rates], color="#3b6ea5")
+    counts = [f"{rt.numerator}/{rt.denominator}" for rt in rates]
+    ax.bar_label(bars, labels=[f"{100 * (rt.value or 0):.0f}%\n{c}" for rt, c in
+                               zip(rates, counts, strict=True)], fontsize=7, padding=2)
+    groups = [group_name(r.key, lang, names) for r in rows]
+    ax.axhline(100 * target, color="#c0392b", linestyle="--",
+               label=pick(lang, f"目标 {100 * target:g}%", f"target {100 * target:g}%"))
+    ax.set_xticks(range(len(rows)), groups, rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel(pick(lang, "时限内出车（%）", "departed within the limit (%)"))
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    if rows:
+        ax.legend(loc="lower right")
+    else:
+        _no_data(ax, lang)
     fig.savefig(path, dpi=100)
+    return [f"{g} {c}" for g, c in zip(groups, counts, strict=True)]
 
 
 def _percentile_chart(
-    *, rows: Sequence[IndicatorRow], names: Sequence[str], title: str, path: Path
-) -> None:
-    """Horizontal bars of p50, p90 and p95 (minutes) for each interval in each group."""
-    fig = Figure(figsize=(8, max(3.0, 0.3 * len(rows) * len(names) + 1.5)), layout="constrained")
+    *, rows: Sequence[IndicatorRow], names_: Sequence[str], title: str, path: Path, lang: Lang,
+    names: PlaceNames,
+) -> list[str]:
+    """Horizontal bars of P50, P90 and P95 (minutes) for each measured interval of each group,
+    its count at the end of the bar; returns the bars' labels with their counts."""
+    items = [(row, name) for row in rows for name in names_ if row.intervals[name].n > 0]
+    fig = Figure(figsize=(8, max(3.0, 0.35 * len(items) + 1.5)), layout="constrained")
     ax = fig.add_subplot()
-    labels: list[str] = []
     legend: set[str] = set()
-    y = 0
-    for row in rows:
-        for name in names:
-            stats = row.intervals[name]
-            for value, colour, pct in (
-                (stats.p95, "#d5e3f0", "p95"),
-                (stats.p90, "#8fb3d9", "p90"),
-                (stats.p50, "#3b6ea5", "p50"),
-            ):
-                if value is not None:
-                    ax.barh(y, value / 60, color=colour, label=None if pct in legend else pct)
-                    legend.add(pct)
-            labels.append(f"{_label(row)}: {name.removesuffix('_s')} (n={stats.n})")
-            y += 1
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    labels: list[str] = []
+    counts: list[str] = []
+    for y, (row, name) in enumerate(items):
+        stats = row.intervals[name]
+        for value, colour, pct in ((stats.p95, "#d5e3f0", "P95"), (stats.p90, "#8fb3d9", "P90"),
+                                   (stats.p50, "#3b6ea5", "P50")):
+            if value is not None:
+                ax.barh(y, value / 60, color=colour, label=None if pct in legend else pct)
+                legend.add(pct)
+        longest = max(v for v in (stats.p95, stats.p90, stats.p50) if v is not None)
+        counts.append(f"n={stats.n}")
+        ax.text(longest / 60, y, f"  {counts[-1]}", va="center", fontsize=7)
+        group = group_name(row.key, lang, names)
+        labels.append(group if len(names_) == 1 else f"{group}：{interval_name(name, lang)}"
+                      if lang == "zh-CN" else f"{group}: {interval_name(name, lang)}")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("minutes")
+    ax.set_xlabel(pick(lang, "分钟", "minutes"))
+    ax.margins(x=0.15)
     ax.set_title(title)
     if legend:
         ax.legend(loc="lower right")
+    else:
+        _no_data(ax, lang)
     fig.savefig(path, dpi=100)
+    return [f"{g} {c}" for g, c in zip(labels, counts, strict=True)]
 
 
-def _html_table(lines: Sequence[TargetLine]) -> str:
-    marks = {True: "met", False: "NOT MET", None: ""}
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(c)}</td>"
-            for c in (ln.indicator, ln.value, ln.detail, ln.target, marks[ln.met], ln.source)
-        )
-        + "</tr>"
-        for ln in lines
-    )
-    head = "".join(f"<th>{h}</th>" for h in ("Indicator", "Value", "Count", "Target", "", "Source"))
-    return f"<table><tr>{head}</tr>{body}</table>"
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("dispatch.metrics", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
-def write_report(*, report: PeriodReport, out_dir: Path) -> Path:
-    """Write index.html and its PNG charts into out_dir; return the page's path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True, slots=True)
+class _Chart:
+    file: str
+    title: str
+    caption: str
+
+
+def _charts(report: PeriodReport, lang: Lang) -> list[_Chart]:
     config = report.by_hour.config
-    target = config.departure_rate_target
-    charts = [
-        ("departure_by_hour.png", "3-minute departure rate by hour"),
-        ("departure_by_station.png", "3-minute departure rate by station"),
-        ("response_by_district.png", "Response time (answered -> on scene) by district"),
-        ("pathway_clocks.png", "Pathway clocks by specialist pathway"),
+    dep_from = pick(lang, {"dispatched": "派车指令", "answered": "接听"}[config.departure_from],
+                    config.departure_from)
+    dep_caption = pick(
+        lang, f"每根柱子上为“按时出车数/应出车数”；自{dep_from}起 {config.departure_limit_s:g} 秒"
+              "内出车为按时；无派车的分组不画。",
+        f"Each bar shows departed in time / missions counted; in time = within "
+        f"{config.departure_limit_s:g} s of {dep_from}; groups with no mission are left out.")
+    pct_caption = pick(lang, "深色至浅色依次为 P50、P90、P95（分钟）；n 为样本数。",
+                       "Dark to light: P50, P90, P95 (minutes); n is the number of calls.")
+    return [
+        _Chart("departure_by_hour.png",
+               pick(lang, "3分钟出车率（按时段）", "3-minute departure rate by hour"),
+               dep_caption),
+        _Chart("departure_by_station.png",
+               pick(lang, "3分钟出车率（按急救站）", "3-minute departure rate by station"),
+               dep_caption),
+        _Chart("response_by_district.png",
+               pick(lang, "急救反应时间（接听至到达现场，按区县）",
+                    "Response time (answered to on scene) by district"),
+               pct_caption),
+        _Chart("pathway_clocks.png",
+               pick(lang, "专科通道时间（按通道）", "Pathway clocks by specialist pathway"),
+               pct_caption),
     ]
-    _rate_chart(
-        rows=report.by_hour.rows, target=target, title=charts[0][1], path=out_dir / charts[0][0]
+
+
+def write_report(
+    *,
+    report: PeriodReport,
+    out_dir: Path,
+    lang: Lang = DEFAULT_LANG,
+    names: PlaceNames | None = None,
+    generated_at: datetime | None = None,
+) -> Path:
+    """Write index.html and its PNG charts into out_dir; return the page's path. Times are
+    shown in the indicators' time zone (the centre's)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = names or PlaceNames()
+    config = report.by_hour.config
+    font = find_cjk_font() if lang == "zh-CN" else None
+    # without a CJK font Chinese would print as empty boxes: the charts fall back to English
+    chart_lang: Lang = lang if lang == "en" or font else "en"
+    charts = _charts(report, lang)
+    chart_titles = _charts(report, chart_lang)
+    target = config.departure_rate_target
+    with _chart_font(font):
+        for view, chart in ((report.by_hour, chart_titles[0]),
+                            (report.by_station, chart_titles[1])):
+            _rate_chart(rows=view.rows, target=target, title=chart.title,
+                        path=out_dir / chart.file, lang=chart_lang, names=names)
+        _percentile_chart(rows=report.by_district.rows, names_=["response_s"],
+                          title=chart_titles[2].title, path=out_dir / chart_titles[2].file,
+                          lang=chart_lang, names=names)
+        _percentile_chart(
+            rows=[r for r in report.by_pathway.rows if r.key and r.key[0][1] is not None],
+            names_=["prealert_lead_s", "team_lead_s", "fmc_to_destination_s"],
+            title=chart_titles[3].title, path=out_dir / chart_titles[3].file,
+            lang=chart_lang, names=names)
+    tz = config.time_zone
+    generated_at = generated_at or datetime.now(UTC)
+    page = _TEMPLATES.get_template("report.html.j2").render(
+        lang=lang,
+        zh=lang == "zh-CN",
+        start=local_time(report.by_hour.start, tz),
+        end=local_time(report.by_hour.end, tz),
+        zone=zone_label(tz, report.by_hour.start),
+        generated=local_time(generated_at, tz),
+        total=report.total,
+        lines=target_lines(report=report, lang=lang),
+        charts=charts,
+        definitions=definitions(config, lang),
+        font_missing=lang == "zh-CN" and font is None,
+        install_hint=INSTALL_HINT,
     )
-    _rate_chart(
-        rows=report.by_station.rows, target=target, title=charts[1][1], path=out_dir / charts[1][0]
-    )
-    _percentile_chart(
-        rows=report.by_district.rows,
-        names=["response_s"],
-        title=charts[2][1],
-        path=out_dir / charts[2][0],
-    )
-    _percentile_chart(
-        rows=[r for r in report.by_pathway.rows if r.key and r.key[0][1] is not None],
-        names=["prealert_lead_s", "team_lead_s", "fmc_to_destination_s"],
-        title=charts[3][1],
-        path=out_dir / charts[3][0],
-    )
-    period = f"{report.by_hour.start.isoformat()} to {report.by_hour.end.isoformat()}"
-    images = "".join(
-        f"<h2>{html.escape(title)}</h2><img src='{name}' alt='{html.escape(title)}'>"
-        for name, title in charts
-    )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>dispatch indicators {html.escape(period)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100%}}</style>
-</head><body>
-<h1>Dispatch indicators</h1>
-<p>Calls received {html.escape(period)} ({report.total.calls} calls,
-{report.total.cancelled} cancelled, {report.total.clock_repairs} source clocks repaired).
-Periods in {html.escape(config.time_zone)}.</p>
-<h2>The period against targets</h2>
-{_html_table(target_lines(report=report))}
-{images}
-</body></html>
-"""
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
