@@ -14,9 +14,12 @@ from dispatch.api.deps import OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
-from dispatch.metrics.indicators import row_to_dict, to_csv
+from dispatch.metrics.indicators import row_to_dict
 from dispatch.metrics.intervals import IndicatorConfig
+from dispatch.metrics.labels import PlaceNames, parse_lang
+from dispatch.metrics.names import fetch_place_names
 from dispatch.metrics.queries import compute_indicators
+from dispatch.metrics.table import director_csv
 
 router = APIRouter(tags=["indicators"])
 
@@ -33,9 +36,15 @@ async def indicators(
     departure_limit_s: Annotated[float, Query(gt=0, le=3600)] = 180.0,
     answer_limit_s: Annotated[float, Query(gt=0, le=600)] = 10.0,
     response_target_s: Annotated[list[float] | None, Query(gt=0, le=7200)] = None,
-    tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+    tz: Annotated[str | None, Query(max_length=64,
+                                    description="default: the centre's (DISPATCH_TIME_ZONE)")
+                  ] = None,
+    lang: Annotated[str | None, Query(max_length=16, description="CSV: zh-CN (default) | en")
+                    ] = None,
 ) -> Response:
     principal.require(Role.DISPATCHER)
+    tz = tz or orchestrator.settings.time_zone
+    language = parse_lang(lang)
     if end <= start:
         raise InvalidInput("'to' must be after 'from'", field="to")
     try:
@@ -58,9 +67,11 @@ async def indicators(
                 helpers.append(await stack.enter_async_context(pool.acquire(timeout=0.05)))
         report = await compute_indicators(conn=conn, start=start, end=end, by=dims,
                                           config=config, helpers=helpers)
+        names = await fetch_place_names(conn=conn) if format == "csv" else PlaceNames()
     if format == "csv":
-        return Response(to_csv([*report.rows, report.total] if dims else [report.total]),
-                        media_type="text/csv")
+        return Response(director_csv(rows=report.rows if dims else [], total=report.total,
+                                     by=report.by, config=config, lang=language, names=names),
+                        media_type="text/csv; charset=utf-8")
     return JSON({
         "from": report.start, "to": report.end, "by": list(report.by),
         "config": _config_dict(config),
