@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.api import aml, calls, coverage, eta, fleet, reference
+from dispatch.api.error_text import localise_error_handlers
 from dispatch.api.errors import install_error_handlers, too_large_body
 from dispatch.api.json import JSON
 from dispatch.bus import Bus
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   default_response_class=JSON,
                   description="120 emergency medical dispatch and prehospital handover")
     install_error_handlers(app)
+    localise_error_handlers(app)
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)

@@ -25,8 +25,8 @@ from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.lang import parse_lang
 from dispatch.metrics.intervals import IndicatorConfig
-from dispatch.metrics.labels import parse_lang
 from dispatch.metrics.names import fetch_place_names
 from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report

@@ -7,31 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dispatch.errors import InvalidInput
+from dispatch.lang import Lang, pick
 from dispatch.metrics.intervals import IndicatorConfig
-
-Lang = Literal["zh-CN", "en"]
-DEFAULT_LANG: Lang = "zh-CN"
-
-
-def parse_lang(value: str | None, *, field_name: str = "lang") -> Lang:
-    """zh, zh-CN, zh-Hans... -> zh-CN; en, en-GB... -> en; nothing -> zh-CN."""
-    if value is None or value == "":
-        return DEFAULT_LANG
-    primary = value.strip().lower().replace("_", "-").split("-")[0]
-    if primary == "zh":
-        return "zh-CN"
-    if primary == "en":
-        return "en"
-    raise InvalidInput(f"unknown language {value!r}; zh-CN or en", field=field_name)
-
-
-def pick(lang: Lang, zh: str, en: str) -> str:
-    return zh if lang == "zh-CN" else en
-
 
 # interval -> (zh-CN, en) name
 INTERVAL_NAMES: dict[str, tuple[str, str]] = {

@@ -16,17 +16,15 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dispatch.lang import DEFAULT_LANG, Lang, pick
 from dispatch.metrics.fonts import INSTALL_HINT, find_cjk_font
 from dispatch.metrics.indicators import IndicatorReport, IndicatorRow, Rate
 from dispatch.metrics.labels import (
-    DEFAULT_LANG,
-    Lang,
     PlaceNames,
     definitions,
     group_name,
     interval_name,
     local_time,
-    pick,
     rate_name,
     zone_label,
 )

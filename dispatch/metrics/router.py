@@ -14,9 +14,10 @@ from dispatch.api.deps import OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.lang import parse_lang
 from dispatch.metrics.indicators import row_to_dict
 from dispatch.metrics.intervals import IndicatorConfig
-from dispatch.metrics.labels import PlaceNames, parse_lang
+from dispatch.metrics.labels import PlaceNames
 from dispatch.metrics.names import fetch_place_names
 from dispatch.metrics.queries import compute_indicators
 from dispatch.metrics.table import director_csv

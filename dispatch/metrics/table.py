@@ -8,15 +8,14 @@ import csv
 import io
 from collections.abc import Sequence
 
+from dispatch.lang import Lang, pick
 from dispatch.metrics.indicators import RATES, IndicatorRow
 from dispatch.metrics.intervals import INTERVALS, IndicatorConfig
 from dispatch.metrics.labels import (
-    Lang,
     PlaceNames,
     dimension_name,
     group_name,
     interval_name,
-    pick,
     rate_name,
     value_name,
 )

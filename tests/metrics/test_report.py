@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from dispatch.errors import InvalidInput
+from dispatch.lang import parse_lang
 from dispatch.metrics import report as report_module
 from dispatch.metrics.fonts import find_cjk_font
 from dispatch.metrics.indicators import aggregate
 from dispatch.metrics.intervals import IndicatorConfig, measure_call
-from dispatch.metrics.labels import PlaceNames, group_name, parse_lang, value_name
+from dispatch.metrics.labels import PlaceNames, group_name, value_name
 from dispatch.metrics.report import PeriodReport, target_lines, write_report
 from tests.metrics.metrics_cases import BASE, CASES, call_row, timeline
 
