@@ -121,7 +121,7 @@ async def open_services(
                 lookback_days=settings.eta_calibration_days,
                 min_samples=settings.eta_min_samples, clock=lambda: datetime.now(UTC)))
             recalibrator.add_done_callback(_report_crash)
-        config = HandoverConfig()
+        config = HandoverConfig(time_zone=settings.time_zone)
         outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
         handover = HandoverService(pool=pool, bus=bus, orchestrator=orchestrator,

@@ -17,12 +17,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dispatch.errors import HandoverError
 
 __all__ = ["Atmist", "TreatmentLine", "VitalSpec", "VitalTrend", "VITALS", "build_atmist"]
+
+# Times printed for people are the centre's local time (DISPATCH_TIME_ZONE's default).
+CENTRE_TIME_ZONE = "Asia/Shanghai"
 
 TREND_UP = "↑"
 TREND_DOWN = "↓"
@@ -177,19 +181,23 @@ class Atmist:
             "treatments": [t.to_dict() for t in self.treatments],
         }
 
-    def to_text(self) -> str:
-        """Printable handover, read aloud in about 30 s; headings in Chinese and English."""
-        tz = self.generated_at.tzinfo
+    def to_text(self, *, time_zone: str = CENTRE_TIME_ZONE) -> str:
+        """Printable handover, read aloud in about 30 s; headings in Chinese and English;
+        clock times in the centre's zone (`time_zone`), named in the first line."""
+        tz = ZoneInfo(time_zone)
+        generated = self.generated_at.astimezone(tz)
+        offset = generated.strftime("%z")
         lines = [
-            f"ATMIST 交接 handover  {self.generated_at.astimezone(tz):%Y-%m-%d %H:%M}"
+            f"ATMIST 交接 handover  {generated:%Y-%m-%d %H:%M} "
+            f"({time_zone}, UTC{offset[:3]}:{offset[3:]})"
             + (f"  call {self.call_id}" if self.call_id else ""),
             f"A 年龄 Age: {_age_text(self.age_years) or 'unknown 不详'}"
             + (f", {_SEX_TEXT.get(self.sex or '', self.sex)}" if self.sex else ""),
-            f"T 发病时间 Time of onset: {self._onset_text()}",
+            f"T 发病时间 Time of onset: {self._onset_text(tz)}",
             f"M 机制/主诉 Mechanism/complaint: {self._mechanism_text()}",
             f"I 损伤/发现 Injuries/findings: {_join([*self.injuries, *self.findings])}",
             f"S 体征 Signs: {_signs_text(self.signs)}",
-            f"T 处置 Treatment: {self._treatment_text()}",
+            f"T 处置 Treatment: {self._treatment_text(tz)}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -198,10 +206,10 @@ class Atmist:
             return None
         return int((self.generated_at - self.onset_at).total_seconds() // 60)
 
-    def _onset_text(self) -> str:
+    def _onset_text(self, tz: tzinfo) -> str:
         if self.onset_at is None:
             return "unknown 不详"
-        when = f"{self.onset_at.astimezone(self.generated_at.tzinfo):%H:%M}"
+        when = f"{self.onset_at.astimezone(tz):%H:%M}"
         source = " last known well 最后正常" if self.onset_source == "last_known_well" else ""
         return f"{when} ({_duration(self._onset_minutes() or 0)} ago{source})"
 
@@ -209,8 +217,7 @@ class Atmist:
         parts = [p for p in (self.mechanism, self.complaint) if p]
         return "; ".join(parts) if parts else "unknown 不详"
 
-    def _treatment_text(self) -> str:
-        tz = self.generated_at.tzinfo
+    def _treatment_text(self, tz: tzinfo) -> str:
         items = [
             f"{t.at.astimezone(tz):%H:%M} " + " ".join(p for p in (t.name, t.dose, t.route) if p)
             for t in self.treatments

@@ -100,6 +100,8 @@ class HandoverConfig:
     # Positions (1 Hz, the latest stands) and re-triage reads (after the ack) wait longer:
     # fewer, larger statements and commits, with no clinical frame waiting behind them.
     background_gather_s: float = 0.020
+    # The centre's zone, for the clock times of the printable handover (DISPATCH_TIME_ZONE).
+    time_zone: str = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,7 +671,7 @@ class HandoverService:
         record = dict(call)
         atmist = build_atmist(call=record, findings=findings, now=now)
         if fmt == "text":
-            return atmist.to_text()
+            return atmist.to_text(time_zone=self.config.time_zone)
         if fmt == "fhir":
             return build_bundle(
                 call=record, atmist=atmist,
@@ -685,7 +687,7 @@ class HandoverService:
             "acuity": call["acuity"],
             "pathway": call["pathway"],
             "atmist": atmist.to_dict(),
-            "text": atmist.to_text(),
+            "text": atmist.to_text(time_zone=self.config.time_zone),
             "handover": [s.to_dict() for s in states],
             "timeline": [{"id": e["id"], "kind": e["kind"], "occurred_at": e["occurred_at"],
                           "data": e["data"]} for e in events],

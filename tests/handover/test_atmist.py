@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -217,3 +217,17 @@ def test_bad_input(
     with pytest.raises(HandoverError) as info:
         build_atmist(call=call, findings=findings, now=now)
     assert info.value.field == field, why
+
+
+def test_text_times_are_the_centres_with_the_zone_named() -> None:
+    """The service's clock is UTC; the crew and the hospital read Beijing time."""
+    findings = [{"type": "treatment", "at": T0.astimezone(UTC), "name": "Aspirin"}]
+    call = {**CALL, "answers": {**CALL["answers"], "onset_at": "2025-03-01T01:10:00+00:00"}}
+    atmist = build_atmist(call=call, findings=findings, now=NOW.astimezone(UTC))
+    text = atmist.to_text()
+    assert text.startswith("ATMIST 交接 handover  2025-03-01 10:05 (Asia/Shanghai, UTC+08:00)")
+    assert "09:40 Aspirin" in text
+    assert "Time of onset: 09:10 (55 min ago)" in text
+    other = atmist.to_text(time_zone="Europe/London")
+    assert other.startswith("ATMIST 交接 handover  2025-03-01 02:05 (Europe/London, UTC+00:00)")
+    assert "01:40 Aspirin" in other
