@@ -201,7 +201,7 @@ def _rate_chart(
     ax.set_ylabel(pick(lang, "时限内出车（%）", "departed within the limit (%)"))
     ax.set_title(title)
     if rows:
-        ax.legend(loc="lower right")
+        fig.legend(loc="outside upper right")  # never over a bar
     else:
         _no_data(ax, lang)
     fig.savefig(path, dpi=100)
