@@ -36,6 +36,7 @@ from dispatch.handover import ws as handover_ws
 from dispatch.handover.channels import Hub
 from dispatch.handover.outbox import OutboxPublisher
 from dispatch.handover.service import HandoverConfig, HandoverService
+from dispatch.logs import RequestContext
 from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
@@ -270,4 +271,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=lambda: metrics)
+    app.add_middleware(RequestContext)  # outermost: every answer and log line has the id
     return app

