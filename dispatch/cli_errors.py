@@ -69,4 +69,6 @@ def failure_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return _settings_message(exc)
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        return f"the database has no tables yet ({exc}): run `dispatch migrate` first"
     return None

@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from dispatch.config import Settings
-from tests.conftest import Service
+from tests.conftest import Service, isolated_settings
 from tests.metrics.test_indicators_api import _run_call
 from tests.metrics.test_indicators_csv import _chinese_city
 from tests.service.calls import call_body
@@ -83,6 +83,13 @@ async def test_bad_geojson_is_one_line_naming_the_field(service: Service, tmp_pa
     bad.write_text("{not json", encoding="utf-8")
     rc, _, err = await _run("load", str(bad), env=env)
     assert "is not JSON" in _one_line_error(rc, err)
+
+
+async def test_a_report_before_migrating_says_so() -> None:
+    settings = isolated_settings()  # a schema nothing has migrated
+    rc, _, err = await _run("report", "--from", "2026-01-01", "--to", "2026-01-02", "--out",
+                            "/tmp/never-written", env=_env(settings))
+    assert "run `dispatch migrate` first" in _one_line_error(rc, err)
 
 
 async def test_a_wrong_secret_is_one_line_without_the_secret() -> None:
