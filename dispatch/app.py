@@ -107,6 +107,8 @@ async def open_services(
         scheduler.add_done_callback(_report_crash)
         watchdog = asyncio.create_task(_index_watchdog(orchestrator, settings.index_check_s))
         watchdog.add_done_callback(_report_crash)
+        sweeper = asyncio.create_task(_queue_sweeper(orchestrator, settings.queue_sweep_s))
+        sweeper.add_done_callback(_report_crash)
         coverage_service = CoverageService(
             pool=pool, places=orchestrator.places,
             lookback_days=settings.coverage_lookback_days,
@@ -136,7 +138,7 @@ async def open_services(
             await handover.stop()
             await hub.stop()
             await outbox.stop()
-            for task in (scheduler, watchdog):
+            for task in (scheduler, watchdog, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -167,6 +169,18 @@ async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
                 log.warning("Redis lost the live index; rebuilt %d vehicles from PostgreSQL", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
             log.exception("live index check failed; trying again in %.0f s", every_s)
+
+
+async def _queue_sweeper(orchestrator: Orchestrator, every_s: float) -> None:
+    """Assign queued calls that an available vehicle could take (see sweep_queue)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            n = await orchestrator.sweep_queue(now=datetime.now(UTC))
+            if n:
+                log.warning("queue sweep assigned %d call(s) that no drain had", n)
+        except Exception:  # noqa: BLE001 - the safety net must outlive any one failure
+            log.exception("queue sweep failed; trying again in %.0f s", every_s)
 
 
 async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:

@@ -4,12 +4,14 @@ and the reason for anything it refuses; the API turns that into a 422."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dispatch.domain import CoordSystem, FixSource, VehicleStatus
+from dispatch.errors import InvalidInput
 from dispatch.triage import Answers, Findings
 
 
@@ -98,6 +100,11 @@ class EvaluateIn(_Strict):
 class StatusIn(_Strict):
     status: VehicleStatus
     at: AwareDatetime | None = None
+    # the mission the status is about (the crew tablet knows it): a status about another
+    # call than the vehicle holds is refused instead of landing on the wrong one
+    call_id: UUID | None = None
+    # the client's id for this report: a repeat is answered with the first result
+    report_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class MilestoneIn(_Strict):
@@ -110,6 +117,15 @@ class PositionIn(_Strict):
     lat: Lat
     coord_system: CoordSystem = CoordSystem.WGS84
     at: AwareDatetime
+
+
+def check_source_time(at: datetime, *, now: datetime, max_skew_s: float) -> None:
+    """Refuse a source's time ahead of our clock by more than the allowed skew: it would
+    stamp a clock of the call chain that has not happened yet."""
+    if at > now + timedelta(seconds=max_skew_s):
+        raise InvalidInput(
+            f"{at.isoformat()} is more than {max_skew_s:.0f} s ahead of the service's clock",
+            field="at")
 
 
 def received_now(at: datetime | None, now: datetime) -> datetime:

@@ -7,15 +7,36 @@ import csv
 import io
 import os
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from dispatch.domain import Role
-from tests.conftest import Service
+from tests.conftest import Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
 CHEST_PAIN = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}
+
+
+class _Clock:
+    """The requests' clock: the wall clock, or a time a test sets."""
+
+    at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at or datetime.now(UTC)
+
+
+CLOCK = _Clock()
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    async with running_service(clock=CLOCK) as s:
+        yield s
 
 
 async def _run_call(service: Service, *, turnout_s: float, now: datetime) -> str:
@@ -30,10 +51,14 @@ async def _run_call(service: Service, *, turnout_s: float, now: datetime) -> str
     t0 = datetime.fromisoformat(dispatched)
     for status, offset in [("en_route", turnout_s), ("on_scene", turnout_s + 300),
                            ("available", turnout_s + 900)]:
-        r = await service.client.post(
-            f"/v1/vehicles/{vehicle}/status",
-            json={"status": status, "at": (t0 + timedelta(seconds=offset)).isoformat()},
-            headers=crew)
+        at = t0 + timedelta(seconds=offset)
+        CLOCK.at = at  # the crew reports each status when it happens
+        try:
+            r = await service.client.post(f"/v1/vehicles/{vehicle}/status",
+                                          json={"status": status, "at": at.isoformat()},
+                                          headers=crew)
+        finally:
+            CLOCK.at = None
         assert r.status_code == 200, r.text
     return str(call["id"])
 

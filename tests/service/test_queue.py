@@ -41,12 +41,17 @@ async def test_clearing_vehicle_takes_acuity_then_age(service: Service) -> None:
 
     crew = service.auth(Role.CREW, vehicle_id="A1")
     served = []
+    held = first["id"]
     for _ in range(4):
-        r = await service.client.post("/v1/vehicles/A1/status", json={"status": "available"},
+        # each clearing names its call: moments after the queue gave the vehicle its next
+        # call, an unnamed one would be taken as a repeat of the clearing before
+        r = await service.client.post("/v1/vehicles/A1/status",
+                                      json={"status": "available", "call_id": held},
                                       headers=crew)
         assert r.status_code == 200, r.text
         vehicle = (await service.client.get("/v1/vehicles/A1", headers=crew)).json()
-        served.append(vehicle["call_id"])
+        held = vehicle["call_id"]
+        served.append(held)
     assert served == [c["id"], b["id"], d["id"], a["id"]]
     got = (await service.client.get(f"/v1/calls/{c['id']}", headers=service.auth())).json()
     dispatched = [e for e in got["timeline"] if e["kind"] == "dispatched"]
