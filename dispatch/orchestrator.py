@@ -4,8 +4,9 @@ Every step reads state, calls a pure function (dispatch.triage, dispatch.geo), w
 result to PostgreSQL and only then publishes on the Redis bus. Claims are conditional
 UPDATEs, so any number of instances can run this at once.
 
-Lock order, to rule out deadlocks between intake and queue draining: a call row first,
-then a vehicle row.
+Lock order, to rule out deadlocks: a call row first, then a vehicle row. Intake, the
+drain, a dispatcher's override and cancel, and a crew's status all follow it; a claim
+takes its vehicle with SKIP LOCKED and never waits.
 """
 
 from __future__ import annotations
