@@ -598,7 +598,8 @@ class Orchestrator:
             "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
             "call_id": text_or_none(mission)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
-            await self._vehicle_freed(freed, now)
+            # its next assignment never starts before the clearing the crew stamped
+            await self._vehicle_freed(freed, max(now, at))
         elif status is not VehicleStatus.AVAILABLE:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
         return result
