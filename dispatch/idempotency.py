@@ -23,20 +23,27 @@ IDEMPOTENCY_FIELD = "Idempotency-Key"
 
 
 def _canonical(value: Any) -> Any:
-    """The same value with every aware timestamp in UTC (one instant, one spelling)."""
+    """The same value with every aware timestamp in UTC (one instant, one spelling) and
+    every set sorted (a set's iteration order differs between processes)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo is not None else value
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(v) for v in value), key=_dumps)
     return value
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def request_fingerprint(body: BaseModel) -> str:
     """Hex SHA-256 of the parsed request body in canonical form."""
     canonical = _canonical(body.model_dump(mode="python"))
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(_dumps(canonical)).hexdigest()
 
 
 def check_replay(*, key: str, stored: str | None, fingerprint: str) -> None:

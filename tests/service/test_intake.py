@@ -103,6 +103,21 @@ async def test_a_retry_spelled_differently_is_the_same_request(service: Service)
     assert again.json()["id"] == first.json()["id"]
 
 
+async def test_a_retry_with_set_answers_is_the_same_request(service: Service) -> None:
+    """Answers held as sets (injuries) hash the same whatever order they are listed in."""
+    await service.load(city(n_vehicles=5))
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0006"}
+    injuries = ["pelvic_fracture", "skull_deformity", "amputation_proximal"]
+    answers = [{"conscious": True, "breathing": True, "injuries": order}
+               for order in (injuries, injuries[::-1])]
+    body = call_body(*CENTRE, answers=answers[0])
+    first = await service.client.post("/v1/calls", json=body, headers=headers)
+    again = await service.client.post("/v1/calls", json={**body, "answers": answers[1]},
+                                      headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]
+
+
 async def test_racing_bodies_with_one_key_make_one_call(service: Service) -> None:
     """Two different calls sent at once with one key: one is taken, the other refused."""
     await service.load(city(n_vehicles=5))
