@@ -92,3 +92,11 @@ ALTER TABLE call_clocks
 -- Backfill the calls already recorded.
 SELECT call_clocks_destination_clocks(ARRAY(SELECT call_id FROM call_clocks));
 ANALYZE call_clocks;
+
+-- Move-up (POST /v1/coverage/moves/accept) posts an available vehicle at another station:
+-- station_id is where the vehicle is posted now, so everything derived from it (the
+-- station's district that the vehicle covers, the station a dispatch is attributed to)
+-- follows the move. home_station_id keeps its base from the reference data, which a
+-- move-up does not change.
+ALTER TABLE vehicles ADD COLUMN home_station_id text REFERENCES stations(id);
+UPDATE vehicles SET home_station_id = station_id;
