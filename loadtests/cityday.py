@@ -34,6 +34,8 @@ length next to the raw one.
 Checked at the end: every acknowledged call is in GET /v1/calls?from=&to= exactly once (no
 lost or duplicated calls), no vehicle was on two calls at once (timelines), and every vitals
 frame acknowledged to a crew (the ack carries its event id) reached its destination's screen.
+A day only plays its own calls: its run id is in every Idempotency-Key and caller number, and
+a mission for a call it did not make is left to that call's crew.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ measures intake to assignment rather than an empty fleet. Those status reports a
 crew messages. A call the service queued (no vehicle free) is assigned when a vehicle
 clears; its latency to assignment is read from its timeline at the end (the `dispatched`
 event's server-side insert time minus the planned send time, one clock on one machine).
+
+Runs repeat safely against a live service: each has its own id in every Idempotency-Key and
+caller number, and only the calls the service created for it (201) are timed, read back and
+cleared.
 """
 
 from __future__ import annotations
