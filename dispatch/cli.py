@@ -145,8 +145,9 @@ def report(
     start, end = _aware(start), _aware(end)
     if end <= start:
         raise typer.BadParameter("--to must be after --from")
+    # judged as of now: departures and pick-ups that can still be on time are left out
     config = IndicatorConfig(departure_from="answered" if departure_from == "answered"
-                             else "dispatched")
+                             else "dispatched", as_of=datetime.now(UTC))
 
     async def run() -> Path:
         from dispatch.app import database_url

@@ -52,6 +52,7 @@ from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.handover.prealert import crew_status_changed, destination_changed
+from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn, check_source_time
@@ -132,9 +133,10 @@ class Orchestrator:
     ) -> Outcome:
         """Persist a new call (or find the one this key created) and try to assign it."""
         principal.require(Role.DISPATCHER)
+        fingerprint = request_fingerprint(body) if idempotency_key else None
         if idempotency_key:
             async with self.pool.acquire() as conn:
-                existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
+                existing = await self._replayed(conn, idempotency_key, fingerprint)
             if existing is not None:
                 return Outcome(call_id=existing, created=False)
 
@@ -157,6 +159,7 @@ class Orchestrator:
             answered_at=body.answered_at,
             booked_from=body.booking.window_start if body.booking else None,
             booked_to=body.booking.window_end if body.booking else None,
+            request_fingerprint=fingerprint,
         )
         events = [
             NewEvent(EventKind.CALL_RECEIVED, body.received_at, call.id),
@@ -172,7 +175,7 @@ class Orchestrator:
                     if not await call_db.insert_call(conn=conn, call=call):
                         # A concurrent retry with the same key won the insert.
                         assert idempotency_key is not None
-                        existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
+                        existing = await self._replayed(conn, idempotency_key, fingerprint)
                         assert existing is not None
                         return Outcome(call_id=existing, created=False)
                     location = await self._store_intake(conn, call, body, result, caller,
@@ -237,6 +240,18 @@ class Orchestrator:
         if location is not None:
             await self._choose_destination(conn, call.id, result, location, places, now)
         return location
+
+    @staticmethod
+    async def _replayed(
+        conn: asyncpg.Connection, key: str, fingerprint: str | None
+    ) -> UUID | None:
+        """The call an Idempotency-Key created, if any; refused if its body was different."""
+        found = await call_db.call_for_key(conn=conn, key=key)
+        if found is None:
+            return None
+        call_id, stored = found
+        check_replay(key=key, stored=stored, fingerprint=fingerprint or "")
+        return call_id
 
     async def add_fixes(
         self, *, call_id: UUID, fixes_in: list[FixIn], principal: Principal, now: datetime

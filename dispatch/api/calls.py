@@ -41,7 +41,9 @@ async def create_call(
 ) -> JSON:
     """Persist the call, fuse its fixes, triage it and assign (or queue) a vehicle.
 
-    A retry with the same `Idempotency-Key` returns the first call with status 200.
+    A retry with the same `Idempotency-Key` and the same body returns the first call with
+    status 200; the key sent with a different body is refused with 422 (field
+    `Idempotency-Key`): the first call is kept and the new one needs a key of its own.
     """
     outcome = await orchestrator.take_call(body=body, idempotency_key=idempotency_key,
                                            principal=principal, now=now)

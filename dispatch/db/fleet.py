@@ -9,7 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-VEHICLE_COLUMNS = """v.id, v.call_sign, v.kind, v.station_id, v.capabilities, v.crew_count,
+VEHICLE_COLUMNS = """v.id, v.call_sign, v.kind, v.station_id, v.home_station_id,
+    v.capabilities, v.crew_count,
     v.status, v.call_id, v.lon, v.lat, v.position_at, v.status_at,
     s.district_id AS station_district_id"""
 

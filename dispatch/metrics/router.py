@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
-from dispatch.api.deps import OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
@@ -23,7 +23,7 @@ router = APIRouter(tags=["indicators"])
 
 @router.get("/v1/indicators", summary="Response times and the 3-minute departure rate")
 async def indicators(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
     start: Annotated[AwareDatetime, Query(alias="from")],
     end: Annotated[AwareDatetime, Query(alias="to")],
     by: Annotated[list[str] | None, Query(description="hour, day, month, district, station, "
@@ -45,7 +45,8 @@ async def indicators(
     config = IndicatorConfig(
         departure_from=departure_from, departure_limit_s=departure_limit_s,
         answer_limit_s=answer_limit_s,
-        response_targets_s=tuple(response_target_s or (480.0, 720.0)), time_zone=tz)
+        response_targets_s=tuple(response_target_s or (480.0, 720.0)), time_zone=tz,
+        as_of=now)
     dims = [d.strip() for item in (by or []) for d in item.split(",") if d.strip()]
     async with contextlib.AsyncExitStack() as stack:
         pool = orchestrator.pool
@@ -74,7 +75,8 @@ def _config_dict(config: IndicatorConfig) -> dict[str, object]:
             "departure_limit_s": config.departure_limit_s,
             "answer_limit_s": config.answer_limit_s,
             "response_targets_s": list(config.response_targets_s),
-            "time_zone": config.time_zone}
+            "time_zone": config.time_zone,
+            "as_of": config.as_of}
 
 
 @router.get("/metrics", include_in_schema=False)
