@@ -14,7 +14,7 @@ import pytest
 from dispatch.cli import demo_collection
 from tests.fault.checks import assignment_problems, record_problems, report_figures
 from tests.fault.load import Answer, CallLoad
-from tests.fault.stack import DB_COMMAND_TIMEOUT_S, Stack, stack, station_points
+from tests.fault.stack import DB_COMMAND_TIMEOUT_S, Stack, station_points
 
 pytestmark = pytest.mark.fault
 
@@ -68,84 +68,84 @@ async def recovered(s: Stack, load: CallLoad, since: float) -> float | None:
     return loop.time() - since
 
 
-async def test_postgres_restart_and_freeze_give_503s_and_lose_nothing() -> None:
-    async with stack() as s:
-        # one attempt per send() in the recovery probe; the load itself retries
-        load = CallLoad(http=s.http, urls=s.urls, headers=s.auth(),
-                        points=station_points(demo_collection()), retry_for_s=40.0,
-                        timeout_s=ANSWER_WITHIN_S + 5)
-        probe = Probe(s)
-        stop = asyncio.Event()
-        probing = asyncio.create_task(probe.run(stop))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        sending = asyncio.create_task(load.run(rate_per_s=RATE_PER_S, duration_s=DURATION_S))
+async def test_postgres_restart_and_freeze_give_503s_and_lose_nothing(two_instances: Stack) -> None:
+    s = two_instances
+    # one attempt per send() in the recovery probe; the load itself retries
+    load = CallLoad(http=s.http, urls=s.urls, headers=s.auth(),
+                    points=station_points(demo_collection()), retry_for_s=40.0,
+                    timeout_s=ANSWER_WITHIN_S + 5)
+    probe = Probe(s)
+    stop = asyncio.Event()
+    probing = asyncio.create_task(probe.run(stop))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sending = asyncio.create_task(load.run(rate_per_s=RATE_PER_S, duration_s=DURATION_S))
 
-        await asyncio.sleep(RESTART_AT_S)
-        restart_at = loop.time()
-        await asyncio.to_thread(s.pg.stop, "immediate")  # a crash: no shutdown checkpoint
-        await asyncio.sleep(RESTART_DOWN_S)
-        await asyncio.to_thread(s.pg.start)
-        back_at = loop.time()
-        checker = CallLoad(http=s.http, urls=s.urls, headers=s.auth(), points=load.points,
-                           retry_for_s=0.0, seed=15)
-        after_restart_s = await recovered(s, checker, back_at)
+    await asyncio.sleep(RESTART_AT_S)
+    restart_at = loop.time()
+    await asyncio.to_thread(s.pg.stop, "immediate")  # a crash: no shutdown checkpoint
+    await asyncio.sleep(RESTART_DOWN_S)
+    await asyncio.to_thread(s.pg.start)
+    back_at = loop.time()
+    checker = CallLoad(http=s.http, urls=s.urls, headers=s.auth(), points=load.points,
+                       retry_for_s=0.0, seed=15)
+    after_restart_s = await recovered(s, checker, back_at)
 
-        await asyncio.sleep(max(0.0, started + FREEZE_AT_S - loop.time()))
-        freeze_at = loop.time()
-        s.pg.freeze()
-        await asyncio.sleep(FREEZE_FOR_S)
-        s.pg.thaw()
-        thaw_at = loop.time()
-        after_thaw_s = await recovered(s, checker, thaw_at)
+    await asyncio.sleep(max(0.0, started + FREEZE_AT_S - loop.time()))
+    freeze_at = loop.time()
+    s.pg.freeze()
+    await asyncio.sleep(FREEZE_FOR_S)
+    s.pg.thaw()
+    thaw_at = loop.time()
+    after_thaw_s = await recovered(s, checker, thaw_at)
 
-        await sending
-        await load.settle()
-        stop.set()
-        await probing
+    await sending
+    await load.settle()
+    stop.set()
+    await probing
 
-        async with s.db() as conn:
-            records = await record_problems(conn, load.calls + checker.calls)
-            doubles = await assignment_problems(conn)
+    async with s.db() as conn:
+        records = await record_problems(conn, load.calls + checker.calls)
+        doubles = await assignment_problems(conn)
 
-        answers = load.answers() + checker.answers()
-        statuses = Counter(a.status for a in answers)
-        in_freeze = [a for a in answers if freeze_at <= a.sent_at < thaw_at]
-        slow = [a for a in answers + probe.answers if a.elapsed_s > ANSWER_WITHIN_S]
-        report_figures("test_postgres_restart_and_freeze_give_503s_and_lose_nothing", {
-            "calls": len(load.calls), "acknowledged": sum(c.acknowledged for c in load.calls),
-            "statuses": dict(statuses),
-            "readyz": dict(Counter(a.status for a in probe.answers)),
-            "restart_at_s": restart_at - started, "pg_down_s": back_at - restart_at,
-            "recovered_after_restart_s": after_restart_s,
-            "freeze_s": thaw_at - freeze_at, "recovered_after_thaw_s": after_thaw_s,
-            "max_answer_in_freeze_s": max((a.elapsed_s for a in in_freeze), default=None),
-            "answers_in_freeze": dict(Counter(a.status for a in in_freeze)),
-            "answers_over_bound": len(slow),
-        })
-        broken: list[str] = []
-        if load.unacknowledged():
-            broken.append(f"{len(load.unacknowledged())} calls never acknowledged: "
-                          f"{[(c.key, c.answers[-1]) for c in load.unacknowledged()][:3]}")
-        broken += records + doubles
-        others = {k: v for k, v in statuses.items() if k not in (200, 201, 503)}
-        if others:
-            sample = [a for a in answers if a.status not in (200, 201, 503)][:3]
-            broken.append(f"answers other than 200/201/503 on /v1/calls: {others} {sample}")
-        dropped = [a for a in answers if a.status is None]
-        if dropped:
-            broken.append(f"{len(dropped)} requests got no HTTP answer: "
-                          f"{dict(Counter(a.error for a in dropped))}")
-        if not all(a.retry_after for a in answers if a.status == 503):
-            broken.append("a 503 on /v1/calls without Retry-After")
-        bad_ready = Counter(a.status for a in probe.answers if a.status not in (200, 503))
-        if bad_ready:
-            broken.append(f"/readyz answered {dict(bad_ready)} (only 200 or 503 allowed)")
-        if slow:
-            broken.append(f"{len(slow)} answers took over {ANSWER_WITHIN_S:.0f} s (command "
-                          f"timeout {DB_COMMAND_TIMEOUT_S:.0f} s), e.g. {slow[:3]}")
-        for what, took in (("restart", after_restart_s), ("freeze", after_thaw_s)):
-            if took is None:
-                broken.append(f"an instance took no call {RECOVER_WITHIN_S:.0f} s after the "
-                              f"{what} ended")
-        assert not broken, "\n".join(broken)
+    answers = load.answers() + checker.answers()
+    statuses = Counter(a.status for a in answers)
+    in_freeze = [a for a in answers if freeze_at <= a.sent_at < thaw_at]
+    slow = [a for a in answers + probe.answers if a.elapsed_s > ANSWER_WITHIN_S]
+    report_figures("test_postgres_restart_and_freeze_give_503s_and_lose_nothing", {
+        "calls": len(load.calls), "acknowledged": sum(c.acknowledged for c in load.calls),
+        "statuses": dict(statuses),
+        "readyz": dict(Counter(a.status for a in probe.answers)),
+        "restart_at_s": restart_at - started, "pg_down_s": back_at - restart_at,
+        "recovered_after_restart_s": after_restart_s,
+        "freeze_s": thaw_at - freeze_at, "recovered_after_thaw_s": after_thaw_s,
+        "max_answer_in_freeze_s": max((a.elapsed_s for a in in_freeze), default=None),
+        "answers_in_freeze": dict(Counter(a.status for a in in_freeze)),
+        "answers_over_bound": len(slow),
+    })
+    broken: list[str] = []
+    if load.unacknowledged():
+        broken.append(f"{len(load.unacknowledged())} calls never acknowledged: "
+                      f"{[(c.key, c.answers[-1]) for c in load.unacknowledged()][:3]}")
+    broken += records + doubles
+    others = {k: v for k, v in statuses.items() if k not in (200, 201, 503)}
+    if others:
+        sample = [a for a in answers if a.status not in (200, 201, 503)][:3]
+        broken.append(f"answers other than 200/201/503 on /v1/calls: {others} {sample}")
+    dropped = [a for a in answers if a.status is None]
+    if dropped:
+        broken.append(f"{len(dropped)} requests got no HTTP answer: "
+                      f"{dict(Counter(a.error for a in dropped))}")
+    if not all(a.retry_after for a in answers if a.status == 503):
+        broken.append("a 503 on /v1/calls without Retry-After")
+    bad_ready = Counter(a.status for a in probe.answers if a.status not in (200, 503))
+    if bad_ready:
+        broken.append(f"/readyz answered {dict(bad_ready)} (only 200 or 503 allowed)")
+    if slow:
+        broken.append(f"{len(slow)} answers took over {ANSWER_WITHIN_S:.0f} s (command "
+                      f"timeout {DB_COMMAND_TIMEOUT_S:.0f} s), e.g. {slow[:3]}")
+    for what, took in (("restart", after_restart_s), ("freeze", after_thaw_s)):
+        if took is None:
+            broken.append(f"an instance took no call {RECOVER_WITHIN_S:.0f} s after the "
+                          f"{what} ended")
+    assert not broken, "\n".join(broken)
