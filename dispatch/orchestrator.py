@@ -1058,10 +1058,17 @@ class Orchestrator:
         at (two vehicles freed at once on two instances take two calls)."""
         drainer = _DRAINER
         claimed_call: UUID | None = None
+        taken: VehicleKind | None = None  # another claim took the vehicle meanwhile
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
-                if vehicle is None or vehicle["status"] != VehicleStatus.AVAILABLE.value:
+                if vehicle is None:
+                    return
+                if vehicle["status"] != VehicleStatus.AVAILABLE.value:
+                    # Our caller indexed it as free; another instance's claim took it and
+                    # may have unindexed it before that: undo our entry.
+                    await self.index.mark_unavailable(vehicle_id=vehicle_id,
+                                                      kind=VehicleKind(vehicle["kind"]))
                     return
                 queued = await fleet_db.queued_calls_for_kind(
                     conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
@@ -1091,6 +1098,7 @@ class Orchestrator:
                     held = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id,
                                                       for_update=True)
                     if held is None or held["status"] != VehicleStatus.AVAILABLE.value:
+                        taken = VehicleKind(vehicle["kind"])
                         break
                     got = await self._claim_first(
                         conn, call, [(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
@@ -1102,6 +1110,8 @@ class Orchestrator:
             _raise_unless_double_assignment(exc)
             log.error("queue drain for %s refused by the one-live-assignment index", vehicle_id)
             return
+        if taken is not None:
+            await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=taken)
         if claimed_call is not None:
             await self._after_claim(claimed_call, vehicle_id, now)
 
