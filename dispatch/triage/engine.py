@@ -203,6 +203,8 @@ def evaluate_call(
         now=now,
         floor_bands=protocol.sbp_floor_bands,
         future_tolerance_s=float(protocol.constants["onset_future_tolerance_s"]),
+        lead_groups=protocol.lead_groups,
+        qsofa_alert=int(protocol.constants["qsofa_alert"]),
     )
     with_findings = findings is not None
     hits, missing = _rule_outcomes(facts=facts, protocol=protocol, with_findings=with_findings)

@@ -102,6 +102,8 @@ class Protocol:
     sbp_floor_bands: tuple[tuple[float | None, float, float], ...]
     sbp_floor_rule: Rule
     destination: dict[str, Any]
+    # ECG lead groups in which elevation in two leads is contiguous (lower-cased names)
+    lead_groups: tuple[frozenset[str], ...]
     # What the conditions of every rule and band can tell apart in a call's facts; the
     # engine keeps the rules' outcomes per signature (dispatch.triage.signature).
     signer: FactSigner
@@ -257,6 +259,10 @@ def load_protocol() -> Protocol:
         ),
         sbp_floor_rule=_plain_rule({"id": "SBP-FLOOR-AGE", **floor}, sources=sources),
         destination=raw["destination"],
+        lead_groups=tuple(
+            frozenset(lead.lower() for lead in group)
+            for group in proto["ecg"]["contiguous_lead_groups"]
+        ),
         signer=signer,
     )
 
