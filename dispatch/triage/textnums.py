@@ -109,6 +109,7 @@ def _p(fact: str, needs: str, pattern: str,
 
 
 PREGNANT: tuple[tuple[str, object], ...] = (("pregnant", True),)
+SEIZURE: tuple[tuple[str, object], ...] = (("seizure", True),)
 # label, then filler words a call-taker types between label and number
 _IS = r"(?:是|为|有|只有|才|约|大约|大概|掉到|降到|低到|升到|高到|到|测得|量得|测的|量的|:|=|\s)*"
 _BP = r"(\d{2,3})\s*/\s*(\d{2,3})"
@@ -161,10 +162,10 @@ PATTERNS: tuple[_Pattern, ...] = (
        _en_storeys, 0, 1000),
     # seizure duration
     _p("seizure_duration_min", "分钟", rf"(?:抽|惊厥|发作)\S{{0,4}}?{NUM}\s*多?\s*分钟",
-       _num(), 0, 1440),
+       _num(), 0, 1440, SEIZURE),
     _p("seizure_duration_min", "min",
        r"\b(?:seiz\w*|fitting|convuls\w*)\b[^.,;]{0,20}?(\d+)\s*(?:min|mins|minutes?)\b",
-       _num(), 0, 1440),
+       _num(), 0, 1440, SEIZURE),
     # vital signs
     _p("spo2", "氧 sp sa o2",
        rf"(?:血氧饱和度|氧饱和度|血氧|指脉氧|氧饱|spo2|sao2|sp02|o2\s*sats?|sats?|"

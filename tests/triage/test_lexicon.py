@@ -239,3 +239,29 @@ def test_a_keyword_value_the_answer_refuses_fails_at_load() -> None:
         _keyword({"id": "KW-X", "fact": "mechanism", "value": "meteor", "phrases": ["x"]})
     with pytest.raises(TriageError):
         _keyword({"id": "KW-Y", "fact": "no_such_fact", "value": True, "phrases": ["y"]})
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("正在抽烟，突然倒地", {"seizure"}),
+        ("刚抽了血", {"seizure"}),
+        ("手机摔了", {"mechanism"}),
+        ("没有气了", set()),
+        ("我看不见他在哪", {"vision_loss"}),
+        ("奶奶说小孩发烧", set()),
+        ("fit and well, now chest pain", {"seizure"}),
+        ("heat stroke", {"arm_weakness"}),
+        ("arrested by police", {"conscious"}),
+        ("无明显诱因出现胸痛", set()),
+    ],
+)
+def test_everyday_words_are_not_findings(text: str, absent: set[str]) -> None:
+    found = facts(text)
+    assert not absent & set(found), found
+    if "没有气了" in text:
+        assert found.get("breathing") is False
+    if "小孩" in text:
+        assert found.get("age_years") == 6
+    if "胸痛" in text:
+        assert found.get("chest_pain") is True
