@@ -174,3 +174,11 @@ def test_adult_sbp_bands_follow_the_cn_consensus_table() -> None:
     assert int(crew(ADULT, {"sbp": 210}).acuity) == 2
     assert int(crew(ADULT, {"sbp": 185}).acuity) == 3
     cited("VS-A-SBP-II", "CONSENSUS_2018_T1")
+
+
+def test_field_triage_hypotension_with_age_not_yet_known() -> None:
+    # the vital-sign bands read an unknown age as adult; the red criteria now do too
+    crash = {**OK, "mechanism": "road_traffic", "high_risk_crash": False}
+    r = crew(crash, {"sbp": 80, "hr": 130})
+    assert "TR-RED-PHYSIOLOGY" in r.rule_ids and "trauma_1" in r.needs
+    assert "TR-RED-PHYSIOLOGY" not in crew(crash, {"sbp": 95, "hr": 90}).rule_ids
