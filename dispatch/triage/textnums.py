@@ -114,7 +114,7 @@ SEIZURE: tuple[tuple[str, object], ...] = (("seizure", True),)
 _IS = r"(?:是|为|有|只有|才|约|大约|大概|掉到|降到|低到|升到|高到|到|测得|量得|测的|量的|:|=|\s)*"
 _BP = r"(\d{2,3})\s*/\s*(\d{2,3})"
 _FALL_ZH = r"(?:摔|掉|坠|跌|跳|落)"
-_FALL_EN = r"\b(?:fell|fall|fallen|jumped)\b[^.,;]{0,20}?"
+_FALL_EN = r"\b(?:fell|fall|fallen|jumped)\b[^.;]{0,24}?"
 _BABY = r"(?:宝宝|孩子|婴儿|小孩|男婴|女婴|小儿|新生儿)"
 _DIGIT = rf"[\d{_CN[:-2]}]"  # a tenth after 度: 三十九度五
 _EN_FLOOR = r"(\d+|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)"
@@ -164,7 +164,7 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p("seizure_duration_min", "分钟", rf"(?:抽|惊厥|发作)\S{{0,4}}?{NUM}\s*多?\s*分钟",
        _num(), 0, 1440, SEIZURE),
     _p("seizure_duration_min", "min",
-       r"\b(?:seiz\w*|fitting|convuls\w*)\b[^.,;]{0,20}?(\d+)\s*(?:min|mins|minutes?)\b",
+       r"\b(?:seiz\w*|fitting|convuls\w*)\b[^.;]{0,30}?(\d+)\s*(?:min|mins|minutes?)\b",
        _num(), 0, 1440, SEIZURE),
     # vital signs
     _p("spo2", "氧 sp sa o2",
