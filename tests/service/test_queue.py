@@ -27,9 +27,9 @@ async def _call(service: Service, answers: dict[str, Any], minutes_ago: float,
 
 async def test_clearing_vehicle_takes_acuity_then_age(service: Service) -> None:
     await service.load(city(vehicles=[("A1", "als", CENTRE[0] + 0.01, CENTRE[1])]))
-    first = await _call(service, MINOR, 30, "minor cut on finger")
+    first = await _call(service, MINOR, 30, "vomited twice")
     assert first["status"] == "assigned"
-    a = await _call(service, MINOR, 20, "minor cut on finger")
+    a = await _call(service, MINOR, 20, "vomited twice")
     b = await _call(service, CHEST_PAIN, 15)
     c = await _call(service, ARREST, 10)
     d = await _call(service, CHEST_PAIN, 5)
