@@ -6,6 +6,7 @@ One FeatureCollection; each feature's `properties.type` says what it is. Validat
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -67,7 +68,12 @@ def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]
         raise InvalidInput("expected a GeoJSON FeatureCollection", field="type")
     out: dict[str, list[dict[str, Any]]] = {
         "district": [], "station": [], "vehicle": [], "hospital": []}
-    for i, feature in enumerate(collection.get("features", [])):
+    features = collection.get("features", [])
+    if not isinstance(features, list):
+        raise InvalidInput("features must be a list of GeoJSON Features", field="features")
+    for i, feature in enumerate(features):
+        if not isinstance(feature, dict):
+            raise InvalidInput("a feature must be a JSON object", field=f"features[{i}]")
         try:
             props = _props.validate_python(feature.get("properties") or {})
         except ValidationError as exc:
@@ -79,7 +85,11 @@ def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]
             geom = shape(geometry)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise InvalidInput(f"bad geometry: {exc}", field=f"features[{i}].geometry") from exc
+        if not _on_earth(geom.bounds):
+            raise InvalidInput("coordinates must be finite, longitude within [-180, 180] and "
+                               "latitude within [-90, 90]", field=f"features[{i}].geometry")
         row = props.model_dump()
+        row["feature"] = i  # for errors that only the database can find (references)
         if isinstance(props, DistrictProps):
             if geom.geom_type not in ("Polygon", "MultiPolygon"):
                 raise InvalidInput("a district needs a (Multi)Polygon",
@@ -94,10 +104,43 @@ def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]
     return out
 
 
+def _on_earth(bounds: tuple[float, ...]) -> bool:
+    # shapely's bounds are NaN for an empty geometry: finite() rejects those too
+    if len(bounds) != 4 or not all(math.isfinite(b) for b in bounds):
+        return False
+    min_lon, min_lat, max_lon, max_lat = bounds
+    return -180 <= min_lon and max_lon <= 180 and -90 <= min_lat and max_lat <= 90
+
+
+# (table, property, referenced table): the references a load can get wrong
+_REFERENCES = (("station", "district_id", "district"), ("vehicle", "station_id", "station"),
+               ("hospital", "district_id", "district"))
+_TABLES = {"district": "districts", "station": "stations"}
+
+
+async def _check_references(
+    conn: asyncpg.Connection, rows: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Refuse a feature naming a district or station neither loaded now nor stored."""
+    for kind, prop, target in _REFERENCES:
+        wanted = {r[prop] for r in rows[kind] if r[prop] is not None}
+        missing = wanted - {r["id"] for r in rows[target]}
+        if missing:
+            stored = await conn.fetch(f"SELECT id FROM {_TABLES[target]} WHERE id = ANY($1)",
+                                      list(missing))
+            missing -= {r["id"] for r in stored}
+        for row in rows[kind]:
+            if row[prop] in missing:
+                raise InvalidInput(f"{target} {row[prop]!r} is neither in this collection "
+                                   "nor loaded before",
+                                   field=f"features[{row['feature']}].properties.{prop}")
+
+
 async def load_reference(*, conn: asyncpg.Connection, collection: dict[str, Any]) -> dict[str, int]:
     """Validate and upsert reference data in one transaction; return counts per type."""
     rows = parse_features(collection)
     async with conn.transaction():
+        await _check_references(conn, rows)
         counts = {
             "districts": await reference.upsert_districts(conn=conn, rows=rows["district"]),
             "stations": await reference.upsert_stations(conn=conn, rows=rows["station"]),

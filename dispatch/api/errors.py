@@ -39,6 +39,17 @@ _STATUS: list[tuple[type[DispatchError], int, str]] = [
 ]
 
 
+# PostgreSQL or Redis unreachable, restarting, frozen, out of connections or slots: 503.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisError, OSError, TimeoutError,
+    asyncpg.PostgresConnectionError,  # 08xxx, ConnectionDoesNotExistError
+    asyncpg.InterfaceError,  # connection closed or released under a query
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: CannotConnectNow, shutdown, cancel
+    asyncpg.exceptions.InsufficientResourcesError,  # 53xxx: TooManyConnections, disk full
+)
+
+
 def error_body(kind: str, field: str | None, reason: str) -> dict[str, object]:
     return {"error": kind, "detail": [{"field": field, "reason": reason}]}
 
@@ -88,9 +99,18 @@ def install_error_handlers(app: FastAPI) -> None:
                                "a backing service (PostgreSQL or Redis) is unavailable; retry"),
                     status_code=503, headers={"Retry-After": "2"})
 
-    for infrastructure in (RedisError, OSError, TimeoutError, asyncpg.PostgresConnectionError,
-                           asyncpg.InterfaceError, asyncpg.exceptions.QueryCanceledError):
+    for infrastructure in UNAVAILABLE:
         app.add_exception_handler(infrastructure, _unavailable)
+
+    async def _out_of_range(request: Request, exc: Exception) -> JSON:
+        # A value every model accepted that PostgreSQL or date arithmetic still cannot take
+        # (the models bound what they can; this keeps the rest a 422, not a 500).
+        log.warning("refused a value out of range on %s: %r", request.url.path, exc)
+        return JSON(error_body("invalid_input", None, f"a value is out of range: {exc}"),
+                    status_code=422)
+
+    for data_error in (asyncpg.DataError, OverflowError):
+        app.add_exception_handler(data_error, _out_of_range)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSON:
