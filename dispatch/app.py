@@ -21,6 +21,7 @@ from dispatch.api import aml, calls, coverage, eta, fleet, reference
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
+from dispatch.api.openapi import install_openapi
 from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.db.migrate import migrate
@@ -247,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   default_response_class=JSON,
                   description="120 emergency medical dispatch and prehospital handover")
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)

@@ -86,9 +86,12 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             loc = err.get("loc", ())
             reason = err.get("msg", "invalid")
+            field = _location(loc)
             if err.get("type") == "json_invalid":
+                # loc is ("body", <offset>): the body as a whole is what is refused
                 reason = f"malformed JSON: {err.get('ctx', {}).get('error', reason)}"
-            detail.append({"field": _location(loc), "reason": reason})
+                field = "body"
+            detail.append({"field": field, "reason": reason})
         return JSON({"error": "invalid_input", "detail": detail}, status_code=422)
 
     async def _unavailable(request: Request, exc: Exception) -> JSON:
@@ -114,7 +117,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSON:
-        return JSON(error_body("http_error", None, str(exc.detail)),
+        # FastAPI raises 400 for a body it cannot read at all: that is the field
+        field = "body" if exc.status_code == 400 else None
+        return JSON(error_body("http_error", field, str(exc.detail)),
                               status_code=exc.status_code, headers=exc.headers)
 
 
