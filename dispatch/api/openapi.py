@@ -97,6 +97,12 @@ _MODELS: dict[tuple[str, str], dict[str, type[BaseModel]]] = {
     ("/v1/admin/reference", "post"): {"200": ReferenceCounts},
 }
 
+_OTHER_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
+    "/v1/indicators": {"text/csv": {"type": "string"}},
+    "/v1/incidents/{call_id}/handover": {"application/fhir+json": {"type": "object"},
+                                         "text/plain": {"type": "string"}},
+}
+
 _REASONS = {
     "400": "The body is not readable (not UTF-8 or not JSON)",
     "401": "No valid bearer token",
@@ -138,8 +144,9 @@ def _declare(path: str, method: str, operation: dict[str, Any],
         responses[status] = {"description": model.__doc__ or "Successful Response",
                              "content": {"application/json": {"schema": _ref(model,
                                                                              components)}}}
-    if path == "/v1/indicators":
-        responses["200"].setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
+    # formats other than JSON that an endpoint offers (its `format` parameter)
+    for media_type, schema in _OTHER_FORMATS.get(path, {}).items():
+        responses["200"].setdefault("content", {})[media_type] = {"schema": schema}
     for status, response in responses.items():
         content = response.get("content", {}).get("application/json")
         if status.startswith("2") and content is not None and \

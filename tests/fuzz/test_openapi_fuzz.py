@@ -30,10 +30,11 @@ from dispatch.auth import issue_token
 from dispatch.domain import Role
 from tests.conftest import drop_isolation, isolated_settings
 from tests.instances import instances
-from tests.service.city import city
+from tests.service.calls import call_body
+from tests.service.city import CENTRE, city
 
-# cases per operation and mode: ~30 operations x 2 modes x EXAMPLES is the run's size
-EXAMPLES = int(os.environ.get("DISPATCH_FUZZ_EXAMPLES", "50"))
+# cases per operation, mode and set of path ids: ~2,700 cases at 35, about a minute here
+EXAMPLES = int(os.environ.get("DISPATCH_FUZZ_EXAMPLES", "35"))
 SEED = int(os.environ.get("DISPATCH_FUZZ_SEED", "120"))
 CONFORMANCE = ("status_code_conformance", "content_type_conformance",
                "response_schema_conformance")
@@ -57,13 +58,13 @@ class Findings:
 
 def _fuzz_operation(operation: schemathesis.APIOperation, mode: GenerationMode, *,
                     base_url: str, headers: dict[str, str], checks: list[object],
-                    found: Findings) -> None:
+                    found: Findings, path_parameters: dict[str, str] | None = None) -> None:
 
     @seed(SEED)
     @hsettings(max_examples=EXAMPLES, deadline=None, database=None,
                phases=[Phase.explicit, Phase.generate],
                suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def run(case: schemathesis.Case) -> None:
         found.cases += 1
         response = case.call(base_url=base_url, headers=headers, timeout=30)
@@ -83,7 +84,10 @@ def _fuzz_operation(operation: schemathesis.APIOperation, mode: GenerationMode, 
         pass
 
 
-def fuzz(base_url: str, tokens: dict[Role, str], checks: tuple[str, ...]) -> Findings:
+def fuzz(base_url: str, tokens: dict[Role, str], checks: tuple[str, ...],
+         known: dict[str, str]) -> Findings:
+    """Every operation, positive and negative; those with path parameters once more with
+    ids that exist (`known`), so bodies reach the code behind the 404s."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     check_fns = [CHECKS.get_one(name) for name in ("not_a_server_error", *checks)]
     found = Findings()
@@ -91,9 +95,13 @@ def fuzz(base_url: str, tokens: dict[Role, str], checks: tuple[str, ...]) -> Fin
         operation = result.ok()
         role = Role.ADMIN if operation.path.startswith("/v1/admin") else Role.DISPATCHER
         headers = {"Authorization": f"Bearer {tokens[role]}"}
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz_operation(operation, mode, base_url=base_url, headers=headers,
-                            checks=check_fns, found=found)
+        names = [p.name for p in operation.path_parameters]
+        fixed = {n: known[n] for n in names if n in known}
+        for path_parameters in ([None, fixed] if fixed and len(fixed) == len(names)
+                                else [None]):
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _fuzz_operation(operation, mode, base_url=base_url, headers=headers,
+                                checks=check_fns, found=found, path_parameters=path_parameters)
     return found
 
 
@@ -108,10 +116,14 @@ async def test_openapi_fuzz_has_no_server_errors() -> None:
     try:
         async with instances(settings, 1) as [url]:
             async with httpx.AsyncClient(base_url=url) as client:
+                admin = {"Authorization": f"Bearer {tokens[Role.ADMIN]}"}
                 r = await client.post("/v1/admin/reference", json=city(n_vehicles=6),
-                                      headers={"Authorization": f"Bearer {tokens[Role.ADMIN]}"})
+                                      headers=admin)
                 assert r.status_code == 200, r.text
-            found = await asyncio.to_thread(fuzz, url, tokens, _checks())
+                r = await client.post("/v1/calls", json=call_body(*CENTRE), headers=admin)
+                assert r.status_code == 201, r.text
+                known = {"call_id": r.json()["id"], "vehicle_id": "V0001"}
+            found = await asyncio.to_thread(fuzz, url, tokens, _checks(), known)
     finally:
         await drop_isolation(settings)
     report = "\n\n".join(f"{k}\n{v}" for k, v in sorted(found.failures.items()))
