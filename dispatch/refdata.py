@@ -16,6 +16,7 @@ from shapely.geometry import shape
 from dispatch.db import reference
 from dispatch.domain import VehicleKind
 from dispatch.errors import InvalidInput
+from dispatch.fields import WholeNumber
 
 HOSPITAL_CAPABILITIES = frozenset(
     {"pci", "thrombolysis", "thrombectomy", "trauma", "maternal", "paediatric", "neonatal"}
@@ -45,7 +46,7 @@ class VehicleProps(_Props):
     kind: VehicleKind
     station_id: str | None = None
     capabilities: list[str] = Field(default_factory=list)
-    crew_count: int = Field(default=2, ge=1, le=8)
+    crew_count: WholeNumber = Field(default=2, ge=1, le=8)
 
 
 class HospitalProps(_Props):
@@ -53,13 +54,14 @@ class HospitalProps(_Props):
     district_id: str | None = None
     capabilities: list[Literal["pci", "thrombolysis", "thrombectomy", "trauma", "maternal",
                                "paediatric", "neonatal"]] = Field(default_factory=list)
-    trauma_level: int | None = Field(default=None, ge=1, le=3)
+    trauma_level: WholeNumber | None = Field(default=None, ge=1, le=3)
 
 
 Props = Annotated[
     DistrictProps | StationProps | VehicleProps | HospitalProps, Field(discriminator="type")
 ]
 _props = TypeAdapter(Props)
+_KINDS = ("district", "station", "vehicle", "hospital")
 
 
 def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -78,8 +80,11 @@ def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]
             props = _props.validate_python(feature.get("properties") or {})
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise InvalidInput(err["msg"], field=f"features[{i}].properties.{loc}") from exc
+            # loc starts with the union's tag ("vehicle"): the feature's type, not a field
+            parts = err["loc"][1:] if err["loc"][:1] and err["loc"][0] in _KINDS else err["loc"]
+            loc = ".".join(str(p) for p in parts) or "type"
+            raise InvalidInput(err["msg"].removeprefix("Value error, "),
+                               field=f"features[{i}].properties.{loc}") from exc
         geometry = feature.get("geometry") or {}
         try:
             geom = shape(geometry)

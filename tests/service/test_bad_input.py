@@ -236,6 +236,17 @@ async def test_numbers_are_strict(service: Service, path: str, value: Any) -> No
     _named(r, field)
 
 
+@pytest.mark.parametrize(("prop", "value"), [("crew_count", True), ("crew_count", "2"),
+                                             ("trauma_level", True)])
+async def test_reference_numbers_are_strict(service: Service, prop: str, value: Any) -> None:
+    bad = city(n_vehicles=1)
+    index = 2 if prop == "crew_count" else 3  # the vehicle, then the first hospital
+    bad["features"][index]["properties"][prop] = value
+    r = await service.client.post("/v1/admin/reference", json=bad,
+                                  headers=service.auth(Role.ADMIN))
+    _named(r, f"features[{index}].properties.{prop}")
+
+
 @pytest.mark.parametrize(("frame", "field"), [
     ({"type": "treatment", "kind": "procedure", "name": "cpr\u0000",
       "at": "2026-11-23T10:00:00+08:00", "msg_id": "m1"}, "name"),
