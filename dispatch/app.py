@@ -18,8 +18,10 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.api import aml, calls, coverage, eta, fleet, reference
-from dispatch.api.errors import install_error_handlers, too_large_body
+from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
+from dispatch.api.nul import RefuseNul
+from dispatch.api.openapi import install_openapi
 from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.db.migrate import migrate
@@ -86,7 +88,8 @@ async def open_services(
             await conn.close()
     pool = await create_pool(dsn=dsn, schema=settings.db_schema, min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max,
-                             command_timeout_s=settings.db_command_timeout_s)
+                             command_timeout_s=settings.db_command_timeout_s,
+                             acquire_timeout_s=settings.db_acquire_timeout_s)
     redis = open_redis(settings)
     # (connects on first use)
     bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen,
@@ -259,6 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   default_response_class=JSON,
                   description="120 emergency medical dispatch and prehospital handover")
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)
@@ -275,11 +279,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"], summary="PostgreSQL and Redis answer")
     async def readyz(request: Request) -> JSON:
-        async with request.state.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        await request.state.redis.ping()
+        # not ready is a 503 whatever the failure: a 500 here reads as a bug in the probe
+        failed = []
+        try:
+            async with request.state.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("readyz: PostgreSQL does not answer: %r", exc)
+            failed.append("postgresql")
+        try:
+            await request.state.redis.ping()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("readyz: Redis does not answer: %r", exc)
+            failed.append("redis")
+        if failed:
+            return JSON(error_body("unavailable", None, f"not answering: {', '.join(failed)}"),
+                        status_code=503, headers={"Retry-After": "2"})
         return JSON({"status": "ready"})
 
+    app.add_middleware(RefuseNul)  # inside BodyLimit: it reads the body whole
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=lambda: metrics)
     return app

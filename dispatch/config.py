@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     # Connections one indicator request uses, each computing a time slice of the period in
     # the same snapshot: PostgreSQL aggregates a statement's arrays in one process.
     indicator_connections: int = Field(default=2, ge=1, le=8)
-    db_command_timeout_s: float = 10.0
+    # Each statement, and each new connection's start-up, gives up after this (a frozen
+    # PostgreSQL answers 503 instead of hanging); a wait for a pooled connection after
+    # `db_acquire_timeout_s`.
+    db_command_timeout_s: float = Field(default=10.0, gt=0)
+    db_acquire_timeout_s: float = Field(default=5.0, gt=0)
     redis_timeout_s: float = 5.0
     max_body_bytes: int = 256 * 1024
 

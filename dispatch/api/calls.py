@@ -7,12 +7,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
-from pydantic import AwareDatetime
 
 from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import CallStatus
 from dispatch.errors import InvalidInput
+from dispatch.fields import Instant
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, Outcome
 from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
 
@@ -55,8 +55,8 @@ async def list_calls(
     orchestrator: OrchestratorDep, principal: PrincipalDep,
     status: Annotated[list[CallStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=100,
                                         description="next_cursor of the previous page")] = None,
 ) -> JSON:

@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
+from pydantic import Field
 from starlette.responses import Response
 
 from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.fields import Instant
 from dispatch.metrics.indicators import row_to_dict, to_csv
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.queries import compute_indicators
@@ -24,15 +25,17 @@ router = APIRouter(tags=["indicators"])
 @router.get("/v1/indicators", summary="Response times and the 3-minute departure rate")
 async def indicators(
     orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
+    start: Annotated[Instant, Query(alias="from")],
+    end: Annotated[Instant, Query(alias="to")],
     by: Annotated[list[str] | None, Query(description="hour, day, month, district, station, "
                                           "vehicle, acuity, transport_class, pathway")] = None,
     format: Literal["json", "csv"] = "json",  # noqa: A002
     departure_from: Literal["dispatched", "answered"] = "dispatched",
     departure_limit_s: Annotated[float, Query(gt=0, le=3600)] = 180.0,
     answer_limit_s: Annotated[float, Query(gt=0, le=600)] = 10.0,
-    response_target_s: Annotated[list[float] | None, Query(gt=0, le=7200)] = None,
+    # the bounds on each item: on the list itself FastAPI compared the list (a 500)
+    response_target_s: Annotated[list[Annotated[float, Field(gt=0, le=7200)]] | None,
+                                 Query()] = None,
     tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
 ) -> Response:
     principal.require(Role.DISPATCHER)

@@ -84,6 +84,11 @@ class PrivatePostgres:
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
 
+    @property
+    def admin_dsn(self) -> str:
+        """The cluster's `postgres` database (always there, no create_database needed)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
     def _run(self, *args: str, timeout: float = 60.0) -> None:
         subprocess.run([str(self.bindir / args[0]), *args[1:]], check=True, timeout=timeout,
                        user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
