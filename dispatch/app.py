@@ -19,8 +19,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.api import aml, calls, coverage, eta, fleet, reference
 from dispatch.api.error_text import localise_error_handlers
-from dispatch.api.errors import install_error_handlers, too_large_body
+from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
+from dispatch.api.nul import RefuseNul
+from dispatch.api.openapi import install_openapi
 from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.db.migrate import migrate
@@ -88,7 +90,8 @@ async def open_services(
             await conn.close()
     pool = await create_pool(dsn=dsn, schema=settings.db_schema, min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max,
-                             command_timeout_s=settings.db_command_timeout_s)
+                             command_timeout_s=settings.db_command_timeout_s,
+                             acquire_timeout_s=settings.db_acquire_timeout_s)
     redis = open_redis(settings)
     # (connects on first use)
     bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen,
@@ -109,6 +112,8 @@ async def open_services(
         scheduler.add_done_callback(_report_crash)
         watchdog = asyncio.create_task(_index_watchdog(orchestrator, settings.index_check_s))
         watchdog.add_done_callback(_report_crash)
+        sweeper = asyncio.create_task(_queue_sweeper(orchestrator, settings.queue_sweep_s))
+        sweeper.add_done_callback(_report_crash)
         coverage_service = CoverageService(
             pool=pool, places=orchestrator.places,
             lookback_days=settings.coverage_lookback_days,
@@ -138,7 +143,7 @@ async def open_services(
             await handover.stop()
             await hub.stop()
             await outbox.stop()
-            for task in (scheduler, watchdog):
+            for task in (scheduler, watchdog, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -169,6 +174,18 @@ async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
                 log.warning("Redis lost the live index; rebuilt %d vehicles from PostgreSQL", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
             log.exception("live index check failed; trying again in %.0f s", every_s)
+
+
+async def _queue_sweeper(orchestrator: Orchestrator, every_s: float) -> None:
+    """Assign queued calls that an available vehicle could take (see sweep_queue)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            n = await orchestrator.sweep_queue(now=datetime.now(UTC))
+            if n:
+                log.warning("queue sweep assigned %d call(s) that no drain had", n)
+        except Exception:  # noqa: BLE001 - the safety net must outlive any one failure
+            log.exception("queue sweep failed; trying again in %.0f s", every_s)
 
 
 async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:
@@ -247,6 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   default_response_class=JSON,
                   description="120 emergency medical dispatch and prehospital handover")
     install_error_handlers(app)
+    install_openapi(app)
     localise_error_handlers(app)
     app.include_router(calls.router)
     app.include_router(fleet.router)
@@ -264,11 +282,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"], summary="PostgreSQL and Redis answer")
     async def readyz(request: Request) -> JSON:
-        async with request.state.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        await request.state.redis.ping()
+        # not ready is a 503 whatever the failure: a 500 here reads as a bug in the probe
+        failed = []
+        try:
+            async with request.state.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("readyz: PostgreSQL does not answer: %r", exc)
+            failed.append("postgresql")
+        try:
+            await request.state.redis.ping()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("readyz: Redis does not answer: %r", exc)
+            failed.append("redis")
+        if failed:
+            return JSON(error_body("unavailable", None, f"not answering: {', '.join(failed)}"),
+                        status_code=503, headers={"Retry-After": "2"})
         return JSON({"status": "ready"})
 
+    app.add_middleware(RefuseNul)  # inside BodyLimit: it reads the body whole
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=lambda: metrics)
     app.add_middleware(RequestContext)  # outermost: every answer and log line has the id

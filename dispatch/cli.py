@@ -224,8 +224,10 @@ def report(
     start, end = _aware(start, settings.time_zone), _aware(end, settings.time_zone)
     if end <= start:
         raise typer.BadParameter("--to must be after --from")
+    # judged as of now: departures and pick-ups that can still be on time are left out
     config = IndicatorConfig(departure_from="answered" if departure_from == "answered"
-                             else "dispatched", time_zone=settings.time_zone)
+                             else "dispatched", time_zone=settings.time_zone,
+                             as_of=datetime.now(UTC))
 
     async def run() -> Path:
         conns = [await _connect(settings) for _ in range(settings.indicator_connections)]

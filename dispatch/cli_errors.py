@@ -69,6 +69,18 @@ def failure_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return _settings_message(exc)
-    if isinstance(exc, asyncpg.UndefinedTableError):
-        return f"the database has no tables yet ({exc}): run `dispatch migrate` first"
+    # the missing table may surface as what failed while unwinding (a helper connection)
+    missing = next((e for e in _chain(exc) if isinstance(e, asyncpg.UndefinedTableError)), None)
+    if missing is not None:
+        return f"the database has no tables yet ({missing}): run `dispatch migrate` first"
     return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or while handling."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen

@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     # Connections one indicator request uses, each computing a time slice of the period in
     # the same snapshot: PostgreSQL aggregates a statement's arrays in one process.
     indicator_connections: int = Field(default=2, ge=1, le=8)
-    db_command_timeout_s: float = 10.0
+    # Each statement, and each new connection's start-up, gives up after this (a frozen
+    # PostgreSQL answers 503 instead of hanging); a wait for a pooled connection after
+    # `db_acquire_timeout_s`.
+    db_command_timeout_s: float = Field(default=10.0, gt=0)
+    db_acquire_timeout_s: float = Field(default=5.0, gt=0)
     redis_timeout_s: float = 5.0
     max_body_bytes: int = 256 * 1024
 
@@ -69,6 +73,16 @@ class Settings(BaseSettings):
     coverage_slack_s: float = Field(default=60.0, ge=0)
     # How often each instance checks that Redis still holds the live vehicle index.
     index_check_s: float = Field(default=5.0, gt=0)
+    # How often one instance at a time sweeps the queue: any queued call that a suitable
+    # available vehicle could take is assigned (the safety net for a drain that lost a
+    # race, and for calls taken while Redis was down). Only with auto_assign.
+    queue_sweep_s: float = Field(default=5.0, gt=0)
+    # A source time (a crew's `at`) later than our clock by more than this is refused.
+    max_clock_skew_s: float = Field(default=60.0, ge=0)
+    # A clearing status (available, returning) that does not name its call is refused for
+    # this long after the vehicle was given a mission: it is far likelier a repeat of the
+    # report that freed the vehicle for that mission than the end of it.
+    clear_grace_s: float = Field(default=30.0, ge=0)
     stream_maxlen: int = 100_000
     # permessage-deflate on the websockets (passed to uvicorn by `dispatch serve` and the
     # load-test harness). Off by default: handover frames are a few hundred bytes of JSON,

@@ -4,8 +4,9 @@ Every step reads state, calls a pure function (dispatch.triage, dispatch.geo), w
 result to PostgreSQL and only then publishes on the Redis bus. Claims are conditional
 UPDATEs, so any number of instances can run this at once.
 
-Lock order, to rule out deadlocks between intake and queue draining: a call row first,
-then a vehicle row.
+Lock order, to rule out deadlocks: a call row first, then a vehicle row. Intake, the
+drain, a dispatcher's override and cancel, and a crew's status all follow it; a claim
+takes its vehicle with SKIP LOCKED and never waits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -36,6 +37,7 @@ from dispatch.domain import (
     EventKind,
     FixSource,
     Role,
+    TransportClass,
     VehicleKind,
     VehicleStatus,
 )
@@ -50,9 +52,10 @@ from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.handover.prealert import crew_status_changed, destination_changed
+from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
-from dispatch.schemas import CallIn, FixIn
+from dispatch.schemas import CallIn, FixIn, check_source_time
 from dispatch.triage import (
     Answers,
     Findings,
@@ -79,6 +82,10 @@ LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.
 _STRAIGHT_LINE_SPEED_MPS = 30 / 3.6
 # How many queued calls a clearing vehicle looks at before giving up on distance.
 _DRAIN_LOOKAHEAD = 25
+# who assigns a freed vehicle the head of the queue
+_DRAINER = Principal(subject="queue", role=Role.DISPATCHER)
+# pg_advisory_lock class of the queue sweep (the object is the schema's hash)
+_SWEEP_LOCK_CLASS = 7_120_002
 
 
 # (vehicle_id, eta_s, distance_m, reasons) in the order to try
@@ -131,9 +138,10 @@ class Orchestrator:
     ) -> Outcome:
         """Persist a new call (or find the one this key created) and try to assign it."""
         principal.require(Role.DISPATCHER)
+        fingerprint = request_fingerprint(body) if idempotency_key else None
         if idempotency_key:
             async with self.pool.acquire() as conn:
-                existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
+                existing = await self._replayed(conn, idempotency_key, fingerprint)
             if existing is not None:
                 return Outcome(call_id=existing, created=False)
 
@@ -156,47 +164,51 @@ class Orchestrator:
             answered_at=body.answered_at,
             booked_from=body.booking.window_start if body.booking else None,
             booked_to=body.booking.window_end if body.booking else None,
+            request_fingerprint=fingerprint,
         )
         events = [
             NewEvent(EventKind.CALL_RECEIVED, body.received_at, call.id),
             NewEvent(EventKind.CALL_ANSWERED, body.answered_at, call.id),
         ]
-        booked_later = body.booking is not None and self._booked_later(
-            body.booking.window_start, now)
+        booked_later = self._booked_later(
+            {"booked_from": call.booked_from, "transport_class": call.transport_class}, now)
         claimed: str | None = None
         ranked: list[Ranked] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await call_db.insert_call(conn=conn, call=call):
-                # A concurrent retry with the same key won the insert.
-                assert idempotency_key is not None
-                existing = await call_db.call_id_for_key(conn=conn, key=idempotency_key)
-                assert existing is not None
-                return Outcome(call_id=existing, created=False)
-            fixes = [stored_fix(f) for f in body.fixes]
-            fixes += await self._attach_held_aml(conn, call.id, caller, now)
-            await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
-            location = fuse([fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
-            if location is not None:
-                await self._store_location(conn, call.id, location, places)
-                events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
-                                       data=location.to_dict()))
-            events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
-            await append_events(conn=conn, events=events)
-            if location is not None:
-                await self._choose_destination(conn, call.id, result, location, places, now)
-            if location is not None and not booked_later and self.settings.auto_assign:
-                # Claim in the intake transaction: one commit for the common case. The new
-                # call row is ours alone until it commits, so the lock order holds.
-                fresh = {"id": call.id, "status": CallStatus.QUEUED.value, "lon": location.lon,
-                         "lat": location.lat, "radius_m": location.radius_m,
-                         "required_kinds": call.required_kinds, "acuity": call.acuity,
-                         "transport_class": call.transport_class}
-                ranked = await self._candidates(conn, fresh, now)
-                if ranked:
-                    claimed = await self._claim_first(
-                        conn, fresh, [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons)
-                                      for r in ranked],
-                        principal=principal, now=now, expect=[CallStatus.QUEUED.value])
+        for may_claim in (True, False):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if not await call_db.insert_call(conn=conn, call=call):
+                        # A concurrent retry with the same key won the insert.
+                        assert idempotency_key is not None
+                        existing = await self._replayed(conn, idempotency_key, fingerprint)
+                        assert existing is not None
+                        return Outcome(call_id=existing, created=False)
+                    location = await self._store_intake(conn, call, body, result, caller,
+                                                        events, places, now)
+                    if (may_claim and location is not None and not booked_later
+                            and self.settings.auto_assign):
+                        # Claim in the intake transaction: one commit for the common case.
+                        # The new call row is ours alone until it commits, so the lock
+                        # order holds.
+                        fresh = {"id": call.id, "status": CallStatus.QUEUED.value,
+                                 "lon": location.lon, "lat": location.lat,
+                                 "radius_m": location.radius_m,
+                                 "required_kinds": call.required_kinds, "acuity": call.acuity,
+                                 "transport_class": call.transport_class}
+                        ranked = await self._candidates_if_reachable(conn, fresh, now)
+                        if ranked:
+                            claimed = await self._claim_first(
+                                conn, fresh, [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons)
+                                              for r in ranked],
+                                principal=principal, now=now,
+                                expect=[CallStatus.QUEUED.value])
+                break
+            except asyncpg.UniqueViolationError as exc:
+                # Whatever happens to the claim, the call is stored: again, queued.
+                _raise_unless_double_assignment(exc)
+                log.error("claim at intake of call %s refused by the one-live-assignment "
+                          "index; storing the call queued", call.id)
+                claimed, ranked = None, []
         await self._fanout_one("console", {"kind": "call_created", "call_id": str(call.id),
                                             "acuity": call.acuity,
                                             "transport_class": call.transport_class})
@@ -211,6 +223,40 @@ class Orchestrator:
         # visible to every instance, so a vehicle clearing meanwhile cannot miss it.
         recommendations = await self._assign_or_recommend(call.id, principal=principal, now=now)
         return Outcome(call_id=call.id, created=True, recommendations=recommendations)
+
+    async def _store_intake(
+        self, conn: asyncpg.Connection, call: call_db.NewCall, body: CallIn,
+        result: TriageResult, caller: str, received: list[NewEvent], places: Places,
+        now: datetime,
+    ) -> FusedLocation | None:
+        """Write a new call's fixes, location, timeline and destination (caller's
+        transaction); return its fused location."""
+        events = list(received)
+        fixes = [stored_fix(f) for f in body.fixes]
+        fixes += await self._attach_held_aml(conn, call.id, caller, now)
+        await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
+        location = fuse([fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+        if location is not None:
+            await self._store_location(conn, call.id, location, places)
+            events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
+                                   data=location.to_dict()))
+        events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
+        await append_events(conn=conn, events=events)
+        if location is not None:
+            await self._choose_destination(conn, call.id, result, location, places, now)
+        return location
+
+    @staticmethod
+    async def _replayed(
+        conn: asyncpg.Connection, key: str, fingerprint: str | None
+    ) -> UUID | None:
+        """The call an Idempotency-Key created, if any; refused if its body was different."""
+        found = await call_db.call_for_key(conn=conn, key=key)
+        if found is None:
+            return None
+        call_id, stored = found
+        check_replay(key=key, stored=stored, fingerprint=fingerprint or "")
+        return call_id
 
     async def add_fixes(
         self, *, call_id: UUID, fixes_in: list[FixIn], principal: Principal, now: datetime
@@ -338,9 +384,13 @@ class Orchestrator:
 
     # ---------------------------------------------------------------- bookings
 
-    def _booked_later(self, window_start: datetime | None, now: datetime) -> bool:
-        """A booking whose window opens beyond the lead time is planned, not dispatched now."""
+    def _booked_later(self, call: Mapping[str, Any], now: datetime) -> bool:
+        """A non-emergency booking whose window opens beyond the lead time is planned, not
+        dispatched now. A booking that triage upgraded to emergency goes now, on the
+        emergency fleet, whatever its window."""
+        window_start = call["booked_from"]
         return (window_start is not None
+                and call["transport_class"] == TransportClass.NON_EMERGENCY.value
                 and (window_start - now).total_seconds() > self.settings.booking_lead_s)
 
     async def _plan_booking(self, call_id: UUID, body: CallIn, now: datetime) -> None:
@@ -519,59 +569,174 @@ class Orchestrator:
 
     async def report_status(
         self, *, vehicle_id: str, status: VehicleStatus, at: datetime, principal: Principal,
-        now: datetime,
+        now: datetime, call_id: UUID | None = None, report_id: str | None = None,
     ) -> dict[str, Any]:
-        """A crew's status: stamp the clock it means, free the vehicle when it clears."""
+        """A crew's status: stamp the clock it means, free the vehicle when it clears.
+
+        The vehicle's row is locked first, so reports for one vehicle apply one at a time.
+        A report is bound to a mission: by `call_id` when it names one, else by its time
+        (see _check_mission). A repeat (the same `report_id`, or the same status stamped
+        with the same `at`) is answered with the first result and changes nothing.
+        Everything the report changes, the receiving centre's news included, commits in
+        one transaction: a refused report leaves no trace.
+        """
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
         if status is VehicleStatus.DISPATCHED:
             raise InvalidInput("'dispatched' is set by the dispatch centre, not reported",
                                field="status")
-        freed = None
+        check_source_time(at, now=now, max_skew_s=self.settings.max_clock_skew_s)
+        fingerprint = f"{status.value}|{call_id or ''}"
         async with self.pool.acquire() as conn, conn.transaction():
-            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
-            if vehicle is None:
-                raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
-            call_id = vehicle["call_id"]
-            clock = STATUS_EVENT.get(status)
-            if clock is not None:
-                if call_id is None:
-                    raise Conflict(f"vehicle has no mission; '{status.value}' needs one",
-                                   field="status")
-                await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.ACTIVE,
-                                         expect=[CallStatus.ASSIGNED.value])
-                await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
-                                                  status=status.value, at=at)
-                await append_events(conn=conn, events=[
-                    NewEvent(clock, at, call_id, vehicle_id, data={"status": status.value})])
-            elif status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
-                if call_id is not None:
-                    freed = await self._release(conn, vehicle_id, call_id, at, principal,
-                                                EventKind.CLEARED, {"status": status.value},
-                                                new_status=status.value)
-                    await self._close_if_done(conn, call_id)
-                else:
-                    await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
-                                                      status=status.value, at=at)
-                    freed = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
-            elif status is VehicleStatus.OUT_OF_SERVICE:
-                if call_id is not None:
-                    raise Conflict("vehicle has a live mission; clear it or have it reassigned",
-                                   field="status")
-                await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
-                                                  status=status.value, at=at)
+            vehicle = await self._lock_vehicle_and_mission(conn, vehicle_id)
+            if report_id is not None:
+                first = await fleet_db.status_report(conn=conn, vehicle_id=vehicle_id,
+                                                     report_id=report_id)
+                if first is not None:
+                    if first["fingerprint"] != fingerprint:
+                        raise Conflict(f"report_id {report_id!r} was used for another report",
+                                       field="report_id")
+                    return dict(first["result"])
+            mission = vehicle["call_id"]
+            given = await fleet_db.mission_of(conn=conn, vehicle_id=vehicle_id)
+            repeat = await self._repeat_of(conn, vehicle_id, status, at, given)
+            repeat = repeat or await self._check_mission(conn, vehicle_id, mission, status,
+                                                         at, call_id, given, now)
+            if repeat is not None:
+                return repeat
+            freed = await self._apply_status(conn, vehicle, status, at, principal)
+            # The receiving centre hears the crew's status; at_hospital marks the arrival.
+            await crew_status_changed(conn=conn, vehicle_id=vehicle_id, call_id=mission,
+                                      status=status, at=at, now=now)
+            result = _status_result(vehicle_id, status, mission)
+            if report_id is not None:
+                await fleet_db.save_status_report(conn=conn, vehicle_id=vehicle_id,
+                                                  report_id=report_id, fingerprint=fingerprint,
+                                                  result=result)
         kind = VehicleKind(vehicle["kind"])
         await self._fanout_one("console", {
             "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
-            "call_id": text_or_none(call_id)})
+            "call_id": text_or_none(mission)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
-            await self._vehicle_freed(freed, now)
+            # its next assignment never starts before the clearing the crew stamped
+            await self._vehicle_freed(freed, max(now, at))
         elif status is not VehicleStatus.AVAILABLE:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
-        # The receiving centre hears the crew's status; at_hospital marks the arrival.
-        await crew_status_changed(pool=self.pool, bus=self.bus, vehicle_id=vehicle_id,
-                                  call_id=call_id, status=status, at=at, now=now)
-        return {"vehicle_id": vehicle_id, "status": status.value, "call_id": text_or_none(call_id)}
+        return result
+
+    async def _lock_vehicle_and_mission(
+        self, conn: asyncpg.Connection, vehicle_id: str
+    ) -> asyncpg.Record:
+        """Lock the vehicle's mission, then the vehicle (the lock order: call, then
+        vehicle; a dispatcher's override or cancel holds the call and waits for the
+        vehicle). Reports for one vehicle then apply one after the other."""
+        while True:
+            seen = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+            if seen is None:
+                raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
+            if seen["call_id"] is not None:
+                await call_db.get_call(conn=conn, call_id=seen["call_id"], for_update=True)
+            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id,
+                                                 for_update=True)
+            assert vehicle is not None  # vehicles are never deleted
+            if vehicle["call_id"] == seen["call_id"]:
+                return vehicle
+            # its mission changed between the two reads: lock the one it holds now
+
+    async def _apply_status(
+        self, conn: asyncpg.Connection, vehicle: asyncpg.Record, status: VehicleStatus,
+        at: datetime, principal: Principal,
+    ) -> asyncpg.Record | None:
+        """Write what a status means (caller's transaction, vehicle row locked); return the
+        vehicle's row when the status freed it."""
+        vehicle_id, mission = vehicle["id"], vehicle["call_id"]
+        clock = STATUS_EVENT.get(status)
+        if clock is not None:
+            if mission is None:
+                raise Conflict(f"vehicle has no mission; '{status.value}' needs one",
+                               field="status")
+            await call_db.set_status(conn=conn, call_id=mission, status=CallStatus.ACTIVE,
+                                     expect=[CallStatus.ASSIGNED.value])
+            await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
+                                              status=status.value, at=at)
+            await append_events(conn=conn, events=[
+                NewEvent(clock, at, mission, vehicle_id, data={"status": status.value})])
+        elif status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
+            if mission is not None:
+                freed = await self._release(conn, vehicle_id, mission, at, principal,
+                                            EventKind.CLEARED, {"status": status.value},
+                                            new_status=status.value)
+                await self._close_if_done(conn, mission)
+                return freed
+            await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
+                                              status=status.value, at=at)
+            return await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+        elif status is VehicleStatus.OUT_OF_SERVICE:
+            if mission is not None:
+                raise Conflict("vehicle has a live mission; clear it or have it reassigned",
+                               field="status")
+            await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
+                                              status=status.value, at=at)
+        return None
+
+    async def _repeat_of(
+        self, conn: asyncpg.Connection, vehicle_id: str, status: VehicleStatus, at: datetime,
+        given: asyncpg.Record | None,
+    ) -> dict[str, Any] | None:
+        """The first result of a report resent with its time: the same status stamped with
+        the same `at`, about the vehicle's mission or about one before it."""
+        earlier = await fleet_db.status_event_at(conn=conn, vehicle_id=vehicle_id,
+                                                 status=status.value, at=at)
+        if earlier is None:
+            return None
+        if given is None or earlier["call_id"] == given["call_id"] \
+                or at <= given["assigned_at"]:
+            return _status_result(vehicle_id, status, earlier["call_id"])
+        return None
+
+    async def _check_mission(
+        self, conn: asyncpg.Connection, vehicle_id: str, mission: UUID | None,
+        status: VehicleStatus, at: datetime, call_id: UUID | None,
+        given: asyncpg.Record | None, now: datetime,
+    ) -> dict[str, Any] | None:
+        """Refuse a status about another mission than the one the vehicle holds; return
+        the first result when the status repeats the clearing that freed the vehicle.
+
+        A report naming its call must name the vehicle's mission. One that does not is
+        taken as about the mission only if stamped after the mission was given (a late
+        on_scene of the previous call must not land on the next). An unnamed clearing
+        shortly after the queue gave the vehicle its next call is the repeat of the
+        clearing that freed it (Settings.clear_grace_s), not the end of the new call.
+        """
+        if call_id is not None:
+            if call_id != mission:
+                if await fleet_db.status_reported(conn=conn, vehicle_id=vehicle_id,
+                                                  call_id=call_id, status=status.value):
+                    return _status_result(vehicle_id, status, call_id)  # a repeat
+                held = f"call {mission}" if mission is not None else "no mission"
+                raise Conflict(f"vehicle {vehicle_id} holds {held}, not call {call_id}",
+                               field="call_id")
+            return None
+        if mission is None or given is None:
+            return None
+        if at < given["assigned_at"]:
+            raise Conflict(
+                f"vehicle {vehicle_id} was given call {mission} at "
+                f"{given['assigned_at'].isoformat()}; a '{status.value}' stamped "
+                f"{at.isoformat()} must name its call in call_id", field="call_id")
+        clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
+        grace = timedelta(seconds=self.settings.clear_grace_s)
+        if clearing and given["assigned_by"] == _DRAINER.subject \
+                and now < given["assigned_at"] + grace:
+            cleared = await fleet_db.last_clearing(conn=conn, vehicle_id=vehicle_id,
+                                                   status=status.value)
+            if cleared is None:
+                raise Conflict(
+                    f"the queue gave vehicle {vehicle_id} call {mission} "
+                    f"{(now - given['assigned_at']).total_seconds():.0f} s ago; name it in "
+                    "call_id to clear it", field="call_id")
+            return _status_result(vehicle_id, status, cleared)
+        return None
 
     async def report_milestone(
         self, *, vehicle_id: str, kind: EventKind, at: datetime, principal: Principal
@@ -579,6 +744,7 @@ class Orchestrator:
         """Clocks that are not a vehicle status: patient contact, handover."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
+        check_source_time(at, now=datetime.now(UTC), max_skew_s=self.settings.max_clock_skew_s)
         async with self.pool.acquire() as conn, conn.transaction():
             vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
             if vehicle is None:
@@ -660,40 +826,68 @@ class Orchestrator:
     # ---------------------------------------------------------------- internals
 
     async def _assign_or_recommend(
-        self, call_id: UUID, *, principal: Principal, now: datetime
+        self, call_id: UUID, *, principal: Principal, now: datetime, quiet: bool = False
     ) -> tuple[Ranked, ...]:
-        """Claim the best suitable vehicle, falling back down the ranking on a lost race."""
+        """Claim the best suitable vehicle, falling back down the ranking on a lost race.
+
+        `quiet`: the periodic sweep; a call that stays queued gets no timeline event, and
+        one another instance holds is passed over rather than waited on."""
         for _attempt in range(3):
-            async with self.pool.acquire() as conn, conn.transaction():
-                call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
-                if call is None or call["status"] != CallStatus.QUEUED.value:
-                    return ()
-                if call["lon"] is None or self._booked_later(call["booked_from"], now):
-                    return ()
-                ranked = await self._candidates(conn, call, now)
-                if not ranked:
-                    await append_events(conn=conn, events=[NewEvent(
-                        EventKind.QUEUED, now, call_id,
-                        data={"reason": "no suitable vehicle available"})])
-                    return ()
-                if not self.settings.auto_assign:
-                    await append_events(conn=conn, events=[NewEvent(
-                        EventKind.RECOMMENDED, now, call_id,
-                        data={"vehicles": [r.to_dict() for r in ranked]})])
-                    return tuple(ranked)
-                claimed = await self._claim_first(conn, call, [
-                    (r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked],
-                                                  principal=principal,
-                                                  now=now, expect=[CallStatus.QUEUED.value])
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if quiet:
+                        call = await fleet_db.lock_queued_call(conn=conn, call_id=call_id)
+                    else:
+                        call = await call_db.get_call(conn=conn, call_id=call_id,
+                                                      for_update=True)
+                    if call is None or call["status"] != CallStatus.QUEUED.value:
+                        return ()
+                    if call["lon"] is None or self._booked_later(call, now):
+                        return ()
+                    ranked = await self._candidates_if_reachable(conn, call, now)
+                    if not ranked:
+                        if not quiet:
+                            await append_events(conn=conn, events=[NewEvent(
+                                EventKind.QUEUED, now, call_id,
+                                data={"reason": "no suitable vehicle available"})])
+                        return ()
+                    if not self.settings.auto_assign:
+                        await append_events(conn=conn, events=[NewEvent(
+                            EventKind.RECOMMENDED, now, call_id,
+                            data={"vehicles": [r.to_dict() for r in ranked]})])
+                        return tuple(ranked)
+                    claimed = await self._claim_first(conn, call, [
+                        (r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked],
+                                                      principal=principal,
+                                                      now=now, expect=[CallStatus.QUEUED.value])
+            except asyncpg.UniqueViolationError as exc:
+                # the claim was rolled back, the call is still queued: try again
+                _raise_unless_double_assignment(exc)
+                log.error("claim for call %s refused by the one-live-assignment index", call_id)
+                continue
             if claimed is not None:
                 await self._after_claim(call_id, claimed, now)
                 return tuple(ranked)
             # Every candidate was taken by another instance meanwhile; search again.
+        if quiet:
+            return ()
         async with self.pool.acquire() as conn:
             await append_events(conn=conn, events=[NewEvent(
                 EventKind.QUEUED, now, call_id,
                 data={"reason": "every suitable vehicle was claimed by other calls"})])
         return ()
+
+    async def _candidates_if_reachable(
+        self, conn: asyncpg.Connection, call: Mapping[str, Any], now: datetime
+    ) -> list[Ranked]:
+        """The candidates, or none while Redis cannot be reached: a call is taken and
+        stored queued without it, and the queue sweep assigns it once the index is back."""
+        try:
+            return await self._candidates(conn, call, now)
+        except (RedisError, OSError, TimeoutError):
+            log.warning("live index unreachable; call %s stays queued for the sweep",
+                        call["id"], exc_info=True)
+            return []
 
     async def _candidates(
         self, conn: asyncpg.Connection, call: Mapping[str, Any], now: datetime
@@ -862,40 +1056,98 @@ class Orchestrator:
         await self._drain_queue(vehicle["id"], now)
 
     async def _drain_queue(self, vehicle_id: str, now: datetime) -> None:
-        """Assign a freed vehicle to the most urgent, then oldest, queued call it can serve."""
-        drainer = Principal(subject="queue", role=Role.DISPATCHER)
+        """Assign a freed vehicle to the most urgent, then oldest, queued call it can serve.
+
+        Only the chosen call is locked, with SKIP LOCKED: a call another instance is
+        assigning at this moment is passed over for the next, never waited on or given up
+        at (two vehicles freed at once on two instances take two calls)."""
+        drainer = _DRAINER
         claimed_call: UUID | None = None
-        async with self.pool.acquire() as conn, conn.transaction():
-            vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
-            if vehicle is None or vehicle["status"] != VehicleStatus.AVAILABLE.value:
-                return
-            queued = await fleet_db.queued_calls_for_kind(
-                conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
-                booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
-            reserve_check: dict[str, int] | None = None
-            places = await self.places.get()
-            for call in queued:
-                eta, dist = self._eta_to(vehicle, call, places, now)
-                if dist > self.settings.search_max_m:
-                    continue
-                if call["acuity"] in RESERVE_LEVELS and vehicle["kind"] != VehicleKind.NET:
-                    if reserve_check is None:
-                        reserve_check = await fleet_db.available_by_district(conn=conn)
-                    if not keep_reserve(
-                        [Ranked(vehicle_id, VehicleKind(vehicle["kind"]), dist, eta, (), False)],
-                        acuity=call["acuity"],
-                        district_of={vehicle_id: vehicle["station_district_id"]},
-                        available_by_district=reserve_check,
-                    ):
-                        continue  # this is the district's last unit: keep it for the critical
-                got = await self._claim_first(
-                    conn, call, [(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
-                    principal=drainer, now=now, expect=[CallStatus.QUEUED.value])
-                if got is not None:
-                    claimed_call = call["id"]
-                break
+        taken: VehicleKind | None = None  # another claim took the vehicle meanwhile
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+                if vehicle is None:
+                    return
+                if vehicle["status"] != VehicleStatus.AVAILABLE.value:
+                    # Our caller indexed it as free; another instance's claim took it and
+                    # may have unindexed it before that: undo our entry.
+                    await self.index.mark_unavailable(vehicle_id=vehicle_id,
+                                                      kind=VehicleKind(vehicle["kind"]))
+                    return
+                queued = await fleet_db.queued_calls_for_kind(
+                    conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
+                    booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
+                reserve_check: dict[str, int] | None = None
+                places = await self.places.get()
+                for head in queued:
+                    eta, dist = self._eta_to(vehicle, head, places, now)
+                    if dist > self.settings.search_max_m:
+                        continue
+                    if head["acuity"] in RESERVE_LEVELS and vehicle["kind"] != VehicleKind.NET:
+                        if reserve_check is None:
+                            reserve_check = await fleet_db.available_by_district(conn=conn)
+                        if not keep_reserve(
+                            [Ranked(vehicle_id, VehicleKind(vehicle["kind"]), dist, eta, (),
+                                    False)],
+                            acuity=head["acuity"],
+                            district_of={vehicle_id: vehicle["station_district_id"]},
+                            available_by_district=reserve_check,
+                        ):
+                            continue  # the district's last unit: kept for the critical
+                    call = await fleet_db.lock_queued_call(conn=conn, call_id=head["id"])
+                    if call is None:
+                        continue  # being assigned elsewhere, or no longer queued
+                    # Wait for the vehicle (never skip it): a report about it in flight
+                    # holds its row for a moment, and skipping would leave it idle.
+                    held = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id,
+                                                      for_update=True)
+                    if held is None or held["status"] != VehicleStatus.AVAILABLE.value:
+                        taken = VehicleKind(vehicle["kind"])
+                        break
+                    got = await self._claim_first(
+                        conn, call, [(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
+                        principal=drainer, now=now, expect=[CallStatus.QUEUED.value])
+                    if got is not None:
+                        claimed_call = call["id"]
+                    break  # claimed, or the vehicle was taken meanwhile
+        except asyncpg.UniqueViolationError as exc:
+            _raise_unless_double_assignment(exc)
+            log.error("queue drain for %s refused by the one-live-assignment index", vehicle_id)
+            return
+        if taken is not None:
+            await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=taken)
         if claimed_call is not None:
             await self._after_claim(claimed_call, vehicle_id, now)
+
+    async def sweep_queue(self, *, now: datetime, limit: int = 50) -> int:
+        """Assign queued calls that a suitable available vehicle could take now.
+
+        The safety net behind the drain: a vehicle freed while its drain lost a race, or
+        calls taken while Redis was down (the index rebuilt since). Returns how many calls
+        were assigned. Quiet: a call still without a vehicle gets no timeline event."""
+        if not self.settings.auto_assign:
+            return 0
+        sweeper = Principal(subject="queue-sweep", role=Role.DISPATCHER)
+        assigned = 0
+        # One instance at a time (the claims would be safe anyway; the work would not).
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                    _SWEEP_LOCK_CLASS):
+                return 0
+            try:
+                ids = await fleet_db.queued_call_ids(
+                    conn=conn, limit=limit,
+                    booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
+                for call_id in ids:
+                    if await self._assign_or_recommend(call_id, principal=sweeper, now=now,
+                                                       quiet=True):
+                        assigned += 1
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
+                                   _SWEEP_LOCK_CLASS)
+        return assigned
 
     def _eta_to(
         self, vehicle: asyncpg.Record, call: Mapping[str, Any], places: Places, now: datetime
@@ -974,6 +1226,18 @@ class Orchestrator:
 
     async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
         await self._fanout([(topic, payload)])
+
+
+def _raise_unless_double_assignment(exc: asyncpg.UniqueViolationError) -> None:
+    """A claim refused by the one-live-assignment-per-vehicle index is a lost claim (the
+    caller carries on without it); any other unique violation is a real error."""
+    if exc.constraint_name != "assignments_one_live_per_vehicle":
+        raise exc
+
+
+def _status_result(vehicle_id: str, status: VehicleStatus, call_id: UUID | None
+                   ) -> dict[str, Any]:
+    return {"vehicle_id": vehicle_id, "status": status.value, "call_id": text_or_none(call_id)}
 
 
 def _view(call: asyncpg.Record, *, events: list[dict[str, Any]] | None) -> dict[str, Any]:

@@ -4,12 +4,15 @@ and the reason for anything it refuses; the API turns that into a 422."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
+from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dispatch.domain import CoordSystem, FixSource, VehicleStatus
+from dispatch.errors import InvalidInput
+from dispatch.fields import Instant, Number
 from dispatch.triage import Answers, Findings
 
 
@@ -19,8 +22,8 @@ def _finite(value: float) -> float:
     return value
 
 
-Lon = Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)]
-Lat = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]
+Lon = Annotated[Number, Field(ge=-180, le=180), AfterValidator(_finite)]
+Lat = Annotated[Number, Field(ge=-90, le=90), AfterValidator(_finite)]
 
 
 class _Strict(BaseModel):
@@ -30,17 +33,18 @@ class _Strict(BaseModel):
 class FixIn(_Strict):
     lon: Lon
     lat: Lat
-    accuracy_m: float = Field(gt=0, le=100_000, description="radius of the fix, metres")
+    # under 10 cm is no real fix's accuracy (fusion floors it at a metre anyway)
+    accuracy_m: Number = Field(ge=0.1, le=100_000, description="radius of the fix, metres")
     source: FixSource
     coord_system: CoordSystem = CoordSystem.WGS84
-    observed_at: AwareDatetime
+    observed_at: Instant
 
 
 class BookingIn(_Strict):
     """A non-emergency transport's requested pick-up window and destination."""
 
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_start: Instant
+    window_end: Instant
     dest_lon: Lon | None = None
     dest_lat: Lat | None = None
 
@@ -56,8 +60,8 @@ class CallIn(_Strict):
     fixes: list[FixIn] = Field(default_factory=list, max_length=50)
     complaint: str = Field(default="", max_length=2000)
     answers: Answers = Field(default_factory=lambda: Answers())
-    received_at: AwareDatetime = Field(description="the switch's ring time")
-    answered_at: AwareDatetime = Field(description="the switch's answer time")
+    received_at: Instant = Field(description="the switch's ring time")
+    answered_at: Instant = Field(description="the switch's answer time")
     booking: BookingIn | None = None
 
     @model_validator(mode="after")
@@ -97,19 +101,33 @@ class EvaluateIn(_Strict):
 
 class StatusIn(_Strict):
     status: VehicleStatus
-    at: AwareDatetime | None = None
+    at: Instant | None = None
+    # the mission the status is about (the crew tablet knows it): a status about another
+    # call than the vehicle holds is refused instead of landing on the wrong one
+    call_id: UUID | None = None
+    # the client's id for this report: a repeat is answered with the first result
+    report_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class MilestoneIn(_Strict):
     kind: Annotated[str, Field(pattern="^(patient_contact|handover)$")]
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class PositionIn(_Strict):
     lon: Lon
     lat: Lat
     coord_system: CoordSystem = CoordSystem.WGS84
-    at: AwareDatetime
+    at: Instant
+
+
+def check_source_time(at: datetime, *, now: datetime, max_skew_s: float) -> None:
+    """Refuse a source's time ahead of our clock by more than the allowed skew: it would
+    stamp a clock of the call chain that has not happened yet."""
+    if at > now + timedelta(seconds=max_skew_s):
+        raise InvalidInput(
+            f"{at.isoformat()} is more than {max_skew_s:.0f} s ahead of the service's clock",
+            field="at")
 
 
 def received_now(at: datetime | None, now: datetime) -> datetime:

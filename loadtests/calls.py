@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,10 +13,18 @@ from loadtests.fixes import SimFix
 from loadtests.presentations import Presentation
 
 
+def new_run_id() -> str:
+    """Eight random digits naming one run of the harness. Every Idempotency-Key and caller
+    number a run makes carries it, so a run against a live service never replays an earlier
+    run's keys nor mistakes an earlier run's calls for its own."""
+    return f"{secrets.randbelow(10**8):08d}"
+
+
 @dataclass(frozen=True, slots=True)
 class SimCall:
     """Everything the harness decided about one call before it is made."""
 
+    run_id: str  # new_run_id(): digits only, it is part of the caller number
     index: int
     at_s: float  # simulated seconds from local midnight when the phone rings
     answer_delay_s: float
@@ -27,13 +36,14 @@ class SimCall:
 
     @property
     def caller_number(self) -> str:
-        """A unique, valid number per call (so a read-back can tell calls apart)."""
-        return f"1390{self.index:07d}"
+        """A valid number unique per run and call (so a read-back can tell calls apart and
+        tell this run's calls from any other's)."""
+        return f"139{self.run_id}{self.index:07d}"
 
     @property
     def key(self) -> str:
-        """The Idempotency-Key a console would send for this call."""
-        return f"lt-{self.index:07d}"
+        """The Idempotency-Key a console would send for this call, unique per run."""
+        return f"lt-{self.run_id}-{self.index:07d}"
 
 
 def call_body(*, call: SimCall, received_at: datetime, answered_at: datetime,

@@ -34,6 +34,8 @@ length next to the raw one.
 Checked at the end: every acknowledged call is in GET /v1/calls?from=&to= exactly once (no
 lost or duplicated calls), no vehicle was on two calls at once (timelines), and every vitals
 frame acknowledged to a crew (the ack carries its event id) reached its destination's screen.
+A day only plays its own calls: its run id is in every Idempotency-Key and caller number, and
+a mission for a call it did not make is left to that call's crew.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dispatch.geo.eta import CHINA_STANDARD_TIME, EtaModel
 from loadtests.arrivals import DAY_S, DailyCurve, arrival_times
-from loadtests.calls import SimCall, call_body
+from loadtests.calls import SimCall, call_body, new_run_id
 from loadtests.city import City
 from loadtests.client import Api, Tokens, run_loop
 from loadtests.crews import CrewTimes, nearest, path_points
@@ -151,8 +153,9 @@ class SimClock:
         await asyncio.sleep(max(0.0, sim_dur_s) / self.compress)
 
 
-def plan_day(*, city: City, config: DayConfig) -> list[SimCall]:
-    """The day's calls, deterministic for a seed (same calls under every policy)."""
+def plan_day(*, city: City, config: DayConfig, run_id: str) -> list[SimCall]:
+    """The day's calls, deterministic for a seed (same calls under every policy); their keys
+    and caller numbers carry `run_id`."""
     rng = random.Random(config.seed)
     start = config.start_hour * 3600.0
     end = min(DAY_S, start + config.hours * 3600.0)
@@ -165,9 +168,9 @@ def plan_day(*, city: City, config: DayConfig) -> list[SimCall]:
         p = mix.draw(rng)
         district, lon, lat = city.draw_location(rng)
         fixes = tuple(fix_sequence(lon=lon, lat=lat, profile=profile, rng=rng))
-        out.append(SimCall(index=i, at_s=t, answer_delay_s=min(30.0, rng.expovariate(1 / 5.0)),
-                           presentation=p, district_id=district.id, lon=lon, lat=lat,
-                           fixes=fixes))
+        out.append(SimCall(run_id=run_id, index=i, at_s=t,
+                           answer_delay_s=min(30.0, rng.expovariate(1 / 5.0)), presentation=p,
+                           district_id=district.id, lon=lon, lat=lat, fixes=fixes))
     return out
 
 
@@ -223,7 +226,11 @@ class Day:
         self.number_of[key] = call.caller_number
         r = await self.api.request("POST", "/v1/calls", label="intake", body=body,
                                    headers={"Idempotency-Key": key})
-        if r is None or r.status_code not in (200, 201):
+        if r is None or r.status_code != 201:
+            if r is not None and r.status_code == 200:
+                # A fresh key answered with an existing call: not this run's, not played.
+                self.api.errors["intake:200_existing_call"] += 1
+                self.counts["existing_calls_returned"] += 1
             return
         view = r.json()
         rec.call_id = view["id"]
@@ -341,11 +348,11 @@ class Day:
         """A crew tablet: missions one after another, returning to station in between."""
         while True:
             call_id = await self.inbox[vehicle_id].get()
-            await self._mission(vehicle_id, call_id)
-            if self.inbox[vehicle_id].empty():
+            if await self._mission(vehicle_id, call_id) and self.inbox[vehicle_id].empty():
                 await self._return_to_station(vehicle_id)
 
-    async def _mission(self, vehicle_id: str, call_id: str) -> None:
+    async def _mission(self, vehicle_id: str, call_id: str) -> bool:
+        """Play the crew's mission; False (nothing sent) when the call is not this run's."""
         clock = self._clock()
         rec = self.by_call_id.get(call_id)
         for _ in range(100):  # the mission can arrive before the intake answer
@@ -354,13 +361,15 @@ class Day:
             await asyncio.sleep(0.05)
             rec = self.by_call_id.get(call_id)
         if rec is None:
+            # Not a call of this run (a live service takes other calls): its crew is not
+            # ours to play, so the harness leaves the mission alone and the vehicle to it.
             self.counts["missions_of_unknown_calls"] += 1
-            await self._clear(vehicle_id, call_id)
-            return
+            self.known[vehicle_id] = None
+            return False
         await clock.wait(self.times.turnout.draw(self.rng))
         if not await self._status(vehicle_id, call_id, "en_route"):
             await self._clear(vehicle_id, call_id)
-            return
+            return True
         first = rec.vehicle_id == vehicle_id
         if first:
             rec.departed_s = clock.now()
@@ -379,6 +388,7 @@ class Day:
             await self._transport(vehicle_id, call_id, rec)
         self.missions_done += 1
         await self._clear(vehicle_id, call_id)
+        return True
 
     async def _transport(self, vehicle_id: str, call_id: str, rec: CallRecord) -> None:
         """To the chosen centre (vitals streaming to its screen), or the nearest hospital."""
@@ -593,7 +603,7 @@ class Day:
         dep_rate = share_within([d for _, d in turnout], DEPARTURE_LIMIT_S)
         by_hour = rate_by_bin(departure_ok, bin_s=3600.0, bins=24)
         intake_ms = [s.latency_s * 1000 for s in self.api.samples["intake"]
-                     if s.status in (200, 201)]
+                     if s.status == 201]
         crew_ms = [s.latency_s * 1000 for label in ("crew_status", "crew_position", "crew_vitals")
                    for s in self.api.samples[label] if s.status < 400]
         all_done = [s.started + s.latency_s for lab in self.api.samples.values() for s in lab]
@@ -605,13 +615,15 @@ class Day:
              Target("crew_message_p99_ms", cfg.crew_p99_ms),
              Target("departure_rate_3min", cfg.departure_rate_min, at_most=False),
              Target("lost_calls", 0), Target("duplicated_calls", 0),
-             Target("double_assignments", 0), Target("undelivered_handover_messages", 0)],
+             Target("double_assignments", 0), Target("undelivered_handover_messages", 0),
+             Target("existing_calls_returned", 0)],
             {"intake_p99_ms": distribution(intake_ms).p99,
              "crew_message_p99_ms": distribution(crew_ms).p99,
              "departure_rate_3min": dep_rate, "lost_calls": len(inv.lost),
              "duplicated_calls": len(inv.duplicated),
              "double_assignments": len(inv.double_assignments),
-             "undelivered_handover_messages": len(inv.undelivered)})
+             "undelivered_handover_messages": len(inv.undelivered),
+             "existing_calls_returned": self.counts.get("existing_calls_returned", 0)})
         return {
             "mode": "cityday", "config": asdict(cfg),
             "calls_planned": len(self.records), "calls_acknowledged": len(recs),
@@ -665,7 +677,7 @@ async def run_day(*, api: Api, config: DayConfig, run_tag: str,
                   show_progress: bool = True) -> dict[str, Any]:
     """Read the city from the service, plan the day and play it."""
     city = await api.city()
-    calls = plan_day(city=city, config=config)
+    calls = plan_day(city=city, config=config, run_id=new_run_id())
     day = Day(api=api, city=city, config=config, run_tag=run_tag)
     return await day.run(calls=calls, show_progress=show_progress)
 

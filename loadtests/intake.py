@@ -13,6 +13,10 @@ measures intake to assignment rather than an empty fleet. Those status reports a
 crew messages. A call the service queued (no vehicle free) is assigned when a vehicle
 clears; its latency to assignment is read from its timeline at the end (the `dispatched`
 event's server-side insert time minus the planned send time, one clock on one machine).
+
+Runs repeat safely against a live service: each has its own id in every Idempotency-Key and
+caller number, and only the calls the service created for it (201) are timed, read back and
+cleared.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dispatch.domain import TransportClass
-from loadtests.calls import SimCall, call_body
+from loadtests.calls import SimCall, call_body, new_run_id
 from loadtests.city import City
 from loadtests.client import Api, Tokens, run_loop
 from loadtests.figures import (
@@ -75,7 +79,7 @@ def hold_for(*, rate: float, fleet: int, cap_s: float = 5.0) -> float:
 
 
 def make_calls(*, api_city: City, count: int, rng: random.Random,
-               emergency_only: bool) -> list[SimCall]:
+               emergency_only: bool, run_id: str) -> list[SimCall]:
     """`count` calls, each with a cell and an AML fix sent together at intake."""
     mix = Mix()
     profile = FixProfile(aml_share=1.0)
@@ -86,22 +90,29 @@ def make_calls(*, api_city: City, count: int, rng: random.Random,
             p = mix.draw(rng)
         district, lon, lat = api_city.draw_location(rng)
         fixes = tuple(fix_sequence(lon=lon, lat=lat, profile=profile, rng=rng))
-        out.append(SimCall(index=i, at_s=i, answer_delay_s=rng.uniform(2.0, 8.0),
+        out.append(SimCall(run_id=run_id, index=i, at_s=i, answer_delay_s=rng.uniform(2.0, 8.0),
                            presentation=p, district_id=district.id, lon=lon, lat=lat,
                            fixes=fixes))
     return out
 
 
 async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = True,
-                     run_id: int = 0) -> dict[str, Any]:
-    """Drive the intake and return every figure (also the invariants)."""
+                     run_id: str | None = None) -> dict[str, Any]:
+    """Drive the intake and return every figure (also the invariants).
+
+    Everything it sends carries `run_id` (a fresh one by default), and it reads back, times
+    and clears only the calls the service created for this run (answered 201). A 200 is the
+    service returning an existing call for the key: not this run's, so an error.
+    """
+    run_id = run_id or new_run_id()
     rng = random.Random(config.seed)
     city = await api.city()
     fleet = sum(1 for v in city.vehicles.values() if v.kind in ("als", "bls"))
     hold_s = config.hold_s if config.hold_s is not None else hold_for(rate=config.rate,
                                                                      fleet=fleet)
     n = int(config.rate * config.seconds)
-    calls = make_calls(api_city=city, count=n, rng=rng, emergency_only=config.emergency_only)
+    calls = make_calls(api_city=city, count=n, rng=rng, emergency_only=config.emergency_only,
+                       run_id=run_id)
     acknowledged: dict[str, list[str]] = defaultdict(list)
     sent_wall: dict[str, datetime] = {}
     planned: dict[str, float] = {}
@@ -109,10 +120,12 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     outcomes: dict[str, int] = defaultdict(int)
     tasks: set[asyncio.Task[Any]] = set()
 
-    async def clear(vehicle_id: str) -> None:
+    async def clear(vehicle_id: str, call_id: str) -> None:
         await asyncio.sleep(hold_s)
+        # a crew's clearing names its call, as the tablet does
         await api.request("POST", f"/v1/vehicles/{vehicle_id}/status", label="crew_status",
-                          token=api.tokens.crew(vehicle_id), body={"status": "available"})
+                          token=api.tokens.crew(vehicle_id),
+                          body={"status": "available", "call_id": call_id})
 
     async def send(call: SimCall, meant_at: float) -> None:
         wall = datetime.now(UTC)
@@ -120,10 +133,14 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         received = answered - timedelta(seconds=call.answer_delay_s)
         fixes: list[SimFix] = list(call.fixes)
         body = call_body(call=call, received_at=received, answered_at=answered, fixes=fixes)
-        key = f"r{run_id}-{call.key}"
+        key = call.key
         r = await api.request("POST", "/v1/calls", label="intake", body=body,
                               headers={"Idempotency-Key": key}, meant_at=meant_at)
-        if r is None or r.status_code not in (200, 201):
+        if r is None or r.status_code != 201:
+            if r is not None and r.status_code == 200:
+                # A fresh key answered with an existing call: someone else's, not measured.
+                api.errors["intake:200_existing_call"] += 1
+                outcomes["replayed"] += 1
             outcomes["error"] += 1
             return
         view = r.json()
@@ -134,7 +151,7 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
             outcomes["assigned"] += 1
             assigned_at_intake[view["id"]] = api.clock() - meant_at
             for a in view["assignments"]:
-                t = asyncio.create_task(clear(a["vehicle_id"]))
+                t = asyncio.create_task(clear(a["vehicle_id"], view["id"]))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
         else:
@@ -165,9 +182,9 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     end = max((s.started + s.latency_s for s in api.samples["intake"]), default=start + 1.0)
     # Queued calls that a clearing crew picked up: their time to assignment from the timeline.
     back = await read_back(api=api, acknowledged=acknowledged)
-    to_assignment, never_assigned = _times_to_assignment(
+    to_assignment, never_assigned, before_sent = _times_to_assignment(
         calls=back.calls, assigned_at_intake=assigned_at_intake, sent_wall=sent_wall)
-    intake_ms = [s.latency_s * 1000 for s in api.samples["intake"] if s.status in (200, 201)]
+    intake_ms = [s.latency_s * 1000 for s in api.samples["intake"] if s.status == 201]
     crew_ms = [s.latency_s * 1000 for s in api.samples["crew_status"] if s.status == 200]
     position_ms = [s.latency_s * 1000 for s in api.samples["crew_position"] if s.status < 400]
     achieved = len(intake_ms) / (end - start) if end > start else 0.0
@@ -176,19 +193,23 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         [Target("intake_p99_ms", config.p99_ms),
          *([Target("position_p99_ms", config.crew_p99_ms)] if position_ms else []),
          Target("achieved_share_of_offered", config.min_rate_share, at_most=False),
-         Target("invariant_violations", 0)],
+         Target("invariant_violations", 0), Target("existing_calls_returned", 0),
+         Target("assigned_before_sent", 0)],
         {"intake_p99_ms": lat.p99, "position_p99_ms": distribution(position_ms).p99,
          "achieved_share_of_offered": achieved / config.rate,
-         "invariant_violations": 0 if back.invariants.ok else 1})
+         "invariant_violations": 0 if back.invariants.ok else 1,
+         "existing_calls_returned": outcomes.get("replayed", 0),
+         "assigned_before_sent": before_sent})
     per_s = throughput([s.started + s.latency_s for s in api.samples["intake"]], bin_s=1.0,
                        start=start, end=max(end, start + 1.0))
     return {
-        "mode": "intake", "config": asdict(config), "hold_s": hold_s, "fleet_emergency": fleet,
+        "mode": "intake", "run_id": run_id, "config": asdict(config), "hold_s": hold_s,
+        "fleet_emergency": fleet,
         "offered_calls_per_s": config.rate, "achieved_calls_per_s": achieved,
         "calls_sent": n, "outcomes": dict(outcomes),
         "intake_latency_ms": lat.to_dict(),
         "request_to_assignment_ms": distribution([v * 1000 for v in to_assignment]).to_dict(),
-        "never_assigned": never_assigned,
+        "never_assigned": never_assigned, "assigned_before_sent": before_sent,
         "crew_status_latency_ms": distribution(crew_ms).to_dict(),
         "crew_position_latency_ms": distribution(position_ms).to_dict(),
         "positions_sent": len(position_ms),
@@ -222,19 +243,29 @@ async def _ping_positions(*, api: Api, city: City, config: IntakeConfig, start: 
 def _times_to_assignment(
     *, calls: dict[str, dict[str, Any]], assigned_at_intake: dict[str, float],
     sent_wall: dict[str, datetime],
-) -> tuple[list[float], int]:
-    """Seconds from request to assignment per call, and how many were never assigned."""
+) -> tuple[list[float], int, int]:
+    """Seconds from request to assignment per call, how many were never assigned, and how
+    many timelines put the assignment before the request was sent.
+
+    Only calls this run created (`sent_wall`) are timed. An assignment stamped before the
+    request left is not a latency: the call is not the one sent (or the service's clock is
+    behind the harness's), so it is counted apart and never enters the distribution.
+    """
     out = list(assigned_at_intake.values())
-    never = 0
+    never = before_sent = 0
     for cid, view in calls.items():
-        if cid in assigned_at_intake:
+        if cid in assigned_at_intake or cid not in sent_wall:
             continue
         ev = first_event(view, "dispatched")
         if ev is None:
             never += 1
             continue
-        out.append((parse_time(ev["received_at"]) - sent_wall[cid]).total_seconds())
-    return out, never
+        seconds = (parse_time(ev["received_at"]) - sent_wall[cid]).total_seconds()
+        if seconds < 0:
+            before_sent += 1
+            continue
+        out.append(seconds)
+    return out, never, before_sent
 
 
 async def run_surge(*, api: Api, config: IntakeConfig, factor: float = 1.5,
@@ -247,8 +278,7 @@ async def run_surge(*, api: Api, config: IntakeConfig, factor: float = 1.5,
                                "positions_per_s": config.positions_per_s / config.rate * rate})
         api.samples.clear()
         api.errors.clear()
-        figures = await run_intake(api=api, config=step, show_progress=show_progress,
-                                   run_id=i)
+        figures = await run_intake(api=api, config=step, show_progress=show_progress)
         figures.pop("_samples")
         steps.append(figures)
         if show_progress:

@@ -78,10 +78,12 @@ PRESENTATIONS: tuple[Presentation, ...] = (
                                "breathing_normally": False},
                  Acuity.II, TransportClass.EMERGENCY, None, transport_share=0.85,
                  complaint="short of breath"),
+    # (severe pain is level II in the CN grading: an urgent call is a presentation that
+    # the red-flag screen leaves open)
     Presentation("urgent", {"age_years": 45, "conscious": True, "breathing": True,
-                            "breathing_normally": True, "severe_pain": True},
+                            "breathing_normally": True},
                  Acuity.III, TransportClass.EMERGENCY, None, transport_share=0.8,
-                 complaint="severe abdominal pain"),
+                 complaint="abdominal pain, vomited twice"),
     Presentation("non_urgent", {"age_years": 52, "conscious": True, "breathing": True,
                                 "breathing_normally": True, "severe_pain": False,
                                 "chest_pain": False},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 
+from dispatch.api.deps import get_now
 from dispatch.app import create_app
 from dispatch.auth import issue_token
 from dispatch.config import Settings
@@ -80,10 +81,15 @@ class Service:
 
 
 @asynccontextmanager
-async def running_service(**overrides: Any) -> AsyncIterator[Service]:
-    """A service on its own schema and key prefix, with settings `overrides`."""
+async def running_service(
+    clock: Callable[[], datetime] | None = None, **overrides: Any
+) -> AsyncIterator[Service]:
+    """A service on its own schema and key prefix, with settings `overrides`; `clock`
+    stands in for the requests' clock (a test that plays a call chain's later clocks)."""
     settings = isolated_settings(**overrides)
     app = create_app(settings)
+    if clock is not None:
+        app.dependency_overrides[get_now] = clock
     try:
         # generous limits: CI machines are small and shared
         async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:

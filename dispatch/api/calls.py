@@ -7,12 +7,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
-from pydantic import AwareDatetime
 
 from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import CallStatus
 from dispatch.errors import InvalidInput
+from dispatch.fields import Instant
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, Outcome
 from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
 
@@ -41,7 +41,9 @@ async def create_call(
 ) -> JSON:
     """Persist the call, fuse its fixes, triage it and assign (or queue) a vehicle.
 
-    A retry with the same `Idempotency-Key` returns the first call with status 200.
+    A retry with the same `Idempotency-Key` and the same body returns the first call with
+    status 200; the key sent with a different body is refused with 422 (field
+    `Idempotency-Key`): the first call is kept and the new one needs a key of its own.
     """
     outcome = await orchestrator.take_call(body=body, idempotency_key=idempotency_key,
                                            principal=principal, now=now)
@@ -53,8 +55,8 @@ async def list_calls(
     orchestrator: OrchestratorDep, principal: PrincipalDep,
     status: Annotated[list[CallStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=100,
                                         description="next_cursor of the previous page")] = None,
 ) -> JSON:

@@ -39,6 +39,17 @@ _STATUS: list[tuple[type[DispatchError], int, str]] = [
 ]
 
 
+# PostgreSQL or Redis unreachable, restarting, frozen, out of connections or slots: 503.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisError, OSError, TimeoutError,
+    asyncpg.PostgresConnectionError,  # 08xxx, ConnectionDoesNotExistError
+    asyncpg.InterfaceError,  # connection closed or released under a query
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: CannotConnectNow, shutdown, cancel
+    asyncpg.exceptions.InsufficientResourcesError,  # 53xxx: TooManyConnections, disk full
+)
+
+
 def error_body(kind: str, field: str | None, reason: str) -> dict[str, object]:
     return {"error": kind, "detail": [{"field": field, "reason": reason}]}
 
@@ -75,9 +86,12 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             loc = err.get("loc", ())
             reason = err.get("msg", "invalid")
+            field = _location(loc)
             if err.get("type") == "json_invalid":
+                # loc is ("body", <offset>): the body as a whole is what is refused
                 reason = f"malformed JSON: {err.get('ctx', {}).get('error', reason)}"
-            detail.append({"field": _location(loc), "reason": reason})
+                field = "body"
+            detail.append({"field": field, "reason": reason})
         return JSON({"error": "invalid_input", "detail": detail}, status_code=422)
 
     async def _unavailable(request: Request, exc: Exception) -> JSON:
@@ -88,13 +102,24 @@ def install_error_handlers(app: FastAPI) -> None:
                                "a backing service (PostgreSQL or Redis) is unavailable; retry"),
                     status_code=503, headers={"Retry-After": "2"})
 
-    for infrastructure in (RedisError, OSError, TimeoutError, asyncpg.PostgresConnectionError,
-                           asyncpg.InterfaceError, asyncpg.exceptions.QueryCanceledError):
+    for infrastructure in UNAVAILABLE:
         app.add_exception_handler(infrastructure, _unavailable)
+
+    async def _out_of_range(request: Request, exc: Exception) -> JSON:
+        # A value every model accepted that PostgreSQL or date arithmetic still cannot take
+        # (the models bound what they can; this keeps the rest a 422, not a 500).
+        log.warning("refused a value out of range on %s: %r", request.url.path, exc)
+        return JSON(error_body("invalid_input", None, f"a value is out of range: {exc}"),
+                    status_code=422)
+
+    for data_error in (asyncpg.DataError, OverflowError):
+        app.add_exception_handler(data_error, _out_of_range)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSON:
-        return JSON(error_body("http_error", None, str(exc.detail)),
+        # FastAPI raises 400 for a body it cannot read at all: that is the field
+        field = "body" if exc.status_code == 400 else None
+        return JSON(error_body("http_error", field, str(exc.detail)),
                               status_code=exc.status_code, headers=exc.headers)
 
 

@@ -50,7 +50,7 @@ async def report_status(
 ) -> JSON:
     result = await orchestrator.report_status(
         vehicle_id=vehicle_id, status=body.status, at=received_now(body.at, now),
-        principal=principal, now=now)
+        principal=principal, now=now, call_id=body.call_id, report_id=body.report_id)
     return JSON(result)
 
 

@@ -40,6 +40,8 @@ class NewCall:
     answered_at: datetime
     booked_from: datetime | None
     booked_to: datetime | None
+    # SHA-256 of the canonical request body, kept with an Idempotency-Key
+    request_fingerprint: str | None = None
 
 
 CALL_COLUMNS = """id, caller_number, complaint, answers, status, acuity, transport_class,
@@ -52,19 +54,25 @@ async def insert_call(*, conn: asyncpg.Connection, call: NewCall) -> bool:
     row = await conn.fetchrow(
         """INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,
                acuity, transport_class, pathway, triage, required_kinds,
-               received_at, answered_at, booked_from, booked_to)
-           VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               received_at, answered_at, booked_from, booked_to, request_fingerprint)
+           VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            ON CONFLICT (idempotency_key) DO NOTHING
            RETURNING id""",
         call.id, call.idempotency_key, call.caller_number, call.complaint, call.answers,
         call.acuity, call.transport_class, call.pathway, call.triage, call.required_kinds,
         call.received_at, call.answered_at, call.booked_from, call.booked_to,
+        call.request_fingerprint,
     )
     return row is not None
 
 
-async def call_id_for_key(*, conn: asyncpg.Connection, key: str) -> UUID | None:
-    return await conn.fetchval("SELECT id FROM calls WHERE idempotency_key = $1", key)
+async def call_for_key(
+    *, conn: asyncpg.Connection, key: str
+) -> tuple[UUID, str | None] | None:
+    """(id, request fingerprint) of the call an Idempotency-Key created, if any."""
+    row = await conn.fetchrow(
+        "SELECT id, request_fingerprint FROM calls WHERE idempotency_key = $1", key)
+    return None if row is None else (row["id"], row["request_fingerprint"])
 
 
 async def insert_fixes(*, conn: asyncpg.Connection, call_id: UUID, fixes: list[StoredFix]) -> None:

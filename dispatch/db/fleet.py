@@ -9,15 +9,21 @@ from uuid import UUID
 
 import asyncpg
 
-VEHICLE_COLUMNS = """v.id, v.call_sign, v.kind, v.station_id, v.capabilities, v.crew_count,
+VEHICLE_COLUMNS = """v.id, v.call_sign, v.kind, v.station_id, v.home_station_id,
+    v.capabilities, v.crew_count,
     v.status, v.call_id, v.lon, v.lat, v.position_at, v.status_at,
     s.district_id AS station_district_id"""
 
 
-async def get_vehicle(*, conn: asyncpg.Connection, vehicle_id: str) -> asyncpg.Record | None:
+async def get_vehicle(
+    *, conn: asyncpg.Connection, vehicle_id: str, for_update: bool = False
+) -> asyncpg.Record | None:
+    """One vehicle; `for_update` locks its row for the caller's transaction (status
+    changes do, so two reports for one vehicle apply one after the other)."""
+    lock = " FOR UPDATE OF v" if for_update else ""
     return await conn.fetchrow(
         f"""SELECT {VEHICLE_COLUMNS} FROM vehicles v LEFT JOIN stations s ON s.id = v.station_id
-             WHERE v.id = $1""",
+             WHERE v.id = $1{lock}""",
         vehicle_id,
     )
 
@@ -87,6 +93,9 @@ async def claim_first_available(
                SELECT v.id, o.eta_s, o.distance_m, o.reason
                  FROM vehicles v JOIN opts o ON o.vehicle_id = v.id
                 WHERE v.status = 'available'
+                  -- never beside a live assignment, whatever the status column says
+                  AND NOT EXISTS (SELECT 1 FROM assignments a
+                                   WHERE a.vehicle_id = v.id AND a.released_at IS NULL)
                 ORDER BY o.pos LIMIT 1
                   FOR UPDATE OF v SKIP LOCKED
            ), claimed AS (
@@ -161,20 +170,118 @@ async def live_assignments(*, conn: asyncpg.Connection, call_id: UUID) -> list[a
 async def queued_calls_for_kind(
     *, conn: asyncpg.Connection, kind: str, limit: int, booked_before: datetime
 ) -> list[asyncpg.Record]:
-    """The head of the queue a vehicle of `kind` could serve, locked for this transaction.
+    """The head of the queue a vehicle of `kind` could serve, most urgent then oldest.
 
-    Bookings opening after `booked_before`, and bookings already planned onto a vehicle
-    (the scheduler dispatches those), are not taken. SKIP LOCKED lets instances draining
-    the queue at once take different calls.
+    Not locked: the drain locks only the call it picks (lock_queued_call). Locking the
+    whole head here made a second instance draining at the same moment find every row
+    of a short queue locked and give up, its vehicle left idle. Bookings opening after
+    `booked_before`, and bookings already planned onto a vehicle (the scheduler
+    dispatches those), are not taken.
     """
     return await conn.fetch(
-        """SELECT id, status, lon, lat, acuity, received_at, required_kinds, booked_from
+        """SELECT id, status, lon, lat, acuity, received_at, required_kinds, booked_from,
+                  transport_class
              FROM calls c
             WHERE status = 'queued' AND $1 = ANY(required_kinds) AND lon IS NOT NULL
-              AND (booked_from IS NULL OR booked_from <= $3)
+              AND (booked_from IS NULL OR booked_from <= $3 OR transport_class = 'emergency')
               AND NOT EXISTS (SELECT 1 FROM booked_trips b
                                WHERE b.call_id = c.id AND b.status = 'planned')
             ORDER BY acuity, received_at
-            LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            LIMIT $2""",
         kind, limit, booked_before,
+    )
+
+
+async def lock_queued_call(*, conn: asyncpg.Connection, call_id: UUID) -> asyncpg.Record | None:
+    """Lock a call that is still queued, or None when it is not (or another transaction
+    holds it: SKIP LOCKED, that instance is assigning it)."""
+    return await conn.fetchrow(
+        """SELECT id, status, lon, lat, radius_m, acuity, received_at, required_kinds,
+                  booked_from, transport_class
+             FROM calls WHERE id = $1 AND status = 'queued' FOR UPDATE SKIP LOCKED""",
+        call_id,
+    )
+
+
+async def queued_call_ids(
+    *, conn: asyncpg.Connection, limit: int, booked_before: datetime
+) -> list[UUID]:
+    """Queued calls with a location that a vehicle could be given now, urgent first."""
+    rows = await conn.fetch(
+        """SELECT id FROM calls c
+            WHERE status = 'queued' AND lon IS NOT NULL
+              AND (booked_from IS NULL OR booked_from <= $2 OR transport_class = 'emergency')
+              AND NOT EXISTS (SELECT 1 FROM booked_trips b
+                               WHERE b.call_id = c.id AND b.status = 'planned')
+            ORDER BY acuity, received_at
+            LIMIT $1""",
+        limit, booked_before,
+    )
+    return [r["id"] for r in rows]
+
+
+async def mission_of(*, conn: asyncpg.Connection, vehicle_id: str) -> asyncpg.Record | None:
+    """The vehicle's live assignment: when and by whom it was made (None without one)."""
+    return await conn.fetchrow(
+        """SELECT call_id, assigned_at, assigned_by FROM assignments
+            WHERE vehicle_id = $1 AND released_at IS NULL""",
+        vehicle_id,
+    )
+
+
+async def last_clearing(
+    *, conn: asyncpg.Connection, vehicle_id: str, status: str
+) -> UUID | None:
+    """The call of the vehicle's last clearing with `status` (None if it never had one)."""
+    value: UUID | None = await conn.fetchval(
+        """SELECT call_id FROM events
+            WHERE vehicle_id = $1 AND kind = 'cleared' AND data->>'status' = $2
+            ORDER BY occurred_at DESC, id DESC LIMIT 1""",
+        vehicle_id, status,
+    )
+    return value
+
+
+async def status_event_at(
+    *, conn: asyncpg.Connection, vehicle_id: str, status: str, at: datetime
+) -> asyncpg.Record | None:
+    """The timeline event a status report stamped at `at` wrote, if one did (a resend
+    carries its first delivery's `at`)."""
+    return await conn.fetchrow(
+        """SELECT call_id FROM events
+            WHERE vehicle_id = $1 AND occurred_at = $3 AND data->>'status' = $2
+            LIMIT 1""",
+        vehicle_id, status, at,
+    )
+
+
+async def status_reported(
+    *, conn: asyncpg.Connection, vehicle_id: str, call_id: UUID, status: str
+) -> bool:
+    """Whether the vehicle's `status` about `call_id` is already on the call's timeline."""
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM events
+                           WHERE call_id = $1 AND vehicle_id = $2 AND data->>'status' = $3)""",
+        call_id, vehicle_id, status,
+    ))
+
+
+async def status_report(
+    *, conn: asyncpg.Connection, vehicle_id: str, report_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT fingerprint, result FROM status_reports
+            WHERE vehicle_id = $1 AND report_id = $2""",
+        vehicle_id, report_id,
+    )
+
+
+async def save_status_report(
+    *, conn: asyncpg.Connection, vehicle_id: str, report_id: str, fingerprint: str,
+    result: dict[str, Any],
+) -> None:
+    await conn.execute(
+        """INSERT INTO status_reports (vehicle_id, report_id, fingerprint, result)
+           VALUES ($1, $2, $3, $4)""",
+        vehicle_id, report_id, fingerprint, result,
     )

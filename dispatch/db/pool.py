@@ -1,10 +1,12 @@
-"""The asyncpg pool: JSON codecs via orjson, the configured schema on the search path."""
+"""The asyncpg pool: JSON codecs via orjson, the configured schema on the search path, and
+a bounded wait for a connection."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import asyncpg
+import asyncpg.pool
 import orjson
 
 
@@ -19,17 +21,45 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class BoundedPool(asyncpg.pool.Pool):
+    """A pool whose `acquire()` waits at most `acquire_timeout` unless told otherwise.
+
+    Without it a request waits for a connection for ever (a frozen PostgreSQL, a pool
+    exhausted) and its client sees a hang instead of a 503 it can retry.
+    """
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(
-    *, dsn: str, schema: str, min_size: int, max_size: int, command_timeout_s: float
+    *, dsn: str, schema: str, min_size: int, max_size: int, command_timeout_s: float,
+    acquire_timeout_s: float | None = None,
 ) -> asyncpg.Pool:
-    """Open a pool whose connections see `schema` first and speak JSON through orjson."""
-    pool = await asyncpg.create_pool(
-        dsn=dsn,
+    """Open a pool whose connections see `schema` first and speak JSON through orjson.
+
+    `command_timeout_s` bounds each statement and each new connection's start-up;
+    `acquire_timeout_s` (default: the command timeout) each wait for a connection.
+    """
+    pool = BoundedPool(
+        dsn,
         min_size=min_size,
         max_size=max_size,
-        command_timeout=command_timeout_s,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         init=init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=command_timeout_s if acquire_timeout_s is None else acquire_timeout_s,
+        command_timeout=command_timeout_s,
+        # a frozen server accepts TCP but never answers the start-up: bound that as well
+        timeout=command_timeout_s,
         server_settings={"search_path": f"{schema},public", "application_name": "dispatch"},
     )
-    assert pool is not None
+    await pool
     return pool

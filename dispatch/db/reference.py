@@ -31,13 +31,21 @@ async def upsert_stations(*, conn: asyncpg.Connection, rows: list[dict[str, Any]
 
 
 async def upsert_vehicles(*, conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert or update vehicles; a new vehicle starts available at its station."""
+    """Insert or update vehicles; a new vehicle starts available at its station.
+
+    The station given is the vehicle's home. A vehicle moved up elsewhere stays posted there
+    when its home is loaded again unchanged; a new home posts it at the new home.
+    """
     await conn.executemany(
-        """INSERT INTO vehicles (id, call_sign, kind, station_id, capabilities, crew_count,
-                                 lon, lat, position_at, synthetic)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
+        """INSERT INTO vehicles (id, call_sign, kind, station_id, home_station_id,
+                                 capabilities, crew_count, lon, lat, position_at, synthetic)
+           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, now(), $9)
            ON CONFLICT (id) DO UPDATE SET call_sign = EXCLUDED.call_sign,
-               kind = EXCLUDED.kind, station_id = EXCLUDED.station_id,
+               kind = EXCLUDED.kind,
+               station_id = CASE WHEN vehicles.home_station_id
+                                      IS NOT DISTINCT FROM EXCLUDED.home_station_id
+                                 THEN vehicles.station_id ELSE EXCLUDED.station_id END,
+               home_station_id = EXCLUDED.home_station_id,
                capabilities = EXCLUDED.capabilities, crew_count = EXCLUDED.crew_count,
                synthetic = EXCLUDED.synthetic""",
         [

@@ -260,7 +260,10 @@ class CoverageService:
         self, *, vehicle_id: str, to_station_id: str, principal: Principal, bus: Bus,
         now: datetime,
     ) -> dict[str, Any]:
-        """Record a dispatcher's accepted move as a timeline event; the vehicle stays available."""
+        """Post the vehicle at the station and record the move as a timeline event; the
+        vehicle stays available. Its station_id (where it is posted: the district it
+        covers, the station its next dispatch counts for) becomes the new station; its
+        home station does not change."""
         principal.require(Role.DISPATCHER)
         places = await self._places.get()
         station = places.stations.get(to_station_id)
@@ -269,7 +272,7 @@ class CoverageService:
         async with self._pool.acquire() as conn, conn.transaction():
             # Row lock: a claim racing this accept either sees the event or is seen by it.
             vehicle = await conn.fetchrow(
-                """SELECT id, kind, status, station_id, lon, lat FROM vehicles
+                """SELECT id, kind, status, station_id, home_station_id, lon, lat FROM vehicles
                     WHERE id = $1 FOR UPDATE""", vehicle_id)
             if vehicle is None:
                 raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
@@ -289,7 +292,10 @@ class CoverageService:
             data = {"from_station_id": from_station, "to_station_id": station.id,
                     "to_lon": station.lon, "to_lat": station.lat,
                     "distance_m": distance_m,
+                    "home_station_id": vehicle["home_station_id"],
                     "by": principal.subject}
+            await conn.execute("UPDATE vehicles SET station_id = $2 WHERE id = $1",
+                               vehicle_id, station.id)
             [event_id] = await append_events(conn=conn, events=[
                 NewEvent(EventKind.MOVE_UP, now, None, vehicle_id, data=data)])
             await audit(conn=conn, actor=principal.subject, role=principal.role.value,

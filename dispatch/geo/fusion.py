@@ -45,6 +45,9 @@ from dispatch.geo.distance import EARTH_RADIUS_M, haversine_m
 ACCURACY_CONFIDENCE_PCT = 68
 AGE_GROWTH_M_PER_S = 1.4
 CONSISTENCY_CONFIDENCE = 0.99
+# No fix places a caller better than this: a smaller radius (1e-170 from a broken gateway)
+# would square to a zero variance and an infinite weight.
+MIN_ACCURACY_M = 1.0
 
 # Sources that locate a place rather than a handset: they do not age.
 _PLACE_SOURCES = frozenset({FixSource.MANUAL, FixSource.ADDRESS})
@@ -120,11 +123,12 @@ class FusedLocation:
 
 def aged_accuracy_m(fix: Fix, *, now: datetime) -> float:
     """The fix's 68 % radius grown for its age (handset sources only)."""
+    accuracy_m = max(fix.accuracy_m, MIN_ACCURACY_M)
     if fix.source in _PLACE_SOURCES:
-        return fix.accuracy_m
+        return accuracy_m
     # A fix stamped in the future means the handset clock is ahead; treat it as fresh.
     age_s = max(0.0, (now - fix.observed_at).total_seconds())
-    return math.hypot(fix.accuracy_m, AGE_GROWTH_M_PER_S * age_s)
+    return math.hypot(accuracy_m, AGE_GROWTH_M_PER_S * age_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,22 @@ import redis.asyncio as aioredis
 
 from dispatch.domain import VehicleKind
 
+# Redis GEO covers the Web Mercator square only: GEOADD and GEOSEARCH refuse latitudes
+# beyond this (valid WGS-84 near the poles). Such input can never succeed, so it must not
+# reach Redis, where the error would read as "Redis unavailable, retry".
+GEO_LAT_LIMIT = 85.05112878
+
+
+def searchable(lat: float) -> bool:
+    """Whether a search centred at `lat` is one Redis GEO can run."""
+    return -GEO_LAT_LIMIT <= lat <= GEO_LAT_LIMIT
+
+
+def _indexable(lat: float) -> float:
+    # A vehicle beyond the band is kept in its set at the band's edge, so "available" still
+    # means "a member"; the ranking reads its true position from PostgreSQL.
+    return min(max(lat, -GEO_LAT_LIMIT), GEO_LAT_LIMIT)
+
 
 @dataclass(frozen=True, slots=True)
 class Nearby:
@@ -38,7 +54,7 @@ class LiveIndex:
     async def mark_available(
         self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float
     ) -> None:
-        await self._redis.geoadd(self._key(kind), (lon, lat, vehicle_id))
+        await self._redis.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id))
 
     async def mark_unavailable(self, *, vehicle_id: str, kind: VehicleKind) -> None:
         await self._redis.zrem(self._key(kind), vehicle_id)
@@ -46,12 +62,14 @@ class LiveIndex:
     async def move(self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float) -> None:
         """Update the position of a vehicle that is available; others are not indexed."""
         # XX: only update an existing member, so a ping racing a claim cannot re-add it.
-        await self._redis.geoadd(self._key(kind), (lon, lat, vehicle_id), xx=True)
+        await self._redis.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id), xx=True)
 
     async def nearest(
         self, *, kind: VehicleKind, lon: float, lat: float, radius_m: float, count: int
     ) -> list[Nearby]:
         """Up to `count` available vehicles of `kind` within `radius_m`, nearest first."""
+        if not searchable(lat):
+            return []
         rows: list[Any] = await self._redis.geosearch(
             self._key(kind),
             longitude=lon,
@@ -74,6 +92,8 @@ class LiveIndex:
         count: int,
     ) -> list[Nearby]:
         """`nearest` for several kinds in one round trip (a pipeline), nearest first."""
+        if not searchable(lat):
+            return []
         pipe = self._redis.pipeline(transaction=False)
         for kind in kinds:
             pipe.geosearch(self._key(kind), longitude=lon, latitude=lat, radius=radius_m,
@@ -95,7 +115,7 @@ class LiveIndex:
             pipe.delete(self._key(kind))
         n = 0
         for vehicle_id, kind, lon, lat in available:
-            pipe.geoadd(self._key(kind), (lon, lat, vehicle_id))
+            pipe.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id))
             n += 1
         pipe.set(self._built_key, "1")
         await pipe.execute()

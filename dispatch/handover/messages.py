@@ -23,7 +23,6 @@ from uuid import UUID
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +33,7 @@ from pydantic import (
 
 from dispatch.domain import VehicleStatus
 from dispatch.errors import HandoverError
+from dispatch.fields import NUL_REASON, Instant, Number, WholeNumber, nul_field
 from dispatch.handover.state import Team
 
 __all__ = [
@@ -262,19 +262,19 @@ class StatusMsg(_CrewBase):
 
     type: Literal["status"]
     status: VehicleStatus
-    at: AwareDatetime
+    at: Instant
 
 
 class PositionMsg(_CrewBase):
     """A GNSS position from the tablet: WGS-84, as every handset GNSS reports it."""
 
     type: Literal["position"]
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    heading: float | None = Field(default=None, ge=0, lt=360)  # degrees from true north
+    lon: Number = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    heading: Number | None = Field(default=None, ge=0, lt=360)  # degrees from true north
     # 100 m/s = 360 km/h: above any road ambulance; larger is a GNSS glitch.
-    speed_mps: float | None = Field(default=None, ge=0, le=100)
-    at: AwareDatetime
+    speed_mps: Number | None = Field(default=None, ge=0, le=100)
+    at: Instant
 
 
 # Plausibility bounds, not clinical thresholds: they refuse typing errors and sensor
@@ -286,19 +286,19 @@ class VitalsMsg(_CrewBase):
     """One set of vital signs; absent fields were not measured this time."""
 
     type: Literal["vitals"]
-    hr: int | None = Field(default=None, ge=0, le=350)  # /min
-    sbp: int | None = Field(default=None, ge=0, le=300)  # mm[Hg]
-    dbp: int | None = Field(default=None, ge=0, le=250)  # mm[Hg]
-    spo2: int | None = Field(default=None, ge=0, le=100)  # %
-    rr: int | None = Field(default=None, ge=0, le=100)  # /min; neonates breathe up to ~60
+    hr: WholeNumber | None = Field(default=None, ge=0, le=350)  # /min
+    sbp: WholeNumber | None = Field(default=None, ge=0, le=300)  # mm[Hg]
+    dbp: WholeNumber | None = Field(default=None, ge=0, le=250)  # mm[Hg]
+    spo2: WholeNumber | None = Field(default=None, ge=0, le=100)  # %
+    rr: WholeNumber | None = Field(default=None, ge=0, le=100)  # /min; neonates breathe up to ~60
     # Accidental hypothermia survivors have been rewarmed from below 14 Cel
     # (Gilbert et al., Lancet 2000); above 45 Cel is not compatible with a reading.
-    temp_c: float | None = Field(default=None, ge=10, le=45)
-    gcs: int | None = Field(default=None, ge=3, le=15)  # Teasdale & Jennett, Lancet 1974
+    temp_c: Number | None = Field(default=None, ge=10, le=45)
+    gcs: WholeNumber | None = Field(default=None, ge=3, le=15)  # Teasdale & Jennett, Lancet 1974
     avpu: Avpu | None = None
-    glucose_mmol: float | None = Field(default=None, ge=0, le=150)  # mmol/L
-    pain: int | None = Field(default=None, ge=0, le=10)  # 0-10 numeric rating scale
-    at: AwareDatetime
+    glucose_mmol: Number | None = Field(default=None, ge=0, le=150)  # mmol/L
+    pain: WholeNumber | None = Field(default=None, ge=0, le=10)  # 0-10 numeric rating scale
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> VitalsMsg:
@@ -317,7 +317,7 @@ class EcgMsg(_CrewBase):
     st_elevation_leads: tuple[EcgLead, ...] = Field(default=(), max_length=17)
     stemi: bool
     image_ref: str | None = Field(default=None, min_length=1, max_length=256)
-    at: AwareDatetime
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> EcgMsg:
@@ -341,11 +341,13 @@ class StrokeMsg(_CrewBase):
     """Prehospital stroke assessment and the last-known-well time."""
 
     type: Literal["stroke"]
-    lams: int | None = Field(default=None, ge=0, le=5)  # Llanes et al., Prehosp Emerg Care 2004
-    race: int | None = Field(default=None, ge=0, le=9)  # Perez de la Ossa et al., Stroke 2014
+    # Llanes et al., Prehosp Emerg Care 2004
+    lams: WholeNumber | None = Field(default=None, ge=0, le=5)
+    # Perez de la Ossa et al., Stroke 2014
+    race: WholeNumber | None = Field(default=None, ge=0, le=9)
     befast: BeFast | None = None
-    last_known_well: AwareDatetime | None = None
-    at: AwareDatetime
+    last_known_well: Instant | None = None
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> StrokeMsg:
@@ -370,12 +372,12 @@ class InjuriesMsg(_CrewBase):
     type: Literal["injuries"]
     injuries: tuple[Injury, ...] = Field(max_length=50)
     mechanism: ShortText | None = None
-    at: AwareDatetime
+    at: Instant
 
 
 class Dose(BaseModel):
     model_config = _FROZEN
-    value: float = Field(gt=0, le=100_000)
+    value: Number = Field(gt=0, le=100_000)
     unit: DoseUnit
 
 
@@ -388,7 +390,7 @@ class TreatmentMsg(_CrewBase):
     name: str = Field(min_length=1, max_length=120)
     dose: Dose | None = None
     route: Route | None = None
-    at: AwareDatetime
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> TreatmentMsg:
@@ -460,7 +462,7 @@ class DiversionMsg(_HospitalBase):
     type: Literal["diversion"]
     capability: Capability
     on: bool
-    until: AwareDatetime | None = None
+    until: Instant | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DiversionMsg:
@@ -622,9 +624,23 @@ def _validate(adapter: TypeAdapter[Any], obj: dict[str, Any], *, channel: str) -
         ) from None
 
 
+def _refuse_nul(raw: bytes | str) -> None:
+    # PostgreSQL cannot store NUL: refuse the frame, naming the field, before it joins a
+    # batch whose commit it would fail. JSON carries NUL only as the escape \u0000.
+    if ("\\u0000" not in raw) if isinstance(raw, str) else (b"\\u0000" not in raw):
+        return
+    obj = _decode(raw)
+    field = nul_field(obj)
+    if field is not None:
+        msg_id = obj.get("msg_id") if isinstance(obj.get("msg_id"), str) else None
+        raise FrameError(code=CLOSE_INVALID_DATA, reason=f"{field}: {NUL_REASON}", field=field,
+                         msg_id=msg_id)
+
+
 def _parse(adapter: TypeAdapter[Any], raw: bytes | str, *, channel: str) -> Any:
     """Validate one frame of a channel, or raise FrameError."""
     _check_size(raw)
+    _refuse_nul(raw)
     try:
         # A thousand crews' frames a second: pydantic's own JSON parser in one step.
         return adapter.validate_json(raw)

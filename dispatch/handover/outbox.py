@@ -22,6 +22,8 @@ __all__ = ["OutboxPublisher"]
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+# PostgreSQL down, restarting or frozen: the sweep tries again, the task must not end
+_DOWN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class OutboxPublisher:
@@ -51,11 +53,27 @@ class OutboxPublisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._drop_listener()
+
+    async def _drop_listener(self) -> None:
         if self._listener is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await self._listener.remove_listener(self._channel, self._notified)
-            await self._pool.release(self._listener)
-            self._listener = None
+            listener, self._listener = self._listener, None
+            # its connection may have died with a PostgreSQL restart: give it back anyway
+            with contextlib.suppress(*_DOWN):
+                await listener.remove_listener(self._channel, self._notified)
+            with contextlib.suppress(*_DOWN):
+                await self._pool.release(listener)
+
+    async def _relisten(self) -> None:
+        """Listen again on a fresh connection once the old one died (a restart)."""
+        await self._drop_listener()
+        listener = await self._pool.acquire()
+        try:
+            await listener.add_listener(self._channel, self._notified)
+        except BaseException:
+            await self._pool.release(listener)
+            raise
+        self._listener = listener
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()
@@ -82,6 +100,8 @@ class OutboxPublisher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_every_s)
             self._wake.clear()
             try:
+                if self._listener is None or self._listener.is_closed():
+                    await self._relisten()
                 await self.flush()
-            except (asyncpg.PostgresError, RedisError, OSError) as exc:
+            except (*_DOWN, RedisError) as exc:
                 log.warning("handover outbox: %s; retrying", exc)

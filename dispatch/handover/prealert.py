@@ -2,7 +2,8 @@
 
 `destination_changed` runs inside the orchestrator's transaction that chose the centre
 (so the alert commits with the choice) and leaves its messages in the outbox;
-`crew_status_changed` runs after a crew status commits and publishes directly.
+`crew_status_changed` runs inside the transaction that applies a crew status, and
+also leaves its messages in the outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from uuid import UUID
 
 import asyncpg
 
-from dispatch.bus import Bus
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events
@@ -181,34 +181,34 @@ async def destination_changed(
 
 async def crew_status_changed(
     *,
-    pool: asyncpg.Pool,
-    bus: Bus,
+    conn: asyncpg.Connection,
     vehicle_id: str,
     call_id: UUID | None,
     status: VehicleStatus,
     at: datetime,
     now: datetime,
 ) -> None:
-    """Tell the destination a crew status; on at_hospital, mark the patient arrived."""
+    """Tell the destination a crew status; on at_hospital, mark the patient arrived.
+
+    Runs in the transaction that applies the status (so both commit, or neither) and
+    leaves its messages in the outbox."""
     if call_id is None:
         return
-    out: Outgoing = []
-    async with pool.acquire() as conn, conn.transaction():
-        call = await call_db.get_call(conn=conn, call_id=call_id)
-        if call is None or call["destination_id"] is None:
-            return
-        hospital_id = call["destination_id"]
-        out.append((f"hospital:{hospital_id}",
-                    {"kind": "crew_status", "call_id": str(call_id), "vehicle_id": vehicle_id,
-                     "status": status.value, "at": at.isoformat()}))
-        if status is VehicleStatus.AT_HOSPITAL:
-            try:
-                # report_status already stamped at_destination: record it once.
-                _, more = await apply_event(
-                    conn=conn, call=call, hospital_id=hospital_id, now=now,
-                    event=Arrive(by=Actor(role=Role.CREW, id=vehicle_id), at=at),
-                    skip=frozenset({EventKind.AT_DESTINATION}))
-                out.extend(more)
-            except IllegalTransition as exc:
-                log.info("arrival of call %s at %s not applied: %s", call_id, hospital_id, exc)
-    await bus.publish_many(out)
+    call = await call_db.get_call(conn=conn, call_id=call_id)
+    if call is None or call["destination_id"] is None:
+        return
+    hospital_id = call["destination_id"]
+    out: Outgoing = [(f"hospital:{hospital_id}",
+                      {"kind": "crew_status", "call_id": str(call_id), "vehicle_id": vehicle_id,
+                       "status": status.value, "at": at.isoformat()})]
+    if status is VehicleStatus.AT_HOSPITAL:
+        try:
+            # report_status already stamped at_destination: record it once.
+            _, more = await apply_event(
+                conn=conn, call=call, hospital_id=hospital_id, now=now,
+                event=Arrive(by=Actor(role=Role.CREW, id=vehicle_id), at=at),
+                skip=frozenset({EventKind.AT_DESTINATION}))
+            out.extend(more)
+        except IllegalTransition as exc:
+            log.info("arrival of call %s at %s not applied: %s", call_id, hospital_id, exc)
+    await repo.add_outbox(conn=conn, items=out)

@@ -402,7 +402,7 @@ class HandoverService:
                 if vehicle["status"] != msg.status.value:
                     await self.orchestrator.report_status(
                         vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
-                        principal=principal, now=now)
+                        principal=principal, now=now, call_id=msg.call_id)
             stored = await repo.insert_crew_message(
                 conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,
                 call_id=msg.call_id, kind=msg.type, occurred_at=msg.at,

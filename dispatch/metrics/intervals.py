@@ -5,8 +5,11 @@ exactly these; tests hold both to them):
 
 1. Duplicates and order. For each (vehicle, kind) the earliest `occurred_at` counts, so
    events reported late, twice or out of order give the same answer as a clean timeline.
-   Call-level clocks (call_received, call_answered, cancelled, centre_alerted,
-   team_activated) take the earliest event of that kind on the call, whatever its vehicle.
+   Call-level clocks (call_received, call_answered, cancelled) take the earliest event of
+   that kind on the call, whatever its vehicle. The centre clocks (centre_alerted,
+   team_activated) take the earliest event at the centre the patient reached (the call's
+   destination): an alert to a centre later dropped by re-routing prepared nobody there.
+   An event naming no centre counts for any.
 2. Source clock earlier than the dispatch order. A vehicle event (departed ... handover)
    whose `occurred_at` precedes that vehicle's `dispatched` comes from a wrong tablet clock.
    We *repair* it with our own clock: the earliest `received_at` of that kind, which can
@@ -27,10 +30,12 @@ exactly these; tests hold both to them):
    in the 3-minute denominator as a failure, unless the call was cancelled within the
    limit (counted from the same start); a call cancelled after the limit had already
    failed. A call with no counted vehicle (never dispatched, or every vehicle stood down)
-   is not in the denominator.
+   is not in the denominator, nor is one whose limit has not yet run out at the report's
+   `as_of` (it can still depart in time).
 6. Non-emergency pick-up is on time when the first vehicle is on scene no later than
    `booked_to` plus the grace; arriving early is on time (the crew waits). No arrival counts
-   as late unless the booking was cancelled before the window closed.
+   as late unless the booking was cancelled before the window closed, or the window (plus
+   grace) has not yet closed at the report's `as_of` (not judged yet).
 """
 
 from __future__ import annotations
@@ -106,6 +111,9 @@ class IndicatorConfig:
     # Periods (hour/day/month) are cut in the centre's local time.
     time_zone: str = "Asia/Shanghai"
     departure_classes: tuple[TransportClass, ...] = (TransportClass.EMERGENCY,)
+    # The moment the report is read at (rules 5 and 6): a departure or pick-up still able
+    # to be on time then is not judged yet. None judges everything (a closed past period).
+    as_of: datetime | None = None
 
     def targets(self) -> tuple[tuple[str, float], ...]:
         """(interval, target seconds) pairs whose share-within the report shows."""
@@ -148,6 +156,7 @@ class CallRow:
     booked_to: datetime | None = None
     flags: frozenset[str] = frozenset()  # triage->'flags' entries that are true
     destination_capabilities: frozenset[str] = frozenset()
+    destination_id: str | None = None  # the centre the patient goes to (reached, on arrival)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +264,9 @@ def _departed_in_time(
         return (None, None) if seconds is None else (seconds <= config.departure_limit_s, seconds)
     if cancelled is not None and (cancelled - start).total_seconds() <= config.departure_limit_s:
         return None, None
+    as_of = config.as_of
+    if as_of is not None and (as_of - start).total_seconds() <= config.departure_limit_s:
+        return None, None  # still within the limit: it can depart in time
     return False, None
 
 
@@ -269,7 +281,15 @@ def _pickup_on_time(
         return on_scene <= deadline
     if cancelled is not None and cancelled <= deadline:
         return None
+    if config.as_of is not None and config.as_of <= deadline:
+        return None  # the window is still open: the vehicle can still be on time
     return False
+
+
+def _at_destination(event: TimelineEvent, destination_id: str | None) -> bool:
+    """Whether a centre event (alert, team) was at the call's destination (rule 1)."""
+    hospital = event.data.get("hospital_id")
+    return hospital is None or hospital == destination_id
 
 
 def _direct_to_capable(*, call: CallRow, arrival: datetime | None) -> bool | None:
@@ -289,11 +309,15 @@ def measure_call(
     def call_clock(kind: EventKind) -> datetime | None:
         return _first(e.occurred_at for e in events if e.kind == kind)
 
+    def centre_clock(kind: EventKind) -> datetime | None:
+        return _first(e.occurred_at for e in events
+                      if e.kind == kind and _at_destination(e, call.destination_id))
+
     received = call_clock(EventKind.CALL_RECEIVED)
     answered = call_clock(EventKind.CALL_ANSWERED)
     cancelled = call_clock(EventKind.CANCELLED)
-    alerted = call_clock(EventKind.CENTRE_ALERTED)
-    team = call_clock(EventKind.TEAM_ACTIVATED)
+    alerted = centre_clock(EventKind.CENTRE_ALERTED)
+    team = centre_clock(EventKind.TEAM_ACTIVATED)
     call_handover = _first(
         e.occurred_at for e in events if e.kind == EventKind.HANDOVER and e.vehicle_id is None
     )

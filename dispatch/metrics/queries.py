@@ -105,6 +105,8 @@ def _per_call_sql(
         for flag, cap in DIRECT_CAPABILITY
     )
     deadline = f"c.booked_to + make_interval(secs => {p(config.pickup_grace_s, 'float8')})"
+    # rules 5 and 6: not judged while it can still be on time at the report's as_of
+    as_of = p(config.as_of, "timestamptz")
     on_pathway = "c.pathway IS NOT NULL"
     return f"""
         SELECT {dim_cols}c.cancelled, c.repairs,
@@ -120,15 +122,18 @@ def _per_call_sql(
                     WHEN c.cancelled IS NOT NULL
                          AND date_part('epoch', c.cancelled - {dep_start}) <= {limit}
                         THEN NULL
+                    WHEN date_part('epoch', {as_of} - {dep_start}) <= {limit} THEN NULL
                     ELSE false END AS departed_in_time,
                CASE WHEN {on_pathway} AND c.tv_at_destination IS NOT NULL
-                    THEN coalesce(c.alerted < c.tv_at_destination, false) END AS prealerted,
+                    THEN coalesce(c.dest_alerted < c.tv_at_destination, false)
+               END AS prealerted,
                CASE WHEN c.tv_at_destination IS NOT NULL AND ({needed}) THEN {capable} END
                    AS direct_to_capable,
                CASE WHEN c.transport_class = '{TransportClass.NON_EMERGENCY}'
                          AND c.booked_to IS NOT NULL THEN
                     CASE WHEN c.fa_on_scene IS NOT NULL THEN c.fa_on_scene <= {deadline}
                          WHEN c.cancelled IS NOT NULL AND c.cancelled <= {deadline} THEN NULL
+                         WHEN {as_of} <= {deadline} THEN NULL
                          ELSE false END
                END AS pickup_on_time
         FROM call_clocks c
@@ -360,7 +365,7 @@ async def fetch_timelines(
     """Every call received in [start, end) with its events, for the pure reference path."""
     calls = await conn.fetch(
         """SELECT k.id::text AS id, k.received_at, k.acuity, k.transport_class, k.pathway,
-                  k.district_id, k.booked_from, k.booked_to,
+                  k.district_id, k.booked_from, k.booked_to, k.destination_id,
                   CASE WHEN jsonb_typeof(k.triage->'flags') = 'object' THEN
                        ARRAY(SELECT key FROM jsonb_each(k.triage->'flags')
                              WHERE value = 'true'::jsonb)
@@ -374,7 +379,8 @@ async def fetch_timelines(
     )
     events = await conn.fetch(
         """SELECT e.call_id::text AS call_id, e.vehicle_id, e.kind, e.occurred_at,
-                  e.received_at, e.data->>'station_id' AS station_id
+                  e.received_at, e.data->>'station_id' AS station_id,
+                  e.data->>'hospital_id' AS hospital_id
            FROM events e JOIN calls k ON k.id = e.call_id
            WHERE k.received_at >= $1 AND k.received_at < $2
            ORDER BY e.id""",
@@ -383,7 +389,7 @@ async def fetch_timelines(
     )
     by_call: dict[str, list[TimelineEvent]] = {}
     for e in events:
-        data = {"station_id": e["station_id"]} if e["station_id"] is not None else {}
+        data = {k: e[k] for k in ("station_id", "hospital_id") if e[k] is not None}
         by_call.setdefault(e["call_id"], []).append(
             TimelineEvent(
                 kind=e["kind"],
@@ -406,6 +412,7 @@ async def fetch_timelines(
                 booked_to=c["booked_to"],
                 flags=frozenset(c["flags"]),
                 destination_capabilities=frozenset(c["dest_caps"]),
+                destination_id=c["destination_id"],
             ),
             by_call.get(c["id"], []),
         )

@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
+from pydantic import Field
 from starlette.responses import Response
 
-from dispatch.api.deps import OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.fields import Instant
 from dispatch.lang import parse_lang
 from dispatch.metrics.indicators import row_to_dict
 from dispatch.metrics.intervals import IndicatorConfig
@@ -27,16 +28,18 @@ router = APIRouter(tags=["indicators"])
 
 @router.get("/v1/indicators", summary="Response times and the 3-minute departure rate")
 async def indicators(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
+    orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    start: Annotated[Instant, Query(alias="from")],
+    end: Annotated[Instant, Query(alias="to")],
     by: Annotated[list[str] | None, Query(description="hour, day, month, district, station, "
                                           "vehicle, acuity, transport_class, pathway")] = None,
     format: Literal["json", "csv"] = "json",  # noqa: A002
     departure_from: Literal["dispatched", "answered"] = "dispatched",
     departure_limit_s: Annotated[float, Query(gt=0, le=3600)] = 180.0,
     answer_limit_s: Annotated[float, Query(gt=0, le=600)] = 10.0,
-    response_target_s: Annotated[list[float] | None, Query(gt=0, le=7200)] = None,
+    # the bounds on each item: on the list itself FastAPI compared the list (a 500)
+    response_target_s: Annotated[list[Annotated[float, Field(gt=0, le=7200)]] | None,
+                                 Query()] = None,
     tz: Annotated[str | None, Query(max_length=64,
                                     description="default: the centre's (DISPATCH_TIME_ZONE)")
                   ] = None,
@@ -55,7 +58,8 @@ async def indicators(
     config = IndicatorConfig(
         departure_from=departure_from, departure_limit_s=departure_limit_s,
         answer_limit_s=answer_limit_s,
-        response_targets_s=tuple(response_target_s or (480.0, 720.0)), time_zone=tz)
+        response_targets_s=tuple(response_target_s or (480.0, 720.0)), time_zone=tz,
+        as_of=now)
     dims = [d.strip() for item in (by or []) for d in item.split(",") if d.strip()]
     async with contextlib.AsyncExitStack() as stack:
         pool = orchestrator.pool
@@ -86,7 +90,8 @@ def _config_dict(config: IndicatorConfig) -> dict[str, object]:
             "departure_limit_s": config.departure_limit_s,
             "answer_limit_s": config.answer_limit_s,
             "response_targets_s": list(config.response_targets_s),
-            "time_zone": config.time_zone}
+            "time_zone": config.time_zone,
+            "as_of": config.as_of}
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -1,7 +1,9 @@
 """The triage engine: evaluate the rule tables over one call's facts.
 
 Decision, in order:
-1. Fill unanswered questions from complaint keywords; report text/answer conflicts.
+1. Fill unanswered questions from the complaint text (lexicon phrases and numbers);
+   report text/answer conflicts. Vital signs in the text count where the crew has not
+   measured them, and bring in the age band's vital-sign rules even before findings.
 2. Evaluate every rule (and the vital-sign band for the patient's age) in three-valued
    logic. TRUE fires the rule. UNKNOWN inside the rule's scope lists the facts it lacks
    as missing and, where the table sets `unknown_acuity`, assumes the rule: missing data
@@ -21,11 +23,12 @@ from typing import Any
 from dispatch.domain import Acuity, Pathway, TransportClass, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.triage.conditions import Truth, evaluate
-from dispatch.triage.facts import build_facts, input_name
+from dispatch.triage.facts import VITALS, build_facts, input_name
 from dispatch.triage.inputs import Answers, Findings
-from dispatch.triage.keywords import find_matches, text_facts
+from dispatch.triage.keywords import Reading, find_matches, readings, text_facts
 from dispatch.triage.protocol import Protocol, Rule, load_protocol
 from dispatch.triage.result import Reason, TriageResult
+from dispatch.triage.textnums import read_numbers
 
 # trauma_1 (level 1 centre) satisfies trauma_2 (level <= 2): keep only the stricter need
 SUBSUMES = {"trauma_1": "trauma_2"}
@@ -83,7 +86,7 @@ _Missing = tuple[int, int, str]  # (level, rule order, input): the order missing
 
 
 def _rule_outcomes(
-    *, facts: Mapping[str, Any], protocol: Protocol, with_findings: bool
+    *, facts: Mapping[str, Any], protocol: Protocol, with_findings: bool, with_bands: bool
 ) -> tuple[list[_Hit], list[_Missing]]:
     """Every rule fired or assumed, and the inputs the rules lack, in protocol order.
 
@@ -93,7 +96,7 @@ def _rule_outcomes(
 
     def evaluate_rules() -> tuple[tuple[_Hit, ...], tuple[_Missing, ...]]:
         rules = protocol.rules + (
-            _band_rules(facts=facts, protocol=protocol) if with_findings else ())
+            _band_rules(facts=facts, protocol=protocol) if with_bands else ())
         hits: list[_Hit] = []
         missing: list[_Missing] = []
         for order, rule in enumerate(rules):
@@ -106,7 +109,7 @@ def _rule_outcomes(
         return tuple(hits), tuple(missing)
 
     signature = protocol.signer.sign(facts)
-    key = None if signature is None else (with_findings, signature)
+    key = None if signature is None else (with_findings, with_bands, signature)
     hits, missing = protocol.outcomes.get_or_compute(key, evaluate_rules)
     return list(hits), list(missing)
 
@@ -157,36 +160,63 @@ def _reason(hit: _Hit) -> Reason:
     )
 
 
+def _text_readings(complaint: str, protocol: Protocol) -> list[Reading]:
+    """Numbers first (an age in years beats 老人), then the lexicon's phrases."""
+    if not complaint:
+        return []
+    matches = find_matches(text=complaint, lexicon=protocol.lexicon)
+    return [*read_numbers(complaint), *readings(matches)]
+
+
 def _text_reasons(
-    *, answers: Answers, complaint: str, protocol: Protocol
+    *, answers: Answers, found: list[Reading], protocol: Protocol
 ) -> tuple[Answers, list[Reason]]:
-    """Answers with keyword fills, and reasons for every fill and conflict."""
-    matches = find_matches(text=complaint, keywords=protocol.keywords, negations=protocol.negations)
+    """Answers with the text's fills, and reasons for every fill and conflict."""
     given = answers.model_dump()
-    found = text_facts(answers=given, matches=matches)
+    text = text_facts(answers=given, found=[r for r in found if r.fact in given])
     reasons = [
         Reason(
-            rule_id=m.keyword.id,
+            rule_id=rid,
             source=protocol.keyword_source,
-            text=f"complaint text '{m.phrase}' -> {fact} = {value} (not answered)",
+            text=f"complaint text '{phrase}' -> {fact} = {value} (not answered)",
         )
-        for fact, (value, m) in found.filled.items()
+        for fact, (value, phrase, rid) in text.filled.items()
     ]
     reasons += [
         Reason(
-            rule_id=f"XCHECK-{m.keyword.id}",
+            rule_id=f"XCHECK-{rid}",
             source=protocol.keyword_source,
             text=(
-                f"complaint text '{m.phrase}' suggests {fact} = {text_value} but the answer is "
+                f"complaint text '{phrase}' suggests {fact} = {text_value} but the answer is "
                 f"{answer_value}: the structured answer stands; confirm with the caller"
             ),
         )
-        for fact, answer_value, text_value, m in found.conflicts
+        for fact, answer_value, text_value, phrase, rid in text.conflicts
     ]
-    if found.filled:
-        update = {fact: value for fact, (value, _) in found.filled.items()}
+    if text.filled:
+        update = {fact: value for fact, (value, _, _) in text.filled.items()}
         answers = Answers.model_validate({**given, **update})
     return answers, reasons
+
+
+def _text_vitals(
+    *, found: list[Reading], findings: Findings | None, protocol: Protocol
+) -> tuple[dict[str, Any], list[Reason]]:
+    """Vital signs read from the text that the crew has not measured, with reasons."""
+    vitals: dict[str, Any] = {}
+    reasons: list[Reason] = []
+    for r in found:
+        if r.fact not in VITALS or r.fact in vitals:
+            continue
+        if findings is not None and getattr(findings, r.fact) is not None:
+            continue  # the crew's measurement is newer
+        vitals[r.fact] = r.value
+        reasons.append(Reason(
+            rule_id=r.source_id,
+            source=protocol.keyword_source,
+            text=f"complaint text '{r.phrase}' -> {r.fact} = {r.value} (not measured by a crew)",
+        ))
+    return vitals, reasons
 
 
 def evaluate_call(
@@ -196,18 +226,26 @@ def evaluate_call(
     if now.tzinfo is None:
         raise TriageError("now must carry a timezone", field="now")
     protocol = load_protocol()
-    answers, text_reasons = _text_reasons(answers=answers, complaint=complaint, protocol=protocol)
+    found = _text_readings(complaint, protocol)
+    answers, text_reasons = _text_reasons(answers=answers, found=found, protocol=protocol)
+    text_vitals, vital_reasons = _text_vitals(found=found, findings=findings, protocol=protocol)
+    text_reasons += vital_reasons
     facts = build_facts(
         answers=answers,
         findings=findings,
         now=now,
         floor_bands=protocol.sbp_floor_bands,
         future_tolerance_s=float(protocol.constants["onset_future_tolerance_s"]),
+        lead_groups=protocol.lead_groups,
+        qsofa_alert=int(protocol.constants["qsofa_alert"]),
+        text_vitals=text_vitals,
     )
     with_findings = findings is not None
-    hits, missing = _rule_outcomes(facts=facts, protocol=protocol, with_findings=with_findings)
+    with_bands = with_findings or bool(text_vitals)
+    hits, missing = _rule_outcomes(facts=facts, protocol=protocol, with_findings=with_findings,
+                                   with_bands=with_bands)
     if (
-        with_findings
+        with_bands
         and answers.age_years is None
         and any(facts[v] is not None for v in ("hr", "sbp", "rr", "spo2", "temp_c"))
     ):

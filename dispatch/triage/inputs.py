@@ -48,6 +48,8 @@ class Injury(StrEnum):
     MANGLED_OR_PULSELESS_EXTREMITY = "mangled_or_pulseless_extremity"
     AMPUTATION_PROXIMAL = "amputation_proximal"
     BLEEDING_NEEDS_TOURNIQUET = "bleeding_needs_tourniquet"
+    # 2021 red criterion "penetrating ... extremities proximal to the elbow or knee"
+    PENETRATING_PROXIMAL_EXTREMITY = "penetrating_proximal_extremity"
     BURN_WITH_TRAUMA = "burn_with_trauma"
     HEAD_STRIKE = "head_strike"
     SINGLE_FRACTURE = "single_fracture"
@@ -175,6 +177,9 @@ class Answers(BaseModel):
         ),
     )
     injuries: frozenset[Injury] | None = Field(None, json_schema_extra=_label("伤情", "Injuries"))
+    entrapped: bool | None = Field(
+        None, json_schema_extra=_label("被困/需破拆解救", "Trapped (needs extrication)?")
+    )
     anticoagulated: bool | None = Field(
         None, json_schema_extra=_label("服用抗凝药", "On anticoagulants?")
     )

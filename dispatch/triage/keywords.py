@@ -1,18 +1,61 @@
-"""Complaint-text keywords: a fallback that fills unanswered questions, and a cross-check.
+"""Complaint text: the lexicon's phrases found in what the call-taker typed, with negation.
 
-A keyword never overrides a structured answer: it fills a None, and where the caller's
+A phrase never overrides a structured answer: it fills a None, and where the caller's
 structured answer disagrees the answer stays and the conflict is reported so the
 call-taker can confirm.
+
+Matching is one pass over the text with a character trie of every phrase (findings,
+negation cues, clause-internal "but" words and neutral idioms), so its cost grows with
+the text, not with the size of the lexicon. Overlaps resolve as a reader would:
+- a phrase that another phrase starts inside and runs past is dropped ("没有呼吸困难":
+  没有呼吸 gives way to 呼吸困难, and 没有 is left as a negation cue);
+- a phrase inside a longer one is dropped (没 inside 人没气了, no inside "no pulse").
+A finding is negated when a clause-level cue (没有, 无, 否认, denies, no ...) precedes it
+in its clause with no "but" word (但是, 却, but ...) between, or when an adjacent cue
+(不, 没, 未) touches it. Clauses end at ，。；！？,.;!? and line ends.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from dispatch.triage.protocol import Keyword
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    """A group of phrases and the facts each of them sets."""
+
+    id: str
+    facts: tuple[tuple[str, Any], ...]
+    phrases: tuple[str, ...]
+    # for an age group (老人 -> 75): the answered ages that agree with it
+    accepts: tuple[float, float] | None = None
+
+
+class Role(Enum):
+    FINDING = "finding"
+    NEGATION = "negation"  # negates later findings in its clause
+    ADJACENT = "adjacent"  # negates only a finding that starts where it ends
+    BREAK = "break"  # ends a negation's reach inside a clause
+    NEUTRAL = "neutral"  # idioms that are neither (无缘无故, 不舒服, fell asleep)
+
+
+CLAUSE_ENDS = frozenset("，。；！？,.;!?\n\r")
+
+
+def normalise(text: str) -> str:
+    """Full-width forms to ASCII (ＳｐＯ２, ８５, ：), lower case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    role: Role
+    phrase: str
+    keyword: Keyword | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,81 +66,198 @@ class Match:
     end: int
 
 
-def _is_ascii(text: str) -> bool:
-    """English phrases match on word boundaries; Chinese ones anywhere."""
-    return text.isascii()
+@dataclass(frozen=True, slots=True, eq=False)
+class Lexicon:
+    """Every phrase of the keyword table in one trie (compared by identity: one per table)."""
+
+    trie: dict[str, Any] = field(repr=False)
+    size: int
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        keywords: tuple[Keyword, ...],
+        negations: tuple[str, ...],
+        adjacent: tuple[str, ...] = (),
+        breaks: tuple[str, ...] = (),
+        neutral: tuple[str, ...] = (),
+    ) -> Lexicon:
+        trie: dict[str, Any] = {}
+        entries = [
+            *(_Entry(Role.FINDING, p, k) for k in keywords for p in k.phrases),
+            *(_Entry(Role.NEGATION, p) for p in negations),
+            *(_Entry(Role.ADJACENT, p) for p in adjacent),
+            *(_Entry(Role.BREAK, p) for p in breaks),
+            *(_Entry(Role.NEUTRAL, p) for p in neutral),
+        ]
+        for entry in entries:
+            node = trie
+            for char in normalise(entry.phrase):
+                node = node.setdefault(char, {})
+            # first entry wins a phrase listed twice (the table's order)
+            node.setdefault("", entry)
+        return cls(trie=trie, size=len(entries))
 
 
-def _negation_pattern(negations: tuple[str, ...]) -> re.Pattern[str]:
-    """A regex for a negation cue right before a match."""
-    parts = [
-        rf"\b{re.escape(n)}\s+" if _is_ascii(n) else re.escape(n)
-        for n in sorted(negations, key=len, reverse=True)
+def _word_char(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int
+    end: int
+    entry: _Entry
+
+
+def _spans(text: str, trie: dict[str, Any]) -> list[_Span]:
+    """Every phrase occurrence; ASCII phrases only on word boundaries."""
+    found: list[_Span] = []
+    n = len(text)
+    for start in range(n):
+        node = trie.get(text[start])
+        if node is None:
+            continue
+        if _word_char(text[start]) and start > 0 and _word_char(text[start - 1]):
+            continue  # inside an English word
+        end = start + 1
+        while True:
+            entry = node.get("")
+            if entry is not None and not (
+                _word_char(text[end - 1]) and end < n and _word_char(text[end])
+            ):
+                found.append(_Span(start, end, entry))
+            if end >= n:
+                break
+            node = node.get(text[end])
+            if node is None:
+                break
+            end += 1
+    return found
+
+
+def _resolve(spans: list[_Span]) -> list[_Span]:
+    """Drop phrases another runs past from inside, then phrases inside longer ones."""
+    # decided right to left, so a phrase only gives way to one that itself survives
+    # ("没有呼吸困难": 有呼吸 gives way to 呼吸困难, and so cannot displace the cue 没有)
+    runs_on: list[_Span] = []
+    for s in sorted(spans, key=lambda s: -s.start):
+        if not any(s.start < o.start < s.end < o.end for o in runs_on):
+            runs_on.append(s)
+    return [
+        s for s in runs_on
+        if not any(
+            o is not s and o.start <= s.start and s.end <= o.end
+            and (o.end - o.start) > (s.end - s.start)
+            for o in runs_on
+        )
     ]
-    return re.compile(rf"(?:{'|'.join(parts)})$")
+
+
+def _negated(finding: _Span, spans: list[_Span], text: str) -> bool:
+    """A cue before the finding in its clause, with no break between, negates it."""
+    clause_start = finding.start
+    while clause_start > 0 and text[clause_start - 1] not in CLAUSE_ENDS:
+        clause_start -= 1
+    reach = False
+    for s in spans:  # in text order
+        if s.start >= finding.start:
+            break
+        if s.start < clause_start:
+            continue
+        role = s.entry.role
+        if role is Role.NEGATION:
+            reach = True
+        elif role is Role.BREAK:
+            reach = False
+        elif role is Role.ADJACENT and s.end == finding.start:
+            return True
+    return reach
 
 
 # A call's complaint text does not change while its crew's findings re-triage it every few
-# seconds; the matches are a pure function of the text and the tables, so each distinct
-# (text, keywords, negations) is matched once. Bounded: an instance sees a few thousand
-# live calls at most, and an evicted text is only matched again.
+# seconds; the matches are a pure function of the text and the lexicon, so each distinct
+# (text, lexicon) is matched once. Bounded: an instance sees a few thousand live calls at
+# most, and an evicted text is only matched again.
 MATCH_CACHE_SIZE = 4_096
 
 
-def find_matches(
-    *, text: str, keywords: tuple[Keyword, ...], negations: tuple[str, ...]
-) -> tuple[Match, ...]:
-    """Keyword matches in the text that are neither negated nor part of a longer phrase."""
-    # Keyed on the tables too: other keywords or negations never get this text's matches.
-    return _find_matches(text, keywords, negations)
+def find_matches(*, text: str, lexicon: Lexicon) -> tuple[Match, ...]:
+    """Findings in the text that are not negated, in reading order."""
+    return _find_matches(text, lexicon)
 
 
 @lru_cache(maxsize=MATCH_CACHE_SIZE)
-def _find_matches(
-    text: str, keywords: tuple[Keyword, ...], negations: tuple[str, ...]
-) -> tuple[Match, ...]:
-    lowered = text.lower()
-    found: list[Match] = []
-    for keyword in keywords:
-        for phrase in keyword.phrases:
-            needle = phrase.lower()
-            pattern = rf"\b{re.escape(needle)}\b" if _is_ascii(needle) else re.escape(needle)
-            for hit in re.finditer(pattern, lowered):
-                found.append(
-                    Match(keyword=keyword, phrase=phrase, start=hit.start(), end=hit.end())
-                )
-    negated = _negation_pattern(negations)
+def _find_matches(text: str, lexicon: Lexicon) -> tuple[Match, ...]:
+    lowered = normalise(text)
+    spans = sorted(_resolve(_spans(lowered, lexicon.trie)), key=lambda s: (s.start, s.end))
     kept: list[Match] = []
-    for m in found:
-        # "没有呼吸困难" holds both 没有呼吸 and 呼吸困难: the phrase that runs on wins,
-        # so a match another keyword's match extends past is a prefix, not a finding.
-        if any(o.start < m.end < o.end and o.start >= m.start and o is not m for o in found):
+    for s in spans:
+        if s.entry.role is not Role.FINDING or s.entry.keyword is None:
             continue
-        if negated.search(lowered[max(0, m.start - 16) : m.start]):
+        if _negated(s, spans, lowered):
             continue
-        kept.append(m)
-    return tuple(sorted(kept, key=lambda m: (m.start, m.keyword.id)))
+        kept.append(Match(keyword=s.entry.keyword, phrase=s.entry.phrase,
+                          start=s.start, end=s.end))
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True)
 class TextFacts:
     """What the text contributed: facts filled, and conflicts with structured answers."""
 
-    filled: dict[str, tuple[Any, Match]]
-    conflicts: tuple[tuple[str, Any, Any, Match], ...]
+    filled: dict[str, tuple[Any, str, str]]  # fact -> (value, phrase, keyword id)
+    conflicts: tuple[tuple[str, Any, Any, str, str], ...]  # fact, answer, text, phrase, id
 
 
-def text_facts(*, answers: dict[str, Any], matches: tuple[Match, ...]) -> TextFacts:
-    """Split matches into fills (answer None) and conflicts (answer disagrees)."""
-    filled: dict[str, tuple[Any, Match]] = {}
-    conflicts: list[tuple[str, Any, Any, Match]] = []
-    for m in matches:
-        fact, value = m.keyword.fact, m.keyword.value
-        given = answers.get(fact)
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One fact read from the text: a phrase's value, or a number (numbers come first)."""
+
+    fact: str
+    value: Any
+    phrase: str
+    source_id: str
+    # for an age group (老人 -> 75) or a rounded number (80多岁): the answers it agrees with
+    accepts: tuple[float, float] | None = None
+
+
+def readings(matches: tuple[Match, ...]) -> list[Reading]:
+    """The facts each match sets, in reading order."""
+    return [
+        Reading(fact, value, m.phrase, m.keyword.id, m.keyword.accepts)
+        for m in matches
+        for fact, value in m.keyword.facts
+    ]
+
+
+def _agrees(given: Any, reading: Reading) -> bool:
+    if isinstance(reading.value, list):  # a set fact (injuries): the text adds members
+        return set(reading.value) <= set(given)
+    if reading.accepts is not None and isinstance(given, int | float):
+        low, high = reading.accepts
+        return low <= given < high
+    return bool(given == reading.value)
+
+
+def text_facts(*, answers: dict[str, Any], found: list[Reading]) -> TextFacts:
+    """Split readings into fills (answer None) and conflicts (answer disagrees)."""
+    filled: dict[str, tuple[Any, str, str]] = {}
+    conflicts: list[tuple[str, Any, Any, str, str]] = []
+    for r in found:
+        given = answers.get(r.fact)
         given_plain = getattr(given, "value", given)
+        if isinstance(given_plain, frozenset | set | tuple | list):
+            given_plain = sorted(getattr(v, "value", v) for v in given_plain)
         if given is None:
-            # first match in reading order wins if two keywords fill one fact
-            filled.setdefault(fact, (value, m))
-        elif given_plain != value:
-            conflicts.append((fact, given_plain, value, m))
+            if isinstance(r.value, list) and r.fact in filled:
+                # a set fact collects every member the text names
+                value, phrase, rid = filled[r.fact]
+                filled[r.fact] = (sorted({*value, *r.value}), f"{phrase}, {r.phrase}", rid)
+            else:
+                # the first reading in order wins (numbers are read before phrases)
+                filled.setdefault(r.fact, (r.value, r.phrase, r.source_id))
+        elif not _agrees(given_plain, r):
+            conflicts.append((r.fact, given_plain, r.value, r.phrase, r.source_id))
     return TextFacts(filled=filled, conflicts=tuple(conflicts))

@@ -15,11 +15,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from pydantic import ValidationError
+
 from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.lru import LRU
 from dispatch.triage.conditions import check, facts_named
 from dispatch.triage.facts import KNOWN_FACTS
+from dispatch.triage.inputs import Answers
+from dispatch.triage.keywords import Keyword, Lexicon
 from dispatch.triage.signature import FactSigner
 
 NEEDS = frozenset(
@@ -69,14 +73,6 @@ class Band:
 
 
 @dataclass(frozen=True, slots=True)
-class Keyword:
-    id: str
-    fact: str
-    value: Any
-    phrases: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Protocol:
     """Every table, checked and ready for the engine."""
 
@@ -91,6 +87,7 @@ class Protocol:
     keywords: tuple[Keyword, ...]
     keyword_source: str
     negations: tuple[str, ...]
+    lexicon: Lexicon
     pathway_priority: tuple[Pathway, ...]
     team_order: tuple[str, ...]
     emergency_kinds: dict[int, tuple[VehicleKind, ...]]
@@ -102,6 +99,8 @@ class Protocol:
     sbp_floor_bands: tuple[tuple[float | None, float, float], ...]
     sbp_floor_rule: Rule
     destination: dict[str, Any]
+    # ECG lead groups in which elevation in two leads is contiguous (lower-cased names)
+    lead_groups: tuple[frozenset[str], ...]
     # What the conditions of every rule and band can tell apart in a call's facts; the
     # engine keeps the rules' outcomes per signature (dispatch.triage.signature).
     signer: FactSigner
@@ -180,6 +179,35 @@ def _plain_rule(raw: dict[str, Any], *, sources: dict[str, str]) -> Rule:
     )
 
 
+def expand(parts: list[list[str]]) -> list[str]:
+    """Every phrase a `combine` template spells: one choice from each part, in order."""
+    phrases = [""]
+    for options in parts:
+        phrases = [p + o for p in phrases for o in options]
+    return phrases
+
+
+def _keyword(raw: dict[str, Any]) -> Keyword:
+    """One phrase group: `fact` + `value` or several `facts`; literal `phrases` and any
+    `combine` templates."""
+    facts = raw["facts"] if "facts" in raw else {raw["fact"]: raw["value"]}
+    phrases = [*raw.get("phrases", ()), *(p for t in raw.get("combine", ()) for p in expand(t))]
+    if not phrases:
+        raise TriageError(f"keyword {raw['id']}: no phrases")
+    try:
+        # a phrase fills answers only, with a value the answer itself would accept
+        Answers.model_validate(facts)
+    except ValidationError as exc:
+        raise TriageError(f"keyword {raw['id']}: {exc.errors()[0]['msg']}") from exc
+    accepts = raw.get("accepts")
+    return Keyword(
+        id=raw["id"],
+        facts=tuple(facts.items()),
+        phrases=tuple(dict.fromkeys(phrases)),
+        accepts=None if accepts is None else (float(accepts[0]), float(accepts[1])),
+    )
+
+
 @cache
 def load_protocol() -> Protocol:
     """Read, check and cache the shipped tables."""
@@ -213,15 +241,10 @@ def load_protocol() -> Protocol:
     if bands[-1].when is not None or any(b.when is None for b in bands[:-1]):
         raise TriageError("vitals: the last band, and only it, must be the default (when: null)")
     kw = raw["keywords"]
-    keywords = tuple(
-        Keyword(id=k["id"], fact=k["fact"], value=k["value"], phrases=tuple(k["phrases"]))
-        for k in kw["keywords"]
-    )
+    keywords = tuple(_keyword(k) for k in kw["keywords"])
     ids += [k.id for k in keywords]
     if len(ids) != len(set(ids)):
         raise TriageError("rule ids must be unique across tables")
-    if {k.fact for k in keywords} - KNOWN_FACTS:
-        raise TriageError("keywords: unknown fact")
     vehicles = proto["vehicle_kinds"]
     floor = proto["sbp_floor_by_age"]
     every_rule = rules + all_ages + tuple(r for b in bands for r in b.rules)
@@ -241,6 +264,13 @@ def load_protocol() -> Protocol:
         keywords=keywords,
         keyword_source=kw["source"],
         negations=tuple(kw["negations"]),
+        lexicon=Lexicon.build(
+            keywords=keywords,
+            negations=tuple(kw["negations"]),
+            adjacent=tuple(kw["negations_adjacent"]),
+            breaks=tuple(kw["negation_breaks"]),
+            neutral=tuple(kw["neutral"]),
+        ),
         pathway_priority=tuple(Pathway(p) for p in proto["pathway_priority"]),
         team_order=tuple(proto["team_order"]),
         emergency_kinds={
@@ -257,6 +287,10 @@ def load_protocol() -> Protocol:
         ),
         sbp_floor_rule=_plain_rule({"id": "SBP-FLOOR-AGE", **floor}, sources=sources),
         destination=raw["destination"],
+        lead_groups=tuple(
+            frozenset(lead.lower() for lead in group)
+            for group in proto["ecg"]["contiguous_lead_groups"]
+        ),
         signer=signer,
     )
 

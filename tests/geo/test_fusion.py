@@ -370,3 +370,15 @@ def test_fuse_needs_an_aware_now():
     with pytest.raises(GeoError) as err:
         fuse([fix(1, XINJIEKOU, 10.0)], now=datetime(2024, 3, 1, 8, 30))  # noqa: DTZ001
     assert err.value.field == "now"
+
+
+@pytest.mark.parametrize("source", [FixSource.AML, FixSource.ADDRESS])
+def test_a_vanishing_accuracy_is_floored_not_divided_by(source: FixSource) -> None:
+    # issue 14: accuracy_m 1e-170 squared to a zero variance (ZeroDivisionError, a 500)
+    tiny = fix(1, at(), accuracy_m=1e-170, source=source)
+    other = fix(2, at(north_m=30), accuracy_m=20.0)
+    for fixes in ([tiny], [tiny, other]):
+        fused = fuse(fixes, now=NOW)
+        assert fused is not None
+        assert math.isfinite(fused.lon) and math.isfinite(fused.lat)
+        assert fused.radius_m >= 1.0

@@ -4,15 +4,23 @@ check and the vitals frames (which the service's own parser must accept)."""
 from __future__ import annotations
 
 import random
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 
 from dispatch.domain import Acuity
 from dispatch.handover.messages import VitalsMsg, parse_crew_frame
+from dispatch.phone import normalise_number
+from loadtests.calls import SimCall, new_run_id
+from loadtests.city import build_city
 from loadtests.figures import AckedFrame, Invariants, listing_check, undelivered
+from loadtests.intake import _times_to_assignment, make_calls
 from loadtests.vitals import PICTURES, vitals_frame
 from loadtests.wslinks import ws_url
+from tests.service.city import city as service_city
 
 NUMBERS = {"k1": "13900000001", "k2": "13900000002", "k3": "13900000003"}
 
@@ -96,3 +104,46 @@ def test_sicker_patients_look_sicker() -> None:
 ])
 def test_ws_url(base: str, url: str) -> None:
     assert ws_url(base, "crew") == url
+
+
+
+def _two_runs_of_one_seed() -> list[list[SimCall]]:
+    ref = service_city(n_vehicles=3)
+    city = build_city(
+        districts={"features": [f for f in ref["features"]
+                                if f["properties"]["type"] == "district"]},
+        stations=[], hospitals=[], vehicles=[])
+    runs = [new_run_id(), new_run_id()]
+    assert runs[0] != runs[1] and all(r.isdigit() and len(r) == 8 for r in runs)
+    return [make_calls(api_city=city, count=50, rng=random.Random(1), emergency_only=True,
+                       run_id=r) for r in runs]
+
+
+def test_runs_never_share_keys_or_caller_numbers() -> None:
+    """Two runs of the same seed: every Idempotency-Key and caller number differs, and each
+    number is one the service accepts and stores as sent (so the read-back finds it)."""
+    calls = _two_runs_of_one_seed()
+    keys = [{c.key for c in cs} for cs in calls]
+    numbers = [{c.caller_number for c in cs} for cs in calls]
+    assert len(keys[0]) == len(numbers[0]) == 50
+    assert not keys[0] & keys[1] and not numbers[0] & numbers[1]
+    for n in numbers[0] | numbers[1]:
+        assert re.fullmatch(r"[0-9]{3,32}", n) and normalise_number(n) == n
+
+
+def test_an_assignment_before_the_request_is_not_a_latency() -> None:
+    """Only this run's calls are timed, and a `dispatched` stamped before the request left
+    (another run's call, or a service clock behind ours) is counted apart, never negative."""
+    sent = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+
+    def view(dispatched_after_s: float) -> dict[str, Any]:
+        at = (sent + timedelta(seconds=dispatched_after_s)).isoformat()
+        return {"timeline": [{"id": 1, "kind": "dispatched", "received_at": at}]}
+
+    calls = {"mine-late": view(2.5), "mine-before": view(-20.765), "never": {"timeline": []},
+             "not-mine": view(-50.0)}
+    times, never, before = _times_to_assignment(
+        calls=calls, assigned_at_intake={"at-intake": 0.01},
+        sent_wall={"mine-late": sent, "mine-before": sent, "never": sent})
+    assert sorted(times) == [0.01, 2.5]
+    assert (never, before) == (1, 1)

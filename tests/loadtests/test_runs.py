@@ -8,15 +8,17 @@ the latency targets are set loose enough for a busy CI machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 import pytest
 
 from loadtests import bench_handover
-from loadtests.cityday import DayConfig, run_policies
+from loadtests.cityday import DayConfig, run_day, run_policies
 from loadtests.client import Api, Tokens
 from loadtests.figures import percentile
 from loadtests.intake import IntakeConfig, run_intake, run_surge
 from loadtests.local import local_service
+from tests.service.calls import call_body
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -45,6 +47,39 @@ async def test_intake_short_run() -> None:
     assert f["crew_status_latency_ms"]["n"] == f["outcomes"]["assigned"]
     assert sum(f["throughput_per_s"]) == pytest.approx(30)
     assert f["passed"] is True
+
+
+async def test_a_second_intake_run_against_the_same_service_measures_only_its_calls() -> None:
+    """A live service keeps the calls of earlier runs: a second run sends fresh keys and
+    numbers and is judged on its own calls only; a run sent with an earlier run's keys is
+    not answered with this run's calls and fails instead of reporting figures."""
+    config = IntakeConfig(rate=10, seconds=2, hold_s=0.3, p99_ms=60_000, min_rate_share=0.5)
+    async with local_service() as svc:
+        api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
+        try:
+            first = await run_intake(api=api, config=config, show_progress=False)
+            api.samples.clear()
+            api.errors.clear()
+            second = await run_intake(api=api, config=config, show_progress=False)
+            api.samples.clear()
+            api.errors.clear()
+            replayed = await run_intake(api=api, config=config, show_progress=False,
+                                        run_id=first.get("run_id"))
+        finally:
+            await api.aclose()
+    for f in (first, second):
+        assert f["passed"] is True, f["targets"]
+        assert f["invariants"]["acknowledged"] == 20 and f["outcomes"].get("error", 0) == 0
+        assert f["request_to_assignment_ms"]["n"] == 20
+        assert f["request_to_assignment_ms"]["p50"] >= 0
+    assert first["run_id"] != second["run_id"]
+    # The earlier run's keys with new bodies: the service refuses them (422), and the run
+    # measures nothing and fails rather than reporting the earlier calls' figures.
+    assert replayed["passed"] is False
+    assert replayed["outcomes"]["error"] == 20 and replayed["intake_latency_ms"]["n"] == 0
+    assert replayed["errors"] == {"intake:422": 20}
+    assert replayed["request_to_assignment_ms"]["n"] == 0
+    assert replayed["invariants"]["acknowledged"] == 0
 
 
 async def test_surge_stops_at_the_first_broken_step() -> None:
@@ -109,6 +144,42 @@ async def test_city_day_short_run_under_two_policies() -> None:
     assert sum(w.get("handovers_seen_by_crew", 0) for w in screens) >= 1
     # same seed, same day: the same calls under both policies
     assert results["straight"]["calls_planned"] == results["eta"]["calls_planned"]
+
+
+async def test_city_days_against_a_live_service_touch_only_their_own_calls() -> None:
+    """Two days played on one service that also takes a call of its own during the first:
+    that call's crew is left to it (never cleared by the harness), and the second day's
+    read-back does not count the first day's calls as duplicates of its own."""
+    config = DayConfig(calls=10, compress=600.0, seed=3, start_hour=9.0, hours=1.0,
+                       drain_wall_s=20.0, intake_p99_ms=60_000, crew_p99_ms=60_000,
+                       departure_rate_min=0.0)
+    async with local_service() as svc:
+        api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
+        try:
+            day = asyncio.create_task(run_day(api=api, config=config, run_tag="first",
+                                              show_progress=False))
+            await asyncio.sleep(2.0)  # the crews are on their links and the day runs
+            station = next(iter((await api.city()).stations.values()))
+            body = call_body(station.lon, station.lat, number="13812345678")
+            other = await api.request("POST", "/v1/calls", label="other", body=body)
+            assert other is not None and other.status_code == 201, other
+            other_call = other.json()
+            assert other_call["assignments"], other_call
+            first = await day
+            second = await run_day(api=api, config=config, run_tag="second",
+                                   show_progress=False)
+            after = await api.request("GET", f"/v1/calls/{other_call['id']}", label="other")
+        finally:
+            await api.aclose()
+    for f in (first, second):
+        inv = f["invariants"]
+        assert (inv["lost"], inv["duplicated"], inv["double_assignments"]) == (0, 0, 0), inv
+        assert f["calls_acknowledged"] == 10 and f["read_back"]["timelines_read"] == 10
+    assert first["handover_ws"]["missions_of_unknown_calls"] >= 1
+    assert after is not None and after.status_code == 200
+    view = after.json()
+    assert view["status"] == "assigned"
+    assert not [e for e in view["timeline"] if e["kind"] in ("departed", "cleared")]
 
 
 async def test_handover_short_run_delivers_every_vitals_frame_to_every_screen() -> None:

@@ -26,6 +26,12 @@ class E:
     vehicle: str | None = None
     recv: float | None = None
     station: str | None = None
+    hospital: str | None = None  # the centre a centre_alerted / team_activated event is at
+
+    def data(self) -> dict[str, str]:
+        """The event's data as the service records it."""
+        out = {"station_id": self.station, "hospital_id": self.hospital}
+        return {k: v for k, v in out.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ def call_row(*, case: Case, base: datetime) -> CallRow:
         booked_to=None if case.booked_to_s is None else base + timedelta(seconds=case.booked_to_s),
         flags=case.flags,
         destination_capabilities=CAPABILITIES.get(case.destination or "", frozenset()),
+        destination_id=case.destination,
     )
 
 
@@ -68,7 +75,7 @@ def timeline(*, case: Case, base: datetime) -> list[TimelineEvent]:
             occurred_at=base + timedelta(seconds=e.at),
             received_at=base + timedelta(seconds=e.at if e.recv is None else e.recv),
             vehicle_id=e.vehicle,
-            data={"station_id": e.station} if e.station else {},
+            data=e.data(),
         )
         for e in case.events
     ]
@@ -346,6 +353,45 @@ CASES: tuple[Case, ...] = (
             E("handover", 1800),
         ),
         {"offload_s": 300.0},
+    ),
+    # re-routed on the way: alerted (and a team activated) at H_GEN, then the patient went
+    # to H_PCI, alerted at 1000 and its team at 1300; the leads count at the centre reached
+    Case(
+        "prealert_after_reroute",
+        (
+            *CALL_START,
+            E("dispatched", 60, "V1", station="S1"),
+            E("departed", 100, "V1"),
+            E("on_scene", 400, "V1"),
+            E("patient_contact", 420, "V1"),
+            E("centre_alerted", 500, hospital="H_GEN"),
+            E("team_activated", 520, hospital="H_GEN"),
+            E("left_scene", 900, "V1"),
+            E("centre_alerted", 1000, hospital="H_PCI"),
+            E("team_activated", 1300, hospital="H_PCI"),
+            E("at_destination", 1700, "V1"),
+        ),
+        {"prealerted": True, "prealert_lead_s": 700.0, "team_lead_s": 400.0,
+         "direct_to_capable": True},
+        pathway=Pathway.CHEST_PAIN,
+        flags=frozenset({"stemi"}),
+        destination="H_PCI",
+    ),
+    # only the dropped centre was ever alerted: the centre reached was not pre-alerted
+    Case(
+        "prealert_only_to_a_dropped_centre",
+        (
+            *CALL_START,
+            E("dispatched", 60, "V1", station="S1"),
+            E("left_scene", 900, "V1"),
+            E("centre_alerted", 500, hospital="H_GEN"),
+            E("team_activated", 520, hospital="H_GEN"),
+            E("at_destination", 1700, "V1"),
+        ),
+        {"prealerted": False, "prealert_lead_s": None, "team_lead_s": None},
+        pathway=Pathway.CHEST_PAIN,
+        flags=frozenset({"stemi"}),
+        destination="H_PCI",
     ),
     # non-emergency bookings: on time, late, cancelled in time, never came
     Case(

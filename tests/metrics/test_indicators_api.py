@@ -7,15 +7,36 @@ import csv
 import io
 import os
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from dispatch.domain import Role
-from tests.conftest import Service
+from tests.conftest import Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
 CHEST_PAIN = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}
+
+
+class _Clock:
+    """The requests' clock: the wall clock, or a time a test sets."""
+
+    at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at or datetime.now(UTC)
+
+
+CLOCK = _Clock()
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    async with running_service(clock=CLOCK) as s:
+        yield s
 
 
 async def _run_call(service: Service, *, turnout_s: float, now: datetime) -> str:
@@ -30,10 +51,14 @@ async def _run_call(service: Service, *, turnout_s: float, now: datetime) -> str
     t0 = datetime.fromisoformat(dispatched)
     for status, offset in [("en_route", turnout_s), ("on_scene", turnout_s + 300),
                            ("available", turnout_s + 900)]:
-        r = await service.client.post(
-            f"/v1/vehicles/{vehicle}/status",
-            json={"status": status, "at": (t0 + timedelta(seconds=offset)).isoformat()},
-            headers=crew)
+        at = t0 + timedelta(seconds=offset)
+        CLOCK.at = at  # the crew reports each status when it happens
+        try:
+            r = await service.client.post(f"/v1/vehicles/{vehicle}/status",
+                                          json={"status": status, "at": at.isoformat()},
+                                          headers=crew)
+        finally:
+            CLOCK.at = None
         assert r.status_code == 200, r.text
     return str(call["id"])
 
@@ -107,3 +132,103 @@ async def test_report_command_writes_the_page(service: Service, tmp_path: Path) 
     page = (tmp_path / "r" / "index.html").read_text()
     assert "3" in page and "<table" in page
     assert list((tmp_path / "r").glob("*.png"))
+
+
+def _window(now: datetime) -> dict[str, str]:
+    return {"from": (now - timedelta(hours=1)).isoformat(),
+            "to": (now + timedelta(hours=1)).isoformat()}
+
+
+async def test_a_call_dispatched_moments_ago_is_not_yet_a_departure_failure(
+    service: Service,
+) -> None:
+    """Two calls dispatched just now, one crew already rolling: the rate is 1 / 1, not
+    1 / 2; the other call still has its 180 s."""
+    await service.load(city(n_vehicles=2))
+    now = datetime.now(UTC)
+    calls = []
+    for number in ("13800000001", "13800000002"):
+        r = await service.client.post(
+            "/v1/calls", json=call_body(*CENTRE, answers=CHEST_PAIN, number=number, now=now),
+            headers=service.auth())
+        assert r.status_code == 201, r.text
+        calls.append(r.json())
+    vehicle = calls[0]["assignments"][0]["vehicle_id"]
+    r = await service.client.post(f"/v1/vehicles/{vehicle}/status", json={"status": "en_route"},
+                                  headers=service.auth(Role.CREW, vehicle_id=vehicle))
+    assert r.status_code == 200, r.text
+    assert calls[1]["assignments"], calls[1]
+    r = await service.client.get("/v1/indicators", params=_window(now), headers=service.auth())
+    assert r.status_code == 200, r.text
+    total = r.json()["total"]
+    assert total["calls"] == 2
+    assert (total["departed_in_time_num"], total["departed_in_time_den"]) == (1, 1)
+    assert r.json()["config"]["as_of"] is not None
+
+
+# A screened dialysis transfer: non-emergency, booked (tests/service/test_bookings.py).
+SCREENED = {"booking_reason": "dialysis", "red_flag_new_symptoms": False,
+            "red_flag_breathing": False, "red_flag_chest_pain": False,
+            "red_flag_confusion": False, "red_flag_bleeding": False,
+            "red_flag_needs_monitoring": False}
+
+
+async def test_a_booking_whose_window_is_still_open_is_not_a_late_pickup(
+    service: Service,
+) -> None:
+    await service.load(city(vehicles=[("N1", "net", CENTRE[0], CENTRE[1])]))
+    now = datetime.now(UTC)
+    body = call_body(*CENTRE, answers=SCREENED, number="13500000000", now=now)
+    start = now + timedelta(hours=3)
+    body["booking"] = {"window_start": start.isoformat(),
+                       "window_end": (start + timedelta(minutes=30)).isoformat(),
+                       "dest_lon": CENTRE[0] + 0.05, "dest_lat": CENTRE[1]}
+    r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert r.status_code == 201, r.text
+    assert r.json()["transport_class"] == "non_emergency"
+    r = await service.client.get("/v1/indicators", params=_window(now), headers=service.auth())
+    total = r.json()["total"]
+    assert total["calls"] == 1
+    assert (total["pickup_on_time_num"], total["pickup_on_time_den"]) == (0, 0)
+
+
+# Stroke signs east of the centre: the nearest thrombolysis centre, H2 (as in
+# tests/handover/test_ws_retriage.py); the crew's ECG then shows a STEMI: H1.
+STROKE_SIGNS = {"age_years": 60, "conscious": True, "breathing": True, "facial_droop": True,
+                "arm_weakness": True}
+
+
+async def test_the_prealert_lead_counts_from_the_alert_to_the_centre_reached(
+    service: Service,
+) -> None:
+    await service.load(city(n_vehicles=2))
+    now = datetime.now(UTC)
+    body = call_body(CENTRE[0] + 0.03, CENTRE[1], answers=STROKE_SIGNS, now=now)
+    call = (await service.client.post("/v1/calls", json=body, headers=service.auth())).json()
+    assert call["destination_id"] == "H2", call["destination_id"]
+    vehicle = call["assignments"][0]["vehicle_id"]
+    crew = service.auth(Role.CREW, vehicle_id=vehicle)
+    await asyncio.sleep(0.3)  # the two alerts well apart
+    r = await service.client.post(
+        f"/v1/calls/{call['id']}/triage",
+        json={"findings": {"ecg": {"rhythm": "sinus", "stemi": True,
+                                   "st_elevation_leads": ["V2", "V3", "V4"]}}},
+        headers=crew)
+    assert r.status_code == 200, r.text
+    assert r.json()["destination_id"] == "H1"
+    for status in ("en_route", "on_scene", "transporting", "at_hospital"):
+        r = await service.client.post(f"/v1/vehicles/{vehicle}/status",
+                                      json={"status": status}, headers=crew)
+        assert r.status_code == 200, r.text
+    timeline = (await service.client.get(f"/v1/calls/{call['id']}",
+                                         headers=service.auth())).json()["timeline"]
+    alerts = {e["data"]["hospital_id"]: datetime.fromisoformat(e["occurred_at"])
+              for e in timeline if e["kind"] == "centre_alerted"}
+    arrival = min(datetime.fromisoformat(e["occurred_at"]) for e in timeline
+                  if e["kind"] == "at_destination")
+    assert set(alerts) == {"H1", "H2"} and alerts["H2"] < alerts["H1"] < arrival
+    r = await service.client.get("/v1/indicators", params=_window(now), headers=service.auth())
+    total = r.json()["total"]
+    assert (total["prealerted_num"], total["prealerted_den"]) == (1, 1)
+    assert total["prealert_lead_s_p50"] == pytest.approx(
+        (arrival - alerts["H1"]).total_seconds(), abs=1e-6)

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.conftest import Service
-from tests.metrics.test_indicators_api import _run_call
+import pytest
+
+from tests.conftest import Service, running_service
+from tests.metrics.test_indicators_api import CLOCK, _run_call
 from tests.service.city import city
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    """A service whose requests' clock the call chain of `_run_call` sets."""
+    async with running_service(clock=CLOCK) as s:
+        yield s
 
 
 def _chinese_city() -> dict[str, Any]:

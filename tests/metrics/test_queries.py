@@ -71,7 +71,7 @@ async def _seed(conn: asyncpg.Connection) -> None:
                     e.kind,
                     base + timedelta(seconds=e.at),
                     base + timedelta(seconds=e.at if e.recv is None else e.recv),
-                    json.dumps({"station_id": e.station} if e.station else {}),
+                    json.dumps(e.data()),
                 )
                 for e in case.events
             ],
@@ -150,6 +150,13 @@ def _comparable(report: IndicatorReport) -> list[tuple[object, ...]]:
     return [stats(r) for r in (*report.rows, report.total)]
 
 
+def _during(name: str, seconds: float) -> IndicatorConfig:
+    """A report read `seconds` into the case `name` (seeded at BASE + its index hours):
+    the calls before it are over, it is under way, the later ones not yet happened."""
+    index = next(i for i, c in enumerate(CASES) if c.name == name)
+    return IndicatorConfig(as_of=BASE + timedelta(hours=index, seconds=seconds))
+
+
 @pytest.mark.parametrize(
     "by",
     [
@@ -166,8 +173,9 @@ def _comparable(report: IndicatorReport) -> list[tuple[object, ...]]:
 )
 @pytest.mark.parametrize(
     "config",
-    [IndicatorConfig(), IndicatorConfig(departure_from="answered", pickup_grace_s=300.0)],
-    ids=["default", "answered"],
+    [IndicatorConfig(), IndicatorConfig(departure_from="answered", pickup_grace_s=300.0),
+     _during("no_departure", 100.0), _during("booking_missed", 1800.0)],
+    ids=["default", "answered", "as_of_during_a_departure", "as_of_during_a_booking"],
 )
 async def test_sql_matches_pure_reference(
     conn: asyncpg.Connection, by: list[str], config: IndicatorConfig

@@ -52,8 +52,8 @@ def test_target_table_compares_with_national_and_nfpa_targets() -> None:
     assert departure.detail == f"{rate.numerator} / {rate.denominator}"
     assert departure.target == "≥ 95%"
     assert departure.met is False  # the crafted cases include late and missing departures
-    # 23 default-config cases, one (slow_answer) over 10 s: 95.7% meets the 95% target
-    assert lines["Answered within 10 s"].detail == "22 / 23"
+    # 25 default-config cases, one (slow_answer) over 10 s: 96% meets the 95% target
+    assert lines["Answered within 10 s"].detail == "24 / 25"
     assert lines["Answered within 10 s"].met is True
     assert lines["Turnout P90"].target == "≤ 60 s"
     assert "NFPA 1710" in lines["Travel P90"].source
@@ -61,7 +61,7 @@ def test_target_table_compares_with_national_and_nfpa_targets() -> None:
 
 def test_target_table_is_in_chinese_by_default() -> None:
     lines = {ln.indicator: ln for ln in target_lines(report=_period())}
-    assert lines["10 秒内接听率"].detail == "22 / 23"
+    assert lines["10 秒内接听率"].detail == "24 / 25"
     assert lines["3分钟出车率（自派车指令起）"].met is False
     assert lines["出车准备时间 P90"].target == "≤ 60 秒"
     assert "国家2025年目标" in lines["10 秒内接听率"].source

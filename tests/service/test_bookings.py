@@ -82,3 +82,41 @@ async def test_scheduler_dispatches_when_the_vehicle_must_leave() -> None:
         assert got["status"] == "assigned"
         assert got["assignments"][0]["vehicle_id"] == "N1"
         assert got["booking"]["plan"]["status"] == "dispatched"
+
+
+async def test_a_booking_that_triage_upgrades_is_dispatched_now(service: Service) -> None:
+    # A transfer booked for tomorrow, but the caller says the patient cannot breathe:
+    # triage makes it an emergency, and an emergency goes now on the emergency fleet.
+    await service.load(city(vehicles=[("N1", "net", CENTRE[0], CENTRE[1]),
+                                      ("A1", "als", CENTRE[0] + 0.01, CENTRE[1])]))
+    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    body = booking(tomorrow)
+    body["answers"] = {**SCREENED, "red_flag_breathing": True}
+    r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert r.status_code == 201, r.text
+    call = r.json()
+    assert call["transport_class"] == "emergency", call["triage"]
+    assert call["status"] == "assigned"
+    assert [a["vehicle_id"] for a in call["assignments"]] == ["A1"]
+    got = (await service.client.get(f"/v1/calls/{call['id']}", headers=service.auth())).json()
+    assert "booked" not in [e["kind"] for e in got["timeline"]]
+
+
+async def test_an_upgraded_booking_waiting_for_a_vehicle_is_drained(service: Service) -> None:
+    await service.load(city(vehicles=[("A1", "als", CENTRE[0] + 0.01, CENTRE[1])]))
+    busy = (await service.client.post("/v1/calls", json=call_body(*CENTRE),
+                                      headers=service.auth())).json()
+    assert busy["status"] == "assigned"
+    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    body = booking(tomorrow)
+    body["answers"] = {**SCREENED, "red_flag_chest_pain": True}
+    upgraded = (await service.client.post("/v1/calls", json=body,
+                                          headers=service.auth())).json()
+    assert upgraded["status"] == "queued"
+    r = await service.client.post("/v1/vehicles/A1/status",
+                                  json={"status": "available", "call_id": busy["id"]},
+                                  headers=service.auth())
+    assert r.status_code == 200, r.text
+    got = (await service.client.get(f"/v1/calls/{upgraded['id']}",
+                                    headers=service.auth())).json()
+    assert got["status"] == "assigned"

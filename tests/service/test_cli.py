@@ -18,8 +18,8 @@ import httpx
 import orjson
 
 from dispatch.config import Settings
-from tests.conftest import Service, isolated_settings
-from tests.metrics.test_indicators_api import _run_call
+from tests.conftest import Service, isolated_settings, running_service
+from tests.metrics.test_indicators_api import CLOCK, _run_call
 from tests.metrics.test_indicators_csv import _chinese_city
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
@@ -170,8 +170,13 @@ async def test_demo_start_up_is_quiet_unless_verbose(tmp_path: Path) -> None:
             assert "applied migration" not in out, out
 
 
-async def test_report_is_chinese_with_names_and_local_times(service: Service,
-                                                           tmp_path: Path) -> None:
+async def test_report_is_chinese_with_names_and_local_times(tmp_path: Path) -> None:
+    async with running_service(clock=CLOCK) as service:
+        await _report_is_chinese_with_names_and_local_times(service, tmp_path)
+
+
+async def _report_is_chinese_with_names_and_local_times(service: Service,
+                                                        tmp_path: Path) -> None:
     await service.load(_chinese_city())
     now = datetime.now(UTC).replace(microsecond=0)
     await _run_call(service, turnout_s=60, now=now)

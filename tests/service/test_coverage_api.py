@@ -320,3 +320,45 @@ async def test_bad_moves_are_refused(service: Service, body: dict[str, str], sta
                                   headers=service.auth())
     assert r.status_code == status, r.text
     assert await _fetch(service, "SELECT id FROM events WHERE kind = 'move_up'") == []
+
+
+async def test_an_accepted_move_posts_the_vehicle_at_the_new_station(service: Service) -> None:
+    """After the move A1 shows S2 (and S2's district) as its station, its next dispatch
+    counts for S2, its home stays S1, and loading the reference data again unchanged does
+    not undo the move; a new home in the reference data posts it there."""
+    city = two_districts([("A1", "als", "S1", *D1), ("A2", "als", "S1", *D1)])
+    await service.load(city)
+    r = await service.client.post("/v1/coverage/moves/accept",
+                                  json={"vehicle_id": "A1", "to_station_id": "S2"},
+                                  headers=service.auth())
+    assert r.status_code == 200, r.text
+
+    async def posting() -> tuple[str, str, str | None]:
+        v = (await service.client.get("/v1/vehicles/A1", headers=service.auth())).json()
+        return v["station_id"], v["station_district_id"], v.get("home_station_id")
+
+    assert await posting() == ("S2", "D2", "S1")
+    assert r.json()["home_station_id"] == "S1"
+    listed = (await service.client.get("/v1/vehicles", headers=service.auth())).json()
+    assert {v["id"]: v["station_id"] for v in listed["vehicles"]} == {"A1": "S2", "A2": "S1"}
+    # the next dispatch of A1 is attributed to the station it is posted at
+    r = await service.client.post("/v1/vehicles/A2/status", json={"status": "out_of_service"},
+                                  headers=service.auth())
+    assert r.status_code == 200, r.text
+    body = {"caller_number": "13800000000", "complaint": "", "answers": {},
+            "received_at": (NOW - timedelta(seconds=8)).isoformat(),
+            "answered_at": (NOW - timedelta(seconds=3)).isoformat(),
+            "fixes": [{"lon": D1[0], "lat": D1[1], "accuracy_m": 20, "source": "aml",
+                       "observed_at": NOW.isoformat()}]}
+    call = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert call.status_code == 201, call.text
+    assert [a["vehicle_id"] for a in call.json()["assignments"]] == ["A1"]
+    dispatched = await _fetch(service, "SELECT data FROM events WHERE kind = 'dispatched'")
+    assert [json.loads(d["data"])["station_id"] for d in dispatched] == ["S2"]
+    # reference data loaded again: same home, the posting stands; a new home, posted there
+    await service.load(city)
+    assert await posting() == ("S2", "D2", "S1")
+    await service.load(two_districts([("A1", "als", "S2", *D1), ("A2", "als", "S1", *D1)]))
+    assert (await posting())[0::2] == ("S2", "S2")
+    await service.load(city)
+    assert await posting() == ("S1", "D1", "S1")

@@ -32,6 +32,8 @@ from tests.service.city import CENTRE, city
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = EtaModel.default()
 HOUR = MODEL.local_hour(NOW)
+# the requests' clock: NOW, but for a crew status, reported when it happens
+CLOCK = {"now": NOW}
 # Vehicles 3.8 km apart on a line; each call 2.2 km north of one of them, so each call's
 # nearest vehicle is its own.
 VEHICLES = [(f"V{i}", CENTRE[0] - 0.08 + 0.04 * i, CENTRE[1] - 0.08) for i in range(5)]
@@ -43,7 +45,7 @@ async def running(**overrides: Any) -> AsyncIterator[Service]:
     """An isolated service with the clock fixed at NOW."""
     settings = isolated_settings(**overrides)
     app = create_app(settings)
-    app.dependency_overrides[get_now] = lambda: NOW
+    app.dependency_overrides[get_now] = lambda: CLOCK["now"]
     try:
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
@@ -63,9 +65,13 @@ def prior_s(vid: str) -> float:
 
 
 async def status(svc: Service, vid: str, value: str, at: datetime) -> None:
-    r = await svc.client.post(f"/v1/vehicles/{vid}/status",
-                              json={"status": value, "at": at.isoformat()},
-                              headers=svc.auth())
+    CLOCK["now"] = at  # reported when it happens: a status ahead of the clock is refused
+    try:
+        r = await svc.client.post(f"/v1/vehicles/{vid}/status",
+                                  json={"status": value, "at": at.isoformat()},
+                                  headers=svc.auth())
+    finally:
+        CLOCK["now"] = NOW
     assert r.status_code == 200, r.text
 
 

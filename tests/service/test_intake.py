@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 
@@ -69,6 +69,66 @@ async def test_concurrent_retries_with_one_key_make_one_call(service: Service) -
     ids = {a.json()["id"] for a in answers}
     assert len(ids) == 1
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201]
+
+
+async def test_a_key_reused_with_another_body_is_refused(service: Service) -> None:
+    await service.load(city(n_vehicles=5))
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0003"}
+    first = await service.client.post("/v1/calls", json=call_body(*CENTRE), headers=headers)
+    other = call_body(CENTRE[0] + 0.02, CENTRE[1], number="13911112222",
+                      complaint="another caller")
+    reused = await service.client.post("/v1/calls", json=other, headers=headers)
+    assert first.status_code == 201
+    assert reused.status_code == 422, reused.text
+    [detail] = reused.json()["detail"]
+    assert detail["field"] == "Idempotency-Key" and "switch-call-0003" in detail["reason"]
+    listed = await service.client.get("/v1/calls", headers=service.auth())
+    assert [c["id"] for c in listed.json()["calls"]] == [first.json()["id"]]
+
+
+async def test_a_retry_spelled_differently_is_the_same_request(service: Service) -> None:
+    """Key order, number spelling and a timestamp's zone do not make another request."""
+    await service.load(city(n_vehicles=5))
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0004"}
+    body = call_body(*CENTRE, now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+    first = await service.client.post("/v1/calls", json=body, headers=headers)
+    shanghai = timezone(timedelta(hours=8))
+    respelled = dict(reversed(list(body.items())))
+    respelled["received_at"] = datetime.fromisoformat(body["received_at"]).astimezone(
+        shanghai).isoformat()
+    respelled["fixes"] = [{**body["fixes"][0], "accuracy_m": 20}]
+    respelled["complaint"] = ""
+    again = await service.client.post("/v1/calls", json=respelled, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]
+
+
+async def test_a_retry_with_set_answers_is_the_same_request(service: Service) -> None:
+    """Answers held as sets (injuries) hash the same whatever order they are listed in."""
+    await service.load(city(n_vehicles=5))
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0006"}
+    injuries = ["pelvic_fracture", "skull_deformity", "amputation_proximal"]
+    answers = [{"conscious": True, "breathing": True, "injuries": order}
+               for order in (injuries, injuries[::-1])]
+    body = call_body(*CENTRE, answers=answers[0])
+    first = await service.client.post("/v1/calls", json=body, headers=headers)
+    again = await service.client.post("/v1/calls", json={**body, "answers": answers[1]},
+                                      headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]
+
+
+async def test_racing_bodies_with_one_key_make_one_call(service: Service) -> None:
+    """Two different calls sent at once with one key: one is taken, the other refused."""
+    await service.load(city(n_vehicles=5))
+    headers = {**service.auth(), "Idempotency-Key": "switch-call-0005"}
+    bodies = [call_body(CENTRE[0] + 0.01 * i, CENTRE[1], number=f"1391111000{i}")
+              for i in range(4)]
+    answers = await asyncio.gather(*[
+        service.client.post("/v1/calls", json=b, headers=headers) for b in bodies])
+    assert sorted(a.status_code for a in answers) == [201, 422, 422, 422]
+    listed = await service.client.get("/v1/calls", headers=service.auth())
+    assert len(listed.json()["calls"]) == 1
 
 
 async def test_timeline_records_the_clocks(service: Service) -> None:

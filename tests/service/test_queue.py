@@ -27,9 +27,9 @@ async def _call(service: Service, answers: dict[str, Any], minutes_ago: float,
 
 async def test_clearing_vehicle_takes_acuity_then_age(service: Service) -> None:
     await service.load(city(vehicles=[("A1", "als", CENTRE[0] + 0.01, CENTRE[1])]))
-    first = await _call(service, MINOR, 30, "minor cut on finger")
+    first = await _call(service, MINOR, 30, "vomited twice")
     assert first["status"] == "assigned"
-    a = await _call(service, MINOR, 20, "minor cut on finger")
+    a = await _call(service, MINOR, 20, "vomited twice")
     b = await _call(service, CHEST_PAIN, 15)
     c = await _call(service, ARREST, 10)
     d = await _call(service, CHEST_PAIN, 5)
@@ -41,12 +41,17 @@ async def test_clearing_vehicle_takes_acuity_then_age(service: Service) -> None:
 
     crew = service.auth(Role.CREW, vehicle_id="A1")
     served = []
+    held = first["id"]
     for _ in range(4):
-        r = await service.client.post("/v1/vehicles/A1/status", json={"status": "available"},
+        # each clearing names its call: moments after the queue gave the vehicle its next
+        # call, an unnamed one would be taken as a repeat of the clearing before
+        r = await service.client.post("/v1/vehicles/A1/status",
+                                      json={"status": "available", "call_id": held},
                                       headers=crew)
         assert r.status_code == 200, r.text
         vehicle = (await service.client.get("/v1/vehicles/A1", headers=crew)).json()
-        served.append(vehicle["call_id"])
+        held = vehicle["call_id"]
+        served.append(held)
     assert served == [c["id"], b["id"], d["id"], a["id"]]
     got = (await service.client.get(f"/v1/calls/{c['id']}", headers=service.auth())).json()
     dispatched = [e for e in got["timeline"] if e["kind"] == "dispatched"]

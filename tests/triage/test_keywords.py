@@ -5,16 +5,13 @@ from __future__ import annotations
 import pytest
 
 from dispatch.triage import Answers, triage_call
-from dispatch.triage.keywords import find_matches
+from dispatch.triage.keywords import Lexicon, find_matches
 from dispatch.triage.protocol import load_protocol
 from tests.triage.cases import NOW, OK
 
 
 def ids(text: str) -> set[str]:
-    p = load_protocol()
-    return {
-        m.keyword.id for m in find_matches(text=text, keywords=p.keywords, negations=p.negations)
-    }
+    return {m.keyword.id for m in find_matches(text=text, lexicon=load_protocol().lexicon)}
 
 
 @pytest.mark.parametrize(
@@ -88,16 +85,13 @@ def test_matches_cache_follows_the_text_and_the_tables() -> None:
     assert ids("胸痛") == {"KW-CHEST-PAIN"}  # served from the cache
     assert ids("没有胸痛") == set()  # a changed text is matched anew
     assert ids("胸痛，有抽搐") == {"KW-CHEST-PAIN", "KW-SEIZURE"}
-    # Same text, other tables: without the chest-pain keyword, or with a new negation.
+    # Same text, another lexicon: without the chest-pain keyword, or with a new negation.
     others = tuple(k for k in p.keywords if k.id != "KW-CHEST-PAIN")
-    assert find_matches(text="胸痛", keywords=others, negations=p.negations) == ()
-    assert (
-        find_matches(text="怀疑胸痛", keywords=p.keywords, negations=(*p.negations, "怀疑")) == ()
-    )
-    assert {
-        m.keyword.id
-        for m in find_matches(text="怀疑胸痛", keywords=p.keywords, negations=p.negations)
-    } == {"KW-CHEST-PAIN"}
+    assert find_matches(text="胸痛", lexicon=Lexicon.build(keywords=others,
+                                                          negations=p.negations)) == ()
+    doubting = Lexicon.build(keywords=p.keywords, negations=(*p.negations, "怀疑"))
+    assert find_matches(text="怀疑胸痛", lexicon=doubting) == ()
+    assert ids("怀疑胸痛") == {"KW-CHEST-PAIN"}
 
 
 def test_matches_cache_is_bounded() -> None:
@@ -105,5 +99,5 @@ def test_matches_cache_is_bounded() -> None:
 
     p = load_protocol()
     for i in range(MATCH_CACHE_SIZE + 10):
-        find_matches(text=f"胸痛 {i}", keywords=p.keywords, negations=p.negations)
+        find_matches(text=f"胸痛 {i}", lexicon=p.lexicon)
     assert _find_matches.cache_info().currsize <= MATCH_CACHE_SIZE

@@ -32,10 +32,11 @@ BOUNDARIES: list[tuple[str, dict[str, Any], dict[str, Any], int, str | None]] = 
     ("sbp 81", ADULT, {"sbp": 81}, 3, "VS-A-SBP-III"),
     ("sbp 90", ADULT, {"sbp": 90}, 3, "VS-A-SBP-III"),
     ("sbp 91", ADULT, {"sbp": 91}, 4, None),
-    ("sbp 199", ADULT, {"sbp": 199}, 4, None),
+    # 急诊预检分诊专家共识 2018 table 1: III from 180, II above 200 (was 200 / 220)
+    ("sbp 179", ADULT, {"sbp": 179}, 4, None),
+    ("sbp 180", ADULT, {"sbp": 180}, 3, "VS-A-SBP-III"),
     ("sbp 200", ADULT, {"sbp": 200}, 3, "VS-A-SBP-III"),
-    ("sbp 220", ADULT, {"sbp": 220}, 3, "VS-A-SBP-III"),
-    ("sbp 221", ADULT, {"sbp": 221}, 2, "VS-A-SBP-II"),
+    ("sbp 201", ADULT, {"sbp": 201}, 2, "VS-A-SBP-II"),
     ("spo2 79", ADULT, {"spo2": 79}, 1, "VS-A-SPO2-I"),
     ("spo2 80", ADULT, {"spo2": 80}, 2, "VS-A-SPO2-II"),
     ("spo2 90", ADULT, {"spo2": 90}, 2, "VS-A-SPO2-II"),
@@ -67,7 +68,7 @@ BOUNDARIES: list[tuple[str, dict[str, Any], dict[str, Any], int, str | None]] = 
     ("glucose 33.3", ADULT, {"glucose_mmol": 33.3}, 4, None),
     ("glucose 33.4", ADULT, {"glucose_mmol": 33.4}, 2, "VS-GLUCOSE-II"),
     ("pain 6", ADULT, {"pain": 6}, 4, None),
-    ("pain 7", ADULT, {"pain": 7}, 3, "VS-PAIN-III"),
+    ("pain 7", ADULT, {"pain": 7}, 2, "VS-PAIN-II"),  # severe pain is level II (was III)
     # age bands: the same HR means different things by age
     ("neonate hr 100", {**OK, "age_years": days(5)}, {"hr": 100}, 3, "PA-NEONATE"),
     ("neonate hr 99", {**OK, "age_years": days(5)}, {"hr": 99}, 2, "VS-NEO-HR-II"),

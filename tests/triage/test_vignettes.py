@@ -148,9 +148,9 @@ VIGNETTES = [
         {"GEN-MAJOR-BLEEDING"},
     ),
     V(
-        "severe pain",
+        "severe pain",  # level II since 2025.2 (CN grading: any severe pain 7-10)
         {**OK, "age_years": 35, "severe_pain": True},
-        3,
+        2,
         E,
         None,
         {"ed"},

@@ -1,0 +1,44 @@
+"""/openapi.json declares what the service answers: the one error shape for every refusal,
+JSON objects (or named models) for successes, never FastAPI's unused validation shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Service
+from tests.service.calls import call_body
+from tests.service.city import CENTRE, city
+
+
+async def test_every_refusal_references_the_error_shape(service: Service) -> None:
+    spec: dict[str, Any] = (await service.client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert schemas["Error"]["required"] == ["error", "detail"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                body = response.get("content", {}).get("application/json", {}).get("schema")
+                if status.startswith(("4", "5")):
+                    assert body == {"$ref": "#/components/schemas/Error"}, (path, method)
+                elif body is not None:
+                    assert body != {"type": "string"}, (path, method, status)
+            if path != "/healthz":
+                assert "503" in operation["responses"], (path, method)
+                assert "422" in operation["responses"] or not (
+                    operation.get("parameters") or operation.get("requestBody")), (path, method)
+
+
+async def test_a_real_refusal_matches_the_declared_shape(service: Service) -> None:
+    await service.load(city(n_vehicles=1))
+    body = call_body(*CENTRE)
+    body["fixes"][0]["lat"] = 91
+    r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert r.status_code == 422
+    refusal = r.json()
+    assert set(refusal) == {"error", "detail"}
+    assert all(set(d) == {"field", "reason"} for d in refusal["detail"])
+    r = await service.client.post("/v1/calls", content=b"\xff\xfe", headers={
+        **service.auth(), "content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["detail"][0]["field"] == "body"
