@@ -36,7 +36,7 @@ async def test_a_real_refusal_matches_the_declared_shape(service: Service) -> No
     r = await service.client.post("/v1/calls", json=body, headers=service.auth())
     assert r.status_code == 422
     refusal = r.json()
-    assert set(refusal) == {"error", "detail"}
+    assert set(refusal) == {"error", "message", "detail"}
     assert all(set(d) == {"field", "reason"} for d in refusal["detail"])
     r = await service.client.post("/v1/calls", content=b"\xff\xfe", headers={
         **service.auth(), "content-type": "application/json"})
