@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from dispatch.domain import Acuity, Pathway
 from dispatch.errors import HandoverError
-from dispatch.handover.atmist import Atmist
+from dispatch.handover.atmist import CENTRE_TIME_ZONE, Atmist
 
 __all__ = [
     "CALL_SYSTEM",
@@ -120,15 +120,18 @@ def build_bundle(
     conditions: Sequence[str],
     treatments: Sequence[Mapping[str, Any]],
     hospital_id: str,
+    time_zone: str = CENTRE_TIME_ZONE,
 ) -> dict[str, Any]:
-    """Build the FHIR R5 handover Bundle of one call as a JSON-ready dict."""
+    """Build the FHIR R5 handover Bundle of one call as a JSON-ready dict (the narrative's
+    clock times in `time_zone`, the centre's)."""
     call_id = _call_id(call)
     ids = _Ids(call_id)
     patient_ref = {"reference": ids.url("Patient")}
     encounter_ref = {"reference": ids.url("Encounter")}
     resources: list[dict[str, Any]] = [
         _patient(ids, atmist),
-        _encounter(ids, call, atmist, hospital_id=hospital_id, patient_ref=patient_ref),
+        _encounter(ids, call, atmist, hospital_id=hospital_id, patient_ref=patient_ref,
+                   time_zone=time_zone),
     ]
     if atmist.age_years is not None:
         resources.append(_age(ids, atmist, patient_ref=patient_ref, encounter_ref=encounter_ref))
@@ -201,6 +204,7 @@ def _encounter(
     *,
     hospital_id: str,
     patient_ref: dict[str, str],
+    time_zone: str,
 ) -> dict[str, Any]:
     encounter: dict[str, Any] = {
         "resourceType": "Encounter",
@@ -216,7 +220,7 @@ def _encounter(
         "text": {
             "status": "generated",
             "div": '<div xmlns="http://www.w3.org/1999/xhtml"><pre>'
-            + html.escape(atmist.to_text())
+            + html.escape(atmist.to_text(time_zone=time_zone))
             + "</pre></div>",
         },
     }

@@ -220,6 +220,10 @@ def test_encounter() -> None:
     assert encounter["class"][0]["coding"][0]["code"] == "EMER"
     assert encounter["actualPeriod"]["start"] == "2025-03-01T09:30:00+08:00"
     assert "ATMIST" in encounter["text"]["div"]
+    # the narrative's times are the centre's, the zone named
+    assert "(Asia/Shanghai, UTC+08:00)" in encounter["text"]["div"]
+    [london] = resources(bundle(time_zone="Europe/London"), "Encounter")
+    assert "(Europe/London, UTC+00:00)" in london["text"]["div"]
 
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
