@@ -26,9 +26,13 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
-__all__ = ["Batcher", "HeldConnection"]
+__all__ = ["CONNECTION_ERRORS", "Batcher", "HeldConnection"]
 
 log = logging.getLogger(__name__)
+
+# The database or the link to it failed, not what was written.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError)
 
 I = TypeVar("I")  # noqa: E741 - the item type
 R = TypeVar("R")
@@ -104,13 +108,18 @@ class Batcher(Generic[I, R]):
             results = await self._flush(items)
         except Exception as exc:  # noqa: BLE001 - every submitter hears of the failure
             log.warning("%s: batch of %d not written: %r", self._name, len(items), exc)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
             return
+        self._answer(batch, results)
+        await self._after_commit(items, results)
+
+    @staticmethod
+    def _answer(batch: list[tuple[I, asyncio.Future[R]]], results: Sequence[R]) -> None:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():  # a submitter that left still had its item written
                 future.set_result(result)
+
+    async def _after_commit(self, items: Sequence[I], results: Sequence[R]) -> None:
         if self._after is not None:
             try:
                 # Before the next batch is written: what one connection sends in order
@@ -118,6 +127,12 @@ class Batcher(Generic[I, R]):
                 await self._after(items, results)
             except Exception as exc:  # noqa: BLE001 - committed and acked; ours to log
                 log.error("%s: after-commit step of %d failed: %r", self._name, len(items), exc)
+
+
+def _fail(batch: Sequence[tuple[object, asyncio.Future[R]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 class HeldConnection:
@@ -132,20 +147,27 @@ class HeldConnection:
         """The held connection; dropped (a fresh one next time) after a connection error."""
         try:
             if self._conn is None:
-                self._conn = await self._pool.acquire()
+                conn = self._conn = await self._pool.acquire()
+                # A connection the server closed (a restart) goes back to the pool by
+                # itself, and using it then fails: the next batch takes a fresh one.
+                conn.add_termination_listener(self._terminated)
                 # A writer runs its one statement all day on a few rows, by primary keys:
                 # the plan never changes, and planning each execution anew cost PostgreSQL
                 # more than executing it. (Undone by the pool's reset when it goes back.)
-                await self._conn.execute("SET plan_cache_mode = force_generic_plan")
+                await conn.execute("SET plan_cache_mode = force_generic_plan")
             yield self._conn
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError,
-                TimeoutError):
+        except CONNECTION_ERRORS:
             await self.release()
             raise
+
+    def _terminated(self, conn: object) -> None:
+        if conn is self._conn:  # (the pool's proxy, as held)
+            self._conn = None
 
     async def release(self) -> None:
         """Give the connection back to the pool."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                conn.remove_termination_listener(self._terminated)
                 await self._pool.release(conn)

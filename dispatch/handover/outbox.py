@@ -41,9 +41,24 @@ class OutboxPublisher:
 
     async def start(self) -> None:
         """Listen for commits and start the publishing task."""
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(self._channel, self._notified)
+        await self._listen()
         self._task = asyncio.create_task(self._run(), name="handover-outbox")
+
+    async def _listen(self) -> None:
+        listener = await self._pool.acquire()
+        try:
+            # The server closing it (a restart) hands it back to the pool by itself: the
+            # sweep publishes meanwhile, and the next round listens on a fresh one.
+            listener.add_termination_listener(self._listener_lost)
+            await listener.add_listener(self._channel, self._notified)
+        except BaseException:
+            await self._pool.release(listener)
+            raise
+        self._listener = listener
+
+    def _listener_lost(self, conn: object) -> None:
+        if conn is self._listener:
+            self._listener = None
 
     async def stop(self) -> None:
         """Stop publishing and give the listening connection back."""
@@ -51,11 +66,13 @@ class OutboxPublisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._listener is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await self._listener.remove_listener(self._channel, self._notified)
-            await self._pool.release(self._listener)
-            self._listener = None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                listener.remove_termination_listener(self._listener_lost)
+                await listener.remove_listener(self._channel, self._notified)
+            with contextlib.suppress(asyncpg.InterfaceError):  # already back (lost)
+                await self._pool.release(listener)
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()
@@ -82,6 +99,9 @@ class OutboxPublisher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_every_s)
             self._wake.clear()
             try:
+                if self._listener is None:
+                    await self._listen()
                 await self.flush()
-            except (asyncpg.PostgresError, RedisError, OSError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError,
+                    TimeoutError) as exc:
                 log.warning("handover outbox: %s; retrying", exc)

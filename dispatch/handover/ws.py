@@ -66,6 +66,8 @@ CLOSE_SERVER_ERROR = 1011
 # A tablet with a bug sends a few bad frames; a client that sends this many in a row
 # is abusing the link.
 MAX_REFUSED_IN_A_ROW = 20
+# A dependency failed, not the frame: the same frame may succeed when resent.
+_TRANSIENT = (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError, TimeoutError)
 _ERROR_CODES: list[tuple[type[DispatchError], int]] = [
     (Forbidden, CLOSE_POLICY),
     (Unauthenticated, CLOSE_POLICY),
@@ -261,10 +263,14 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
         return await _refuse(conn, ErrorFrame(code=code, reason=exc.message, field=exc.field,
                                               msg_id=msg_id))
-    except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
-        log.warning("frame %s not processed: %r", msg_id, exc)
-        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
-                                         reason="temporarily unavailable; resend"))
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the frame is answered
+        if isinstance(exc, _TRANSIENT):
+            log.warning("frame %s not processed: %r", msg_id, exc)
+            reason = "temporarily unavailable; resend"
+        else:
+            log.exception("frame %s not processed", msg_id)
+            reason = "internal error; the frame was not stored"
+        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id, reason=reason))
         return True
     conn.refused = 0
     try:
@@ -273,7 +279,7 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         # Committed: published (and re-triaged) even if the client left before its ack.
         try:
             await handled.follow_up()
-        except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - acked; the lane goes on with the next
             log.error("follow-up of frame %s failed: %r", msg_id, exc)
     return _open(conn.websocket)
 

@@ -99,3 +99,21 @@ async def test_a_held_connection_plans_once_and_goes_back_to_the_pool_reset() ->
         await held.release()
     finally:
         await pool.close()
+
+
+async def test_a_held_connection_the_server_closed_is_replaced_before_the_next_batch() -> None:
+    pool = await create_pool(dsn=DATABASE_URL, schema="public", min_size=1, max_size=2,
+                             command_timeout_s=10)
+    held = HeldConnection(pool=pool)
+    try:
+        async with held.use() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        # as a PostgreSQL restart does: the server ends the session between two batches
+        async with pool.acquire() as other:
+            assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.sleep(0.5)  # the closed socket is seen; asyncpg hands it back
+        async with held.use() as fresh:
+            assert await fresh.fetchval("SELECT pg_backend_pid()") != pid
+        await held.release()
+    finally:
+        await pool.close()
