@@ -12,8 +12,10 @@ statement) and takes a fresh one after a connection error.
 
 Each connection handles its frames one after another and submits at most a couple of
 items per frame, so the pending list is bounded by the number of open connections.
-A frame is acknowledged only when its batch has committed; a failed batch fails every
-frame in it (the client resends; the writes are idempotent).
+A frame is acknowledged only when its batch has committed. A batch refused by PostgreSQL
+(one item's content it cannot store, say) is written again item by item, so that only the
+item at fault fails; a batch lost with its connection fails every item in it (the client
+resends; the writes are idempotent), as written one by one they would only fail again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ __all__ = ["CONNECTION_ERRORS", "Batcher", "HeldConnection"]
 
 log = logging.getLogger(__name__)
 
-# The database or the link to it failed, not what was written.
+# The database or the link to it failed, whatever was written: the same write fails alike
+# until it is back.
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError)
 
@@ -108,10 +111,34 @@ class Batcher(Generic[I, R]):
             results = await self._flush(items)
         except Exception as exc:  # noqa: BLE001 - every submitter hears of the failure
             log.warning("%s: batch of %d not written: %r", self._name, len(items), exc)
+            if len(batch) > 1 and not isinstance(exc, CONNECTION_ERRORS):
+                await self._write_one_by_one(batch)
+                return
             _fail(batch, exc)
             return
         self._answer(batch, results)
         await self._after_commit(items, results)
+
+    async def _write_one_by_one(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        """Write a refused batch's items each alone: the others of an item PostgreSQL
+        cannot store are written and answered, in order; it alone fails."""
+        written: list[I] = []
+        results: list[R] = []
+        for n, (item, future) in enumerate(batch):
+            try:
+                [result] = await self._flush([item])
+            except Exception as exc:  # noqa: BLE001 - its submitter hears of it
+                if isinstance(exc, CONNECTION_ERRORS):
+                    _fail(batch[n:], exc)  # the database went away meanwhile
+                    break
+                log.warning("%s: item not written: %r", self._name, exc)
+                _fail([(item, future)], exc)
+                continue
+            self._answer([(item, future)], [result])
+            written.append(item)
+            results.append(result)
+        if written:
+            await self._after_commit(written, results)
 
     @staticmethod
     def _answer(batch: list[tuple[I, asyncio.Future[R]]], results: Sequence[R]) -> None:

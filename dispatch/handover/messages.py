@@ -17,12 +17,14 @@ type (bad JSON, missing or out-of-range field), 1008 for a frame the client may 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -99,7 +101,30 @@ MsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.
 # PostgreSQL bigserial ("42") or Redis stream id ("1700000000000-0").
 EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9]+(-[0-9]+)?$")]
 HospitalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _storable_text(value: str) -> str:
+    # PostgreSQL's text and jsonb cannot hold U+0000: refused here, the frame alone, rather
+    # than by the database in a statement it shares with other crews' frames.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+def _storable_time(value: datetime) -> datetime:
+    # Stored in UTC: 0001-01-01T00:00+14:00 or 9999-12-31T23:00-05:00 has no UTC date.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of the range of dates") from None
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_storable_time)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text)]
+Code = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_storable_text)]
+Name = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_storable_text)]
+Ref = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_storable_text)]
 
 
 class FrameError(HandoverError):
@@ -262,7 +287,7 @@ class StatusMsg(_CrewBase):
 
     type: Literal["status"]
     status: VehicleStatus
-    at: AwareDatetime
+    at: Instant
 
 
 class PositionMsg(_CrewBase):
@@ -274,7 +299,7 @@ class PositionMsg(_CrewBase):
     heading: float | None = Field(default=None, ge=0, lt=360)  # degrees from true north
     # 100 m/s = 360 km/h: above any road ambulance; larger is a GNSS glitch.
     speed_mps: float | None = Field(default=None, ge=0, le=100)
-    at: AwareDatetime
+    at: Instant
 
 
 # Plausibility bounds, not clinical thresholds: they refuse typing errors and sensor
@@ -298,7 +323,7 @@ class VitalsMsg(_CrewBase):
     avpu: Avpu | None = None
     glucose_mmol: float | None = Field(default=None, ge=0, le=150)  # mmol/L
     pain: int | None = Field(default=None, ge=0, le=10)  # 0-10 numeric rating scale
-    at: AwareDatetime
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> VitalsMsg:
@@ -316,8 +341,8 @@ class EcgMsg(_CrewBase):
     rhythm: EcgRhythm
     st_elevation_leads: tuple[EcgLead, ...] = Field(default=(), max_length=17)
     stemi: bool
-    image_ref: str | None = Field(default=None, min_length=1, max_length=256)
-    at: AwareDatetime
+    image_ref: Ref | None = None
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> EcgMsg:
@@ -344,8 +369,8 @@ class StrokeMsg(_CrewBase):
     lams: int | None = Field(default=None, ge=0, le=5)  # Llanes et al., Prehosp Emerg Care 2004
     race: int | None = Field(default=None, ge=0, le=9)  # Perez de la Ossa et al., Stroke 2014
     befast: BeFast | None = None
-    last_known_well: AwareDatetime | None = None
-    at: AwareDatetime
+    last_known_well: Instant | None = None
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> StrokeMsg:
@@ -361,7 +386,7 @@ class Injury(BaseModel):
     region: BodyRegion
     kind: InjuryKind
     side: Side | None = None
-    note: str | None = Field(default=None, min_length=1, max_length=200)
+    note: ShortText | None = None
 
 
 class InjuriesMsg(_CrewBase):
@@ -370,7 +395,7 @@ class InjuriesMsg(_CrewBase):
     type: Literal["injuries"]
     injuries: tuple[Injury, ...] = Field(max_length=50)
     mechanism: ShortText | None = None
-    at: AwareDatetime
+    at: Instant
 
 
 class Dose(BaseModel):
@@ -384,11 +409,11 @@ class TreatmentMsg(_CrewBase):
 
     type: Literal["treatment"]
     kind: Literal["procedure", "medication"]
-    code: str | None = Field(default=None, min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=120)
+    code: Code | None = None
+    name: Name
     dose: Dose | None = None
     route: Route | None = None
-    at: AwareDatetime
+    at: Instant
 
     @model_validator(mode="after")
     def _check(self) -> TreatmentMsg:
@@ -460,7 +485,7 @@ class DiversionMsg(_HospitalBase):
     type: Literal["diversion"]
     capability: Capability
     on: bool
-    until: AwareDatetime | None = None
+    until: Instant | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DiversionMsg:

@@ -263,6 +263,13 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
         return await _refuse(conn, ErrorFrame(code=code, reason=exc.message, field=exc.field,
                                               msg_id=msg_id))
+    except asyncpg.DataError as exc:
+        # Content PostgreSQL cannot store (validation let it through): resending it as it
+        # is would fail again, so it is refused, not "resend".
+        log.warning("frame %s refused by the database: %r", msg_id, exc)
+        return await _refuse(conn, ErrorFrame(
+            code=CLOSE_INVALID_DATA, msg_id=msg_id,
+            reason=f"the frame's content cannot be stored: {str(exc).splitlines()[0]}"))
     except Exception as exc:  # noqa: BLE001 - whatever failed, the frame is answered
         if isinstance(exc, _TRANSIENT):
             log.warning("frame %s not processed: %r", msg_id, exc)
