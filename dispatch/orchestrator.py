@@ -29,6 +29,7 @@ from dispatch.db import bookings as booking_db
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events, audit, timeline
+from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import (
     STATUS_EVENT,
     CallStatus,
@@ -514,16 +515,20 @@ class Orchestrator:
 
     async def report_status(
         self, *, vehicle_id: str, status: VehicleStatus, at: datetime, principal: Principal,
-        now: datetime,
+        now: datetime, conn: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
-        """A crew's status: stamp the clock it means, free the vehicle when it clears."""
+        """A crew's status: stamp the clock it means, free the vehicle when it clears.
+
+        `conn`: the caller's connection (outside a transaction), used for every step here
+        instead of taking others from the pool (a crew frame holds one for its lock)."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
         if status is VehicleStatus.DISPATCHED:
             raise InvalidInput("'dispatched' is set by the dispatch centre, not reported",
                                field="status")
         freed = None
-        async with self.pool.acquire() as conn, conn.transaction():
+        lent = conn
+        async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
             vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
             if vehicle is None:
                 raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
@@ -560,12 +565,12 @@ class Orchestrator:
             "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
             "call_id": text_or_none(call_id)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
-            await self._vehicle_freed(freed, now)
+            await self._vehicle_freed(freed, now, lent=lent)
         elif status is not VehicleStatus.AVAILABLE:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
         # The receiving centre hears the crew's status; at_hospital marks the arrival.
         await crew_status_changed(pool=self.pool, bus=self.bus, vehicle_id=vehicle_id,
-                                  call_id=call_id, status=status, at=at, now=now)
+                                  call_id=call_id, status=status, at=at, now=now, conn=lent)
         return {"vehicle_id": vehicle_id, "status": status.value, "call_id": text_or_none(call_id)}
 
     async def report_milestone(
@@ -803,10 +808,11 @@ class Orchestrator:
         return vehicle_id
 
     async def _after_claim(
-        self, call_id: UUID, vehicle_id: str, now: datetime
+        self, call_id: UUID, vehicle_id: str, now: datetime,
+        lent: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
         """Take the vehicle out of the index and send it its mission; return the call view."""
-        async with self.pool.acquire() as conn:
+        async with lent_or_pooled(self.pool, lent) as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
         assert call is not None
         mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
@@ -845,7 +851,9 @@ class Orchestrator:
             await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.CLOSED,
                                      expect=[CallStatus.ACTIVE.value, CallStatus.ASSIGNED.value])
 
-    async def _vehicle_freed(self, vehicle: asyncpg.Record, now: datetime) -> None:
+    async def _vehicle_freed(
+        self, vehicle: asyncpg.Record, now: datetime, lent: asyncpg.Connection | None = None
+    ) -> None:
         """Index a vehicle that became available, then give it the head of the queue."""
         kind = VehicleKind(vehicle["kind"])
         if vehicle["lon"] is None:
@@ -854,13 +862,15 @@ class Orchestrator:
         # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
         await self.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
                                         lon=vehicle["lon"], lat=vehicle["lat"])
-        await self._drain_queue(vehicle["id"], now)
+        await self._drain_queue(vehicle["id"], now, lent)
 
-    async def _drain_queue(self, vehicle_id: str, now: datetime) -> None:
+    async def _drain_queue(
+        self, vehicle_id: str, now: datetime, lent: asyncpg.Connection | None = None
+    ) -> None:
         """Assign a freed vehicle to the most urgent, then oldest, queued call it can serve."""
         drainer = Principal(subject="queue", role=Role.DISPATCHER)
         claimed_call: UUID | None = None
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
             vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
             if vehicle is None or vehicle["status"] != VehicleStatus.AVAILABLE.value:
                 return
@@ -890,7 +900,7 @@ class Orchestrator:
                     claimed_call = call["id"]
                 break
         if claimed_call is not None:
-            await self._after_claim(claimed_call, vehicle_id, now)
+            await self._after_claim(claimed_call, vehicle_id, now, lent)
 
     def _eta_to(
         self, vehicle: asyncpg.Record, call: Mapping[str, Any], places: Places, now: datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
@@ -33,3 +35,15 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+def lent_or_pooled(
+    pool: asyncpg.Pool, lent: asyncpg.Connection | None
+) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """The caller's connection if it lends one (kept by the caller), else one from the pool
+    for the block. A caller holding a connection while it calls a step that would take
+    another holds two: enough such callers at once wait on each other for the pool."""
+    if lent is not None:
+        return contextlib.nullcontext(lent)
+    acquired: AbstractAsyncContextManager[asyncpg.Connection] = pool.acquire()
+    return acquired

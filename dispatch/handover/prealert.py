@@ -19,6 +19,7 @@ from dispatch.bus import Bus
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events
+from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import EventKind, Role, VehicleStatus
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
@@ -188,12 +189,15 @@ async def crew_status_changed(
     status: VehicleStatus,
     at: datetime,
     now: datetime,
+    conn: asyncpg.Connection | None = None,
 ) -> None:
-    """Tell the destination a crew status; on at_hospital, mark the patient arrived."""
+    """Tell the destination a crew status; on at_hospital, mark the patient arrived.
+
+    `conn`: the caller's connection, if it lends one, instead of one from the pool."""
     if call_id is None:
         return
     out: Outgoing = []
-    async with pool.acquire() as conn, conn.transaction():
+    async with lent_or_pooled(pool, conn) as conn, conn.transaction():
         call = await call_db.get_call(conn=conn, call_id=call_id)
         if call is None or call["destination_id"] is None:
             return

@@ -423,9 +423,10 @@ class HandoverService:
                     raise Forbidden("this vehicle's mission is another call", field="call_id")
                 # The same status tapped twice (a new msg_id) must not stamp its clock twice.
                 if vehicle["status"] != msg.status.value:
+                    # On the lock's connection: one per frame, whatever report_status does.
                     await self.orchestrator.report_status(
                         vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
-                        principal=principal, now=now)
+                        principal=principal, now=now, conn=lock_conn)
             stored = await repo.insert_crew_message(
                 conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,
                 call_id=msg.call_id, kind=msg.type, occurred_at=msg.at,
