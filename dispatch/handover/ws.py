@@ -6,11 +6,12 @@ client is closed with 1008 and the reason. Every frame sent carries its stream i
 client resumes with `?last_event_id=` or a `resume` frame.
 
 Error frames: `code` is 1007 (invalid data) or 1008 (not allowed), 1009 (too big), or
-4404 / 4409 / 4400 (no such call, not allowed in its current state, other refusals),
-1011 (a server dependency failed; resend later). The connection stays open after an
-error about one frame's content or rights; it is closed (with the same code) after a
-frame that breaks the protocol (not JSON, no or unknown type, too big) or after too
-many refused frames in a row.
+4404 / 4409 / 4400 (no such call, not allowed in its current state or a msg_id reused
+for other content, other refusals), 1011 (a server dependency failed; resend later).
+Every frame is answered, an ack or an error, whatever failed. The connection stays open
+after an error about one frame's content or rights, or a dependency's failure; it is
+closed (with the same code) after a frame that breaks the protocol (not JSON, no or
+unknown type, too big) or after too many refused frames in a row.
 
 A client's frames are handled in the order it sent them, each acknowledged once
 committed or refused in its turn; a frame that breaks the protocol closes the connection
