@@ -30,6 +30,7 @@ from dispatch.db import bookings as booking_db
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events, audit, timeline
+from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import (
     STATUS_EVENT,
     CallStatus,
@@ -565,6 +566,7 @@ class Orchestrator:
     async def report_status(
         self, *, vehicle_id: str, status: VehicleStatus, at: datetime, principal: Principal,
         now: datetime, call_id: UUID | None = None, report_id: str | None = None,
+        conn: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
         """A crew's status: stamp the clock it means, free the vehicle when it clears.
 
@@ -573,7 +575,9 @@ class Orchestrator:
         (see _check_mission). A repeat (the same `report_id`, or the same status stamped
         with the same `at`) is answered with the first result and changes nothing.
         Everything the report changes, the receiving centre's news included, commits in
-        one transaction: a refused report leaves no trace.
+        one transaction: a refused report leaves no trace. `conn`: the caller's
+        connection (outside a transaction), used for every step here instead of taking
+        others from the pool (a crew frame holds one for its lock).
         """
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
@@ -582,7 +586,8 @@ class Orchestrator:
                                field="status")
         check_source_time(at, now=now, max_skew_s=self.settings.max_clock_skew_s)
         fingerprint = f"{status.value}|{call_id or ''}"
-        async with self.pool.acquire() as conn, conn.transaction():
+        lent = conn
+        async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
             vehicle = await self._lock_vehicle_and_mission(conn, vehicle_id)
             if report_id is not None:
                 first = await fleet_db.status_report(conn=conn, vehicle_id=vehicle_id,
@@ -614,7 +619,7 @@ class Orchestrator:
             "call_id": text_or_none(mission)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
             # its next assignment never starts before the clearing the crew stamped
-            await self._vehicle_freed(freed, max(now, at))
+            await self._vehicle_freed(freed, max(now, at), lent=lent)
         elif status is not VehicleStatus.AVAILABLE:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
         return result
@@ -997,10 +1002,11 @@ class Orchestrator:
         return vehicle_id
 
     async def _after_claim(
-        self, call_id: UUID, vehicle_id: str, now: datetime
+        self, call_id: UUID, vehicle_id: str, now: datetime,
+        lent: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
         """Take the vehicle out of the index and send it its mission; return the call view."""
-        async with self.pool.acquire() as conn:
+        async with lent_or_pooled(self.pool, lent) as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
         assert call is not None
         mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
@@ -1039,7 +1045,9 @@ class Orchestrator:
             await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.CLOSED,
                                      expect=[CallStatus.ACTIVE.value, CallStatus.ASSIGNED.value])
 
-    async def _vehicle_freed(self, vehicle: asyncpg.Record, now: datetime) -> None:
+    async def _vehicle_freed(
+        self, vehicle: asyncpg.Record, now: datetime, lent: asyncpg.Connection | None = None
+    ) -> None:
         """Index a vehicle that became available, then give it the head of the queue."""
         kind = VehicleKind(vehicle["kind"])
         if vehicle["lon"] is None:
@@ -1048,9 +1056,11 @@ class Orchestrator:
         # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
         await self.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
                                         lon=vehicle["lon"], lat=vehicle["lat"])
-        await self._drain_queue(vehicle["id"], now)
+        await self._drain_queue(vehicle["id"], now, lent)
 
-    async def _drain_queue(self, vehicle_id: str, now: datetime) -> None:
+    async def _drain_queue(
+        self, vehicle_id: str, now: datetime, lent: asyncpg.Connection | None = None
+    ) -> None:
         """Assign a freed vehicle to the most urgent, then oldest, queued call it can serve.
 
         Only the chosen call is locked, with SKIP LOCKED: a call another instance is
@@ -1060,7 +1070,7 @@ class Orchestrator:
         claimed_call: UUID | None = None
         taken: VehicleKind | None = None  # another claim took the vehicle meanwhile
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
                 vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
                 if vehicle is None:
                     return
@@ -1113,7 +1123,7 @@ class Orchestrator:
         if taken is not None:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=taken)
         if claimed_call is not None:
-            await self._after_claim(claimed_call, vehicle_id, now)
+            await self._after_claim(claimed_call, vehicle_id, now, lent)
 
     async def sweep_queue(self, *, now: datetime, limit: int = 50) -> int:
         """Assign queued calls that a suitable available vehicle could take now.

@@ -25,7 +25,7 @@ from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import audit, timeline
 from dispatch.domain import EventKind, Role, VehicleKind, VehicleStatus
-from dispatch.errors import DispatchError, Forbidden, NotFound
+from dispatch.errors import Conflict, DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.batching import Batcher, HeldConnection
@@ -140,6 +140,18 @@ def _frame_payload(row: repo.CrewRow, stored: repo.CrewInsert) -> dict[str, Any]
             "vehicle_id": row.vehicle_id, "event_id": stored.event_id}
 
 
+def _reused(msg_id: str) -> Conflict:
+    return Conflict(f"msg_id {msg_id!r} already names another frame of this call "
+                    "(a resend must repeat it unchanged; new content needs a new msg_id)",
+                    field="msg_id")
+
+
+def _refuse_reused(msg_id: str, stored: repo.CrewInsert) -> None:
+    """A msg_id reused for other content is refused, never acknowledged as a resend."""
+    if stored.conflict:
+        raise _reused(msg_id)
+
+
 class HandoverService:
     """Flows of the crew, hospital and console channels; one per instance."""
 
@@ -224,6 +236,7 @@ class HandoverService:
             # Written with the other connections' frames in one statement, published by
             # the writer right after it commits (_publish_frames).
             stored = await self._frames.submit(row)
+            _refuse_reused(msg.msg_id, stored)
             if stored.event_id is None:
                 raise Forbidden("this crew is not assigned to the call", field="call_id")
             ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
@@ -243,11 +256,11 @@ class HandoverService:
 
     async def _write_frames(self, rows: Sequence[repo.CrewRow]) -> list[repo.CrewInsert]:
         """One statement for a batch of crew frames; a frame sent twice is stored once."""
-        first: dict[tuple[str, str], int] = {}
+        first: dict[tuple[str, UUID, str], int] = {}
         unique: list[repo.CrewRow] = []
         index: list[int] = []
         for row in rows:
-            key = (row.vehicle_id, row.msg_id)
+            key = (row.vehicle_id, row.call_id, row.msg_id)
             if key not in first:
                 first[key] = len(unique)
                 unique.append(row)
@@ -260,9 +273,15 @@ class HandoverService:
                 self._fold((row.occurred_at, result.event_id), row)
         out: list[repo.CrewInsert] = []
         answered: set[int] = set()
-        for i in index:
-            # The same frame twice in one batch (a tablet on two links): one is the resend.
-            out.append(replace(stored[i], created=False) if i in answered else stored[i])
+        for row, i in zip(rows, index, strict=True):
+            if i in answered:
+                # The same msg_id twice in one batch (a tablet on two links): the later one
+                # is the resend, or a conflict if its content is not the first one's.
+                first_row = unique[i]
+                out.append(replace(stored[i], created=False, conflict=stored[i].conflict or (
+                    (row.kind, row.body) != (first_row.kind, first_row.body))))
+            else:
+                out.append(stored[i])
             answered.add(i)
         return out
 
@@ -362,6 +381,7 @@ class HandoverService:
         stored = await repo.insert_crew_message(
             conn=conn, vehicle_id=row.vehicle_id, msg_id=row.msg_id, call_id=row.call_id,
             kind=row.kind, occurred_at=row.occurred_at, body=row.body)
+        _refuse_reused(row.msg_id, stored)
         if stored.event_id is None:
             raise Forbidden("this crew is not assigned to the call", field="call_id")
         if stored.created and stored.destination_id is not None:
@@ -380,12 +400,17 @@ class HandoverService:
         # between report_status and storing the message: under the vehicle's lock, a
         # status whose clock is already on the timeline is stored and acked, never
         # reported again (that would stamp its clock twice).
+        body = msg.model_dump(mode="json")
         async with self.pool.acquire() as lock_conn, repo.status_lock(
                 conn=lock_conn, vehicle_id=link.vehicle_id):
-            earlier = await repo.crew_message_id(conn=lock_conn, vehicle_id=link.vehicle_id,
-                                                 msg_id=msg.msg_id)
+            earlier = await repo.earlier_crew_message(
+                conn=lock_conn, vehicle_id=link.vehicle_id, call_id=msg.call_id,
+                msg_id=msg.msg_id, kind=msg.type, body=body)
             if earlier is not None:
-                return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(earlier)))
+                event_id, differs = earlier
+                if differs:
+                    raise _reused(msg.msg_id)
+                return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(event_id)))
             applied = await repo.status_applied(
                 conn=lock_conn, call_id=msg.call_id, vehicle_id=link.vehicle_id,
                 status=msg.status.value, at=msg.at)
@@ -398,13 +423,14 @@ class HandoverService:
                     raise Forbidden("this vehicle's mission is another call", field="call_id")
                 # The same status tapped twice (a new msg_id) must not stamp its clock twice.
                 if vehicle["status"] != msg.status.value:
+                    # On the lock's connection: one per frame, whatever report_status does.
                     await self.orchestrator.report_status(
                         vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
-                        principal=principal, now=now, call_id=msg.call_id)
+                        principal=principal, now=now, call_id=msg.call_id, conn=lock_conn)
             stored = await repo.insert_crew_message(
                 conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,
                 call_id=msg.call_id, kind=msg.type, occurred_at=msg.at,
-                body=msg.model_dump(mode="json"), require_assignment=False)
+                body=body, require_assignment=False)
         return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id)))
 
     async def _position(

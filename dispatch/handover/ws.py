@@ -6,11 +6,12 @@ client is closed with 1008 and the reason. Every frame sent carries its stream i
 client resumes with `?last_event_id=` or a `resume` frame.
 
 Error frames: `code` is 1007 (invalid data) or 1008 (not allowed), 1009 (too big), or
-4404 / 4409 / 4400 (no such call, not allowed in its current state, other refusals),
-1011 (a server dependency failed; resend later). The connection stays open after an
-error about one frame's content or rights; it is closed (with the same code) after a
-frame that breaks the protocol (not JSON, no or unknown type, too big) or after too
-many refused frames in a row.
+4404 / 4409 / 4400 (no such call, not allowed in its current state or a msg_id reused
+for other content, other refusals), 1011 (a server dependency failed; resend later).
+Every frame is answered, an ack or an error, whatever failed. The connection stays open
+after an error about one frame's content or rights, or a dependency's failure; it is
+closed (with the same code) after a frame that breaks the protocol (not JSON, no or
+unknown type, too big) or after too many refused frames in a row.
 
 A client's frames are handled in the order it sent them, each acknowledged once
 committed or refused in its turn; a frame that breaks the protocol closes the connection
@@ -66,6 +67,8 @@ CLOSE_SERVER_ERROR = 1011
 # A tablet with a bug sends a few bad frames; a client that sends this many in a row
 # is abusing the link.
 MAX_REFUSED_IN_A_ROW = 20
+# A dependency failed, not the frame: the same frame may succeed when resent.
+_TRANSIENT = (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError, TimeoutError)
 _ERROR_CODES: list[tuple[type[DispatchError], int]] = [
     (Forbidden, CLOSE_POLICY),
     (Unauthenticated, CLOSE_POLICY),
@@ -261,10 +264,21 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
         return await _refuse(conn, ErrorFrame(code=code, reason=exc.message, field=exc.field,
                                               msg_id=msg_id))
-    except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
-        log.warning("frame %s not processed: %r", msg_id, exc)
-        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
-                                         reason="temporarily unavailable; resend"))
+    except asyncpg.DataError as exc:
+        # Content PostgreSQL cannot store (validation let it through): resending it as it
+        # is would fail again, so it is refused, not "resend".
+        log.warning("frame %s refused by the database: %r", msg_id, exc)
+        return await _refuse(conn, ErrorFrame(
+            code=CLOSE_INVALID_DATA, msg_id=msg_id,
+            reason=f"the frame's content cannot be stored: {str(exc).splitlines()[0]}"))
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the frame is answered
+        if isinstance(exc, _TRANSIENT):
+            log.warning("frame %s not processed: %r", msg_id, exc)
+            reason = "temporarily unavailable; resend"
+        else:
+            log.exception("frame %s not processed", msg_id)
+            reason = "internal error; the frame was not stored"
+        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id, reason=reason))
         return True
     conn.refused = 0
     try:
@@ -273,7 +287,7 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         # Committed: published (and re-triaged) even if the client left before its ack.
         try:
             await handled.follow_up()
-        except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - acked; the lane goes on with the next
             log.error("follow-up of frame %s failed: %r", msg_id, exc)
     return _open(conn.websocket)
 
