@@ -37,6 +37,7 @@ __all__ = [
     "event_frame_text",
     "id_key",
     "pump",
+    "valid_event_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,19 @@ DEFAULT_BLOCK_MS = 2_000
 # much added latency. A quiet topic's first event is still delivered at once (BLOCK).
 DEFAULT_READ_GAP_S = 0.003
 CATCH_UP_BATCH = 500
+
+
+# Redis stream ids are two unsigned 64-bit integers; a larger one is an error in XRANGE.
+_MAX_ID_PART = 2**64 - 1
+
+
+def valid_event_id(text: str) -> bool:
+    """Whether a client's resume id is a stream id: "<ms>" or "<ms>-<seq>", each within
+    Redis' unsigned 64-bit range (ASCII digits only: no sign, no NUL, no other scripts)."""
+    ms, sep, seq = text.partition("-")
+    parts = (ms, seq) if sep else (ms,)
+    return all(p.isascii() and p.isdigit() and len(p) <= 20 and int(p) <= _MAX_ID_PART
+               for p in parts)
 
 
 def id_key(event_id: str) -> tuple[int, int]:
