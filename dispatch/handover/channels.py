@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from dispatch.bus import Bus, StreamEvent
 
@@ -97,6 +97,8 @@ class Subscription:
     topic: str
     queue: asyncio.Queue[Delivery | Overflow]
     overflowed: bool = False
+    # Set when the stream itself may have lost events (Redis lost its data), not the client.
+    stream_lost: bool = False
 
     def offer(self, delivery: Delivery) -> None:
         """Queue a live event; on overflow drop the queue and leave one Overflow marker."""
@@ -105,10 +107,14 @@ class Subscription:
         try:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
-            self.overflowed = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(_OVERFLOW)
+            self.drop()
+
+    def drop(self) -> None:
+        """Drop the queue and leave one Overflow marker: the client must resume."""
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_OVERFLOW)
 
 
 _VEHICLES, _OTHERS = "vehicles", "others"
@@ -191,24 +197,18 @@ class Hub:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def can_resume(self, topic: str, after_id: str) -> bool:
-        """Whether the topic's stream still holds everything after `after_id`."""
-        try:
-            info = await self._redis.xinfo_stream(self.bus.key(topic))
-        except ResponseError:
-            return after_id == "0"  # no stream yet: nothing was ever missed
-        deleted = _text(info.get("max-deleted-entry-id", "0-0"))
-        newest = _text(info.get("last-generated-id", "0-0"))
-        removed = int(info.get("entries-added", 0)) - int(info.get("length", 0))
-        first = info.get("first-entry")
-        oldest = _text(first[0]) if first else newest
-        # XDEL records the newest id it removed; MAXLEN trimming does not (Redis 7.0
-        # leaves max-deleted-entry-id at 0-0) but only ever removes the oldest entries:
-        # once anything was removed, an id older than the oldest kept entry may have
-        # missed some. An id newer than anything generated comes from a Redis that lost
-        # its data. Either way: a snapshot.
-        if removed > 0 and id_key(after_id) < id_key(oldest):
-            return False
-        return id_key(deleted) <= id_key(after_id) <= id_key(newest)
+        """Whether a resume from `after_id` is provably gap-free: the stream still holds
+        the very entry the client saw last.
+
+        A stream only ever loses entries from its start (MAXLEN trimming), so while that
+        entry is there, so is everything after it. Once it is gone, the stream was trimmed
+        past it or Redis lost its data; a Redis restarted empty gives new entries newer ids,
+        which say nothing of the entries lost with the old ones. "0" (a snapshot taken of
+        an empty stream) proves nothing either. Anything unproven gets a snapshot.
+        """
+        rows = await self._redis.xrange(self.bus.key(topic), min=after_id, max=after_id,
+                                        count=1)
+        return bool(rows)
 
     async def subscribe(self, topic: str) -> Subscription:
         """Start queueing the topic's live events for a new subscriber."""
@@ -273,20 +273,42 @@ class Hub:
 
     async def _run(self, group: str) -> None:
         control = self._controls[group]
+        failed = False
         while not self._stopping:
-            offsets = {control: self._control_offsets[group]}
-            offsets.update({topic: feed.offset for topic, feed in self._feeds[group].items()})
             try:
+                if failed:
+                    await self._check_feeds(group)
+                    failed = False
+                offsets = {control: self._control_offsets[group]}
+                offsets.update({topic: feed.offset
+                                for topic, feed in self._feeds[group].items()})
                 events = await self._readers[group].wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
                 log.warning("stream reader: %s; retrying", exc)
+                failed = True
                 await asyncio.sleep(0.5)
                 continue
             self._dispatch(group, events)
             if events and self._read_gap_s > 0:
                 await asyncio.sleep(self._read_gap_s)
+
+    async def _check_feeds(self, group: str) -> None:
+        """After a failed read: a feed whose last event is no longer in its stream (Redis
+        restarted and lost it) may have missed events; its subscribers must resume, which
+        gets them a snapshot (can_resume), and the feed goes on from the stream's end."""
+        async with self._lock:
+            for topic, feed in list(self._feeds[group].items()):
+                if await self.can_resume(topic, feed.offset):
+                    continue
+                log.warning("stream %s lost events after %s; its screens resync", topic,
+                            feed.offset)
+                for sub in feed.subscribers:
+                    sub.stream_lost = True
+                    sub.drop()
+                feed.offset = await self.last_id(topic) or "0"
+                feed.offset_key = id_key(feed.offset)
 
     def _dispatch(self, group: str, events: list[StreamEvent]) -> None:
         control = self._controls[group]
@@ -307,10 +329,6 @@ class Hub:
             delivery = Delivery(event=event, text=event_frame_text(event), key=key)
             for sub in tuple(feed.subscribers):
                 sub.offer(delivery)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def event_frame_text(event: StreamEvent) -> str:

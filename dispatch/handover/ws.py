@@ -151,11 +151,18 @@ class _Connection:
                 await self.send_frame(SnapshotFrame(last_event_id=start, calls=calls))
             last = await pump(hub=self.hub, sub=sub, after_id=start, send=self.send,
                               before_send=self._before_send)
-            await self.send_frame(ResyncFrame(
-                reason=f"more than {sub.queue.maxsize} frames behind; resume from last_event_id",
-                last_event_id=last))
+            reason = ("the event stream lost events (Redis lost its data)" if sub.stream_lost
+                      else f"more than {sub.queue.maxsize} frames behind")
+            await self.send_frame(ResyncFrame(reason=f"{reason}; resume from last_event_id",
+                                              last_event_id=last))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client left while we were sending
+        except (RedisError, OSError, asyncpg.PostgresError) as exc:
+            # Never leave a screen open and silent: it reconnects and resumes.
+            log.warning("stream of %s not served: %r", self.topic, exc)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.websocket.close(code=CLOSE_SERVER_ERROR,
+                                           reason="temporarily unavailable; resume later")
         finally:
             self.hub.unsubscribe(sub)
 
