@@ -37,6 +37,7 @@ __all__ = [
     "event_frame_text",
     "id_key",
     "pump",
+    "server_started_ms",
     "valid_event_id",
 ]
 
@@ -66,6 +67,20 @@ def valid_event_id(text: str) -> bool:
     parts = (ms, seq) if sep else (ms,)
     return all(p.isascii() and p.isdigit() and len(p) <= 20 and int(p) <= _MAX_ID_PART
                for p in parts)
+
+
+def server_started_ms(info: object) -> int | None:
+    """When the Redis server started, in its own clock's milliseconds (the clock of its
+    stream ids), from `INFO server`; None when it does not say (fakeredis, a managed
+    Redis hiding INFO). Uptime is whole seconds, so this is at most a second late: ids of
+    that second after the start are taken for older, which costs a snapshot, never a gap.
+    """
+    if not isinstance(info, dict):
+        return None
+    try:
+        return int(info["server_time_usec"]) // 1000 - int(info["uptime_in_seconds"]) * 1000
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -131,6 +146,8 @@ class _Feed:
     offset: str  # the last id read, for the next XREAD
     subscribers: set[Subscription] = field(default_factory=set)
     offset_key: tuple[int, int] = field(init=False)  # id_key(offset), kept with it
+    # Read from before a failed read: checked (Hub._check_feeds) before it is read again.
+    suspect: bool = False
 
     def __post_init__(self) -> None:
         self.offset_key = id_key(self.offset)
@@ -198,17 +215,26 @@ class Hub:
 
     async def can_resume(self, topic: str, after_id: str) -> bool:
         """Whether a resume from `after_id` is provably gap-free: the stream still holds
-        the very entry the client saw last.
+        the very entry the client saw last, and it is newer than the Redis server's start.
 
         A stream only ever loses entries from its start (MAXLEN trimming), so while that
         entry is there, so is everything after it. Once it is gone, the stream was trimmed
         past it or Redis lost its data; a Redis restarted empty gives new entries newer ids,
         which say nothing of the entries lost with the old ones. "0" (a snapshot taken of
-        an empty stream) proves nothing either. Anything unproven gets a snapshot.
+        an empty stream) proves nothing either. And a Redis restored after a crash (AOF,
+        RDB) may hold the entry but not the ones after it that never reached its disk: an
+        id from before the server started is not proof. Anything unproven: a snapshot.
         """
-        rows = await self._redis.xrange(self.bus.key(topic), min=after_id, max=after_id,
-                                        count=1)
-        return bool(rows)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xrange(self.bus.key(topic), min=after_id, max=after_id, count=1)
+        pipe.info("server")
+        rows, info = await pipe.execute(raise_on_error=False)
+        if isinstance(rows, Exception):
+            raise rows
+        if not rows:
+            return False
+        started_ms = server_started_ms(info)
+        return started_ms is None or id_key(after_id) >= (started_ms, 0)
 
     async def subscribe(self, topic: str) -> Subscription:
         """Start queueing the topic's live events for a new subscriber."""
@@ -288,6 +314,8 @@ class Hub:
                     return
                 log.warning("stream reader: %s; retrying", exc)
                 failed = True
+                for feed in self._feeds[group].values():
+                    feed.suspect = True
                 await asyncio.sleep(0.5)
                 continue
             self._dispatch(group, events)
@@ -295,12 +323,16 @@ class Hub:
                 await asyncio.sleep(self._read_gap_s)
 
     async def _check_feeds(self, group: str) -> None:
-        """After a failed read: a feed whose last event is no longer in its stream (Redis
-        restarted and lost it) may have missed events; its subscribers must resume, which
-        gets them a snapshot (can_resume), and the feed goes on from the stream's end."""
+        """After a failed read: a feed read before it whose last event is no longer in its
+        stream, or older than the Redis server's start, may have missed events (can_resume);
+        its subscribers must resume, which gets them a snapshot, and the feed goes on from
+        the stream's end. (A feed made since reads the current server: nothing to check.)"""
         async with self._lock:
             for topic, feed in list(self._feeds[group].items()):
+                if not feed.suspect:
+                    continue
                 if await self.can_resume(topic, feed.offset):
+                    feed.suspect = False
                     continue
                 log.warning("stream %s lost events after %s; its screens resync", topic,
                             feed.offset)
@@ -309,6 +341,7 @@ class Hub:
                     sub.drop()
                 feed.offset = await self.last_id(topic) or "0"
                 feed.offset_key = id_key(feed.offset)
+                feed.suspect = False
 
     def _dispatch(self, group: str, events: list[StreamEvent]) -> None:
         control = self._controls[group]

@@ -1,12 +1,15 @@
 """A redis-server of a test's own, on a free port, that the test may kill and restart.
 
 Never the shared server: killing or emptying that would break every other test run.
-Started without persistence (`--save '' --appendonly no`), so a restart comes back empty,
-as a Redis does that lost its data.
+Started without automatic persistence (`--save '' --appendonly no`): a restart comes back
+empty, as a Redis does that lost its data, or with what the test's own SAVE wrote, as a
+Redis restored from an older snapshot.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -66,8 +69,24 @@ class PrivateRedis:
             self._proc = None
 
     def restart_empty(self) -> None:
+        """Kill it and start it with nothing: no dump left to load."""
+        self.kill()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(self._dir, "dump.rdb"))
+        self.start()
+
+    def restart_from_save(self) -> None:
+        """Kill it (-9) and start it again: it loads what its last SAVE wrote, and
+        everything written after that SAVE is lost (an RDB or AOF restore)."""
         self.kill()
         self.start()
+
+    def save(self) -> None:
+        client = redis.Redis(port=self.port, socket_timeout=5.0)
+        try:
+            client.save()
+        finally:
+            client.close()
 
     def cleanup(self) -> None:
         self.kill()
