@@ -133,7 +133,11 @@ class _Connection:
         # resume wait for it forever. Cancel again until it has ended.
         while task is not None and not task.done():
             task.cancel()
-            await asyncio.wait({task}, timeout=0.1)
+            try:
+                await asyncio.wait({task}, timeout=0.1)
+            except asyncio.CancelledError:
+                task.cancel()  # we are cancelled ourselves: do not leave it running
+                raise
         if task is not None and not task.cancelled():
             task.exception()  # retrieved: a pump that failed has already closed the link
 
