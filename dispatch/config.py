@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     coverage_prior_weight: float = Field(default=0.05, ge=0)
     # Share of a district's demand that must stay covered before its last vehicle moves up.
     moveup_district_threshold: float = Field(default=0.8, ge=0, le=1)
+    # A receiving centre keeps sight of a patient this long after the handover, or after
+    # the call closed without one (a cancelled call: not at all); then its board drops the
+    # patient and its reads are refused (dispatch.handover.access).
+    hospital_retention_s: float = Field(default=4 * 3600.0, ge=0)
 
     @property
     def embedded_database(self) -> bool:

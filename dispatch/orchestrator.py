@@ -52,7 +52,12 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
-from dispatch.handover.prealert import crew_status_changed, destination_changed
+from dispatch.handover.prealert import (
+    call_cancelled,
+    crew_status_changed,
+    destination_changed,
+    hospital_may_see,
+)
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
@@ -554,6 +559,7 @@ class Orchestrator:
             await booking_db.set_trip_status(conn=conn, call_id=call_id, status="cancelled")
             await append_events(conn=conn, events=[
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
+            await call_cancelled(conn=conn, call_id=call_id)  # off the centres' boards
         await self._fanout_one("console", {"kind": "call_cancelled", "call_id": str(call_id)})
         for row in released:
             await self._fanout_one(f"vehicle:{row['id']}",
@@ -791,7 +797,10 @@ class Orchestrator:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
             assignments = call["live_assignments"]
             if principal.role is Role.HOSPITAL:
-                if call["destination_id"] != principal.hospital_id:
+                if call["destination_id"] != principal.hospital_id or not await hospital_may_see(
+                        conn=conn, call=call, hospital_id=call["destination_id"],
+                        now=datetime.now(UTC),
+                        retention=timedelta(seconds=self.settings.hospital_retention_s)):
                     raise Forbidden("this patient is not inbound to your hospital")
             elif principal.role is Role.CREW:
                 if principal.vehicle_id not in {a["vehicle_id"] for a in assignments}:

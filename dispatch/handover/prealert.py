@@ -3,14 +3,15 @@
 `destination_changed` runs inside the orchestrator's transaction that chose the centre
 (so the alert commits with the choice) and leaves its messages in the outbox;
 `crew_status_changed` runs inside the transaction that applies a crew status, and
-also leaves its messages in the outbox.
+`call_cancelled` inside the cancel's transaction; both leave their messages in the
+outbox too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events
 from dispatch.domain import EventKind, Role, VehicleStatus
 from dispatch.handover import repo
+from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.state import (
     Actor,
@@ -42,8 +44,10 @@ __all__ = [
     "ONCE_PER_CALL",
     "Outgoing",
     "apply_event",
+    "call_cancelled",
     "crew_status_changed",
     "destination_changed",
+    "hospital_may_see",
     "patient_view",
 ]
 
@@ -177,6 +181,30 @@ async def destination_changed(
     for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
         out.append((f"vehicle:{a['vehicle_id']}", update))
     await repo.add_outbox(conn=conn, items=out)
+
+
+async def call_cancelled(*, conn: asyncpg.Connection, call_id: UUID) -> None:
+    """Take a cancelled call off the screens of every centre that sees it (caller's
+    transaction: the removal is published once the cancel commits)."""
+    await repo.add_outbox(conn=conn, items=[
+        (f"hospital:{state.hospital_id}",
+         {"kind": "patient_removed", "call_id": str(call_id), "reason": "call cancelled"})
+        for state in await repo.states_of_call(conn=conn, call_id=call_id)
+        if state.sees_patient])
+
+
+async def hospital_may_see(
+    *,
+    conn: asyncpg.Connection,
+    call: Mapping[str, Any],
+    hospital_id: str,
+    now: datetime,
+    retention: timedelta,
+) -> bool:
+    """Whether a centre may see this call now (dispatch.handover.access)."""
+    state = await repo.load_state(conn=conn, call_id=call["id"], hospital_id=hospital_id)
+    return hospital_sees(state=state, call_status=call["status"], status_at=call["updated_at"],
+                         now=now, retention=retention)
 
 
 async def crew_status_changed(

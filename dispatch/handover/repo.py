@@ -408,12 +408,17 @@ async def states_of_call(*, conn: asyncpg.Connection, call_id: UUID) -> list[Han
     return [HandoverState.from_dict(r["state"]) for r in rows]
 
 
-async def inbound_call_ids(*, conn: asyncpg.Connection, hospital_id: str) -> list[UUID]:
-    """Patients a centre may see now (alerted, acknowledged or arrived)."""
+async def inbound_call_ids(
+    *, conn: asyncpg.Connection, hospital_id: str, closed_after: datetime
+) -> list[UUID]:
+    """A centre's board: patients alerted, acknowledged or arrived there whose call is
+    live, or closed after `closed_after` (the retention window); never a cancelled one."""
     rows = await conn.fetch(
-        """SELECT call_id FROM handovers WHERE hospital_id = $1 AND phase = ANY($2::text[])
-            ORDER BY updated_at""",
-        hospital_id, SEEING)
+        """SELECT h.call_id FROM handovers h JOIN calls c ON c.id = h.call_id
+            WHERE h.hospital_id = $1 AND h.phase = ANY($2::text[])
+              AND c.status <> 'cancelled' AND (c.status <> 'closed' OR c.updated_at > $3)
+            ORDER BY h.updated_at""",
+        hospital_id, SEEING, closed_after)
     return [r["call_id"] for r in rows]
 
 

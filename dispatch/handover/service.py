@@ -27,6 +27,7 @@ from dispatch.db.events import audit, timeline
 from dispatch.domain import EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
+from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.batching import Batcher, HeldConnection
 from dispatch.handover.fhir import build_bundle
@@ -52,7 +53,7 @@ from dispatch.handover.messages import (
     StatusMsg,
 )
 from dispatch.handover.outbox import OutboxPublisher
-from dispatch.handover.prealert import Outgoing, apply_event, patient_view
+from dispatch.handover.prealert import Outgoing, apply_event, hospital_may_see, patient_view
 from dispatch.handover.state import (
     Acknowledge,
     ActivateTeam,
@@ -547,6 +548,11 @@ class HandoverService:
 
     # ------------------------------------------------------------------ hospital
 
+    @property
+    def _retention(self) -> timedelta:
+        """How long a centre keeps sight of a patient after handover or closing."""
+        return timedelta(seconds=self.orchestrator.settings.hospital_retention_s)
+
     async def hospital_message(
         self, *, principal: Principal, msg: HospitalMessage, now: datetime
     ) -> AckFrame:
@@ -578,7 +584,9 @@ class HandoverService:
             call = await call_db.get_call(conn=conn, call_id=msg.call_id)
             state = await repo.load_state(conn=conn, call_id=msg.call_id,
                                           hospital_id=hospital_id)
-            if call is None or not state.sees_patient:
+            if call is None or not hospital_sees(
+                    state=state, call_status=call["status"], status_at=call["updated_at"],
+                    now=now, retention=self._retention):
                 raise Forbidden("this patient is not inbound to your hospital", field="call_id")
             skip: frozenset[EventKind] = frozenset()
             if isinstance(event, Arrive):
@@ -660,7 +668,8 @@ class HandoverService:
         assert hospital_id is not None
         patients = []
         async with self.pool.acquire() as conn:
-            for call_id in await repo.inbound_call_ids(conn=conn, hospital_id=hospital_id):
+            for call_id in await repo.inbound_call_ids(conn=conn, hospital_id=hospital_id,
+                                                       closed_after=now - self._retention):
                 call = await call_db.get_call(conn=conn, call_id=call_id)
                 if call is None:
                     continue
@@ -683,7 +692,7 @@ class HandoverService:
             call = await call_db.get_call(conn=conn, call_id=call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
-            await self._require_record_access(conn, principal, call)
+            await self._require_record_access(conn, principal, call, now)
             findings = await repo.findings_of(conn=conn, call_id=call_id)
             states = await repo.states_of_call(conn=conn, call_id=call_id)
             events = [e for e in await timeline(conn=conn, call_id=call_id)
@@ -718,13 +727,13 @@ class HandoverService:
         }
 
     async def _require_record_access(
-        self, conn: asyncpg.Connection, principal: Principal, call: asyncpg.Record
+        self, conn: asyncpg.Connection, principal: Principal, call: asyncpg.Record,
+        now: datetime,
     ) -> None:
         if principal.role is Role.HOSPITAL:
             assert principal.hospital_id is not None
-            state = await repo.load_state(conn=conn, call_id=call["id"],
-                                          hospital_id=principal.hospital_id)
-            if not state.sees_patient:
+            if not await hospital_may_see(conn=conn, call=call, hospital_id=principal.hospital_id,
+                                          now=now, retention=self._retention):
                 raise Forbidden("this patient is not inbound to your hospital")
         elif principal.role is Role.CREW:
             assert principal.vehicle_id is not None

@@ -41,7 +41,7 @@ from dispatch.auth import Principal, Unauthenticated, verify_token
 from dispatch.bus import StreamEvent
 from dispatch.domain import Role
 from dispatch.errors import Conflict, DispatchError, Forbidden, InvalidInput, NotFound
-from dispatch.handover.channels import Hub, pump
+from dispatch.handover.channels import Hub, pump, valid_event_id
 from dispatch.handover.messages import (
     CLOSE_INVALID_DATA,
     CLOSE_POLICY,
@@ -69,6 +69,8 @@ CLOSE_SERVER_ERROR = 1011
 MAX_REFUSED_IN_A_ROW = 20
 # A dependency failed, not the frame: the same frame may succeed when resent.
 _TRANSIENT = (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError, TimeoutError)
+_BAD_RESUME_ID = ("last_event_id must be a stream id, '<ms>' or '<ms>-<seq>' "
+                  "(digits, each at most 2^64-1)")
 _ERROR_CODES: list[tuple[type[DispatchError], int]] = [
     (Forbidden, CLOSE_POLICY),
     (Unauthenticated, CLOSE_POLICY),
@@ -128,11 +130,19 @@ class _Connection:
         self.pump_task = asyncio.create_task(self._pump(after_id))
 
     async def stop_pump(self) -> None:
-        if self.pump_task is not None:
-            self.pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.pump_task
-            self.pump_task = None
+        task, self.pump_task = self.pump_task, None
+        # redis-py may swallow a cancellation that lands in a command (the pump's catch-up
+        # read) and return its reply: the pump would go on to wait for live events, and a
+        # resume wait for it forever. Cancel again until it has ended.
+        while task is not None and not task.done():
+            task.cancel()
+            try:
+                await asyncio.wait({task}, timeout=0.1)
+            except asyncio.CancelledError:
+                task.cancel()  # we are cancelled ourselves: do not leave it running
+                raise
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: a pump that failed has already closed the link
 
     async def _pump(self, after_id: str | None) -> None:
         sub = await self.hub.subscribe(self.topic)
@@ -148,11 +158,18 @@ class _Connection:
                 await self.send_frame(SnapshotFrame(last_event_id=start, calls=calls))
             last = await pump(hub=self.hub, sub=sub, after_id=start, send=self.send,
                               before_send=self._before_send)
-            await self.send_frame(ResyncFrame(
-                reason=f"more than {sub.queue.maxsize} frames behind; resume from last_event_id",
-                last_event_id=last))
+            reason = ("the event stream lost events (Redis lost its data)" if sub.stream_lost
+                      else f"more than {sub.queue.maxsize} frames behind")
+            await self.send_frame(ResyncFrame(reason=f"{reason}; resume from last_event_id",
+                                              last_event_id=last))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client left while we were sending
+        except (RedisError, OSError, asyncpg.PostgresError) as exc:
+            # Never leave a screen open and silent: it reconnects and resumes.
+            log.warning("stream of %s not served: %r", self.topic, exc)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.websocket.close(code=CLOSE_SERVER_ERROR,
+                                           reason="temporarily unavailable; resume later")
         finally:
             self.hub.unsubscribe(sub)
 
@@ -185,6 +202,9 @@ async def _serve(
         principal = _principal(websocket)
         if principal.role not in allowed:
             raise Forbidden(f"role '{principal.role.value}' may not use this channel")
+        last_event_id = websocket.query_params.get("last_event_id")
+        if last_event_id is not None and not valid_event_id(last_event_id):
+            raise InvalidInput(_BAD_RESUME_ID, field="last_event_id")
     except DispatchError as exc:
         # Checked before accepting: nothing is read or sent. The handshake completes
         # only so that the client learns the close code and the reason.
@@ -195,7 +215,7 @@ async def _serve(
     conn = _Connection(websocket=websocket, principal=principal, topic=topic_of(principal),
                        hub=websocket.state.hub, service=websocket.state.handover)
     try:
-        await conn.start_pump(websocket.query_params.get("last_event_id"))
+        await conn.start_pump(last_event_id)
         await _receive_loop(conn, parse, handle, side_types)
     except WebSocketDisconnect:
         pass
@@ -236,8 +256,8 @@ async def _receive_loop(
                     return
                 msg = _Refused(error_frame(exc))  # answered in its turn
             if isinstance(msg, ResumeMsg):
-                conn.refused = 0
-                await conn.start_pump(msg.last_event_id)
+                if not await _resume(conn, msg):
+                    return
                 continue
             if handle is None:  # a listening channel: nothing of its own in flight
                 assert isinstance(msg, _Refused)
@@ -253,6 +273,16 @@ async def _receive_loop(
     finally:
         for lane in lanes.values():
             await lane.stop()
+
+
+async def _resume(conn: _Connection, msg: ResumeMsg) -> bool:
+    """Restart the stream after the client's id, or refuse an id Redis would not take."""
+    if not valid_event_id(msg.last_event_id):
+        return await _refuse(conn, ErrorFrame(code=CLOSE_INVALID_DATA, reason=_BAD_RESUME_ID,
+                                              field="last_event_id"))
+    conn.refused = 0
+    await conn.start_pump(msg.last_event_id)
+    return True
 
 
 async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
