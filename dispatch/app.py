@@ -167,9 +167,10 @@ async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
-            if not await orchestrator.index.is_built():
+            if orchestrator.index.stale or not await orchestrator.index.is_built():
                 n = await orchestrator.rebuild_index()
-                log.warning("Redis lost the live index; rebuilt %d vehicles from PostgreSQL", n)
+                log.warning("live index lost or missed writes; rebuilt %d vehicles from "
+                            "PostgreSQL", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
             log.exception("live index check failed; trying again in %.0f s", every_s)
 
