@@ -80,6 +80,77 @@ def meets(*, hospital: HospitalOption, need: str, protocol: Protocol) -> bool:
     return True
 
 
+# Chinese names of the capabilities, for the refusals a crew reads.
+CAPABILITY_ZH = {
+    "ed": "急诊科",
+    "pci": "急诊PCI（导管室）",
+    "thrombolysis": "静脉溶栓",
+    "thrombectomy": "血管内取栓",
+    "trauma": "创伤中心",
+    "maternal": "危重孕产妇救治",
+    "paediatric": "儿科急诊",
+    "neonatal": "危重新生儿救治",
+}
+
+# Needs a requested hospital may meet another way. LVO: the stroke rule itself sends an LVO
+# beyond the bypass limit to the nearest thrombolysis centre (STROKE_2018, `_lvo`); the crew
+# on scene, who knows the traffic and the onset better, may make that call.
+REQUEST_ALTERNATIVES = {"thrombectomy": ("thrombectomy", "thrombolysis")}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a hospital cannot take a patient (the need it fails), in Chinese and English."""
+
+    need: str
+    zh: str
+    en: str
+
+    def text(self) -> str:
+        """Both languages, Chinese first (the crew's)."""
+        return f"{self.zh} / {self.en}"
+
+
+def refusal(
+    hospital: HospitalOption, needs: frozenset[str], *, protocol: Protocol | None = None
+) -> Refusal | None:
+    """Why a person's choice of hospital cannot meet the call's needs (None: it can).
+
+    The same test as automatic choice (`meets`: capability, trauma level, diversion), with
+    REQUEST_ALTERNATIVES; the most specific failing need is named.
+    """
+    protocol = protocol or load_protocol()
+    hid = hospital.hospital_id
+    if "ed" in hospital.diversion:
+        return Refusal("ed", f"{hid} 急诊科正在分流，暂停接收患者",
+                       f"{hid}: the ED is on diversion")
+    order = {n: i for i, n in enumerate(NEED_ORDER)}
+    for need in sorted(needs - {"ed"}, key=lambda n: (order.get(n, len(order)), n)):
+        if any(meets(hospital=hospital, need=n, protocol=protocol)
+               for n in REQUEST_ALTERNATIVES.get(need, (need,))):
+            continue
+        return _why_not(hospital, need, protocol)
+    return None
+
+
+def _why_not(hospital: HospitalOption, need: str, protocol: Protocol) -> Refusal:
+    """The refusal for one need `meets` found unmet."""
+    hid = hospital.hospital_id
+    spec = protocol.destination["need_capability"][need]
+    cap: str = spec["capability"]
+    zh = CAPABILITY_ZH.get(cap, cap)
+    if cap not in hospital.capabilities:
+        return Refusal(need, f"{hid} 不具备{zh}能力", f"{hid} has no {cap} capability")
+    if cap in hospital.diversion:
+        return Refusal(need, f"{hid} {zh}正在分流", f"{hid} is diverting {cap}")
+    level = spec.get("max_trauma_level")
+    return Refusal(
+        need,
+        f"{hid} 创伤中心等级不足（需要{level}级或以上）",
+        f"{hid} trauma level {hospital.trauma_level} is below the level {level} needed",
+    )
+
+
 def _nearest(
     *, options: Sequence[HospitalOption], needs: frozenset[str], protocol: Protocol
 ) -> HospitalOption | None:

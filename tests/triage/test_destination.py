@@ -16,6 +16,7 @@ from dispatch.triage import (
     retriage,
     triage_call,
 )
+from dispatch.triage.destination import refusal
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
 
@@ -201,3 +202,47 @@ def test_no_hospitals() -> None:
 def test_equal_eta_breaks_ties_by_id() -> None:
     choice = choose_destination(LEVEL_IV, [h("b", 300), h("a", 300)], now=NOW)
     assert choice.hospital_id == "a"
+
+
+# ---------------------------------------------------------------- a person's choice (refusal)
+
+
+@pytest.mark.parametrize(
+    ("name", "hospital", "needs", "refused_need", "zh", "en"),
+    [
+        ("ED on diversion takes nobody", h("x", 0, {"pci"}, diversion={"ed"}), {"ed"},
+         "ed", "急诊科正在分流", "the ED is on diversion"),
+        ("capability missing", CITY[1], {"pci", "ed"}, "pci", "不具备急诊PCI", "has no pci"),
+        ("capability diverted", h("x", 0, {"pci"}, diversion={"pci"}), {"pci"}, "pci",
+         "急诊PCI（导管室）正在分流", "is diverting pci"),
+        ("trauma level too low", CITY[1], {"trauma_1"}, "trauma_1", "创伤中心等级不足",
+         "trauma level 3 is below the level 1"),
+        ("the most specific failing need is named", CITY[0], {"neonatal", "thrombectomy"},
+         "thrombectomy", "血管内取栓", "has no thrombectomy"),
+    ],
+)
+def test_refusal_names_the_unmet_need(
+    name: str, hospital: HospitalOption, needs: set[str], refused_need: str, zh: str, en: str
+) -> None:
+    got = refusal(hospital, frozenset(needs))
+    assert got is not None, name
+    assert got.need == refused_need
+    assert zh in got.zh and en in got.en
+    assert got.text() == f"{got.zh} / {got.en}"
+
+
+@pytest.mark.parametrize(
+    ("name", "hospital", "needs"),
+    [
+        ("plain ED", CITY[0], {"ed"}),
+        ("every need met", CITY[3], {"pci", "trauma_1", "ed"}),
+        ("a higher trauma level meets a lower one", CITY[3], {"trauma_2"}),
+        ("LVO may go to a thrombolysis centre (STROKE_2018 bypass)", CITY[1], {"thrombectomy"}),
+        ("another capability's diversion does not matter", h("x", 0, {"pci"}, diversion={"ct"}),
+         {"pci"}),
+    ],
+)
+def test_refusal_accepts_a_hospital_that_meets_the_needs(
+    name: str, hospital: HospitalOption, needs: set[str]
+) -> None:
+    assert refusal(hospital, frozenset(needs)) is None, name
