@@ -51,6 +51,7 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
+from dispatch.handover.destinations import option_of
 from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.phone import normalise_number
@@ -59,7 +60,6 @@ from dispatch.schemas import CallIn, FixIn, check_source_time
 from dispatch.triage import (
     Answers,
     Findings,
-    HospitalOption,
     TriageResult,
     choose_destination,
     retriage,
@@ -1180,11 +1180,9 @@ class Orchestrator:
             return
         area = places.area_type_at(location.lon, location.lat)
         options = [
-            HospitalOption(
-                hospital_id=h.id, capabilities=h.capabilities, trauma_level=h.trauma_level,
-                diversion=h.diversion,
-                eta_s=self.eta_model.eta_s(from_lon=location.lon, from_lat=location.lat,
-                                           to_lon=h.lon, to_lat=h.lat, area_type=area, at=now))
+            option_of(h, eta_s=self.eta_model.eta_s(
+                from_lon=location.lon, from_lat=location.lat, to_lon=h.lon, to_lat=h.lat,
+                area_type=area, at=now))
             for h in places.hospitals.values()
         ]
         choice = choose_destination(result, options, findings=findings, now=now)

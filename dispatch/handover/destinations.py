@@ -25,7 +25,7 @@ from dispatch.handover import repo
 from dispatch.handover.prealert import destination_changed
 from dispatch.handover.state import Actor
 from dispatch.places import Hospital, Places
-from dispatch.triage.destination import HospitalOption, refusal
+from dispatch.triage.destination import HospitalOption, ed_full, refusal
 
 __all__ = ["Change", "change_destination", "crew_request", "option_of"]
 
@@ -34,9 +34,12 @@ _OVER = frozenset({CallStatus.CLOSED.value, CallStatus.CANCELLED.value})
 
 def option_of(hospital: Hospital, *, eta_s: float = 0.0) -> HospitalOption:
     """A hospital as destination rules see it."""
-    return HospitalOption(hospital_id=hospital.id, capabilities=hospital.capabilities,
-                          trauma_level=hospital.trauma_level, diversion=hospital.diversion,
-                          eta_s=eta_s)
+    return HospitalOption(
+        hospital_id=hospital.id, capabilities=hospital.capabilities,
+        trauma_level=hospital.trauma_level, diversion=hospital.diversion, eta_s=eta_s,
+        unavailable=hospital.unavailable,
+        ed_full=ed_full(beds_available=hospital.ed_beds_available,
+                        at_capacity=hospital.ed_at_capacity))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from dispatch.errors import DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.batching import Batcher, HeldConnection
+from dispatch.handover.capacity import report_capacity
 from dispatch.handover.destinations import crew_request
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import (
@@ -41,6 +42,7 @@ from dispatch.handover.findings import (
 from dispatch.handover.messages import (
     AckFrame,
     ActivateTeamMsg,
+    CapacityMsg,
     CrewActivateTeamMsg,
     CrewMessage,
     DestinationRequestMsg,
@@ -555,6 +557,11 @@ class HandoverService:
         assert hospital_id is not None
         if isinstance(msg, DiversionMsg):
             return await self._diversion(principal, hospital_id, msg)
+        if isinstance(msg, CapacityMsg):
+            reported = await report_capacity(
+                pool=self.pool, outbox=self.outbox, places=self.orchestrator.places,
+                principal=principal, hospital_id=hospital_id, report=msg, msg_id=msg.msg_id)
+            return AckFrame(msg_id=msg.msg_id, event_id=str(reported.event_id))
         actor = Actor(role=Role.HOSPITAL, id=hospital_id)
         event: Event
         if isinstance(msg, HospitalAckMsg):

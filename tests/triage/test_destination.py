@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -16,7 +17,7 @@ from dispatch.triage import (
     retriage,
     triage_call,
 )
-from dispatch.triage.destination import refusal
+from dispatch.triage.destination import ed_full, refusal
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
 
@@ -246,3 +247,56 @@ def test_refusal_accepts_a_hospital_that_meets_the_needs(
     name: str, hospital: HospitalOption, needs: set[str]
 ) -> None:
     assert refusal(hospital, frozenset(needs)) is None, name
+
+
+# ---------------------------------------------------------------- reported capacity
+
+
+def cap(option: HospitalOption, *, unavailable: set[str] = frozenset(),
+        full: bool = False) -> HospitalOption:
+    return replace(option, unavailable=frozenset(unavailable), ed_full=full)
+
+
+@pytest.mark.parametrize(
+    ("beds", "at_capacity", "full"),
+    [(None, False, False), (0, False, True), (3, False, False), (3, True, True),
+     (None, True, True)],
+)
+def test_ed_full_is_declared_or_no_bed(beds: int | None, at_capacity: bool, full: bool) -> None:
+    assert ed_full(beds_available=beds, at_capacity=at_capacity) is full
+
+
+def test_unavailable_capability_counts_as_diverted() -> None:
+    assert choose_destination(STEMI, CITY, now=NOW).hospital_id == "regional"
+    # the regional cath lab is busy: the next PCI centre, as if regional diverted PCI
+    city = [CITY[0], CITY[1], cap(CITY[2], unavailable={"pci"}), CITY[3]]
+    assert choose_destination(STEMI, city, now=NOW).hospital_id == "university"
+    got = refusal(city[2], frozenset({"pci"}))
+    assert got is not None and "暂不可用" in got.zh and "reports pci unavailable" in got.en
+    # another capability's unavailability leaves PCI alone
+    city = [CITY[0], CITY[1], cap(CITY[2], unavailable={"paediatric"}), CITY[3]]
+    assert choose_destination(STEMI, city, now=NOW).hospital_id == "regional"
+
+
+def test_full_ed_ranks_as_if_further_by_the_handover_delay() -> None:
+    # community (300 s) is full: 300 + 900 > district's 600 s
+    city = [cap(CITY[0], full=True), *CITY[1:]]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.hospital_id == "district"
+    assert "DEST-ED-CAPACITY" in [r.rule_id for r in choice.reasons]
+    assert not any("at capacity" in w for w in choice.warnings)
+
+
+def test_full_ed_still_chosen_when_the_next_is_further_than_the_delay() -> None:
+    # community full (300 + 900 s) beats university at 1500 s: the patient still goes
+    # there, warned of the delay
+    city = [cap(CITY[0], full=True), CITY[3]]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.hospital_id == "community"
+    assert "DEST-ED-CAPACITY" not in [r.rule_id for r in choice.reasons]
+    assert "community ED at capacity: expect a handover delay" in choice.warnings
+
+
+def test_every_ed_full_goes_to_the_nearest() -> None:
+    city = [cap(o, full=True) for o in CITY]
+    assert choose_destination(LEVEL_IV, city, now=NOW).hospital_id == "community"
