@@ -51,7 +51,7 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
-from dispatch.handover.destinations import option_of
+from dispatch.handover.destinations import chosen_by_person, option_of, suggest_destination
 from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.phone import normalise_number
@@ -1187,6 +1187,11 @@ class Orchestrator:
         ]
         choice = choose_destination(result, options, findings=findings, now=now)
         if choice.hospital_id == previous:
+            return
+        if previous is not None and await chosen_by_person(conn=conn, call_id=call_id):
+            # A dispatcher's or crew's choice stands; the console hears the suggestion.
+            await suggest_destination(conn=conn, call_id=call_id, current=previous,
+                                      choice=choice)
             return
         await call_db.set_destination(conn=conn, call_id=call_id, hospital_id=choice.hospital_id)
         await append_events(conn=conn, events=[NewEvent(

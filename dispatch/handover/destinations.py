@@ -6,6 +6,9 @@ the call's needs), a crew may ask for one (accepted only when it meets them:
 dispatch.triage.destination.refusal). Either way the change is recorded on the call's
 timeline (destination_chosen with by / reason / previous) and re-routes the screens as
 a re-triage does (dispatch.handover.prealert.destination_changed), in one transaction.
+
+A person's choice stands until a person changes it: a later re-triage that would choose
+another centre leaves it and tells the console (`destination_suggested`) instead.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from dispatch.handover import repo
 from dispatch.handover.prealert import destination_changed
 from dispatch.handover.state import Actor
 from dispatch.places import Hospital, Places
-from dispatch.triage.destination import HospitalOption, ed_full, refusal
+from dispatch.triage.destination import DestinationChoice, HospitalOption, ed_full, refusal
 
-__all__ = ["Change", "change_destination", "crew_request", "option_of"]
+__all__ = ["Change", "change_destination", "chosen_by_person", "crew_request", "option_of",
+           "suggest_destination"]
 
 _OVER = frozenset({CallStatus.CLOSED.value, CallStatus.CANCELLED.value})
 
@@ -127,3 +131,22 @@ async def crew_request(
             conn=conn, places=places, call_id=row.call_id, hospital_id=hospital_id,
             reason=reason, by=Actor(role=Role.CREW, id=row.vehicle_id), strict=True, now=now)
     return stored
+
+
+async def chosen_by_person(*, conn: asyncpg.Connection, call_id: UUID) -> bool:
+    """Whether the call's destination was last set by a person (its destination_chosen
+    event names who: change_destination), not by automatic choice."""
+    return bool(await conn.fetchval(
+        """SELECT data ? 'by' FROM events WHERE call_id = $1 AND kind = $2
+            ORDER BY occurred_at DESC, id DESC LIMIT 1""",
+        call_id, EventKind.DESTINATION_CHOSEN.value))
+
+
+async def suggest_destination(
+    *, conn: asyncpg.Connection, call_id: UUID, current: str, choice: DestinationChoice
+) -> None:
+    """Tell the console (through the outbox, on commit) that automatic choice would now
+    send the patient elsewhere than the centre a person chose."""
+    await repo.add_outbox(conn=conn, items=[("console", {
+        "kind": "destination_suggested", "call_id": str(call_id), "current": current,
+        **choice.to_dict()})])

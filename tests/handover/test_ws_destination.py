@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.domain import Role
-from tests.handover.wsclient import Cluster, ack, cluster, event, recv, send, until
+from tests.handover.wsclient import Cluster, ack, cluster, event, now_iso, recv, send, until
 from tests.service.city import CENTRE
 
 # Stroke signs east of the centre: the nearest thrombolysis centre is H2 (H1 also has it).
@@ -139,3 +139,46 @@ async def test_destination_override_bad_input_and_rights() -> None:
         r = await c.http.post(url, json={"hospital_id": "H2", "reason": "x"},
                               headers=c.auth(Role.HOSPITAL, hospital_id="H2"))
         assert r.status_code == 403, r.text
+
+
+async def test_a_persons_choice_stands_against_a_later_re_triage() -> None:
+    async with cluster(1) as c:
+        call = await c.new_call(answers=STROKE_SIGNS, lon=CENTRE[0] + 0.03)
+        assert call["destination_id"] == "H2"
+        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
+        async with c.ws(0, "hospital", Role.HOSPITAL, hospital_id="H1") as h1, \
+                c.ws(0, "console", Role.DISPATCHER) as console, \
+                c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew:
+            for ws in (h1, console, crew):
+                await recv(ws)
+            # the dispatcher keeps the patient at H2 whatever comes next
+            r = await c.http.post(f"{c.urls[0]}/v1/calls/{call_id}/destination",
+                                  json={"hospital_id": "H2", "reason": "H1 急诊拥堵"},
+                                  headers=c.auth())
+            assert r.status_code == 200 and r.json()["changed"] is False
+            # ...then sets it explicitly after all (a person's choice, on the timeline)
+            r = await c.http.post(f"{c.urls[0]}/v1/calls/{call_id}/destination",
+                                  json={"hospital_id": "H1", "reason": "家属要求"},
+                                  headers=c.auth())
+            assert r.json()["changed"] is True
+            await until(h1, event("pre_alert", call_id))
+            r = await c.http.post(f"{c.urls[0]}/v1/calls/{call_id}/destination",
+                                  json={"hospital_id": "H2", "reason": "H1 急诊拥堵"},
+                                  headers=c.auth())
+            assert r.json()["changed"] is True
+            await until(h1, event("patient_removed", call_id))
+            # a STEMI on the crew's ECG: automatic choice would now pick the PCI centre H1
+            await send(crew, {"type": "ecg", "msg_id": "ecg-1", "call_id": call_id,
+                              "rhythm": "sinus", "st_elevation_leads": ["V2", "V3", "V4"],
+                              "stemi": True, "at": now_iso()})
+            assert (await until(crew, ack("ecg-1")))[0]["type"] == "ack"
+            suggested, seen = await until(console, event("destination_suggested", call_id))
+            assert suggested["data"]["hospital_id"] == "H1"
+            assert suggested["data"]["current"] == "H2"
+            assert not [f for f in seen if f.get("kind") == "destination_changed"
+                        and f["data"]["hospital_id"] == "H1"
+                        and f["data"].get("by") is None]
+        r = await c.http.get(f"{c.urls[0]}/v1/calls/{call_id}", headers=c.auth())
+        assert r.json()["destination_id"] == "H2"
+        assert [e["data"]["hospital_id"] for e in await _destination_events(c, call_id)] == [
+            "H2", "H1", "H2"]
