@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.api import aml, calls, coverage, eta, fleet, reference
+from dispatch.api import aml, calls, coverage, destinations, eta, fleet, reference
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
@@ -267,6 +267,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)
+    app.include_router(destinations.router)
     app.include_router(handover_router.router)
     app.include_router(handover_ws.router)
     app.include_router(aml.router)

@@ -52,6 +52,7 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
+from dispatch.handover.destinations import chosen_by_person, option_of, suggest_destination
 from dispatch.handover.prealert import (
     call_cancelled,
     crew_status_changed,
@@ -65,7 +66,6 @@ from dispatch.schemas import CallIn, FixIn, check_source_time
 from dispatch.triage import (
     Answers,
     Findings,
-    HospitalOption,
     TriageResult,
     choose_destination,
     retriage,
@@ -1199,15 +1199,18 @@ class Orchestrator:
             return
         area = places.area_type_at(location.lon, location.lat)
         options = [
-            HospitalOption(
-                hospital_id=h.id, capabilities=h.capabilities, trauma_level=h.trauma_level,
-                diversion=h.diversion,
-                eta_s=self.eta_model.eta_s(from_lon=location.lon, from_lat=location.lat,
-                                           to_lon=h.lon, to_lat=h.lat, area_type=area, at=now))
+            option_of(h, eta_s=self.eta_model.eta_s(
+                from_lon=location.lon, from_lat=location.lat, to_lon=h.lon, to_lat=h.lat,
+                area_type=area, at=now))
             for h in places.hospitals.values()
         ]
         choice = choose_destination(result, options, findings=findings, now=now)
         if choice.hospital_id == previous:
+            return
+        if previous is not None and await chosen_by_person(conn=conn, call_id=call_id):
+            # A dispatcher's or crew's choice stands; the console hears the suggestion.
+            await suggest_destination(conn=conn, call_id=call_id, current=previous,
+                                      choice=choice)
             return
         await call_db.set_destination(conn=conn, call_id=call_id, hospital_id=choice.hospital_id)
         await append_events(conn=conn, events=[NewEvent(

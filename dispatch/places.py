@@ -35,6 +35,10 @@ class Hospital:
     capabilities: frozenset[str]
     trauma_level: int | None
     diversion: frozenset[str]
+    # Reported capacity (migration 0019; dispatch.handover.capacity)
+    unavailable: frozenset[str] = frozenset()
+    ed_beds_available: int | None = None
+    ed_at_capacity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,9 @@ async def load_places(*, conn: asyncpg.Connection) -> Places:
             capabilities=frozenset(r["capabilities"]),
             trauma_level=r["trauma_level"],
             diversion=frozenset(r["diversion"]),
+            unavailable=frozenset(r["unavailable"]),
+            ed_beds_available=r["ed_beds_available"],
+            ed_at_capacity=r["ed_at_capacity"],
         )
         for r in await reference.hospitals(conn=conn)
     }

@@ -154,8 +154,13 @@ async def destination_changed(
     previous: str | None,
     hospital_id: str | None,
     now: datetime,
+    by: Actor = _DESTINATION_CHOICE,
+    reason: str | None = None,
 ) -> None:
-    """Re-route away from the previous centre and alert the new one (caller's transaction)."""
+    """Re-route away from the previous centre and alert the new one (caller's transaction).
+
+    `by`: who changed it (destination choice, or a person: dispatch.handover.destinations),
+    named with `reason` in the destination_changed message."""
     call = await call_db.get_call(conn=conn, call_id=call_id)
     if call is None:
         return
@@ -165,18 +170,20 @@ async def destination_changed(
         if state.phase in (Phase.ALERTED, Phase.ACKNOWLEDGED):
             _, more = await apply_event(
                 conn=conn, call=call, hospital_id=previous, now=now,
-                event=Reroute(to_hospital_id=hospital_id or "none", by=_DESTINATION_CHOICE))
+                event=Reroute(to_hospital_id=hospital_id or "none", by=by))
             out.extend(more)
     if hospital_id is not None:
         try:
             _, more = await apply_event(conn=conn, call=call, hospital_id=hospital_id, now=now,
-                                        event=Alert(by=_DESTINATION_CHOICE))
+                                        event=Alert(by=by))
             out.extend(more)
         except IllegalTransition as exc:
             # Already arrived or handed over there: nothing to announce.
             log.info("no pre-alert for call %s at %s: %s", call_id, hospital_id, exc)
-    update = {"kind": "destination_changed", "call_id": str(call_id),
-              "hospital_id": hospital_id, "previous": previous}
+    update: dict[str, Any] = {"kind": "destination_changed", "call_id": str(call_id),
+                              "hospital_id": hospital_id, "previous": previous}
+    if by != _DESTINATION_CHOICE:
+        update |= {"by": by.to_dict(), "reason": reason}
     out.append(("console", update))
     for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
         out.append((f"vehicle:{a['vehicle_id']}", update))

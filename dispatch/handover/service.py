@@ -30,6 +30,8 @@ from dispatch.handover import repo
 from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.batching import Batcher, HeldConnection
+from dispatch.handover.capacity import report_capacity
+from dispatch.handover.destinations import crew_request
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import (
     ALWAYS_RETRIAGE,
@@ -41,8 +43,10 @@ from dispatch.handover.findings import (
 from dispatch.handover.messages import (
     AckFrame,
     ActivateTeamMsg,
+    CapacityMsg,
     CrewActivateTeamMsg,
     CrewMessage,
+    DestinationRequestMsg,
     DiversionMsg,
     HandoverCompleteMsg,
     HospitalAckMsg,
@@ -226,6 +230,8 @@ class HandoverService:
             return await self._position(link, principal, msg, now)
         if isinstance(msg, StatusMsg):
             return await self._status(link, principal, msg, now)
+        if isinstance(msg, DestinationRequestMsg):
+            return await self._destination_request(link, msg, now)
         body = msg.model_dump(mode="json", exclude_none=True)
 
         async def check() -> None:
@@ -254,6 +260,27 @@ class HandoverService:
             await self.bus.publish_many(out)
 
         return Handled(ack, (publish, check))
+
+    async def _destination_request(
+        self, link: CrewLink, msg: DestinationRequestMsg, now: datetime
+    ) -> Handled:
+        """Accepted (the screens re-routed) or refused with the reason: destinations.py."""
+        row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                           kind=msg.type, occurred_at=now,
+                           body=msg.model_dump(mode="json", exclude_none=True))
+        places = await self.orchestrator.places.get()
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = await crew_request(conn=conn, places=places, row=row,
+                                        hospital_id=msg.hospital_id, reason=msg.reason, now=now)
+        ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
+        if not stored.created:
+            return Handled(ack)  # a resend: applied and published the first time
+
+        async def publish() -> None:
+            await self.outbox.flush()  # the re-routing, before more frames flow
+            await self.bus.publish_many([("console", _frame_payload(row, stored))])
+
+        return Handled(ack, (publish,))
 
     async def _write_frames(self, rows: Sequence[repo.CrewRow]) -> list[repo.CrewInsert]:
         """One statement for a batch of crew frames; a frame sent twice is stored once."""
@@ -562,6 +589,11 @@ class HandoverService:
         assert hospital_id is not None
         if isinstance(msg, DiversionMsg):
             return await self._diversion(principal, hospital_id, msg)
+        if isinstance(msg, CapacityMsg):
+            reported = await report_capacity(
+                pool=self.pool, outbox=self.outbox, places=self.orchestrator.places,
+                principal=principal, hospital_id=hospital_id, report=msg, msg_id=msg.msg_id)
+            return AckFrame(msg_id=msg.msg_id, event_id=str(reported.event_id))
         actor = Actor(role=Role.HOSPITAL, id=hospital_id)
         event: Event
         if isinstance(msg, HospitalAckMsg):
