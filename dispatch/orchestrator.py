@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -51,6 +51,12 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
+from dispatch.geo.uncertainty import (
+    UncertainEta,
+    eta_correction,
+    search_start_m,
+    shortlist_size,
+)
 from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.phone import normalise_number
@@ -270,13 +276,19 @@ class Orchestrator:
             rows = await call_db.fixes_of(conn=conn, call_id=call_id)
             location = fuse([fusion_fix(r["id"], r) for r in rows], now=now)
             moved = False
+            corrected: list[dict[str, Any]] = []
             if location is not None:
                 previous = previous_location(call)
                 moved = previous is None or moved_beyond(previous, location)
                 await self._store_location(conn, call_id, location, places)
+                if previous is not None:
+                    corrected = await self._eta_corrections(conn, call_id, previous, location,
+                                                            places, now)
                 kind = EventKind.LOCATION_FIXED if previous is None else EventKind.LOCATION_UPDATED
                 await append_events(conn=conn, events=[
-                    NewEvent(kind, now, call_id, data={**location.to_dict(), "moved": moved})
+                    NewEvent(kind, now, call_id, data={
+                        **location.to_dict(), "moved": moved,
+                        **({"crews_told": corrected} if corrected else {})}),
                 ])
         assert location is not None
         if call["status"] == CallStatus.QUEUED.value:
@@ -285,7 +297,34 @@ class Orchestrator:
         if moved:
             await self._publish_to_crews(call_id, {
                 "kind": "location_changed", "call_id": str(call_id), **location.to_dict()})
+        await self._fanout([(f"vehicle:{c['vehicle_id']}", {
+            "kind": "location_corrected", "call_id": str(call_id), **location.to_dict(), **c})
+            for c in corrected])
         return Outcome(call_id=call_id, created=False)
+
+    async def _eta_corrections(
+        self, conn: asyncpg.Connection, call_id: UUID, previous: FusedLocation,
+        location: FusedLocation, places: Places, now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The crews still on their way whose expected ETA this correction moves by more
+        than `location_eta_notify_s`, with their ETA before and after."""
+        live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+        rolling = [a["vehicle_id"] for a in live
+                   if a["status"] in (VehicleStatus.DISPATCHED.value, VehicleStatus.EN_ROUTE.value)]
+        if not rolling:
+            return []
+        before, after = (self._uncertain_eta(
+            {"lon": loc.lon, "lat": loc.lat, "radius_m": loc.radius_m}, places, now)
+            for loc in (previous, location))
+        out = []
+        for v in await fleet_db.get_vehicles(conn=conn, ids=rolling):
+            if v["lon"] is None:
+                continue
+            change = eta_correction(before, after, from_lon=v["lon"], from_lat=v["lat"],
+                                    threshold_s=self.settings.location_eta_notify_s)
+            if change is not None:
+                out.append({"vehicle_id": v["id"], **change})
+        return out
 
     async def retriage_call(
         self,
@@ -892,10 +931,12 @@ class Orchestrator:
         places = await self.places.get()
         kinds = [VehicleKind(k) for k in call["required_kinds"]]
         lon, lat = call["lon"], call["lat"]
-        # The caller may be anywhere in the confidence circle: never search inside it only.
-        start = max(self.settings.search_start_m, 2 * (call["radius_m"] or 0.0))
+        # The caller may be anywhere in the confidence circle: search beyond it, compare
+        # more units the wider it is, and rank by the expected ETA over it.
+        start = search_start_m(call["radius_m"], base_m=self.settings.search_start_m)
         found: dict[str, float] = {}
-        wanted = self.settings.search_candidates
+        wanted = shortlist_size(call["radius_m"], base=self.settings.search_candidates,
+                                base_search_m=self.settings.search_start_m)
         for radius in search_radii_m(start_m=min(start, self.settings.search_max_m),
                                      max_m=self.settings.search_max_m):
             for near in await self.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
@@ -915,14 +956,13 @@ class Orchestrator:
             for r in rows
             if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
         ]
-        area_type = places.area_type_at(lon, lat)
         policy = self.settings.ranking_policy
+        where = self._uncertain_eta(call, places, now)
 
         def eta(c: Candidate) -> float:
             if policy is RankingPolicy.STRAIGHT:
                 return haversine_m(c.lon, c.lat, lon, lat) / _STRAIGHT_LINE_SPEED_MPS
-            return self.eta_model.eta_s(from_lon=c.lon, from_lat=c.lat, to_lon=lon, to_lat=lat,
-                                        area_type=area_type, at=now)
+            return where.expected_s(c.lon, c.lat)
 
         ranked = rank(
             candidates=candidates, lon=lon, lat=lat, kinds=kinds,
@@ -930,13 +970,18 @@ class Orchestrator:
             max_position_age_s=self.settings.max_position_age_s,
             top=max(self.settings.recommend_top, wanted),
         )
+        if policy is not RankingPolicy.STRAIGHT and (note := where.reason()):
+            ranked = [replace(r, reasons=(*r.reasons, note)) for r in ranked]
         if self.routing is not None and self.settings.osrm_url and policy is not \
                 RankingPolicy.STRAIGHT:
             ranked = await rerank_by_routes(
                 ranked=ranked, candidates=candidates, lon=lon, lat=lat, kinds=kinds, now=now,
                 client=self.routing, base_url=self.settings.osrm_url,
                 shortlist=self.settings.osrm_shortlist, timeout_s=self.settings.osrm_timeout_s,
-                max_position_age_s=self.settings.max_position_age_s)
+                max_position_age_s=self.settings.max_position_age_s,
+                uncertainty_s={c.vehicle_id: where.expected_s(c.lon, c.lat)
+                               - where.centre_s(c.lon, c.lat)
+                               for c in candidates} if where.sampled else None)
         reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
         if reserve or policy is RankingPolicy.COVERAGE:
             district_of = {r["id"]: r["station_district_id"] for r in rows}
@@ -1143,6 +1188,21 @@ class Orchestrator:
                 await conn.execute("SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
                                    _SWEEP_LOCK_CLASS)
         return assigned
+
+    def _uncertain_eta(
+        self, call: Mapping[str, Any], places: Places, now: datetime
+    ) -> UncertainEta:
+        """The ETA model to anywhere in the call's confidence circle (area type per point)."""
+        areas: dict[tuple[float, float], str] = {}
+
+        def trip_s(from_lon: float, from_lat: float, to_lon: float, to_lat: float) -> float:
+            area = areas.get((to_lon, to_lat))
+            if area is None:
+                area = areas[(to_lon, to_lat)] = places.area_type_at(to_lon, to_lat)
+            return self.eta_model.eta_s(from_lon=from_lon, from_lat=from_lat, to_lon=to_lon,
+                                        to_lat=to_lat, area_type=area, at=now)
+
+        return UncertainEta(call["lon"], call["lat"], call["radius_m"] or 0.0, trip_s)
 
     def _eta_to(
         self, vehicle: asyncpg.Record, call: Mapping[str, Any], places: Places, now: datetime
