@@ -72,6 +72,7 @@ from dispatch.triage import (
     triage_call,
 )
 from dispatch.views import (
+    OUT_OF_AREA_REASON,
     fusion_fix,
     parse_ts,
     previous_location,
@@ -175,6 +176,7 @@ class Orchestrator:
             {"booked_from": call.booked_from, "transport_class": call.transport_class}, now)
         claimed: str | None = None
         ranked: list[Ranked] = []
+        location: FusedLocation | None = None
         for may_claim in (True, False):
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -213,6 +215,8 @@ class Orchestrator:
         await self._fanout_one("console", {"kind": "call_created", "call_id": str(call.id),
                                             "acuity": call.acuity,
                                             "transport_class": call.transport_class})
+        if location is not None and places.district_id_at(location.lon, location.lat) is None:
+            await self._fanout_one("console", _out_of_area_alert(call.id, location))
         if booked_later:
             await self._plan_booking(call.id, body, now)
             return Outcome(call_id=call.id, created=True)
@@ -241,6 +245,8 @@ class Orchestrator:
             await self._store_location(conn, call.id, location, places)
             events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
                                    data=location.to_dict()))
+            if places.district_id_at(location.lon, location.lat) is None:
+                events.append(_out_of_area_event(call.id, location, now))
         events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
         await append_events(conn=conn, events=events)
         if location is not None:
@@ -285,12 +291,18 @@ class Orchestrator:
                     corrected = await self._eta_corrections(conn, call_id, previous, location,
                                                             places, now)
                 kind = EventKind.LOCATION_FIXED if previous is None else EventKind.LOCATION_UPDATED
+                # Flag the call when this fix takes it out of every district (once per move).
+                newly_out = places.district_id_at(location.lon, location.lat) is None and (
+                    previous is None or call["district_id"] is not None)
                 await append_events(conn=conn, events=[
                     NewEvent(kind, now, call_id, data={
                         **location.to_dict(), "moved": moved,
                         **({"crews_told": corrected} if corrected else {})}),
+                    *([_out_of_area_event(call_id, location, now)] if newly_out else []),
                 ])
         assert location is not None
+        if newly_out:
+            await self._fanout_one("console", _out_of_area_alert(call_id, location))
         if call["status"] == CallStatus.QUEUED.value:
             recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
             return Outcome(call_id=call_id, created=False, recommendations=recs)
@@ -1281,6 +1293,19 @@ class Orchestrator:
 
     async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
         await self._fanout([(topic, payload)])
+
+
+def _out_of_area_event(call_id: UUID, location: FusedLocation, now: datetime) -> NewEvent:
+    return NewEvent(EventKind.OUT_OF_AREA, now, call_id,
+                    data={"lon": location.lon, "lat": location.lat,
+                          "radius_m": location.radius_m, "reason": OUT_OF_AREA_REASON})
+
+
+def _out_of_area_alert(call_id: UUID, location: FusedLocation) -> dict[str, Any]:
+    """The console alert: no vehicle of this centre may be near, the call may need a
+    transfer to the local 120 centre, and it must not wait silently in the queue."""
+    return {"kind": "out_of_area", "call_id": str(call_id), "lon": location.lon,
+            "lat": location.lat, "reason": OUT_OF_AREA_REASON}
 
 
 def _raise_unless_double_assignment(exc: asyncpg.UniqueViolationError) -> None:

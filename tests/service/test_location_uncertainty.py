@@ -4,6 +4,8 @@
   candidates: units are ranked by their expected ETA over the circle.
 - A correction that changes the assigned crew's ETA by more than a set amount reaches the
   crew as a `location_corrected` frame, even when it stays inside the old radius.
+- A call located outside every district is flagged out of area: call view, timeline and a
+  console alert.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from tests.conftest import Service, running_service
 from tests.handover.wsclient import Cluster, cluster, event, recv, until
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
+
+PARIS = (2.3522, 48.8566)
 
 CHEST_PAIN = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}
 # Level II prefers ALS unless BLS arrives 120 s sooner (ranking.DEFAULT_KIND_MARGIN_S).
@@ -115,3 +119,32 @@ async def test_crew_is_told_of_a_correction_inside_the_old_radius() -> None:
         r = await c.http.get(f"{c.urls[0]}/v1/calls/{call_id}", headers=c.auth())
         updates = [e for e in r.json()["timeline"] if e["kind"] == "location_updated"]
         assert [bool(e["data"].get("crews_told")) for e in updates] == [True, False, True]
+
+
+async def test_a_call_outside_every_district_is_flagged() -> None:
+    """A call placed in Paris: the view says out of area and why (zh + en), the timeline
+    records it, and the consoles get an alert instead of a silent queue."""
+    async with cluster(1) as c, c.ws(0, "console", Role.DISPATCHER) as console:
+        assert (await recv(console))["type"] == "snapshot"
+        call = await _call(c, *PARIS, accuracy_m=30.0)
+        alert = (await until(console, event("out_of_area", call["id"])))[0]["data"]
+        assert "辖区" in alert["reason"] and "outside every district" in alert["reason"]
+        r = await c.http.get(f"{c.urls[0]}/v1/calls/{call['id']}", headers=c.auth())
+        view = r.json()
+        assert view["status"] == "queued"
+        assert view["out_of_area"] is True
+        assert "辖区" in view["out_of_area_reason"] and "120" in view["out_of_area_reason"]
+        assert [e["kind"] for e in view["timeline"]].count("out_of_area") == 1
+
+        inside = await _call(c, *CENTRE, accuracy_m=30.0)
+        assert inside["out_of_area"] is False and inside["out_of_area_reason"] is None
+        # A fix moving the call out of the area flags it then, once.
+        r = await c.http.post(f"{c.urls[0]}/v1/calls/{inside['id']}/fixes",
+                              json=_fix(*PARIS, 10.0), headers=c.auth())
+        assert r.status_code == 200 and r.json()["out_of_area"] is True
+        await until(console, event("out_of_area", inside["id"]))
+        r = await c.http.post(f"{c.urls[0]}/v1/calls/{inside['id']}/fixes",
+                              json=_fix(PARIS[0] + 0.001, PARIS[1], 10.0), headers=c.auth())
+        assert r.status_code == 200
+        r = await c.http.get(f"{c.urls[0]}/v1/calls/{inside['id']}", headers=c.auth())
+        assert [e["kind"] for e in r.json()["timeline"]].count("out_of_area") == 1
