@@ -8,7 +8,11 @@ github.com/IHE/PCC.PCS) where it names the element:
 - Stroke scales: an Observation per scale (LAMS, RACE, BE-FAST) with the mPSC stroke
   components "Stroke scale type" (LOINC 67521-5, IHE.PCS.StrokeScaleTypeUSA) and, for a
   screen, "Stroke scale score" positive/negative (LOINC 67520-7, answers LL1846-6).
-  LOINC has no code for the LAMS / RACE totals: the Observation code is ours.
+  LOINC has no code for the LAMS / RACE totals: the Observation code is ours. The mPSC
+  draft has type and score as two Observations with no component and no encounter; we
+  carry the type as a component so a score never travels apart from its scale, and the
+  category is "survey" (an assessment instrument) rather than the draft's "vital-signs",
+  which FHIR R5 ties to its vital-signs profile and that profile's codes.
 - Last known well: Observation valueDateTime (profile Last.Known.Well; mPSC leaves its
   code open, so it is ours).
 - Injuries: one Condition per injury, SNOMED CT injury code and body site (the mPSC exam

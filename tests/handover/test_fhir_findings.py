@@ -63,8 +63,8 @@ def _check_findings(resources: list[dict[str, Any]]) -> None:
     assert ecg["interpretation"] == [{"text": "STEMI"}]
 
     scales = {r["code"]["coding"][0]["code"]: r for r in resources
-              if _has(r.get("code", {}), "urn:dispatch:stroke-scale",
-                      r.get("code", {}).get("coding", [{}])[0].get("code", ""))}
+              if r["resourceType"] == "Observation"
+              and r["code"]["coding"][0]["system"] == "urn:dispatch:stroke-scale"}
     assert scales["lams"]["valueInteger"] == 4
     assert scales["race"]["valueInteger"] == 6
     for scale in scales.values():
