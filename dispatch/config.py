@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     search_candidates: int = 8
     max_position_age_s: float = 300.0
     recommend_top: int = 5
+    # A location correction is sent to the assigned crew (`location_corrected`) when it
+    # moves their expected ETA by more than this, inside the old radius or not.
+    location_eta_notify_s: float = Field(default=60.0, ge=0)
     # True: the best vehicle is claimed at intake and the dispatcher may override it.
     # False: intake only recommends, and a dispatcher confirms with POST .../dispatch.
     auto_assign: bool = True

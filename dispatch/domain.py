@@ -105,6 +105,7 @@ class EventKind(StrEnum):
     TEAM_ACTIVATED = "team_activated"
     MOVE_UP = "move_up"
     BOOKED = "booked"  # a non-emergency booking planned onto a vehicle
+    OUT_OF_AREA = "out_of_area"  # located outside every district of the centre
 
 
 class Role(StrEnum):

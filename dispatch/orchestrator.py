@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -52,6 +52,12 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
+from dispatch.geo.uncertainty import (
+    UncertainEta,
+    eta_correction,
+    search_start_m,
+    shortlist_size,
+)
 from dispatch.handover.destinations import chosen_by_person, option_of, suggest_destination
 from dispatch.handover.prealert import (
     call_cancelled,
@@ -72,6 +78,7 @@ from dispatch.triage import (
     triage_call,
 )
 from dispatch.views import (
+    OUT_OF_AREA_REASON,
     fusion_fix,
     parse_ts,
     previous_location,
@@ -175,6 +182,7 @@ class Orchestrator:
             {"booked_from": call.booked_from, "transport_class": call.transport_class}, now)
         claimed: str | None = None
         ranked: list[Ranked] = []
+        location: FusedLocation | None = None
         for may_claim in (True, False):
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -213,6 +221,8 @@ class Orchestrator:
         await self._fanout_one("console", {"kind": "call_created", "call_id": str(call.id),
                                             "acuity": call.acuity,
                                             "transport_class": call.transport_class})
+        if location is not None and places.district_id_at(location.lon, location.lat) is None:
+            await self._fanout_one("console", _out_of_area_alert(call.id, location))
         if booked_later:
             await self._plan_booking(call.id, body, now)
             return Outcome(call_id=call.id, created=True)
@@ -241,6 +251,8 @@ class Orchestrator:
             await self._store_location(conn, call.id, location, places)
             events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
                                    data=location.to_dict()))
+            if places.district_id_at(location.lon, location.lat) is None:
+                events.append(_out_of_area_event(call.id, location, now))
         events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
         await append_events(conn=conn, events=events)
         if location is not None:
@@ -276,22 +288,61 @@ class Orchestrator:
             rows = await call_db.fixes_of(conn=conn, call_id=call_id)
             location = fuse([fusion_fix(r["id"], r) for r in rows], now=now)
             moved = False
+            corrected: list[dict[str, Any]] = []
             if location is not None:
                 previous = previous_location(call)
                 moved = previous is None or moved_beyond(previous, location)
                 await self._store_location(conn, call_id, location, places)
+                if previous is not None:
+                    corrected = await self._eta_corrections(conn, call_id, previous, location,
+                                                            places, now)
                 kind = EventKind.LOCATION_FIXED if previous is None else EventKind.LOCATION_UPDATED
+                # Flag the call when this fix takes it out of every district (once per move).
+                newly_out = places.district_id_at(location.lon, location.lat) is None and (
+                    previous is None or call["district_id"] is not None)
                 await append_events(conn=conn, events=[
-                    NewEvent(kind, now, call_id, data={**location.to_dict(), "moved": moved})
+                    NewEvent(kind, now, call_id, data={
+                        **location.to_dict(), "moved": moved,
+                        **({"crews_told": corrected} if corrected else {})}),
+                    *([_out_of_area_event(call_id, location, now)] if newly_out else []),
                 ])
         assert location is not None
+        if newly_out:
+            await self._fanout_one("console", _out_of_area_alert(call_id, location))
         if call["status"] == CallStatus.QUEUED.value:
             recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
             return Outcome(call_id=call_id, created=False, recommendations=recs)
         if moved:
             await self._publish_to_crews(call_id, {
                 "kind": "location_changed", "call_id": str(call_id), **location.to_dict()})
+        await self._fanout([(f"vehicle:{c['vehicle_id']}", {
+            "kind": "location_corrected", "call_id": str(call_id), **location.to_dict(), **c})
+            for c in corrected])
         return Outcome(call_id=call_id, created=False)
+
+    async def _eta_corrections(
+        self, conn: asyncpg.Connection, call_id: UUID, previous: FusedLocation,
+        location: FusedLocation, places: Places, now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The crews still on their way whose expected ETA this correction moves by more
+        than `location_eta_notify_s`, with their ETA before and after."""
+        live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+        rolling = [a["vehicle_id"] for a in live
+                   if a["status"] in (VehicleStatus.DISPATCHED.value, VehicleStatus.EN_ROUTE.value)]
+        if not rolling:
+            return []
+        before, after = (self._uncertain_eta(
+            {"lon": loc.lon, "lat": loc.lat, "radius_m": loc.radius_m}, places, now)
+            for loc in (previous, location))
+        out = []
+        for v in await fleet_db.get_vehicles(conn=conn, ids=rolling):
+            if v["lon"] is None:
+                continue
+            change = eta_correction(before, after, from_lon=v["lon"], from_lat=v["lat"],
+                                    threshold_s=self.settings.location_eta_notify_s)
+            if change is not None:
+                out.append({"vehicle_id": v["id"], **change})
+        return out
 
     async def retriage_call(
         self,
@@ -906,10 +957,12 @@ class Orchestrator:
         places = await self.places.get()
         kinds = [VehicleKind(k) for k in call["required_kinds"]]
         lon, lat = call["lon"], call["lat"]
-        # The caller may be anywhere in the confidence circle: never search inside it only.
-        start = max(self.settings.search_start_m, 2 * (call["radius_m"] or 0.0))
+        # The caller may be anywhere in the confidence circle: search beyond it, compare
+        # more units the wider it is, and rank by the expected ETA over it.
+        start = search_start_m(call["radius_m"], base_m=self.settings.search_start_m)
         found: dict[str, float] = {}
-        wanted = self.settings.search_candidates
+        wanted = shortlist_size(call["radius_m"], base=self.settings.search_candidates,
+                                base_search_m=self.settings.search_start_m)
         for radius in search_radii_m(start_m=min(start, self.settings.search_max_m),
                                      max_m=self.settings.search_max_m):
             for near in await self.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
@@ -929,14 +982,13 @@ class Orchestrator:
             for r in rows
             if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
         ]
-        area_type = places.area_type_at(lon, lat)
         policy = self.settings.ranking_policy
+        where = self._uncertain_eta(call, places, now)
 
         def eta(c: Candidate) -> float:
             if policy is RankingPolicy.STRAIGHT:
                 return haversine_m(c.lon, c.lat, lon, lat) / _STRAIGHT_LINE_SPEED_MPS
-            return self.eta_model.eta_s(from_lon=c.lon, from_lat=c.lat, to_lon=lon, to_lat=lat,
-                                        area_type=area_type, at=now)
+            return where.expected_s(c.lon, c.lat)
 
         ranked = rank(
             candidates=candidates, lon=lon, lat=lat, kinds=kinds,
@@ -944,13 +996,18 @@ class Orchestrator:
             max_position_age_s=self.settings.max_position_age_s,
             top=max(self.settings.recommend_top, wanted),
         )
+        if policy is not RankingPolicy.STRAIGHT and (note := where.reason()):
+            ranked = [replace(r, reasons=(*r.reasons, note)) for r in ranked]
         if self.routing is not None and self.settings.osrm_url and policy is not \
                 RankingPolicy.STRAIGHT:
             ranked = await rerank_by_routes(
                 ranked=ranked, candidates=candidates, lon=lon, lat=lat, kinds=kinds, now=now,
                 client=self.routing, base_url=self.settings.osrm_url,
                 shortlist=self.settings.osrm_shortlist, timeout_s=self.settings.osrm_timeout_s,
-                max_position_age_s=self.settings.max_position_age_s)
+                max_position_age_s=self.settings.max_position_age_s,
+                uncertainty_s={c.vehicle_id: where.expected_s(c.lon, c.lat)
+                               - where.centre_s(c.lon, c.lat)
+                               for c in candidates} if where.sampled else None)
         reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
         if reserve or policy is RankingPolicy.COVERAGE:
             district_of = {r["id"]: r["station_district_id"] for r in rows}
@@ -1163,6 +1220,21 @@ class Orchestrator:
                                    _SWEEP_LOCK_CLASS)
         return assigned
 
+    def _uncertain_eta(
+        self, call: Mapping[str, Any], places: Places, now: datetime
+    ) -> UncertainEta:
+        """The ETA model to anywhere in the call's confidence circle (area type per point)."""
+        areas: dict[tuple[float, float], str] = {}
+
+        def trip_s(from_lon: float, from_lat: float, to_lon: float, to_lat: float) -> float:
+            area = areas.get((to_lon, to_lat))
+            if area is None:
+                area = areas[(to_lon, to_lat)] = places.area_type_at(to_lon, to_lat)
+            return self.eta_model.eta_s(from_lon=from_lon, from_lat=from_lat, to_lon=to_lon,
+                                        to_lat=to_lat, area_type=area, at=now)
+
+        return UncertainEta(call["lon"], call["lat"], call["radius_m"] or 0.0, trip_s)
+
     def _eta_to(
         self, vehicle: asyncpg.Record, call: Mapping[str, Any], places: Places, now: datetime
     ) -> tuple[float, float]:
@@ -1243,6 +1315,19 @@ class Orchestrator:
 
     async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
         await self._fanout([(topic, payload)])
+
+
+def _out_of_area_event(call_id: UUID, location: FusedLocation, now: datetime) -> NewEvent:
+    return NewEvent(EventKind.OUT_OF_AREA, now, call_id,
+                    data={"lon": location.lon, "lat": location.lat,
+                          "radius_m": location.radius_m, "reason": OUT_OF_AREA_REASON})
+
+
+def _out_of_area_alert(call_id: UUID, location: FusedLocation) -> dict[str, Any]:
+    """The console alert: no vehicle of this centre may be near, the call may need a
+    transfer to the local 120 centre, and it must not wait silently in the queue."""
+    return {"kind": "out_of_area", "call_id": str(call_id), "lon": location.lon,
+            "lat": location.lat, "reason": OUT_OF_AREA_REASON}
 
 
 def _raise_unless_double_assignment(exc: asyncpg.UniqueViolationError) -> None:

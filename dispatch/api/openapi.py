@@ -54,6 +54,8 @@ class CallView(_Open):
     status: CallStatus
     received_at: datetime | None = None
     assignments: list[dict[str, Any]] | None = None
+    out_of_area: bool = Field(default=False, description=(
+        "located outside every district of the centre (out_of_area_reason says what to do)"))
     recommendations: list[dict[str, Any]] | None = Field(
         default=None, description="ranked vehicles (answers to intake, fixes and dispatch)")
 

@@ -743,7 +743,11 @@ class HandoverService:
                 vitals=[f for f in findings if f.get("type") == "vitals"],
                 conditions=conditions_of(findings),
                 treatments=[f for f in findings if f.get("type") == "treatment"],
-                hospital_id=call["destination_id"] or principal.hospital_id or "unknown")
+                hospital_id=call["destination_id"] or principal.hospital_id or "unknown",
+                ecgs=[f for f in findings if f.get("type") == "ecg"],
+                strokes=[f for f in findings if f.get("type") == "stroke"],
+                injuries=next((f for f in reversed(findings) if f.get("type") == "injuries"),
+                              None))
         if principal.role is Role.HOSPITAL:
             states = [s for s in states if s.hospital_id == principal.hospital_id]
         return {
