@@ -777,9 +777,11 @@ class Orchestrator:
     # ----------------------------------------------------------------- reading
 
     async def call_view(
-        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True
+        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True,
+        via: str = "get_call",
     ) -> dict[str, Any]:
-        """The call as consoles see it; hospitals only their own inbound, audit-logged."""
+        """The call as consoles see it; hospitals only their own inbound. Every read is
+        audit-logged, `via` saying which answer or screen it was."""
         async with self.pool.acquire() as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
             if call is None:
@@ -794,10 +796,9 @@ class Orchestrator:
             else:
                 principal.require(Role.DISPATCHER)
             events = await timeline(conn=conn, call_id=call_id) if with_timeline else None
-            if principal.role in (Role.HOSPITAL, Role.CREW):
-                await audit(conn=conn, actor=principal.subject, role=principal.role.value,
-                            action="read_call", call_id=call_id,
-                            hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
+            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                        action="read_call", call_id=call_id, hospital_id=principal.hospital_id,
+                        vehicle_id=principal.vehicle_id, detail={"via": via})
         return _view(call, events=events)
 
     async def history(
@@ -809,13 +810,15 @@ class Orchestrator:
         async with self.pool.acquire() as conn:
             rows = await call_db.calls_received(conn=conn, since=since, until=until, after=after,
                                                 limit=limit)
+            await _audit_list(conn, principal, rows, "history")
         return [render_call(r, [], None, None) for r in rows]
 
     async def queue(self, *, statuses: list[str], principal: Principal,
-                    limit: int) -> list[dict[str, Any]]:
+                    limit: int, via: str = "queue") -> list[dict[str, Any]]:
         principal.require(Role.DISPATCHER)
         async with self.pool.acquire() as conn:
             rows = await call_db.list_calls(conn=conn, statuses=statuses, limit=limit)
+            await _audit_list(conn, principal, rows, via)
         return [render_call(r, [], None, None) for r in rows]
 
     # ---------------------------------------------------------------- internals
@@ -1221,6 +1224,15 @@ class Orchestrator:
 
     async def _fanout_one(self, topic: str, payload: dict[str, Any]) -> None:
         await self._fanout([(topic, payload)])
+
+
+async def _audit_list(conn: asyncpg.Connection, principal: Principal,
+                      rows: Sequence[asyncpg.Record], via: str) -> None:
+    """One audit row per list read, naming every call it showed (GET /v1/audit?call_id=
+    finds it)."""
+    await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                action="read_calls",
+                detail={"via": via, "count": len(rows), "call_ids": [str(r["id"]) for r in rows]})
 
 
 def _raise_unless_double_assignment(exc: asyncpg.UniqueViolationError) -> None:

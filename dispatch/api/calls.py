@@ -29,7 +29,7 @@ async def _answer(
         view = dict(outcome.view)
     else:
         view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
-                                            with_timeline=False)
+                                            with_timeline=False, via="answer")
     view["recommendations"] = [r.to_dict() for r in outcome.recommendations]
     return JSON(view, status_code=status)
 

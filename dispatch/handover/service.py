@@ -618,10 +618,11 @@ class HandoverService:
             if vehicle is None or vehicle["call_id"] is None:
                 return []
             view = await self.orchestrator.call_view(call_id=vehicle["call_id"],
-                                                     principal=principal, with_timeline=False)
+                                                     principal=principal, with_timeline=False,
+                                                     via="crew_snapshot")
             return [{"mission": view, "vehicle_status": vehicle["status"]}]
         calls = await self.orchestrator.queue(statuses=LIVE_STATUSES, principal=principal,
-                                              limit=1_000)
+                                              limit=1_000, via="console_snapshot")
         async with self.pool.acquire() as conn:
             fleet = await fleet_db.list_vehicles(conn=conn)
         return [{"queue": calls,
