@@ -53,6 +53,7 @@ from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.handover.prealert import crew_status_changed, destination_changed
 from dispatch.idempotency import check_replay, request_fingerprint
+from dispatch.overrides import override_warnings
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn, check_source_time
@@ -101,6 +102,8 @@ class Outcome:
     recommendations: tuple[Ranked, ...] = ()
     # the call as a dispatcher sees it, when the flow already read it (saves a round trip)
     view: dict[str, Any] | None = None
+    # what the dispatcher is told about an override it made (dispatch.overrides)
+    warnings: tuple[dict[str, Any], ...] = ()
 
 
 class Orchestrator:
@@ -484,6 +487,7 @@ class Orchestrator:
         """A dispatcher confirms the recommendation or overrides it with a named vehicle."""
         principal.require(Role.DISPATCHER)
         released: list[asyncpg.Record] = []
+        warnings: list[dict[str, Any]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
@@ -510,11 +514,16 @@ class Orchestrator:
                         f"a {vehicle['kind']} vehicle cannot serve this "
                         f"{call['transport_class']} call (needs {call['required_kinds']})",
                         field="vehicle_id")
-                eta, dist = self._eta_to(vehicle, call, await self.places.get(), now)
+                places = await self.places.get()
+                eta, dist = self._eta_to(vehicle, call, places, now)
                 options = [(vehicle_id, eta, dist, ("dispatcher override",))]
+                warnings = override_warnings(
+                    vehicle=vehicle,
+                    available_by_district=await fleet_db.available_by_district(conn=conn),
+                    district_names={d.id: d.name for d in places.districts.districts})
             claimed = await self._claim_first(
                 conn, call, options, principal=principal, now=now,
-                expect=LIVE_STATUSES, note=reason)
+                expect=LIVE_STATUSES, note=reason, warnings=warnings)
             if claimed is None:
                 raise VehicleUnavailable("the vehicle is no longer available",
                                          field="vehicle_id")
@@ -530,7 +539,7 @@ class Orchestrator:
         await self._after_claim(call_id, claimed, now)
         for row in released:
             await self._vehicle_freed(row, now)
-        return Outcome(call_id=call_id, created=False)
+        return Outcome(call_id=call_id, created=False, warnings=tuple(warnings))
 
     async def cancel(
         self, *, call_id: UUID, reason: str, principal: Principal, now: datetime
@@ -963,11 +972,13 @@ class Orchestrator:
         now: datetime,
         expect: list[str],
         note: str = "",
+        warnings: Sequence[Mapping[str, Any]] = (),
     ) -> str | None:
         """Claim the first option still available, inside the caller's transaction.
 
         The caller holds the call's row lock (lock order: call, then vehicle) and has
         checked its status is one of `expect`. Nothing is written when no option is free.
+        `warnings` the dispatcher was given are recorded with the assignment.
         """
         call_id = call["id"]
         if call["status"] not in expect:
@@ -986,6 +997,7 @@ class Orchestrator:
             raise Conflict(f"call {call_id} changed state during the claim")
         vehicle_id: str = claim["id"]
         reasons = claim["reason"]["reasons"]
+        warned = {"warnings": [dict(w) for w in warnings]} if warnings else {}
         await append_events(conn=conn, events=[NewEvent(
             EventKind.DISPATCHED, now, call_id, vehicle_id,
             data={"station_id": claim["station_id"],
@@ -993,10 +1005,10 @@ class Orchestrator:
                   "eta_s": claim["eta_s"], "distance_m": claim["distance_m"],
                   "reasons": reasons, "by": principal.subject,
                   # where the vehicle was when ordered: ETA calibration's trip start
-                  "from_lon": claim["lon"], "from_lat": claim["lat"]})])
+                  "from_lon": claim["lon"], "from_lat": claim["lat"], **warned})])
         await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                     action="assign", call_id=call_id, vehicle_id=vehicle_id,
-                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note})
+                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note, **warned})
         return vehicle_id
 
     async def _after_claim(

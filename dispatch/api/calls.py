@@ -31,6 +31,7 @@ async def _answer(
         view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
                                             with_timeline=False, via="answer")
     view["recommendations"] = [r.to_dict() for r in outcome.recommendations]
+    view["warnings"] = list(outcome.warnings)
     return JSON(view, status_code=status)
 
 
