@@ -761,8 +761,9 @@ class Orchestrator:
 
     async def report_position(
         self, *, vehicle_id: str, lon: float, lat: float, at: datetime, principal: Principal
-    ) -> None:
-        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available."""
+    ) -> asyncpg.Record | None:
+        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available.
+        Returns the vehicle's row (dispatch.db.fleet.set_position), None for a stale ping."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
         async with self.pool.acquire() as conn:
@@ -771,10 +772,11 @@ class Orchestrator:
             if row is None:
                 if await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id) is None:
                     raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
-                return  # an older ping arriving late: the newer position stands
+                return None  # an older ping arriving late: the newer position stands
         if row["status"] == VehicleStatus.AVAILABLE.value:
             await self.index.move(vehicle_id=vehicle_id, kind=VehicleKind(row["kind"]),
                                   lon=lon, lat=lat)
+        return row
 
     async def rebuild_index(self) -> int:
         """Rebuild the Redis GEO sets from PostgreSQL (at start-up, or after Redis lost them)."""
