@@ -232,8 +232,8 @@ class Orchestrator:
         events = list(received)
         fixes = [stored_fix(f) for f in body.fixes]
         fixes += await self._attach_held_aml(conn, call.id, caller, now)
-        await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
-        location = fuse([fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+        ids = await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
+        location = fuse([fusion_fix(i, f) for i, f in zip(ids, fixes, strict=True)], now=now)
         if location is not None:
             await self._store_location(conn, call.id, location, places)
             events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
@@ -1264,6 +1264,8 @@ def _status_result(vehicle_id: str, status: VehicleStatus, call_id: UUID | None
 def _view(call: asyncpg.Record, *, events: list[dict[str, Any]] | None) -> dict[str, Any]:
     """A call_db.view_row row as the API shows it, with the booked trip's plan if any."""
     view = render_call(call, call["live_assignments"], events, call["queue_position"])
+    # location.used and .rejected name these ids
+    view["fixes"] = call["fixes"]
     trip = call["trip"]
     if trip is not None and view["booking"] is not None:
         view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}

@@ -3,10 +3,11 @@ a call's fixes keep the same ids from intake on."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from dispatch.domain import Role
-from tests.conftest import running_service
+from tests.conftest import Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
@@ -59,3 +60,39 @@ async def test_override_taking_a_districts_last_emergency_vehicle_is_warned_and_
         assert all("warnings" not in e["data"] for e in r.json()["timeline"]
                    if e["kind"] == "dispatched")
 
+
+
+async def test_the_call_view_lists_its_fixes_and_location_names_them_by_stable_id(
+    service: Service,
+) -> None:
+    await service.load(city(vehicles=_VEHICLES))
+    now = datetime.now(UTC)
+    body = call_body(*CENTRE, now=now)
+    body["fixes"].append({"lon": CENTRE[0] + 0.0002, "lat": CENTRE[1], "accuracy_m": 300.0,
+                          "source": "cell", "coord_system": "wgs84",
+                          "observed_at": now.isoformat()})
+    r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert r.status_code == 201, r.text
+    taken = r.json()
+    call_id = taken["id"]
+    r = await service.client.get(f"/v1/calls/{call_id}", headers=service.auth())
+    view = r.json()
+    ids = [f["id"] for f in view["fixes"]]
+    assert [f["source"] for f in view["fixes"]] == ["aml", "cell"]
+    assert view["fixes"][1]["accuracy_m"] == 300.0
+    # the answer at intake and the view name the fixes by their stored ids
+    assert taken["fixes"] == view["fixes"]
+    assert sorted(taken["location"]["used"]) == sorted(view["location"]["used"]) == ids
+
+    pin = {"lon": CENTRE[0] + 0.001, "lat": CENTRE[1], "accuracy_m": 10.0, "source": "manual",
+           "coord_system": "wgs84", "observed_at": datetime.now(UTC).isoformat()}
+    r = await service.client.post(f"/v1/calls/{call_id}/fixes", json={"fixes": [pin]},
+                                  headers=service.auth())
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert [f["id"] for f in after["fixes"]][:2] == ids  # earlier fixes keep their ids
+    pin_id = after["fixes"][2]["id"]
+    assert pin_id not in ids and after["fixes"][2]["source"] == "manual"
+    assert after["location"]["used"] == [pin_id]  # the dispatcher's pin wins outright
+    r = await service.client.get(f"/v1/calls/{call_id}", headers=service.auth())
+    assert r.json()["fixes"] == after["fixes"]
