@@ -63,7 +63,7 @@ async def read_audit(
                    if len(entries) == limit else None)
     if format == "csv":
         headers = {"X-Next-Cursor": next_cursor} if next_cursor else None
-        return Response(to_csv(entries), media_type="text/csv; charset=utf-8",
+        return Response(to_csv(entries), media_type="text/csv",
                         headers=headers)
     return JSON({"entries": entries, "next_cursor": next_cursor})
 
@@ -75,7 +75,10 @@ def parse_cursor(cursor: str) -> tuple[datetime, int]:
         parsed = datetime.fromisoformat(at)
         if parsed.tzinfo is None:
             raise ValueError("no time zone")
-        return parsed, int(row_id)
+        parsed_id = int(row_id)
+        if not 0 < parsed_id < 2**63:
+            raise ValueError(f"row id {row_id} out of range")
+        return parsed, parsed_id
     except ValueError as exc:
         raise InvalidInput(f"bad cursor: {exc}", field="cursor") from exc
 

@@ -148,6 +148,10 @@ async def test_audit_pages_by_cursor_and_exports_csv(service: Service) -> None:
 @pytest.mark.parametrize(("params", "field"), [
     ({"cursor": "yesterday|1"}, "cursor"),
     ({"cursor": "2026-01-01T00:00:00+00:00|x"}, "cursor"),
+    ({"cursor": "2026-01-01T00:00:00|1"}, "cursor"),
+    ({"cursor": "2026-01-01T00:00:00+00:00|99999999999999999999999"}, "cursor"),
+    ({"limit": "0"}, "limit"),
+    ({"from": "0001-01-01T00:00:00+00:00"}, "from"),
     ({"from": "2026-01-02T00:00:00+00:00", "to": "2026-01-01T00:00:00+00:00"}, "to"),
     ({"call_id": "not-a-uuid"}, "call_id"),
     ({"format": "xml"}, "format"),
