@@ -83,7 +83,7 @@ def demo(
     typer.echo(f"demo data loaded: {counts}")
     now = datetime.now(UTC)
     bindings: list[tuple[Role, dict[str, str]]] = [
-        (Role.DISPATCHER, {}), (Role.ADMIN, {}),
+        (Role.DISPATCHER, {}), (Role.ADMIN, {}), (Role.AUDITOR, {}),
         (Role.CREW, {"vehicle_id": "V001"}), (Role.HOSPITAL, {"hospital_id": "H01"})]
     for role, extra in bindings:
         token = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
@@ -178,7 +178,8 @@ def _aware(value: datetime) -> datetime:
 
 @app.command()
 def token(
-    role: Annotated[Role, typer.Argument(help="dispatcher | crew | hospital | admin")],
+    role: Annotated[Role, typer.Argument(
+        help="dispatcher | crew | hospital | admin | auditor | gateway")],
     vehicle: Annotated[str | None, typer.Option("--vehicle", help="crew: vehicle id")] = None,
     hospital: Annotated[str | None, typer.Option("--hospital", help="hospital id")] = None,
     subject: Annotated[str | None, typer.Option(help="who the token is for")] = None,

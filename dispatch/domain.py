@@ -114,6 +114,7 @@ class Role(StrEnum):
     HOSPITAL = "hospital"
     ADMIN = "admin"
     GATEWAY = "gateway"  # the carrier's AML gateway: may only post location messages
+    AUDITOR = "auditor"  # reads the audit log, never patient data
 
 
 # Vehicle status reported by a crew -> the timeline clock it stamps.

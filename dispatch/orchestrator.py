@@ -66,6 +66,7 @@ from dispatch.handover.prealert import (
     hospital_may_see,
 )
 from dispatch.idempotency import check_replay, request_fingerprint
+from dispatch.overrides import override_warnings
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn, check_source_time
@@ -114,6 +115,8 @@ class Outcome:
     recommendations: tuple[Ranked, ...] = ()
     # the call as a dispatcher sees it, when the flow already read it (saves a round trip)
     view: dict[str, Any] | None = None
+    # what the dispatcher is told about an override it made (dispatch.overrides)
+    warnings: tuple[dict[str, Any], ...] = ()
 
 
 class Orchestrator:
@@ -245,8 +248,8 @@ class Orchestrator:
         events = list(received)
         fixes = [stored_fix(f) for f in body.fixes]
         fixes += await self._attach_held_aml(conn, call.id, caller, now)
-        await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
-        location = fuse([fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+        ids = await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
+        location = fuse([fusion_fix(i, f) for i, f in zip(ids, fixes, strict=True)], now=now)
         if location is not None:
             await self._store_location(conn, call.id, location, places)
             events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
@@ -541,6 +544,7 @@ class Orchestrator:
         """A dispatcher confirms the recommendation or overrides it with a named vehicle."""
         principal.require(Role.DISPATCHER)
         released: list[asyncpg.Record] = []
+        warnings: list[dict[str, Any]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
@@ -567,11 +571,16 @@ class Orchestrator:
                         f"a {vehicle['kind']} vehicle cannot serve this "
                         f"{call['transport_class']} call (needs {call['required_kinds']})",
                         field="vehicle_id")
-                eta, dist = self._eta_to(vehicle, call, await self.places.get(), now)
+                places = await self.places.get()
+                eta, dist = self._eta_to(vehicle, call, places, now)
                 options = [(vehicle_id, eta, dist, ("dispatcher override",))]
+                warnings = override_warnings(
+                    vehicle=vehicle,
+                    available_by_district=await fleet_db.available_by_district(conn=conn),
+                    district_names={d.id: d.name for d in places.districts.districts})
             claimed = await self._claim_first(
                 conn, call, options, principal=principal, now=now,
-                expect=LIVE_STATUSES, note=reason)
+                expect=LIVE_STATUSES, note=reason, warnings=warnings)
             if claimed is None:
                 raise VehicleUnavailable("the vehicle is no longer available",
                                          field="vehicle_id")
@@ -587,7 +596,7 @@ class Orchestrator:
         await self._after_claim(call_id, claimed, now)
         for row in released:
             await self._vehicle_freed(row, now)
-        return Outcome(call_id=call_id, created=False)
+        return Outcome(call_id=call_id, created=False, warnings=tuple(warnings))
 
     async def cancel(
         self, *, call_id: UUID, reason: str, principal: Principal, now: datetime
@@ -814,8 +823,9 @@ class Orchestrator:
 
     async def report_position(
         self, *, vehicle_id: str, lon: float, lat: float, at: datetime, principal: Principal
-    ) -> None:
-        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available."""
+    ) -> asyncpg.Record | None:
+        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available.
+        Returns the vehicle's row (dispatch.db.fleet.set_position), None for a stale ping."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
         async with self.pool.acquire() as conn:
@@ -824,10 +834,11 @@ class Orchestrator:
             if row is None:
                 if await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id) is None:
                     raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
-                return  # an older ping arriving late: the newer position stands
+                return None  # an older ping arriving late: the newer position stands
         if row["status"] == VehicleStatus.AVAILABLE.value:
             await self.index.move(vehicle_id=vehicle_id, kind=VehicleKind(row["kind"]),
                                   lon=lon, lat=lat)
+        return row
 
     async def rebuild_index(self) -> int:
         """Rebuild the Redis GEO sets from PostgreSQL (at start-up, or after Redis lost them)."""
@@ -839,9 +850,11 @@ class Orchestrator:
     # ----------------------------------------------------------------- reading
 
     async def call_view(
-        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True
+        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True,
+        via: str = "get_call",
     ) -> dict[str, Any]:
-        """The call as consoles see it; hospitals only their own inbound, audit-logged."""
+        """The call as consoles see it; hospitals only their own inbound. Every read is
+        audit-logged, `via` saying which answer or screen it was."""
         async with self.pool.acquire() as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
             if call is None:
@@ -859,10 +872,9 @@ class Orchestrator:
             else:
                 principal.require(Role.DISPATCHER)
             events = await timeline(conn=conn, call_id=call_id) if with_timeline else None
-            if principal.role in (Role.HOSPITAL, Role.CREW):
-                await audit(conn=conn, actor=principal.subject, role=principal.role.value,
-                            action="read_call", call_id=call_id,
-                            hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
+            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                        action="read_call", call_id=call_id, hospital_id=principal.hospital_id,
+                        vehicle_id=principal.vehicle_id, detail={"via": via})
         return _view(call, events=events)
 
     async def history(
@@ -874,13 +886,15 @@ class Orchestrator:
         async with self.pool.acquire() as conn:
             rows = await call_db.calls_received(conn=conn, since=since, until=until, after=after,
                                                 limit=limit)
+            await _audit_list(conn, principal, rows, "history")
         return [render_call(r, [], None, None) for r in rows]
 
     async def queue(self, *, statuses: list[str], principal: Principal,
-                    limit: int) -> list[dict[str, Any]]:
+                    limit: int, via: str = "queue") -> list[dict[str, Any]]:
         principal.require(Role.DISPATCHER)
         async with self.pool.acquire() as conn:
             rows = await call_db.list_calls(conn=conn, statuses=statuses, limit=limit)
+            await _audit_list(conn, principal, rows, via)
         return [render_call(r, [], None, None) for r in rows]
 
     # ---------------------------------------------------------------- internals
@@ -1031,11 +1045,13 @@ class Orchestrator:
         now: datetime,
         expect: list[str],
         note: str = "",
+        warnings: Sequence[Mapping[str, Any]] = (),
     ) -> str | None:
         """Claim the first option still available, inside the caller's transaction.
 
         The caller holds the call's row lock (lock order: call, then vehicle) and has
         checked its status is one of `expect`. Nothing is written when no option is free.
+        `warnings` the dispatcher was given are recorded with the assignment.
         """
         call_id = call["id"]
         if call["status"] not in expect:
@@ -1054,6 +1070,7 @@ class Orchestrator:
             raise Conflict(f"call {call_id} changed state during the claim")
         vehicle_id: str = claim["id"]
         reasons = claim["reason"]["reasons"]
+        warned = {"warnings": [dict(w) for w in warnings]} if warnings else {}
         await append_events(conn=conn, events=[NewEvent(
             EventKind.DISPATCHED, now, call_id, vehicle_id,
             data={"station_id": claim["station_id"],
@@ -1061,10 +1078,10 @@ class Orchestrator:
                   "eta_s": claim["eta_s"], "distance_m": claim["distance_m"],
                   "reasons": reasons, "by": principal.subject,
                   # where the vehicle was when ordered: ETA calibration's trip start
-                  "from_lon": claim["lon"], "from_lat": claim["lat"]})])
+                  "from_lon": claim["lon"], "from_lat": claim["lat"], **warned})])
         await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                     action="assign", call_id=call_id, vehicle_id=vehicle_id,
-                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note})
+                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note, **warned})
         return vehicle_id
 
     async def _after_claim(
@@ -1330,6 +1347,15 @@ def _out_of_area_alert(call_id: UUID, location: FusedLocation) -> dict[str, Any]
             "lat": location.lat, "reason": OUT_OF_AREA_REASON}
 
 
+async def _audit_list(conn: asyncpg.Connection, principal: Principal,
+                      rows: Sequence[asyncpg.Record], via: str) -> None:
+    """One audit row per list read, naming every call it showed (GET /v1/audit?call_id=
+    finds it)."""
+    await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                action="read_calls",
+                detail={"via": via, "count": len(rows), "call_ids": [str(r["id"]) for r in rows]})
+
+
 def _raise_unless_double_assignment(exc: asyncpg.UniqueViolationError) -> None:
     """A claim refused by the one-live-assignment-per-vehicle index is a lost claim (the
     caller carries on without it); any other unique violation is a real error."""
@@ -1345,6 +1371,8 @@ def _status_result(vehicle_id: str, status: VehicleStatus, call_id: UUID | None
 def _view(call: asyncpg.Record, *, events: list[dict[str, Any]] | None) -> dict[str, Any]:
     """A call_db.view_row row as the API shows it, with the booked trip's plan if any."""
     view = render_call(call, call["live_assignments"], events, call["queue_position"])
+    # location.used and .rejected name these ids
+    view["fixes"] = call["fixes"]
     trip = call["trip"]
     if trip is not None and view["booking"] is not None:
         view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}

@@ -562,6 +562,25 @@ class HandoverService:
         # The destination may have changed: get the alert out before more data flows.
         await self.outbox.flush()
 
+    async def position_reported(
+        self, *, vehicle_id: str, call_id: UUID | None, destination_id: str | None,
+        lon: float, lat: float, at: datetime, now: datetime,
+    ) -> None:
+        """A position recorded over REST (Orchestrator.report_position) joins the console's
+        next `positions` message like a tablet's, with the ETA to its centre if it has one."""
+        position: dict[str, Any] = {
+            "vehicle_id": vehicle_id, "call_id": None if call_id is None else str(call_id),
+            "lon": lon, "lat": lat, "heading": None, "speed_mps": None, "at": at.isoformat()}
+        places = await self.orchestrator.places.get()
+        hospital = places.hospitals.get(destination_id) if destination_id else None
+        if hospital is not None:
+            eta_s = self.orchestrator.eta_model.eta_s(
+                from_lon=lon, from_lat=lat, to_lon=hospital.lon, to_lat=hospital.lat,
+                area_type=places.area_type_at(lon, lat), at=now)
+            position["eta"] = {"hospital_id": hospital.id, "eta_s": round(eta_s, 1),
+                               "expected_at": (now + timedelta(seconds=eta_s)).isoformat()}
+        self._positions[vehicle_id] = position
+
     async def _batch_positions(self) -> None:
         while True:
             await asyncio.sleep(self.config.positions_every_s)
@@ -684,10 +703,11 @@ class HandoverService:
             if vehicle is None or vehicle["call_id"] is None:
                 return []
             view = await self.orchestrator.call_view(call_id=vehicle["call_id"],
-                                                     principal=principal, with_timeline=False)
+                                                     principal=principal, with_timeline=False,
+                                                     via="crew_snapshot")
             return [{"mission": view, "vehicle_status": vehicle["status"]}]
         calls = await self.orchestrator.queue(statuses=LIVE_STATUSES, principal=principal,
-                                              limit=1_000)
+                                              limit=1_000, via="console_snapshot")
         async with self.pool.acquire() as conn:
             fleet = await fleet_db.list_vehicles(conn=conn)
         return [{"queue": calls,

@@ -56,6 +56,7 @@ from dispatch.handover.messages import (
     parse_hospital_frame,
 )
 from dispatch.handover.service import CrewLink, Handled, HandoverService
+from dispatch.refusals import record_refusal, uuid_or_none
 
 __all__ = ["MAX_REFUSED_IN_A_ROW", "router"]
 
@@ -93,6 +94,21 @@ def _principal(websocket: WebSocket) -> Principal:
         raise Unauthenticated("missing bearer token (Authorization header or ?token=)")
     settings = websocket.state.settings
     return verify_token(token=token, secret=settings.jwt_secret, issuer=settings.jwt_issuer)
+
+
+async def _audit_refusal(websocket: WebSocket, exc: DispatchError,
+                         principal: Principal | None, call_id: object = None) -> None:
+    """A refused connection or frame in the audit log (dispatch.refusals)."""
+    token = websocket.query_params.get("token")
+    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        token = value.strip()
+    if principal is None and isinstance(exc, Forbidden):
+        principal = _principal(websocket)  # its token verified; its role was refused
+    await record_refusal(websocket.state.pool, principal=principal, token=token,
+                         status=403 if isinstance(exc, Forbidden) else 401,
+                         reason=exc.message, method="WEBSOCKET", path=websocket.url.path,
+                         call_id=uuid_or_none(call_id))
 
 
 def _fatal(error: FrameError) -> bool:
@@ -208,6 +224,7 @@ async def _serve(
     except DispatchError as exc:
         # Checked before accepting: nothing is read or sent. The handshake completes
         # only so that the client learns the close code and the reason.
+        await _audit_refusal(websocket, exc, None)
         await websocket.accept()
         await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
         return
@@ -292,6 +309,8 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         handled = await handle(conn, msg, datetime.now(UTC))
     except DispatchError as exc:
         code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
+        if isinstance(exc, Forbidden):
+            await _audit_refusal(conn.websocket, exc, conn.principal, getattr(msg, "call_id", None))
         return await _refuse(conn, ErrorFrame(code=code, reason=exc.message, field=exc.field,
                                               msg_id=msg_id))
     except asyncpg.DataError as exc:
