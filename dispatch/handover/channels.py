@@ -11,6 +11,11 @@ client only reads Redis itself to catch up after a resume.
 A subscriber whose queue is full loses its queue and gets one `Overflow` marker: its
 pump tells the client to resync (resume from its last event id), so a slow screen costs
 at most `queue_size` events of memory and never stalls the reader or other clients.
+
+A reader whose Redis link failed (a restart, a Sentinel failover) may have missed events:
+a fan-out that failed meanwhile is never written, and a failover loses what the old
+master had not yet replicated. So once it reads again it tells its subscribers to
+resync, and a resume from before that moment gets a snapshot (`can_resume`).
 """
 
 from __future__ import annotations
@@ -91,10 +96,14 @@ class Subscription:
         try:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
-            self.overflowed = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(_OVERFLOW)
+            self.overflow()
+
+    def overflow(self) -> None:
+        """Drop the queue and leave one Overflow marker: the client must resync."""
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_OVERFLOW)
 
 
 _VEHICLES, _OTHERS = "vehicles", "others"
@@ -144,6 +153,9 @@ class Hub:
         # blocking read into a ConnectionError, which the retry loop would otherwise swallow
         self._stopping = False
         self._lock = asyncio.Lock()
+        # Redis' clock when a reader read again after its link failed: a resume from an
+        # older id may have missed events that no stream holds.
+        self._resume_floor = (0, 0)
 
     async def start(self) -> None:
         """Start the reader tasks."""
@@ -194,6 +206,8 @@ class Hub:
         # its data. Either way: a snapshot.
         if removed > 0 and id_key(after_id) < id_key(oldest):
             return False
+        if id_key(after_id) < self._resume_floor:
+            return False  # from before a Redis failure this instance saw
         return id_key(deleted) <= id_key(after_id) <= id_key(newest)
 
     async def subscribe(self, topic: str) -> Subscription:
@@ -259,20 +273,39 @@ class Hub:
 
     async def _run(self, group: str) -> None:
         control = self._controls[group]
+        failed = False
         while not self._stopping:
             offsets = {control: self._control_offsets[group]}
             offsets.update({topic: feed.offset for topic, feed in self._feeds[group].items()})
             try:
                 events = await self._readers[group].wait(offsets, block_ms=self._block_ms)
+                if failed:
+                    await self._after_failure(group)
+                    failed = False
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
+                failed = True
                 log.warning("stream reader: %s; retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
             self._dispatch(group, events)
             if events and self._read_gap_s > 0:
                 await asyncio.sleep(self._read_gap_s)
+
+    async def _after_failure(self, group: str) -> None:
+        """The reader reads again after its link failed: resumes from before now get a
+        snapshot, and every subscriber of the group is told to resync."""
+        seconds, micros = await self._redis.time()
+        self._resume_floor = max(self._resume_floor, (seconds * 1000 + micros // 1000, 0))
+        told = 0
+        for feed in self._feeds[group].values():
+            for sub in feed.subscribers:
+                if not sub.overflowed:
+                    sub.overflow()
+                    told += 1
+        log.warning("stream reader %s reads again after a Redis failure; %d subscriber(s) "
+                    "told to resync", group, told)
 
     def _dispatch(self, group: str, events: list[StreamEvent]) -> None:
         control = self._controls[group]

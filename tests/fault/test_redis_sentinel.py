@@ -1,0 +1,124 @@
+"""Redis behind Sentinels: the master is killed under load and a replica takes over.
+
+The service names the Sentinels (redis+sentinel://), not a server. After the kill it
+answers 503 with Retry-After until the Sentinels agree on the replica, then takes calls
+again without a restart; two consoles (one on each instance, following `resync` with a
+`resume` as a console app does) get every call taken: as its `call_created` frame, or in
+a snapshot. A frame that no stream holds any more (a fan-out that failed, or one the
+old master had not replicated) must have been announced with a `resync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from dispatch.cli import demo_collection
+from tests.fault.checks import record_problems, report_figures
+from tests.fault.ha import SentinelSet, sentinel_set, serving
+from tests.fault.load import CallLoad
+from tests.fault.screens import Screen
+from tests.fault.servers import PrivatePostgres
+from tests.fault.stack import Stack, station_points
+
+pytestmark = pytest.mark.fault
+
+RATE_PER_S = 4.0
+DURATION_S = 14.0  # 56 calls, fewer than the demo's 100 emergency units
+KILL_AT_S = 3.0
+# Sentinels judge the master down after 1 s (PrivateSentinel), then agree and promote.
+FAILOVER_WITHIN_S = 15.0
+
+
+def seen_by(screen: Screen) -> set[str]:
+    """Calls a console was shown: a call_created frame, or a snapshot listing it."""
+    shown = set(screen.created())
+    for frame in screen.frames:
+        if frame.get("type") == "snapshot":
+            shown |= {str(c["id"]) for c in frame["calls"][0]["queue"]}
+    return shown
+
+
+async def test_sentinel_failover_keeps_calls_and_console_frames() -> None:
+    pg = PrivatePostgres()
+    try:
+        pg.start()
+        await pg.create_database()
+        async with sentinel_set() as redis, serving(
+                pg=pg, redis=redis.master, overrides={"DISPATCH_REDIS_URL": redis.url},
+                instances=2) as s:
+            await run_failover(s, redis)
+    finally:
+        pg.close()
+
+
+async def run_failover(s: Stack, redis: SentinelSet) -> None:
+    consoles = [Screen(url, follow_resync=True) for url in s.urls]
+    for console in consoles:
+        await console.open(token=s.token())
+        await console.wait_for("snapshot")
+    load = CallLoad(http=s.http, urls=s.urls, headers=s.auth(),
+                    points=station_points(demo_collection()), retry_for_s=40.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sending = asyncio.create_task(load.run(rate_per_s=RATE_PER_S, duration_s=DURATION_S))
+    await asyncio.sleep(KILL_AT_S)
+    old_port = redis.master.port
+    killed_at = loop.time()
+    redis.master.kill()
+    new_port = await redis.wait_failover(old_port=old_port, timeout_s=FAILOVER_WITHIN_S)
+    promoted_at = loop.time()
+    await sending
+    await load.settle()
+    for console in consoles:
+        await console.quiet(for_s=2.0, at_most_s=15.0)
+        await console.close()
+
+    created = {c.call_id for c in load.calls if c.created and c.call_id}
+    answers = load.answers()
+    statuses = load.statuses()
+    after = [a for a in answers if a.sent_at >= promoted_at]
+    firsts = [a.sent_at + a.elapsed_s for a in answers
+              if a.sent_at >= killed_at and a.status == 201]
+    async with s.db() as conn:
+        broken = await record_problems(conn, load.calls)
+    taken_after = {c.call_id for c in load.calls
+                   if c.created and c.call_id and (c.acked_at or 0.0) > promoted_at}
+    screens = []
+    for i, console in enumerate(consoles):
+        missed = created - seen_by(console)
+        resyncs = [f for f in console.frames if f.get("type") == "resync"]
+        screens.append({"instance": i, "frames": len(console.frames),
+                        "resyncs": len(resyncs),
+                        "snapshots": sum(f.get("type") == "snapshot" for f in console.frames),
+                        "calls_not_shown": len(missed)})
+        if missed:
+            broken.append(f"console on instance {i} was never shown {len(missed)} of "
+                          f"{len(created)} calls taken (resyncs: {len(resyncs)}): "
+                          f"{sorted(missed)[:3]}")
+        if not taken_after & console.created():
+            broken.append(f"console on instance {i} got no call_created frame for the "
+                          f"{len(taken_after)} calls taken after the failover")
+    report_figures("test_sentinel_failover_keeps_calls_and_console_frames", {
+        "calls": len(load.calls), "statuses": dict(statuses),
+        "kill_at_s": killed_at - started, "new_master_port": new_port,
+        "sentinel_failover_s": promoted_at - killed_at,
+        "first_201_after_kill_s": (min(firsts) - killed_at) if firsts else None,
+        "last_503_after_kill_s": max((a.sent_at + a.elapsed_s - killed_at for a in answers
+                                      if a.status == 503), default=None),
+        "answers_after_failover": dict(Counter(a.status for a in after)),
+        "consoles": screens,
+    })
+    if load.unacknowledged():
+        broken.append(f"{len(load.unacknowledged())} calls never acknowledged: "
+                      f"{[(c.key, c.answers[-1]) for c in load.unacknowledged()][:3]}")
+    if not set(statuses) <= {200, 201, 503}:
+        broken.append(f"answers other than 200/201/503: {dict(statuses)}")
+    if not all(a.retry_after for a in answers if a.status == 503):
+        broken.append("a 503 without Retry-After")
+    if not any(a.status == 201 for a in after):
+        broken.append("no call taken (201) after the failover: "
+                      f"{dict(Counter(a.status for a in after))}")
+    assert not broken, "\n".join(broken)
