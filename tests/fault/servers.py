@@ -41,7 +41,8 @@ def postgres_bindir() -> Path:
         return Path(given)
     on_path = shutil.which("initdb")
     if on_path:
-        return Path(on_path).parent
+        # a symlink's directory may lack the other tools (pg_basebackup): use its target's
+        return Path(on_path).resolve().parent
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
                       key=lambda p: int(p.parent.parent.name))
     if not versions:
