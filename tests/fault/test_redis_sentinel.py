@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from dispatch.cli import demo_collection
+from dispatch.redis_client import open_client
+from dispatch.resp import RespEndpoint, RespLink
 from tests.fault.checks import record_problems, report_figures
-from tests.fault.ha import SentinelSet, sentinel_set, serving
+from tests.fault.ha import SERVICE, SentinelSet, sentinel_set, serving
 from tests.fault.load import CallLoad
 from tests.fault.screens import Screen
 from tests.fault.servers import PrivatePostgres
@@ -30,6 +37,8 @@ DURATION_S = 14.0  # 56 calls, fewer than the demo's 100 emergency units
 KILL_AT_S = 3.0
 # Sentinels judge the master down after 1 s (PrivateSentinel), then agree and promote.
 FAILOVER_WITHIN_S = 15.0
+
+T = TypeVar("T")
 
 
 def seen_by(screen: Screen) -> set[str]:
@@ -122,3 +131,57 @@ async def run_failover(s: Stack, redis: SentinelSet) -> None:
         broken.append("no call taken (201) after the failover: "
                       f"{dict(Counter(a.status for a in after))}")
     assert not broken, "\n".join(broken)
+
+
+async def until_answered(do: Callable[[], Awaitable[T]], within_s: float = 15.0) -> T:
+    """`do()` again after each Redis error until it answers (as the service's loops do)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        try:
+            return await do()
+        except RedisError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def test_links_follow_a_switchover_to_the_new_master() -> None:
+    """SENTINEL FAILOVER: the old master lives on as a replica (READONLY to writes, an
+    UNBLOCKED error to a blocked XREAD). Both clients must move to the new master."""
+    async with sentinel_set() as redis:
+        endpoint = RespEndpoint.from_url(redis.url, timeout_s=2.0)
+        writer, reader = RespLink(endpoint), RespLink(endpoint)
+        client = open_client(redis.url, timeout_s=2.0, max_connections=10)
+        sentinel = aioredis.Redis(host="127.0.0.1", port=redis.sentinels[0].port)
+        try:
+            await writer.execute([("XADD", "s", "*", "d", "before")])
+            await client.set("k", "before")
+            blocked = asyncio.create_task(reader.execute(
+                [("XREAD", "BLOCK", 30_000, "STREAMS", "s", "$")], extra_wait_s=30.0))
+            await asyncio.sleep(0.2)
+            await sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
+            new_port = await redis.wait_failover(old_port=redis.master.port)
+            with pytest.raises(RedisConnectionError):
+                async with asyncio.timeout(15.0):
+                    await blocked  # the demoted master unblocks it
+
+            [new_id] = await until_answered(
+                lambda: writer.execute([("XADD", "s", "*", "d", "after")]))
+            await until_answered(lambda: client.set("k", "after"))
+            [rows] = await until_answered(lambda: reader.execute(
+                [("XREAD", "COUNT", 10, "STREAMS", "s", "0")]))
+        finally:
+            await sentinel.aclose()
+            await client.aclose()
+            await writer.close()
+            await reader.close()
+        new_master = aioredis.Redis(host="127.0.0.1", port=new_port)
+        try:
+            assert (await new_master.role())[0] == b"master"
+            kept = await new_master.xrange("s")
+            assert kept and kept[-1][0] == new_id
+            assert await new_master.get("k") == b"after"
+        finally:
+            await new_master.aclose()
+        assert rows[0][1][-1][0] == new_id
