@@ -92,3 +92,78 @@ async def run_failover(s: Stack, pg: Cluster) -> None:
         broken.append("no call taken (201) after the promotion: "
                       f"{dict(Counter(a.status for a in after))}")
     assert not broken, "\n".join(broken)
+
+
+STANDBY_DOWN_AT_S = 2.0
+ASYNC_AT_S = 7.0  # the operator drops to asynchronous replication
+# a commit waiting for the lost standby is cancelled at the command timeout: the answer
+# comes within it plus the rest of the request, never a hang
+ANSWER_WITHIN_S = DB_COMMAND_TIMEOUT_S + 3.0
+
+
+async def test_standby_lost_writes_wait_until_replication_is_made_asynchronous() -> None:
+    redis = PrivateRedis()
+    try:
+        await redis.start()
+        async with postgres_cluster() as pg, serving(
+                pg=pg.primary, redis=redis, overrides={"DISPATCH_DATABASE_URL": pg.dsn},
+                instances=2) as s:
+            await run_standby_loss(s, pg)
+    finally:
+        redis.close()
+
+
+async def run_standby_loss(s: Stack, pg: Cluster) -> None:
+    load = CallLoad(http=s.http, urls=s.urls, headers=s.auth(),
+                    points=station_points(demo_collection()), retry_for_s=40.0,
+                    timeout_s=ANSWER_WITHIN_S + 5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sending = asyncio.create_task(load.run(rate_per_s=RATE_PER_S, duration_s=DURATION_S))
+    await asyncio.sleep(STANDBY_DOWN_AT_S)
+    await asyncio.to_thread(pg.standby.stop, "immediate")
+    lost_at = loop.time()  # once it is down (pg_ctl stop -w)
+    await asyncio.sleep(max(0.0, started + ASYNC_AT_S - loop.time()))
+    conn = await asyncpg.connect(pg.primary.admin_dsn)
+    try:
+        await conn.execute("ALTER SYSTEM SET synchronous_standby_names = ''")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+    async_at = loop.time()
+    await sending
+    await load.settle()
+
+    answers = load.answers()
+    statuses = load.statuses()
+    during = [a for a in answers if lost_at <= a.sent_at < async_at]
+    after = [a for a in answers if a.sent_at >= async_at + 0.5]
+    slow = [a for a in answers if a.elapsed_s > ANSWER_WITHIN_S]
+    async with s.db() as conn:
+        broken = await record_problems(conn, load.calls)
+        broken += await assignment_problems(conn)
+    report_figures("test_standby_lost_writes_wait_until_replication_is_made_asynchronous", {
+        "calls": len(load.calls), "statuses": dict(statuses),
+        "standby_lost_at_s": lost_at - started, "async_after_s": async_at - lost_at,
+        "answers_while_standby_lost": dict(Counter(a.status for a in during)),
+        "slowest_answer_while_lost_s": max((a.elapsed_s for a in during), default=None),
+        # a commit waiting for the standby returns once replication is asynchronous
+        "201_answered_while_lost": sum(a.status == 201 and a.sent_at + a.elapsed_s < async_at
+                                       for a in during),
+        "answers_after_async": dict(Counter(a.status for a in after)),
+        "replayed_200": sum(a.status == 200 for a in answers),
+    })
+    if load.unacknowledged():
+        broken.append(f"{len(load.unacknowledged())} calls never acknowledged: "
+                      f"{[(c.key, c.answers[-1]) for c in load.unacknowledged()][:3]}")
+    if not set(statuses) <= {200, 201, 503}:
+        broken.append(f"answers other than 200/201/503: {dict(statuses)}")
+    if not all(a.retry_after for a in answers if a.status == 503):
+        broken.append("a 503 without Retry-After")
+    if slow:
+        broken.append(f"{len(slow)} answers slower than {ANSWER_WITHIN_S} s (a hang): "
+                      f"{[round(a.elapsed_s, 1) for a in slow][:5]}")
+    if not any(a.status == 201 for a in after):
+        broken.append("no call taken (201) once replication was asynchronous: "
+                      f"{dict(Counter(a.status for a in after))}")
+    assert not broken, "\n".join(broken)
