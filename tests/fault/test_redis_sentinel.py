@@ -185,3 +185,28 @@ async def test_links_follow_a_switchover_to_the_new_master() -> None:
         finally:
             await new_master.aclose()
         assert rows[0][1][-1][0] == new_id
+
+
+async def test_lean_link_leaves_a_master_demoted_behind_the_sentinels_back() -> None:
+    """An operator's REPLICAOF (no Sentinel closes the clients): a write on the old
+    connection gets READONLY, and the Sentinels still name the demoted server for a
+    while. The link must treat both as a lost connection (the caller retries), never
+    keep writing to a replica or hand READONLY to the caller as a bad command."""
+    async with sentinel_set() as redis:
+        link = RespLink(RespEndpoint.from_url(redis.url, timeout_s=2.0))
+        master = aioredis.Redis(host="127.0.0.1", port=redis.master.port)
+        replica = aioredis.Redis(host="127.0.0.1", port=redis.replica.port)
+        try:
+            await link.execute([("XADD", "s", "*", "d", "before")])
+            await replica.execute_command("REPLICAOF", "NO", "ONE")
+            await master.execute_command("REPLICAOF", "127.0.0.1", str(redis.replica.port))
+            with pytest.raises(RedisConnectionError, match="became a replica"):
+                await link.execute([("XADD", "s", "*", "d", "after")])
+            # the Sentinels have not noticed yet: the link reaches the old master again
+            assert await redis.master_port() == redis.master.port
+            with pytest.raises(RedisConnectionError, match="not the master"):
+                await link.execute([("XADD", "s", "*", "d", "after")])
+        finally:
+            await link.close()
+            await master.aclose()
+            await replica.aclose()
