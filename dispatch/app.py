@@ -41,6 +41,7 @@ from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
+from dispatch.redis_client import open_client
 from dispatch.resp import RespEndpoint
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,9 @@ def open_redis(settings: Settings) -> aioredis.Redis:
     if settings.redis_url is None:
         redis: aioredis.Redis = embedded_redis()
         return redis
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        max_connections=200,
-    )
+    # one server (redis://) or the master that Sentinels name (redis+sentinel://)
+    return open_client(settings.redis_url, timeout_s=settings.redis_timeout_s,
+                       max_connections=200)
 
 
 def database_url(settings: Settings) -> str:

@@ -11,6 +11,11 @@ client only reads Redis itself to catch up after a resume.
 A subscriber whose queue is full loses its queue and gets one `Overflow` marker: its
 pump tells the client to resync (resume from its last event id), so a slow screen costs
 at most `queue_size` events of memory and never stalls the reader or other clients.
+
+A reader whose Redis link failed (a restart, a Sentinel failover) may have missed events:
+a fan-out that failed meanwhile is never written, and a failover loses what the old
+master had not yet replicated. So once it reads again, a resume from before that moment
+is unproven (`can_resume`) and its subscribers are told to resync.
 """
 
 from __future__ import annotations
@@ -176,6 +181,11 @@ class Hub:
         self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
         self._control_offsets = dict.fromkeys(_GROUPS, "0")
         self._readers = {group: bus.reader() for group in _GROUPS}
+        # Redis' clock when a reader read again after its link failed (a restart, a
+        # Sentinel failover): a resume from an older id may have missed events that no
+        # stream holds (a fan-out that failed meanwhile, writes the old master had not
+        # replicated), so it is no proof of a gap-free resume.
+        self._resume_floor = (0, 0)
         self._tasks: list[asyncio.Task[None]] = []
         # set before cancelling the readers: redis-py may turn a cancellation inside a
         # blocking read into a ConnectionError, which the retry loop would otherwise swallow
@@ -233,6 +243,8 @@ class Hub:
             raise rows
         if not rows:
             return False
+        if id_key(after_id) < self._resume_floor:
+            return False  # from before a Redis failure this instance saw
         started_ms = server_started_ms(info)
         return started_ms is None or id_key(after_id) >= (started_ms, 0)
 
@@ -303,6 +315,7 @@ class Hub:
         while not self._stopping:
             try:
                 if failed:
+                    await self._raise_resume_floor()
                     await self._check_feeds(group)
                     failed = False
                 offsets = {control: self._control_offsets[group]}
@@ -321,6 +334,12 @@ class Hub:
             self._dispatch(group, events)
             if events and self._read_gap_s > 0:
                 await asyncio.sleep(self._read_gap_s)
+
+    async def _raise_resume_floor(self) -> None:
+        """The reader reads again after its link failed: what any feed read before now is
+        unproven (every feed's subscribers then resync in _check_feeds)."""
+        seconds, micros = await self._redis.time()
+        self._resume_floor = max(self._resume_floor, (seconds * 1000 + micros // 1000, 0))
 
     async def _check_feeds(self, group: str) -> None:
         """After a failed read: a feed read before it whose last event is no longer in its

@@ -47,6 +47,8 @@ class Stack:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     urls: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # settings that replace the ones above, e.g. a Sentinel URL or a multi-host DSN
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -63,6 +65,7 @@ class Stack:
             # no background refit competing with the test for two small cores
             "DISPATCH_ETA_RECALIBRATE_S": "0",
         })
+        env.update(self.overrides)
         return env
 
     def token(self, role: Role = Role.DISPATCHER, **binding: str) -> str:
