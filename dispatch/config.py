@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.domain import CoordSystem
 from dispatch.geo.policy import RankingPolicy
 
 
@@ -90,6 +93,31 @@ class Settings(BaseSettings):
     coverage_prior_weight: float = Field(default=0.05, ge=0)
     # Share of a district's demand that must stay covered before its last vehicle moves up.
     moveup_district_threshold: float = Field(default=0.8, ge=0, le=1)
+
+    # The screens (dispatch/web): times are shown in the centre's zone, never bare UTC; a
+    # basemap is optional (a centre's network may have no internet: the vector layers from
+    # the service's GeoJSON stand alone). AMap and Tencent tiles are GCJ-02: the pages
+    # shift what they draw onto them when `map_tile_coord_system` says so.
+    display_timezone: str = "Asia/Shanghai"
+    map_tile_url: str | None = Field(default=None, description="e.g. https://t/{z}/{x}/{y}.png")
+    map_tile_coord_system: CoordSystem = CoordSystem.WGS84
+    map_tile_attribution: str = ""
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+    @field_validator("map_tile_coord_system")
+    @classmethod
+    def _tile_system(cls, value: CoordSystem) -> CoordSystem:
+        if value is CoordSystem.BD09:
+            raise ValueError("BD-09 tiles use their own projection; use wgs84 or gcj02 tiles")
+        return value
 
     @property
     def embedded_database(self) -> bool:
