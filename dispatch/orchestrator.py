@@ -49,7 +49,8 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
-from dispatch.handover.prealert import crew_status_changed, destination_changed
+from dispatch.handover.prealert import call_cancelled, crew_status_changed, destination_changed
+from dispatch.handover.state import Actor
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn
@@ -503,6 +504,9 @@ class Orchestrator:
             await booking_db.set_trip_status(conn=conn, call_id=call_id, status="cancelled")
             await append_events(conn=conn, events=[
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
+            # The receiving centre's board drops the patient (issue 17), in this commit.
+            await call_cancelled(conn=conn, call=call, now=now,
+                                 by=Actor(role=principal.role, id=principal.subject))
         await self._fanout_one("console", {"kind": "call_cancelled", "call_id": str(call_id)})
         for row in released:
             await self._fanout_one(f"vehicle:{row['id']}",

@@ -35,6 +35,7 @@ from dispatch.handover.state import (
     RecordEvent,
     Reroute,
     RevokeAccess,
+    Withdraw,
     apply,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "ONCE_PER_CALL",
     "Outgoing",
     "apply_event",
+    "call_cancelled",
     "crew_status_changed",
     "destination_changed",
     "patient_view",
@@ -176,6 +178,21 @@ async def destination_changed(
     out.append(("console", update))
     for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
         out.append((f"vehicle:{a['vehicle_id']}", update))
+    await repo.add_outbox(conn=conn, items=out)
+
+
+async def call_cancelled(
+    *, conn: asyncpg.Connection, call: Mapping[str, Any], by: Actor, now: datetime
+) -> None:
+    """Withdraw the pre-alert of a cancelled call from its centre (caller's transaction)."""
+    hospital_id = call.get("destination_id")
+    if hospital_id is None:
+        return
+    state = await repo.load_state(conn=conn, call_id=call["id"], hospital_id=hospital_id)
+    if state.phase not in (Phase.ALERTED, Phase.ACKNOWLEDGED):
+        return
+    _, out = await apply_event(conn=conn, call=call, hospital_id=hospital_id, now=now,
+                               event=Withdraw(by=by))
     await repo.add_outbox(conn=conn, items=out)
 
 
