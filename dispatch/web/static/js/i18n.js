@@ -107,6 +107,13 @@ const CODES = {
   phase: { alerted: ["已预警", "Alerted"], acknowledged: ["已确认", "Acknowledged"],
     arrived: ["已到达", "Arrived"], handed_over: ["已交接", "Handed over"] },
   sex: { female: ["女", "Female"], male: ["男", "Male"] },
+  rhythm: { sinus: ["窦性心律", "Sinus"], sinus_tachycardia: ["窦性心动过速", "Sinus tachycardia"],
+    sinus_bradycardia: ["窦性心动过缓", "Sinus bradycardia"],
+    atrial_fibrillation: ["心房颤动", "Atrial fibrillation"],
+    atrial_flutter: ["心房扑动", "Atrial flutter"], svt: ["室上速", "SVT"], vt: ["室速", "VT"],
+    vf: ["室颤", "VF"], av_block_2: ["二度房室传导阻滞", "2nd-degree AV block"],
+    av_block_3: ["三度房室传导阻滞", "3rd-degree AV block"], asystole: ["心脏停搏", "Asystole"],
+    pea: ["无脉电活动", "PEA"], paced: ["起搏心律", "Paced"], other: ["其他", "Other"] },
 };
 
 export function lang() {
