@@ -60,8 +60,8 @@ export class Live {
         showExpired();
         return;
       }
-      if (this.stopped) return;
       this.setState("disconnected");
+      if (this.stopped) return;
       setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 10000);
     };
