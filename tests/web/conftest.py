@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,15 @@ class Site:
 @pytest.fixture(scope="module")
 async def site() -> AsyncIterator[Site]:
     """A service process (recommend-only intake, so the dispatcher confirms) with users."""
+    async with start_site(demo_collection()) as s:
+        yield s
+
+
+@asynccontextmanager
+async def start_site(
+    collection: dict[str, Any], users: list[tuple[str, Role, dict[str, str]]] = USERS
+) -> AsyncIterator[Site]:
+    """A service process on its own schema with `collection` loaded and `users`."""
     settings = isolated_settings(auto_assign=False)
     env = _env(settings) | {"DISPATCH_AUTO_ASSIGN": "false"}
     url, proc = start_process(env=env, uvicorn_args=("--timeout-graceful-shutdown", "3"))
@@ -80,12 +90,12 @@ async def site() -> AsyncIterator[Site]:
         await wait_ready(url=url, proc=proc)
         async with httpx.AsyncClient(timeout=30.0) as http:
             site = Site(url=url, settings=settings, passwords={}, http=http)
-            await site.api("POST", "/v1/admin/reference", json=demo_collection(),
+            await site.api("POST", "/v1/admin/reference", json=collection,
                            headers=site.auth(Role.ADMIN))
             conn = await asyncpg.connect(DATABASE_URL)
             try:
                 await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
-                for name, role, binding in USERS:
+                for name, role, binding in users:
                     password = secrets.token_urlsafe(9)
                     await add_user(conn=conn, name=name, role=role, password=password,
                                    **binding)

@@ -96,6 +96,13 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
     assert "cath_lab" in json.dumps(states) and "acknowledged" in json.dumps(states)
     await expect(card).not_to_have_class("card flash")
 
+    # first paint of a board with a patient on it (issue 17: under 1 s)
+    started = time.monotonic()
+    await board.reload()
+    await expect(card.locator("[data-vital=hr] b")).to_have_text("104")
+    first_paint_s = time.monotonic() - started
+    assert first_paint_s < 1.0, f"the board took {first_paint_s:.2f} s to show its patients"
+
     # English renders too
     await board.click("#lang")
     await expect(card.locator(".badge.acuity")).to_have_text("II Critical")

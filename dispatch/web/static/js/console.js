@@ -374,6 +374,7 @@ function onFrame(frame) {
 }
 
 const live = new Live("/v1/ws/console", { onFrame, stateEl: $("link") });
+window.consoleLive = live; // frames can be fed to the page by the browser tests
 live.connect();
 
 window.addEventListener("langchange", () => {
