@@ -8,10 +8,13 @@ from tests.web.conftest import SCREENS, Site
 
 
 async def signed_in(browser: Browser, site: Site, name: str, *, lang: str = "zh",
-                    width: int = 1440, height: int = 900) -> Page:
-    """A fresh browser context signed in as `name` through the sign-in page."""
-    context = await browser.new_context(viewport={"width": width, "height": height},
-                                        locale="zh-CN", timezone_id="UTC")
+                    width: int = 1440, height: int = 900,
+                    geolocation: dict[str, float] | None = None) -> Page:
+    """A fresh browser context signed in as `name` through the sign-in page (its clock in
+    UTC: the pages must show the centre's zone whatever the browser's is)."""
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="UTC",
+        geolocation=geolocation, permissions=["geolocation"] if geolocation else [])
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -4,6 +4,7 @@ confirmed vehicle, the queue's order and labels, live vehicle positions, both la
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, Page, expect
 
@@ -65,6 +66,9 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
     assert call["status"] == "queued"
     assert call["location"]["method"] == "manual"
     assert abs(call["location"]["lon"] - SCENE[0]) < 0.0005
+    # the browser runs in UTC; the page shows the centre's time (Asia/Shanghai)
+    received = datetime.fromisoformat(call["received_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    await expect(row.locator("td").nth(4)).to_have_text(received.strftime("%H:%M:%S"))
     await page.locator("#detail").scroll_into_view_if_needed()
     await screenshot(page, "console-zh.png")
 

@@ -33,7 +33,9 @@ async def test_crew_goes_through_its_steps_and_keeps_frames_across_a_reconnect(
                                 json={"vehicle_id": "V001"})
     assert dispatched["assignments"][0]["vehicle_id"] == "V001"
 
-    page = await signed_in(browser, site, "crew-v001", width=1024, height=1300)
+    page = await signed_in(browser, site, "crew-v001", width=1024, height=1300,
+                           geolocation={"longitude": SCENE[0], "latitude": SCENE[1]})
+    console = await signed_in(browser, site, "disp1")
     await expect(page.locator("#mission")).to_contain_text("胸痛")
     await expect(page.locator("#mission .badge")).to_have_text("II 级 危重")
     await step(page, "en_route")
@@ -62,6 +64,11 @@ async def test_crew_goes_through_its_steps_and_keeps_frames_across_a_reconnect(
     await expect(page.locator("#pending li").first).to_contain_text("心率 120")
 
     await step(page, "transporting")
+    # the tablet's GNSS: its position reaches the console's map
+    await page.context.set_geolocation({"longitude": 118.8612, "latitude": 32.0498})
+    await console.wait_for_function(
+        "dispatchMap.vehicles.get('V001') && "
+        "Math.abs(dispatchMap.vehicles.get('V001').lonlat[0] - 118.8612) < 1e-6", timeout=8000)
     await step(page, "at_hospital")
     await screenshot(page, "crew-zh.png")
     vehicle = await site.api("GET", "/v1/vehicles/V001")

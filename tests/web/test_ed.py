@@ -118,3 +118,24 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
     assert await other.locator(f"[data-call-id='{call_id}']").count() == 0
     await expect(other.locator("#incoming")).to_contain_text("当前没有在途患者")
     assert board.errors == [] and other.errors == []  # type: ignore[attr-defined]
+
+
+async def test_arrival_and_handover_from_the_board(site: Site, browser: Browser) -> None:
+    board = await signed_in(browser, site, "ed-h02")
+    call = await new_call(site)
+    call_id = call["id"]
+    await site.api("POST", f"/v1/calls/{call_id}/dispatch", json={})
+    card = board.locator(f".card[data-call-id='{call_id}']")
+    await card.locator("[data-action=ack]").click()
+    await expect(card).to_have_attribute("data-phase", "acknowledged")
+    await card.locator("[data-action=arrived]").click()
+    # arrived patients move up, to the section of those waiting for handover
+    await expect(board.locator(f"#arrived .card[data-call-id='{call_id}']")).to_be_visible()
+    await expect(board.locator("#count-arrived")).to_have_text("1")
+    await board.locator(f"#arrived .card[data-call-id='{call_id}'] "
+                        "[data-action=handover]").click()
+    await expect(card).to_have_count(0)
+    record = await site.api("GET", f"/v1/calls/{call_id}")
+    kinds = [e["kind"] for e in record["timeline"]]
+    assert "at_destination" in kinds and "handover" in kinds, kinds
+    assert board.errors == []  # type: ignore[attr-defined]

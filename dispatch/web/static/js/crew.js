@@ -174,6 +174,38 @@ $("request-team").addEventListener("click", () => {
   send({ type: "activate_team", call_id: state.mission.id, team }, code("team", team));
 });
 
+// GNSS positions at most once a second while on a mission. Not kept pending: a position
+// is stale by the time a link comes back, and the next one replaces it.
+let lastPositionMs = 0;
+let heldPosition = null;
+function reportPosition(pos) {
+  const now = Date.now();
+  if (!state.mission) return;
+  if (now - lastPositionMs < 1000) {
+    // the latest one goes when the second is up
+    if (!heldPosition) setTimeout(() => { const p = heldPosition; heldPosition = null; reportPosition(p); },
+      1000 - (now - lastPositionMs));
+    heldPosition = pos;
+    return;
+  }
+  lastPositionMs = now;
+  const c = pos.coords;
+  const frame = { type: "position", msg_id: newMsgId("pos"), call_id: state.mission.id,
+    lon: c.longitude, lat: c.latitude, at: new Date(pos.timestamp || now).toISOString() };
+  if (c.heading != null && !Number.isNaN(c.heading)) frame.heading = c.heading % 360;
+  if (c.speed != null && !Number.isNaN(c.speed)) frame.speed_mps = Math.min(c.speed, 100);
+  live.send(frame);
+  dmap.vehicle(s.vehicle_id, c.longitude, c.latitude, STATUS_COLOURS[state.status] || "#999",
+    s.vehicle_id);
+}
+function watchPosition() {
+  // refused or unavailable: ask again later (a permission granted since, a fix regained)
+  navigator.geolocation?.watchPosition(reportPosition, (error) => {
+    if (error.code === error.PERMISSION_DENIED) setTimeout(watchPosition, 10000);
+  }, { enableHighAccuracy: true, maximumAge: 1000 });
+}
+watchPosition();
+
 const live = new Live("/v1/ws/crew", { onFrame, stateEl: $("link"), onOpen: resendPending });
 window.crewLive = live; // a reconnect can be provoked from the browser tests
 live.connect();

@@ -102,7 +102,16 @@ function onFrame(frame) {
       if (p) { p.eta = data.expected_at; p.vehicle = data.vehicle_id; }
       break;
     case "crew_status":
-      if (p) { p.crewStatus = data.status; p.vehicle = data.vehicle_id; }
+      if (p) {
+        p.crewStatus = data.status;
+        p.vehicle = data.vehicle_id;
+        // the service marks the patient arrived on this status (prealert.crew_status_changed)
+        // and records no second at_destination event for the board to read it from
+        if (data.status === "at_hospital" && ["alerted", "acknowledged"].includes(p.handover.phase)) {
+          p.handover = { ...p.handover, phase: "arrived", arrived_at: data.at };
+          p.flash = false;
+        }
+      }
       break;
     default:
       if (p && data.handover) {
