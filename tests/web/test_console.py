@@ -3,6 +3,7 @@ confirmed vehicle, the queue's order and labels, live vehicle positions, both la
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -131,4 +132,30 @@ async def test_queue_is_ordered_by_level_then_age_with_text_labels_in_english(
     await expect(rows.first.locator(".badge")).to_have_text("I 级 濒危")
     for call in (minor, arrest):
         await site.api("POST", f"/v1/calls/{call['id']}/cancel", json={"reason": "test"})
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_coverage_layer_and_move_ups(site: Site, browser: Browser) -> None:
+    page = await signed_in(browser, site, "disp1")
+    started = time.monotonic()
+    await page.click("#coverage-refresh")
+    await expect(page.locator("#coverage-share")).to_contain_text("%", timeout=20000)
+    took_s = time.monotonic() - started
+    share = await site.api("GET", "/v1/coverage/moves?target_s=480")
+    await expect(page.locator("#coverage-share")).to_contain_text(
+        f"{round(share['coverage_share'] * 100)}%")
+    await page.check("#coverage-on")
+    await page.wait_for_function("dispatchMap.layers.coverage.getLayers().length === 1 && "
+                                 "dispatchMap.layers.coverage.getLayers()[0]"
+                                 ".getLayers().length > 0")
+    moves = page.locator("#moves li")
+    if share["moves"]:
+        first = share["moves"][0]
+        await moves.first.locator("[data-action=accept-move]").click()
+        await expect(moves.first).to_contain_text("已采纳")
+        vehicle = await site.api("GET", f"/v1/vehicles/{first['vehicle_id']}")
+        assert vehicle["id"] == first["vehicle_id"]
+    else:
+        await expect(moves.first).to_have_text("暂无前移建议")
+    assert took_s < 20
     assert page.errors == []  # type: ignore[attr-defined]

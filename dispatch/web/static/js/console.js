@@ -316,6 +316,39 @@ function renderFleet() {
   $("count-available").textContent = String(groups.get("available")?.length ?? 0);
 }
 
+// ------------------------------------------------------------------ coverage
+// Computed when asked for (it ranks every available vehicle against every demand cell,
+// seconds of the service's CPU in a city), never on its own or on every event.
+async function refreshCoverage() {
+  const showLayer = $("coverage-on").checked;
+  try {
+    const [layer, plan] = await Promise.all([
+      showLayer ? api("/v1/coverage?format=geojson&target_s=480") : null,
+      api("/v1/coverage/moves?target_s=480")]);
+    dmap.coverage(layer);
+    $("coverage-share").textContent = `${t("coverage_share")}: `
+      + `${Math.round(plan.coverage_share * 100)}%`;
+    $("moves").replaceChildren(...(plan.moves.length ? plan.moves.map((m) => el("li",
+      { dataset: { vehicleId: m.vehicle_id } },
+      `${m.vehicle_id}: ${m.from_station_id || "—"} → ${m.to_station_id} `
+      + `(${Math.round(m.coverage_before * 100)}% → ${Math.round(m.coverage_after * 100)}%) `,
+      el("button", { textContent: t("accept"), dataset: { action: "accept-move" },
+        onclick: async (e) => {
+          e.target.disabled = true;
+          try {
+            await api("/v1/coverage/moves/accept", { method: "POST",
+              body: { vehicle_id: m.vehicle_id, to_station_id: m.to_station_id } });
+            e.target.replaceWith(t("accepted"));
+          } catch (err) { alertLine(err.message, true); e.target.disabled = false; }
+        } })))
+      : [el("li", { className: "muted", textContent: t("no_moves") })]));
+  } catch (e) {
+    $("coverage-share").textContent = `${t("load_failed")}: ${e.message}`;
+  }
+}
+$("coverage-on").addEventListener("change", refreshCoverage);
+$("coverage-refresh").addEventListener("click", refreshCoverage);
+
 // ------------------------------------------------------------------ live
 const EVENT_LABELS = {
   call_created: ["新警情", "New call"], vehicle_assigned: ["已派车", "Vehicle assigned"],

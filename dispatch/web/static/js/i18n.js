@@ -36,6 +36,9 @@ const DICT = {
     removed: "已移出", called_off: "警情已取消", rerouted: "已改送其他医院",
     count_calls: "警情", count_available: "可用车辆", stale: "数据可能过期",
     eta_unknown: "未知", min: "分", sec: "秒", ago: "前", minutes: "分钟",
+    coverage: "覆盖与前移", coverage_layer: "显示 8 分钟覆盖图层（绿：覆盖；红虚线：未覆盖）",
+    refresh: "刷新", coverage_share: "8 分钟内可达的需求占比", move_up: "前移建议",
+    accept: "采纳", no_moves: "暂无前移建议", accepted: "已采纳",
   },
   en: {
     app: "120 dispatch", console: "Dispatcher console", ed: "ED receiving board",
@@ -78,6 +81,10 @@ const DICT = {
     called_off: "Call cancelled", rerouted: "Re-routed to another hospital",
     count_calls: "Calls", count_available: "Available vehicles", stale: "Data may be stale",
     eta_unknown: "unknown", min: "min", sec: "s", ago: "ago", minutes: "min",
+    coverage: "Coverage and move-up",
+    coverage_layer: "Show the 8-minute coverage layer (green: covered; red dashed: not)",
+    refresh: "Refresh", coverage_share: "Demand reached within 8 min", move_up: "Move-ups",
+    accept: "Accept", no_moves: "No move-up recommended", accepted: "Accepted",
   },
 };
 

@@ -19,6 +19,7 @@ export class DispatchMap {
     }
     this.layers = {
       districts: L.layerGroup().addTo(this.map),
+      coverage: L.layerGroup().addTo(this.map),
       stations: L.layerGroup().addTo(this.map),
       hospitals: L.layerGroup().addTo(this.map),
       vehicles: L.layerGroup().addTo(this.map),
@@ -78,6 +79,21 @@ export class DispatchMap {
         .addTo(this.layers.hospitals);
     }
     return { hospitals: this.hospitals };
+  }
+
+  /** The coverage cells (GET /v1/coverage?format=geojson): covered green, not covered red
+   * with a dashed edge, so the difference does not rest on colour alone; null clears. */
+  coverage(collection) {
+    this.layers.coverage.clearLayers();
+    if (!collection) return;
+    this.layers.coverage.addLayer(L.geoJSON(collection, {
+      coordsToLatLng: (c) => this.toMap(c[0], c[1]),
+      style: (f) => f.properties.covered
+        ? { color: "#2e7d32", weight: 0.5, fillColor: "#66bb6a", fillOpacity: 0.25 }
+        : { color: "#b71c1c", weight: 1, dashArray: "3 3", fillColor: "#ef5350",
+          fillOpacity: 0.35 },
+      interactive: false,
+    }));
   }
 
   /** Draw or move a vehicle; `colour` from its status, label its id. */
