@@ -138,4 +138,13 @@ async def test_arrival_and_handover_from_the_board(site: Site, browser: Browser)
     record = await site.api("GET", f"/v1/calls/{call_id}")
     kinds = [e["kind"] for e in record["timeline"]]
     assert "at_destination" in kinds and "handover" in kinds, kinds
+
+    # diversion by capability, declared from the board
+    await board.select_option("#div-capability", "pci")
+    await board.click("#div-on")
+    await expect(board.locator("#div-state")).to_contain_text("PCI")
+    hospitals = (await site.api("GET", "/v1/hospitals"))["hospitals"]
+    assert "pci" in next(h for h in hospitals if h["id"] == "H02")["diversion"]
+    await board.click("#div-off")
+    await expect(board.locator("#div-state")).to_have_text("")
     assert board.errors == []  # type: ignore[attr-defined]

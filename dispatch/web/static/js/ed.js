@@ -24,11 +24,16 @@ const PATHWAY_TEAMS = { chest_pain: ["cath_lab"], stroke: ["stroke_team"],
 const VITALS = [["hr", "/min"], ["sbp", ""], ["spo2", "%"], ["rr", "/min"], ["gcs", ""],
   ["temp_c", "°C"]];
 
-api("/v1/hospitals").then(({ hospitals }) => {
-  const h = hospitals.find((x) => x.id === s.hospital_id);
-  $("hospital").textContent = h ? h.name : s.hospital_id;
-  renderDiversion(h?.diversion || []);
-}).catch(() => { $("hospital").textContent = s.hospital_id; });
+let diverting = [];
+function loadHospital() {
+  api("/v1/hospitals").then(({ hospitals }) => {
+    const h = hospitals.find((x) => x.id === s.hospital_id);
+    $("hospital").textContent = h ? h.name : s.hospital_id;
+    diverting = h?.diversion || [];
+    renderDiversion();
+  }).catch(() => { $("hospital").textContent = s.hospital_id; });
+}
+loadHospital();
 
 // ------------------------------------------------------------------ model
 function fromView(view, { fresh }) {
@@ -55,6 +60,7 @@ function onFrame(frame) {
     return;
   }
   if (frame.type === "ack") {
+    if (pending.get(frame.msg_id)?.frame.type === "diversion") loadHospital();
     pending.delete(frame.msg_id);
     return;
   }
@@ -287,11 +293,12 @@ function chime() {
 // ------------------------------------------------------------------ diversion
 const CAPABILITIES = ["ed", "pci", "thrombolysis", "thrombectomy", "maternal", "paediatric",
   "neonatal", "trauma"];
-function renderDiversion(active) {
+function renderDiversion() {
+  const chosen = $("div-capability").value || "ed";
   $("div-capability").replaceChildren(...CAPABILITIES.map((c) =>
-    el("option", { value: c, textContent: code("capability", c) })));
-  $("div-state").textContent = active.length
-    ? `${t("diversion")}: ${active.map((c) => code("capability", c.capability || c)).join(", ")}`
+    el("option", { value: c, textContent: code("capability", c), selected: c === chosen })));
+  $("div-state").textContent = diverting.length
+    ? `${t("diversion")}: ${diverting.map((c) => code("capability", c)).join(", ")}`
     : "";
 }
 $("div-on").addEventListener("click", () => {
@@ -305,5 +312,5 @@ $("div-off").addEventListener("click", () => {
 const live = new Live("/v1/ws/hospital", { onFrame, stateEl: $("link"), onOpen: resendPending });
 $("board-state").textContent = t("loading");
 live.connect();
-window.addEventListener("langchange", () => { live.relabel(); render(); renderDiversion([]); });
+window.addEventListener("langchange", () => { live.relabel(); render(); renderDiversion(); });
 void lang;
