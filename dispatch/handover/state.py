@@ -392,6 +392,8 @@ def _arrive(state: HandoverState, event: Arrive, *, at: datetime) -> _Result:
         return state, ()
     if state.phase is Phase.REROUTED:
         _illegal(state, event, f"the patient was re-routed to {state.rerouted_to}")
+    if state.phase is Phase.CANCELLED:
+        _illegal(state, event, "the call was cancelled")
     new = replace(state, phase=Phase.ARRIVED, arrived_at=at)
     effects: list[Effect] = []
     if state.phase is Phase.NONE:

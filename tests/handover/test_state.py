@@ -399,6 +399,9 @@ def test_a_cancelled_call_is_withdrawn_from_the_centre_once() -> None:
     ([ALERT, ARRIVE, Withdraw(by=DISPATCHER)], IllegalTransition),  # already at the door
     ([Withdraw(by=DISPATCHER)], IllegalTransition),  # never alerted
     ([ALERT, Withdraw(by=ED)], ActorNotAllowed),  # a centre does not cancel calls
+    ([ALERT, Withdraw(by=DISPATCHER), ARRIVE], IllegalTransition),  # nobody is coming
+    ([ALERT, Withdraw(by=DISPATCHER), ACK], IllegalTransition),
+    ([ALERT, Withdraw(by=DISPATCHER), ALERT], IllegalTransition),
 ])
 def test_withdrawal_refused(events: list[Event], error: type[Exception]) -> None:
     with pytest.raises(error):
