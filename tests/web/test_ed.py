@@ -126,7 +126,11 @@ async def test_arrival_and_handover_from_the_board(site: Site, browser: Browser)
     call_id = call["id"]
     await site.api("POST", f"/v1/calls/{call_id}/dispatch", json={})
     card = board.locator(f".card[data-call-id='{call_id}']")
+    await expect(card).to_have_class("card flash")
+    await board.reload()  # an alert not yet acknowledged still flashes after a reload
+    await expect(card).to_have_class("card flash")
     await card.locator("[data-action=ack]").click()
+    await expect(card).to_have_class("card")
     await expect(card).to_have_attribute("data-phase", "acknowledged")
     await card.locator("[data-action=arrived]").click()
     # arrived patients move up, to the section of those waiting for handover

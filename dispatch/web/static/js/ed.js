@@ -36,7 +36,7 @@ function loadHospital() {
 loadHospital();
 
 // ------------------------------------------------------------------ model
-function fromView(view, { fresh }) {
+function fromView(view) {
   const signs = Object.fromEntries((view.atmist?.signs || []).map((x) => [x.code, x]));
   return {
     id: view.call_id, acuity: view.acuity, pathway: view.pathway, complaint: view.complaint,
@@ -44,7 +44,9 @@ function fromView(view, { fresh }) {
     vitals: view.latest_vitals || null, previous: null, signs,
     ecg: (view.atmist?.findings || []).find((f) => /ecg|STEMI/i.test(f)) || null,
     ecgFrame: null, treatments: view.atmist?.treatments || [], eta: null, vehicle: null,
-    crewStatus: null, flash: fresh && view.handover?.phase === "alerted",
+    // every unacknowledged alert flashes (after a reload too) until acknowledged or touched;
+    // only a new one chimes
+    crewStatus: null, flash: view.handover?.phase === "alerted",
   };
 }
 
@@ -52,7 +54,7 @@ function onFrame(frame) {
   if (frame.type === "snapshot") {
     patients.clear();
     for (const view of frame.calls) {
-      patients.set(view.call_id, fromView(view, { fresh: false }));
+      patients.set(view.call_id, fromView(view));
       seenAlerts.add(view.call_id);
     }
     $("board-state").textContent = "";
@@ -77,7 +79,7 @@ function onFrame(frame) {
     case "pre_alert": {
       const fresh = !seenAlerts.has(frame.call_id);
       seenAlerts.add(frame.call_id);
-      patients.set(frame.call_id, fromView(data.patient, { fresh: true }));
+      patients.set(frame.call_id, fromView(data.patient));
       if (fresh) chime();
       break;
     }
@@ -289,6 +291,11 @@ function chime() {
     }
   } catch { /* no audio device: the flash is the signal */ }
 }
+
+// A reminder every 2 minutes while an alert waits for acknowledgement (Pulsara practice).
+setInterval(() => {
+  if ([...patients.values()].some((p) => p.handover.phase === "alerted")) chime();
+}, 120000);
 
 // ------------------------------------------------------------------ diversion
 const CAPABILITIES = ["ed", "pci", "thrombolysis", "thrombectomy", "maternal", "paediatric",
