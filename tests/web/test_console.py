@@ -3,10 +3,12 @@ confirmed vehicle, the queue's order and labels, live vehicle positions, both la
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import websockets
 from playwright.async_api import Browser, Page, expect
 
 from dispatch.domain import Role
@@ -79,14 +81,18 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
     call = await site.api("GET", f"/v1/calls/{call_id}")
     assert [a["vehicle_id"] for a in call["assignments"]] == ["V001"]
 
-    # the crew reports a position: the vehicle moves on the map
-    at = datetime.now(UTC).isoformat()
-    await site.api("POST", "/v1/vehicles/V001/position",
-                   json={"lon": 118.8501, "lat": 32.0402, "at": at},
-                   headers=site.auth(Role.CREW, vehicle_id="V001"))
-    await page.wait_for_function(
-        "dispatchMap.vehicles.get('V001') && "
-        "Math.abs(dispatchMap.vehicles.get('V001').lonlat[0] - 118.8501) < 1e-6", timeout=5000)
+    # the crew's tablet reports a position (crew websocket): the vehicle moves on the map
+    token = site.auth(Role.CREW, vehicle_id="V001")["Authorization"].split()[1]
+    ws_url = site.url.replace("http://", "ws://") + f"/v1/ws/crew?token={token}"
+    async with websockets.connect(ws_url) as crew:
+        await crew.recv()  # the mission snapshot
+        await crew.send(json.dumps({"type": "position", "msg_id": "p1", "call_id": call_id,
+                                    "lon": 118.8501, "lat": 32.0402,
+                                    "at": datetime.now(UTC).isoformat()}))
+        await page.wait_for_function(
+            "dispatchMap.vehicles.get('V001') && "
+            "Math.abs(dispatchMap.vehicles.get('V001').lonlat[0] - 118.8501) < 1e-6",
+            timeout=5000)
     await expect(page.locator("#alerts")).to_contain_text("已派车")
 
     # cancelled from the console: it leaves the live queue

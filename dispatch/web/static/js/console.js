@@ -289,7 +289,15 @@ async function dispatchCall(id, body) {
 async function refreshFleet() {
   try {
     const { vehicles } = await api("/v1/vehicles");
-    for (const v of vehicles) state.fleet.set(v.id, v);
+    for (const v of vehicles) {
+      // a position from the live stream may be newer than the one the database answered
+      const known = state.fleet.get(v.id);
+      if (known?.position_at && (!v.position_at
+          || Date.parse(known.position_at) > Date.parse(v.position_at))) {
+        Object.assign(v, { lon: known.lon, lat: known.lat, position_at: known.position_at });
+      }
+      state.fleet.set(v.id, v);
+    }
   } catch (e) {
     alertLine(`${t("load_failed")}: ${e.message}`, true);
   }
@@ -393,7 +401,7 @@ function onFrame(frame) {
   if (frame.kind === "positions") {
     for (const p of frame.data.vehicles) {
       const v = state.fleet.get(p.vehicle_id);
-      if (v) { v.lon = p.lon; v.lat = p.lat; }
+      if (v) Object.assign(v, { lon: p.lon, lat: p.lat, position_at: p.at });
       dmap.vehicle(p.vehicle_id, p.lon, p.lat, STATUS_COLOURS[v?.status] || "#999",
         `${p.vehicle_id} · ${code("status", v?.status)}`);
     }
