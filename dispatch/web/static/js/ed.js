@@ -180,7 +180,11 @@ function vitalsLine(p) {
 function ecgLine(p) {
   const e = p.ecgFrame;
   if (!e && !p.ecg) return null;
-  if (!e) return el("div", { dataset: { role: "ecg" } }, `${t("ecg")}: ${p.ecg}`);
+  if (!e) {
+    // the ATMIST finding already names itself ("ECG: STEMI ...")
+    const text = /^ECG/i.test(p.ecg) ? p.ecg.replace(/^ECG:?\s*/i, "") : p.ecg;
+    return el("div", { dataset: { role: "ecg" } }, `${t("ecg")}: ${text}`);
+  }
   return el("div", { dataset: { role: "ecg" } }, `${t("ecg")}: ${code("rhythm", e.rhythm)} `,
     e.stemi ? el("span", { className: "ecg-stemi", textContent: t("stemi") }) : null,
     e.st_elevation_leads?.length ? ` ST↑ ${e.st_elevation_leads.join(", ")}` : "",
