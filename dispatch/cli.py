@@ -102,16 +102,20 @@ def demo(
         typer.echo(f"  {role.value:10s} {name} / {password}{where}")
     typer.echo(f"open http://{host}:{port}/ (console: /console, ED board: /ed, crew: /crew;"
                f" API: /docs)")
+    typer.echo("try: a chest-pain call clicked next to station ST001 (118.845, 32.034) goes to"
+               " V001 (crew-V001) and pre-alerts H02 (ed-H02)")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
                 log_level="info", ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)
 
 
-# One sign-in user per role for the demo: (name, role, binding).
+# One sign-in user per role for the demo: (name, role, binding). The crew and the hospital
+# go together: a chest-pain call next to V001's station (ST001) gets V001, and H02 is the
+# PCI centre nearest to it, so one call runs across all three screens.
 DEMO_USERS: list[tuple[str, Role, dict[str, str]]] = [
     ("dispatcher", Role.DISPATCHER, {}), ("admin", Role.ADMIN, {}),
     ("crew-V001", Role.CREW, {"vehicle_id": "V001"}),
-    ("ed-H01", Role.HOSPITAL, {"hospital_id": "H01"})]
+    ("ed-H02", Role.HOSPITAL, {"hospital_id": "H02"})]
 
 
 async def _demo_users(
