@@ -17,7 +17,9 @@ from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.api import aml, audit, calls, coverage, destinations, eta, fleet, reference
+from dispatch import web
+from dispatch.accesslog import install_path_only_filter
+from dispatch.api import aml, audit, auth, calls, coverage, destinations, eta, fleet, reference
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
@@ -273,6 +275,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(eta.router)
     app.include_router(metrics_router.router)
     app.include_router(audit.router)
+    app.include_router(auth.router)
+    web.mount(app)
+    install_path_only_filter()
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> JSON:

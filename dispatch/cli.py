@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -20,13 +21,17 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
+from dispatch.errors import InvalidInput
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
+from dispatch.users import add_user
 
 app = typer.Typer(help="dispatch: 120 emergency medical dispatch and handover backend",
                   no_args_is_help=True)
+user_app = typer.Typer(help="people who sign in to the screens", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 DEMO_DATA = "nanjing_demo.geojson"
 
@@ -90,10 +95,82 @@ def demo(
                             subject=f"demo-{role.value}", role=role, now=now,
                             ttl_s=settings.token_ttl_s, **extra)
         typer.echo(f"{role.value:10s} token: {token}")
-    typer.echo(f"open http://{host}:{port}/docs")
+    users = asyncio.run(_demo_users(settings))
+    typer.echo("sign-in users (name / password):")
+    for (name, role, extra), password in users:
+        where = f" ({', '.join(extra.values())})" if extra else ""
+        typer.echo(f"  {role.value:10s} {name} / {password}{where}")
+    typer.echo(f"open http://{host}:{port}/ (console: /console, ED board: /ed, crew: /crew;"
+               f" API: /docs)")
+    typer.echo("try: a chest-pain call clicked next to station ST001 (118.845, 32.034) goes to"
+               " V001 (crew-V001) and pre-alerts H02 (ed-H02)")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
                 log_level="info", ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)
+
+
+# One sign-in user per role for the demo: (name, role, binding). The crew and the hospital
+# go together: a chest-pain call next to V001's station (ST001) gets V001, and H02 is the
+# PCI centre nearest to it, so one call runs across all three screens.
+DEMO_USERS: list[tuple[str, Role, dict[str, str]]] = [
+    ("dispatcher", Role.DISPATCHER, {}), ("admin", Role.ADMIN, {}),
+    ("crew-V001", Role.CREW, {"vehicle_id": "V001"}),
+    ("ed-H02", Role.HOSPITAL, {"hospital_id": "H02"})]
+
+
+async def _demo_users(
+    settings: Settings,
+) -> list[tuple[tuple[str, Role, dict[str, str]], str]]:
+    """(Re)create the demo users with fresh random passwords; return them with the passwords."""
+    created = []
+    conn = await _connect(settings)
+    try:
+        for name, role, extra in DEMO_USERS:
+            password = secrets.token_urlsafe(9)
+            await add_user(conn=conn, name=name, role=role, password=password, **extra)
+            created.append(((name, role, extra), password))
+    finally:
+        await conn.close()
+    return created
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    """A migrated connection on the service's schema."""
+    from dispatch.app import database_url
+
+    conn = await asyncpg.connect(database_url(settings))
+    await run_migrations(conn=conn, schema=settings.db_schema)
+    await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+    return conn
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="sign-in name (letters, digits, . _ -)")],
+    role: Annotated[Role, typer.Option("--role", help="dispatcher | crew | hospital | admin")],
+    vehicle: Annotated[str | None, typer.Option("--vehicle", help="crew: vehicle id")] = None,
+    hospital: Annotated[str | None, typer.Option("--hospital", help="hospital id")] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", help="the password (asked for when not given)")] = None,
+) -> None:
+    """Create a user who signs in to the screens, or replace one of the same name."""
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> None:
+        conn = await _connect(Settings())
+        try:
+            await add_user(conn=conn, name=name, role=role, password=password,
+                           vehicle_id=vehicle, hospital_id=hospital)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run())
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"--{exc.field}"
+                                 if exc.field not in (None, "name") else "NAME") from exc
+    typer.echo(f"user {name} ({role.value}) saved")
 
 
 @app.command()

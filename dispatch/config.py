@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.domain import CoordSystem
 from dispatch.geo.policy import RankingPolicy
 
 
@@ -111,6 +114,31 @@ class Settings(BaseSettings):
     # the call closed without one (a cancelled call: not at all); then its board drops the
     # patient and its reads are refused (dispatch.handover.access).
     hospital_retention_s: float = Field(default=4 * 3600.0, ge=0)
+
+    # The screens (dispatch/web): times are shown in the centre's zone, never bare UTC; a
+    # basemap is optional (a centre's network may have no internet: the vector layers from
+    # the service's GeoJSON stand alone). AMap and Tencent tiles are GCJ-02: the pages
+    # shift what they draw onto them when `map_tile_coord_system` says so.
+    display_timezone: str = "Asia/Shanghai"
+    map_tile_url: str | None = Field(default=None, description="e.g. https://t/{z}/{x}/{y}.png")
+    map_tile_coord_system: CoordSystem = CoordSystem.WGS84
+    map_tile_attribution: str = ""
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+    @field_validator("map_tile_coord_system")
+    @classmethod
+    def _tile_system(cls, value: CoordSystem) -> CoordSystem:
+        if value is CoordSystem.BD09:
+            raise ValueError("BD-09 tiles use their own projection; use wgs84 or gcj02 tiles")
+        return value
 
     @property
     def embedded_database(self) -> bool:

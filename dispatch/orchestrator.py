@@ -65,6 +65,7 @@ from dispatch.handover.prealert import (
     destination_changed,
     hospital_may_see,
 )
+from dispatch.handover.state import Actor
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.overrides import override_warnings
 from dispatch.phone import normalise_number
@@ -619,7 +620,9 @@ class Orchestrator:
             await booking_db.set_trip_status(conn=conn, call_id=call_id, status="cancelled")
             await append_events(conn=conn, events=[
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
-            await call_cancelled(conn=conn, call_id=call_id)  # off the centres' boards
+            # off the boards of the centres it was inbound to, in this commit
+            await call_cancelled(conn=conn, call=call, now=now,
+                                 by=Actor(role=principal.role, id=principal.subject))
         await self._fanout_one("console", {"kind": "call_cancelled", "call_id": str(call_id)})
         for row in released:
             await self._fanout_one(f"vehicle:{row['id']}",

@@ -37,6 +37,7 @@ from dispatch.handover.state import (
     RecordEvent,
     Reroute,
     RevokeAccess,
+    Withdraw,
     apply,
 )
 
@@ -190,14 +191,19 @@ async def destination_changed(
     await repo.add_outbox(conn=conn, items=out)
 
 
-async def call_cancelled(*, conn: asyncpg.Connection, call_id: UUID) -> None:
-    """Take a cancelled call off the screens of every centre that sees it (caller's
-    transaction: the removal is published once the cancel commits)."""
-    await repo.add_outbox(conn=conn, items=[
-        (f"hospital:{state.hospital_id}",
-         {"kind": "patient_removed", "call_id": str(call_id), "reason": "call cancelled"})
-        for state in await repo.states_of_call(conn=conn, call_id=call_id)
-        if state.sees_patient])
+async def call_cancelled(
+    *, conn: asyncpg.Connection, call: Mapping[str, Any], by: Actor, now: datetime
+) -> None:
+    """Withdraw a cancelled call's pre-alert from every centre it is inbound to (caller's
+    transaction): the centre loses sight and its screens get `patient_removed` once the
+    cancel commits. A patient already arrived stays with its centre."""
+    out: Outgoing = []
+    for state in await repo.states_of_call(conn=conn, call_id=call["id"]):
+        if state.phase in (Phase.ALERTED, Phase.ACKNOWLEDGED):
+            _, more = await apply_event(conn=conn, call=call, hospital_id=state.hospital_id,
+                                        now=now, event=Withdraw(by=by))
+            out.extend(more)
+    await repo.add_outbox(conn=conn, items=out)
 
 
 async def hospital_may_see(
