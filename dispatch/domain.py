@@ -100,6 +100,8 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     RETRIAGED = "retriaged"
     DESTINATION_CHOSEN = "destination_chosen"
+    # the same centre stands, for other needs or reasons (a re-triage): recorded, no re-route
+    DESTINATION_REVIEWED = "destination_reviewed"
     CENTRE_ALERTED = "centre_alerted"
     CENTRE_ACKNOWLEDGED = "centre_acknowledged"
     TEAM_ACTIVATED = "team_activated"

@@ -58,7 +58,12 @@ from dispatch.geo.uncertainty import (
     search_start_m,
     shortlist_size,
 )
-from dispatch.handover.destinations import chosen_by_person, option_of, suggest_destination
+from dispatch.handover.destinations import (
+    chosen_by_person,
+    last_destination_decision,
+    option_of,
+    suggest_destination,
+)
 from dispatch.handover.prealert import (
     call_cancelled,
     crew_status_changed,
@@ -1298,6 +1303,14 @@ class Orchestrator:
         ]
         choice = choose_destination(result, options, findings=findings, now=now)
         if choice.hospital_id == previous:
+            # The centre stands; a change of what the patient needs, or of why, is still
+            # the record's (a STEMI's first-contact-to-device check, trauma_1 after trauma_2).
+            decided = await last_destination_decision(conn=conn, call_id=call_id)
+            now_decided = choice.to_dict()
+            if decided is None or any(decided.get(k) != now_decided[k]
+                                      for k in ("needs", "reasons", "warnings")):
+                await append_events(conn=conn, events=[NewEvent(
+                    EventKind.DESTINATION_REVIEWED, now, call_id, data=now_decided)])
             return
         if previous is not None and await chosen_by_person(conn=conn, call_id=call_id):
             # A dispatcher's or crew's choice stands; the console hears the suggestion.

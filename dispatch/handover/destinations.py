@@ -142,6 +142,17 @@ async def chosen_by_person(*, conn: asyncpg.Connection, call_id: UUID) -> bool:
         call_id, EventKind.DESTINATION_CHOSEN.value))
 
 
+async def last_destination_decision(
+    *, conn: asyncpg.Connection, call_id: UUID
+) -> dict[str, Any] | None:
+    """The data of the call's last destination choice or review (its needs and reasons)."""
+    data: dict[str, Any] | None = await conn.fetchval(
+        """SELECT data FROM events WHERE call_id = $1 AND kind = ANY($2::text[])
+            ORDER BY occurred_at DESC, id DESC LIMIT 1""",
+        call_id, [EventKind.DESTINATION_CHOSEN.value, EventKind.DESTINATION_REVIEWED.value])
+    return data
+
+
 async def suggest_destination(
     *, conn: asyncpg.Connection, call_id: UUID, current: str, choice: DestinationChoice
 ) -> None:
