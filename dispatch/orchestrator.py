@@ -420,12 +420,14 @@ class Orchestrator:
                 conn=conn, message=message, caller_number=caller, form=form, call_id=call_id)
         if call_id is None:
             log.info("AML %d from %s held until the call exists", message_id, caller)
-            return {"aml_id": message_id, "call_id": None, "held": True}
+            return {"aml_id": message_id, "call_id": None, "held": True,
+                    "warnings": list(message.warnings)}
         fix = FixIn(lon=message.lon, lat=message.lat, accuracy_m=message.accuracy_m,
                     source=message.fix_source, coord_system=CoordSystem.WGS84,
                     observed_at=message.observed_at)
         await self.add_fixes(call_id=call_id, fixes_in=[fix], principal=principal, now=now)
-        return {"aml_id": message_id, "call_id": str(call_id), "held": False}
+        return {"aml_id": message_id, "call_id": str(call_id), "held": False,
+                "warnings": list(message.warnings)}
 
     async def _attach_held_aml(
         self, conn: asyncpg.Connection, call_id: UUID, caller: str, now: datetime
