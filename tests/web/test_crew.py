@@ -85,3 +85,35 @@ async def test_crew_goes_through_its_steps_and_keeps_frames_across_a_reconnect(
     await expect(page.locator("h1")).to_contain_text("Crew tablet")
     await screenshot(page, "crew-en.png")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_crew_asks_for_another_centre_and_hears_why_one_is_refused(
+    site: Site, browser: Browser
+) -> None:
+    at = datetime.now(UTC).isoformat()
+    call = await site.api("POST", "/v1/calls", json={
+        "caller_number": "13800003333", "complaint": "胸痛",
+        "answers": {"chest_pain": True, "age_years": 61, "conscious": True, "breathing": True},
+        "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 15, "source": "gnss",
+                   "observed_at": at}], "received_at": at, "answered_at": at})
+    held = (await site.api("GET", "/v1/vehicles/V001"))["call_id"]
+    if held is not None and held != call["id"]:  # the crew's earlier mission, if any
+        await site.api("POST", f"/v1/calls/{held}/cancel", json={"reason": "test"})
+    if (await site.api("GET", "/v1/vehicles/V001"))["call_id"] != call["id"]:
+        await site.api("POST", f"/v1/calls/{call['id']}/dispatch", json={"vehicle_id": "V001"})
+    page = await signed_in(browser, site, "crew-v001", width=1024, height=1300)
+    await expect(page.locator("#mission")).to_contain_text("胸痛")
+    # H04 has no PCI: the chest-pain call cannot go there, and the crew is told why
+    await page.select_option("#hospital", "H04")
+    await page.click("#request-destination")
+    refused = page.locator("#pending li").first
+    await expect(refused).to_have_attribute("data-state", "refused")
+    await expect(refused).to_contain_text("pci")
+    # H03 has it: accepted, and the mission shows the new centre
+    await page.select_option("#hospital", "H03")
+    await page.click("#request-destination")
+    await expect(page.locator("#pending li").first).to_have_attribute("data-state", "acked")
+    await expect(page.locator("#destination")).to_contain_text("Qinhuai")
+    record = await site.api("GET", f"/v1/calls/{call['id']}")
+    assert record["destination_id"] == "H03"
+    assert page.errors == []  # type: ignore[attr-defined]

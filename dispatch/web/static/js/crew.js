@@ -24,7 +24,7 @@ const state = { mission: null, status: null, stamps: {}, done: [] };
 const outbox = new Map(JSON.parse(localStorage.getItem(STORE) || "[]"));
 
 const dmap = new DispatchMap($("crew-map"));
-dmap.loadReference({ hospitalsOnly: true }).catch(() => {});
+dmap.loadReference({ hospitalsOnly: true }).then(renderHospitals).catch(() => {});
 
 // ------------------------------------------------------------------ outbox
 function persist() {
@@ -172,6 +172,23 @@ $("request-team").addEventListener("click", () => {
   if (!state.mission) return;
   const team = $("team").value;
   send({ type: "activate_team", call_id: state.mission.id, team }, code("team", team));
+});
+
+// The crew may ask for another receiving centre: the service accepts it when the centre
+// can meet the call's needs and is not diverting, else the refusal (zh + en) shows in the
+// pending list like any refused frame.
+function renderHospitals() {
+  const chosen = $("hospital").value || state.mission?.destination_id;
+  $("hospital").replaceChildren(...[...(dmap.hospitals?.values() || [])].map((h) =>
+    el("option", { value: h.id, textContent: h.name || h.id, selected: h.id === chosen })));
+}
+$("request-destination").addEventListener("click", () => {
+  if (!state.mission) return;
+  const hospitalId = $("hospital").value;
+  if (!hospitalId) return;
+  const name = dmap.hospitals?.get(hospitalId)?.name || hospitalId;
+  send({ type: "destination_request", call_id: state.mission.id, hospital_id: hospitalId },
+    `${t("request_destination")}: ${name}`);
 });
 
 // GNSS positions at most once a second while on a mission. Not kept pending: a position
