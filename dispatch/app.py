@@ -17,7 +17,9 @@ from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.api import aml, calls, coverage, eta, fleet, reference
+from dispatch import web
+from dispatch.accesslog import install_path_only_filter
+from dispatch.api import aml, audit, auth, calls, coverage, destinations, eta, fleet, reference
 from dispatch.api.error_text import localise_error_handlers
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
@@ -43,6 +45,7 @@ from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
+from dispatch.redis_client import open_client
 from dispatch.resp import RespEndpoint
 
 log = logging.getLogger(__name__)
@@ -64,12 +67,9 @@ def open_redis(settings: Settings) -> aioredis.Redis:
     if settings.redis_url is None:
         redis: aioredis.Redis = embedded_redis()
         return redis
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        max_connections=200,
-    )
+    # one server (redis://) or the master that Sentinels name (redis+sentinel://)
+    return open_client(settings.redis_url, timeout_s=settings.redis_timeout_s,
+                       max_connections=200)
 
 
 def database_url(settings: Settings) -> str:
@@ -127,7 +127,7 @@ async def open_services(
                 lookback_days=settings.eta_calibration_days,
                 min_samples=settings.eta_min_samples, clock=lambda: datetime.now(UTC)))
             recalibrator.add_done_callback(_report_crash)
-        config = HandoverConfig(time_zone=settings.time_zone)
+        config = HandoverConfig(time_zone=settings.display_timezone)
         outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
         handover = HandoverService(pool=pool, bus=bus, orchestrator=orchestrator,
@@ -169,9 +169,10 @@ async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
-            if not await orchestrator.index.is_built():
+            if orchestrator.index.stale or not await orchestrator.index.is_built():
                 n = await orchestrator.rebuild_index()
-                log.warning("Redis lost the live index; rebuilt %d vehicles from PostgreSQL", n)
+                log.warning("live index lost or missed writes; rebuilt %d vehicles from "
+                            "PostgreSQL", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
             log.exception("live index check failed; trying again in %.0f s", every_s)
 
@@ -269,12 +270,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)
+    app.include_router(destinations.router)
     app.include_router(handover_router.router)
     app.include_router(handover_ws.router)
     app.include_router(aml.router)
     app.include_router(coverage.router)
     app.include_router(eta.router)
     app.include_router(metrics_router.router)
+    app.include_router(audit.router)
+    app.include_router(auth.router)
+    web.mount(app)
+    install_path_only_filter()
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> JSON:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import sys
 import warnings
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from dispatch.metrics.names import fetch_place_names
 from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
+from dispatch.users import add_user
 
 
 class _Cli(typer.Typer):
@@ -51,6 +53,8 @@ class _Cli(typer.Typer):
 
 app = _Cli(help="dispatch: 120 emergency medical dispatch and handover backend",
            no_args_is_help=True)
+user_app = typer.Typer(help="people who sign in to the screens", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 DEMO_DATA = "nanjing_demo.geojson"
 
@@ -155,18 +159,88 @@ def demo(
     typer.echo(f"demo data loaded: {counts}")
     now = datetime.now(UTC)
     bindings: list[tuple[Role, dict[str, str]]] = [
-        (Role.DISPATCHER, {}), (Role.ADMIN, {}),
+        (Role.DISPATCHER, {}), (Role.ADMIN, {}), (Role.AUDITOR, {}),
         (Role.CREW, {"vehicle_id": "V001"}), (Role.HOSPITAL, {"hospital_id": "H01"})]
     for role, extra in bindings:
         token = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                             subject=f"demo-{role.value}", role=role, now=now,
                             ttl_s=settings.token_ttl_s, **extra)
         typer.echo(f"{role.value:10s} token: {token}")
-    typer.echo(f"open http://{host}:{port}/docs")
+    users = asyncio.run(_demo_users(settings))
+    typer.echo("sign-in users (name / password):")
+    for (name, role, extra), password in users:
+        where = f" ({', '.join(extra.values())})" if extra else ""
+        typer.echo(f"  {role.value:10s} {name} / {password}{where}")
+    typer.echo(f"open http://{host}:{port}/ (console: /console, ED board: /ed, crew: /crew;"
+               f" API: /docs)")
+    typer.echo("try: a chest-pain call clicked next to station ST001 (118.845, 32.034) goes to"
+               " V001 (crew-V001) and pre-alerts H02 (ed-H02)")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
                 log_level="info" if verbose else "warning", log_config=log_config,
                 ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)
+
+
+# One sign-in user per role for the demo: (name, role, binding). The crew and the hospital
+# go together: a chest-pain call next to V001's station (ST001) gets V001, and H02 is the
+# PCI centre nearest to it, so one call runs across all three screens.
+DEMO_USERS: list[tuple[str, Role, dict[str, str]]] = [
+    ("dispatcher", Role.DISPATCHER, {}), ("admin", Role.ADMIN, {}),
+    ("crew-V001", Role.CREW, {"vehicle_id": "V001"}),
+    ("ed-H02", Role.HOSPITAL, {"hospital_id": "H02"})]
+
+
+async def _demo_users(
+    settings: Settings,
+) -> list[tuple[tuple[str, Role, dict[str, str]], str]]:
+    """(Re)create the demo users with fresh random passwords; return them with the passwords."""
+    created = []
+    conn = await _migrated(settings)
+    try:
+        for name, role, extra in DEMO_USERS:
+            password = secrets.token_urlsafe(9)
+            await add_user(conn=conn, name=name, role=role, password=password, **extra)
+            created.append(((name, role, extra), password))
+    finally:
+        await conn.close()
+    return created
+
+
+async def _migrated(settings: Settings) -> asyncpg.Connection:
+    """A migrated connection on the service's schema."""
+    conn = await _connect(settings)
+    await run_migrations(conn=conn, schema=settings.db_schema)
+    await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+    return conn
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="sign-in name (letters, digits, . _ -)")],
+    role: Annotated[Role, typer.Option("--role", help="dispatcher | crew | hospital | admin")],
+    vehicle: Annotated[str | None, typer.Option("--vehicle", help="crew: vehicle id")] = None,
+    hospital: Annotated[str | None, typer.Option("--hospital", help="hospital id")] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", help="the password (asked for when not given)")] = None,
+) -> None:
+    """Create a user who signs in to the screens, or replace one of the same name."""
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> None:
+        conn = await _migrated(Settings())
+        try:
+            await add_user(conn=conn, name=name, role=role, password=password,
+                           vehicle_id=vehicle, hospital_id=hospital)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run())
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"--{exc.field}"
+                                 if exc.field not in (None, "name") else "NAME") from exc
+    typer.echo(f"user {name} ({role.value}) saved")
 
 
 @app.command()
@@ -222,12 +296,12 @@ def report(
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message, param_hint="--lang") from exc
     settings = Settings()
-    start, end = _aware(start, settings.time_zone), _aware(end, settings.time_zone)
+    start, end = _aware(start, settings.display_timezone), _aware(end, settings.display_timezone)
     if end <= start:
         raise typer.BadParameter("--to must be after --from")
     # judged as of now: departures and pick-ups that can still be on time are left out
     config = IndicatorConfig(departure_from="answered" if departure_from == "answered"
-                             else "dispatched", time_zone=settings.time_zone,
+                             else "dispatched", time_zone=settings.display_timezone,
                              as_of=datetime.now(UTC))
 
     async def run() -> Path:
@@ -276,7 +350,8 @@ def _aware(value: datetime, time_zone: str) -> datetime:
 
 @app.command()
 def token(
-    role: Annotated[Role, typer.Argument(help="dispatcher | crew | hospital | admin")],
+    role: Annotated[Role, typer.Argument(
+        help="dispatcher | crew | hospital | admin | auditor | gateway")],
     vehicle: Annotated[str | None, typer.Option("--vehicle", help="crew: vehicle id")] = None,
     hospital: Annotated[str | None, typer.Option("--hospital", help="hospital id")] = None,
     subject: Annotated[str | None, typer.Option(help="who the token is for")] = None,

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.domain import CoordSystem
 from dispatch.geo.policy import RankingPolicy
 
 
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     search_candidates: int = 8
     max_position_age_s: float = 300.0
     recommend_top: int = 5
+    # A location correction is sent to the assigned crew (`location_corrected`) when it
+    # moves their expected ETA by more than this, inside the old radius or not.
+    location_eta_notify_s: float = Field(default=60.0, ge=0)
     # True: the best vehicle is claimed at intake and the dispatcher may override it.
     # False: intake only recommends, and a dispatcher confirms with POST .../dispatch.
     auto_assign: bool = True
@@ -60,9 +64,6 @@ class Settings(BaseSettings):
     booking_service_s: float = 900.0
     # AML reports that arrive before their call are held this long for intake to attach.
     aml_hold_s: float = 300.0
-    # The centre's time zone: hours and days of the indicators, times in the report, the
-    # CSV and the ATMIST handover text.
-    time_zone: str = "Asia/Shanghai"
     # Caller numbers (dispatch.phone): the centre's country, and its area code (e.g. "25",
     # Nanjing) for a landline given without one, so 84561234 is the caller of 025 8456 1234.
     phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
@@ -113,15 +114,35 @@ class Settings(BaseSettings):
     coverage_prior_weight: float = Field(default=0.05, ge=0)
     # Share of a district's demand that must stay covered before its last vehicle moves up.
     moveup_district_threshold: float = Field(default=0.8, ge=0, le=1)
+    # A receiving centre keeps sight of a patient this long after the handover, or after
+    # the call closed without one (a cancelled call: not at all); then its board drops the
+    # patient and its reads are refused (dispatch.handover.access).
+    hospital_retention_s: float = Field(default=4 * 3600.0, ge=0)
 
-    @field_validator("time_zone")
+    # The screens (dispatch/web), the report, the indicators' CSV and hours, and the ATMIST
+    # text: times are shown in the centre's zone, never bare UTC; a
+    # basemap is optional (a centre's network may have no internet: the vector layers from
+    # the service's GeoJSON stand alone). AMap and Tencent tiles are GCJ-02: the pages
+    # shift what they draw onto them when `map_tile_coord_system` says so.
+    display_timezone: str = "Asia/Shanghai"
+    map_tile_url: str | None = Field(default=None, description="e.g. https://t/{z}/{x}/{y}.png")
+    map_tile_coord_system: CoordSystem = CoordSystem.WGS84
+    map_tile_attribution: str = ""
+
+    @field_validator("display_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name: Asia/Shanghai)") \
-                from exc
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+    @field_validator("map_tile_coord_system")
+    @classmethod
+    def _tile_system(cls, value: CoordSystem) -> CoordSystem:
+        if value is CoordSystem.BD09:
+            raise ValueError("BD-09 tiles use their own projection; use wgs84 or gcj02 tiles")
         return value
 
     @property

@@ -100,11 +100,14 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     RETRIAGED = "retriaged"
     DESTINATION_CHOSEN = "destination_chosen"
+    # the same centre stands, for other needs or reasons (a re-triage): recorded, no re-route
+    DESTINATION_REVIEWED = "destination_reviewed"
     CENTRE_ALERTED = "centre_alerted"
     CENTRE_ACKNOWLEDGED = "centre_acknowledged"
     TEAM_ACTIVATED = "team_activated"
     MOVE_UP = "move_up"
     BOOKED = "booked"  # a non-emergency booking planned onto a vehicle
+    OUT_OF_AREA = "out_of_area"  # located outside every district of the centre
 
 
 class Role(StrEnum):
@@ -113,6 +116,7 @@ class Role(StrEnum):
     HOSPITAL = "hospital"
     ADMIN = "admin"
     GATEWAY = "gateway"  # the carrier's AML gateway: may only post location messages
+    AUDITOR = "auditor"  # reads the audit log, never patient data
 
 
 # Vehicle status reported by a crew -> the timeline clock it stamps.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -30,6 +30,7 @@ from dispatch.db import bookings as booking_db
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events, audit, timeline
+from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import (
     STATUS_EVENT,
     CallStatus,
@@ -51,21 +52,40 @@ from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, pre
 from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
 from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
-from dispatch.handover.prealert import crew_status_changed, destination_changed
+from dispatch.geo.uncertainty import (
+    UncertainEta,
+    eta_correction,
+    search_start_m,
+    shortlist_size,
+)
+from dispatch.handover.destinations import (
+    chosen_by_person,
+    last_destination_decision,
+    option_of,
+    suggest_destination,
+)
+from dispatch.handover.prealert import (
+    call_cancelled,
+    crew_status_changed,
+    destination_changed,
+    hospital_may_see,
+)
+from dispatch.handover.state import Actor
 from dispatch.idempotency import check_replay, request_fingerprint
+from dispatch.overrides import override_warnings
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
 from dispatch.schemas import CallIn, FixIn, check_source_time
 from dispatch.triage import (
     Answers,
     Findings,
-    HospitalOption,
     TriageResult,
     choose_destination,
     retriage,
     triage_call,
 )
 from dispatch.views import (
+    OUT_OF_AREA_REASON,
     fusion_fix,
     parse_ts,
     previous_location,
@@ -101,6 +121,8 @@ class Outcome:
     recommendations: tuple[Ranked, ...] = ()
     # the call as a dispatcher sees it, when the flow already read it (saves a round trip)
     view: dict[str, Any] | None = None
+    # what the dispatcher is told about an override it made (dispatch.overrides)
+    warnings: tuple[dict[str, Any], ...] = ()
 
 
 class Orchestrator:
@@ -174,6 +196,7 @@ class Orchestrator:
             {"booked_from": call.booked_from, "transport_class": call.transport_class}, now)
         claimed: str | None = None
         ranked: list[Ranked] = []
+        location: FusedLocation | None = None
         for may_claim in (True, False):
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -212,6 +235,8 @@ class Orchestrator:
         await self._fanout_one("console", {"kind": "call_created", "call_id": str(call.id),
                                             "acuity": call.acuity,
                                             "transport_class": call.transport_class})
+        if location is not None and places.district_id_at(location.lon, location.lat) is None:
+            await self._fanout_one("console", _out_of_area_alert(call.id, location))
         if booked_later:
             await self._plan_booking(call.id, body, now)
             return Outcome(call_id=call.id, created=True)
@@ -234,12 +259,14 @@ class Orchestrator:
         events = list(received)
         fixes = [stored_fix(f) for f in body.fixes]
         fixes += await self._attach_held_aml(conn, call.id, caller, now)
-        await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
-        location = fuse([fusion_fix(i, f) for i, f in enumerate(fixes)], now=now)
+        ids = await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
+        location = fuse([fusion_fix(i, f) for i, f in zip(ids, fixes, strict=True)], now=now)
         if location is not None:
             await self._store_location(conn, call.id, location, places)
             events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
                                    data=location.to_dict()))
+            if places.district_id_at(location.lon, location.lat) is None:
+                events.append(_out_of_area_event(call.id, location, now))
         events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
         await append_events(conn=conn, events=events)
         if location is not None:
@@ -275,22 +302,61 @@ class Orchestrator:
             rows = await call_db.fixes_of(conn=conn, call_id=call_id)
             location = fuse([fusion_fix(r["id"], r) for r in rows], now=now)
             moved = False
+            corrected: list[dict[str, Any]] = []
             if location is not None:
                 previous = previous_location(call)
                 moved = previous is None or moved_beyond(previous, location)
                 await self._store_location(conn, call_id, location, places)
+                if previous is not None:
+                    corrected = await self._eta_corrections(conn, call_id, previous, location,
+                                                            places, now)
                 kind = EventKind.LOCATION_FIXED if previous is None else EventKind.LOCATION_UPDATED
+                # Flag the call when this fix takes it out of every district (once per move).
+                newly_out = places.district_id_at(location.lon, location.lat) is None and (
+                    previous is None or call["district_id"] is not None)
                 await append_events(conn=conn, events=[
-                    NewEvent(kind, now, call_id, data={**location.to_dict(), "moved": moved})
+                    NewEvent(kind, now, call_id, data={
+                        **location.to_dict(), "moved": moved,
+                        **({"crews_told": corrected} if corrected else {})}),
+                    *([_out_of_area_event(call_id, location, now)] if newly_out else []),
                 ])
         assert location is not None
+        if newly_out:
+            await self._fanout_one("console", _out_of_area_alert(call_id, location))
         if call["status"] == CallStatus.QUEUED.value:
             recs = await self._assign_or_recommend(call_id, principal=principal, now=now)
             return Outcome(call_id=call_id, created=False, recommendations=recs)
         if moved:
             await self._publish_to_crews(call_id, {
                 "kind": "location_changed", "call_id": str(call_id), **location.to_dict()})
+        await self._fanout([(f"vehicle:{c['vehicle_id']}", {
+            "kind": "location_corrected", "call_id": str(call_id), **location.to_dict(), **c})
+            for c in corrected])
         return Outcome(call_id=call_id, created=False)
+
+    async def _eta_corrections(
+        self, conn: asyncpg.Connection, call_id: UUID, previous: FusedLocation,
+        location: FusedLocation, places: Places, now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The crews still on their way whose expected ETA this correction moves by more
+        than `location_eta_notify_s`, with their ETA before and after."""
+        live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
+        rolling = [a["vehicle_id"] for a in live
+                   if a["status"] in (VehicleStatus.DISPATCHED.value, VehicleStatus.EN_ROUTE.value)]
+        if not rolling:
+            return []
+        before, after = (self._uncertain_eta(
+            {"lon": loc.lon, "lat": loc.lat, "radius_m": loc.radius_m}, places, now)
+            for loc in (previous, location))
+        out = []
+        for v in await fleet_db.get_vehicles(conn=conn, ids=rolling):
+            if v["lon"] is None:
+                continue
+            change = eta_correction(before, after, from_lon=v["lon"], from_lat=v["lat"],
+                                    threshold_s=self.settings.location_eta_notify_s)
+            if change is not None:
+                out.append({"vehicle_id": v["id"], **change})
+        return out
 
     async def retriage_call(
         self,
@@ -359,12 +425,14 @@ class Orchestrator:
                 conn=conn, message=message, caller_number=caller, form=form, call_id=call_id)
         if call_id is None:
             log.info("AML %d from %s held until the call exists", message_id, caller)
-            return {"aml_id": message_id, "call_id": None, "held": True}
+            return {"aml_id": message_id, "call_id": None, "held": True,
+                    "warnings": list(message.warnings)}
         fix = FixIn(lon=message.lon, lat=message.lat, accuracy_m=message.accuracy_m,
                     source=message.fix_source, coord_system=CoordSystem.WGS84,
                     observed_at=message.observed_at)
         await self.add_fixes(call_id=call_id, fixes_in=[fix], principal=principal, now=now)
-        return {"aml_id": message_id, "call_id": str(call_id), "held": False}
+        return {"aml_id": message_id, "call_id": str(call_id), "held": False,
+                "warnings": list(message.warnings)}
 
     async def _attach_held_aml(
         self, conn: asyncpg.Connection, call_id: UUID, caller: str, now: datetime
@@ -489,6 +557,7 @@ class Orchestrator:
         """A dispatcher confirms the recommendation or overrides it with a named vehicle."""
         principal.require(Role.DISPATCHER)
         released: list[asyncpg.Record] = []
+        warnings: list[dict[str, Any]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
@@ -515,11 +584,16 @@ class Orchestrator:
                         f"a {vehicle['kind']} vehicle cannot serve this "
                         f"{call['transport_class']} call (needs {call['required_kinds']})",
                         field="vehicle_id")
-                eta, dist = self._eta_to(vehicle, call, await self.places.get(), now)
+                places = await self.places.get()
+                eta, dist = self._eta_to(vehicle, call, places, now)
                 options = [(vehicle_id, eta, dist, ("dispatcher override",))]
+                warnings = override_warnings(
+                    vehicle=vehicle,
+                    available_by_district=await fleet_db.available_by_district(conn=conn),
+                    district_names={d.id: d.name for d in places.districts.districts})
             claimed = await self._claim_first(
                 conn, call, options, principal=principal, now=now,
-                expect=LIVE_STATUSES, note=reason)
+                expect=LIVE_STATUSES, note=reason, warnings=warnings)
             if claimed is None:
                 raise VehicleUnavailable("the vehicle is no longer available",
                                          field="vehicle_id")
@@ -535,7 +609,7 @@ class Orchestrator:
         await self._after_claim(call_id, claimed, now)
         for row in released:
             await self._vehicle_freed(row, now)
-        return Outcome(call_id=call_id, created=False)
+        return Outcome(call_id=call_id, created=False, warnings=tuple(warnings))
 
     async def cancel(
         self, *, call_id: UUID, reason: str, principal: Principal, now: datetime
@@ -558,6 +632,9 @@ class Orchestrator:
             await booking_db.set_trip_status(conn=conn, call_id=call_id, status="cancelled")
             await append_events(conn=conn, events=[
                 NewEvent(EventKind.CANCELLED, now, call_id, data={"reason": reason})])
+            # off the boards of the centres it was inbound to, in this commit
+            await call_cancelled(conn=conn, call=call, now=now,
+                                 by=Actor(role=principal.role, id=principal.subject))
         await self._fanout_one("console", {"kind": "call_cancelled", "call_id": str(call_id)})
         for row in released:
             await self._fanout_one(f"vehicle:{row['id']}",
@@ -570,6 +647,7 @@ class Orchestrator:
     async def report_status(
         self, *, vehicle_id: str, status: VehicleStatus, at: datetime, principal: Principal,
         now: datetime, call_id: UUID | None = None, report_id: str | None = None,
+        conn: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
         """A crew's status: stamp the clock it means, free the vehicle when it clears.
 
@@ -578,7 +656,9 @@ class Orchestrator:
         (see _check_mission). A repeat (the same `report_id`, or the same status stamped
         with the same `at`) is answered with the first result and changes nothing.
         Everything the report changes, the receiving centre's news included, commits in
-        one transaction: a refused report leaves no trace.
+        one transaction: a refused report leaves no trace. `conn`: the caller's
+        connection (outside a transaction), used for every step here instead of taking
+        others from the pool (a crew frame holds one for its lock).
         """
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
@@ -587,7 +667,8 @@ class Orchestrator:
                                field="status")
         check_source_time(at, now=now, max_skew_s=self.settings.max_clock_skew_s)
         fingerprint = f"{status.value}|{call_id or ''}"
-        async with self.pool.acquire() as conn, conn.transaction():
+        lent = conn
+        async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
             vehicle = await self._lock_vehicle_and_mission(conn, vehicle_id)
             if report_id is not None:
                 first = await fleet_db.status_report(conn=conn, vehicle_id=vehicle_id,
@@ -619,7 +700,7 @@ class Orchestrator:
             "call_id": text_or_none(mission)})
         if status is VehicleStatus.AVAILABLE and freed is not None:
             # its next assignment never starts before the clearing the crew stamped
-            await self._vehicle_freed(freed, max(now, at))
+            await self._vehicle_freed(freed, max(now, at), lent=lent)
         elif status is not VehicleStatus.AVAILABLE:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
         return result
@@ -757,8 +838,9 @@ class Orchestrator:
 
     async def report_position(
         self, *, vehicle_id: str, lon: float, lat: float, at: datetime, principal: Principal
-    ) -> None:
-        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available."""
+    ) -> asyncpg.Record | None:
+        """A position ping: PostgreSQL keeps the latest, Redis indexes it if available.
+        Returns the vehicle's row (dispatch.db.fleet.set_position), None for a stale ping."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
         async with self.pool.acquire() as conn:
@@ -767,10 +849,11 @@ class Orchestrator:
             if row is None:
                 if await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id) is None:
                     raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
-                return  # an older ping arriving late: the newer position stands
+                return None  # an older ping arriving late: the newer position stands
         if row["status"] == VehicleStatus.AVAILABLE.value:
             await self.index.move(vehicle_id=vehicle_id, kind=VehicleKind(row["kind"]),
                                   lon=lon, lat=lat)
+        return row
 
     async def rebuild_index(self) -> int:
         """Rebuild the Redis GEO sets from PostgreSQL (at start-up, or after Redis lost them)."""
@@ -782,16 +865,21 @@ class Orchestrator:
     # ----------------------------------------------------------------- reading
 
     async def call_view(
-        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True
+        self, *, call_id: UUID, principal: Principal, with_timeline: bool = True,
+        via: str = "get_call",
     ) -> dict[str, Any]:
-        """The call as consoles see it; hospitals only their own inbound, audit-logged."""
+        """The call as consoles see it; hospitals only their own inbound. Every read is
+        audit-logged, `via` saying which answer or screen it was."""
         async with self.pool.acquire() as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
             assignments = call["live_assignments"]
             if principal.role is Role.HOSPITAL:
-                if call["destination_id"] != principal.hospital_id:
+                if call["destination_id"] != principal.hospital_id or not await hospital_may_see(
+                        conn=conn, call=call, hospital_id=call["destination_id"],
+                        now=datetime.now(UTC),
+                        retention=timedelta(seconds=self.settings.hospital_retention_s)):
                     raise Forbidden("this patient is not inbound to your hospital")
             elif principal.role is Role.CREW:
                 if principal.vehicle_id not in {a["vehicle_id"] for a in assignments}:
@@ -799,10 +887,9 @@ class Orchestrator:
             else:
                 principal.require(Role.DISPATCHER)
             events = await timeline(conn=conn, call_id=call_id) if with_timeline else None
-            if principal.role in (Role.HOSPITAL, Role.CREW):
-                await audit(conn=conn, actor=principal.subject, role=principal.role.value,
-                            action="read_call", call_id=call_id,
-                            hospital_id=principal.hospital_id, vehicle_id=principal.vehicle_id)
+            await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                        action="read_call", call_id=call_id, hospital_id=principal.hospital_id,
+                        vehicle_id=principal.vehicle_id, detail={"via": via})
         return _view(call, events=events)
 
     async def history(
@@ -814,13 +901,15 @@ class Orchestrator:
         async with self.pool.acquire() as conn:
             rows = await call_db.calls_received(conn=conn, since=since, until=until, after=after,
                                                 limit=limit)
+            await _audit_list(conn, principal, rows, "history")
         return [render_call(r, [], None, None) for r in rows]
 
     async def queue(self, *, statuses: list[str], principal: Principal,
-                    limit: int) -> list[dict[str, Any]]:
+                    limit: int, via: str = "queue") -> list[dict[str, Any]]:
         principal.require(Role.DISPATCHER)
         async with self.pool.acquire() as conn:
             rows = await call_db.list_calls(conn=conn, statuses=statuses, limit=limit)
+            await _audit_list(conn, principal, rows, via)
         return [render_call(r, [], None, None) for r in rows]
 
     # ---------------------------------------------------------------- internals
@@ -897,10 +986,12 @@ class Orchestrator:
         places = await self.places.get()
         kinds = [VehicleKind(k) for k in call["required_kinds"]]
         lon, lat = call["lon"], call["lat"]
-        # The caller may be anywhere in the confidence circle: never search inside it only.
-        start = max(self.settings.search_start_m, 2 * (call["radius_m"] or 0.0))
+        # The caller may be anywhere in the confidence circle: search beyond it, compare
+        # more units the wider it is, and rank by the expected ETA over it.
+        start = search_start_m(call["radius_m"], base_m=self.settings.search_start_m)
         found: dict[str, float] = {}
-        wanted = self.settings.search_candidates
+        wanted = shortlist_size(call["radius_m"], base=self.settings.search_candidates,
+                                base_search_m=self.settings.search_start_m)
         for radius in search_radii_m(start_m=min(start, self.settings.search_max_m),
                                      max_m=self.settings.search_max_m):
             for near in await self.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
@@ -920,14 +1011,13 @@ class Orchestrator:
             for r in rows
             if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
         ]
-        area_type = places.area_type_at(lon, lat)
         policy = self.settings.ranking_policy
+        where = self._uncertain_eta(call, places, now)
 
         def eta(c: Candidate) -> float:
             if policy is RankingPolicy.STRAIGHT:
                 return haversine_m(c.lon, c.lat, lon, lat) / _STRAIGHT_LINE_SPEED_MPS
-            return self.eta_model.eta_s(from_lon=c.lon, from_lat=c.lat, to_lon=lon, to_lat=lat,
-                                        area_type=area_type, at=now)
+            return where.expected_s(c.lon, c.lat)
 
         ranked = rank(
             candidates=candidates, lon=lon, lat=lat, kinds=kinds,
@@ -935,13 +1025,18 @@ class Orchestrator:
             max_position_age_s=self.settings.max_position_age_s,
             top=max(self.settings.recommend_top, wanted),
         )
+        if policy is not RankingPolicy.STRAIGHT and (note := where.reason()):
+            ranked = [replace(r, reasons=(*r.reasons, note)) for r in ranked]
         if self.routing is not None and self.settings.osrm_url and policy is not \
                 RankingPolicy.STRAIGHT:
             ranked = await rerank_by_routes(
                 ranked=ranked, candidates=candidates, lon=lon, lat=lat, kinds=kinds, now=now,
                 client=self.routing, base_url=self.settings.osrm_url,
                 shortlist=self.settings.osrm_shortlist, timeout_s=self.settings.osrm_timeout_s,
-                max_position_age_s=self.settings.max_position_age_s)
+                max_position_age_s=self.settings.max_position_age_s,
+                uncertainty_s={c.vehicle_id: where.expected_s(c.lon, c.lat)
+                               - where.centre_s(c.lon, c.lat)
+                               for c in candidates} if where.sampled else None)
         reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
         if reserve or policy is RankingPolicy.COVERAGE:
             district_of = {r["id"]: r["station_district_id"] for r in rows}
@@ -965,11 +1060,13 @@ class Orchestrator:
         now: datetime,
         expect: list[str],
         note: str = "",
+        warnings: Sequence[Mapping[str, Any]] = (),
     ) -> str | None:
         """Claim the first option still available, inside the caller's transaction.
 
         The caller holds the call's row lock (lock order: call, then vehicle) and has
         checked its status is one of `expect`. Nothing is written when no option is free.
+        `warnings` the dispatcher was given are recorded with the assignment.
         """
         call_id = call["id"]
         if call["status"] not in expect:
@@ -988,6 +1085,7 @@ class Orchestrator:
             raise Conflict(f"call {call_id} changed state during the claim")
         vehicle_id: str = claim["id"]
         reasons = claim["reason"]["reasons"]
+        warned = {"warnings": [dict(w) for w in warnings]} if warnings else {}
         await append_events(conn=conn, events=[NewEvent(
             EventKind.DISPATCHED, now, call_id, vehicle_id,
             data={"station_id": claim["station_id"],
@@ -995,17 +1093,18 @@ class Orchestrator:
                   "eta_s": claim["eta_s"], "distance_m": claim["distance_m"],
                   "reasons": reasons, "by": principal.subject,
                   # where the vehicle was when ordered: ETA calibration's trip start
-                  "from_lon": claim["lon"], "from_lat": claim["lat"]})])
+                  "from_lon": claim["lon"], "from_lat": claim["lat"], **warned})])
         await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                     action="assign", call_id=call_id, vehicle_id=vehicle_id,
-                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note})
+                    detail={"eta_s": claim["eta_s"], "reasons": reasons, "note": note, **warned})
         return vehicle_id
 
     async def _after_claim(
-        self, call_id: UUID, vehicle_id: str, now: datetime
+        self, call_id: UUID, vehicle_id: str, now: datetime,
+        lent: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
         """Take the vehicle out of the index and send it its mission; return the call view."""
-        async with self.pool.acquire() as conn:
+        async with lent_or_pooled(self.pool, lent) as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
         assert call is not None
         mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
@@ -1044,7 +1143,9 @@ class Orchestrator:
             await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.CLOSED,
                                      expect=[CallStatus.ACTIVE.value, CallStatus.ASSIGNED.value])
 
-    async def _vehicle_freed(self, vehicle: asyncpg.Record, now: datetime) -> None:
+    async def _vehicle_freed(
+        self, vehicle: asyncpg.Record, now: datetime, lent: asyncpg.Connection | None = None
+    ) -> None:
         """Index a vehicle that became available, then give it the head of the queue."""
         kind = VehicleKind(vehicle["kind"])
         if vehicle["lon"] is None:
@@ -1053,9 +1154,11 @@ class Orchestrator:
         # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
         await self.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
                                         lon=vehicle["lon"], lat=vehicle["lat"])
-        await self._drain_queue(vehicle["id"], now)
+        await self._drain_queue(vehicle["id"], now, lent)
 
-    async def _drain_queue(self, vehicle_id: str, now: datetime) -> None:
+    async def _drain_queue(
+        self, vehicle_id: str, now: datetime, lent: asyncpg.Connection | None = None
+    ) -> None:
         """Assign a freed vehicle to the most urgent, then oldest, queued call it can serve.
 
         Only the chosen call is locked, with SKIP LOCKED: a call another instance is
@@ -1065,7 +1168,7 @@ class Orchestrator:
         claimed_call: UUID | None = None
         taken: VehicleKind | None = None  # another claim took the vehicle meanwhile
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
                 vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
                 if vehicle is None:
                     return
@@ -1118,7 +1221,7 @@ class Orchestrator:
         if taken is not None:
             await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=taken)
         if claimed_call is not None:
-            await self._after_claim(claimed_call, vehicle_id, now)
+            await self._after_claim(claimed_call, vehicle_id, now, lent)
 
     async def sweep_queue(self, *, now: datetime, limit: int = 50) -> int:
         """Assign queued calls that a suitable available vehicle could take now.
@@ -1148,6 +1251,21 @@ class Orchestrator:
                 await conn.execute("SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
                                    _SWEEP_LOCK_CLASS)
         return assigned
+
+    def _uncertain_eta(
+        self, call: Mapping[str, Any], places: Places, now: datetime
+    ) -> UncertainEta:
+        """The ETA model to anywhere in the call's confidence circle (area type per point)."""
+        areas: dict[tuple[float, float], str] = {}
+
+        def trip_s(from_lon: float, from_lat: float, to_lon: float, to_lat: float) -> float:
+            area = areas.get((to_lon, to_lat))
+            if area is None:
+                area = areas[(to_lon, to_lat)] = places.area_type_at(to_lon, to_lat)
+            return self.eta_model.eta_s(from_lon=from_lon, from_lat=from_lat, to_lon=to_lon,
+                                        to_lat=to_lat, area_type=area, at=now)
+
+        return UncertainEta(call["lon"], call["lat"], call["radius_m"] or 0.0, trip_s)
 
     def _eta_to(
         self, vehicle: asyncpg.Record, call: Mapping[str, Any], places: Places, now: datetime
@@ -1185,15 +1303,26 @@ class Orchestrator:
             return
         area = places.area_type_at(location.lon, location.lat)
         options = [
-            HospitalOption(
-                hospital_id=h.id, capabilities=h.capabilities, trauma_level=h.trauma_level,
-                diversion=h.diversion,
-                eta_s=self.eta_model.eta_s(from_lon=location.lon, from_lat=location.lat,
-                                           to_lon=h.lon, to_lat=h.lat, area_type=area, at=now))
+            option_of(h, eta_s=self.eta_model.eta_s(
+                from_lon=location.lon, from_lat=location.lat, to_lon=h.lon, to_lat=h.lat,
+                area_type=area, at=now))
             for h in places.hospitals.values()
         ]
         choice = choose_destination(result, options, findings=findings, now=now)
         if choice.hospital_id == previous:
+            # The centre stands; a change of what the patient needs, or of why, is still
+            # the record's (a STEMI's first-contact-to-device check, trauma_1 after trauma_2).
+            decided = await last_destination_decision(conn=conn, call_id=call_id)
+            now_decided = choice.to_dict()
+            if decided is None or any(decided.get(k) != now_decided[k]
+                                      for k in ("needs", "reasons", "warnings")):
+                await append_events(conn=conn, events=[NewEvent(
+                    EventKind.DESTINATION_REVIEWED, now, call_id, data=now_decided)])
+            return
+        if previous is not None and await chosen_by_person(conn=conn, call_id=call_id):
+            # A dispatcher's or crew's choice stands; the console hears the suggestion.
+            await suggest_destination(conn=conn, call_id=call_id, current=previous,
+                                      choice=choice)
             return
         await call_db.set_destination(conn=conn, call_id=call_id, hospital_id=choice.hospital_id)
         await append_events(conn=conn, events=[NewEvent(
@@ -1228,6 +1357,28 @@ class Orchestrator:
         await self._fanout([(topic, payload)])
 
 
+def _out_of_area_event(call_id: UUID, location: FusedLocation, now: datetime) -> NewEvent:
+    return NewEvent(EventKind.OUT_OF_AREA, now, call_id,
+                    data={"lon": location.lon, "lat": location.lat,
+                          "radius_m": location.radius_m, "reason": OUT_OF_AREA_REASON})
+
+
+def _out_of_area_alert(call_id: UUID, location: FusedLocation) -> dict[str, Any]:
+    """The console alert: no vehicle of this centre may be near, the call may need a
+    transfer to the local 120 centre, and it must not wait silently in the queue."""
+    return {"kind": "out_of_area", "call_id": str(call_id), "lon": location.lon,
+            "lat": location.lat, "reason": OUT_OF_AREA_REASON}
+
+
+async def _audit_list(conn: asyncpg.Connection, principal: Principal,
+                      rows: Sequence[asyncpg.Record], via: str) -> None:
+    """One audit row per list read, naming every call it showed (GET /v1/audit?call_id=
+    finds it)."""
+    await audit(conn=conn, actor=principal.subject, role=principal.role.value,
+                action="read_calls",
+                detail={"via": via, "count": len(rows), "call_ids": [str(r["id"]) for r in rows]})
+
+
 def _raise_unless_double_assignment(exc: asyncpg.UniqueViolationError) -> None:
     """A claim refused by the one-live-assignment-per-vehicle index is a lost claim (the
     caller carries on without it); any other unique violation is a real error."""
@@ -1243,6 +1394,8 @@ def _status_result(vehicle_id: str, status: VehicleStatus, call_id: UUID | None
 def _view(call: asyncpg.Record, *, events: list[dict[str, Any]] | None) -> dict[str, Any]:
     """A call_db.view_row row as the API shows it, with the booked trip's plan if any."""
     view = render_call(call, call["live_assignments"], events, call["queue_position"])
+    # location.used and .rejected name these ids
+    view["fixes"] = call["fixes"]
     trip = call["trip"]
     if trip is not None and view["booking"] is not None:
         view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}

@@ -8,15 +8,21 @@ bumps a version counter in Redis, so every instance sees new reference data with
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from shapely.geometry import shape
 
 from dispatch.db import reference
 from dispatch.geo.districts import District, DistrictIndex
+
+log = logging.getLogger(__name__)
+# the version while Redis cannot be read: never equal to one read from it
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,10 @@ class Hospital:
     capabilities: frozenset[str]
     trauma_level: int | None
     diversion: frozenset[str]
+    # Reported capacity (migration 0019; dispatch.handover.capacity)
+    unavailable: frozenset[str] = frozenset()
+    ed_beds_available: int | None = None
+    ed_at_capacity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,9 @@ async def load_places(*, conn: asyncpg.Connection) -> Places:
             capabilities=frozenset(r["capabilities"]),
             trauma_level=r["trauma_level"],
             diversion=frozenset(r["diversion"]),
+            unavailable=frozenset(r["unavailable"]),
+            ed_beds_available=r["ed_beds_available"],
+            ed_at_capacity=r["ed_at_capacity"],
         )
         for r in await reference.hospitals(conn=conn)
     }
@@ -98,7 +111,7 @@ class PlacesCache:
         self._key = f"{prefix}:refdata:version"
         self._check_every_s = check_every_s
         self._places: Places | None = None
-        self._version: bytes | str | None = None
+        self._version: object = None
         self._checked_at = 0.0  # when the last check of the version began (monotonic)
         # When this instance last changed the version: a check begun before then is stale.
         self._invalidated_at = float("-inf")
@@ -115,7 +128,19 @@ class PlacesCache:
             if self._places is not None and self._valid() and self._fresh():
                 return self._places  # checked while this caller waited
             began = time.monotonic()
-            version = await self._redis.get(self._key)
+            version: object
+            try:
+                version = await self._redis.get(self._key)
+            except (RedisError, OSError, TimeoutError) as exc:
+                # Reference data lives in PostgreSQL; Redis only says when it changed. A
+                # call is taken on what this instance holds (or reads afresh) meanwhile,
+                # and the first check that reaches Redis again reloads it.
+                log.warning("reference data version unreadable (%s); using PostgreSQL's", exc)
+                version = _UNKNOWN
+                if self._places is not None and self._valid():
+                    self._version = version
+                    self._checked_at = began
+                    return self._places
             if self._places is None or version != self._version:
                 async with self._pool.acquire() as conn:
                     self._places = await load_places(conn=conn)

@@ -9,6 +9,11 @@ are packed and written at once and the replies matched to them in order, ~4x les
 Everything else (reads on resume, GEO sets, counters) keeps using redis-py.
 
 Errors are redis-py's (redis.exceptions), so callers keep one `except RedisError`.
+
+Behind Sentinels (a redis+sentinel:// URL) a link asks them for the master at each
+(re)connection, checks with ROLE that the server it reached is the master, and drops
+its connection on a READONLY or UNBLOCKED reply (a master demoted to a replica): the
+caller's retry then reaches the new master, as redis-py's Sentinel client does.
 """
 
 from __future__ import annotations
@@ -18,21 +23,27 @@ import collections
 import ssl
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["RespEndpoint", "RespLink"]
+__all__ = ["RespEndpoint", "RespLink", "sentinel_manager"]
 
 Command = tuple[str | bytes | int | float, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class RespEndpoint:
-    """Where a Redis server listens, from a redis:// or rediss:// URL."""
+    """Where Redis listens: one server (redis://, rediss://) or the master of a service
+    that Sentinels watch (redis+sentinel://, rediss+sentinel://; see dispatch.sentinel).
+
+    With `sentinels`, `host` and `port` are unused: the master is asked of the Sentinels
+    at each (re)connection, so a connection opened after a failover reaches the new one.
+    """
 
     host: str
     port: int
@@ -41,18 +52,74 @@ class RespEndpoint:
     password: str | None = None
     tls: bool = False
     timeout_s: float = 5.0
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str | None = None
+    sentinel_password: str | None = None
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float) -> RespEndpoint:
         parsed = urlparse(url)
+        if parsed.scheme in SENTINEL_SCHEMES:
+            return _from_sentinel_url(url, timeout_s=timeout_s)
         if parsed.scheme not in ("redis", "rediss"):
-            raise ValueError(f"a redis:// or rediss:// URL is needed, not {parsed.scheme}://")
+            raise ValueError(f"a redis://, rediss:// or redis+sentinel:// URL is needed, "
+                             f"not {parsed.scheme}://")
         path = parsed.path.strip("/")
         return cls(host=parsed.hostname or "localhost", port=parsed.port or 6379,
                    db=int(path) if path else 0,
                    username=unquote(parsed.username) if parsed.username else None,
                    password=unquote(parsed.password) if parsed.password else None,
                    tls=parsed.scheme == "rediss", timeout_s=timeout_s)
+
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+SENTINEL_PORT = 26379
+
+
+def _from_sentinel_url(url: str, *, timeout_s: float) -> RespEndpoint:
+    """redis+sentinel://[user:password@]host[:port][,host[:port]...]/service[/db]
+    [?sentinel_password=...]: redis-py has the Sentinel client but no URL for it, and
+    urlparse refuses a comma-separated host list, so the netloc is split here."""
+    scheme, rest = url.split("://", 1)
+    netloc, _, path_query = rest.partition("/")
+    path, _, query = path_query.partition("?")
+    userinfo, _, hosts = netloc.rpartition("@")
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "")
+        if not host or (port and not port.isdigit()):
+            raise ValueError(f"a Sentinel must be host or host:port, not {item!r}")
+        sentinels.append((host, int(port) if port else SENTINEL_PORT))
+    parts = [unquote(p) for p in path.split("/") if p]
+    if not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError("a redis+sentinel:// URL names the service after the hosts: "
+                         "redis+sentinel://host1:26379,host2:26379/mymaster[/db]")
+    options = parse_qs(query)
+    unknown = set(options) - {"sentinel_password"}
+    if unknown:
+        raise ValueError(f"unknown redis+sentinel:// option(s): {', '.join(sorted(unknown))}")
+    sentinel_password = options.get("sentinel_password", [None])[-1]
+    return RespEndpoint(host=sentinels[0][0], port=sentinels[0][1],
+                        db=int(parts[1]) if len(parts) == 2 else 0,
+                        username=unquote(username) or None,
+                        password=unquote(password) or None,
+                        tls=scheme == "rediss+sentinel", timeout_s=timeout_s,
+                        sentinels=tuple(sentinels), service=parts[0],
+                        sentinel_password=sentinel_password)
+
+
+def sentinel_manager(endpoint: RespEndpoint) -> Sentinel:
+    """redis-py's Sentinel client for the endpoint's Sentinels (they answer within its
+    timeout; a dead one is skipped for the next)."""
+    timeouts = {"socket_timeout": endpoint.timeout_s,
+                "socket_connect_timeout": endpoint.timeout_s}
+    return Sentinel(list(endpoint.sentinels),
+                    sentinel_kwargs={**timeouts, "password": endpoint.sentinel_password})
+
+
+# Replies of a master that became a replica: the link must reconnect to the new master.
+_DEMOTED = ("READONLY", "UNBLOCKED")
 
 
 class _Protocol(asyncio.Protocol):
@@ -105,6 +172,7 @@ class RespLink:
         self._protocol: _Protocol | None = None
         self._opening = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sentinel: Sentinel | None = None
 
     async def execute(self, commands: list[Command], *, extra_wait_s: float = 0.0) -> list[Any]:
         """Run the commands in one write; their replies in order. A reply that is an
@@ -118,11 +186,29 @@ class RespLink:
             # Replies still due on a timed-out connection would answer the next callers.
             self._drop(protocol)
             raise
+        except ResponseError as exc:
+            if self._endpoint.sentinels and str(exc).startswith(_DEMOTED):
+                self._drop(protocol)
+                raise RedisConnectionError(f"the Redis master became a replica: {exc}") from exc
+            raise
 
     async def close(self) -> None:
         """Close the connection (the next call opens a new one)."""
         if self._protocol is not None:
             self._drop(self._protocol)
+        if self._sentinel is not None:
+            sentinel, self._sentinel = self._sentinel, None
+            await sentinel.aclose()
+
+    async def _address(self) -> tuple[str, int]:
+        endpoint = self._endpoint
+        if not endpoint.sentinels:
+            return endpoint.host, endpoint.port
+        assert endpoint.service is not None
+        if self._sentinel is None:
+            self._sentinel = sentinel_manager(endpoint)
+        host, port = await self._sentinel.discover_master(endpoint.service)
+        return str(host), int(port)
 
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
@@ -136,23 +222,31 @@ class RespLink:
     async def _open(self) -> _Protocol:
         endpoint = self._endpoint
         self._loop = asyncio.get_running_loop()
+        host, port = await self._address()
         try:
             async with asyncio.timeout(endpoint.timeout_s):
                 _, protocol = await self._loop.create_connection(
-                    _Protocol, endpoint.host, endpoint.port,
+                    _Protocol, host, port,
                     ssl=ssl.create_default_context() if endpoint.tls else None)
         except (OSError, TimeoutError) as exc:
             raise RedisConnectionError(
-                f"cannot connect to Redis at {endpoint.host}:{endpoint.port}: {exc!r}") from exc
+                f"cannot connect to Redis at {host}:{port}: {exc!r}") from exc
         setup: list[Command] = []
         if endpoint.password is not None:
             setup.append(("AUTH", endpoint.username, endpoint.password) if endpoint.username
                          else ("AUTH", endpoint.password))
         if endpoint.db:
             setup.append(("SELECT", endpoint.db))
+        if endpoint.sentinels:
+            # Sentinels may still name a master that has just been demoted
+            setup.append(("ROLE",))
         if setup:
             try:
-                await _exchange(protocol, setup, loop=self._loop, timeout_s=endpoint.timeout_s)
+                replies = await _exchange(protocol, setup, loop=self._loop,
+                                          timeout_s=endpoint.timeout_s)
+                if endpoint.sentinels and replies[-1][0] != b"master":
+                    raise RedisConnectionError(
+                        f"{host}:{port} is a {replies[-1][0].decode()}, not the master yet")
             except (RedisTimeoutError, RedisConnectionError, ResponseError):
                 self._drop(protocol)  # e.g. a wrong password: no half-open connection
                 raise

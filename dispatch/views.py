@@ -62,8 +62,18 @@ def triage_event(result: TriageResult) -> dict[str, Any]:
     return {"protocol_version": result.protocol_version, **d}
 
 
+# Why a located call is flagged out of area (zh-CN first, for the dispatcher).
+OUT_OF_AREA_REASON = ("定位在本中心所有辖区之外：请核实地址，或转属地120中心 / "
+                      "located outside every district of this centre: confirm the address "
+                      "or transfer the call to the local 120 centre")
+
 _ACUITY_LABEL = {1: "I 濒危 dying", 2: "II 危重 critical", 3: "III 急症 urgent",
                  4: "IV 非急症 non-urgent"}
+
+
+def out_of_area(call: Mapping[str, Any]) -> bool:
+    """Located, and inside no district this centre serves."""
+    return call["lon"] is not None and call["district_id"] is None
 
 
 def render_call(
@@ -89,6 +99,8 @@ def render_call(
         "pathway": call["pathway"],
         "triage": call["triage"],
         "location": location,
+        "out_of_area": out_of_area(call),
+        "out_of_area_reason": OUT_OF_AREA_REASON if out_of_area(call) else None,
         "destination_id": call["destination_id"],
         "booking": (
             {"window_start": call["booked_from"], "window_end": call["booked_to"]}

@@ -29,8 +29,9 @@ async def _answer(
         view = dict(outcome.view)
     else:
         view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
-                                            with_timeline=False)
+                                            with_timeline=False, via="answer")
     view["recommendations"] = [r.to_dict() for r in outcome.recommendations]
+    view["warnings"] = list(outcome.warnings)
     return JSON(view, status_code=status)
 
 

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.api.json import JSON
-from dispatch.auth import Unauthenticated
+from dispatch.auth import Principal, Unauthenticated, verify_token
 from dispatch.errors import (
     Conflict,
     DispatchError,
@@ -25,6 +25,7 @@ from dispatch.errors import (
     NotFound,
     TriageError,
 )
+from dispatch.refusals import concerns_patient_data, record_refusal, uuid_or_none
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DispatchError) -> JSON:
         for cls, status, kind in _STATUS:
             if isinstance(exc, cls):
+                if status in (401, 403) and concerns_patient_data(request.url.path):
+                    await _audit_refusal(request, status, exc.message)
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
                 return JSON(error_body(kind, exc.field, exc.message), status_code=status,
                                       headers=headers)
@@ -121,6 +124,26 @@ def install_error_handlers(app: FastAPI) -> None:
         field = "body" if exc.status_code == 400 else None
         return JSON(error_body("http_error", field, str(exc.detail)),
                               status_code=exc.status_code, headers=exc.headers)
+
+
+async def _audit_refusal(request: Request, status: int, reason: str) -> None:
+    """Who was refused which patient's data and why (dispatch.refusals)."""
+    pool = getattr(request.state, "pool", None)
+    if pool is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    principal: Principal | None = None
+    if status == 403:  # the token was good; only the role or binding was refused
+        settings = request.state.settings
+        try:
+            principal = verify_token(token=token, secret=settings.jwt_secret,
+                                     issuer=settings.jwt_issuer)
+        except Unauthenticated:
+            principal = None
+    await record_refusal(pool, principal=principal, token=token or None, status=status,
+                         reason=reason, method=request.method, path=request.url.path,
+                         call_id=uuid_or_none(request.path_params.get("call_id")))
 
 
 def too_large_body(limit: int) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
@@ -12,6 +12,7 @@ from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, VehicleKind, VehicleStatus
 from dispatch.errors import NotFound
 from dispatch.geo.coords import to_wgs84
+from dispatch.handover.service import HandoverService
 from dispatch.schemas import MilestoneIn, PositionIn, StatusIn, received_now
 
 router = APIRouter(prefix="/v1/vehicles", tags=["fleet"])
@@ -68,11 +69,18 @@ async def report_milestone(
 @router.post("/{vehicle_id}/position", status_code=204, summary="A position ping")
 async def report_position(
     vehicle_id: VehicleId, body: PositionIn, orchestrator: OrchestratorDep,
-    principal: PrincipalDep,
+    principal: PrincipalDep, request: Request, now: Now,
 ) -> None:
+    """Kept as the vehicle's latest; consoles get it in the next `positions` message, as
+    they do a crew tablet's websocket positions."""
     lon, lat = to_wgs84(lon=body.lon, lat=body.lat, system=body.coord_system)
-    await orchestrator.report_position(vehicle_id=vehicle_id, lon=lon, lat=lat, at=body.at,
-                                       principal=principal)
+    row = await orchestrator.report_position(vehicle_id=vehicle_id, lon=lon, lat=lat,
+                                             at=body.at, principal=principal)
+    if row is not None:
+        handover: HandoverService = request.state.handover
+        await handover.position_reported(vehicle_id=vehicle_id, call_id=row["call_id"],
+                                         destination_id=row["destination_id"], lon=lon,
+                                         lat=lat, at=body.at, now=now)
 
 
 @router.get("/nearest/search", summary="Available vehicles near a point (for consoles)")

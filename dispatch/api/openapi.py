@@ -56,6 +56,8 @@ class CallView(_Open):
     status: CallStatus
     received_at: datetime | None = None
     assignments: list[dict[str, Any]] | None = None
+    out_of_area: bool = Field(default=False, description=(
+        "located outside every district of the centre (out_of_area_reason says what to do)"))
     recommendations: list[dict[str, Any]] | None = Field(
         default=None, description="ranked vehicles (answers to intake, fixes and dispatch)")
 
@@ -63,6 +65,12 @@ class CallView(_Open):
 class CallList(_Open):
     calls: list[dict[str, Any]]
     next_cursor: str | None = Field(default=None, description="with from/to: the next page")
+
+
+class AuditPage(_Open):
+    entries: list[dict[str, Any]] = Field(description="id, at, actor, role, action, call_id, "
+                                          "vehicle_id, hospital_id, detail")
+    next_cursor: str | None = Field(default=None, description="the next page, if any")
 
 
 class NearbyVehicle(BaseModel):
@@ -97,10 +105,12 @@ _MODELS: dict[tuple[str, str], dict[str, type[BaseModel]]] = {
     **{(path, method): {"200": CallView} for path, method in _CALL_ANSWERS.items()},
     ("/v1/vehicles/nearest/search", "get"): {"200": NearbyVehicles},
     ("/v1/admin/reference", "post"): {"200": ReferenceCounts},
+    ("/v1/audit", "get"): {"200": AuditPage},
 }
 
 _OTHER_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
     "/v1/indicators": {"text/csv": {"type": "string"}},
+    "/v1/audit": {"text/csv": {"type": "string"}},
     "/v1/incidents/{call_id}/handover": {"application/fhir+json": {"type": "object"},
                                          "text/plain": {"type": "string"}},
 }

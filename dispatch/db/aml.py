@@ -16,10 +16,11 @@ async def insert_message(
 ) -> int:
     value: int = await conn.fetchval(
         """INSERT INTO aml_messages (caller_number, call_id, form, raw, lon, lat, accuracy_m,
-                                     source, observed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id""",
+                                     source, observed_at, warnings)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
         caller_number, call_id, form, message.raw, message.lon, message.lat,
         message.accuracy_m, message.fix_source.value, message.observed_at,
+        list(message.warnings),
     )
     return value
 

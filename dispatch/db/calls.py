@@ -75,17 +75,30 @@ async def call_for_key(
     return None if row is None else (row["id"], row["request_fingerprint"])
 
 
-async def insert_fixes(*, conn: asyncpg.Connection, call_id: UUID, fixes: list[StoredFix]) -> None:
-    await conn.executemany(
+async def insert_fixes(
+    *, conn: asyncpg.Connection, call_id: UUID, fixes: list[StoredFix]
+) -> list[int]:
+    """Insert fixes in one round trip; return their ids in the order given (the ids a
+    fused location's `used` and `rejected` name, from intake on)."""
+    if not fixes:
+        return []
+    rows = await conn.fetch(
         """INSERT INTO fixes (call_id, source, coord_system, raw_lon, raw_lat, lon, lat,
                               accuracy_m, observed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        [
-            (call_id, f.source.value, f.coord_system.value, f.raw_lon, f.raw_lat, f.lon, f.lat,
-             f.accuracy_m, f.observed_at)
-            for f in fixes
-        ],
+           SELECT $1, t.source, t.coord_system, t.raw_lon, t.raw_lat, t.lon, t.lat,
+                  t.accuracy_m, t.observed_at
+             FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[],
+                         $7::float8[], $8::float8[], $9::timestamptz[]) WITH ORDINALITY
+                  AS t(source, coord_system, raw_lon, raw_lat, lon, lat, accuracy_m,
+                       observed_at, n)
+            ORDER BY t.n
+           RETURNING id""",
+        call_id, [f.source.value for f in fixes], [f.coord_system.value for f in fixes],
+        [f.raw_lon for f in fixes], [f.raw_lat for f in fixes], [f.lon for f in fixes],
+        [f.lat for f in fixes], [f.accuracy_m for f in fixes], [f.observed_at for f in fixes],
     )
+    # one statement draws its ids from the sequence in the order of its rows
+    return sorted(r["id"] for r in rows)
 
 
 async def fixes_of(*, conn: asyncpg.Connection, call_id: UUID) -> list[asyncpg.Record]:
@@ -167,7 +180,13 @@ async def view_row(*, conn: asyncpg.Connection, call_id: UUID) -> asyncpg.Record
                        AND (q.acuity, q.received_at, q.id) < (c.acuity, c.received_at, c.id))
                END AS queue_position,
                (SELECT json_build_object('plan', b.plan, 'status', b.status)
-                  FROM booked_trips b WHERE b.call_id = c.id) AS trip
+                  FROM booked_trips b WHERE b.call_id = c.id) AS trip,
+               (SELECT coalesce(json_agg(json_build_object(
+                    'id', f.id, 'source', f.source, 'coord_system', f.coord_system,
+                    'raw_lon', f.raw_lon, 'raw_lat', f.raw_lat, 'lon', f.lon, 'lat', f.lat,
+                    'accuracy_m', f.accuracy_m, 'observed_at', f.observed_at,
+                    'received_at', f.received_at) ORDER BY f.id), '[]')
+                  FROM fixes f WHERE f.call_id = c.id) AS fixes
              FROM calls c WHERE c.id = $1""",
         call_id,
     )

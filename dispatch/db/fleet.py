@@ -148,11 +148,14 @@ async def set_vehicle_status(
 async def set_position(
     *, conn: asyncpg.Connection, vehicle_id: str, lon: float, lat: float, at: datetime
 ) -> asyncpg.Record | None:
-    """Record a position unless an older report arrives after a newer one."""
+    """Record a position unless an older report arrives after a newer one; the row comes
+    back with the vehicle's mission and its destination (for the console's positions)."""
     return await conn.fetchrow(
         """UPDATE vehicles SET lon = $2, lat = $3, position_at = $4
             WHERE id = $1 AND (position_at IS NULL OR position_at <= $4)
-            RETURNING id, kind, status""",
+            RETURNING id, kind, status, call_id,
+                      (SELECT c.destination_id FROM calls c
+                        WHERE c.id = vehicles.call_id) AS destination_id""",
         vehicle_id, lon, lat, at,
     )
 

@@ -3,6 +3,8 @@ a bounded wait for a connection."""
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
@@ -63,3 +65,15 @@ async def create_pool(
     )
     await pool
     return pool
+
+
+def lent_or_pooled(
+    pool: asyncpg.Pool, lent: asyncpg.Connection | None
+) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """The caller's connection if it lends one (kept by the caller), else one from the pool
+    for the block. A caller holding a connection while it calls a step that would take
+    another holds two: enough such callers at once wait on each other for the pool."""
+    if lent is not None:
+        return contextlib.nullcontext(lent)
+    acquired: AbstractAsyncContextManager[asyncpg.Connection] = pool.acquire()
+    return acquired

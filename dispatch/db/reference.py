@@ -86,5 +86,6 @@ async def stations(*, conn: asyncpg.Connection) -> list[asyncpg.Record]:
 async def hospitals(*, conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT id, name, district_id, lon, lat, capabilities, trauma_level, diversion,
-                  synthetic FROM hospitals ORDER BY id"""
+                  synthetic, ed_beds_available, ed_at_capacity, unavailable, capacity_at
+             FROM hospitals ORDER BY id"""
     )

@@ -118,6 +118,8 @@ class AmlMessage:
     caller_number: str | None
     raw: str
     emergency_number: str | None = None  # the number dialled (HTTPS form only)
+    # what was odd but not fatal (a declared length that does not match), kept with it
+    warnings: tuple[str, ...] = ()
 
     @property
     def fix_source(self) -> FixSource:
@@ -207,20 +209,22 @@ def _sms_attributes(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _check_length(text: str, declared: str) -> None:
-    if not declared.isdigit():
-        raise AmlParseError("ml", f"message length must be digits, got {declared!r}")
-    expected = int(declared)
-    # The specification counts the whole message including the ml attribute (GridGears
-    # aml-sms-parser checks the same); the example message of the published specification
-    # counts everything before "ml=". Either proves the message arrived whole, and ml is
-    # last, so a truncated concatenated SMS fails both.
+def _length_warning(text: str, declared: str) -> str | None:
+    """Why the declared length `ml` does not match the message, or None when it does.
+
+    The specification counts the whole message including the ml attribute (GridGears
+    aml-sms-parser checks the same); the example message of the published specification
+    counts everything before "ml=", and real handsets send other counts still. A mismatch
+    is no reason to lose a caller's location that parses whole (ml is last, so a truncated
+    message fails elsewhere): it is accepted, and the warning kept with the message.
+    """
     whole = len(text)
     before_ml = text.rfind("ml=")
-    if expected not in (whole, before_ml):
-        raise AmlParseError(
-            "ml", f"declared length {expected}, message has {whole} ({before_ml} before ml=)"
-        )
+    if not declared.isdigit():
+        return f"ml {declared!r} is not a length; message has {whole} characters"
+    if int(declared) not in (whole, before_ml):
+        return f"ml declares {declared}, message has {whole} ({before_ml} before ml=)"
+    return None
 
 
 def _sms_time(text: str) -> datetime:
@@ -249,7 +253,7 @@ def parse_aml_sms(text: str, *, sender: str | None = None) -> AmlMessage:
         raise AmlParseError(SMS_HEADER_KEY, f"unsupported AML SMS version {version!r}")
     if pairs[-1][0] != "ml":
         raise AmlParseError("ml", "missing: ml must be the last attribute (message truncated?)")
-    _check_length(body, attrs["ml"])
+    length_warning = _length_warning(body, attrs["ml"])
     for required in ("lt", "lg", "rd", "top"):
         if not attrs.get(required):
             raise AmlParseError(required, "missing")
@@ -271,6 +275,7 @@ def parse_aml_sms(text: str, *, sender: str | None = None) -> AmlMessage:
         mnc=_optional_id("mnc", attrs.get("mnc"), _MNC),
         caller_number=_optional_id("sender", sender, _PHONE),
         raw=text,
+        warnings=(length_warning,) if length_warning else (),
     )
 
 

@@ -7,13 +7,17 @@ a candidate they return is only a candidate: the claim in PostgreSQL decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from dispatch.domain import VehicleKind
+
+log = logging.getLogger(__name__)
 
 # Redis GEO covers the Web Mercator square only: GEOADD and GEOSEARCH refuse latitudes
 # beyond this (valid WGS-84 near the poles). Such input can never succeed, so it must not
@@ -42,11 +46,24 @@ class Nearby:
 
 
 class LiveIndex:
-    """GEO sets `<prefix>:geo:available:<kind>`."""
+    """GEO sets `<prefix>:geo:available:<kind>`.
+
+    A write that cannot reach Redis never fails the request that made it (the status or
+    the claim it mirrors is already committed in PostgreSQL): it marks the index `stale`,
+    and the watchdog rebuilds it from PostgreSQL once Redis answers again.
+    """
 
     def __init__(self, *, redis: aioredis.Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self.stale = False
+
+    async def _write(self, op: Awaitable[object], what: str) -> None:
+        try:
+            await op
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.stale = True
+            log.warning("live index %s failed (%s); to be rebuilt from PostgreSQL", what, exc)
 
     def _key(self, kind: VehicleKind) -> str:
         return f"{self._prefix}:geo:available:{kind.value}"
@@ -54,15 +71,19 @@ class LiveIndex:
     async def mark_available(
         self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float
     ) -> None:
-        await self._redis.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id))
+        await self._write(self._redis.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id)),
+                          f"add of {vehicle_id}")
 
     async def mark_unavailable(self, *, vehicle_id: str, kind: VehicleKind) -> None:
-        await self._redis.zrem(self._key(kind), vehicle_id)
+        await self._write(self._redis.zrem(self._key(kind), vehicle_id),
+                          f"removal of {vehicle_id}")
 
     async def move(self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float) -> None:
         """Update the position of a vehicle that is available; others are not indexed."""
         # XX: only update an existing member, so a ping racing a claim cannot re-add it.
-        await self._redis.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id), xx=True)
+        await self._write(
+            self._redis.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id), xx=True),
+            f"move of {vehicle_id}")
 
     async def nearest(
         self, *, kind: VehicleKind, lon: float, lat: float, radius_m: float, count: int
@@ -118,7 +139,12 @@ class LiveIndex:
             pipe.geoadd(self._key(kind), (lon, _indexable(lat), vehicle_id))
             n += 1
         pipe.set(self._built_key, "1")
-        await pipe.execute()
+        self.stale = False  # before the round trip: a write failing meanwhile marks it again
+        try:
+            await pipe.execute()
+        except BaseException:
+            self.stale = True
+            raise
         return n
 
     @property

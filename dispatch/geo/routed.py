@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import httpx
@@ -51,8 +51,14 @@ async def rerank_by_routes(
     min_crew: int = 2,
     stale_penalty_s: float = DEFAULT_STALE_PENALTY_S,
     kind_margin_s: float = DEFAULT_KIND_MARGIN_S,
+    uncertainty_s: Mapping[str, float] | None = None,
 ) -> list[Ranked]:
-    """`ranked` with its first `shortlist` entries re-ordered by routed ETA (model on failure)."""
+    """`ranked` with its first `shortlist` entries re-ordered by routed ETA (model on failure).
+
+    Routes go to the centre of the caller's confidence circle; `uncertainty_s` (vehicle id
+    -> expected minus centre model ETA, dispatch.geo.uncertainty) adds what the doubt
+    about the caller's position costs on top of the routed time.
+    """
     if shortlist < 1:
         raise GeoError("shortlist must be >= 1", field="shortlist")
     head, tail = list(ranked[:shortlist]), list(ranked[shortlist:])
@@ -74,9 +80,13 @@ async def rerank_by_routes(
     model_eta = {r.vehicle_id: r.eta_s for r in head}
     routed = {c.vehicle_id: row[0] for c, row in zip(shortlisted, matrix, strict=True)}
 
+    extra = uncertainty_s or {}
+
     def eta(c: Candidate) -> float:
         seconds = routed[c.vehicle_id]
-        return model_eta[c.vehicle_id] if seconds is None else seconds
+        if seconds is None:
+            return model_eta[c.vehicle_id]
+        return seconds + extra.get(c.vehicle_id, 0.0)
 
     reordered = rank(
         candidates=shortlisted, lon=lon, lat=lat, kinds=kinds,

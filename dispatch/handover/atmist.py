@@ -25,7 +25,7 @@ from dispatch.errors import HandoverError
 
 __all__ = ["Atmist", "TreatmentLine", "VitalSpec", "VitalTrend", "VITALS", "build_atmist"]
 
-# Times printed for people are the centre's local time (DISPATCH_TIME_ZONE's default).
+# Times printed for people are the centre's local time (DISPATCH_DISPLAY_TIMEZONE's default).
 CENTRE_TIME_ZONE = "Asia/Shanghai"
 
 TREND_UP = "↑"

@@ -12,8 +12,10 @@ statement) and takes a fresh one after a connection error.
 
 Each connection handles its frames one after another and submits at most a couple of
 items per frame, so the pending list is bounded by the number of open connections.
-A frame is acknowledged only when its batch has committed; a failed batch fails every
-frame in it (the client resends; the writes are idempotent).
+A frame is acknowledged only when its batch has committed. A batch refused by PostgreSQL
+(one item's content it cannot store, say) is written again item by item, so that only the
+item at fault fails; a batch lost with its connection fails every item in it (the client
+resends; the writes are idempotent), as written one by one they would only fail again.
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
-__all__ = ["Batcher", "HeldConnection"]
+__all__ = ["CONNECTION_ERRORS", "Batcher", "HeldConnection"]
 
 log = logging.getLogger(__name__)
+
+# The database or the link to it failed, whatever was written: the same write fails alike
+# until it is back.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError)
 
 I = TypeVar("I")  # noqa: E741 - the item type
 R = TypeVar("R")
@@ -104,13 +111,42 @@ class Batcher(Generic[I, R]):
             results = await self._flush(items)
         except Exception as exc:  # noqa: BLE001 - every submitter hears of the failure
             log.warning("%s: batch of %d not written: %r", self._name, len(items), exc)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            if len(batch) > 1 and not isinstance(exc, CONNECTION_ERRORS):
+                await self._write_one_by_one(batch)
+                return
+            _fail(batch, exc)
             return
+        self._answer(batch, results)
+        await self._after_commit(items, results)
+
+    async def _write_one_by_one(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        """Write a refused batch's items each alone: the others of an item PostgreSQL
+        cannot store are written and answered, in order; it alone fails."""
+        written: list[I] = []
+        results: list[R] = []
+        for n, (item, future) in enumerate(batch):
+            try:
+                [result] = await self._flush([item])
+            except Exception as exc:  # noqa: BLE001 - its submitter hears of it
+                if isinstance(exc, CONNECTION_ERRORS):
+                    _fail(batch[n:], exc)  # the database went away meanwhile
+                    break
+                log.warning("%s: item not written: %r", self._name, exc)
+                _fail([(item, future)], exc)
+                continue
+            self._answer([(item, future)], [result])
+            written.append(item)
+            results.append(result)
+        if written:
+            await self._after_commit(written, results)
+
+    @staticmethod
+    def _answer(batch: list[tuple[I, asyncio.Future[R]]], results: Sequence[R]) -> None:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():  # a submitter that left still had its item written
                 future.set_result(result)
+
+    async def _after_commit(self, items: Sequence[I], results: Sequence[R]) -> None:
         if self._after is not None:
             try:
                 # Before the next batch is written: what one connection sends in order
@@ -118,6 +154,12 @@ class Batcher(Generic[I, R]):
                 await self._after(items, results)
             except Exception as exc:  # noqa: BLE001 - committed and acked; ours to log
                 log.error("%s: after-commit step of %d failed: %r", self._name, len(items), exc)
+
+
+def _fail(batch: Sequence[tuple[object, asyncio.Future[R]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 class HeldConnection:
@@ -132,20 +174,27 @@ class HeldConnection:
         """The held connection; dropped (a fresh one next time) after a connection error."""
         try:
             if self._conn is None:
-                self._conn = await self._pool.acquire()
+                conn = self._conn = await self._pool.acquire()
+                # A connection the server closed (a restart) goes back to the pool by
+                # itself, and using it then fails: the next batch takes a fresh one.
+                conn.add_termination_listener(self._terminated)
                 # A writer runs its one statement all day on a few rows, by primary keys:
                 # the plan never changes, and planning each execution anew cost PostgreSQL
                 # more than executing it. (Undone by the pool's reset when it goes back.)
-                await self._conn.execute("SET plan_cache_mode = force_generic_plan")
+                await conn.execute("SET plan_cache_mode = force_generic_plan")
             yield self._conn
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError,
-                TimeoutError):
+        except CONNECTION_ERRORS:
             await self.release()
             raise
+
+    def _terminated(self, conn: object) -> None:
+        if conn is self._conn:  # (the pool's proxy, as held)
+            self._conn = None
 
     async def release(self) -> None:
         """Give the connection back to the pool."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                conn.remove_termination_listener(self._terminated)
                 await self._pool.release(conn)

@@ -11,6 +11,11 @@ client only reads Redis itself to catch up after a resume.
 A subscriber whose queue is full loses its queue and gets one `Overflow` marker: its
 pump tells the client to resync (resume from its last event id), so a slow screen costs
 at most `queue_size` events of memory and never stalls the reader or other clients.
+
+A reader whose Redis link failed (a restart, a Sentinel failover) may have missed events:
+a fan-out that failed meanwhile is never written, and a failover loses what the old
+master had not yet replicated. So once it reads again, a resume from before that moment
+is unproven (`can_resume`) and its subscribers are told to resync.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from dispatch.bus import Bus, StreamEvent
 
@@ -37,6 +42,8 @@ __all__ = [
     "event_frame_text",
     "id_key",
     "pump",
+    "server_started_ms",
+    "valid_event_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,33 @@ DEFAULT_BLOCK_MS = 2_000
 # much added latency. A quiet topic's first event is still delivered at once (BLOCK).
 DEFAULT_READ_GAP_S = 0.003
 CATCH_UP_BATCH = 500
+
+
+# Redis stream ids are two unsigned 64-bit integers; a larger one is an error in XRANGE.
+_MAX_ID_PART = 2**64 - 1
+
+
+def valid_event_id(text: str) -> bool:
+    """Whether a client's resume id is a stream id: "<ms>" or "<ms>-<seq>", each within
+    Redis' unsigned 64-bit range (ASCII digits only: no sign, no NUL, no other scripts)."""
+    ms, sep, seq = text.partition("-")
+    parts = (ms, seq) if sep else (ms,)
+    return all(p.isascii() and p.isdigit() and len(p) <= 20 and int(p) <= _MAX_ID_PART
+               for p in parts)
+
+
+def server_started_ms(info: object) -> int | None:
+    """When the Redis server started, in its own clock's milliseconds (the clock of its
+    stream ids), from `INFO server`; None when it does not say (fakeredis, a managed
+    Redis hiding INFO). Uptime is whole seconds, so this is at most a second late: ids of
+    that second after the start are taken for older, which costs a snapshot, never a gap.
+    """
+    if not isinstance(info, dict):
+        return None
+    try:
+        return int(info["server_time_usec"]) // 1000 - int(info["uptime_in_seconds"]) * 1000
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -83,6 +117,8 @@ class Subscription:
     topic: str
     queue: asyncio.Queue[Delivery | Overflow]
     overflowed: bool = False
+    # Set when the stream itself may have lost events (Redis lost its data), not the client.
+    stream_lost: bool = False
 
     def offer(self, delivery: Delivery) -> None:
         """Queue a live event; on overflow drop the queue and leave one Overflow marker."""
@@ -91,10 +127,14 @@ class Subscription:
         try:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
-            self.overflowed = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(_OVERFLOW)
+            self.drop()
+
+    def drop(self) -> None:
+        """Drop the queue and leave one Overflow marker: the client must resume."""
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_OVERFLOW)
 
 
 _VEHICLES, _OTHERS = "vehicles", "others"
@@ -111,6 +151,8 @@ class _Feed:
     offset: str  # the last id read, for the next XREAD
     subscribers: set[Subscription] = field(default_factory=set)
     offset_key: tuple[int, int] = field(init=False)  # id_key(offset), kept with it
+    # Read from before a failed read: checked (Hub._check_feeds) before it is read again.
+    suspect: bool = False
 
     def __post_init__(self) -> None:
         self.offset_key = id_key(self.offset)
@@ -139,6 +181,11 @@ class Hub:
         self._controls = {group: f"_control:{tag}:{group}" for group in _GROUPS}
         self._control_offsets = dict.fromkeys(_GROUPS, "0")
         self._readers = {group: bus.reader() for group in _GROUPS}
+        # Redis' clock when a reader read again after its link failed (a restart, a
+        # Sentinel failover): a resume from an older id may have missed events that no
+        # stream holds (a fan-out that failed meanwhile, writes the old master had not
+        # replicated), so it is no proof of a gap-free resume.
+        self._resume_floor = (0, 0)
         self._tasks: list[asyncio.Task[None]] = []
         # set before cancelling the readers: redis-py may turn a cancellation inside a
         # blocking read into a ConnectionError, which the retry loop would otherwise swallow
@@ -177,24 +224,29 @@ class Hub:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def can_resume(self, topic: str, after_id: str) -> bool:
-        """Whether the topic's stream still holds everything after `after_id`."""
-        try:
-            info = await self._redis.xinfo_stream(self.bus.key(topic))
-        except ResponseError:
-            return after_id == "0"  # no stream yet: nothing was ever missed
-        deleted = _text(info.get("max-deleted-entry-id", "0-0"))
-        newest = _text(info.get("last-generated-id", "0-0"))
-        removed = int(info.get("entries-added", 0)) - int(info.get("length", 0))
-        first = info.get("first-entry")
-        oldest = _text(first[0]) if first else newest
-        # XDEL records the newest id it removed; MAXLEN trimming does not (Redis 7.0
-        # leaves max-deleted-entry-id at 0-0) but only ever removes the oldest entries:
-        # once anything was removed, an id older than the oldest kept entry may have
-        # missed some. An id newer than anything generated comes from a Redis that lost
-        # its data. Either way: a snapshot.
-        if removed > 0 and id_key(after_id) < id_key(oldest):
+        """Whether a resume from `after_id` is provably gap-free: the stream still holds
+        the very entry the client saw last, and it is newer than the Redis server's start.
+
+        A stream only ever loses entries from its start (MAXLEN trimming), so while that
+        entry is there, so is everything after it. Once it is gone, the stream was trimmed
+        past it or Redis lost its data; a Redis restarted empty gives new entries newer ids,
+        which say nothing of the entries lost with the old ones. "0" (a snapshot taken of
+        an empty stream) proves nothing either. And a Redis restored after a crash (AOF,
+        RDB) may hold the entry but not the ones after it that never reached its disk: an
+        id from before the server started is not proof. Anything unproven: a snapshot.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xrange(self.bus.key(topic), min=after_id, max=after_id, count=1)
+        pipe.info("server")
+        rows, info = await pipe.execute(raise_on_error=False)
+        if isinstance(rows, Exception):
+            raise rows
+        if not rows:
             return False
-        return id_key(deleted) <= id_key(after_id) <= id_key(newest)
+        if id_key(after_id) < self._resume_floor:
+            return False  # from before a Redis failure this instance saw
+        started_ms = server_started_ms(info)
+        return started_ms is None or id_key(after_id) >= (started_ms, 0)
 
     async def subscribe(self, topic: str) -> Subscription:
         """Start queueing the topic's live events for a new subscriber."""
@@ -259,20 +311,56 @@ class Hub:
 
     async def _run(self, group: str) -> None:
         control = self._controls[group]
+        failed = False
         while not self._stopping:
-            offsets = {control: self._control_offsets[group]}
-            offsets.update({topic: feed.offset for topic, feed in self._feeds[group].items()})
             try:
+                if failed:
+                    await self._raise_resume_floor()
+                    await self._check_feeds(group)
+                    failed = False
+                offsets = {control: self._control_offsets[group]}
+                offsets.update({topic: feed.offset
+                                for topic, feed in self._feeds[group].items()})
                 events = await self._readers[group].wait(offsets, block_ms=self._block_ms)
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
                 log.warning("stream reader: %s; retrying", exc)
+                failed = True
+                for feed in self._feeds[group].values():
+                    feed.suspect = True
                 await asyncio.sleep(0.5)
                 continue
             self._dispatch(group, events)
             if events and self._read_gap_s > 0:
                 await asyncio.sleep(self._read_gap_s)
+
+    async def _raise_resume_floor(self) -> None:
+        """The reader reads again after its link failed: what any feed read before now is
+        unproven (every feed's subscribers then resync in _check_feeds)."""
+        seconds, micros = await self._redis.time()
+        self._resume_floor = max(self._resume_floor, (seconds * 1000 + micros // 1000, 0))
+
+    async def _check_feeds(self, group: str) -> None:
+        """After a failed read: a feed read before it whose last event is no longer in its
+        stream, or older than the Redis server's start, may have missed events (can_resume);
+        its subscribers must resume, which gets them a snapshot, and the feed goes on from
+        the stream's end. (A feed made since reads the current server: nothing to check.)"""
+        async with self._lock:
+            for topic, feed in list(self._feeds[group].items()):
+                if not feed.suspect:
+                    continue
+                if await self.can_resume(topic, feed.offset):
+                    feed.suspect = False
+                    continue
+                log.warning("stream %s lost events after %s; its screens resync", topic,
+                            feed.offset)
+                for sub in feed.subscribers:
+                    sub.stream_lost = True
+                    sub.drop()
+                feed.offset = await self.last_id(topic) or "0"
+                feed.offset_key = id_key(feed.offset)
+                feed.suspect = False
 
     def _dispatch(self, group: str, events: list[StreamEvent]) -> None:
         control = self._controls[group]
@@ -293,10 +381,6 @@ class Hub:
             delivery = Delivery(event=event, text=event_frame_text(event), key=key)
             for sub in tuple(feed.subscribers):
                 sub.offer(delivery)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def event_frame_text(event: StreamEvent) -> str:

@@ -2,9 +2,10 @@
 
 A `collection` Bundle holding the Patient (sex; age as an Observation, never a name),
 the Encounter (with the ATMIST text as its narrative and the destination hospital),
-vital-sign Observations with LOINC codes and UCUM units, provisional Conditions, and a
-Procedure or MedicationAdministration per treatment. The mapping follows IHE
-Paramedicine Summary of Care (mPSC, 2023) in spirit: EMS findings as plain base FHIR.
+vital-sign Observations with LOINC codes and UCUM units, provisional Conditions, the
+crew's ECGs, stroke scales and injuries (dispatch.handover.fhir_findings, mapped as IHE
+Paramedicine Summary of Care (mPSC) names them), and a Procedure or
+MedicationAdministration per treatment.
 
 Resource ids are UUIDv5s derived from the call id, so exporting the same call twice
 gives the same ids and a receiving system can upsert instead of duplicating. Every
@@ -26,6 +27,11 @@ from pydantic import ValidationError
 from dispatch.domain import Acuity, Pathway
 from dispatch.errors import HandoverError
 from dispatch.handover.atmist import CENTRE_TIME_ZONE, Atmist
+from dispatch.handover.fhir_findings import (
+    ecg_observations,
+    injury_resources,
+    stroke_observations,
+)
 
 __all__ = [
     "CALL_SYSTEM",
@@ -120,10 +126,17 @@ def build_bundle(
     conditions: Sequence[str],
     treatments: Sequence[Mapping[str, Any]],
     hospital_id: str,
+    ecgs: Sequence[Mapping[str, Any]] = (),
+    strokes: Sequence[Mapping[str, Any]] = (),
+    injuries: Mapping[str, Any] | None = None,
     time_zone: str = CENTRE_TIME_ZONE,
 ) -> dict[str, Any]:
     """Build the FHIR R5 handover Bundle of one call as a JSON-ready dict (the narrative's
-    clock times in `time_zone`, the centre's)."""
+    clock times in `time_zone`, the centre's).
+
+    `ecgs` and `strokes` are every crew frame of that type, oldest first; `injuries` the
+    latest injuries frame (each one replaces the crew's previous list).
+    """
     call_id = _call_id(call)
     ids = _Ids(call_id)
     patient_ref = {"reference": ids.url("Patient")}
@@ -145,6 +158,13 @@ def build_bundle(
         resources.append(
             _condition(ids, key, atmist, patient_ref=patient_ref, encounter_ref=encounter_ref)
         )
+    for finding in (ecg_observations(ecgs, id_of=ids.id, subject=patient_ref,
+                                     encounter=encounter_ref),
+                    stroke_observations(strokes, id_of=ids.id, subject=patient_ref,
+                                        encounter=encounter_ref),
+                    injury_resources(injuries, id_of=ids.id, subject=patient_ref,
+                                     encounter=encounter_ref)):
+        resources.extend(finding)
     for i, treatment in enumerate(treatments):
         resources.append(
             _treatment(

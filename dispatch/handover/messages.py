@@ -58,6 +58,9 @@ __all__ = [
     "EcgRhythm",
     "ErrorFrame",
     "EventFrame",
+    "CapabilityState",
+    "CapacityMsg",
+    "CapacityReport",
     "FrameError",
     "HospitalAckMsg",
     "HospitalArrivedMsg",
@@ -471,6 +474,45 @@ class DiversionMsg(_HospitalBase):
         return self
 
 
+class CapabilityState(BaseModel):
+    """One capability's availability as a centre reports it (cath lab busy, CT down)."""
+
+    model_config = _FROZEN
+    available: bool
+    reason: ShortText | None = None  # shown to dispatchers and crews: "导管室占用", "CT故障"
+
+    @model_validator(mode="after")
+    def _check(self) -> CapabilityState:
+        if self.available and self.reason is not None:
+            raise ValueError("reason only applies when unavailable")
+        return self
+
+
+class CapacityReport(BaseModel):
+    """A centre's capacity beside diversion. Fields left out keep their last reported value;
+    capabilities left out keep theirs (dispatch.handover.capacity)."""
+
+    model_config = _FROZEN
+    ed_beds_available: WholeNumber | None = Field(default=None, ge=0, le=10_000)
+    ed_at_capacity: bool | None = None
+    capabilities: dict[Capability, CapabilityState] = Field(default_factory=dict, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CapacityReport:
+        if not self.model_fields_set & {"ed_beds_available", "ed_at_capacity", "capabilities"}:
+            raise ValueError("report ed_beds_available, ed_at_capacity or capabilities")
+        if Capability.ED in self.capabilities:
+            raise ValueError("the ED's own state is ed_beds_available / ed_at_capacity, or "
+                             "a diversion of ed")
+        return self
+
+
+class CapacityMsg(_HospitalBase, CapacityReport):
+    """The centre reports its capacity (CapacityReport)."""
+
+    type: Literal["capacity"]
+
+
 # ---------------------------------------------------------------------------- server -> client
 
 
@@ -538,6 +580,7 @@ HospitalMessage = Annotated[
     | HospitalArrivedMsg
     | HandoverCompleteMsg
     | DiversionMsg
+    | CapacityMsg
     | ResumeMsg,
     Field(discriminator="type"),
 ]
@@ -568,6 +611,7 @@ _ALL_CLIENT_TYPES = frozenset(
         "arrived",
         "handover_complete",
         "diversion",
+        "capacity",
     }
 )
 

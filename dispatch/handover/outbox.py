@@ -22,8 +22,6 @@ __all__ = ["OutboxPublisher"]
 log = logging.getLogger(__name__)
 
 _BATCH = 500
-# PostgreSQL down, restarting or frozen: the sweep tries again, the task must not end
-_DOWN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class OutboxPublisher:
@@ -43,9 +41,24 @@ class OutboxPublisher:
 
     async def start(self) -> None:
         """Listen for commits and start the publishing task."""
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(self._channel, self._notified)
+        await self._listen()
         self._task = asyncio.create_task(self._run(), name="handover-outbox")
+
+    async def _listen(self) -> None:
+        listener = await self._pool.acquire()
+        try:
+            # The server closing it (a restart) hands it back to the pool by itself: the
+            # sweep publishes meanwhile, and the next round listens on a fresh one.
+            listener.add_termination_listener(self._listener_lost)
+            await listener.add_listener(self._channel, self._notified)
+        except BaseException:
+            await self._pool.release(listener)
+            raise
+        self._listener = listener
+
+    def _listener_lost(self, conn: object) -> None:
+        if conn is self._listener:
+            self._listener = None
 
     async def stop(self) -> None:
         """Stop publishing and give the listening connection back."""
@@ -53,27 +66,13 @@ class OutboxPublisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._drop_listener()
-
-    async def _drop_listener(self) -> None:
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            # its connection may have died with a PostgreSQL restart: give it back anyway
-            with contextlib.suppress(*_DOWN):
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                listener.remove_termination_listener(self._listener_lost)
                 await listener.remove_listener(self._channel, self._notified)
-            with contextlib.suppress(*_DOWN):
+            with contextlib.suppress(asyncpg.InterfaceError):  # already back (lost)
                 await self._pool.release(listener)
-
-    async def _relisten(self) -> None:
-        """Listen again on a fresh connection once the old one died (a restart)."""
-        await self._drop_listener()
-        listener = await self._pool.acquire()
-        try:
-            await listener.add_listener(self._channel, self._notified)
-        except BaseException:
-            await self._pool.release(listener)
-            raise
-        self._listener = listener
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()
@@ -100,8 +99,9 @@ class OutboxPublisher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_every_s)
             self._wake.clear()
             try:
-                if self._listener is None or self._listener.is_closed():
-                    await self._relisten()
+                if self._listener is None:
+                    await self._listen()
                 await self.flush()
-            except (*_DOWN, RedisError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError,
+                    TimeoutError) as exc:
                 log.warning("handover outbox: %s; retrying", exc)

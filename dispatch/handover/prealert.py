@@ -3,14 +3,15 @@
 `destination_changed` runs inside the orchestrator's transaction that chose the centre
 (so the alert commits with the choice) and leaves its messages in the outbox;
 `crew_status_changed` runs inside the transaction that applies a crew status, and
-also leaves its messages in the outbox.
+`call_cancelled` inside the cancel's transaction; both leave their messages in the
+outbox too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events
 from dispatch.domain import EventKind, Role, VehicleStatus
 from dispatch.handover import repo
+from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.state import (
     Actor,
@@ -35,6 +37,7 @@ from dispatch.handover.state import (
     RecordEvent,
     Reroute,
     RevokeAccess,
+    Withdraw,
     apply,
 )
 
@@ -42,8 +45,10 @@ __all__ = [
     "ONCE_PER_CALL",
     "Outgoing",
     "apply_event",
+    "call_cancelled",
     "crew_status_changed",
     "destination_changed",
+    "hospital_may_see",
     "patient_view",
 ]
 
@@ -150,8 +155,13 @@ async def destination_changed(
     previous: str | None,
     hospital_id: str | None,
     now: datetime,
+    by: Actor = _DESTINATION_CHOICE,
+    reason: str | None = None,
 ) -> None:
-    """Re-route away from the previous centre and alert the new one (caller's transaction)."""
+    """Re-route away from the previous centre and alert the new one (caller's transaction).
+
+    `by`: who changed it (destination choice, or a person: dispatch.handover.destinations),
+    named with `reason` in the destination_changed message."""
     call = await call_db.get_call(conn=conn, call_id=call_id)
     if call is None:
         return
@@ -161,22 +171,53 @@ async def destination_changed(
         if state.phase in (Phase.ALERTED, Phase.ACKNOWLEDGED):
             _, more = await apply_event(
                 conn=conn, call=call, hospital_id=previous, now=now,
-                event=Reroute(to_hospital_id=hospital_id or "none", by=_DESTINATION_CHOICE))
+                event=Reroute(to_hospital_id=hospital_id or "none", by=by))
             out.extend(more)
     if hospital_id is not None:
         try:
             _, more = await apply_event(conn=conn, call=call, hospital_id=hospital_id, now=now,
-                                        event=Alert(by=_DESTINATION_CHOICE))
+                                        event=Alert(by=by))
             out.extend(more)
         except IllegalTransition as exc:
             # Already arrived or handed over there: nothing to announce.
             log.info("no pre-alert for call %s at %s: %s", call_id, hospital_id, exc)
-    update = {"kind": "destination_changed", "call_id": str(call_id),
-              "hospital_id": hospital_id, "previous": previous}
+    update: dict[str, Any] = {"kind": "destination_changed", "call_id": str(call_id),
+                              "hospital_id": hospital_id, "previous": previous}
+    if by != _DESTINATION_CHOICE:
+        update |= {"by": by.to_dict(), "reason": reason}
     out.append(("console", update))
     for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
         out.append((f"vehicle:{a['vehicle_id']}", update))
     await repo.add_outbox(conn=conn, items=out)
+
+
+async def call_cancelled(
+    *, conn: asyncpg.Connection, call: Mapping[str, Any], by: Actor, now: datetime
+) -> None:
+    """Withdraw a cancelled call's pre-alert from every centre it is inbound to (caller's
+    transaction): the centre loses sight and its screens get `patient_removed` once the
+    cancel commits. A patient already arrived stays with its centre."""
+    out: Outgoing = []
+    for state in await repo.states_of_call(conn=conn, call_id=call["id"]):
+        if state.phase in (Phase.ALERTED, Phase.ACKNOWLEDGED):
+            _, more = await apply_event(conn=conn, call=call, hospital_id=state.hospital_id,
+                                        now=now, event=Withdraw(by=by))
+            out.extend(more)
+    await repo.add_outbox(conn=conn, items=out)
+
+
+async def hospital_may_see(
+    *,
+    conn: asyncpg.Connection,
+    call: Mapping[str, Any],
+    hospital_id: str,
+    now: datetime,
+    retention: timedelta,
+) -> bool:
+    """Whether a centre may see this call now (dispatch.handover.access)."""
+    state = await repo.load_state(conn=conn, call_id=call["id"], hospital_id=hospital_id)
+    return hospital_sees(state=state, call_status=call["status"], status_at=call["updated_at"],
+                         now=now, retention=retention)
 
 
 async def crew_status_changed(

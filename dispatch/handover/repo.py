@@ -22,7 +22,7 @@ __all__ = [
     "FINDING_KINDS",
     "OUTBOX_CHANNEL_PREFIX",
     "add_outbox",
-    "crew_message_id",
+    "earlier_crew_message",
     "existing_vehicles",
     "finding_frames",
     "findings_of",
@@ -58,6 +58,8 @@ class CrewInsert:
     created: bool
     allowed: bool  # the vehicle holds a live assignment on the call
     destination_id: str | None
+    # An earlier frame of the call holds this msg_id with other content: not a resend.
+    conflict: bool = False
 
 
 async def insert_crew_message(
@@ -71,7 +73,8 @@ async def insert_crew_message(
     body: dict[str, Any],
     require_assignment: bool = True,
 ) -> CrewInsert:
-    """Store a crew frame once per (vehicle, msg_id), only for the vehicle's own mission."""
+    """Store a crew frame once per (vehicle, call, msg_id), only for the vehicle's own
+    mission; an earlier frame under that key answers (`conflict` if its content differs)."""
     # One round trip: the rights check, the idempotent insert and the destination.
     row = await conn.fetchrow(
         """WITH allowed AS (
@@ -81,12 +84,16 @@ async def insert_crew_message(
                INSERT INTO crew_messages (vehicle_id, msg_id, call_id, kind, occurred_at, body)
                SELECT $1, $2, $3, $4, $5, $6
                 WHERE NOT $7 OR EXISTS (SELECT 1 FROM allowed)
-               ON CONFLICT (vehicle_id, msg_id) DO NOTHING
+               ON CONFLICT (vehicle_id, call_id, msg_id) DO NOTHING
                RETURNING id)
-           SELECT (SELECT id FROM ins) AS new_id,
-                  (SELECT id FROM crew_messages WHERE vehicle_id = $1 AND msg_id = $2) AS old_id,
+           SELECT (SELECT id FROM ins) AS new_id, old.id AS old_id, old.differs,
                   EXISTS (SELECT 1 FROM allowed) AS allowed,
-                  (SELECT destination_id FROM calls WHERE id = $3) AS destination_id""",
+                  (SELECT destination_id FROM calls WHERE id = $3) AS destination_id
+             FROM (SELECT 1) one
+             LEFT JOIN (SELECT m.id, (m.kind <> $4 OR m.body <> $6::jsonb) AS differs
+                          FROM crew_messages m
+                         WHERE m.vehicle_id = $1 AND m.call_id = $3 AND m.msg_id = $2) old
+               ON true""",
         vehicle_id, msg_id, call_id, kind, occurred_at, body, require_assignment,
     )
     assert row is not None
@@ -96,6 +103,7 @@ async def insert_crew_message(
         created=created,
         allowed=row["allowed"],
         destination_id=row["destination_id"],
+        conflict=not created and bool(row["differs"]),
     )
 
 
@@ -117,7 +125,7 @@ async def insert_crew_messages(
 ) -> list[CrewInsert]:
     """Store many crew frames in one statement, each as insert_crew_message would.
 
-    (vehicle, msg_id) must be unique within `rows` (the caller folds duplicates).
+    (vehicle, call, msg_id) must be unique within `rows` (the caller folds duplicates).
     """
     if not rows:
         return []
@@ -139,17 +147,20 @@ async def insert_crew_messages(
                SELECT vehicle_id, msg_id, call_id, kind, occurred_at, body FROM checked
                 WHERE NOT required OR allowed
                 ORDER BY ord
-               ON CONFLICT (vehicle_id, msg_id) DO NOTHING
-               RETURNING id, vehicle_id, msg_id)
-           SELECT c.ord, ins.id AS new_id,
-                  CASE WHEN ins.id IS NULL THEN  -- a resend: the first delivery's row
-                      (SELECT m.id FROM crew_messages m
-                        WHERE m.vehicle_id = c.vehicle_id AND m.msg_id = c.msg_id) END
-                      AS old_id,
+               ON CONFLICT (vehicle_id, call_id, msg_id) DO NOTHING
+               RETURNING id, vehicle_id, call_id, msg_id)
+           SELECT c.ord, ins.id AS new_id, old.id AS old_id, old.differs,
                   c.allowed, c.required,
                   (SELECT destination_id FROM calls WHERE id = c.call_id) AS destination_id
              FROM checked c
-             LEFT JOIN ins ON ins.vehicle_id = c.vehicle_id AND ins.msg_id = c.msg_id
+             LEFT JOIN ins ON ins.vehicle_id = c.vehicle_id AND ins.call_id = c.call_id
+                          AND ins.msg_id = c.msg_id
+             -- not inserted: a resend (the first delivery's row) or a reused msg_id
+             LEFT JOIN LATERAL (
+                 SELECT m.id, (m.kind <> c.kind OR m.body <> c.body) AS differs
+                   FROM crew_messages m
+                  WHERE ins.id IS NULL AND m.vehicle_id = c.vehicle_id
+                    AND m.call_id = c.call_id AND m.msg_id = c.msg_id) old ON true
             ORDER BY c.ord""",
         list(range(len(rows))), [r.vehicle_id for r in rows], [r.msg_id for r in rows],
         [r.call_id for r in rows], [r.kind for r in rows], [r.occurred_at for r in rows],
@@ -159,13 +170,18 @@ async def insert_crew_messages(
     for row, given in zip(found, rows, strict=True):
         created = row["new_id"] is not None
         event_id = row["new_id"] if created else row["old_id"]
+        differs = bool(row["differs"])
         if event_id is None and (row["allowed"] or not row["required"]):
             # Another instance inserted the same frame while this statement ran: its row
             # is not in this statement's snapshot, but it is committed now.
-            event_id = await crew_message_id(conn=conn, vehicle_id=given.vehicle_id,
-                                             msg_id=given.msg_id)
+            earlier = await earlier_crew_message(
+                conn=conn, vehicle_id=given.vehicle_id, call_id=given.call_id,
+                msg_id=given.msg_id, kind=given.kind, body=given.body)
+            if earlier is not None:
+                event_id, differs = earlier
         out.append(CrewInsert(event_id=event_id, created=created, allowed=row["allowed"],
-                              destination_id=row["destination_id"]))
+                              destination_id=row["destination_id"],
+                              conflict=not created and differs))
     return out
 
 
@@ -225,13 +241,17 @@ async def existing_vehicles(*, conn: asyncpg.Connection, ids: Sequence[str]) -> 
     return {r["id"] for r in rows}
 
 
-async def crew_message_id(
-    *, conn: asyncpg.Connection, vehicle_id: str, msg_id: str
-) -> int | None:
-    """The stored row of an earlier frame with this msg_id, if any."""
-    value: int | None = await conn.fetchval(
-        "SELECT id FROM crew_messages WHERE vehicle_id = $1 AND msg_id = $2", vehicle_id, msg_id)
-    return value
+async def earlier_crew_message(
+    *, conn: asyncpg.Connection, vehicle_id: str, call_id: UUID, msg_id: str, kind: str,
+    body: dict[str, Any],
+) -> tuple[int, bool] | None:
+    """The stored row of an earlier frame of the call with this msg_id, if any, and whether
+    its content (type and body) differs from `kind` and `body`: then it is not a resend."""
+    row = await conn.fetchrow(
+        """SELECT id, (kind <> $4 OR body <> $5::jsonb) AS differs FROM crew_messages
+            WHERE vehicle_id = $1 AND call_id = $2 AND msg_id = $3""",
+        vehicle_id, call_id, msg_id, kind, body)
+    return None if row is None else (row["id"], row["differs"])
 
 
 async def status_applied(
@@ -388,12 +408,17 @@ async def states_of_call(*, conn: asyncpg.Connection, call_id: UUID) -> list[Han
     return [HandoverState.from_dict(r["state"]) for r in rows]
 
 
-async def inbound_call_ids(*, conn: asyncpg.Connection, hospital_id: str) -> list[UUID]:
-    """Patients a centre may see now (alerted, acknowledged or arrived)."""
+async def inbound_call_ids(
+    *, conn: asyncpg.Connection, hospital_id: str, closed_after: datetime
+) -> list[UUID]:
+    """A centre's board: patients alerted, acknowledged or arrived there whose call is
+    live, or closed after `closed_after` (the retention window); never a cancelled one."""
     rows = await conn.fetch(
-        """SELECT call_id FROM handovers WHERE hospital_id = $1 AND phase = ANY($2::text[])
-            ORDER BY updated_at""",
-        hospital_id, SEEING)
+        """SELECT h.call_id FROM handovers h JOIN calls c ON c.id = h.call_id
+            WHERE h.hospital_id = $1 AND h.phase = ANY($2::text[])
+              AND c.status <> 'cancelled' AND (c.status <> 'closed' OR c.updated_at > $3)
+            ORDER BY h.updated_at""",
+        hospital_id, SEEING, closed_after)
     return [r["call_id"] for r in rows]
 
 

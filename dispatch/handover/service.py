@@ -25,10 +25,13 @@ from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import audit, timeline
 from dispatch.domain import EventKind, Role, VehicleKind, VehicleStatus
-from dispatch.errors import DispatchError, Forbidden, NotFound
+from dispatch.errors import Conflict, DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
+from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.batching import Batcher, HeldConnection
+from dispatch.handover.capacity import report_capacity
+from dispatch.handover.destinations import crew_request
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import (
     ALWAYS_RETRIAGE,
@@ -40,8 +43,10 @@ from dispatch.handover.findings import (
 from dispatch.handover.messages import (
     AckFrame,
     ActivateTeamMsg,
+    CapacityMsg,
     CrewActivateTeamMsg,
     CrewMessage,
+    DestinationRequestMsg,
     DiversionMsg,
     HandoverCompleteMsg,
     HospitalAckMsg,
@@ -52,7 +57,7 @@ from dispatch.handover.messages import (
     StatusMsg,
 )
 from dispatch.handover.outbox import OutboxPublisher
-from dispatch.handover.prealert import Outgoing, apply_event, patient_view
+from dispatch.handover.prealert import Outgoing, apply_event, hospital_may_see, patient_view
 from dispatch.handover.state import (
     Acknowledge,
     ActivateTeam,
@@ -100,7 +105,7 @@ class HandoverConfig:
     # Positions (1 Hz, the latest stands) and re-triage reads (after the ack) wait longer:
     # fewer, larger statements and commits, with no clinical frame waiting behind them.
     background_gather_s: float = 0.020
-    # The centre's zone, for the clock times of the printable handover (DISPATCH_TIME_ZONE).
+    # The centre's zone, for the clock times of the printable handover (DISPATCH_DISPLAY_TIMEZONE).
     time_zone: str = "Asia/Shanghai"
 
 
@@ -140,6 +145,18 @@ def _frame_payload(row: repo.CrewRow, stored: repo.CrewInsert) -> dict[str, Any]
     """The bus message of a stored crew frame."""
     return {"kind": row.kind, **row.body, "call_id": str(row.call_id),
             "vehicle_id": row.vehicle_id, "event_id": stored.event_id}
+
+
+def _reused(msg_id: str) -> Conflict:
+    return Conflict(f"msg_id {msg_id!r} already names another frame of this call "
+                    "(a resend must repeat it unchanged; new content needs a new msg_id)",
+                    field="msg_id")
+
+
+def _refuse_reused(msg_id: str, stored: repo.CrewInsert) -> None:
+    """A msg_id reused for other content is refused, never acknowledged as a resend."""
+    if stored.conflict:
+        raise _reused(msg_id)
 
 
 class HandoverService:
@@ -215,6 +232,8 @@ class HandoverService:
             return await self._position(link, principal, msg, now)
         if isinstance(msg, StatusMsg):
             return await self._status(link, principal, msg, now)
+        if isinstance(msg, DestinationRequestMsg):
+            return await self._destination_request(link, msg, now)
         body = msg.model_dump(mode="json", exclude_none=True)
 
         async def check() -> None:
@@ -226,6 +245,7 @@ class HandoverService:
             # Written with the other connections' frames in one statement, published by
             # the writer right after it commits (_publish_frames).
             stored = await self._frames.submit(row)
+            _refuse_reused(msg.msg_id, stored)
             if stored.event_id is None:
                 raise Forbidden("this crew is not assigned to the call", field="call_id")
             ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
@@ -243,13 +263,34 @@ class HandoverService:
 
         return Handled(ack, (publish, check))
 
+    async def _destination_request(
+        self, link: CrewLink, msg: DestinationRequestMsg, now: datetime
+    ) -> Handled:
+        """Accepted (the screens re-routed) or refused with the reason: destinations.py."""
+        row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
+                           kind=msg.type, occurred_at=now,
+                           body=msg.model_dump(mode="json", exclude_none=True))
+        places = await self.orchestrator.places.get()
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = await crew_request(conn=conn, places=places, row=row,
+                                        hospital_id=msg.hospital_id, reason=msg.reason, now=now)
+        ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
+        if not stored.created:
+            return Handled(ack)  # a resend: applied and published the first time
+
+        async def publish() -> None:
+            await self.outbox.flush()  # the re-routing, before more frames flow
+            await self.bus.publish_many([("console", _frame_payload(row, stored))])
+
+        return Handled(ack, (publish,))
+
     async def _write_frames(self, rows: Sequence[repo.CrewRow]) -> list[repo.CrewInsert]:
         """One statement for a batch of crew frames; a frame sent twice is stored once."""
-        first: dict[tuple[str, str], int] = {}
+        first: dict[tuple[str, UUID, str], int] = {}
         unique: list[repo.CrewRow] = []
         index: list[int] = []
         for row in rows:
-            key = (row.vehicle_id, row.msg_id)
+            key = (row.vehicle_id, row.call_id, row.msg_id)
             if key not in first:
                 first[key] = len(unique)
                 unique.append(row)
@@ -262,9 +303,15 @@ class HandoverService:
                 self._fold((row.occurred_at, result.event_id), row)
         out: list[repo.CrewInsert] = []
         answered: set[int] = set()
-        for i in index:
-            # The same frame twice in one batch (a tablet on two links): one is the resend.
-            out.append(replace(stored[i], created=False) if i in answered else stored[i])
+        for row, i in zip(rows, index, strict=True):
+            if i in answered:
+                # The same msg_id twice in one batch (a tablet on two links): the later one
+                # is the resend, or a conflict if its content is not the first one's.
+                first_row = unique[i]
+                out.append(replace(stored[i], created=False, conflict=stored[i].conflict or (
+                    (row.kind, row.body) != (first_row.kind, first_row.body))))
+            else:
+                out.append(stored[i])
             answered.add(i)
         return out
 
@@ -364,6 +411,7 @@ class HandoverService:
         stored = await repo.insert_crew_message(
             conn=conn, vehicle_id=row.vehicle_id, msg_id=row.msg_id, call_id=row.call_id,
             kind=row.kind, occurred_at=row.occurred_at, body=row.body)
+        _refuse_reused(row.msg_id, stored)
         if stored.event_id is None:
             raise Forbidden("this crew is not assigned to the call", field="call_id")
         if stored.created and stored.destination_id is not None:
@@ -382,12 +430,17 @@ class HandoverService:
         # between report_status and storing the message: under the vehicle's lock, a
         # status whose clock is already on the timeline is stored and acked, never
         # reported again (that would stamp its clock twice).
+        body = msg.model_dump(mode="json")
         async with self.pool.acquire() as lock_conn, repo.status_lock(
                 conn=lock_conn, vehicle_id=link.vehicle_id):
-            earlier = await repo.crew_message_id(conn=lock_conn, vehicle_id=link.vehicle_id,
-                                                 msg_id=msg.msg_id)
+            earlier = await repo.earlier_crew_message(
+                conn=lock_conn, vehicle_id=link.vehicle_id, call_id=msg.call_id,
+                msg_id=msg.msg_id, kind=msg.type, body=body)
             if earlier is not None:
-                return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(earlier)))
+                event_id, differs = earlier
+                if differs:
+                    raise _reused(msg.msg_id)
+                return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(event_id)))
             applied = await repo.status_applied(
                 conn=lock_conn, call_id=msg.call_id, vehicle_id=link.vehicle_id,
                 status=msg.status.value, at=msg.at)
@@ -400,13 +453,14 @@ class HandoverService:
                     raise Forbidden("this vehicle's mission is another call", field="call_id")
                 # The same status tapped twice (a new msg_id) must not stamp its clock twice.
                 if vehicle["status"] != msg.status.value:
+                    # On the lock's connection: one per frame, whatever report_status does.
                     await self.orchestrator.report_status(
                         vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
-                        principal=principal, now=now, call_id=msg.call_id)
+                        principal=principal, now=now, call_id=msg.call_id, conn=lock_conn)
             stored = await repo.insert_crew_message(
                 conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,
                 call_id=msg.call_id, kind=msg.type, occurred_at=msg.at,
-                body=msg.model_dump(mode="json"), require_assignment=False)
+                body=body, require_assignment=False)
         return Handled(AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id)))
 
     async def _position(
@@ -510,6 +564,25 @@ class HandoverService:
         # The destination may have changed: get the alert out before more data flows.
         await self.outbox.flush()
 
+    async def position_reported(
+        self, *, vehicle_id: str, call_id: UUID | None, destination_id: str | None,
+        lon: float, lat: float, at: datetime, now: datetime,
+    ) -> None:
+        """A position recorded over REST (Orchestrator.report_position) joins the console's
+        next `positions` message like a tablet's, with the ETA to its centre if it has one."""
+        position: dict[str, Any] = {
+            "vehicle_id": vehicle_id, "call_id": None if call_id is None else str(call_id),
+            "lon": lon, "lat": lat, "heading": None, "speed_mps": None, "at": at.isoformat()}
+        places = await self.orchestrator.places.get()
+        hospital = places.hospitals.get(destination_id) if destination_id else None
+        if hospital is not None:
+            eta_s = self.orchestrator.eta_model.eta_s(
+                from_lon=lon, from_lat=lat, to_lon=hospital.lon, to_lat=hospital.lat,
+                area_type=places.area_type_at(lon, lat), at=now)
+            position["eta"] = {"hospital_id": hospital.id, "eta_s": round(eta_s, 1),
+                               "expected_at": (now + timedelta(seconds=eta_s)).isoformat()}
+        self._positions[vehicle_id] = position
+
     async def _batch_positions(self) -> None:
         while True:
             await asyncio.sleep(self.config.positions_every_s)
@@ -523,6 +596,11 @@ class HandoverService:
 
     # ------------------------------------------------------------------ hospital
 
+    @property
+    def _retention(self) -> timedelta:
+        """How long a centre keeps sight of a patient after handover or closing."""
+        return timedelta(seconds=self.orchestrator.settings.hospital_retention_s)
+
     async def hospital_message(
         self, *, principal: Principal, msg: HospitalMessage, now: datetime
     ) -> AckFrame:
@@ -532,6 +610,11 @@ class HandoverService:
         assert hospital_id is not None
         if isinstance(msg, DiversionMsg):
             return await self._diversion(principal, hospital_id, msg)
+        if isinstance(msg, CapacityMsg):
+            reported = await report_capacity(
+                pool=self.pool, outbox=self.outbox, places=self.orchestrator.places,
+                principal=principal, hospital_id=hospital_id, report=msg, msg_id=msg.msg_id)
+            return AckFrame(msg_id=msg.msg_id, event_id=str(reported.event_id))
         actor = Actor(role=Role.HOSPITAL, id=hospital_id)
         event: Event
         if isinstance(msg, HospitalAckMsg):
@@ -554,7 +637,9 @@ class HandoverService:
             call = await call_db.get_call(conn=conn, call_id=msg.call_id)
             state = await repo.load_state(conn=conn, call_id=msg.call_id,
                                           hospital_id=hospital_id)
-            if call is None or not state.sees_patient:
+            if call is None or not hospital_sees(
+                    state=state, call_status=call["status"], status_at=call["updated_at"],
+                    now=now, retention=self._retention):
                 raise Forbidden("this patient is not inbound to your hospital", field="call_id")
             skip: frozenset[EventKind] = frozenset()
             if isinstance(event, Arrive):
@@ -620,10 +705,11 @@ class HandoverService:
             if vehicle is None or vehicle["call_id"] is None:
                 return []
             view = await self.orchestrator.call_view(call_id=vehicle["call_id"],
-                                                     principal=principal, with_timeline=False)
+                                                     principal=principal, with_timeline=False,
+                                                     via="crew_snapshot")
             return [{"mission": view, "vehicle_status": vehicle["status"]}]
         calls = await self.orchestrator.queue(statuses=LIVE_STATUSES, principal=principal,
-                                              limit=1_000)
+                                              limit=1_000, via="console_snapshot")
         async with self.pool.acquire() as conn:
             fleet = await fleet_db.list_vehicles(conn=conn)
         return [{"queue": calls,
@@ -636,7 +722,8 @@ class HandoverService:
         assert hospital_id is not None
         patients = []
         async with self.pool.acquire() as conn:
-            for call_id in await repo.inbound_call_ids(conn=conn, hospital_id=hospital_id):
+            for call_id in await repo.inbound_call_ids(conn=conn, hospital_id=hospital_id,
+                                                       closed_after=now - self._retention):
                 call = await call_db.get_call(conn=conn, call_id=call_id)
                 if call is None:
                     continue
@@ -659,7 +746,7 @@ class HandoverService:
             call = await call_db.get_call(conn=conn, call_id=call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
-            await self._require_record_access(conn, principal, call)
+            await self._require_record_access(conn, principal, call, now)
             findings = await repo.findings_of(conn=conn, call_id=call_id)
             states = await repo.states_of_call(conn=conn, call_id=call_id)
             events = [e for e in await timeline(conn=conn, call_id=call_id)
@@ -679,6 +766,10 @@ class HandoverService:
                 conditions=conditions_of(findings),
                 treatments=[f for f in findings if f.get("type") == "treatment"],
                 hospital_id=call["destination_id"] or principal.hospital_id or "unknown",
+                ecgs=[f for f in findings if f.get("type") == "ecg"],
+                strokes=[f for f in findings if f.get("type") == "stroke"],
+                injuries=next((f for f in reversed(findings) if f.get("type") == "injuries"),
+                              None),
                 time_zone=self.config.time_zone)
         if principal.role is Role.HOSPITAL:
             states = [s for s in states if s.hospital_id == principal.hospital_id]
@@ -695,13 +786,13 @@ class HandoverService:
         }
 
     async def _require_record_access(
-        self, conn: asyncpg.Connection, principal: Principal, call: asyncpg.Record
+        self, conn: asyncpg.Connection, principal: Principal, call: asyncpg.Record,
+        now: datetime,
     ) -> None:
         if principal.role is Role.HOSPITAL:
             assert principal.hospital_id is not None
-            state = await repo.load_state(conn=conn, call_id=call["id"],
-                                          hospital_id=principal.hospital_id)
-            if not state.sees_patient:
+            if not await hospital_may_see(conn=conn, call=call, hospital_id=principal.hospital_id,
+                                          now=now, retention=self._retention):
                 raise Forbidden("this patient is not inbound to your hospital")
         elif principal.role is Role.CREW:
             assert principal.vehicle_id is not None

@@ -74,6 +74,7 @@ class Phase(StrEnum):
     ARRIVED = "arrived"
     HANDED_OVER = "handed_over"
     REROUTED = "rerouted"
+    CANCELLED = "cancelled"  # the call was cancelled while the patient was inbound
 
 
 class IllegalTransition(HandoverError, Conflict):
@@ -170,7 +171,15 @@ class Reroute:
     at: datetime | None = None
 
 
-Event = Alert | Acknowledge | ActivateTeam | Arrive | CompleteHandover | Reroute
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """The call was cancelled: nobody is coming, and this centre loses sight of the patient."""
+
+    by: Actor
+    at: datetime | None = None
+
+
+Event = Alert | Acknowledge | ActivateTeam | Arrive | CompleteHandover | Reroute | Withdraw
 
 # Who may send what. Hospitals never choose their own patients; crews never acknowledge
 # on a centre's behalf.
@@ -181,6 +190,7 @@ _ALLOWED: dict[type[Any], frozenset[Role]] = {
     Arrive: frozenset({Role.CREW, Role.HOSPITAL}),
     CompleteHandover: frozenset({Role.CREW, Role.HOSPITAL}),
     Reroute: frozenset({Role.DISPATCHER, Role.CREW, Role.ADMIN}),
+    Withdraw: frozenset({Role.DISPATCHER, Role.ADMIN}),
 }
 
 
@@ -235,7 +245,7 @@ class HandoverState:
     @property
     def sees_patient(self) -> bool:
         """Whether this centre may see the patient now."""
-        return self.phase not in (Phase.NONE, Phase.REROUTED)
+        return self.phase not in (Phase.NONE, Phase.REROUTED, Phase.CANCELLED)
 
     @property
     def lead_time_s(self) -> float | None:
@@ -315,6 +325,8 @@ def apply(
             return _complete(state, event, at=at)
         case Reroute():
             return _reroute(state, event, at=at)
+        case Withdraw():
+            return _withdraw(state, event, at=at)
     raise TypeError(f"not a handover event: {event!r}")  # pragma: no cover
 
 
@@ -380,6 +392,8 @@ def _arrive(state: HandoverState, event: Arrive, *, at: datetime) -> _Result:
         return state, ()
     if state.phase is Phase.REROUTED:
         _illegal(state, event, f"the patient was re-routed to {state.rerouted_to}")
+    if state.phase is Phase.CANCELLED:
+        _illegal(state, event, "the call was cancelled")
     new = replace(state, phase=Phase.ARRIVED, arrived_at=at)
     effects: list[Effect] = []
     if state.phase is Phase.NONE:
@@ -412,6 +426,17 @@ def _reroute(state: HandoverState, event: Reroute, *, at: datetime) -> _Result:
     return new, (
         RevokeAccess(hospital_id=state.hospital_id, reason=f"re-routed to {event.to_hospital_id}"),
     )
+
+
+def _withdraw(state: HandoverState, event: Withdraw, *, at: datetime) -> _Result:
+    if state.phase is Phase.CANCELLED:
+        return state, ()
+    if state.phase not in _INBOUND:
+        # Arrived or handed over: the patient is in the centre whatever became of the call.
+        _illegal(state, event, "only an incoming patient's alert can be withdrawn")
+    # The call's own `cancelled` event is its timeline record: no second one here.
+    return replace(state, phase=Phase.CANCELLED), (
+        RevokeAccess(hospital_id=state.hospital_id, reason="call cancelled"),)
 
 
 # ---------------------------------------------------------------------------- helpers

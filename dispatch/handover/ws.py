@@ -6,11 +6,12 @@ client is closed with 1008 and the reason. Every frame sent carries its stream i
 client resumes with `?last_event_id=` or a `resume` frame.
 
 Error frames: `code` is 1007 (invalid data) or 1008 (not allowed), 1009 (too big), or
-4404 / 4409 / 4400 (no such call, not allowed in its current state, other refusals),
-1011 (a server dependency failed; resend later). The connection stays open after an
-error about one frame's content or rights; it is closed (with the same code) after a
-frame that breaks the protocol (not JSON, no or unknown type, too big) or after too
-many refused frames in a row.
+4404 / 4409 / 4400 (no such call, not allowed in its current state or a msg_id reused
+for other content, other refusals), 1011 (a server dependency failed; resend later).
+Every frame is answered, an ack or an error, whatever failed. The connection stays open
+after an error about one frame's content or rights, or a dependency's failure; it is
+closed (with the same code) after a frame that breaks the protocol (not JSON, no or
+unknown type, too big) or after too many refused frames in a row.
 
 A client's frames are handled in the order it sent them, each acknowledged once
 committed or refused in its turn; a frame that breaks the protocol closes the connection
@@ -40,7 +41,7 @@ from dispatch.auth import Principal, Unauthenticated, verify_token
 from dispatch.bus import StreamEvent
 from dispatch.domain import Role
 from dispatch.errors import Conflict, DispatchError, Forbidden, InvalidInput, NotFound
-from dispatch.handover.channels import Hub, pump
+from dispatch.handover.channels import Hub, pump, valid_event_id
 from dispatch.handover.messages import (
     CLOSE_INVALID_DATA,
     CLOSE_POLICY,
@@ -55,6 +56,7 @@ from dispatch.handover.messages import (
     parse_hospital_frame,
 )
 from dispatch.handover.service import CrewLink, Handled, HandoverService
+from dispatch.refusals import record_refusal, uuid_or_none
 
 __all__ = ["MAX_REFUSED_IN_A_ROW", "router"]
 
@@ -66,6 +68,10 @@ CLOSE_SERVER_ERROR = 1011
 # A tablet with a bug sends a few bad frames; a client that sends this many in a row
 # is abusing the link.
 MAX_REFUSED_IN_A_ROW = 20
+# A dependency failed, not the frame: the same frame may succeed when resent.
+_TRANSIENT = (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError, TimeoutError)
+_BAD_RESUME_ID = ("last_event_id must be a stream id, '<ms>' or '<ms>-<seq>' "
+                  "(digits, each at most 2^64-1)")
 _ERROR_CODES: list[tuple[type[DispatchError], int]] = [
     (Forbidden, CLOSE_POLICY),
     (Unauthenticated, CLOSE_POLICY),
@@ -88,6 +94,21 @@ def _principal(websocket: WebSocket) -> Principal:
         raise Unauthenticated("missing bearer token (Authorization header or ?token=)")
     settings = websocket.state.settings
     return verify_token(token=token, secret=settings.jwt_secret, issuer=settings.jwt_issuer)
+
+
+async def _audit_refusal(websocket: WebSocket, exc: DispatchError,
+                         principal: Principal | None, call_id: object = None) -> None:
+    """A refused connection or frame in the audit log (dispatch.refusals)."""
+    token = websocket.query_params.get("token")
+    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        token = value.strip()
+    if principal is None and isinstance(exc, Forbidden):
+        principal = _principal(websocket)  # its token verified; its role was refused
+    await record_refusal(websocket.state.pool, principal=principal, token=token,
+                         status=403 if isinstance(exc, Forbidden) else 401,
+                         reason=exc.message, method="WEBSOCKET", path=websocket.url.path,
+                         call_id=uuid_or_none(call_id))
 
 
 def _fatal(error: FrameError) -> bool:
@@ -125,11 +146,19 @@ class _Connection:
         self.pump_task = asyncio.create_task(self._pump(after_id))
 
     async def stop_pump(self) -> None:
-        if self.pump_task is not None:
-            self.pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.pump_task
-            self.pump_task = None
+        task, self.pump_task = self.pump_task, None
+        # redis-py may swallow a cancellation that lands in a command (the pump's catch-up
+        # read) and return its reply: the pump would go on to wait for live events, and a
+        # resume wait for it forever. Cancel again until it has ended.
+        while task is not None and not task.done():
+            task.cancel()
+            try:
+                await asyncio.wait({task}, timeout=0.1)
+            except asyncio.CancelledError:
+                task.cancel()  # we are cancelled ourselves: do not leave it running
+                raise
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: a pump that failed has already closed the link
 
     async def _pump(self, after_id: str | None) -> None:
         sub = await self.hub.subscribe(self.topic)
@@ -145,11 +174,18 @@ class _Connection:
                 await self.send_frame(SnapshotFrame(last_event_id=start, calls=calls))
             last = await pump(hub=self.hub, sub=sub, after_id=start, send=self.send,
                               before_send=self._before_send)
-            await self.send_frame(ResyncFrame(
-                reason=f"more than {sub.queue.maxsize} frames behind; resume from last_event_id",
-                last_event_id=last))
+            reason = ("the event stream lost events (Redis lost its data)" if sub.stream_lost
+                      else f"more than {sub.queue.maxsize} frames behind")
+            await self.send_frame(ResyncFrame(reason=f"{reason}; resume from last_event_id",
+                                              last_event_id=last))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client left while we were sending
+        except (RedisError, OSError, asyncpg.PostgresError) as exc:
+            # Never leave a screen open and silent: it reconnects and resumes.
+            log.warning("stream of %s not served: %r", self.topic, exc)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.websocket.close(code=CLOSE_SERVER_ERROR,
+                                           reason="temporarily unavailable; resume later")
         finally:
             self.hub.unsubscribe(sub)
 
@@ -182,9 +218,13 @@ async def _serve(
         principal = _principal(websocket)
         if principal.role not in allowed:
             raise Forbidden(f"role '{principal.role.value}' may not use this channel")
+        last_event_id = websocket.query_params.get("last_event_id")
+        if last_event_id is not None and not valid_event_id(last_event_id):
+            raise InvalidInput(_BAD_RESUME_ID, field="last_event_id")
     except DispatchError as exc:
         # Checked before accepting: nothing is read or sent. The handshake completes
         # only so that the client learns the close code and the reason.
+        await _audit_refusal(websocket, exc, None)
         await websocket.accept()
         await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
         return
@@ -192,7 +232,7 @@ async def _serve(
     conn = _Connection(websocket=websocket, principal=principal, topic=topic_of(principal),
                        hub=websocket.state.hub, service=websocket.state.handover)
     try:
-        await conn.start_pump(websocket.query_params.get("last_event_id"))
+        await conn.start_pump(last_event_id)
         await _receive_loop(conn, parse, handle, side_types)
     except WebSocketDisconnect:
         pass
@@ -233,8 +273,8 @@ async def _receive_loop(
                     return
                 msg = _Refused(error_frame(exc))  # answered in its turn
             if isinstance(msg, ResumeMsg):
-                conn.refused = 0
-                await conn.start_pump(msg.last_event_id)
+                if not await _resume(conn, msg):
+                    return
                 continue
             if handle is None:  # a listening channel: nothing of its own in flight
                 assert isinstance(msg, _Refused)
@@ -252,6 +292,16 @@ async def _receive_loop(
             await lane.stop()
 
 
+async def _resume(conn: _Connection, msg: ResumeMsg) -> bool:
+    """Restart the stream after the client's id, or refuse an id Redis would not take."""
+    if not valid_event_id(msg.last_event_id):
+        return await _refuse(conn, ErrorFrame(code=CLOSE_INVALID_DATA, reason=_BAD_RESUME_ID,
+                                              field="last_event_id"))
+    conn.refused = 0
+    await conn.start_pump(msg.last_event_id)
+    return True
+
+
 async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
     """Handle one frame, ack or refuse it, then run its follow-up; False once closed."""
     msg_id = getattr(msg, "msg_id", None)
@@ -259,12 +309,25 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         handled = await handle(conn, msg, datetime.now(UTC))
     except DispatchError as exc:
         code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), 4400)
+        if isinstance(exc, Forbidden):
+            await _audit_refusal(conn.websocket, exc, conn.principal, getattr(msg, "call_id", None))
         return await _refuse(conn, ErrorFrame(code=code, reason=exc.message, field=exc.field,
                                               msg_id=msg_id))
-    except (asyncpg.PostgresError, RedisError, OSError, TimeoutError) as exc:
-        log.warning("frame %s not processed: %r", msg_id, exc)
-        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id,
-                                         reason="temporarily unavailable; resend"))
+    except asyncpg.DataError as exc:
+        # Content PostgreSQL cannot store (validation let it through): resending it as it
+        # is would fail again, so it is refused, not "resend".
+        log.warning("frame %s refused by the database: %r", msg_id, exc)
+        return await _refuse(conn, ErrorFrame(
+            code=CLOSE_INVALID_DATA, msg_id=msg_id,
+            reason=f"the frame's content cannot be stored: {str(exc).splitlines()[0]}"))
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the frame is answered
+        if isinstance(exc, _TRANSIENT):
+            log.warning("frame %s not processed: %r", msg_id, exc)
+            reason = "temporarily unavailable; resend"
+        else:
+            log.exception("frame %s not processed", msg_id)
+            reason = "internal error; the frame was not stored"
+        await conn.send_frame(ErrorFrame(code=CLOSE_SERVER_ERROR, msg_id=msg_id, reason=reason))
         return True
     conn.refused = 0
     try:
@@ -273,7 +336,7 @@ async def _handle(conn: _Connection, handle: Handler, msg: Any) -> bool:
         # Committed: published (and re-triaged) even if the client left before its ack.
         try:
             await handled.follow_up()
-        except (DispatchError, asyncpg.PostgresError, RedisError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - acked; the lane goes on with the next
             log.error("follow-up of frame %s failed: %r", msg_id, exc)
     return _open(conn.websocket)
 

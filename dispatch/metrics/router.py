@@ -41,13 +41,13 @@ async def indicators(
     response_target_s: Annotated[list[Annotated[float, Field(gt=0, le=7200)]] | None,
                                  Query()] = None,
     tz: Annotated[str | None, Query(max_length=64,
-                                    description="default: the centre's (DISPATCH_TIME_ZONE)")
+                                    description="default: the centre's (DISPATCH_DISPLAY_TIMEZONE)")
                   ] = None,
     lang: Annotated[str | None, Query(max_length=16, description="CSV: zh-CN (default) | en")
                     ] = None,
 ) -> Response:
     principal.require(Role.DISPATCHER)
-    tz = tz or orchestrator.settings.time_zone
+    tz = tz or orchestrator.settings.display_timezone
     language = parse_lang(lang)
     if end <= start:
         raise InvalidInput("'to' must be after 'from'", field="to")

@@ -1,7 +1,9 @@
 """Choose the receiving hospital: the closest by ETA that can do what the patient needs.
 
 A hospital on diversion for a capability does not count as having it; on diversion for
-"ed" it takes nobody. Stroke with suspected LVO weighs the thrombectomy centre against
+"ed" it takes nobody; a capability it reports unavailable (cath lab busy, CT down) counts
+as diverted, and an ED at capacity ranks as if it were further away (table `capacity`,
+source OFFLOAD_HANDOVER). Stroke with suspected LVO weighs the thrombectomy centre against
 the nearest thrombolysis centre with a bypass limit; STEMI checks the FMC-to-device
 target; when no open hospital can meet a need, the need falls back step by step (table
 `destination.json`) and the choice carries a warning.
@@ -41,6 +43,18 @@ class HospitalOption:
     trauma_level: int | None
     diversion: frozenset[str]
     eta_s: float
+    # Reported capacity (migration 0019): capabilities unavailable now, and whether the ED
+    # is full (ed_full() of the centre's report).
+    unavailable: frozenset[str] = frozenset()
+    ed_full: bool = False
+
+
+def ed_full(*, beds_available: int | None, at_capacity: bool) -> bool:
+    """Whether a centre's ED is at capacity: declared full, or no bed available.
+
+    Beds not reported (None) say nothing: the ED counts as having room, as before any
+    report (a missing report must not send patients further away)."""
+    return at_capacity or beds_available == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +88,115 @@ def meets(*, hospital: HospitalOption, need: str, protocol: Protocol) -> bool:
         return True
     if capability not in hospital.capabilities or capability in hospital.diversion:
         return False
+    if capability in hospital.unavailable:
+        # Cath lab busy, CT down: it cannot serve this patient now, as if diverted
+        # (table `capacity`; centres report it: POST /v1/hospitals/{id}/capacity).
+        return False
     max_level = spec.get("max_trauma_level")
     if max_level is not None:
         return hospital.trauma_level is not None and hospital.trauma_level <= max_level
     return True
 
 
+# Chinese names of the capabilities, for the refusals a crew reads.
+CAPABILITY_ZH = {
+    "ed": "急诊科",
+    "pci": "急诊PCI（导管室）",
+    "thrombolysis": "静脉溶栓",
+    "thrombectomy": "血管内取栓",
+    "trauma": "创伤中心",
+    "maternal": "危重孕产妇救治",
+    "paediatric": "儿科急诊",
+    "neonatal": "危重新生儿救治",
+}
+
+# Needs a requested hospital may meet another way. LVO: the stroke rule itself sends an LVO
+# beyond the bypass limit to the nearest thrombolysis centre (STROKE_2018, `_lvo`); the crew
+# on scene, who knows the traffic and the onset better, may make that call.
+REQUEST_ALTERNATIVES = {"thrombectomy": ("thrombectomy", "thrombolysis")}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a hospital cannot take a patient (the need it fails), in Chinese and English."""
+
+    need: str
+    zh: str
+    en: str
+
+    def text(self) -> str:
+        """Both languages, Chinese first (the crew's)."""
+        return f"{self.zh} / {self.en}"
+
+
+def refusal(
+    hospital: HospitalOption, needs: frozenset[str], *, protocol: Protocol | None = None
+) -> Refusal | None:
+    """Why a person's choice of hospital cannot meet the call's needs (None: it can).
+
+    The same test as automatic choice (`meets`: capability, trauma level, diversion), with
+    REQUEST_ALTERNATIVES; the most specific failing need is named.
+    """
+    protocol = protocol or load_protocol()
+    hid = hospital.hospital_id
+    if "ed" in hospital.diversion:
+        return Refusal("ed", f"{hid} 急诊科正在分流，暂停接收患者",
+                       f"{hid}: the ED is on diversion")
+    order = {n: i for i, n in enumerate(NEED_ORDER)}
+    for need in sorted(needs - {"ed"}, key=lambda n: (order.get(n, len(order)), n)):
+        if any(meets(hospital=hospital, need=n, protocol=protocol)
+               for n in REQUEST_ALTERNATIVES.get(need, (need,))):
+            continue
+        return _why_not(hospital, need, protocol)
+    return None
+
+
+def _why_not(hospital: HospitalOption, need: str, protocol: Protocol) -> Refusal:
+    """The refusal for one need `meets` found unmet."""
+    hid = hospital.hospital_id
+    spec = protocol.destination["need_capability"][need]
+    cap: str = spec["capability"]
+    zh = CAPABILITY_ZH.get(cap, cap)
+    if cap not in hospital.capabilities:
+        return Refusal(need, f"{hid} 不具备{zh}能力", f"{hid} has no {cap} capability")
+    if cap in hospital.diversion:
+        return Refusal(need, f"{hid} {zh}正在分流", f"{hid} is diverting {cap}")
+    if cap in hospital.unavailable:
+        return Refusal(need, f"{hid} {zh}暂不可用", f"{hid} reports {cap} unavailable")
+    level = spec.get("max_trauma_level")
+    return Refusal(
+        need,
+        f"{hid} 创伤中心等级不足（需要{level}级或以上）",
+        f"{hid} trauma level {hospital.trauma_level} is below the level {level} needed",
+    )
+
+
+def ranking_eta_s(hospital: HospitalOption, *, protocol: Protocol) -> float:
+    """The ETA destination choice ranks a centre by: its ETA, plus the handover delay a
+    full ED causes (table `capacity`, OFFLOAD_HANDOVER). Time rules (LVO bypass, STEMI
+    FMC-to-device) use the plain ETA."""
+    if hospital.ed_full:
+        return hospital.eta_s + float(protocol.destination["capacity"]["ed_full_penalty_s"])
+    return hospital.eta_s
+
+
+def _able(
+    *, options: Sequence[HospitalOption], needs: frozenset[str], protocol: Protocol
+) -> list[HospitalOption]:
+    """The hospitals meeting every need."""
+    required = needs | {"ed"}  # an ED on diversion takes nobody, whatever else it offers
+    return [
+        h for h in options if all(meets(hospital=h, need=n, protocol=protocol) for n in required)
+    ]
+
+
 def _nearest(
     *, options: Sequence[HospitalOption], needs: frozenset[str], protocol: Protocol
 ) -> HospitalOption | None:
-    """The hospital with the lowest ETA meeting every need (ties by id, for determinism)."""
-    required = needs | {"ed"}  # an ED on diversion takes nobody, whatever else it offers
-    able = [
-        h for h in options if all(meets(hospital=h, need=n, protocol=protocol) for n in required)
-    ]
-    return min(able, key=lambda h: (h.eta_s, h.hospital_id), default=None)
+    """The hospital meeting every need with the lowest ranking ETA (ties by id)."""
+    able = _able(options=options, needs=needs, protocol=protocol)
+    return min(able, key=lambda h: (ranking_eta_s(h, protocol=protocol), h.hospital_id),
+               default=None)
 
 
 def _relax(needs: frozenset[str], *, protocol: Protocol) -> frozenset[str] | None:
@@ -143,6 +251,24 @@ def _lvo(
         [_reason("DEST-LVO-NEAREST-LYSIS", text, source_key=src, protocol=protocol)],
         [warning],
     )
+
+
+def _capacity_reasons(
+    *,
+    options: Sequence[HospitalOption],
+    chosen: HospitalOption,
+    met: frozenset[str],
+    protocol: Protocol,
+) -> list[Reason]:
+    """A reason when nearer centres able to take the patient were passed over as full."""
+    full = sorted(h.hospital_id for h in _able(options=options, needs=met, protocol=protocol)
+                  if h.ed_full and h.eta_s < chosen.eta_s)
+    if not full:
+        return []
+    capacity = protocol.destination["capacity"]
+    text = (f"ED at capacity at nearer {', '.join(full)}: {chosen.hospital_id} preferred "
+            f"(a full ED counts {capacity['ed_full_penalty_s']} s further)")
+    return [_reason("DEST-ED-CAPACITY", text, source_key=capacity["source"], protocol=protocol)]
 
 
 def _time_warnings(
@@ -239,7 +365,8 @@ def choose_destination(
         chosen = _nearest(options=options, needs=met, protocol=protocol)
     if chosen is None:
         # every hospital is on diversion: the nearest still has to take a 120 patient
-        chosen = min(options, key=lambda h: (h.eta_s, h.hospital_id), default=None)
+        chosen = min(options, key=lambda h: (ranking_eta_s(h, protocol=protocol), h.hospital_id),
+                     default=None)
         if chosen is None:
             return DestinationChoice(
                 None, frozenset(), None, tuple(reasons), ("no hospitals given",)
@@ -250,6 +377,9 @@ def choose_destination(
     reasons.append(
         _reason("DEST-NEAREST-CAPABLE", text, source_key="PLANS_2023", protocol=protocol)
     )
+    reasons += _capacity_reasons(options=options, chosen=chosen, met=met, protocol=protocol)
+    if chosen.ed_full:
+        warnings.append(f"{chosen.hospital_id} ED at capacity: expect a handover delay")
     more_reasons, more_warnings = _time_warnings(
         result=result, chosen=chosen, met=met, findings=findings, now=now, protocol=protocol
     )

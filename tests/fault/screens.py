@@ -19,6 +19,8 @@ class Screen:
     url: str
     frames: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False
+    # answer a `resync` with a `resume` from its last_event_id, as a console app does
+    follow_resync: bool = False
     _ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
 
@@ -33,7 +35,11 @@ class Screen:
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for raw in ws:
-                self.frames.append(orjson.loads(raw))
+                frame = orjson.loads(raw)
+                self.frames.append(frame)
+                if self.follow_resync and frame.get("type") == "resync":
+                    await ws.send(orjson.dumps({"type": "resume",
+                                                "last_event_id": frame["last_event_id"]}))
         except ConnectionClosed:
             pass
         finally:

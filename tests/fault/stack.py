@@ -31,6 +31,8 @@ from tests.fault.servers import PrivatePostgres, PrivateRedis
 QUEUE_SWEEP_S = 1.0
 INDEX_CHECK_S = 1.0
 DB_COMMAND_TIMEOUT_S = 2.0
+# the wait for a pooled connection: with the command timeout, the bound on any answer
+DB_ACQUIRE_TIMEOUT_S = 1.0
 REDIS_TIMEOUT_S = 2.0
 JWT_ISSUER = "dispatch"
 
@@ -45,6 +47,8 @@ class Stack:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     urls: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # settings that replace the ones above, e.g. a Sentinel URL or a multi-host DSN
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -54,12 +58,14 @@ class Stack:
             "DISPATCH_JWT_SECRET": self.secret, "DISPATCH_JWT_ISSUER": JWT_ISSUER,
             "DISPATCH_DB_POOL_MIN": "1", "DISPATCH_DB_POOL_MAX": "10",
             "DISPATCH_DB_COMMAND_TIMEOUT_S": str(DB_COMMAND_TIMEOUT_S),
+            "DISPATCH_DB_ACQUIRE_TIMEOUT_S": str(DB_ACQUIRE_TIMEOUT_S),
             "DISPATCH_REDIS_TIMEOUT_S": str(REDIS_TIMEOUT_S),
             "DISPATCH_INDEX_CHECK_S": str(INDEX_CHECK_S),
             "DISPATCH_QUEUE_SWEEP_S": str(QUEUE_SWEEP_S),
             # no background refit competing with the test for two small cores
             "DISPATCH_ETA_RECALIBRATE_S": "0",
         })
+        env.update(self.overrides)
         return env
 
     def token(self, role: Role = Role.DISPATCHER, **binding: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from dispatch.cli import demo_collection
 from tests.fault.checks import assignment_problems, record_problems, report_figures
 from tests.fault.load import Answer, CallLoad
-from tests.fault.stack import DB_COMMAND_TIMEOUT_S, Stack, station_points
+from tests.fault.stack import DB_ACQUIRE_TIMEOUT_S, DB_COMMAND_TIMEOUT_S, Stack, station_points
 
 pytestmark = pytest.mark.fault
 
@@ -24,9 +24,9 @@ RESTART_AT_S = 3.0
 RESTART_DOWN_S = 1.0
 FREEZE_AT_S = 8.0
 FREEZE_FOR_S = 7.0  # longer than ANSWER_WITHIN_S: a hang shows
-# A frozen PostgreSQL is answered with a 503 within the command timeout; an intake runs a
-# few statements, so allow a little beyond one timeout, and nothing near a hang.
-ANSWER_WITHIN_S = DB_COMMAND_TIMEOUT_S + 3.0
+# A frozen PostgreSQL is answered with a 503 within the acquire and command timeouts; an
+# intake runs a few statements, so allow a little beyond them, and nothing near a hang.
+ANSWER_WITHIN_S = DB_COMMAND_TIMEOUT_S + DB_ACQUIRE_TIMEOUT_S + 2.0
 RECOVER_WITHIN_S = 15.0
 
 

@@ -145,8 +145,6 @@ MALFORMED_SMS = [
     ("duplicate attribute", sms(lc="68;lc=90"), "lc"),
     ("empty attribute", sms().replace(";lt=", ";;lt="), "message"),
     ("a==", sms().replace(";lt=", ";a==;lt="), "message"),
-    ("length mismatch", GRIDGEARS_SAMPLE.replace("ml=128", "ml=10"), "ml"),
-    ("length not digits", GRIDGEARS_SAMPLE.replace("ml=128", "ml=12x"), "ml"),
     ("truncated (no ml)", GRIDGEARS_SAMPLE[:90], "ml"),
     ("ml not last", sms().replace("mnc=00;", "") + ";mnc=00", "ml"),
 ]
@@ -159,6 +157,17 @@ def test_malformed_sms_names_the_field(case, text, field):
     assert err.value.field == field, (case, err.value.reason)
     assert err.value.reason
     assert field in str(err.value)
+
+
+@pytest.mark.parametrize("declared", ["10", "12x", "999"])
+def test_a_declared_length_that_does_not_match_is_a_warning_not_a_refusal(declared):
+    # Real handsets, and the specification's own example, send ml values that count
+    # otherwise: the location parses whole and is kept, with the mismatch noted.
+    message = parse_aml_sms(GRIDGEARS_SAMPLE.replace("ml=128", f"ml={declared}"))
+    whole = parse_aml_sms(GRIDGEARS_SAMPLE)
+    assert (message.lat, message.lon, message.radius_m) == (whole.lat, whole.lon, whole.radius_m)
+    assert len(message.warnings) == 1 and declared in message.warnings[0]
+    assert whole.warnings == ()
 
 
 def test_bad_sender_is_rejected():

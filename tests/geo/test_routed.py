@@ -133,3 +133,22 @@ async def test_empty_and_bad_input() -> None:
             await rerank_by_routes(ranked=first_ranking(CANDS), candidates=CANDS, lon=SCENE[0],
                                    lat=SCENE[1], kinds=KINDS, now=NOW, client=client,
                                    base_url="http://127.0.0.1:9", shortlist=0)
+
+
+async def test_location_uncertainty_is_added_to_routed_times(osrm: FakeOsrm) -> None:
+    """Routes go to the circle's centre; what the doubt about the caller costs each unit
+    (dispatch.geo.uncertainty) is added, so it can reorder across the kind margin."""
+    bls, als = (cand("bls", SCENE[0] + 0.010, SCENE[1], VehicleKind.BLS),
+                cand("als", SCENE[0] - 0.028, SCENE[1]))
+    ranked = first_ranking([bls, als])
+    async with httpx.AsyncClient() as client:
+        precise = await rerank_by_routes(
+            ranked=ranked, candidates=[bls, als], lon=SCENE[0], lat=SCENE[1], kinds=KINDS,
+            now=NOW, client=client, base_url=osrm.base + "/ok")
+        vague = await rerank_by_routes(
+            ranked=ranked, candidates=[bls, als], lon=SCENE[0], lat=SCENE[1], kinds=KINDS,
+            now=NOW, client=client, base_url=osrm.base + "/ok",
+            uncertainty_s={"bls": 1_400.0, "als": 1_300.0})
+    assert [r.vehicle_id for r in precise] == ["bls", "als"]  # BLS ~170 s sooner routed
+    assert [r.vehicle_id for r in vague] == ["als", "bls"]  # ~70 s apart: under the margin
+    assert vague[0].eta_s == pytest.approx(fake_duration(als) + 1_300.0)

@@ -99,3 +99,55 @@ async def test_a_held_connection_plans_once_and_goes_back_to_the_pool_reset() ->
         await held.release()
     finally:
         await pool.close()
+
+
+async def test_a_held_connection_the_server_closed_is_replaced_before_the_next_batch() -> None:
+    pool = await create_pool(dsn=DATABASE_URL, schema="public", min_size=1, max_size=2,
+                             command_timeout_s=10)
+    held = HeldConnection(pool=pool)
+    try:
+        async with held.use() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        # as a PostgreSQL restart does: the server ends the session between two batches
+        async with pool.acquire() as other:
+            assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.sleep(0.5)  # the closed socket is seen; asyncpg hands it back
+        async with held.use() as fresh:
+            assert await fresh.fetchval("SELECT pg_backend_pid()") != pid
+        await held.release()
+    finally:
+        await pool.close()
+
+
+async def test_a_batch_refused_for_one_items_content_writes_and_answers_the_others() -> None:
+    pool = await create_pool(dsn=DATABASE_URL, schema="public", min_size=1, max_size=1,
+                             command_timeout_s=10)
+    held = HeldConnection(pool=pool)
+    written: list[list[str]] = []
+    published: list[list[str]] = []
+
+    async def flush(items: Sequence[str]) -> list[str]:
+        written.append(list(items))
+        async with held.use() as conn:  # PostgreSQL's text cannot hold U+0000
+            rows = await conn.fetch(
+                "SELECT upper(t) AS u FROM unnest($1::text[]) WITH ORDINALITY AS x(t, n)"
+                " ORDER BY n", list(items))
+        return [r["u"] for r in rows]
+
+    async def after(items: Sequence[str], results: Sequence[str]) -> None:
+        published.append(list(items))
+
+    batcher = Batcher(name="t", flush=flush, after=after, gather_s=0.02)
+    await batcher.start()
+    try:
+        results = await asyncio.gather(batcher.submit("cpr"), batcher.submit("cpr\x00"),
+                                        batcher.submit("ecg"), return_exceptions=True)
+        assert results[0] == "CPR" and results[2] == "ECG", results
+        assert isinstance(results[1], asyncpg.DataError), results
+        assert written == [["cpr", "cpr\x00", "ecg"], ["cpr"], ["cpr\x00"], ["ecg"]]
+        assert published == [["cpr", "ecg"]]  # in order, once
+        assert await batcher.submit("next") == "NEXT"  # the held connection goes on
+    finally:
+        await batcher.stop()
+        await held.release()
+        await pool.close()

@@ -28,6 +28,7 @@ from dispatch.handover.state import (
     Reroute,
     RevokeAccess,
     Team,
+    Withdraw,
     apply,
     lead_time_s,
 )
@@ -384,3 +385,24 @@ ROUND_TRIPS: list[list[Event]] = [
 def test_state_round_trips_through_dict(events: list[Event]) -> None:
     state, _ = run(events)
     assert HandoverState.from_dict(state.to_dict()) == state
+
+
+def test_a_cancelled_call_is_withdrawn_from_the_centre_once() -> None:
+    state, steps = run([ALERT, ACK, Withdraw(by=DISPATCHER), Withdraw(by=DISPATCHER)])
+    assert steps[-2] == (RevokeAccess(hospital_id="H-GULOU", reason="call cancelled"),)
+    assert steps[-1] == ()
+    assert state.phase is Phase.CANCELLED and not state.sees_patient
+    assert HandoverState.from_dict(state.to_dict()) == state
+
+
+@pytest.mark.parametrize(("events", "error"), [
+    ([ALERT, ARRIVE, Withdraw(by=DISPATCHER)], IllegalTransition),  # already at the door
+    ([Withdraw(by=DISPATCHER)], IllegalTransition),  # never alerted
+    ([ALERT, Withdraw(by=ED)], ActorNotAllowed),  # a centre does not cancel calls
+    ([ALERT, Withdraw(by=DISPATCHER), ARRIVE], IllegalTransition),  # nobody is coming
+    ([ALERT, Withdraw(by=DISPATCHER), ACK], IllegalTransition),
+    ([ALERT, Withdraw(by=DISPATCHER), ALERT], IllegalTransition),
+])
+def test_withdrawal_refused(events: list[Event], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        run(events)

@@ -160,3 +160,23 @@ async def test_diversion_and_retriage_move_the_patient_between_screens() -> None
         r = await c.http.get(f"{c.urls[0]}/v1/incidents/{call_id}/handover",
                              headers=c.auth(Role.HOSPITAL, hospital_id="H2"))
         assert r.status_code == 200
+
+
+async def test_a_cancelled_call_leaves_the_receiving_board_and_its_snapshot() -> None:
+    async with cluster(1) as c:
+        call = await c.new_call()
+        call_id = call["id"]
+        async with c.ws(0, "hospital", Role.HOSPITAL, hospital_id="H1") as screen:
+            snap = await recv(screen)
+            assert [p["call_id"] for p in snap["calls"]] == [call_id]
+            r = await c.http.post(f"{c.urls[0]}/v1/calls/{call_id}/cancel",
+                                  json={"reason": "caller rang back: not needed"},
+                                  headers=c.auth())
+            assert r.status_code == 200, r.text
+            removed, _ = await until(screen, event("patient_removed", call_id))
+            assert removed["data"]["reason"] == "call cancelled"
+        async with c.ws(0, "hospital", Role.HOSPITAL, hospital_id="H1") as screen:
+            assert (await recv(screen))["calls"] == []
+        r = await c.http.get(f"{c.urls[0]}/v1/incidents/{call_id}/handover",
+                             headers=c.auth(Role.HOSPITAL, hospital_id="H1"))
+        assert r.status_code == 403

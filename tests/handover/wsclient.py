@@ -79,8 +79,10 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(n: int = 2, *, vehicles: int = 4) -> AsyncIterator[Cluster]:
-    settings = isolated_settings()
+async def cluster(n: int = 2, *, vehicles: int = 4, **overrides: Any) -> AsyncIterator[Cluster]:
+    """`n` instances on the city with `vehicles`; `overrides`: settings (a database_url of
+    a test's own PostgreSQL, a smaller db_pool_max)."""
+    settings = isolated_settings(**overrides)
     try:
         async with instances(settings, n) as urls, httpx.AsyncClient(timeout=WAIT_S) as http:
             c = Cluster(settings=settings, urls=urls, http=http)

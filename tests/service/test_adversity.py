@@ -124,3 +124,31 @@ async def test_redis_down_takes_calls_and_the_sweep_assigns_them_after() -> None
             assert await status_of(r.json()["id"]) == "assigned"
         finally:
             await conn.close()
+
+
+async def test_a_status_while_redis_is_down_is_applied_and_indexed_once_it_is_back() -> None:
+    async with redis_proxy() as proxy, running_service(
+            redis_url=f"redis://127.0.0.1:{proxy.port}/0", redis_timeout_s=1.0,
+            index_check_s=0.3, queue_sweep_s=0.3) as service:
+        await service.load(city(n_vehicles=1))
+        call = (await service.client.post("/v1/calls", json=call_body(*CENTRE),
+                                           headers=service.auth())).json()
+        vehicle = call["assignments"][0]["vehicle_id"]
+        await proxy.cut()
+        # PostgreSQL holds the status: the crew's clearing is applied, not refused
+        r = await service.client.post(f"/v1/vehicles/{vehicle}/status",
+                                      json={"status": "available", "call_id": call["id"]},
+                                      headers=service.auth())
+        assert r.status_code == 200, r.text
+        await proxy.restore()
+        redis = aioredis.Redis.from_url(REDIS_URL)
+        key = f"{service.settings.redis_prefix}:geo:available:als"
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while (await redis.geopos(key, vehicle) == [None]
+                   and asyncio.get_running_loop().time() < deadline):
+                await asyncio.sleep(0.2)
+            # the index missed the write and was rebuilt from PostgreSQL
+            assert await redis.geopos(key, vehicle) != [None]
+        finally:
+            await redis.aclose()

@@ -31,7 +31,8 @@ async def test_aml_refines_the_live_call(service: Service) -> None:
                                   content=aml_sms(lon, lat), headers={
                                       **gateway, "content-type": "text/plain"})
     assert r.status_code == 202, r.text
-    assert r.json() == {"aml_id": r.json()["aml_id"], "call_id": call["id"], "held": False}
+    assert r.json() == {"aml_id": r.json()["aml_id"], "call_id": call["id"], "held": False,
+                        "warnings": []}
     got = (await service.client.get(f"/v1/calls/{call['id']}", headers=service.auth())).json()
     assert got["location"]["radius_m"] < 50
     assert abs(got["location"]["lon"] - lon) < 0.0005
@@ -117,3 +118,22 @@ async def test_aml_from_a_landline_finds_the_call_however_the_number_is_written(
             got = (await service.client.get(f"/v1/calls/{call['id']}",
                                             headers=service.auth())).json()
             assert got["location"]["radius_m"] < 50
+
+
+async def test_aml_whose_declared_length_differs_still_locates_the_caller(
+        service: Service) -> None:
+    await service.load(city(n_vehicles=0))
+    lon, lat = CENTRE
+    call = (await service.client.post(
+        "/v1/calls", json=call_body(lon + 0.02, lat, accuracy_m=2500, source="cell",
+                                    number="13912345679"),
+        headers=service.auth())).json()
+    text = aml_sms(lon, lat)
+    odd = text[: text.rindex("ml=")] + "ml=7"
+    r = await service.client.post("/v1/aml", params={"sender": "13912345679"}, content=odd,
+                                  headers={**service.auth(Role.GATEWAY),
+                                           "content-type": "text/plain"})
+    assert r.status_code == 202, r.text
+    assert r.json()["call_id"] == call["id"] and "ml declares 7" in r.json()["warnings"][0]
+    got = (await service.client.get(f"/v1/calls/{call['id']}", headers=service.auth())).json()
+    assert got["location"]["radius_m"] < 50

@@ -30,6 +30,24 @@ def test_endpoint_from_url() -> None:
         RespEndpoint.from_url("http://127.0.0.1:6379", timeout_s=1.0)
 
 
+def test_endpoint_from_sentinel_url() -> None:
+    e = RespEndpoint.from_url(
+        "redis+sentinel://app:p%40ss@s1.example:26380,s2.example,10.0.0.3:26381/mymaster/2"
+        "?sentinel_password=sec", timeout_s=2.0)
+    assert e.sentinels == (("s1.example", 26380), ("s2.example", 26379), ("10.0.0.3", 26381))
+    assert (e.service, e.db, e.username, e.password, e.tls, e.sentinel_password) == (
+        "mymaster", 2, "app", "p@ss", False, "sec")
+    tls = RespEndpoint.from_url("rediss+sentinel://s1/cache", timeout_s=1.0)
+    assert (tls.sentinels, tls.service, tls.db, tls.tls, tls.password) == (
+        (("s1", 26379),), "cache", 0, True, None)
+    for bad, reason in (("redis+sentinel://s1:26379", "names the service"),
+                        ("redis+sentinel://s1:26379/mymaster/x", "names the service"),
+                        ("redis+sentinel://s1:port/mymaster", "host:port"),
+                        ("redis+sentinel://s1/mymaster?db=2", "unknown")):
+        with pytest.raises(ValueError, match=reason):
+            RespEndpoint.from_url(bad, timeout_s=1.0)
+
+
 async def test_concurrent_callers_get_their_own_replies_in_order() -> None:
     link = RespLink(RespEndpoint.from_url(REDIS_URL, timeout_s=5.0))
     key = _key()

@@ -86,3 +86,34 @@ async def test_retriage_reorders_the_queue(service: Service) -> None:
     assert r.json()["acuity"] <= 2
     queue = (await service.client.get("/v1/calls", headers=service.auth())).json()["calls"]
     assert [c["id"] for c in queue] == [second["id"], first["id"]]
+
+
+async def test_a_retriage_that_keeps_the_centre_records_its_new_reasons(
+        service: Service) -> None:
+    # Chest pain goes to the PCI centre; the crew's STEMI ECG keeps it there, and the
+    # record must show why now (the STEMI's reasons), not only that nothing moved.
+    await service.load(city(n_vehicles=2))
+    answers = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}
+    call = (await service.client.post("/v1/calls", json=call_body(*CENTRE, answers=answers),
+                                      headers=service.auth())).json()
+    assert call["destination_id"] == "H1"
+    vehicle = call["assignments"][0]["vehicle_id"]
+    r = await service.client.post(f"/v1/calls/{call['id']}/triage", json={
+        "findings": {"ecg": {"stemi": True}}},
+        headers=service.auth(Role.CREW, vehicle_id=vehicle))
+    assert r.status_code == 200, r.text
+    assert r.json()["destination_id"] == "H1"
+    timeline = (await service.client.get(f"/v1/calls/{call['id']}",
+                                         headers=service.auth())).json()["timeline"]
+    chosen = [e for e in timeline if e["kind"] == "destination_chosen"]
+    reviewed = [e for e in timeline if e["kind"] == "destination_reviewed"]
+    assert len(chosen) == 1 and len(reviewed) == 1
+    assert reviewed[0]["data"]["hospital_id"] == "H1"
+    assert reviewed[0]["data"]["reasons"] != chosen[0]["data"]["reasons"]
+    # the same findings again change nothing: nothing more to record
+    r = await service.client.post(f"/v1/calls/{call['id']}/triage", json={
+        "findings": {"ecg": {"stemi": True}}},
+        headers=service.auth(Role.CREW, vehicle_id=vehicle))
+    timeline = (await service.client.get(f"/v1/calls/{call['id']}",
+                                         headers=service.auth())).json()["timeline"]
+    assert len([e for e in timeline if e["kind"] == "destination_reviewed"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -16,6 +17,7 @@ from dispatch.triage import (
     retriage,
     triage_call,
 )
+from dispatch.triage.destination import ed_full, refusal
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
 
@@ -201,3 +203,100 @@ def test_no_hospitals() -> None:
 def test_equal_eta_breaks_ties_by_id() -> None:
     choice = choose_destination(LEVEL_IV, [h("b", 300), h("a", 300)], now=NOW)
     assert choice.hospital_id == "a"
+
+
+# ---------------------------------------------------------------- a person's choice (refusal)
+
+
+@pytest.mark.parametrize(
+    ("name", "hospital", "needs", "refused_need", "zh", "en"),
+    [
+        ("ED on diversion takes nobody", h("x", 0, {"pci"}, diversion={"ed"}), {"ed"},
+         "ed", "急诊科正在分流", "the ED is on diversion"),
+        ("capability missing", CITY[1], {"pci", "ed"}, "pci", "不具备急诊PCI", "has no pci"),
+        ("capability diverted", h("x", 0, {"pci"}, diversion={"pci"}), {"pci"}, "pci",
+         "急诊PCI（导管室）正在分流", "is diverting pci"),
+        ("trauma level too low", CITY[1], {"trauma_1"}, "trauma_1", "创伤中心等级不足",
+         "trauma level 3 is below the level 1"),
+        ("the most specific failing need is named", CITY[0], {"neonatal", "thrombectomy"},
+         "thrombectomy", "血管内取栓", "has no thrombectomy"),
+    ],
+)
+def test_refusal_names_the_unmet_need(
+    name: str, hospital: HospitalOption, needs: set[str], refused_need: str, zh: str, en: str
+) -> None:
+    got = refusal(hospital, frozenset(needs))
+    assert got is not None, name
+    assert got.need == refused_need
+    assert zh in got.zh and en in got.en
+    assert got.text() == f"{got.zh} / {got.en}"
+
+
+@pytest.mark.parametrize(
+    ("name", "hospital", "needs"),
+    [
+        ("plain ED", CITY[0], {"ed"}),
+        ("every need met", CITY[3], {"pci", "trauma_1", "ed"}),
+        ("a higher trauma level meets a lower one", CITY[3], {"trauma_2"}),
+        ("LVO may go to a thrombolysis centre (STROKE_2018 bypass)", CITY[1], {"thrombectomy"}),
+        ("another capability's diversion does not matter", h("x", 0, {"pci"}, diversion={"ct"}),
+         {"pci"}),
+    ],
+)
+def test_refusal_accepts_a_hospital_that_meets_the_needs(
+    name: str, hospital: HospitalOption, needs: set[str]
+) -> None:
+    assert refusal(hospital, frozenset(needs)) is None, name
+
+
+# ---------------------------------------------------------------- reported capacity
+
+
+def cap(option: HospitalOption, *, unavailable: set[str] = frozenset(),
+        full: bool = False) -> HospitalOption:
+    return replace(option, unavailable=frozenset(unavailable), ed_full=full)
+
+
+@pytest.mark.parametrize(
+    ("beds", "at_capacity", "full"),
+    [(None, False, False), (0, False, True), (3, False, False), (3, True, True),
+     (None, True, True)],
+)
+def test_ed_full_is_declared_or_no_bed(beds: int | None, at_capacity: bool, full: bool) -> None:
+    assert ed_full(beds_available=beds, at_capacity=at_capacity) is full
+
+
+def test_unavailable_capability_counts_as_diverted() -> None:
+    assert choose_destination(STEMI, CITY, now=NOW).hospital_id == "regional"
+    # the regional cath lab is busy: the next PCI centre, as if regional diverted PCI
+    city = [CITY[0], CITY[1], cap(CITY[2], unavailable={"pci"}), CITY[3]]
+    assert choose_destination(STEMI, city, now=NOW).hospital_id == "university"
+    got = refusal(city[2], frozenset({"pci"}))
+    assert got is not None and "暂不可用" in got.zh and "reports pci unavailable" in got.en
+    # another capability's unavailability leaves PCI alone
+    city = [CITY[0], CITY[1], cap(CITY[2], unavailable={"paediatric"}), CITY[3]]
+    assert choose_destination(STEMI, city, now=NOW).hospital_id == "regional"
+
+
+def test_full_ed_ranks_as_if_further_by_the_handover_delay() -> None:
+    # community (300 s) is full: 300 + 900 > district's 600 s
+    city = [cap(CITY[0], full=True), *CITY[1:]]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.hospital_id == "district"
+    assert "DEST-ED-CAPACITY" in [r.rule_id for r in choice.reasons]
+    assert not any("at capacity" in w for w in choice.warnings)
+
+
+def test_full_ed_still_chosen_when_the_next_is_further_than_the_delay() -> None:
+    # community full (300 + 900 s) beats university at 1500 s: the patient still goes
+    # there, warned of the delay
+    city = [cap(CITY[0], full=True), CITY[3]]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.hospital_id == "community"
+    assert "DEST-ED-CAPACITY" not in [r.rule_id for r in choice.reasons]
+    assert "community ED at capacity: expect a handover delay" in choice.warnings
+
+
+def test_every_ed_full_goes_to_the_nearest() -> None:
+    city = [cap(o, full=True) for o in CITY]
+    assert choose_destination(LEVEL_IV, city, now=NOW).hospital_id == "community"

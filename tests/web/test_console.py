@@ -1,0 +1,167 @@
+"""The dispatcher console in a real browser: a chest-pain call from the form to a
+confirmed vehicle, the queue's order and labels, live vehicle positions, both languages."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import websockets
+from playwright.async_api import Browser, Page, expect
+
+from dispatch.domain import Role
+from tests.web.conftest import Site
+from tests.web.pages import screenshot, signed_in
+
+# Next to the demo's station ST001, where V001 (ALS) waits.
+SCENE = (118.846, 32.035)
+
+
+async def click_map_at(page: Page, lon: float, lat: float) -> None:
+    await page.evaluate(f"void dispatchMap.map.setView(dispatchMap.toMap({lon}, {lat}), 14, "
+                        "{animate: false})")
+    point = await page.evaluate(f"dispatchMap.pixelOf({lon}, {lat})")
+    box = await page.locator("#map").bounding_box()
+    assert box is not None
+    await page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+
+
+async def answer(page: Page, question: str, value: str) -> None:
+    control = page.locator(f"[data-question={question}] select, "
+                           f"[data-question={question}] input")
+    if await control.evaluate("e => e.tagName") == "SELECT":
+        await control.select_option(value)
+    else:
+        await control.fill(value)
+
+
+async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
+    site: Site, browser: Browser
+) -> None:
+    page = await signed_in(browser, site, "disp1")
+    await expect(page.locator("#protocol-version")).to_contain_text("cn120-triage")
+    await page.fill("#caller", "13912345678")
+    await page.fill("#complaint", "胸痛 30 分钟，大汗")
+    for question, value in (("chest_pain", "true"), ("age_years", "62"),
+                            ("conscious", "true"), ("breathing", "true")):
+        await answer(page, question, value)
+    await expect(page.locator("#preview .badge")).to_have_text("II 级 危重")
+    await click_map_at(page, *SCENE)
+    await expect(page.locator("#fix-text")).to_contain_text("manual")
+    fix_text = await page.locator("#fix-text").inner_text()
+    lon, lat = (float(x.rstrip(",")) for x in fix_text.split(" ")[0:2])
+    assert abs(lon - SCENE[0]) < 0.0005 and abs(lat - SCENE[1]) < 0.0005
+    await page.click("#submit-call")
+
+    # the call is in the queue, selected, with its location and recommendations
+    row = page.locator("#queue tr").first
+    await expect(row).to_contain_text("胸痛")
+    await expect(row.locator(".badge")).to_have_text("II 级 危重")
+    await expect(row).to_have_class("selected")
+    first = page.locator("#recommendations > li").first
+    await expect(first).to_have_attribute("data-vehicle-id", "V001")
+    await expect(first.locator(".reasons li").first).to_contain_text("#1 by ETA")
+    await expect(page.locator("#detail-body")).to_contain_text("(manual)")
+    call_id = await row.get_attribute("data-call-id")
+    call = await site.api("GET", f"/v1/calls/{call_id}")
+    assert call["status"] == "queued"
+    assert call["location"]["method"] == "manual"
+    assert abs(call["location"]["lon"] - SCENE[0]) < 0.0005
+    # the browser runs in UTC; the page shows the centre's time (Asia/Shanghai)
+    received = datetime.fromisoformat(call["received_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    await expect(row.locator("td").nth(4)).to_have_text(received.strftime("%H:%M:%S"))
+    await page.locator("#detail").scroll_into_view_if_needed()
+    await screenshot(page, "console-zh.png")
+
+    await first.locator("[data-action=confirm]").click()
+    await expect(page.locator("#assigned li[data-vehicle-id=V001]")).to_be_visible()
+    await expect(page.locator("#detail-status")).to_have_text("已派车")
+    call = await site.api("GET", f"/v1/calls/{call_id}")
+    assert [a["vehicle_id"] for a in call["assignments"]] == ["V001"]
+
+    # the crew's tablet reports a position (crew websocket): the vehicle moves on the map
+    token = site.auth(Role.CREW, vehicle_id="V001")["Authorization"].split()[1]
+    ws_url = site.url.replace("http://", "ws://") + f"/v1/ws/crew?token={token}"
+    async with websockets.connect(ws_url) as crew:
+        await crew.recv()  # the mission snapshot
+        await crew.send(json.dumps({"type": "position", "msg_id": "p1", "call_id": call_id,
+                                    "lon": 118.8501, "lat": 32.0402,
+                                    "at": datetime.now(UTC).isoformat()}))
+        await page.wait_for_function(
+            "dispatchMap.vehicles.get('V001') && "
+            "Math.abs(dispatchMap.vehicles.get('V001').lonlat[0] - 118.8501) < 1e-6",
+            timeout=5000)
+    await expect(page.locator("#alerts")).to_contain_text("已派车")
+
+    # cancelled from the console: it leaves the live queue
+    await page.fill("#cancel-reason", "测试结束")
+    await page.click("[data-action=cancel]")
+    await expect(page.locator(f"#queue tr[data-call-id='{call_id}']")).to_have_count(0)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_queue_is_ordered_by_level_then_age_with_text_labels_in_english(
+    site: Site, browser: Browser
+) -> None:
+    now = datetime.now(UTC).isoformat()
+
+    def body(number: str, complaint: str, answers: dict[str, object]) -> dict[str, object]:
+        return {"caller_number": number, "complaint": complaint, "answers": answers,
+                "fixes": [{"lon": 118.78, "lat": 32.05, "accuracy_m": 40, "source": "gnss",
+                           "observed_at": now}], "received_at": now, "answered_at": now}
+
+    minor = await site.api("POST", "/v1/calls", json=body(
+        "13900000001", "minor cut", {"conscious": True, "breathing": True,
+                                     "breathing_normally": True, "age_years": 30,
+                                     "severe_pain": False, "major_bleeding": False}))
+    arrest = await site.api("POST", "/v1/calls", json=body(
+        "13900000002", "collapsed", {"conscious": False, "breathing": False}))
+    page = await signed_in(browser, site, "disp1", lang="en")
+    rows = page.locator("#queue tr")
+    await expect(rows.first).to_have_attribute("data-call-id", arrest["id"])
+    await expect(rows.first.locator(".badge")).to_have_text("I Dying")
+    assert await rows.first.locator(".badge").evaluate(
+        "e => getComputedStyle(e).backgroundColor") == "rgb(198, 40, 40)"
+    last = rows.last
+    assert await last.get_attribute("data-call-id") == minor["id"]
+    assert minor["acuity"] > arrest["acuity"]
+    await expect(page.locator("h1")).to_have_text("Dispatcher console")
+    await expect(page.locator("[data-question=chest_pain] span")).to_have_text(
+        "Chest pain or tightness?")
+    await expect(page.locator("#clock")).to_contain_text("China Standard Time")
+    await screenshot(page, "console-en.png")
+    # and the switch goes back to Chinese on the page itself
+    await page.click("#lang")
+    await expect(page.locator("h1")).to_have_text("调度台")
+    await expect(rows.first.locator(".badge")).to_have_text("I 级 濒危")
+    for call in (minor, arrest):
+        await site.api("POST", f"/v1/calls/{call['id']}/cancel", json={"reason": "test"})
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_coverage_layer_and_move_ups(site: Site, browser: Browser) -> None:
+    page = await signed_in(browser, site, "disp1")
+    started = time.monotonic()
+    await page.click("#coverage-refresh")
+    await expect(page.locator("#coverage-share")).to_contain_text("%", timeout=20000)
+    took_s = time.monotonic() - started
+    share = await site.api("GET", "/v1/coverage/moves?target_s=480")
+    await expect(page.locator("#coverage-share")).to_contain_text(
+        f"{round(share['coverage_share'] * 100)}%")
+    await page.check("#coverage-on")
+    await page.wait_for_function("dispatchMap.layers.coverage.getLayers().length === 1 && "
+                                 "dispatchMap.layers.coverage.getLayers()[0]"
+                                 ".getLayers().length > 0")
+    moves = page.locator("#moves li")
+    if share["moves"]:
+        first = share["moves"][0]
+        await moves.first.locator("[data-action=accept-move]").click()
+        await expect(moves.first).to_contain_text("已采纳")
+        vehicle = await site.api("GET", f"/v1/vehicles/{first['vehicle_id']}")
+        assert vehicle["id"] == first["vehicle_id"]
+    else:
+        await expect(moves.first).to_have_text("暂无前移建议")
+    assert took_s < 20
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -1,0 +1,119 @@
+"""The crew tablet in a real browser: the mission, the status steps in order, vitals,
+and frames kept pending across a lost link until the server acknowledges them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.web.conftest import Site
+from tests.web.pages import screenshot, signed_in
+
+SCENE = (118.846, 32.035)  # next to V001's station
+
+
+async def step(page: Page, status: str) -> None:
+    button = page.locator(f"#steps button[data-status={status}]")
+    await expect(button).to_have_class("next")
+    await button.click()
+    await expect(button).to_have_class("done")
+
+
+async def test_crew_goes_through_its_steps_and_keeps_frames_across_a_reconnect(
+    site: Site, browser: Browser
+) -> None:
+    at = datetime.now(UTC).isoformat()
+    call = await site.api("POST", "/v1/calls", json={
+        "caller_number": "13800002222", "complaint": "胸痛",
+        "answers": {"chest_pain": True, "age_years": 58, "conscious": True, "breathing": True},
+        "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 15, "source": "gnss",
+                   "observed_at": at}], "received_at": at, "answered_at": at})
+    dispatched = await site.api("POST", f"/v1/calls/{call['id']}/dispatch",
+                                json={"vehicle_id": "V001"})
+    assert dispatched["assignments"][0]["vehicle_id"] == "V001"
+
+    page = await signed_in(browser, site, "crew-v001", width=1024, height=1300,
+                           geolocation={"longitude": SCENE[0], "latitude": SCENE[1]})
+    console = await signed_in(browser, site, "disp1")
+    await expect(page.locator("#mission")).to_contain_text("胸痛")
+    await expect(page.locator("#mission .badge")).to_have_text("II 级 危重")
+    await step(page, "en_route")
+
+    # the link drops: the next step stays pending, and is sent again once back
+    await page.evaluate("crewLive.stopped = true; crewLive.ws.close()")
+    await expect(page.locator("#link")).not_to_have_attribute("data-state", "connected")
+    await page.click("#steps button[data-status=on_scene]")
+    pending = page.locator("#pending li").first
+    await expect(pending).to_have_attribute("data-state", "pending")
+    await expect(page.locator("#pending-count")).to_have_text("1")
+    vehicle = await site.api("GET", "/v1/vehicles/V001")
+    assert vehicle["status"] == "en_route"  # not sent yet
+    # even a reload keeps it (this browser's storage) and sends it on connecting
+    await page.reload()
+    await expect(page.locator("#pending-count")).to_have_text("0")
+    await expect(page.locator("#pending li").first).to_have_attribute("data-state", "acked")
+    await expect(page.locator("#steps button[data-status=transporting]")).to_have_class("next")
+    vehicle = await site.api("GET", "/v1/vehicles/V001")
+    assert vehicle["status"] == "on_scene"
+
+    await page.fill("#vitals-form input[name=hr]", "120")
+    await page.fill("#vitals-form input[name=spo2]", "94")
+    await page.click("#vitals-form button[type=submit]")
+    await expect(page.locator("#pending li").first).to_have_attribute("data-state", "acked")
+    await expect(page.locator("#pending li").first).to_contain_text("心率 120")
+
+    await step(page, "transporting")
+    # the tablet's GNSS: its position reaches the console's map
+    await page.context.set_geolocation({"longitude": 118.8612, "latitude": 32.0498})
+    await console.wait_for_function(
+        "dispatchMap.vehicles.get('V001') && "
+        "Math.abs(dispatchMap.vehicles.get('V001').lonlat[0] - 118.8612) < 1e-6", timeout=8000)
+    await step(page, "at_hospital")
+    await screenshot(page, "crew-zh.png")
+    vehicle = await site.api("GET", "/v1/vehicles/V001")
+    assert vehicle["status"] == "at_hospital"
+    record = await site.api("GET", f"/v1/calls/{call['id']}")
+    kinds = [e["kind"] for e in record["timeline"]]
+    for kind in ("departed", "on_scene", "left_scene", "at_destination"):
+        assert kind in kinds, kinds
+    assert kinds.count("on_scene") == 1  # sent again after the reconnect, recorded once
+
+    await page.click("#lang")
+    await expect(page.locator("#steps button[data-status=available]")).to_contain_text(
+        "Available")
+    await expect(page.locator("h1")).to_contain_text("Crew tablet")
+    await screenshot(page, "crew-en.png")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_crew_asks_for_another_centre_and_hears_why_one_is_refused(
+    site: Site, browser: Browser
+) -> None:
+    at = datetime.now(UTC).isoformat()
+    call = await site.api("POST", "/v1/calls", json={
+        "caller_number": "13800003333", "complaint": "胸痛",
+        "answers": {"chest_pain": True, "age_years": 61, "conscious": True, "breathing": True},
+        "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 15, "source": "gnss",
+                   "observed_at": at}], "received_at": at, "answered_at": at})
+    held = (await site.api("GET", "/v1/vehicles/V001"))["call_id"]
+    if held is not None and held != call["id"]:  # the crew's earlier mission, if any
+        await site.api("POST", f"/v1/calls/{held}/cancel", json={"reason": "test"})
+    if (await site.api("GET", "/v1/vehicles/V001"))["call_id"] != call["id"]:
+        await site.api("POST", f"/v1/calls/{call['id']}/dispatch", json={"vehicle_id": "V001"})
+    page = await signed_in(browser, site, "crew-v001", width=1024, height=1300)
+    await expect(page.locator("#mission")).to_contain_text("胸痛")
+    # H04 has no PCI: the chest-pain call cannot go there, and the crew is told why
+    await page.select_option("#hospital", "H04")
+    await page.click("#request-destination")
+    refused = page.locator("#pending li").first
+    await expect(refused).to_have_attribute("data-state", "refused")
+    await expect(refused).to_contain_text("pci")
+    # H03 has it: accepted, and the mission shows the new centre
+    await page.select_option("#hospital", "H03")
+    await page.click("#request-destination")
+    await expect(page.locator("#pending li").first).to_have_attribute("data-state", "acked")
+    await expect(page.locator("#destination")).to_contain_text("Qinhuai")
+    record = await site.api("GET", f"/v1/calls/{call['id']}")
+    assert record["destination_id"] == "H03"
+    assert page.errors == []  # type: ignore[attr-defined]
