@@ -53,8 +53,9 @@ async def test_wrong_password_and_unknown_name_get_the_same_401(service: Service
                                         json={"name": "nobody", "password": "nope-nope"})
     for r in (wrong, unknown):
         assert r.status_code == 401
-        assert r.json() == {"error": "unauthenticated", "detail": [
-            {"field": "password", "reason": "wrong name or password"}]}
+        assert r.json() == {
+            "error": "unauthenticated", "message": "未登录或登录已过期，请重新登录。",
+            "detail": [{"field": "password", "reason": "wrong name or password"}]}
 
 
 async def test_a_user_saved_again_gets_the_new_password(service: Service) -> None:
