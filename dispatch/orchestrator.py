@@ -148,7 +148,8 @@ class Orchestrator:
 
         places = await self.places.get()
         caller = normalise_number(body.caller_number)
-        result = triage_call(body.answers, complaint=body.complaint, now=now)
+        result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
+                             card_answers=body.card_answers)
         transport_class = result.transport_class
         call = call_db.NewCall(
             id=uuid4(),
@@ -316,10 +317,14 @@ class Orchestrator:
                 {**call["answers"], **(answers.model_dump(exclude_none=True) if answers else {})}
             )
             text = complaint if complaint is not None else call["complaint"]
+            # the card the call was taken on, and its answers, keep counting
+            card, card_answers = call["triage"].get("card"), call["triage"].get("card_answers")
             if findings is not None:
-                result = retriage(merged, findings, complaint=text, now=now)
+                result = retriage(merged, findings, complaint=text, now=now, card=card,
+                                  card_answers=card_answers)
             else:
-                result = triage_call(merged, complaint=text, now=now)
+                result = triage_call(merged, complaint=text, now=now, card=card,
+                                     card_answers=card_answers)
             await call_db.set_triage(
                 conn=conn, call_id=call_id, acuity=int(result.acuity),
                 transport_class=result.transport_class.value,
