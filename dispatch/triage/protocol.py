@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.lru import LRU
-from dispatch.triage.cards import CARD_FACT, Card, CardTable, card_facts_known
+from dispatch.triage.cards import CARD_FACT, Card, CardTable, card_facts_known, read_card
 from dispatch.triage.conditions import check, facts_named
 from dispatch.triage.facts import KNOWN_FACTS
 from dispatch.triage.inputs import Answers
@@ -328,6 +328,14 @@ def _cards(ctx: dict[str, Any]) -> tuple[CardTable, dict[str, tuple[Rule, ...]]]
         for key in (k.strip() for keys in cited for k in keys.split(";")):
             if key not in sources:
                 raise TriageError(f"card {card.id}: unknown source {key!r}")
+        for det in card.determinants:
+            try:
+                read_card(card, det.answers)
+            except TriageError as exc:
+                raise TriageError(f"card {card.id} determinant {det.id}: {exc.field}: "
+                                  f"{exc.message}") from exc
+            if det.pathway is not None and det.pathway not in set(Pathway):
+                raise TriageError(f"card {card.id} determinant {det.id}: unknown pathway")
         known = KNOWN_FACTS | card_facts_known(card)
         on_card = {"fact": CARD_FACT, "eq": card.id}
         built = []
