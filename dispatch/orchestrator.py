@@ -42,7 +42,14 @@ from dispatch.domain import (
     VehicleKind,
     VehicleStatus,
 )
-from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound, VehicleUnavailable
+from dispatch.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TriageError,
+    VehicleUnavailable,
+)
 from dispatch.geo.aml import AmlMessage
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
@@ -107,6 +114,29 @@ class Outcome:
     recommendations: tuple[Ranked, ...] = ()
     # the call as a dispatcher sees it, when the flow already read it (saves a round trip)
     view: dict[str, Any] | None = None
+
+
+def _retriaged(
+    answers: Answers, findings: Findings | None, *, complaint: str, now: datetime,
+    stored: Mapping[str, Any], call_id: UUID,
+) -> TriageResult:
+    """Triage a call again with the chief-complaint card it was taken on. A card or card
+    answer the current card table no longer reads (the table changed since intake) must
+    not block a crew's re-triage: it is dropped, and logged."""
+    card, card_answers = stored.get("card"), stored.get("card_answers")
+    while True:
+        try:
+            if findings is not None:
+                return retriage(answers, findings, complaint=complaint, now=now, card=card,
+                                card_answers=card_answers)
+            return triage_call(answers, complaint=complaint, now=now, card=card,
+                               card_answers=card_answers)
+        except TriageError as exc:
+            if card is None or not (exc.field or "").startswith("card"):
+                raise
+            log.warning("call %s: stored card %r no longer reads (%s: %s); re-triaged "
+                        "without it", call_id, card, exc.field, exc.message)
+            card, card_answers = None, None
 
 
 class Orchestrator:
@@ -318,13 +348,8 @@ class Orchestrator:
             )
             text = complaint if complaint is not None else call["complaint"]
             # the card the call was taken on, and its answers, keep counting
-            card, card_answers = call["triage"].get("card"), call["triage"].get("card_answers")
-            if findings is not None:
-                result = retriage(merged, findings, complaint=text, now=now, card=card,
-                                  card_answers=card_answers)
-            else:
-                result = triage_call(merged, complaint=text, now=now, card=card,
-                                     card_answers=card_answers)
+            result = _retriaged(merged, findings, complaint=text, now=now,
+                                stored=call["triage"], call_id=call_id)
             await call_db.set_triage(
                 conn=conn, call_id=call_id, acuity=int(result.acuity),
                 transport_class=result.transport_class.value,

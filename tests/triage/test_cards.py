@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from pydantic import ValidationError
 
@@ -17,7 +18,7 @@ from dispatch.triage.cards import CardTable, Question
 from dispatch.triage.conditions import facts_named
 from dispatch.triage.facts import VITALS
 from dispatch.triage.protocol import load_protocol
-from tests.conftest import Service
+from tests.conftest import DATABASE_URL, Service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
@@ -284,3 +285,28 @@ async def test_a_call_with_a_bad_card_answer_is_refused(service: Service) -> Non
     assert r.json()["detail"][0]["field"] == "card_answers.substance"
     listed = await service.client.get("/v1/calls", headers=service.auth())
     assert listed.json()["calls"] == []  # nothing stored
+
+
+async def test_a_stored_card_the_table_no_longer_has_does_not_block_retriage(
+        service: Service) -> None:
+    await service.load(city(n_vehicles=2))
+    body = call_body(*CENTRE, answers={"age_years": 50, "conscious": True, "breathing": True})
+    body["card"] = "chest_pain"
+    body["card_answers"] = {"breathing_normally": True}
+    call = (await service.client.post("/v1/calls", json=body, headers=service.auth())).json()
+    assert call["triage"]["card"] == "chest_pain"
+    # the card table changed since intake: the stored card is gone
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(
+            f'UPDATE "{service.settings.db_schema}".calls '
+            """SET triage = jsonb_set(triage, '{card}', '"retired_card"') WHERE id = $1::uuid""",
+            call["id"])
+    finally:
+        await conn.close()
+    vehicle = call["assignments"][0]["vehicle_id"]
+    r = await service.client.post(f"/v1/calls/{call['id']}/triage", json={
+        "findings": {"hr": 80, "sbp": 125, "spo2": 98}},
+        headers=service.auth(Role.CREW, vehicle_id=vehicle))
+    assert r.status_code == 200, r.text
+    assert r.json()["triage"]["card"] is None
