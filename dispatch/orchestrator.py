@@ -116,13 +116,14 @@ class Outcome:
     view: dict[str, Any] | None = None
 
 
-def _retriaged(
+def retriage_on_card(
     answers: Answers, findings: Findings | None, *, complaint: str, now: datetime,
     stored: Mapping[str, Any], call_id: UUID,
 ) -> TriageResult:
-    """Triage a call again with the chief-complaint card it was taken on. A card or card
-    answer the current card table no longer reads (the table changed since intake) must
-    not block a crew's re-triage: it is dropped, and logged."""
+    """Triage a call again with the chief-complaint card it was taken on (`stored`: the
+    call's stored triage, which keeps `card` and `card_answers`). A card or card answer
+    the current card table no longer reads (the table changed since intake) must not
+    block a crew's re-triage: it is dropped, and logged."""
     card, card_answers = stored.get("card"), stored.get("card_answers")
     while True:
         try:
@@ -348,8 +349,8 @@ class Orchestrator:
             )
             text = complaint if complaint is not None else call["complaint"]
             # the card the call was taken on, and its answers, keep counting
-            result = _retriaged(merged, findings, complaint=text, now=now,
-                                stored=call["triage"], call_id=call_id)
+            result = retriage_on_card(merged, findings, complaint=text, now=now,
+                                      stored=call["triage"], call_id=call_id)
             await call_db.set_triage(
                 conn=conn, call_id=call_id, acuity=int(result.acuity),
                 transport_class=result.transport_class.value,

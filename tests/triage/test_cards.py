@@ -4,6 +4,7 @@ below structured answers and above the text, and the HTTP API takes and serves c
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from dispatch.triage.conditions import facts_named
 from dispatch.triage.facts import VITALS
 from dispatch.triage.protocol import load_protocol
 from tests.conftest import DATABASE_URL, Service
+from tests.handover.wsclient import ack, cluster, now_iso, recv, send, until
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 
@@ -310,3 +312,32 @@ async def test_a_stored_card_the_table_no_longer_has_does_not_block_retriage(
         headers=service.auth(Role.CREW, vehicle_id=vehicle))
     assert r.status_code == 200, r.text
     assert r.json()["triage"]["card"] is None
+
+
+async def test_crew_vitals_that_change_nothing_do_not_retriage_a_call_on_a_card() -> None:
+    # The crew link's quick check ("would the findings change the level or pathway?")
+    # must read the call's card as the full re-triage does: without it, a call whose
+    # level comes from its card looks changed on every vitals frame.
+    async with cluster() as c:
+        body = call_body(*CENTRE, number="13800000077", answers={
+            "age_years": 50, "conscious": True, "breathing": True, "breathing_normally": True})
+        body["card"] = "poisoning_overdose"
+        body["card_answers"] = {"substance": "pesticide"}  # level II by the card's rule
+        r = await c.http.post(f"{c.urls[0]}/v1/calls", json=body, headers=c.auth())
+        assert r.status_code == 201, r.text
+        call = r.json()
+        assert call["acuity"] == 2
+        vehicle = call["assignments"][0]["vehicle_id"]
+        async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew:
+            await recv(crew)  # snapshot
+            await send(crew, {"type": "vitals", "msg_id": "n1", "call_id": call["id"],
+                              "hr": 82, "sbp": 128, "spo2": 98, "rr": 16, "gcs": 15,
+                              "at": now_iso()})
+            await until(crew, ack("n1"))
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while asyncio.get_running_loop().time() < deadline:
+                got = await c.http.get(f"{c.urls[0]}/v1/calls/{call['id']}",
+                                       headers=c.auth())
+                kinds = [e["kind"] for e in got.json()["timeline"]]
+                assert "retriaged" not in kinds, kinds
+                await asyncio.sleep(0.25)
