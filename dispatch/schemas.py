@@ -32,10 +32,13 @@ class _Strict(BaseModel):
 
 # A chief-complaint card (GET /v1/triage/protocol `cards`) and its answers by question id;
 # the engine checks both against the card table and names the card or question it refuses.
-CardId = Annotated[str, Field(min_length=1, max_length=40)]
+CardId = Annotated[str, Field(
+    min_length=1, max_length=40,
+    description="chief-complaint card id (GET /v1/triage/protocol `cards`)")]
 CardAnswers = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=40)], bool | int | float | str | None],
-    Field(max_length=60)]
+    Field(max_length=60, description="the card's answers by question id; structured "
+                                     "`answers` win over them, they win over the text")]
 
 
 class FixIn(_Strict):
