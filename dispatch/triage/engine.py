@@ -1,7 +1,9 @@
 """The triage engine: evaluate the rule tables over one call's facts.
 
 Decision, in order:
-1. Fill unanswered questions from the complaint text (lexicon phrases and numbers);
+0. Fill unanswered questions from the chief-complaint card's answers (dispatch.triage.
+   cards), report card/answer conflicts; the card's rules join the tables' rules.
+1. Fill questions still unanswered from the complaint text (lexicon phrases and numbers);
    report text/answer conflicts. Vital signs in the text count where the crew has not
    measured them, and bring in the age band's vital-sign rules even before findings.
 2. Evaluate every rule (and the vital-sign band for the patient's age) in three-valued
