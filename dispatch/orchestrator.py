@@ -42,7 +42,14 @@ from dispatch.domain import (
     VehicleKind,
     VehicleStatus,
 )
-from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound, VehicleUnavailable
+from dispatch.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TriageError,
+    VehicleUnavailable,
+)
 from dispatch.geo.aml import AmlMessage
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
@@ -125,6 +132,30 @@ class Outcome:
     warnings: tuple[dict[str, Any], ...] = ()
 
 
+def retriage_on_card(
+    answers: Answers, findings: Findings | None, *, complaint: str, now: datetime,
+    stored: Mapping[str, Any], call_id: UUID,
+) -> TriageResult:
+    """Triage a call again with the chief-complaint card it was taken on (`stored`: the
+    call's stored triage, which keeps `card` and `card_answers`). A card or card answer
+    the current card table no longer reads (the table changed since intake) must not
+    block a crew's re-triage: it is dropped, and logged."""
+    card, card_answers = stored.get("card"), stored.get("card_answers")
+    while True:
+        try:
+            if findings is not None:
+                return retriage(answers, findings, complaint=complaint, now=now, card=card,
+                                card_answers=card_answers)
+            return triage_call(answers, complaint=complaint, now=now, card=card,
+                               card_answers=card_answers)
+        except TriageError as exc:
+            if card is None or not (exc.field or "").startswith("card"):
+                raise
+            log.warning("call %s: stored card %r no longer reads (%s: %s); re-triaged "
+                        "without it", call_id, card, exc.field, exc.message)
+            card, card_answers = None, None
+
+
 class Orchestrator:
     """Cross-domain flows of the service; one per process, stateless across requests."""
 
@@ -169,7 +200,8 @@ class Orchestrator:
 
         places = await self.places.get()
         caller = self._caller(body.caller_number)
-        result = triage_call(body.answers, complaint=body.complaint, now=now)
+        result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
+                             card_answers=body.card_answers)
         transport_class = result.transport_class
         call = call_db.NewCall(
             id=uuid4(),
@@ -381,10 +413,9 @@ class Orchestrator:
                 {**call["answers"], **(answers.model_dump(exclude_none=True) if answers else {})}
             )
             text = complaint if complaint is not None else call["complaint"]
-            if findings is not None:
-                result = retriage(merged, findings, complaint=text, now=now)
-            else:
-                result = triage_call(merged, complaint=text, now=now)
+            # the card the call was taken on, and its answers, keep counting
+            result = retriage_on_card(merged, findings, complaint=text, now=now,
+                                      stored=call["triage"], call_id=call_id)
             await call_db.set_triage(
                 conn=conn, call_id=call_id, acuity=int(result.acuity),
                 transport_class=result.transport_class.value,

@@ -30,6 +30,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+# A chief-complaint card (GET /v1/triage/protocol `cards`) and its answers by question id;
+# the engine checks both against the card table and names the card or question it refuses.
+CardId = Annotated[str, Field(
+    min_length=1, max_length=40,
+    description="chief-complaint card id (GET /v1/triage/protocol `cards`)")]
+CardAnswers = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=40)], bool | int | float | str | None],
+    Field(max_length=60, description="the card's answers by question id; structured "
+                                     "`answers` win over them, they win over the text")]
+
+
 class FixIn(_Strict):
     lon: Lon
     lat: Lat
@@ -60,6 +71,8 @@ class CallIn(_Strict):
     fixes: list[FixIn] = Field(default_factory=list, max_length=50)
     complaint: str = Field(default="", max_length=2000)
     answers: Answers = Field(default_factory=lambda: Answers())
+    card: CardId | None = None
+    card_answers: CardAnswers | None = None
     received_at: Instant = Field(description="the switch's ring time")
     answered_at: Instant = Field(description="the switch's answer time")
     booking: BookingIn | None = None
@@ -95,6 +108,8 @@ class RetriageIn(_Strict):
 
 class EvaluateIn(_Strict):
     answers: Answers = Field(default_factory=lambda: Answers())
+    card: CardId | None = None
+    card_answers: CardAnswers | None = None
     findings: Findings | None = None
     complaint: str = Field(default="", max_length=2000)
 

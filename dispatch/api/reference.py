@@ -57,7 +57,8 @@ async def load(
     return JSON(counts)
 
 
-@router.get("/v1/triage/protocol", summary="The triage rule tables and their version")
+@router.get("/v1/triage/protocol",
+            summary="The triage rule tables and their version, and the chief-complaint cards")
 async def protocol(principal: PrincipalDep) -> JSON:
     principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
     return JSON(protocol_tables())
@@ -67,7 +68,9 @@ async def protocol(principal: PrincipalDep) -> JSON:
 async def evaluate(body: EvaluateIn, principal: PrincipalDep, now: Now) -> JSON:
     principal.require(Role.DISPATCHER, Role.CREW)
     if body.findings is not None:
-        result = retriage(body.answers, body.findings, complaint=body.complaint, now=now)
+        result = retriage(body.answers, body.findings, complaint=body.complaint, now=now,
+                          card=body.card, card_answers=body.card_answers)
     else:
-        result = triage_call(body.answers, complaint=body.complaint, now=now)
+        result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
+                             card_answers=body.card_answers)
     return JSON(result.to_dict())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -310,6 +310,8 @@ class RetriageInput:
     acuity: int
     pathway: str | None
     stored_frames: tuple[int, int]  # how many, and the largest row id (0: none)
+    # the chief-complaint card the call was taken on, from its stored triage
+    card: dict[str, Any] = field(default_factory=dict)
 
 
 async def retriage_inputs(
@@ -319,7 +321,8 @@ async def retriage_inputs(
 
     The frame count is an index scan of (call_id, kind, ...) that reads no frame bodies."""
     rows = await conn.fetch(
-        """SELECT i.ord, c.answers, c.complaint, c.acuity, c.pathway, f.n, f.max_id
+        """SELECT i.ord, c.answers, c.complaint, c.acuity, c.pathway, f.n, f.max_id,
+                  c.triage -> 'card' AS card, c.triage -> 'card_answers' AS card_answers
              FROM unnest($1::uuid[]) WITH ORDINALITY AS i(id, ord)
              JOIN calls c ON c.id = i.id
              CROSS JOIN LATERAL (
@@ -330,7 +333,9 @@ async def retriage_inputs(
     )
     found = {r["ord"]: RetriageInput(answers=r["answers"], complaint=r["complaint"],
                                      acuity=r["acuity"], pathway=r["pathway"],
-                                     stored_frames=(int(r["n"]), int(r["max_id"])))
+                                     stored_frames=(int(r["n"]), int(r["max_id"])),
+                                     card={"card": r["card"],
+                                           "card_answers": r["card_answers"]})
              for r in rows}
     return [found.get(i) for i in range(1, len(call_ids) + 1)]
 

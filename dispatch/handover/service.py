@@ -67,8 +67,8 @@ from dispatch.handover.state import (
     Event,
 )
 from dispatch.lru import LRU
-from dispatch.orchestrator import LIVE_STATUSES, Orchestrator
-from dispatch.triage import Answers, Findings, retriage
+from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, retriage_on_card
+from dispatch.triage import Answers, Findings
 
 __all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
 
@@ -555,7 +555,10 @@ class HandoverService:
         always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE
         if not always:
             answers = Answers.model_validate(call.answers)
-            result = retriage(answers, findings, complaint=call.complaint, now=now)
+            # with the call's card, as the full re-triage will be: without it the check
+            # would see a change on every frame (or miss one)
+            result = retriage_on_card(answers, findings, complaint=call.complaint, now=now,
+                                      stored=call.card, call_id=call_id)
             pathway = result.pathway.value if result.pathway else None
             if (int(result.acuity), pathway) == (call.acuity, call.pathway):
                 return

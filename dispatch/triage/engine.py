@@ -1,7 +1,9 @@
 """The triage engine: evaluate the rule tables over one call's facts.
 
 Decision, in order:
-1. Fill unanswered questions from the complaint text (lexicon phrases and numbers);
+0. Fill unanswered questions from the chief-complaint card's answers (dispatch.triage.
+   cards), report card/answer conflicts; the card's rules join the tables' rules.
+1. Fill questions still unanswered from the complaint text (lexicon phrases and numbers);
    report text/answer conflicts. Vital signs in the text count where the crew has not
    measured them, and bring in the age band's vital-sign rules even before findings.
 2. Evaluate every rule (and the vital-sign band for the patient's age) in three-valued
@@ -22,6 +24,7 @@ from typing import Any
 
 from dispatch.domain import Acuity, Pathway, TransportClass, VehicleKind
 from dispatch.errors import TriageError
+from dispatch.triage.cards import CARD_FACT, CardReading, read_card
 from dispatch.triage.conditions import Truth, evaluate
 from dispatch.triage.facts import VITALS, build_facts, input_name
 from dispatch.triage.inputs import Answers, Findings
@@ -86,7 +89,8 @@ _Missing = tuple[int, int, str]  # (level, rule order, input): the order missing
 
 
 def _rule_outcomes(
-    *, facts: Mapping[str, Any], protocol: Protocol, with_findings: bool, with_bands: bool
+    *, facts: Mapping[str, Any], protocol: Protocol, with_findings: bool, with_bands: bool,
+    card_rules: tuple[Rule, ...] = (),
 ) -> tuple[list[_Hit], list[_Missing]]:
     """Every rule fired or assumed, and the inputs the rules lack, in protocol order.
 
@@ -95,7 +99,8 @@ def _rule_outcomes(
     look-up."""
 
     def evaluate_rules() -> tuple[tuple[_Hit, ...], tuple[_Missing, ...]]:
-        rules = protocol.rules + (
+        # a card's rules read the card fact, so the signature tells cards apart
+        rules = protocol.rules + card_rules + (
             _band_rules(facts=facts, protocol=protocol) if with_bands else ())
         hits: list[_Hit] = []
         missing: list[_Missing] = []
@@ -199,14 +204,85 @@ def _text_reasons(
     return answers, reasons
 
 
-def _text_vitals(
-    *, found: list[Reading], findings: Findings | None, protocol: Protocol
+def _card_reading(
+    card: str | None, card_answers: Mapping[str, Any] | None, protocol: Protocol
+) -> CardReading | None:
+    """The card's answers as facts (a 422 names `card` or the question)."""
+    if card is None:
+        if card_answers:
+            raise TriageError("card_answers need the card they answer", field="card")
+        return None
+    found = protocol.cards.get(card)
+    if found is None:
+        raise TriageError(f"no chief-complaint card {card!r}", field="card")
+    return read_card(found, card_answers or {})
+
+
+def _card_answers(
+    *, answers: Answers, reading: CardReading, protocol: Protocol
+) -> tuple[Answers, list[Reason]]:
+    """Answers with the card's fills where unanswered, and a reason for every fill and for
+    every card answer that disagrees with a structured answer (which stands)."""
+    card = protocol.cards[reading.card]
+    source = protocol.cite(card.source)
+    given = answers.model_dump()
+    update: dict[str, Any] = {}
+    reasons: list[Reason] = []
+    for name, (value, qid) in reading.fills.items():
+        asked = "the card" if qid == CARD_FACT else f"question {qid}"
+        rid = f"CARD-{card.id}" + ("" if qid == CARD_FACT else f".{qid}")
+        if given[name] is None:
+            update[name] = value
+            reasons.append(Reason(rule_id=rid, source=source, text=(
+                f"card {card.id} ({card.title_en}) {asked} -> {name} = {_shown(value)} "
+                "(not answered)")))
+        elif given[name] != value:
+            reasons.append(Reason(rule_id=f"XCHECK-{rid}", source=source, text=(
+                f"card {card.id} {asked} suggests {name} = {_shown(value)} but the answer "
+                f"is {_shown(given[name])}: the structured answer stands; confirm with the "
+                "caller")))
+    if update:
+        answers = Answers.model_validate({**given, **update})
+    return answers, reasons
+
+
+def _shown(value: Any) -> Any:
+    """A value as a reason shows it (enum values, sets sorted)."""
+    if isinstance(value, frozenset):
+        return sorted(getattr(v, "value", v) for v in value)
+    return getattr(value, "value", value)
+
+
+def _card_vitals(
+    *, reading: CardReading | None, findings: Findings | None, protocol: Protocol
 ) -> tuple[dict[str, Any], list[Reason]]:
-    """Vital signs read from the text that the crew has not measured, with reasons."""
+    """Measurements the caller read out on the card that the crew has not measured."""
+    if reading is None:
+        return {}, []
+    source = protocol.cite(protocol.cards[reading.card].source)
+    vitals: dict[str, Any] = {}
+    reasons: list[Reason] = []
+    for name, (value, qid) in reading.vitals.items():
+        if findings is not None and getattr(findings, name) is not None:
+            continue  # the crew's measurement is newer
+        vitals[name] = value
+        reasons.append(Reason(
+            rule_id=f"CARD-{reading.card}.{qid}", source=source,
+            text=f"card {reading.card} question {qid} -> {name} = {value} "
+                 "(not measured by a crew)"))
+    return vitals, reasons
+
+
+def _text_vitals(
+    *, found: list[Reading], findings: Findings | None, protocol: Protocol,
+    known: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[Reason]]:
+    """Vital signs read from the text that the crew has not measured (nor the card's
+    answers, in `known`), with reasons."""
     vitals: dict[str, Any] = {}
     reasons: list[Reason] = []
     for r in found:
-        if r.fact not in VITALS or r.fact in vitals:
+        if r.fact not in VITALS or r.fact in vitals or r.fact in (known or {}):
             continue
         if findings is not None and getattr(findings, r.fact) is not None:
             continue  # the crew's measurement is newer
@@ -220,15 +296,29 @@ def _text_vitals(
 
 
 def evaluate_call(
-    *, answers: Answers, findings: Findings | None, complaint: str, now: datetime
+    *, answers: Answers, findings: Findings | None, complaint: str, now: datetime,
+    card: str | None = None, card_answers: Mapping[str, Any] | None = None,
 ) -> TriageResult:
-    """Triage from answers, optional findings and complaint text at `now`."""
+    """Triage from answers, optional findings, a chief-complaint card with its answers, and
+    complaint text at `now`. Precedence: crew findings, structured answers, the card's
+    answers, then the text."""
     if now.tzinfo is None:
         raise TriageError("now must carry a timezone", field="now")
     protocol = load_protocol()
+    reading = _card_reading(card, card_answers, protocol)
+    text_reasons: list[Reason] = []
+    if reading is not None:
+        answers, text_reasons = _card_answers(answers=answers, reading=reading,
+                                              protocol=protocol)
+    card_vitals, card_vital_reasons = _card_vitals(reading=reading, findings=findings,
+                                                   protocol=protocol)
+    text_reasons += card_vital_reasons
     found = _text_readings(complaint, protocol)
-    answers, text_reasons = _text_reasons(answers=answers, found=found, protocol=protocol)
-    text_vitals, vital_reasons = _text_vitals(found=found, findings=findings, protocol=protocol)
+    answers, found_reasons = _text_reasons(answers=answers, found=found, protocol=protocol)
+    text_reasons += found_reasons
+    text_vitals, vital_reasons = _text_vitals(found=found, findings=findings, protocol=protocol,
+                                              known=card_vitals)
+    text_vitals.update(card_vitals)
     text_reasons += vital_reasons
     facts = build_facts(
         answers=answers,
@@ -240,10 +330,14 @@ def evaluate_call(
         qsofa_alert=int(protocol.constants["qsofa_alert"]),
         text_vitals=text_vitals,
     )
+    facts[CARD_FACT] = None if reading is None else reading.card
+    if reading is not None:
+        facts.update(reading.facts)
     with_findings = findings is not None
     with_bands = with_findings or bool(text_vitals)
-    hits, missing = _rule_outcomes(facts=facts, protocol=protocol, with_findings=with_findings,
-                                   with_bands=with_bands)
+    hits, missing = _rule_outcomes(
+        facts=facts, protocol=protocol, with_findings=with_findings, with_bands=with_bands,
+        card_rules=() if reading is None else protocol.card_rules[reading.card])
     if (
         with_bands
         and answers.age_years is None
@@ -295,6 +389,10 @@ def evaluate_call(
         missing=tuple(ordered_missing),
         reasons=tuple(reasons + text_reasons),
         protocol_version=protocol.version,
+        card=None if reading is None else reading.card,
+        card_answers=tuple(
+            (qid, value.isoformat() if isinstance(value, datetime) else value)
+            for qid, value in (card_answers or {}).items()) if reading is not None else (),
     )
 
 
@@ -303,13 +401,20 @@ def _as_reason(rule: Rule) -> Reason:
     return Reason(rule_id=rule.id, source=rule.source, text=rule.text)
 
 
-def triage_call(answers: Answers, *, complaint: str, now: datetime) -> TriageResult:
-    """Triage at intake from the call-taker's answers and the complaint text."""
-    return evaluate_call(answers=answers, findings=None, complaint=complaint, now=now)
+def triage_call(
+    answers: Answers, *, complaint: str, now: datetime, card: str | None = None,
+    card_answers: Mapping[str, Any] | None = None,
+) -> TriageResult:
+    """Triage at intake from the call-taker's answers, the chief-complaint card's answers
+    and the complaint text."""
+    return evaluate_call(answers=answers, findings=None, complaint=complaint, now=now,
+                         card=card, card_answers=card_answers)
 
 
 def retriage(
-    answers: Answers, findings: Findings, *, complaint: str, now: datetime
+    answers: Answers, findings: Findings, *, complaint: str, now: datetime,
+    card: str | None = None, card_answers: Mapping[str, Any] | None = None,
 ) -> TriageResult:
     """Triage again once the crew reports findings (vitals, ECG, stroke scale, injuries)."""
-    return evaluate_call(answers=answers, findings=findings, complaint=complaint, now=now)
+    return evaluate_call(answers=answers, findings=findings, complaint=complaint, now=now,
+                         card=card, card_answers=card_answers)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.lru import LRU
+from dispatch.triage.cards import CARD_FACT, Card, CardTable, card_facts_known, read_card
 from dispatch.triage.conditions import check, facts_named
 from dispatch.triage.facts import KNOWN_FACTS
 from dispatch.triage.inputs import Answers
@@ -43,6 +44,7 @@ TEAMS = ("cath_lab", "stroke_team", "trauma_team", "obstetric", "neonatal")
 # Signatures whose rule outcomes are kept (a few hundred bytes each).
 _OUTCOMES_KEPT = 4_096
 TABLE_FILES = ("protocol.json", "rules.json", "vitals.json", "keywords.json", "destination.json")
+CARD_FILE = "cards.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,11 @@ class Protocol:
     # What the conditions of every rule and band can tell apart in a call's facts; the
     # engine keeps the rules' outcomes per signature (dispatch.triage.signature).
     signer: FactSigner
+    # chief-complaint cards by id, and each card's own rules (tables/cards.json)
+    cards: dict[str, Card]
+    card_rules: dict[str, tuple[Rule, ...]]
+    card_version: str
+    card_table: CardTable
     outcomes: LRU[Any, Any] = field(
         default_factory=lambda: LRU(size=_OUTCOMES_KEPT), compare=False)
 
@@ -131,8 +138,9 @@ def _rule(
     constants: dict[str, Any],
     definitions: dict[str, Any],
     defaults: dict[str, Any] | None = None,
+    known: frozenset[str] = KNOWN_FACTS,
 ) -> Rule:
-    """Build and check one rule."""
+    """Build and check one rule (`known`: the facts its conditions may read)."""
     raw = {**(defaults or {}), **raw}
     where = f"rule {raw.get('id', '?')}"
     for key in ("id", "acuity", "source", "text", "when"):
@@ -146,7 +154,7 @@ def _rule(
     for key in ("when", "scope", "unknown_scope"):
         if raw.get(key) is not None:
             check(raw[key], constants=constants, definitions=definitions, where=where)
-            unknown = facts_named(raw[key], definitions=definitions) - KNOWN_FACTS
+            unknown = facts_named(raw[key], definitions=definitions) - known
             if unknown:
                 raise TriageError(f"{where}: unknown facts {sorted(unknown)}")
     if set(raw.get("needs", ())) - NEEDS or set(raw.get("teams", ())) - set(TEAMS):
@@ -218,7 +226,8 @@ def load_protocol() -> Protocol:
     definitions: dict[str, Any] = proto["definitions"]
     for name, cond in definitions.items():
         check(cond, constants=constants, definitions=definitions, where=f"definition {name}")
-    ctx = {"sources": sources, "constants": constants, "definitions": definitions}
+    ctx: dict[str, Any] = {"sources": sources, "constants": constants,
+                           "definitions": definitions}
     rules = tuple(_rule(r, **ctx) for r in raw["rules"]["rules"])
     ids = [r.id for r in rules]
     all_ages = tuple(_rule(r, **ctx) for r in raw["vitals"]["all_ages"])
@@ -243,11 +252,14 @@ def load_protocol() -> Protocol:
     kw = raw["keywords"]
     keywords = tuple(_keyword(k) for k in kw["keywords"])
     ids += [k.id for k in keywords]
+    table, card_rules = _cards(ctx)
+    ids += [r.id for rules_of in card_rules.values() for r in rules_of]
     if len(ids) != len(set(ids)):
-        raise TriageError("rule ids must be unique across tables")
+        raise TriageError("rule ids must be unique across tables and cards")
     vehicles = proto["vehicle_kinds"]
     floor = proto["sbp_floor_by_age"]
-    every_rule = rules + all_ages + tuple(r for b in bands for r in b.rules)
+    every_rule = (rules + all_ages + tuple(r for b in bands for r in b.rules)
+                  + tuple(r for rules_of in card_rules.values() for r in rules_of))
     signer = FactSigner(
         [*(c for r in every_rule for c in (r.when, r.scope, r.unknown_scope)),
          *(b.when for b in bands)],
@@ -292,10 +304,64 @@ def load_protocol() -> Protocol:
             for group in proto["ecg"]["contiguous_lead_groups"]
         ),
         signer=signer,
+        cards={c.id: c for c in table.cards},
+        card_rules=card_rules,
+        card_version=table.version,
+        card_table=table,
     )
 
 
+def _cards(ctx: dict[str, Any]) -> tuple[CardTable, dict[str, tuple[Rule, ...]]]:
+    """The card table, checked, and each card's rules scoped to calls on that card."""
+    try:
+        table = CardTable.model_validate(_read(CARD_FILE))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise TriageError(f"{CARD_FILE} {list(err['loc'])}: {err['msg']}") from exc
+    ids = [c.id for c in table.cards]
+    if len(ids) != len(set(ids)):
+        raise TriageError(f"{CARD_FILE}: card ids repeat")
+    sources: dict[str, str] = ctx["sources"]
+    card_rules: dict[str, tuple[Rule, ...]] = {}
+    for card in table.cards:
+        cited = [card.source, *(d.source for d in card.determinants)]
+        for key in (k.strip() for keys in cited for k in keys.split(";")):
+            if key not in sources:
+                raise TriageError(f"card {card.id}: unknown source {key!r}")
+        for det in card.determinants:
+            try:
+                read_card(card, det.answers)
+            except TriageError as exc:
+                raise TriageError(f"card {card.id} determinant {det.id}: {exc.field}: "
+                                  f"{exc.message}") from exc
+            if det.pathway is not None and det.pathway not in set(Pathway):
+                raise TriageError(f"card {card.id} determinant {det.id}: unknown pathway")
+        known = KNOWN_FACTS | card_facts_known(card)
+        on_card = {"fact": CARD_FACT, "eq": card.id}
+        built = []
+        for raw in card.rules:
+            if "when" not in raw:
+                raise TriageError(f"card {card.id} rule {raw.get('id', '?')}: missing 'when'")
+            scoped = {**raw, "when": {"all": [on_card, raw["when"]]}}
+            if raw.get("scope") is not None:
+                scoped["scope"] = {"all": [on_card, raw["scope"]]}
+            built.append(_rule(scoped, **ctx, known=known))
+        card_rules[card.id] = tuple(built)
+    return table, card_rules
+
+
 def protocol_tables() -> dict[str, Any]:
-    """The rule tables with their version, JSON-safe (for GET /v1/triage/protocol)."""
+    """The rule tables with their version, and the chief-complaint cards (questions in
+    order, common questions written out, sources cited), JSON-safe (for GET
+    /v1/triage/protocol)."""
     protocol = load_protocol()
-    return {"version": protocol.version, "tables": copy.deepcopy(protocol.raw)}
+    cards = []
+    for card in protocol.cards.values():
+        body = card.model_dump(mode="json")
+        body["source_text"] = protocol.cite(card.source)
+        for det in body["determinants"]:
+            det["source_text"] = protocol.cite(det["source"])
+        cards.append(body)
+    return {"version": protocol.version, "tables": copy.deepcopy(protocol.raw),
+            "card_version": protocol.card_version,
+            "card_evaluated_at": protocol.card_table.evaluated_at.isoformat(), "cards": cards}

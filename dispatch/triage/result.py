@@ -34,6 +34,9 @@ class TriageResult:
     missing: tuple[str, ...]
     reasons: tuple[Reason, ...]
     protocol_version: str
+    # the chief-complaint card the call was taken on and its answers (question id, answer)
+    card: str | None = None
+    card_answers: tuple[tuple[str, Any], ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -52,4 +55,6 @@ class TriageResult:
             "missing": list(self.missing),
             "reasons": [r.to_dict() for r in self.reasons],
             "protocol_version": self.protocol_version,
+            "card": self.card,
+            "card_answers": dict(self.card_answers) if self.card is not None else None,
         }

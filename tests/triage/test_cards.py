@@ -1,0 +1,343 @@
+"""Chief-complaint cards (issue 16 section 1): the table is well-formed, every card's
+determinants give their level, class and pathway through the engine, card answers rank
+below structured answers and above the text, and the HTTP API takes and serves cards."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from pydantic import ValidationError
+
+from dispatch.domain import Role
+from dispatch.errors import TriageError
+from dispatch.triage import Answers, Findings, retriage, triage_call
+from dispatch.triage.cards import CardTable, Question
+from dispatch.triage.conditions import facts_named
+from dispatch.triage.facts import VITALS
+from dispatch.triage.protocol import load_protocol
+from tests.conftest import DATABASE_URL, Service
+from tests.handover.wsclient import ack, cluster, now_iso, recv, send, until
+from tests.service.calls import call_body
+from tests.service.city import CENTRE, city
+
+PROTOCOL = load_protocol()
+NOW = PROTOCOL.card_table.evaluated_at
+DETERMINANTS = [(card.id, d) for card in PROTOCOL.cards.values() for d in card.determinants]
+
+
+def _card(card: str, answers: dict[str, Any], *, complaint: str = "",
+          structured: Answers | None = None) -> Any:
+    return triage_call(structured or Answers(), complaint=complaint, now=NOW, card=card,
+                       card_answers=answers)
+
+
+# ------------------------------------------------------------------ the table
+
+
+def test_the_cards_cover_what_a_120_centre_receives() -> None:
+    wanted = {
+        "cardiac_arrest", "chest_pain", "breathing_problem", "stroke", "unconscious_fainting",
+        "seizure", "traffic_collision", "fall", "assault", "stab_gunshot", "burns",
+        "haemorrhage", "pregnancy_childbirth", "sick_child", "neonate", "allergic_reaction",
+        "poisoning_overdose", "diabetic", "abdominal_pain", "back_pain", "headache",
+        "psychiatric_suicidal", "alcohol_intoxication", "heat_cold", "drowning",
+        "electrocution", "sick_person", "unknown_problem", "interfacility_transfer",
+        "booked_transport",
+    }
+    assert wanted <= set(PROTOCOL.cards)
+    assert len(PROTOCOL.cards) >= 30
+
+
+def test_every_question_maps_to_answers_fields_or_the_cards_rules() -> None:
+    for card in PROTOCOL.cards.values():
+        assert set(card.sets) <= set(Answers.model_fields), card.id
+        read_by_rules = set().union(*(
+            facts_named(r.when, definitions=PROTOCOL.definitions)
+            for r in PROTOCOL.card_rules[card.id]))
+        for q in card.questions:
+            mapped: set[str] = set()
+            if q.field is not None:
+                mapped.add(q.field)
+            for sets in (q.if_yes, q.if_no, *(c.sets for c in q.choices or ())):
+                mapped |= set(sets or {})
+            assert mapped <= set(Answers.model_fields), (card.id, q.id)
+            if q.vital is not None:
+                assert q.vital in VITALS and q.vital in Findings.model_fields, (card.id, q.id)
+            if q.card_only:
+                assert f"card.{q.id}" in read_by_rules, f"{card.id}.{q.id} is read by nothing"
+            assert q.text_zh and q.text_en
+
+
+def test_every_source_id_exists() -> None:
+    sources = PROTOCOL.sources
+    for card in PROTOCOL.cards.values():
+        cited = [card.source, *(d.source for d in card.determinants),
+                 *(r["source"] for r in card.rules)]
+        for keys in cited:
+            for key in keys.split(";"):
+                assert key.strip() in sources, (card.id, key)
+        assert card.determinants, card.id
+
+
+def test_a_question_naming_no_answers_field_is_refused() -> None:
+    with pytest.raises(ValidationError, match="not an Answers field"):
+        Question(id="x", text_zh="问", text_en="ask", type="bool", field="no_such_field")
+    with pytest.raises(ValidationError, match="is not a measured finding"):
+        Question(id="x", text_zh="问", text_en="ask", type="number", vital="no_such_vital")
+    with pytest.raises(ValidationError):
+        Question(id="x", text_zh="问", text_en="ask", type="bool",
+                 if_yes={"conscious": "maybe"})
+    raw = PROTOCOL.card_table.model_dump(mode="json")
+    raw["cards"][0]["questions"] = ["no_such_common_question"]
+    with pytest.raises(ValidationError, match="no common question"):
+        CardTable.model_validate(raw)
+
+
+# ------------------------------------------------------------- determinants
+
+
+@pytest.mark.parametrize(("card", "determinant"), DETERMINANTS,
+                         ids=[d.id for _, d in DETERMINANTS])
+def test_determinant(card: str, determinant: Any) -> None:
+    result = _card(card, determinant.answers)
+    got = (int(result.acuity), result.transport_class.value,
+           result.pathway.value if result.pathway else None)
+    assert got == (determinant.level, determinant.transport_class, determinant.pathway), [
+        r.rule_id for r in result.reasons]
+    assert result.card == card
+
+
+# ------------------------------------------------------------- precedence
+
+
+def test_structured_answers_win_and_the_conflict_is_reported() -> None:
+    result = _card("chest_pain", {"conscious": False, "breathing": True, "age": 60},
+                   structured=Answers(conscious=True, breathing=True, breathing_normally=True))
+    assert int(result.acuity) == 2  # not I: the structured "conscious" stands
+    ids = result.rule_ids
+    assert "XCHECK-CARD-chest_pain.conscious" in ids and "GEN-UNRESPONSIVE" not in ids
+    assert "CARD-chest_pain.age" in ids and "CP-ACS" in ids
+
+
+def test_card_answers_win_over_the_text() -> None:
+    # the text says not breathing; the card's answer says breathing: the card stands
+    result = _card("unconscious_fainting", {"conscious": True, "breathing": True,
+                                            "breathing_normally": True,
+                                            "fainted_recovered": True},
+                   complaint="人没气了")
+    assert int(result.acuity) == 3
+    assert any(r.startswith("XCHECK-") for r in result.rule_ids)
+    assert "GEN-ARREST" not in result.rule_ids
+
+
+def test_a_later_question_beats_an_earlier_one_and_the_cards_own_sets() -> None:
+    # breathing_problem sets breathing_normally = false; the answer "normal" beats it
+    result = _card("breathing_problem", {"conscious": True, "breathing": True,
+                                         "breathing_normally": True, "chest_pain": False})
+    assert int(result.acuity) == 3 and "GEN-DYSPNOEA" not in result.rule_ids
+    # agonal gasps (asked after "breathing?") make it not breathing
+    arrest = _card("cardiac_arrest", {"conscious": False, "breathing": True, "agonal": True})
+    assert "GEN-ARREST" in arrest.rule_ids
+
+
+def test_a_crews_measurement_beats_the_callers_reading() -> None:
+    card = {"conscious": True, "breathing": True, "breathing_normally": True,
+            "new_confusion": False, "glucose": 2.5}
+    crew = retriage(Answers(), Findings(glucose_mmol=6.0), complaint="", now=NOW,
+                    card="diabetic", card_answers=card)
+    assert "VS-GLUCOSE-II" not in crew.rule_ids
+    assert int(_card("diabetic", card).acuity) == 2
+
+
+def test_card_rules_count_only_on_their_card() -> None:
+    answers = {"conscious": True, "breathing": True, "breathing_normally": True}
+    pesticide = _card("poisoning_overdose", {**answers, "substance": "pesticide"})
+    assert "CC-POISON-LETHAL" in pesticide.rule_ids
+    # the same primary survey on another card, after the first filled the outcome cache
+    other = _card("sick_person", answers)
+    assert not any(r.startswith("CC-POISON") for r in other.rule_ids)
+    plain = triage_call(Answers(conscious=True, breathing=True, breathing_normally=True),
+                        complaint="", now=NOW)
+    assert not any(r.startswith("CC-") for r in plain.rule_ids)
+
+
+def test_the_card_settles_what_the_text_alone_could_not() -> None:
+    # caller vignettes xfailed for want of these facts (docs/triage.md section 3)
+    burn = _card("burns", {"conscious": True, "breathing": True, "breathing_normally": True,
+                           "burn_size": "large", "airway_burn": False},
+                 complaint="大面积烧伤，人清醒")
+    assert int(burn.acuity) == 2
+    poison = _card("poisoning_overdose", {"conscious": True, "breathing": True,
+                                          "breathing_normally": True,
+                                          "substance": "pesticide"},
+                   complaint="喝农药了，人还清醒")
+    assert int(poison.acuity) == 2
+
+
+def test_the_result_keeps_the_card_and_its_answers() -> None:
+    result = _card("stroke", {"conscious": True, "arm_weakness": True,
+                              "onset": datetime(2026, 1, 1, 3, 0, tzinfo=UTC).isoformat()})
+    body = result.to_dict()
+    assert body["card"] == "stroke"
+    assert body["card_answers"]["arm_weakness"] is True
+    assert triage_call(Answers(), complaint="", now=NOW).to_dict()["card"] is None
+
+
+# ------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(("card", "answers", "field"), [
+    ("no_such_card", {}, "card"),
+    (None, {"conscious": True}, "card"),
+    ("chest_pain", {"substance": "pesticide"}, "card_answers.substance"),
+    ("chest_pain", {"conscious": "yes"}, "card_answers.conscious"),
+    ("chest_pain", {"age": 200}, "card_answers.age"),
+    ("chest_pain", {"onset": "yesterday"}, "card_answers.onset"),
+    ("poisoning_overdose", {"substance": "whisky"}, "card_answers.substance"),
+    ("diabetic", {"glucose": 500}, "card_answers.glucose"),
+    ("fall", {"fall_height": True}, "card_answers.fall_height"),
+])
+def test_bad_card_input_names_the_field(card: str | None, answers: dict[str, Any],
+                                        field: str) -> None:
+    with pytest.raises(TriageError) as caught:
+        triage_call(Answers(), complaint="", now=NOW, card=card, card_answers=answers)
+    assert caught.value.field == field
+
+
+# ------------------------------------------------------------- HTTP
+
+
+async def test_protocol_serves_the_cards_beside_the_tables(service: Service) -> None:
+    r = await service.client.get("/v1/triage/protocol", headers=service.auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["tables"]) == {"protocol", "rules", "vitals", "keywords", "destination"}
+    assert body["card_version"] == PROTOCOL.card_version
+    cards = {c["id"]: c for c in body["cards"]}
+    assert len(cards) == len(PROTOCOL.cards)
+    stroke = cards["stroke"]
+    # common questions written out, in the card's order, with both wordings
+    assert [q["id"] for q in stroke["questions"]][:3] == ["conscious", "breathing",
+                                                         "facial_droop"]
+    assert stroke["questions"][2]["field"] == "facial_droop"
+    assert stroke["questions"][2]["text_zh"] and stroke["questions"][2]["text_en"]
+    assert "BE-FAST" in stroke["source_text"]
+    assert all(d["source_text"] for d in stroke["determinants"])
+
+
+async def test_evaluate_with_a_card(service: Service) -> None:
+    r = await service.client.post("/v1/triage/evaluate", json={
+        "card": "poisoning_overdose",
+        "card_answers": {"conscious": True, "breathing": True, "breathing_normally": True,
+                         "substance": "pesticide"},
+        "answers": {"age_years": 45}}, headers=service.auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["acuity"] == 2 and body["card"] == "poisoning_overdose"
+    assert "CC-POISON-LETHAL" in [x["rule_id"] for x in body["reasons"]]
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"card": "no_such_card"}, "card"),
+    ({"card": "stroke", "card_answers": {"nope": True}}, "card_answers.nope"),
+    ({"card": "stroke", "card_answers": {"facial_droop": 3}}, "card_answers.facial_droop"),
+    ({"card_answers": {"conscious": True}}, "card"),
+])
+async def test_evaluate_refuses_a_bad_card_naming_the_field(
+        service: Service, payload: dict[str, Any], field: str) -> None:
+    r = await service.client.post("/v1/triage/evaluate", json=payload, headers=service.auth())
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["field"] == field
+
+
+async def test_a_call_taken_on_a_card_keeps_it_through_retriage(service: Service) -> None:
+    await service.load(city(n_vehicles=2))
+    body = call_body(*CENTRE, answers={"age_years": 50})
+    body["card"] = "poisoning_overdose"
+    body["card_answers"] = {"conscious": True, "breathing": True, "breathing_normally": True,
+                            "substance": "pesticide"}
+    created = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert created.status_code == 201, created.text
+    call = created.json()
+    assert call["acuity"] == 2
+    assert call["triage"]["card"] == "poisoning_overdose"
+    assert call["triage"]["card_answers"]["substance"] == "pesticide"
+    # normal vitals from the crew: the card's pesticide rule still counts
+    vehicle = call["assignments"][0]["vehicle_id"]
+    r = await service.client.post(f"/v1/calls/{call['id']}/triage", json={
+        "findings": {"hr": 80, "sbp": 125, "spo2": 98, "rr": 16, "gcs": 15}},
+        headers=service.auth(Role.CREW, vehicle_id=vehicle))
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["acuity"] == 2 and after["triage"]["card"] == "poisoning_overdose"
+    assert "CC-POISON-LETHAL" in [x["rule_id"] for x in after["triage"]["reasons"]]
+
+
+async def test_a_call_with_a_bad_card_answer_is_refused(service: Service) -> None:
+    await service.load(city(n_vehicles=1))
+    body = call_body(*CENTRE)
+    body["card"] = "stroke"
+    body["card_answers"] = {"substance": "pesticide"}
+    r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["field"] == "card_answers.substance"
+    listed = await service.client.get("/v1/calls", headers=service.auth())
+    assert listed.json()["calls"] == []  # nothing stored
+
+
+async def test_a_stored_card_the_table_no_longer_has_does_not_block_retriage(
+        service: Service) -> None:
+    await service.load(city(n_vehicles=2))
+    body = call_body(*CENTRE, answers={"age_years": 50, "conscious": True, "breathing": True})
+    body["card"] = "chest_pain"
+    body["card_answers"] = {"breathing_normally": True}
+    call = (await service.client.post("/v1/calls", json=body, headers=service.auth())).json()
+    assert call["triage"]["card"] == "chest_pain"
+    # the card table changed since intake: the stored card is gone
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(
+            f'UPDATE "{service.settings.db_schema}".calls '
+            """SET triage = jsonb_set(triage, '{card}', '"retired_card"') WHERE id = $1::uuid""",
+            call["id"])
+    finally:
+        await conn.close()
+    vehicle = call["assignments"][0]["vehicle_id"]
+    r = await service.client.post(f"/v1/calls/{call['id']}/triage", json={
+        "findings": {"hr": 80, "sbp": 125, "spo2": 98}},
+        headers=service.auth(Role.CREW, vehicle_id=vehicle))
+    assert r.status_code == 200, r.text
+    assert r.json()["triage"]["card"] is None
+
+
+async def test_crew_vitals_that_change_nothing_do_not_retriage_a_call_on_a_card() -> None:
+    # The crew link's quick check ("would the findings change the level or pathway?")
+    # must read the call's card as the full re-triage does: without it, a call whose
+    # level comes from its card looks changed on every vitals frame.
+    async with cluster() as c:
+        body = call_body(*CENTRE, number="13800000077", answers={
+            "age_years": 50, "conscious": True, "breathing": True, "breathing_normally": True})
+        body["card"] = "poisoning_overdose"
+        body["card_answers"] = {"substance": "pesticide"}  # level II by the card's rule
+        r = await c.http.post(f"{c.urls[0]}/v1/calls", json=body, headers=c.auth())
+        assert r.status_code == 201, r.text
+        call = r.json()
+        assert call["acuity"] == 2
+        vehicle = call["assignments"][0]["vehicle_id"]
+        async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew:
+            await recv(crew)  # snapshot
+            await send(crew, {"type": "vitals", "msg_id": "n1", "call_id": call["id"],
+                              "hr": 82, "sbp": 128, "spo2": 98, "rr": 16, "gcs": 15,
+                              "at": now_iso()})
+            await until(crew, ack("n1"))
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while asyncio.get_running_loop().time() < deadline:
+                got = await c.http.get(f"{c.urls[0]}/v1/calls/{call['id']}",
+                                       headers=c.auth())
+                kinds = [e["kind"] for e in got.json()["timeline"]]
+                assert "retriaged" not in kinds, kinds
+                await asyncio.sleep(0.25)
