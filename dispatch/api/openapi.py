@@ -117,7 +117,7 @@ _OTHER_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
 
 _REASONS = {
     "400": "The body is not readable (not UTF-8 or not JSON)",
-    "401": "No valid bearer token",
+    "401": "No valid bearer token (sign-in: a wrong name or password)",
     "403": "The token's role or binding may not do this",
     "404": "A named call, vehicle, hospital or move does not exist",
     "409": "The call or vehicle is in a state that forbids this",
@@ -129,12 +129,18 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying"
                                 "schema": {"type": "integer"}}}
 
 
+# operations that take credentials in their body instead of a bearer token
+_SIGN_IN = frozenset({"/v1/auth/login"})
+
+
 def _error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if path == "/healthz":
         return []
     statuses = ["503"]
     if operation.get("security"):
         statuses += ["401", "403"]
+    elif path in _SIGN_IN:
+        statuses += ["401"]  # the credentials in the body are refused
     if "{" in path or method == "post":
         statuses += ["404", "409"]
     if operation.get("parameters") or operation.get("requestBody") or method == "post":

@@ -42,3 +42,12 @@ async def test_a_real_refusal_matches_the_declared_shape(service: Service) -> No
         **service.auth(), "content-type": "application/json"})
     assert r.status_code in (400, 422), r.text
     assert r.json()["detail"][0]["field"] == "body"
+
+
+async def test_sign_in_declares_its_refusal(service: Service) -> None:
+    # a wrong name or password is a 401 on an operation without a bearer token
+    spec = (await service.client.get("/openapi.json")).json()
+    login = spec["paths"]["/v1/auth/login"]["post"]
+    assert "401" in login["responses"]
+    r = await service.client.post("/v1/auth/login", json={"name": "nobody", "password": "x"})
+    assert r.status_code == 401, r.text
