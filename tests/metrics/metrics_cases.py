@@ -170,6 +170,12 @@ CASES: tuple[Case, ...] = (
         _with(FULL, drop="departed", add=(E("departed", 240, "V1"),)),
         {"departure_s": 180.0, "departed_in_time": True},
     ),
+    # one second over the limit (181 s): a failure
+    Case(
+        "departure_just_over_limit",
+        _with(FULL, drop="departed", add=(E("departed", 241, "V1"),)),
+        {"departure_s": 181.0, "turnout_s": 181.0, "departed_in_time": False},
+    ),
     # never departed, never cancelled: in the denominator as a failure
     Case(
         "no_departure",
@@ -187,6 +193,18 @@ CASES: tuple[Case, ...] = (
         "cancelled_within_limit",
         (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 100)),
         {"departed_in_time": None, "cancelled": True, "processing_s": 54.0},
+    ),
+    # cancelled exactly 180 s after the order: the limit had not run out, not judged
+    Case(
+        "cancelled_at_limit",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 240)),
+        {"departed_in_time": None, "departure_s": None, "cancelled": True},
+    ),
+    # cancelled 181 s after the order with no departure: it had already failed
+    Case(
+        "cancelled_just_after_limit",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 241)),
+        {"departed_in_time": False, "departure_s": None, "cancelled": True},
     ),
     # cancelled 240 s after the order with no departure: it had already failed
     Case(
@@ -287,6 +305,17 @@ CASES: tuple[Case, ...] = (
         ),
         {"on_scene_s": None, "transport_s": 550.0, "travel_s": 400.0, "clock_repairs": 0},
     ),
+    # answered after exactly 10 s: within the target; after 11 s: over it
+    Case(
+        "answer_at_limit",
+        (E("call_received", 0), E("call_answered", 10)),
+        {"call_response_s": 10.0, "answered_in_time": True},
+    ),
+    Case(
+        "answer_just_over_limit",
+        (E("call_received", 0), E("call_answered", 11)),
+        {"call_response_s": 11.0, "answered_in_time": False},
+    ),
     # answered after 12 s: over the 10 s target
     Case(
         "slow_answer",
@@ -318,6 +347,25 @@ CASES: tuple[Case, ...] = (
         pathway=Pathway.STROKE,
         flags=frozenset({"lvo"}),
         destination="H_GEN",
+    ),
+    # alerted at the very instant of arrival, the team activated then too: no lead time,
+    # so not pre-alerted; the team lead is 0 s
+    Case(
+        "alert_at_arrival",
+        (
+            *CALL_START,
+            E("dispatched", 60, "V1", station="S1"),
+            E("patient_contact", 420, "V1"),
+            E("left_scene", 900, "V1"),
+            E("at_destination", 1500, "V1"),
+            E("centre_alerted", 1500),
+            E("team_activated", 1500),
+        ),
+        {"prealerted": False, "prealert_lead_s": None, "team_lead_s": 0.0,
+         "fmc_to_destination_s": 1080.0, "transport_s": 600.0},
+        pathway=Pathway.CHEST_PAIN,
+        flags=frozenset({"stemi"}),
+        destination="H_PCI",
     ),
     # a pathway patient never alerted: not pre-alerted; no pathway: not in the rate
     Case(
@@ -403,6 +451,15 @@ CASES: tuple[Case, ...] = (
             E("on_scene", 3500, "V1"),
         ),
         {"pickup_on_time": True, "departed_in_time": None, "departure_s": None},
+        transport_class=TransportClass.NON_EMERGENCY,
+        acuity=Acuity.IV,
+        booked_to_s=3600,
+    ),
+    # on scene at the very end of the booked window: on time
+    Case(
+        "booking_at_window_end",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("on_scene", 3600, "V1")),
+        {"pickup_on_time": True},
         transport_class=TransportClass.NON_EMERGENCY,
         acuity=Acuity.IV,
         booked_to_s=3600,
