@@ -158,6 +158,21 @@ CASES: tuple[Case, ...] = (
         {"departure_s": 184.0, "departed_in_time": False, "turnout_s": 130.0},
         config=ANSWERED,
     ),
+    # counted from the answer, but the call has no answer event: no start, not judged
+    Case(
+        "departure_from_answered_never_answered",
+        (E("call_received", 0), E("dispatched", 60, "V1", station="S1")),
+        {"departed_in_time": None, "departure_s": None},
+        config=ANSWERED,
+    ),
+    # counted from the answer, the crew rolled (source clock) before the answer: excluded
+    Case(
+        "departure_from_answered_before_the_answer",
+        (E("call_received", 0), E("dispatched", 2, "V1", station="S1"),
+         E("departed", 4, "V1"), E("call_answered", 6)),
+        {"departed_in_time": None, "departure_s": None, "turnout_s": 2.0},
+        config=ANSWERED,
+    ),
     # 60 -> 250 is 190 s: over the 180 s limit
     Case(
         "late_departure",
@@ -286,6 +301,32 @@ CASES: tuple[Case, ...] = (
         (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("departed", 30, "V1", recv=95)),
         {"turnout_s": 35.0, "departure_s": 35.0, "departed_in_time": True, "clock_repairs": 1},
     ),
+    # the same early departure reported twice: the repair uses our earliest receipt (70 s)
+    Case(
+        "clock_repair_uses_the_first_receipt",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"),
+         E("departed", 30, "V1", recv=70), E("departed", 30, "V1", recv=90)),
+        {"turnout_s": 10.0, "departure_s": 10.0, "clock_repairs": 1},
+    ),
+    # two vehicle clocks before the order: each repair counts
+    Case(
+        "two_clocks_repaired",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"),
+         E("departed", 30, "V1", recv=80), E("on_scene", 50, "V1", recv=300)),
+        {"turnout_s": 20.0, "travel_s": 220.0, "clock_repairs": 2},
+    ),
+    # departed at the very instant of the order: a 0 s turnout, nothing to repair
+    Case(
+        "departed_at_the_order",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("departed", 60, "V1", recv=65)),
+        {"turnout_s": 0.0, "departure_s": 0.0, "departed_in_time": True, "clock_repairs": 0},
+    ),
+    # an order that names no station: the vehicle counts, attributed to no station
+    Case(
+        "dispatched_without_station",
+        (*CALL_START, E("dispatched", 60, "V1"), E("departed", 100, "V1")),
+        {"station_id": None, "vehicle_id": "V1", "departed_in_time": True},
+    ),
     # even our receipt precedes the recorded order (rolling on a radio order): clamped to 0
     Case(
         "clock_before_dispatch_clamped",
@@ -366,6 +407,13 @@ CASES: tuple[Case, ...] = (
         pathway=Pathway.CHEST_PAIN,
         flags=frozenset({"stemi"}),
         destination="H_PCI",
+    ),
+    # the full run of a patient on no pathway: no pathway clocks
+    Case(
+        "full_run_without_pathway",
+        FULL,
+        {"fmc_to_destination_s": None, "prealerted": None, "prealert_lead_s": None,
+         "team_lead_s": None, "transport_s": 600.0},
     ),
     # a pathway patient never alerted: not pre-alerted; no pathway: not in the rate
     Case(
@@ -479,6 +527,22 @@ CASES: tuple[Case, ...] = (
         transport_class=TransportClass.NON_EMERGENCY,
         acuity=Acuity.IV,
         booked_to_s=3600,
+    ),
+    Case(
+        "booking_cancelled_at_window_end",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 3600)),
+        {"pickup_on_time": None, "cancelled": True},
+        transport_class=TransportClass.NON_EMERGENCY,
+        acuity=Acuity.IV,
+        booked_to_s=3600,
+    ),
+    # a non-emergency transport with no booked window: no pick-up to judge
+    Case(
+        "non_emergency_unbooked",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("on_scene", 3700, "V1")),
+        {"pickup_on_time": None, "departed_in_time": None},
+        transport_class=TransportClass.NON_EMERGENCY,
+        acuity=Acuity.IV,
     ),
     Case(
         "booking_missed",

@@ -39,13 +39,16 @@ def test_target_table_compares_with_national_and_nfpa_targets() -> None:
     assert departure.detail == f"{rate.numerator} / {rate.denominator}"
     assert departure.target == ">= 95%"
     assert departure.met is False  # the crafted cases include late and missing departures
-    # 32 default-config cases, two (answered after 11 s and 12 s) over 10 s: 93.75% misses
-    # the 95% target; without those two, 30 / 30 meets it
-    assert lines["Answered within 10 s"].detail == "30 / 32"
+    # of the default-config cases with an answer, two (11 s and 12 s) are over 10 s: under
+    # the 95% target with so few calls; without those two, every one is within it
+    answered = sum(1 for c in CASES if c.config == CONFIG
+                   and any(e.kind == "call_answered" for e in c.events))
+    assert answered >= 30
+    assert lines["Answered within 10 s"].detail == f"{answered - 2} / {answered}"
     assert lines["Answered within 10 s"].met is False
     fast = _period(leave_out=frozenset({"slow_answer", "answer_just_over_limit"}))
     fast_lines = {ln.indicator: ln for ln in target_lines(report=fast)}
-    assert fast_lines["Answered within 10 s"].detail == "30 / 30"
+    assert fast_lines["Answered within 10 s"].detail == f"{answered - 2} / {answered - 2}"
     assert fast_lines["Answered within 10 s"].met is True
     assert lines["Turnout p90"].target == "<= 60 s"
     assert "NFPA 1710" in lines["Travel p90 (first arriving)"].source
