@@ -1,0 +1,90 @@
+"""The engine's exact output where a subset check would pass a wrong answer: the order and
+content of `missing`, the wording of assumed reasons, and retriage reading the complaint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatch.errors import TriageError
+from dispatch.triage import Answers, Findings, retriage, triage_call
+from dispatch.triage.engine import _band_rules
+from dispatch.triage.protocol import load_protocol
+from tests.triage.cases import NOW
+from tests.triage.test_properties import BOOL_FIELDS, TRISTATE
+
+STROKE = {"conscious": True, "breathing": True, "facial_droop": True}
+
+
+@pytest.mark.parametrize(("answers", "findings", "missing"), [
+    # nothing known: the level-I questions, in the protocol's rule order
+    ({}, None, ("breathing", "conscious")),
+    # stroke signs at intake: the call-taker can ask when it started
+    (STROKE, None, ("breathing_normally", "onset_at")),
+    # the same with a crew on scene: last known well and the crew's stroke scales instead
+    (STROKE, {}, ("breathing_normally", "last_known_well", "stroke.lams", "stroke.race")),
+    # a clean primary survey: nothing left to ask
+    ({"conscious": True, "breathing": True, "breathing_normally": True,
+      "airway_obstructed": False}, None, ()),
+])
+def test_missing_is_exact_and_in_question_order(answers, findings, missing) -> None:
+    a = Answers.model_validate(answers)
+    result = (triage_call(a, complaint="", now=NOW) if findings is None
+              else retriage(a, Findings.model_validate(findings), complaint="", now=NOW))
+    assert result.missing == missing
+
+
+def test_assumed_reasons_say_what_they_assumed() -> None:
+    empty = triage_call(Answers(), complaint="", now=NOW)
+    assert [(r.rule_id, r.text) for r in empty.reasons[:2]] == [
+        ("GEN-APNOEA", "Assumed (missing: breathing): Not breathing (无呼吸)"),
+        ("GEN-UNRESPONSIVE", "Assumed (missing: conscious): Unresponsive: acute disturbance"
+                             " of consciousness (昏迷/意识障碍)"),
+    ]
+    stroke = retriage(Answers.model_validate(STROKE), Findings(), complaint="", now=NOW)
+    lysis = next(r for r in stroke.reasons if r.rule_id == "ST-LYSIS-WINDOW")
+    assert lysis.text.startswith("Assumed (missing: last_known_well): ")
+    # an assumption no call-taker question can settle waits for the crew
+    chest = triage_call(Answers(conscious=True, breathing=True, chest_pain=True,
+                                age_years=60), complaint="", now=NOW)
+    stemi = next(r for r in chest.reasons if r.rule_id == "CP-STEMI")
+    assert stemi.text.startswith("Assumed (until the crew's findings confirm or rule it out): ")
+
+
+def test_retriage_reads_the_complaint_text() -> None:
+    answers = Answers(conscious=True, breathing=True)
+    with_text = retriage(answers, Findings(), complaint="胸痛", now=NOW)
+    without = retriage(answers, Findings(), complaint="", now=NOW)
+    assert any("胸痛" in r.text for r in with_text.reasons)
+    assert not any("胸痛" in r.text for r in without.reasons)
+    assert with_text.acuity < without.acuity
+
+
+def test_tables_without_a_default_band_are_an_error() -> None:
+    protocol = load_protocol()
+    no_default = replace(protocol, bands=tuple(b for b in protocol.bands if b.when is not None))
+    with pytest.raises(TriageError, match="^vitals: no default band$"):
+        _band_rules(facts={"age_days": None}, protocol=no_default)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.fixed_dictionaries({f: TRISTATE for f in BOOL_FIELDS}))
+def test_missing_follows_the_acuity_of_the_rules_asking(raw: dict[str, bool | None]) -> None:
+    # Each question appears once; questions whose rules would raise the level furthest come
+    # first, so the call-taker asks what matters most. Answering the first question never
+    # adds it back, and it leaves the rest in the same relative order.
+    answers = Answers.model_validate(raw)
+    result = triage_call(answers, complaint="", now=NOW)
+    assert len(set(result.missing)) == len(result.missing)
+    if not result.missing or result.missing[0] not in BOOL_FIELDS:
+        return  # a date or number to ask for: not drawn here
+    first = result.missing[0]
+    for value in (True, False):
+        answered = Answers.model_validate({**raw, first: value})
+        after = triage_call(answered, complaint="", now=NOW)
+        assert first not in after.missing
+        rest = [m for m in result.missing[1:] if m in after.missing]
+        assert [m for m in after.missing if m in rest] == rest
