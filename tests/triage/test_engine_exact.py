@@ -44,6 +44,11 @@ def test_assumed_reasons_say_what_they_assumed() -> None:
         ("GEN-UNRESPONSIVE", "Assumed (missing: conscious): Unresponsive: acute disturbance"
                              " of consciousness (昏迷/意识障碍)"),
     ]
+    # an assumed reason cites the same source as the rule it assumes
+    rules = {r.id: r for r in load_protocol().rules}
+    assert [r.source for r in empty.reasons[:2]] == [
+        rules["GEN-APNOEA"].source, rules["GEN-UNRESPONSIVE"].source]
+    assert all(r.source for r in empty.reasons[:2])
     stroke = retriage(Answers.model_validate(STROKE), Findings(), complaint="", now=NOW)
     lysis = next(r for r in stroke.reasons if r.rule_id == "ST-LYSIS-WINDOW")
     assert lysis.text.startswith("Assumed (missing: last_known_well): ")
