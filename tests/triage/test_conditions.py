@@ -195,6 +195,10 @@ MALFORMED = [
     ("unknown key beside", {"fact": "hr", "gt": 1, "unit": "bpm"}, "a leaf is"),
     ("unknown constant", {"fact": "hr", "gt": {"const": "hr_max"}}, "unknown constant 'hr_max'"),
     ("unknown constant under ne", {"fact": "hr", "ne": {"const": "x"}}, "unknown constant 'x'"),
+    ("unknown constant negated", {"not": {"fact": "hr", "gt": {"const": "y"}}},
+     "unknown constant 'y'"),
+    ("unknown constant in a list", {"any": [{"fact": "hr", "gt": {"const": "z"}}]},
+     "unknown constant 'z'"),
 ]
 
 
@@ -212,6 +216,9 @@ WELL_FORMED = [
     {"fact": "booking", "present": True},
     {"ref": "adult"},
     {"not": {"any": [{"fact": "a", "ne": 1}, {"all": [{"fact": "b", "in": [1, 2]}]}]}},
+    # known constants deep inside: the checker carries the constants down
+    {"not": {"fact": "h", "le": {"const": "window_h"}}},
+    {"all": [{"any": [{"fact": "sbp", "lt": {"const": "limit"}}]}]},
 ]
 
 
