@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dispatch.errors import TriageError
 from dispatch.triage import Answers, Findings, retriage, triage_call
-from dispatch.triage.engine import _band_rules
+from dispatch.triage.engine import _band_rules, _Hit, _reason
 from dispatch.triage.protocol import load_protocol
 from tests.triage.cases import NOW
 from tests.triage.test_properties import BOOL_FIELDS, TRISTATE
@@ -93,3 +93,21 @@ def test_missing_follows_the_acuity_of_the_rules_asking(raw: dict[str, bool | No
         assert first not in after.missing
         rest = [m for m in result.missing[1:] if m in after.missing]
         assert [m for m in after.missing if m in rest] == rest
+
+
+def test_an_assumed_reason_lists_every_missing_input() -> None:
+    rule = next(r for r in load_protocol().rules if r.id == "GEN-APNOEA")
+    reason = _reason(_Hit(rule, 2, True, ("breathing", "conscious")))
+    assert reason.text == "Assumed (missing: breathing, conscious): Not breathing (无呼吸)"
+    assert (reason.rule_id, reason.source) == ("GEN-APNOEA", rule.source)
+
+
+def test_every_reason_cites_its_source() -> None:
+    result = triage_call(Answers(conscious=True, breathing=True, chest_pain=True, age_years=60,
+                                 booking_reason="dialysis"), complaint="", now=NOW)
+    fired = {r.id: r for r in load_protocol().rules}
+    assert result.reasons
+    for reason in result.reasons:
+        assert reason.source, reason
+        if reason.rule_id in fired:
+            assert reason.source == fired[reason.rule_id].source
