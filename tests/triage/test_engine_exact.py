@@ -111,3 +111,39 @@ def test_every_reason_cites_its_source() -> None:
         assert reason.source, reason
         if reason.rule_id in fired:
             assert reason.source == fired[reason.rule_id].source
+
+
+def test_triage_needs_an_aware_now() -> None:
+    naive = NOW.replace(tzinfo=None)
+    with pytest.raises(TriageError) as err:
+        triage_call(Answers(), complaint="", now=naive)
+    assert (err.value.field, err.value.message) == ("now", "now must carry a timezone")
+
+
+def test_text_reasons_are_worded_and_cited() -> None:
+    keyword_source = load_protocol().keyword_source
+    # a text/answer conflict: the answer stands
+    conflict = triage_call(Answers(conscious=True, breathing=True, chest_pain=False),
+                           complaint="胸痛", now=NOW)
+    texts = [(r.rule_id, r.source, r.text) for r in conflict.reasons if "complaint" in r.text]
+    assert texts == [("XCHECK-KW-CHEST-PAIN", keyword_source,
+                      "complaint text '胸痛' suggests chest_pain = True but the answer is "
+                      "False: the structured answer stands; confirm with the caller")]
+    # an unanswered question filled from the text
+    filled = triage_call(Answers(conscious=True, breathing=True), complaint="胸痛", now=NOW)
+    texts = [(r.rule_id, r.source, r.text) for r in filled.reasons if "complaint" in r.text]
+    assert texts == [("KW-CHEST-PAIN", keyword_source,
+                      "complaint text '胸痛' -> chest_pain = True (not answered)")]
+    # a vital sign in the text the crew has not measured counts; one it has does not, and
+    # skipping it does not stop the text's later vital signs being read
+    vitals = retriage(Answers(conscious=True, breathing=True), Findings(hr=80),
+                      complaint="心率150，血氧85", now=NOW)
+    texts = [(r.rule_id, r.source, r.text) for r in vitals.reasons if "complaint" in r.text]
+    assert texts == [("NUM-SPO2", keyword_source,
+                      "complaint text '血氧85' -> spo2 = 85 (not measured by a crew)")]
+
+
+def test_a_missing_age_is_asked_first_once_vitals_are_judged() -> None:
+    # vital signs were judged on adult bands: the age comes before every other question
+    result = retriage(Answers(), Findings(hr=150), complaint="", now=NOW)
+    assert result.missing == ("age_years", "breathing", "conscious")
