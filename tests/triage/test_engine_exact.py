@@ -135,12 +135,26 @@ def test_text_reasons_are_worded_and_cited() -> None:
     assert texts == [("KW-CHEST-PAIN", keyword_source,
                       "complaint text '胸痛' -> chest_pain = True (not answered)")]
     # a vital sign in the text the crew has not measured counts; one it has does not, and
-    # skipping it does not stop the text's later vital signs being read
-    vitals = retriage(Answers(conscious=True, breathing=True), Findings(hr=80),
-                      complaint="心率150，血氧85", now=NOW)
-    texts = [(r.rule_id, r.source, r.text) for r in vitals.reasons if "complaint" in r.text]
-    assert texts == [("NUM-SPO2", keyword_source,
-                      "complaint text '血氧85' -> spo2 = 85 (not measured by a crew)")]
+    # skipping it does not stop the text's other vital signs being read (spo2 reads first)
+    for measured, read in (({"hr": 80}, ("NUM-SPO2", "'血氧85' -> spo2 = 85")),
+                           ({"spo2": 95}, ("NUM-HR", "'心率150' -> hr = 150"))):
+        vitals = retriage(Answers(conscious=True, breathing=True),
+                          Findings.model_validate(measured), complaint="心率150，血氧85", now=NOW)
+        texts = [(r.rule_id, r.source, r.text) for r in vitals.reasons if "complaint" in r.text]
+        assert texts == [(read[0], keyword_source,
+                          f"complaint text {read[1]} (not measured by a crew)")]
+
+
+def test_a_booking_names_the_rule_that_kept_or_upgraded_it() -> None:
+    clear = {"age_years": 70, "booking_reason": "dialysis", "red_flag_new_symptoms": False,
+             "red_flag_breathing": False, "red_flag_chest_pain": False,
+             "red_flag_confusion": False, "red_flag_bleeding": False,
+             "red_flag_needs_monitoring": False}
+    kept = triage_call(Answers.model_validate(clear), complaint="", now=NOW)
+    assert "NE-BOOKING" in kept.rule_ids and "NE-UPGRADE" not in kept.rule_ids
+    upgraded = triage_call(Answers.model_validate({**clear, "red_flag_chest_pain": True}),
+                           complaint="", now=NOW)
+    assert "NE-UPGRADE" in upgraded.rule_ids and "NE-BOOKING" not in upgraded.rule_ids
 
 
 def test_a_missing_age_is_asked_first_once_vitals_are_judged() -> None:
