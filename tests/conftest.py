@@ -3,6 +3,11 @@
 Each `service` gets its own PostgreSQL schema and Redis key prefix, so tests (and
 concurrent test runs) never see each other's data. Connection URLs come from
 DISPATCH_TEST_DATABASE_URL / DISPATCH_TEST_REDIS_URL, defaulting to the local servers.
+
+The application (dispatch.app, dispatch.config, dispatch.auth) is imported inside the
+functions that build a service, never at module level: the pure cores' tests (geo, triage,
+metrics, handover state) then run without loading the app, so a broken pure module fails in
+its own test, and a mutation run over one module does not pay for importing the rest.
 """
 
 from __future__ import annotations
@@ -14,20 +19,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
-import httpx
 import pytest
-import redis.asyncio as aioredis
-from asgi_lifespan import LifespanManager
 
-from dispatch.api.deps import get_now
-from dispatch.app import create_app
-from dispatch.auth import issue_token
-from dispatch.config import Settings
 from dispatch.domain import Role
-from tests.geo.fake_osrm import FakeOsrm
+
+if TYPE_CHECKING:
+    import httpx
+
+    from dispatch.config import Settings
+    from tests.geo.fake_osrm import FakeOsrm
 
 DATABASE_URL = os.environ.get("DISPATCH_TEST_DATABASE_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
@@ -35,6 +37,8 @@ REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 
 
 def isolated_settings(**overrides: Any) -> Settings:
+    from dispatch.config import Settings
+
     tag = f"t_{secrets.token_hex(6)}"
     values: dict[str, Any] = {
         "database_url": DATABASE_URL, "redis_url": REDIS_URL, "db_schema": tag,
@@ -45,6 +49,9 @@ def isolated_settings(**overrides: Any) -> Settings:
 
 
 async def drop_isolation(settings: Settings) -> None:
+    import asyncpg
+    import redis.asyncio as aioredis
+
     conn = await asyncpg.connect(DATABASE_URL)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
@@ -67,6 +74,8 @@ class Service:
 
     def token(self, role: Role, *, vehicle_id: str | None = None,
               hospital_id: str | None = None) -> str:
+        from dispatch.auth import issue_token
+
         return issue_token(secret=self.settings.jwt_secret, issuer=self.settings.jwt_issuer,
                            subject=f"test-{role.value}", role=role, now=datetime.now(UTC),
                            ttl_s=3600, vehicle_id=vehicle_id, hospital_id=hospital_id)
@@ -86,6 +95,12 @@ async def running_service(
 ) -> AsyncIterator[Service]:
     """A service on its own schema and key prefix, with settings `overrides`; `clock`
     stands in for the requests' clock (a test that plays a call chain's later clocks)."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from dispatch.api.deps import get_now
+    from dispatch.app import create_app
+
     settings = isolated_settings(**overrides)
     app = create_app(settings)
     if clock is not None:
@@ -109,6 +124,8 @@ async def service() -> AsyncIterator[Service]:
 @pytest.fixture
 async def osrm() -> AsyncIterator[FakeOsrm]:
     """A fake OSRM `table` service on 127.0.0.1, port 0 (a real HTTP peer)."""
+    from tests.geo.fake_osrm import FakeOsrm
+
     fake = FakeOsrm()
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
     fake.base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch.domain import FixSource
 from dispatch.errors import GeoError
@@ -382,3 +384,212 @@ def test_a_vanishing_accuracy_is_floored_not_divided_by(source: FixSource) -> No
         assert fused is not None
         assert math.isfinite(fused.lon) and math.isfinite(fused.lat)
         assert fused.radius_m >= 1.0
+
+
+# --- Boundaries (issue 21: cases a mutation run showed untested) -------------------------
+
+# 68 % radius per sigma, written out rather than imported: sqrt(-2 ln 0.32)
+K68 = 1.509592
+# 2**-10 degree is exact in binary, so offsets built from it are symmetric to the last bit
+STEP_DEG = 2.0**-10
+STEP_M = math.radians(STEP_DEG) * 6_371_008.8
+
+
+def place(fix_id: int | str, lon: float, lat: float, accuracy_m: float,
+          age_s: float = 0.0) -> Fix:
+    """An address fix: a place, so it does not age and ties stay ties."""
+    return Fix(fix_id=fix_id, lon=lon, lat=lat, accuracy_m=accuracy_m,
+               source=FixSource.ADDRESS, observed_at=NOW - timedelta(seconds=age_s))
+
+
+@pytest.mark.parametrize("axis", ["north", "east"])
+def test_the_inflated_radius_of_scattered_fixes_is_exact(axis: str) -> None:
+    # Three equal fixes D apart on a line with D^2 = 4 sigma^2: consistent (the worst
+    # chi-square is 1.5 D^2/sigma^2 = 6 < 9.21), chi-square about the mean 2 D^2/sigma^2 = 8
+    # over 2 (n - 1) = 4 degrees of freedom: Birge ratio 2. The mean's variance
+    # sigma^2/3 * 2 = D^2/6, whatever sigma was: the radius is K68 * D / sqrt(6).
+    accuracy = K68 * STEP_M / 2.0
+    if axis == "north":
+        points = [(118.0, 30.0 + k * STEP_DEG) for k in range(3)]
+    else:  # on the equator a degree of longitude is a degree of latitude
+        points = [(118.0 + k * STEP_DEG, 0.0) for k in range(3)]
+    result = fuse([place(k, lon, lat, accuracy) for k, (lon, lat) in enumerate(points)],
+                  now=NOW)
+    assert result is not None
+    assert (result.used, result.rejected, result.method) == ((0, 1, 2), (), "weighted")
+    assert (result.lon, result.lat) == pytest.approx(points[1], abs=1e-12)
+    assert result.radius_m == pytest.approx(K68 * STEP_M / math.sqrt(6.0), rel=1e-6)
+
+
+def test_the_mean_longitude_away_from_the_equator() -> None:
+    # At 60 N a degree of longitude is half as long; the mean of two equal fixes is still
+    # the midpoint in longitude, and their east-west gap sets the Birge-inflated radius.
+    fixes = [place("w", 10.0, 60.0, 100.0), place("e", 10.0 + 4 * STEP_DEG, 60.0, 100.0)]
+    result = fuse(fixes, now=NOW)
+    assert result is not None
+    assert result.lon == pytest.approx(10.0 + 2 * STEP_DEG, abs=1e-12)
+    assert result.lat == pytest.approx(60.0, abs=1e-12)
+    gap_m = 4 * STEP_M * math.cos(math.radians(60.0))
+    # two fixes: chi-square (gap/2)^2 * 2 / sigma^2 over 2 dof; inflated variance gap^2 / 8
+    sigma = 100.0 / K68
+    birge = 2 * (gap_m / 2) ** 2 / sigma**2 / 2
+    assert birge > 1.0
+    assert result.radius_m == pytest.approx(K68 * gap_m / math.sqrt(8.0), rel=1e-6)
+
+
+def test_two_equal_disagreeing_places_drop_the_older() -> None:
+    # Equal precision, no majority: the tie goes against the older fix.
+    for ages in ((10.0, 50.0), (50.0, 10.0)):
+        a = place("a", 118.0, 30.0, 20.0, age_s=ages[0])
+        b = place("b", 118.0, 30.0 + 8 * STEP_DEG, 20.0, age_s=ages[1])
+        older = "b" if ages[1] > ages[0] else "a"
+        newer = "a" if older == "b" else "b"
+        for order in ([a, b], [b, a]):
+            result = fuse(order, now=NOW)
+            assert result is not None
+            assert (result.used, result.rejected) == ((newer,), (older,))
+
+
+def test_a_tie_for_the_worst_misfit_drops_the_first() -> None:
+    # A centre fix with one equal fix either side, symmetric to the last bit: both outer
+    # fixes misfit equally (1.5 D^2/sigma^2 = 16 > 9.21). The first listed goes; the
+    # centre and the other then agree (D^2 / 2 sigma^2 = 5.4 <= 9.21) and both stay.
+    accuracy = 50.0
+    centre = place("centre", 118.0, 30.0, accuracy)
+    up = place("up", 118.0, 30.0 + STEP_DEG, accuracy)
+    down = place("down", 118.0, 30.0 - STEP_DEG, accuracy)
+    for fixes, dropped in (([centre, up, down], "up"), ([centre, down, up], "down")):
+        result = fuse(fixes, now=NOW)
+        assert result is not None
+        assert result.rejected == (dropped,)
+        assert set(result.used) == {"centre"} | ({"up", "down"} - {dropped})
+
+
+@pytest.mark.parametrize(("chi2", "consistent"), [(9.20, True), (9.22, False)])
+def test_pairs_either_side_of_the_consistency_threshold(chi2: float, consistent: bool) -> None:
+    # Two fixes: chi-square = d^2 / (sigma_a^2 + sigma_b^2), rejected above
+    # -2 ln(0.01) = 9.2103.
+    sigma = 20.0 / K68
+    d = math.sqrt(chi2 * 2 * sigma**2)
+    fixes = [fix("gnss", at(), 20.0), fix("wifi", at(north_m=d), 20.0, FixSource.WIFI)]
+    result = fuse(fixes, now=NOW)
+    assert result is not None
+    if consistent:
+        assert (result.used, result.rejected) == (("gnss", "wifi"), ())
+    else:
+        assert len(result.used) == 1 and len(result.rejected) == 1
+
+
+def test_manual_pins_stamped_at_the_same_instant_the_last_listed_wins() -> None:
+    first = fix("pin-1", at(north_m=100), 15.0, FixSource.MANUAL, age_s=30)
+    second = fix("pin-2", at(north_m=400), 25.0, FixSource.MANUAL, age_s=30)
+    for pins, winner in (([first, second], second), ([second, first], first)):
+        result = fuse([fix("gnss", at(), 5.0), *pins], now=NOW)
+        assert result is not None
+        assert result.used == (winner.fix_id,)
+        assert (result.lon, result.lat, result.radius_m) == (
+            winner.lon, winner.lat, winner.accuracy_m)
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(-180.0, 0.0), (180.0, 0.0), (0.0, -90.0),
+                                          (0.0, 90.0)])
+def test_coordinates_on_the_range_edges_are_valid(lon: float, lat: float) -> None:
+    f = place(1, lon, lat, 10.0)
+    assert (f.lon, f.lat) == (lon, lat)
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"lon": -180.001}, "lon", "fix f7: bad longitude -180.001"),
+    ({"lon": 180.001}, "lon", "fix f7: bad longitude 180.001"),
+    ({"lon": math.inf}, "lon", "fix f7: bad longitude inf"),
+    ({"lat": -90.001}, "lat", "fix f7: bad latitude -90.001"),
+    ({"lat": 90.001}, "lat", "fix f7: bad latitude 90.001"),
+    ({"lat": -math.inf}, "lat", "fix f7: bad latitude -inf"),
+])
+def test_coordinates_just_past_the_edges_are_refused(changes, field, message) -> None:
+    values = {"fix_id": "f7", "lon": 0.0, "lat": 0.0, "accuracy_m": 10.0,
+              "source": FixSource.GNSS, "observed_at": NOW, **changes}
+    with pytest.raises(GeoError) as err:
+        Fix(**values)
+    # the message names the fix and the value a dispatcher has to look for
+    assert (err.value.field, err.value.message) == (field, message)
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that cannot say its offset: as unusable as no timezone at all."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_timezone_without_an_offset_counts_as_none() -> None:
+    unknown = datetime(2024, 3, 1, 8, 30, tzinfo=_NoOffset())
+    with pytest.raises(GeoError) as err:
+        Fix(fix_id="f8", lon=0.0, lat=0.0, accuracy_m=10.0, source=FixSource.GNSS,
+            observed_at=unknown)
+    assert (err.value.field, err.value.message) == (
+        "observed_at", "fix f8: observed_at has no timezone")
+    with pytest.raises(GeoError) as err:
+        fuse([place(1, 0.0, 0.0, 10.0)], now=unknown)
+    assert (err.value.field, err.value.message) == ("now", "now has no timezone")
+
+
+def test_refusals_say_why() -> None:
+    with pytest.raises(GeoError) as err:
+        Fix(fix_id="f9", lon=0.0, lat=0.0, accuracy_m=-1.0, source=FixSource.GNSS,
+            observed_at=NOW)
+    assert err.value.message == "fix f9: accuracy must be a positive number of metres"
+    with pytest.raises(GeoError) as err:
+        rescale_radius(10.0, from_pct=68, to_pct=100)
+    assert err.value.message == "confidence 100 must be strictly between 0 and 100"
+
+
+def test_rescale_accepts_any_confidence_strictly_inside_0_100() -> None:
+    # a 0.5 % circle is tiny but meaningful: sqrt(-2 ln 0.995) sigma
+    assert rescale_radius(10.0, from_pct=68, to_pct=0.5) == pytest.approx(
+        10.0 * math.sqrt(-2 * math.log(0.995)) / K68, rel=1e-6)
+
+
+def test_moved_beyond_is_strictly_outside_the_radius() -> None:
+    before, after = at(), at(north_m=40.0)
+    distance = haversine_m(*before, *after)
+    assert not moved_beyond(_loc(before, distance), _loc(after, 5.0))
+    assert moved_beyond(_loc(before, math.nextafter(distance, 0.0)), _loc(after, 5.0))
+
+
+_fix_strategy = st.builds(
+    lambda k, north, east, accuracy, age, source: fix(
+        k, at(north_m=north, east_m=east), accuracy, source, age_s=age),
+    k=st.integers(),
+    north=st.floats(-3000, 3000), east=st.floats(-3000, 3000),
+    accuracy=st.floats(1.0, 2000.0), age=st.floats(0.0, 1800.0),
+    source=st.sampled_from([FixSource.GNSS, FixSource.WIFI, FixSource.CELL,
+                            FixSource.ADDRESS, FixSource.AML]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_fix_strategy, min_size=1, max_size=6))
+def test_fusion_relations_hold_for_any_handset_fixes(raw: list[Fix]) -> None:
+    fixes = [Fix(fix_id=i, lon=f.lon, lat=f.lat, accuracy_m=f.accuracy_m, source=f.source,
+                 observed_at=f.observed_at) for i, f in enumerate(raw)]
+    result = fuse(fixes, now=NOW)
+    assert result is not None
+    # every fix is either used or rejected, never both; something is always used
+    assert sorted([*result.used, *result.rejected]) == list(range(len(fixes)))
+    assert result.used and result.superseded == ()
+    used = [fixes[i] for i in result.used]
+    aged = [aged_accuracy_m(f, now=NOW) for f in used]
+    # never more certain than inverse-variance weighting of the used fixes allows
+    # (agreeing fixes may shrink it below the best one's; scatter only inflates it)
+    floor = 1.0 / math.sqrt(sum(1.0 / a**2 for a in aged))
+    assert result.radius_m >= floor * (1 - 1e-9)
+    if len(used) == 1:
+        assert result.radius_m == pytest.approx(aged[0])
+    # a weighted mean lies within the used fixes' bounding box
+    eps = 1e-9
+    assert min(f.lon for f in used) - eps <= result.lon <= max(f.lon for f in used) + eps
+    assert min(f.lat for f in used) - eps <= result.lat <= max(f.lat for f in used) + eps

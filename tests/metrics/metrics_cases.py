@@ -158,6 +158,21 @@ CASES: tuple[Case, ...] = (
         {"departure_s": 184.0, "departed_in_time": False, "turnout_s": 130.0},
         config=ANSWERED,
     ),
+    # counted from the answer, but the call has no answer event: no start, not judged
+    Case(
+        "departure_from_answered_never_answered",
+        (E("call_received", 0), E("dispatched", 60, "V1", station="S1")),
+        {"departed_in_time": None, "departure_s": None},
+        config=ANSWERED,
+    ),
+    # counted from the answer, the crew rolled (source clock) before the answer: excluded
+    Case(
+        "departure_from_answered_before_the_answer",
+        (E("call_received", 0), E("dispatched", 2, "V1", station="S1"),
+         E("departed", 4, "V1"), E("call_answered", 6)),
+        {"departed_in_time": None, "departure_s": None, "turnout_s": 2.0},
+        config=ANSWERED,
+    ),
     # 60 -> 250 is 190 s: over the 180 s limit
     Case(
         "late_departure",
@@ -169,6 +184,12 @@ CASES: tuple[Case, ...] = (
         "departure_at_limit",
         _with(FULL, drop="departed", add=(E("departed", 240, "V1"),)),
         {"departure_s": 180.0, "departed_in_time": True},
+    ),
+    # one second over the limit (181 s): a failure
+    Case(
+        "departure_just_over_limit",
+        _with(FULL, drop="departed", add=(E("departed", 241, "V1"),)),
+        {"departure_s": 181.0, "turnout_s": 181.0, "departed_in_time": False},
     ),
     # never departed, never cancelled: in the denominator as a failure
     Case(
@@ -187,6 +208,18 @@ CASES: tuple[Case, ...] = (
         "cancelled_within_limit",
         (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 100)),
         {"departed_in_time": None, "cancelled": True, "processing_s": 54.0},
+    ),
+    # cancelled exactly 180 s after the order: the limit had not run out, not judged
+    Case(
+        "cancelled_at_limit",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 240)),
+        {"departed_in_time": None, "departure_s": None, "cancelled": True},
+    ),
+    # cancelled 181 s after the order with no departure: it had already failed
+    Case(
+        "cancelled_just_after_limit",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 241)),
+        {"departed_in_time": False, "departure_s": None, "cancelled": True},
     ),
     # cancelled 240 s after the order with no departure: it had already failed
     Case(
@@ -268,6 +301,32 @@ CASES: tuple[Case, ...] = (
         (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("departed", 30, "V1", recv=95)),
         {"turnout_s": 35.0, "departure_s": 35.0, "departed_in_time": True, "clock_repairs": 1},
     ),
+    # the same early departure reported twice: the repair uses our earliest receipt (70 s)
+    Case(
+        "clock_repair_uses_the_first_receipt",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"),
+         E("departed", 30, "V1", recv=70), E("departed", 30, "V1", recv=90)),
+        {"turnout_s": 10.0, "departure_s": 10.0, "clock_repairs": 1},
+    ),
+    # two vehicle clocks before the order: each repair counts
+    Case(
+        "two_clocks_repaired",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"),
+         E("departed", 30, "V1", recv=80), E("on_scene", 50, "V1", recv=300)),
+        {"turnout_s": 20.0, "travel_s": 220.0, "clock_repairs": 2},
+    ),
+    # departed at the very instant of the order: a 0 s turnout, nothing to repair
+    Case(
+        "departed_at_the_order",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("departed", 60, "V1", recv=65)),
+        {"turnout_s": 0.0, "departure_s": 0.0, "departed_in_time": True, "clock_repairs": 0},
+    ),
+    # an order that names no station: the vehicle counts, attributed to no station
+    Case(
+        "dispatched_without_station",
+        (*CALL_START, E("dispatched", 60, "V1"), E("departed", 100, "V1")),
+        {"station_id": None, "vehicle_id": "V1", "departed_in_time": True},
+    ),
     # even our receipt precedes the recorded order (rolling on a radio order): clamped to 0
     Case(
         "clock_before_dispatch_clamped",
@@ -286,6 +345,17 @@ CASES: tuple[Case, ...] = (
             E("at_destination", 1000, "V1"),
         ),
         {"on_scene_s": None, "transport_s": 550.0, "travel_s": 400.0, "clock_repairs": 0},
+    ),
+    # answered after exactly 10 s: within the target; after 11 s: over it
+    Case(
+        "answer_at_limit",
+        (E("call_received", 0), E("call_answered", 10)),
+        {"call_response_s": 10.0, "answered_in_time": True},
+    ),
+    Case(
+        "answer_just_over_limit",
+        (E("call_received", 0), E("call_answered", 11)),
+        {"call_response_s": 11.0, "answered_in_time": False},
     ),
     # answered after 12 s: over the 10 s target
     Case(
@@ -318,6 +388,32 @@ CASES: tuple[Case, ...] = (
         pathway=Pathway.STROKE,
         flags=frozenset({"lvo"}),
         destination="H_GEN",
+    ),
+    # alerted at the very instant of arrival, the team activated then too: no lead time,
+    # so not pre-alerted; the team lead is 0 s
+    Case(
+        "alert_at_arrival",
+        (
+            *CALL_START,
+            E("dispatched", 60, "V1", station="S1"),
+            E("patient_contact", 420, "V1"),
+            E("left_scene", 900, "V1"),
+            E("at_destination", 1500, "V1"),
+            E("centre_alerted", 1500),
+            E("team_activated", 1500),
+        ),
+        {"prealerted": False, "prealert_lead_s": None, "team_lead_s": 0.0,
+         "fmc_to_destination_s": 1080.0, "transport_s": 600.0},
+        pathway=Pathway.CHEST_PAIN,
+        flags=frozenset({"stemi"}),
+        destination="H_PCI",
+    ),
+    # the full run of a patient on no pathway: no pathway clocks
+    Case(
+        "full_run_without_pathway",
+        FULL,
+        {"fmc_to_destination_s": None, "prealerted": None, "prealert_lead_s": None,
+         "team_lead_s": None, "transport_s": 600.0},
     ),
     # a pathway patient never alerted: not pre-alerted; no pathway: not in the rate
     Case(
@@ -407,6 +503,15 @@ CASES: tuple[Case, ...] = (
         acuity=Acuity.IV,
         booked_to_s=3600,
     ),
+    # on scene at the very end of the booked window: on time
+    Case(
+        "booking_at_window_end",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("on_scene", 3600, "V1")),
+        {"pickup_on_time": True},
+        transport_class=TransportClass.NON_EMERGENCY,
+        acuity=Acuity.IV,
+        booked_to_s=3600,
+    ),
     Case(
         "booking_late",
         (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("on_scene", 3700, "V1")),
@@ -422,6 +527,22 @@ CASES: tuple[Case, ...] = (
         transport_class=TransportClass.NON_EMERGENCY,
         acuity=Acuity.IV,
         booked_to_s=3600,
+    ),
+    Case(
+        "booking_cancelled_at_window_end",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("cancelled", 3600)),
+        {"pickup_on_time": None, "cancelled": True},
+        transport_class=TransportClass.NON_EMERGENCY,
+        acuity=Acuity.IV,
+        booked_to_s=3600,
+    ),
+    # a non-emergency transport with no booked window: no pick-up to judge
+    Case(
+        "non_emergency_unbooked",
+        (*CALL_START, E("dispatched", 60, "V1", station="S1"), E("on_scene", 3700, "V1")),
+        {"pickup_on_time": None, "departed_in_time": None},
+        transport_class=TransportClass.NON_EMERGENCY,
+        acuity=Acuity.IV,
     ),
     Case(
         "booking_missed",

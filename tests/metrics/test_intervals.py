@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from dispatch.metrics.intervals import CallMeasures, measure_call
+from dispatch.metrics.intervals import INTERVALS, CallMeasures, IndicatorConfig, measure_call
 from tests.metrics.metrics_cases import BASE, CASES, Case, call_row, timeline
 
 
@@ -71,3 +71,18 @@ def test_a_pickup_is_judged_only_once_its_window_has_closed_or_it_happened(
     name: str, as_of_s: float, grace_s: float, expected: bool | None
 ) -> None:
     assert _judged(name, as_of_s=as_of_s, grace_s=grace_s).pickup_on_time is expected
+
+
+def test_each_interval_is_paired_with_its_own_targets() -> None:
+    config = IndicatorConfig(answer_limit_s=9.0, processing_target_s=61.0,
+                             turnout_target_s=62.0, departure_limit_s=170.0,
+                             response_targets_s=(400.0, 700.0), travel_target_s=250.0)
+    assert {name: config.targets_of(name) for name in INTERVALS if config.targets_of(name)} == {
+        "call_response_s": (9.0,),
+        "processing_s": (61.0,),
+        "turnout_s": (62.0,),
+        "departure_s": (170.0,),
+        "response_s": (400.0, 700.0),
+        "travel_s": (250.0,),
+    }
+    assert config.targets_of("offload_s") == ()

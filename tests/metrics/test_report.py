@@ -26,7 +26,13 @@ PNGS = ("departure_by_hour.png", "departure_by_station.png", "response_by_distri
         "pathway_clocks.png")
 
 
-def _period() -> PeriodReport:
+# an order naming no station is a case of the measures, not of a director's report: its
+# vehicle would sit in the "not dispatched" group that the report tests keep empty
+_NOT_A_REPORT_CASE = frozenset({"dispatched_without_station"})
+
+
+def _period(*, leave_out: frozenset[str] = frozenset()) -> PeriodReport:
+    leave_out = leave_out | _NOT_A_REPORT_CASE
     measures = [
         measure_call(
             call=call_row(case=c, base=BASE + timedelta(hours=i)),
@@ -34,7 +40,7 @@ def _period() -> PeriodReport:
             config=CONFIG,
         )
         for i, c in enumerate(CASES)
-        if c.config == CONFIG
+        if c.config == CONFIG and c.name not in leave_out
     ]
     end = BASE + timedelta(days=2)
     views = [
@@ -52,16 +58,26 @@ def test_target_table_compares_with_national_and_nfpa_targets() -> None:
     assert departure.detail == f"{rate.numerator} / {rate.denominator}"
     assert departure.target == "≥ 95%"
     assert departure.met is False  # the crafted cases include late and missing departures
-    # 25 default-config cases, one (slow_answer) over 10 s: 96% meets the 95% target
-    assert lines["Answered within 10 s"].detail == "24 / 25"
-    assert lines["Answered within 10 s"].met is True
+    # of the default-config cases with an answer, two (11 s and 12 s) are over 10 s: under
+    # the 95% target with so few calls; without those two, every one is within it
+    answered = sum(1 for c in CASES if c.config == CONFIG and c.name not in _NOT_A_REPORT_CASE
+                   and any(e.kind == "call_answered" for e in c.events))
+    assert answered >= 30
+    assert lines["Answered within 10 s"].detail == f"{answered - 2} / {answered}"
+    assert lines["Answered within 10 s"].met is False
+    fast = _period(leave_out=frozenset({"slow_answer", "answer_just_over_limit"}))
+    fast_lines = {ln.indicator: ln for ln in target_lines(report=fast, lang="en")}
+    assert fast_lines["Answered within 10 s"].detail == f"{answered - 2} / {answered - 2}"
+    assert fast_lines["Answered within 10 s"].met is True
     assert lines["Turnout P90"].target == "≤ 60 s"
     assert "NFPA 1710" in lines["Travel P90"].source
 
 
 def test_target_table_is_in_chinese_by_default() -> None:
     lines = {ln.indicator: ln for ln in target_lines(report=_period())}
-    assert lines["10 秒内接听率"].detail == "24 / 25"
+    answered = sum(1 for c in CASES if c.config == CONFIG and c.name not in _NOT_A_REPORT_CASE
+                   and any(e.kind == "call_answered" for e in c.events))
+    assert lines["10 秒内接听率"].detail == f"{answered - 2} / {answered}"
     assert lines["3分钟出车率（自派车指令起）"].met is False
     assert lines["出车准备时间 P90"].target == "≤ 60 秒"
     assert "国家2025年目标" in lines["10 秒内接听率"].source
