@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -30,16 +31,21 @@ KILL_AT_S = 3.0
 PROMOTE_AFTER_S = 1.0  # an operator's (or a failover manager's) reaction, shortened
 
 
-async def test_standby_promoted_after_primary_killed_keeps_every_201() -> None:
+async def on_primary_and_standby(scenario: Callable[[Stack, Cluster], Awaitable[None]]) -> None:
+    """Run `scenario` on two instances over a primary with its synchronous standby."""
     redis = PrivateRedis()
     try:
         await redis.start()
         async with postgres_cluster() as pg, serving(
                 pg=pg.primary, redis=redis, overrides={"DISPATCH_DATABASE_URL": pg.dsn},
                 instances=2) as s:
-            await run_failover(s, pg)
+            await scenario(s, pg)
     finally:
         redis.close()
+
+
+async def test_standby_promoted_after_primary_killed_keeps_every_201() -> None:
+    await on_primary_and_standby(run_failover)
 
 
 async def run_failover(s: Stack, pg: Cluster) -> None:
@@ -102,15 +108,7 @@ ANSWER_WITHIN_S = DB_COMMAND_TIMEOUT_S + 3.0
 
 
 async def test_standby_lost_writes_wait_until_replication_is_made_asynchronous() -> None:
-    redis = PrivateRedis()
-    try:
-        await redis.start()
-        async with postgres_cluster() as pg, serving(
-                pg=pg.primary, redis=redis, overrides={"DISPATCH_DATABASE_URL": pg.dsn},
-                instances=2) as s:
-            await run_standby_loss(s, pg)
-    finally:
-        redis.close()
+    await on_primary_and_standby(run_standby_loss)
 
 
 async def run_standby_loss(s: Stack, pg: Cluster) -> None:

@@ -4,6 +4,7 @@ and frames kept pending across a lost link until the server acknowledges them.""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from playwright.async_api import Browser, Page, expect
 
@@ -11,6 +12,17 @@ from tests.web.conftest import Site
 from tests.web.pages import screenshot, signed_in
 
 SCENE = (118.846, 32.035)  # next to V001's station
+
+
+async def chest_pain_call(site: Site, number: str, *, age: int) -> dict[str, Any]:
+    """A chest-pain call at SCENE, located by the handset's GNSS."""
+    at = datetime.now(UTC).isoformat()
+    call: dict[str, Any] = await site.api("POST", "/v1/calls", json={
+        "caller_number": number, "complaint": "胸痛",
+        "answers": {"chest_pain": True, "age_years": age, "conscious": True, "breathing": True},
+        "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 15, "source": "gnss",
+                   "observed_at": at}], "received_at": at, "answered_at": at})
+    return call
 
 
 async def step(page: Page, status: str) -> None:
@@ -23,12 +35,7 @@ async def step(page: Page, status: str) -> None:
 async def test_crew_goes_through_its_steps_and_keeps_frames_across_a_reconnect(
     site: Site, browser: Browser
 ) -> None:
-    at = datetime.now(UTC).isoformat()
-    call = await site.api("POST", "/v1/calls", json={
-        "caller_number": "13800002222", "complaint": "胸痛",
-        "answers": {"chest_pain": True, "age_years": 58, "conscious": True, "breathing": True},
-        "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 15, "source": "gnss",
-                   "observed_at": at}], "received_at": at, "answered_at": at})
+    call = await chest_pain_call(site, "13800002222", age=58)
     dispatched = await site.api("POST", f"/v1/calls/{call['id']}/dispatch",
                                 json={"vehicle_id": "V001"})
     assert dispatched["assignments"][0]["vehicle_id"] == "V001"
@@ -90,12 +97,7 @@ async def test_crew_goes_through_its_steps_and_keeps_frames_across_a_reconnect(
 async def test_crew_asks_for_another_centre_and_hears_why_one_is_refused(
     site: Site, browser: Browser
 ) -> None:
-    at = datetime.now(UTC).isoformat()
-    call = await site.api("POST", "/v1/calls", json={
-        "caller_number": "13800003333", "complaint": "胸痛",
-        "answers": {"chest_pain": True, "age_years": 61, "conscious": True, "breathing": True},
-        "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 15, "source": "gnss",
-                   "observed_at": at}], "received_at": at, "answered_at": at})
+    call = await chest_pain_call(site, "13800003333", age=61)
     held = (await site.api("GET", "/v1/vehicles/V001"))["call_id"]
     if held is not None and held != call["id"]:  # the crew's earlier mission, if any
         await site.api("POST", f"/v1/calls/{held}/cancel", json={"reason": "test"})
