@@ -25,7 +25,6 @@ from dispatch.api.errors import error_body, install_error_handlers, too_large_bo
 from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
 from dispatch.api.openapi import install_openapi
-from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
@@ -37,16 +36,17 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
 from dispatch.handover import router as handover_router
 from dispatch.handover import ws as handover_ws
-from dispatch.handover.channels import Hub
-from dispatch.handover.outbox import OutboxPublisher
 from dispatch.handover.service import HandoverConfig, HandoverService
 from dispatch.logs import RequestContext
 from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
-from dispatch.redis_client import open_client
-from dispatch.resp import RespEndpoint
+from dispatch.realtime.bus import Bus
+from dispatch.realtime.channels import Hub
+from dispatch.realtime.outbox import OutboxPublisher
+from dispatch.realtime.redis_client import open_client
+from dispatch.realtime.resp import RespEndpoint
 
 log = logging.getLogger(__name__)
 

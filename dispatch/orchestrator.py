@@ -23,7 +23,6 @@ import httpx
 from redis.exceptions import RedisError
 
 from dispatch.auth import Principal
-from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.db import aml as aml_db
 from dispatch.db import bookings as booking_db
@@ -82,6 +81,7 @@ from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.overrides import override_warnings
 from dispatch.phone import normalise_number
 from dispatch.places import Places, PlacesCache
+from dispatch.realtime.bus import Bus
 from dispatch.schemas import CallIn, FixIn, check_source_time
 from dispatch.triage import (
     Answers,

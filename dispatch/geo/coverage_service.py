@@ -24,7 +24,6 @@ from typing import Any
 import asyncpg
 
 from dispatch.auth import Principal
-from dispatch.bus import Bus
 from dispatch.db.events import NewEvent, append_events, audit
 from dispatch.domain import EMERGENCY_KINDS, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, NotFound
@@ -42,6 +41,7 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.moveup import AvailableVehicle, Move, recommend_moves
 from dispatch.geo.moveup import Station as MoveStation
 from dispatch.places import Places, PlacesCache
+from dispatch.realtime.bus import Bus
 
 # A vehicle within this distance of a station is taken to be posted there (GPS error plus a
 # station forecourt); farther away it is somewhere else and belongs to its home station.

@@ -20,8 +20,8 @@ from dispatch.auth import Principal
 from dispatch.errors import NotFound
 from dispatch.handover import repo
 from dispatch.handover.messages import CapacityReport
-from dispatch.handover.outbox import OutboxPublisher
 from dispatch.places import PlacesCache
+from dispatch.realtime.outbox import OutboxPublisher, add_outbox
 from dispatch.triage.destination import ed_full
 
 __all__ = ["Reported", "capacity_of", "current", "hospital_timeline", "report_capacity"]
@@ -118,7 +118,7 @@ async def report_capacity(
             raise NotFound(f"hospital {hospital_id} does not exist", field="hospital_id")
         event_id, capacity = stored
         payload = {"kind": "hospital_capacity", **capacity}
-        await repo.add_outbox(conn=conn, items=[("console", payload),
+        await add_outbox(conn=conn, items=[("console", payload),
                                                 (f"hospital:{hospital_id}", payload)])
     # Every instance's destination choice reads the new capacity from now on.
     await places.invalidate()

@@ -28,6 +28,7 @@ from dispatch.handover import repo
 from dispatch.handover.prealert import destination_changed
 from dispatch.handover.state import Actor
 from dispatch.places import Hospital, Places
+from dispatch.realtime.outbox import add_outbox
 from dispatch.triage.destination import DestinationChoice, HospitalOption, ed_full, refusal
 
 __all__ = ["Change", "change_destination", "chosen_by_person", "crew_request", "option_of",
@@ -158,6 +159,6 @@ async def suggest_destination(
 ) -> None:
     """Tell the console (through the outbox, on commit) that automatic choice would now
     send the patient elsewhere than the centre a person chose."""
-    await repo.add_outbox(conn=conn, items=[("console", {
+    await add_outbox(conn=conn, items=[("console", {
         "kind": "destination_suggested", "call_id": str(call_id), "current": current,
         **choice.to_dict()})])

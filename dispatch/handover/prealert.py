@@ -40,10 +40,10 @@ from dispatch.handover.state import (
     Withdraw,
     apply,
 )
+from dispatch.realtime.outbox import Outgoing, add_outbox
 
 __all__ = [
     "ONCE_PER_CALL",
-    "Outgoing",
     "apply_event",
     "call_cancelled",
     "crew_status_changed",
@@ -54,7 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Outgoing = list[tuple[str, dict[str, Any]]]
 # Clocks a call has once: the crew's at_hospital status and the centre's "arrived" may
 # both report arrival, and the crew or the centre may both declare the handover.
 ONCE_PER_CALL = frozenset({EventKind.AT_DESTINATION, EventKind.HANDOVER})
@@ -188,7 +187,7 @@ async def destination_changed(
     out.append(("console", update))
     for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
         out.append((f"vehicle:{a['vehicle_id']}", update))
-    await repo.add_outbox(conn=conn, items=out)
+    await add_outbox(conn=conn, items=out)
 
 
 async def call_cancelled(
@@ -203,7 +202,7 @@ async def call_cancelled(
             _, more = await apply_event(conn=conn, call=call, hospital_id=state.hospital_id,
                                         now=now, event=Withdraw(by=by))
             out.extend(more)
-    await repo.add_outbox(conn=conn, items=out)
+    await add_outbox(conn=conn, items=out)
 
 
 async def hospital_may_see(
@@ -252,4 +251,4 @@ async def crew_status_changed(
             out.extend(more)
         except IllegalTransition as exc:
             log.info("arrival of call %s at %s not applied: %s", call_id, hospital_id, exc)
-    await repo.add_outbox(conn=conn, items=out)
+    await add_outbox(conn=conn, items=out)

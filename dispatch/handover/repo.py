@@ -1,4 +1,4 @@
-"""PostgreSQL access of the handover: crew and hospital messages, states, outbox."""
+"""PostgreSQL access of the handover: crew and hospital messages, states."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ __all__ = [
     "PositionSet",
     "RetriageInput",
     "FINDING_KINDS",
-    "OUTBOX_CHANNEL_PREFIX",
-    "add_outbox",
     "earlier_crew_message",
     "existing_vehicles",
     "finding_frames",
@@ -39,14 +37,10 @@ __all__ = [
     "states_of_call",
     "status_applied",
     "status_lock",
-    "take_outbox",
     "was_assigned",
 ]
 
 FINDING_KINDS = ("vitals", "ecg", "stroke", "injuries", "treatment")
-# NOTIFY channel, suffixed with the schema: instances of other deployments sharing the
-# database do not wake each other.
-OUTBOX_CHANNEL_PREFIX = "handover_outbox_"
 SEEING = [Phase.ALERTED.value, Phase.ACKNOWLEDGED.value, Phase.ARRIVED.value]
 
 
@@ -454,24 +448,3 @@ async def set_diversion(
            VALUES ($1, $2, $3, $4, $5)""",
         hospital_id, capability, diverting, until, declared_by)
     return list(rows or [])
-
-
-async def add_outbox(*, conn: asyncpg.Connection, items: list[tuple[str, dict[str, Any]]]) -> None:
-    """Queue bus messages to publish once the caller's transaction commits."""
-    if not items:
-        return
-    await conn.executemany("INSERT INTO handover_outbox (topic, payload) VALUES ($1, $2)", items)
-    # NOTIFY is delivered only on commit: the publisher never sees uncommitted rows.
-    await conn.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL_PREFIX}' || current_schema(), '')")
-
-
-async def take_outbox(
-    *, conn: asyncpg.Connection, limit: int
-) -> list[tuple[str, dict[str, Any]]]:
-    """Remove and return the oldest outbox rows, inside the caller's transaction."""
-    rows = await conn.fetch(
-        """DELETE FROM handover_outbox WHERE id IN (
-               SELECT id FROM handover_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, topic, payload""",
-        limit)
-    return [(r["topic"], dict(r["payload"])) for r in sorted(rows, key=lambda r: r["id"])]

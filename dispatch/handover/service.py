@@ -17,10 +17,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from redis.exceptions import RedisError
 
 from dispatch.auth import Principal
-from dispatch.bus import Bus
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import audit, timeline
@@ -29,7 +27,6 @@ from dispatch.errors import Conflict, DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
 from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
-from dispatch.handover.batching import Batcher, HeldConnection
 from dispatch.handover.capacity import report_capacity
 from dispatch.handover.destinations import crew_request
 from dispatch.handover.fhir import build_bundle
@@ -56,8 +53,7 @@ from dispatch.handover.messages import (
     ResumeMsg,
     StatusMsg,
 )
-from dispatch.handover.outbox import OutboxPublisher
-from dispatch.handover.prealert import Outgoing, apply_event, hospital_may_see, patient_view
+from dispatch.handover.prealert import apply_event, hospital_may_see, patient_view
 from dispatch.handover.state import (
     Acknowledge,
     ActivateTeam,
@@ -68,6 +64,9 @@ from dispatch.handover.state import (
 )
 from dispatch.lru import LRU
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, retriage_on_card
+from dispatch.realtime.batching import Batcher, HeldConnection
+from dispatch.realtime.bus import Bus
+from dispatch.realtime.outbox import OutboxPublisher, Outgoing
 from dispatch.triage import Answers, Findings
 
 __all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
@@ -259,7 +258,7 @@ class HandoverService:
         out.append(("console", _frame_payload(row, stored)))
 
         async def publish() -> None:
-            await self.bus.publish_many(out)
+            await self.outbox.publish(out)
 
         return Handled(ack, (publish, check))
 
@@ -279,8 +278,9 @@ class HandoverService:
             return Handled(ack)  # a resend: applied and published the first time
 
         async def publish() -> None:
-            await self.outbox.flush()  # the re-routing, before more frames flow
-            await self.bus.publish_many([("console", _frame_payload(row, stored))])
+            # the re-routing, before more frames flow
+            await self.outbox.publish([("console", _frame_payload(row, stored))],
+                                      after_queued=True)
 
         return Handled(ack, (publish,))
 
@@ -375,15 +375,7 @@ class HandoverService:
                 out.append((f"hospital:{result.destination_id}", payload))
             if row.kind in _CONSOLE_KINDS:
                 out.append(("console", payload))
-        if not out:
-            return
-        try:
-            await self.bus.publish_many(out)
-        except (RedisError, OSError) as exc:
-            # Committed and acknowledged: the outbox publishes them once Redis is back.
-            log.warning("crew frames to the outbox, Redis failed: %r", exc)
-            async with self.pool.acquire() as conn, conn.transaction():
-                await repo.add_outbox(conn=conn, items=out)
+        await self.outbox.publish(out)
 
     async def _write_pings(self, pings: Sequence[repo.PositionSet]) -> list[_Ping]:
         """One statement for a batch of positions; per vehicle, the latest ping is kept."""
@@ -534,8 +526,9 @@ class HandoverService:
         return await self._publisher.submit((f"hospital:{hospital.id}", payload))
 
     async def _publish_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-        """Publish what several connections submitted in one pipeline."""
-        return await self.bus.publish_many(list(items))
+        """Publish what several connections submitted in one pipeline (no ids: queued)."""
+        ids = await self.outbox.publish(list(items))
+        return [_NO_EVENT] * len(items) if ids is None else ids
 
     async def _maybe_retriage(
         self, link: CrewLink, principal: Principal, call_id: UUID,
@@ -592,10 +585,7 @@ class HandoverService:
             if not self._positions:
                 continue
             batch, self._positions = list(self._positions.values()), {}
-            try:
-                await self.bus.publish("console", {"kind": "positions", "vehicles": batch})
-            except (RedisError, OSError) as exc:
-                log.warning("console positions not published: %s", exc)
+            await self.outbox.publish([("console", {"kind": "positions", "vehicles": batch})])
 
     # ------------------------------------------------------------------ hospital
 
@@ -663,7 +653,7 @@ class HandoverService:
             except DispatchError as exc:
                 log.warning("arrival declared by %s not applied to %s: %s", hospital_id,
                             vehicle_id, exc)
-        await self.bus.publish_many(out)
+        await self.outbox.publish(out)
         return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
 
     async def _diversion(
@@ -684,8 +674,8 @@ class HandoverService:
                        "capability": msg.capability.value, "on": msg.on,
                        "until": None if msg.until is None else msg.until.isoformat(),
                        "diversion": diversion}
-            await self.bus.publish_many([("console", payload),
-                                         (f"hospital:{hospital_id}", payload)])
+            await self.outbox.publish([("console", payload),
+                                       (f"hospital:{hospital_id}", payload)])
         return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
 
     async def audit_read(self, *, principal: Principal, call_id: UUID, via: str) -> None:

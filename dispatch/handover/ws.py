@@ -38,10 +38,8 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
-from dispatch.bus import StreamEvent
 from dispatch.domain import Role
 from dispatch.errors import Conflict, DispatchError, Forbidden, InvalidInput, NotFound
-from dispatch.handover.channels import Hub, pump, valid_event_id
 from dispatch.handover.messages import (
     CLOSE_INVALID_DATA,
     CLOSE_POLICY,
@@ -56,6 +54,8 @@ from dispatch.handover.messages import (
     parse_hospital_frame,
 )
 from dispatch.handover.service import CrewLink, Handled, HandoverService
+from dispatch.realtime.bus import StreamEvent
+from dispatch.realtime.channels import Hub, pump, valid_event_id
 from dispatch.refusals import record_refusal, uuid_or_none
 
 __all__ = ["MAX_REFUSED_IN_A_ROW", "router"]

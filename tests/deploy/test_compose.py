@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from dispatch.resp import RespEndpoint
+from dispatch.realtime.resp import RespEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

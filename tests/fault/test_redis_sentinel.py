@@ -21,8 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from dispatch.cli import demo_collection
-from dispatch.redis_client import open_client
-from dispatch.resp import RespEndpoint, RespLink
+from dispatch.realtime.redis_client import open_client
+from dispatch.realtime.resp import RespEndpoint, RespLink
 from tests.fault.checks import record_problems, report_figures
 from tests.fault.ha import SERVICE, SentinelSet, sentinel_set, serving
 from tests.fault.load import CallLoad

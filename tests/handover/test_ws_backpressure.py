@@ -7,8 +7,8 @@ import socket
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
-from dispatch.bus import Bus
 from dispatch.domain import Role
+from dispatch.realtime.bus import Bus
 from tests.conftest import REDIS_URL
 from tests.handover.wsclient import WAIT_S, cluster, recv, send, until
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
-from dispatch.bus import Bus
 from dispatch.domain import Role
+from dispatch.realtime.bus import Bus
 from tests.conftest import REDIS_URL
 from tests.handover.wsclient import ack, cluster, now_iso, recv, send, until
 

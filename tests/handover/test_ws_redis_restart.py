@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 from websockets.asyncio.client import ClientConnection
 
 from dispatch.domain import Role
-from dispatch.handover.channels import server_started_ms
+from dispatch.realtime.channels import server_started_ms
 from tests.conftest import drop_isolation, isolated_settings
 from tests.handover.private_redis import private_redis
 from tests.handover.wsclient import WAIT_S, Cluster, ack, now_iso, recv, send, until

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dispatch.domain import Role
-from dispatch.handover.channels import valid_event_id
+from dispatch.realtime.channels import valid_event_id
 from tests.handover.test_ws_auth import _closed_with
 from tests.handover.wsclient import cluster, recv, send
 

@@ -18,10 +18,10 @@ from shapely.geometry import box
 
 from dispatch.api.deps import get_now
 from dispatch.app import create_app
-from dispatch.bus import Bus
 from dispatch.domain import Role
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
+from dispatch.realtime.bus import Bus
 from tests.conftest import DATABASE_URL, REDIS_URL, Service, drop_isolation, isolated_settings
 
 # 10:30 in Nanjing: the "day" speed band (urban 30 km/h, circuity 1.4)

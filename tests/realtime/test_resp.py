@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dispatch.resp import RespEndpoint, RespLink
+from dispatch.realtime.resp import RespEndpoint, RespLink
 from tests.conftest import REDIS_URL
 
 

@@ -31,7 +31,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from dispatch.bus import Bus, StreamEvent
+from dispatch.realtime.bus import Bus, StreamEvent
 
 __all__ = [
     "Delivery",

@@ -14,7 +14,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from dispatch.jsoncodec import dumps
-from dispatch.resp import RespEndpoint, RespLink
+from dispatch.realtime.resp import RespEndpoint, RespLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Bus:
     """Publish to and read from the per-topic streams under one key prefix.
 
     With `endpoint` (a Redis server reached over the network, as in every deployment)
-    appends and live reads go over lean pipelined connections (dispatch.resp); without
+    appends and live reads go over lean pipelined connections (dispatch.realtime.resp); without
     it (the demo's in-process Redis) everything goes through the redis-py client.
     """
 

@@ -2,7 +2,7 @@
 
 redis-py follows a Sentinel failover itself (each new connection asks the Sentinels for
 the master; a READONLY or UNBLOCKED reply drops the connection), but it has no URL form
-for Sentinels: the endpoint comes from dispatch.resp, which parses redis+sentinel://.
+for Sentinels: the endpoint comes from dispatch.realtime.resp, which parses redis+sentinel://.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
-from dispatch.resp import RespEndpoint, sentinel_manager
+from dispatch.realtime.resp import RespEndpoint, sentinel_manager
 
 __all__ = ["open_client"]
 

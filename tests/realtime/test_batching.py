@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from dispatch.db.pool import create_pool
-from dispatch.handover.batching import Batcher, HeldConnection
+from dispatch.realtime.batching import Batcher, HeldConnection
 from tests.conftest import DATABASE_URL
 
 

@@ -1,0 +1,144 @@
+"""Publishing after commit: what Redis refuses waits in the outbox and follows, in order.
+
+Against the real PostgreSQL and Redis: a stream key holding a string is a stream Redis
+refuses to append to (WRONGTYPE), as it refuses every write when it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+
+from dispatch.db.migrate import migrate
+from dispatch.db.pool import create_pool
+from dispatch.domain import Role
+from dispatch.realtime.bus import Bus
+from dispatch.realtime.outbox import OutboxPublisher, add_outbox
+from dispatch.realtime.resp import RespEndpoint
+from tests.conftest import (
+    DATABASE_URL,
+    REDIS_URL,
+    drop_isolation,
+    isolated_settings,
+    running_service,
+)
+from tests.service.city import CENTRE, city
+
+WAIT_S = 15.0
+
+
+@asynccontextmanager
+async def _outbox() -> AsyncIterator[tuple[OutboxPublisher, Bus, aioredis.Redis, asyncpg.Pool]]:
+    """An outbox on a schema of its own (no sweeping task: the test flushes), with the
+    lean link to Redis that deployments use."""
+    settings = isolated_settings()
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await migrate(conn=conn, schema=settings.db_schema)
+    finally:
+        await conn.close()
+    pool = await create_pool(dsn=DATABASE_URL, schema=settings.db_schema, min_size=1,
+                             max_size=4, command_timeout_s=10)
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=1_000,
+              endpoint=RespEndpoint.from_url(REDIS_URL, timeout_s=5.0))
+    try:
+        yield OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema), bus, redis, pool
+    finally:
+        await bus.close()
+        await redis.aclose()
+        await pool.close()
+        await drop_isolation(settings)
+
+
+async def _payloads(bus: Bus, topic: str) -> list[dict[str, Any]]:
+    return [e.payload for e in await bus.read_after(topic, after_id="0")]
+
+
+async def _queued(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn:
+        count: int = await conn.fetchval("SELECT count(*) FROM handover_outbox")
+        return count
+
+
+async def test_events_redis_refuses_wait_in_the_outbox_and_follow_in_order() -> None:
+    async with _outbox() as (outbox, bus, redis, pool):
+        assert len(await outbox.publish([("hospital:HY", {"n": 0})]) or []) == 1
+        await redis.set(bus.key("hospital:HX"), "not a stream")
+        assert await outbox.publish([("hospital:HX", {"n": 1})]) is None  # never raises
+        assert not await outbox.flush()  # still refused: kept for the next try
+        assert await _queued(pool) == 1
+        # A later event of a stream Redis takes waits behind it, not overtaking it.
+        assert await outbox.publish([("hospital:HY", {"n": 2})]) is None
+        assert await _payloads(bus, "hospital:HY") == [{"n": 0}]
+        assert await _queued(pool) == 2
+        await redis.delete(bus.key("hospital:HX"))
+        assert await outbox.flush()
+        assert await _payloads(bus, "hospital:HX") == [{"n": 1}]
+        assert await _payloads(bus, "hospital:HY") == [{"n": 0}, {"n": 2}]
+        assert await _queued(pool) == 0
+        # Caught up: published at once again.
+        assert len(await outbox.publish([("hospital:HY", {"n": 3})]) or []) == 1
+        assert await _queued(pool) == 0
+
+
+async def test_events_queued_by_transactions_go_first_when_asked() -> None:
+    async with _outbox() as (outbox, bus, _, pool):
+        async with pool.acquire() as conn:
+            await add_outbox(conn=conn, items=[("console", {"n": 1})])
+        await outbox.publish([("console", {"n": 2})], after_queued=True)
+        assert await _payloads(bus, "console") == [{"n": 1}, {"n": 2}]
+
+
+async def test_a_position_batch_redis_refused_reaches_the_consoles_once_it_is_back() -> None:
+    async with running_service() as svc:
+        await svc.load(city(n_vehicles=2, seed=3))
+        console = f"{svc.settings.redis_prefix}:stream:console"
+        redis = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            await redis.delete(console)
+            await redis.set(console, "not a stream")
+            lon = CENTRE[0] + 0.0123
+            r = await svc.client.post("/v1/vehicles/V0000/position",
+                                      headers=svc.auth(Role.CREW, vehicle_id="V0000"),
+                                      json={"lon": lon, "lat": CENTRE[1],
+                                            "at": datetime.now(UTC).isoformat()})
+            assert r.status_code == 204, r.text
+            pool = await create_pool(dsn=DATABASE_URL, schema=svc.settings.db_schema,
+                                     min_size=1, max_size=2, command_timeout_s=10)
+            try:
+                await _until(lambda: _queued_positive(pool))  # the batch, refused, waits
+            finally:
+                await pool.close()
+            await redis.delete(console)
+
+            async def delivered() -> bool:
+                rows: Any = await redis.xrange(console)
+                return any(v["lon"] == lon for _, fields in rows
+                           for v in _json(fields).get("vehicles", []))
+
+            await _until(delivered)  # by the outbox's sweep, nothing re-sent by the client
+        finally:
+            await redis.aclose()
+
+
+async def _queued_positive(pool: asyncpg.Pool) -> bool:
+    return await _queued(pool) > 0
+
+
+def _json(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(fields[b"d"])
+    return data
+
+
+async def _until(check: Any) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while not await check():
+            await asyncio.sleep(0.05)
