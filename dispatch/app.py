@@ -19,7 +19,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import web
 from dispatch.accesslog import install_path_only_filter
-from dispatch.api import aml, audit, auth, calls, coverage, destinations, eta, fleet, reference
+from dispatch.api import (
+    aml,
+    audit,
+    auth,
+    calls,
+    coverage,
+    destinations,
+    eta,
+    fleet,
+    handover,
+    indicators,
+    reference,
+    triage,
+    ws,
+)
 from dispatch.api.error_text import localise_error_handlers
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
@@ -34,11 +48,8 @@ from dispatch.geo.calibration import recalibrate_every
 from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
-from dispatch.handover import router as handover_router
-from dispatch.handover import ws as handover_ws
 from dispatch.handover.service import HandoverConfig, HandoverService
 from dispatch.logs import RequestContext
-from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
@@ -270,13 +281,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(fleet.router)
     app.include_router(reference.router)
+    app.include_router(triage.router)
     app.include_router(destinations.router)
-    app.include_router(handover_router.router)
-    app.include_router(handover_ws.router)
+    app.include_router(handover.router)
+    app.include_router(ws.router)
     app.include_router(aml.router)
     app.include_router(coverage.router)
     app.include_router(eta.router)
-    app.include_router(metrics_router.router)
+    app.include_router(indicators.router)
     app.include_router(audit.router)
     app.include_router(auth.router)
     web.mount(app)

@@ -1,4 +1,4 @@
-"""Reference data and triage tools: stations, hospitals, districts, protocol, evaluation."""
+"""Reference data: stations, hospitals, districts, and loading them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import OrchestratorDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.db import reference
 from dispatch.domain import Role
 from dispatch.refdata import load_reference
-from dispatch.schemas import EvaluateIn
-from dispatch.triage import protocol_tables, retriage, triage_call
 
 router = APIRouter(tags=["reference"])
 
@@ -55,22 +53,3 @@ async def load(
     await orchestrator.places.invalidate()
     await orchestrator.rebuild_index()
     return JSON(counts)
-
-
-@router.get("/v1/triage/protocol",
-            summary="The triage rule tables and their version, and the chief-complaint cards")
-async def protocol(principal: PrincipalDep) -> JSON:
-    principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
-    return JSON(protocol_tables())
-
-
-@router.post("/v1/triage/evaluate", summary="Triage without a call (consoles, training)")
-async def evaluate(body: EvaluateIn, principal: PrincipalDep, now: Now) -> JSON:
-    principal.require(Role.DISPATCHER, Role.CREW)
-    if body.findings is not None:
-        result = retriage(body.answers, body.findings, complaint=body.complaint, now=now,
-                          card=body.card, card_answers=body.card_answers)
-    else:
-        result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
-                             card_answers=body.card_answers)
-    return JSON(result.to_dict())

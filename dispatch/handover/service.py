@@ -32,11 +32,10 @@ from dispatch.handover.destinations import crew_request
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import (
     ALWAYS_RETRIAGE,
-    FindingsFold,
-    FrameKey,
     RetriagePolicy,
     conditions_of,
 )
+from dispatch.handover.findings_cache import FindingsCache
 from dispatch.handover.messages import (
     AckFrame,
     ActivateTeamMsg,
@@ -62,12 +61,11 @@ from dispatch.handover.state import (
     CompleteHandover,
     Event,
 )
-from dispatch.lru import LRU
 from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, retriage_on_card
 from dispatch.realtime.batching import Batcher, HeldConnection
 from dispatch.realtime.bus import Bus
 from dispatch.realtime.outbox import OutboxPublisher, Outgoing
-from dispatch.triage import Answers, Findings
+from dispatch.triage import Answers
 
 __all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
 
@@ -176,10 +174,7 @@ class HandoverService:
         self.outbox = outbox
         self.config = config
         self._positions: dict[str, dict[str, Any]] = {}
-        # Per call, merge_findings of its stored clinical frames, kept up to date by the
-        # frames this instance writes. A cache only: each check compares it with the
-        # frames PostgreSQL holds (_findings) and reads them back if it differs.
-        self._folds: LRU[UUID, FindingsFold] = LRU(size=config.findings_cache_calls)
+        self.findings = FindingsCache(size=config.findings_cache_calls)
         self._task: asyncio.Task[None] | None = None
         self._frames_conn = HeldConnection(pool=pool)
         self._pings_conn = HeldConnection(pool=pool)
@@ -300,7 +295,8 @@ class HandoverService:
         for row, result in zip(unique, stored, strict=True):
             if result.created and result.event_id is not None \
                     and row.kind in repo.FINDING_KINDS:
-                self._fold((row.occurred_at, result.event_id), row)
+                self.findings.committed(row.call_id, (row.occurred_at, result.event_id),
+                                        row.body)
         out: list[repo.CrewInsert] = []
         answered: set[int] = set()
         for row, i in zip(rows, index, strict=True):
@@ -314,47 +310,6 @@ class HandoverService:
                 out.append(stored[i])
             answered.add(i)
         return out
-
-    def _fold(self, key: FrameKey, row: repo.CrewRow) -> None:
-        """Add a frame this instance just committed to its call's cached findings."""
-        fold = self._folds.get(row.call_id)
-        # A row id at or below the fold's largest may already be in it (read back from the
-        # database): left out, the frame count check at the next look rebuilds the fold.
-        if fold is not None and key[1] > fold.max_id:
-            fold.add(key, row.body)
-
-    async def _findings(self, call_id: UUID, stored: tuple[int, int]) -> Findings | None:
-        """merge_findings of the call's stored frames, from the cache when it holds them all
-        (`stored`: RetriageInput.stored_frames of the call, read by the caller)."""
-        fold = self._kept_fold(call_id, stored)
-        if fold is None:
-            async with self.pool.acquire() as conn:
-                fold = self._keep_fold(
-                    call_id, await repo.finding_frames(conn=conn, call_id=call_id))
-        return fold.findings()
-
-    def _kept_fold(self, call_id: UUID, stored: tuple[int, int]) -> FindingsFold | None:
-        """The cached fold of the call if it holds exactly its stored frames.
-
-        Frames are never deleted, and the fold only holds committed frames, each once: when
-        `stored` (how many are stored, the largest id) agrees, it holds exactly the
-        stored frames, wherever they were received. Otherwise (another instance's frames,
-        a restart, an eviction) None: the caller rebuilds it.
-        """
-        fold = self._folds.get(call_id)
-        if fold is None or (fold.count, fold.max_id) != stored:
-            return None
-        return fold
-
-    def _keep_fold(
-        self, call_id: UUID, frames: Sequence[tuple[datetime, int, dict[str, Any]]]
-    ) -> FindingsFold:
-        """Fold the call's stored frames (repo.finding_frames) and cache the fold."""
-        fold = FindingsFold()
-        for at, row_id, body in frames:
-            fold.add((at, row_id), body)
-        self._folds.put(call_id, fold)
-        return fold
 
     async def _read_retriage_inputs(
         self, call_ids: Sequence[UUID]
@@ -542,7 +497,8 @@ class HandoverService:
         call = await self._retriage_reads.submit(call_id)
         if call is None:
             return
-        findings = await self._findings(call_id, call.stored_frames)
+        findings = await self.findings.findings(pool=self.pool, call_id=call_id,
+                                                stored=call.stored_frames)
         if findings is None:
             return
         always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE
