@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import TypedDict
 
 import asyncpg
-import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
@@ -43,8 +42,8 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.flows.eta_calibration import recalibrate_every
 from dispatch.gc_tuning import tune_gc
-from dispatch.geo.calibration import recalibrate_every
 from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
@@ -58,6 +57,8 @@ from dispatch.realtime.channels import Hub
 from dispatch.realtime.outbox import OutboxPublisher
 from dispatch.realtime.redis_client import open_client
 from dispatch.realtime.resp import RespEndpoint
+from dispatch.routing import travel_times
+from dispatch.runtime import EtaModelRef, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class State(TypedDict):
     pool: asyncpg.Pool
     redis: aioredis.Redis
     bus: Bus
+    runtime: Runtime
     orchestrator: Orchestrator
     hub: Hub
     handover: HandoverService
@@ -108,15 +110,15 @@ async def open_services(
     bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen,
               endpoint=None if settings.redis_url is None else RespEndpoint.from_url(
                   settings.redis_url, timeout_s=settings.redis_timeout_s))
-    orchestrator: Orchestrator | None = None
+    runtime: Runtime | None = None
     try:
-        orchestrator = Orchestrator(
+        runtime = Runtime(
             pool=pool, bus=bus,
             index=LiveIndex(redis=redis, prefix=settings.redis_prefix),
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
-            settings=settings, eta_model=EtaModel.default(),
-            routing=httpx.AsyncClient(timeout=settings.osrm_timeout_s)
-            if settings.osrm_url else None)
+            settings=settings, eta=EtaModelRef(EtaModel.default()),
+            travel=travel_times(settings))
+        orchestrator = Orchestrator(runtime)
         indexed = await orchestrator.rebuild_index()
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
         scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
@@ -126,7 +128,7 @@ async def open_services(
         sweeper = asyncio.create_task(_queue_sweeper(orchestrator, settings.queue_sweep_s))
         sweeper.add_done_callback(_report_crash)
         coverage_service = CoverageService(
-            pool=pool, places=orchestrator.places,
+            pool=pool, places=runtime.places,
             lookback_days=settings.coverage_lookback_days,
             demand_ttl_s=settings.coverage_demand_ttl_s,
             prior_weight=settings.coverage_prior_weight,
@@ -134,21 +136,21 @@ async def open_services(
         recalibrator: asyncio.Task[None] | None = None
         if settings.eta_recalibrate_s > 0:
             recalibrator = asyncio.create_task(recalibrate_every(
-                target=orchestrator, interval_s=settings.eta_recalibrate_s,
+                rt=runtime, interval_s=settings.eta_recalibrate_s,
                 lookback_days=settings.eta_calibration_days,
                 min_samples=settings.eta_min_samples, clock=lambda: datetime.now(UTC)))
             recalibrator.add_done_callback(_report_crash)
         config = HandoverConfig(time_zone=settings.display_timezone)
         outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
-        handover = HandoverService(pool=pool, bus=bus, orchestrator=orchestrator,
-                                   outbox=outbox, config=config)
+        handover = HandoverService(pool=pool, bus=bus, runtime=runtime,
+                                   orchestrator=orchestrator, outbox=outbox, config=config)
         await outbox.start()
         await hub.start()
         await handover.start()
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
-                        orchestrator=orchestrator, hub=hub, handover=handover,
+                        runtime=runtime, orchestrator=orchestrator, hub=hub, handover=handover,
                         coverage=coverage_service, metrics=metrics or Metrics())
         finally:
             await handover.stop()
@@ -163,8 +165,8 @@ async def open_services(
                 with contextlib.suppress(asyncio.CancelledError):
                     await recalibrator
     finally:
-        if orchestrator is not None and orchestrator.routing is not None:
-            await orchestrator.routing.aclose()
+        if runtime is not None:
+            await runtime.aclose()
         await bus.close()
         await redis.aclose()
         try:
@@ -180,7 +182,7 @@ async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
-            if orchestrator.index.stale or not await orchestrator.index.is_built():
+            if orchestrator.rt.index.stale or not await orchestrator.rt.index.is_built():
                 n = await orchestrator.rebuild_index()
                 log.warning("live index lost or missed writes; rebuilt %d vehicles from "
                             "PostgreSQL", n)

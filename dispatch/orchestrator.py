@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 from redis.exceptions import RedisError
 
 from dispatch.auth import Principal
-from dispatch.config import Settings
 from dispatch.db import aml as aml_db
 from dispatch.db import bookings as booking_db
 from dispatch.db import calls as call_db
@@ -51,12 +49,9 @@ from dispatch.errors import (
 )
 from dispatch.geo.aml import AmlMessage
 from dispatch.geo.distance import haversine_m
-from dispatch.geo.eta import EtaModel
 from dispatch.geo.fusion import FusedLocation, fuse, moved_beyond
-from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, prefer_coverage
-from dispatch.geo.ranking import Candidate, Ranked, rank, search_radii_m
-from dispatch.geo.routed import rerank_by_routes
+from dispatch.geo.ranking import Candidate, Ranked, search_radii_m
 from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, plan_booking
 from dispatch.geo.uncertainty import (
     UncertainEta,
@@ -80,8 +75,8 @@ from dispatch.handover.state import Actor
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.overrides import override_warnings
 from dispatch.phone import normalise_number
-from dispatch.places import Places, PlacesCache
-from dispatch.realtime.bus import Bus
+from dispatch.places import Places
+from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn, FixIn, check_source_time
 from dispatch.triage import (
     Answers,
@@ -105,8 +100,6 @@ from dispatch.views import (
 log = logging.getLogger(__name__)
 
 LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.ACTIVE.value]
-# The straight-line policy's notional speed (only its order matters: it ranks by distance).
-_STRAIGHT_LINE_SPEED_MPS = 30 / 3.6
 # How many queued calls a clearing vehicle looks at before giving up on distance.
 _DRAIN_LOOKAHEAD = 25
 # who assigns a freed vehicle the head of the queue
@@ -159,30 +152,13 @@ def retriage_on_card(
 class Orchestrator:
     """Cross-domain flows of the service; one per process, stateless across requests."""
 
-    def __init__(
-        self,
-        *,
-        pool: asyncpg.Pool,
-        bus: Bus,
-        index: LiveIndex,
-        places: PlacesCache,
-        settings: Settings,
-        eta_model: EtaModel,
-        routing: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.index = index
-        self.places = places
-        self.settings = settings
-        self.eta_model = eta_model
-        # an OSRM-compatible table service re-ranks the shortlist when configured
-        self.routing = routing
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
     def _caller(self, number: str) -> str:
         """A caller number in the one form calls and AML reports are matched by."""
-        return normalise_number(number, region=self.settings.phone_region,
-                                area_code=self.settings.phone_area_code)
+        return normalise_number(number, region=self.rt.settings.phone_region,
+                                area_code=self.rt.settings.phone_area_code)
 
     # ------------------------------------------------------------------ intake
 
@@ -193,12 +169,12 @@ class Orchestrator:
         principal.require(Role.DISPATCHER)
         fingerprint = request_fingerprint(body) if idempotency_key else None
         if idempotency_key:
-            async with self.pool.acquire() as conn:
+            async with self.rt.pool.acquire() as conn:
                 existing = await self._replayed(conn, idempotency_key, fingerprint)
             if existing is not None:
                 return Outcome(call_id=existing, created=False)
 
-        places = await self.places.get()
+        places = await self.rt.places.get()
         caller = self._caller(body.caller_number)
         result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
                              card_answers=body.card_answers)
@@ -231,7 +207,7 @@ class Orchestrator:
         location: FusedLocation | None = None
         for may_claim in (True, False):
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
+                async with self.rt.pool.acquire() as conn, conn.transaction():
                     if not await call_db.insert_call(conn=conn, call=call):
                         # A concurrent retry with the same key won the insert.
                         assert idempotency_key is not None
@@ -241,7 +217,7 @@ class Orchestrator:
                     location = await self._store_intake(conn, call, body, result, caller,
                                                         events, places, now)
                     if (may_claim and location is not None and not booked_later
-                            and self.settings.auto_assign):
+                            and self.rt.settings.auto_assign):
                         # Claim in the intake transaction: one commit for the common case.
                         # The new call row is ours alone until it commits, so the lock
                         # order holds.
@@ -322,9 +298,9 @@ class Orchestrator:
     ) -> Outcome:
         """Add location fixes; re-fuse, and re-rank before dispatch or alert the crew after."""
         principal.require(Role.DISPATCHER, Role.GATEWAY)
-        places = await self.places.get()
+        places = await self.rt.places.get()
         fixes = [stored_fix(f) for f in fixes_in]
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
@@ -385,7 +361,7 @@ class Orchestrator:
             if v["lon"] is None:
                 continue
             change = eta_correction(before, after, from_lon=v["lon"], from_lat=v["lat"],
-                                    threshold_s=self.settings.location_eta_notify_s)
+                                    threshold_s=self.rt.settings.location_eta_notify_s)
             if change is not None:
                 out.append({"vehicle_id": v["id"], **change})
         return out
@@ -402,8 +378,8 @@ class Orchestrator:
     ) -> Outcome:
         """Re-run triage with new answers or crew findings; record old and new."""
         principal.require(Role.DISPATCHER, Role.CREW)
-        places = await self.places.get()
-        async with self.pool.acquire() as conn, conn.transaction():
+        places = await self.rt.places.get()
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
@@ -450,7 +426,7 @@ class Orchestrator:
             raise InvalidInput("AML message carries no caller number; give the sender",
                                field="sender")
         caller = self._caller(number)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             call_id = await call_db.live_call_for_caller(conn=conn, caller_number=caller)
             message_id = await aml_db.insert_message(
                 conn=conn, message=message, caller_number=caller, form=form, call_id=call_id)
@@ -469,7 +445,7 @@ class Orchestrator:
         self, conn: asyncpg.Connection, call_id: UUID, caller: str, now: datetime
     ) -> list[call_db.StoredFix]:
         """AML reports that arrived before the call: attach them as its first fixes."""
-        since = now - timedelta(seconds=self.settings.aml_hold_s)
+        since = now - timedelta(seconds=self.rt.settings.aml_hold_s)
         pending = await aml_db.pending_for(conn=conn, caller_number=caller, since=since)
         if not pending:
             return []
@@ -490,13 +466,13 @@ class Orchestrator:
         window_start = call["booked_from"]
         return (window_start is not None
                 and call["transport_class"] == TransportClass.NON_EMERGENCY.value
-                and (window_start - now).total_seconds() > self.settings.booking_lead_s)
+                and (window_start - now).total_seconds() > self.rt.settings.booking_lead_s)
 
     async def _plan_booking(self, call_id: UUID, body: CallIn, now: datetime) -> None:
         """Plan a non-emergency booking onto the fleet around trips already booked."""
         assert body.booking is not None
-        places = await self.places.get()
-        async with self.pool.acquire() as conn, conn.transaction():
+        places = await self.rt.places.get()
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             assert call is not None
             if call["lon"] is None:
@@ -514,7 +490,7 @@ class Orchestrator:
             ]
 
             def travel(a_lon: float, a_lat: float, b_lon: float, b_lat: float) -> float:
-                return self.eta_model.eta_s(from_lon=a_lon, from_lat=a_lat, to_lon=b_lon,
+                return self.rt.eta.model.eta_s(from_lon=a_lon, from_lat=a_lat, to_lon=b_lon,
                                             to_lat=b_lat,
                                             area_type=places.area_type_at(b_lon, b_lat), at=now)
 
@@ -523,7 +499,7 @@ class Orchestrator:
                                 dest_lon=dest[0], dest_lat=dest[1],
                                 window_start=body.booking.window_start,
                                 window_end=body.booking.window_end),
-                fleet=fleet, travel_s=travel, service_s=self.settings.booking_service_s,
+                fleet=fleet, travel_s=travel, service_s=self.rt.settings.booking_service_s,
                 now=now)
             if plan is None:
                 await append_events(conn=conn, events=[NewEvent(
@@ -540,12 +516,12 @@ class Orchestrator:
     async def dispatch_due_bookings(self, *, now: datetime) -> int:
         """Dispatch planned bookings whose vehicle must leave now; return how many."""
         scheduler = Principal(subject="booking-scheduler", role=Role.DISPATCHER)
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             due = await booking_db.due_trips(conn=conn, until=now)
         done = 0
         for trip in due:
             claimed = None
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.rt.pool.acquire() as conn, conn.transaction():
                 call = await call_db.get_call(conn=conn, call_id=trip["call_id"], for_update=True)
                 if call is None or call["status"] != CallStatus.QUEUED.value:
                     continue
@@ -569,7 +545,7 @@ class Orchestrator:
 
     async def recommend(self, *, call_id: UUID, now: datetime) -> list[Ranked]:
         """The best few available vehicles for a call, by ETA."""
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             call = await call_db.get_call(conn=conn, call_id=call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
@@ -589,7 +565,7 @@ class Orchestrator:
         principal.require(Role.DISPATCHER)
         released: list[asyncpg.Record] = []
         warnings: list[dict[str, Any]] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
@@ -615,7 +591,7 @@ class Orchestrator:
                         f"a {vehicle['kind']} vehicle cannot serve this "
                         f"{call['transport_class']} call (needs {call['required_kinds']})",
                         field="vehicle_id")
-                places = await self.places.get()
+                places = await self.rt.places.get()
                 eta, dist = self._eta_to(vehicle, call, places, now)
                 options = [(vehicle_id, eta, dist, ("dispatcher override",))]
                 warnings = override_warnings(
@@ -648,7 +624,7 @@ class Orchestrator:
         """Cancel a live call and free its vehicles."""
         principal.require(Role.DISPATCHER)
         released = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             call = await call_db.get_call(conn=conn, call_id=call_id, for_update=True)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
@@ -696,10 +672,10 @@ class Orchestrator:
         if status is VehicleStatus.DISPATCHED:
             raise InvalidInput("'dispatched' is set by the dispatch centre, not reported",
                                field="status")
-        check_source_time(at, now=now, max_skew_s=self.settings.max_clock_skew_s)
+        check_source_time(at, now=now, max_skew_s=self.rt.settings.max_clock_skew_s)
         fingerprint = f"{status.value}|{call_id or ''}"
         lent = conn
-        async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
+        async with lent_or_pooled(self.rt.pool, lent) as conn, conn.transaction():
             vehicle = await self._lock_vehicle_and_mission(conn, vehicle_id)
             if report_id is not None:
                 first = await fleet_db.status_report(conn=conn, vehicle_id=vehicle_id,
@@ -733,7 +709,7 @@ class Orchestrator:
             # its next assignment never starts before the clearing the crew stamped
             await self._vehicle_freed(freed, max(now, at), lent=lent)
         elif status is not VehicleStatus.AVAILABLE:
-            await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
+            await self.rt.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
         return result
 
     async def _lock_vehicle_and_mission(
@@ -837,7 +813,7 @@ class Orchestrator:
                 f"{given['assigned_at'].isoformat()}; a '{status.value}' stamped "
                 f"{at.isoformat()} must name its call in call_id", field="call_id")
         clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
-        grace = timedelta(seconds=self.settings.clear_grace_s)
+        grace = timedelta(seconds=self.rt.settings.clear_grace_s)
         if clearing and given["assigned_by"] == _DRAINER.subject \
                 and now < given["assigned_at"] + grace:
             cleared = await fleet_db.last_clearing(conn=conn, vehicle_id=vehicle_id,
@@ -856,8 +832,8 @@ class Orchestrator:
         """Clocks that are not a vehicle status: patient contact, handover."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
-        check_source_time(at, now=datetime.now(UTC), max_skew_s=self.settings.max_clock_skew_s)
-        async with self.pool.acquire() as conn, conn.transaction():
+        check_source_time(at, now=datetime.now(UTC), max_skew_s=self.rt.settings.max_clock_skew_s)
+        async with self.rt.pool.acquire() as conn, conn.transaction():
             vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
             if vehicle is None:
                 raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
@@ -874,7 +850,7 @@ class Orchestrator:
         Returns the vehicle's row (dispatch.db.fleet.set_position), None for a stale ping."""
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(vehicle_id)
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             row = await fleet_db.set_position(conn=conn, vehicle_id=vehicle_id, lon=lon, lat=lat,
                                               at=at)
             if row is None:
@@ -882,15 +858,15 @@ class Orchestrator:
                     raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
                 return None  # an older ping arriving late: the newer position stands
         if row["status"] == VehicleStatus.AVAILABLE.value:
-            await self.index.move(vehicle_id=vehicle_id, kind=VehicleKind(row["kind"]),
+            await self.rt.index.move(vehicle_id=vehicle_id, kind=VehicleKind(row["kind"]),
                                   lon=lon, lat=lat)
         return row
 
     async def rebuild_index(self) -> int:
         """Rebuild the Redis GEO sets from PostgreSQL (at start-up, or after Redis lost them)."""
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             rows = await fleet_db.available_positions(conn=conn)
-        return await self.index.rebuild(
+        return await self.rt.index.rebuild(
             available=[(r["id"], VehicleKind(r["kind"]), r["lon"], r["lat"]) for r in rows])
 
     # ----------------------------------------------------------------- reading
@@ -901,7 +877,7 @@ class Orchestrator:
     ) -> dict[str, Any]:
         """The call as consoles see it; hospitals only their own inbound. Every read is
         audit-logged, `via` saying which answer or screen it was."""
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist", field="call_id")
@@ -910,7 +886,7 @@ class Orchestrator:
                 if call["destination_id"] != principal.hospital_id or not await hospital_may_see(
                         conn=conn, call=call, hospital_id=call["destination_id"],
                         now=datetime.now(UTC),
-                        retention=timedelta(seconds=self.settings.hospital_retention_s)):
+                        retention=timedelta(seconds=self.rt.settings.hospital_retention_s)):
                     raise Forbidden("this patient is not inbound to your hospital")
             elif principal.role is Role.CREW:
                 if principal.vehicle_id not in {a["vehicle_id"] for a in assignments}:
@@ -929,7 +905,7 @@ class Orchestrator:
     ) -> list[dict[str, Any]]:
         """Every call received in a period, in order, a page at a time."""
         principal.require(Role.DISPATCHER)
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             rows = await call_db.calls_received(conn=conn, since=since, until=until, after=after,
                                                 limit=limit)
             await _audit_list(conn, principal, rows, "history")
@@ -938,7 +914,7 @@ class Orchestrator:
     async def queue(self, *, statuses: list[str], principal: Principal,
                     limit: int, via: str = "queue") -> list[dict[str, Any]]:
         principal.require(Role.DISPATCHER)
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             rows = await call_db.list_calls(conn=conn, statuses=statuses, limit=limit)
             await _audit_list(conn, principal, rows, via)
         return [render_call(r, [], None, None) for r in rows]
@@ -954,7 +930,7 @@ class Orchestrator:
         one another instance holds is passed over rather than waited on."""
         for _attempt in range(3):
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
+                async with self.rt.pool.acquire() as conn, conn.transaction():
                     if quiet:
                         call = await fleet_db.lock_queued_call(conn=conn, call_id=call_id)
                     else:
@@ -971,7 +947,7 @@ class Orchestrator:
                                 EventKind.QUEUED, now, call_id,
                                 data={"reason": "no suitable vehicle available"})])
                         return ()
-                    if not self.settings.auto_assign:
+                    if not self.rt.settings.auto_assign:
                         await append_events(conn=conn, events=[NewEvent(
                             EventKind.RECOMMENDED, now, call_id,
                             data={"vehicles": [r.to_dict() for r in ranked]})])
@@ -991,7 +967,7 @@ class Orchestrator:
             # Every candidate was taken by another instance meanwhile; search again.
         if quiet:
             return ()
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             await append_events(conn=conn, events=[NewEvent(
                 EventKind.QUEUED, now, call_id,
                 data={"reason": "every suitable vehicle was claimed by other calls"})])
@@ -1014,18 +990,18 @@ class Orchestrator:
     ) -> list[Ranked]:
         if call["lon"] is None:
             return []
-        places = await self.places.get()
+        places = await self.rt.places.get()
         kinds = [VehicleKind(k) for k in call["required_kinds"]]
         lon, lat = call["lon"], call["lat"]
         # The caller may be anywhere in the confidence circle: search beyond it, compare
         # more units the wider it is, and rank by the expected ETA over it.
-        start = search_start_m(call["radius_m"], base_m=self.settings.search_start_m)
+        start = search_start_m(call["radius_m"], base_m=self.rt.settings.search_start_m)
         found: dict[str, float] = {}
-        wanted = shortlist_size(call["radius_m"], base=self.settings.search_candidates,
-                                base_search_m=self.settings.search_start_m)
-        for radius in search_radii_m(start_m=min(start, self.settings.search_max_m),
-                                     max_m=self.settings.search_max_m):
-            for near in await self.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
+        wanted = shortlist_size(call["radius_m"], base=self.rt.settings.search_candidates,
+                                base_search_m=self.rt.settings.search_start_m)
+        for radius in search_radii_m(start_m=min(start, self.rt.settings.search_max_m),
+                                     max_m=self.rt.settings.search_max_m):
+            for near in await self.rt.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
                                                        radius_m=radius, count=wanted):
                 found[near.vehicle_id] = near.distance_m
             if len(found) >= wanted:
@@ -1042,32 +1018,11 @@ class Orchestrator:
             for r in rows
             if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
         ]
-        policy = self.settings.ranking_policy
+        policy = self.rt.settings.ranking_policy
         where = self._uncertain_eta(call, places, now)
-
-        def eta(c: Candidate) -> float:
-            if policy is RankingPolicy.STRAIGHT:
-                return haversine_m(c.lon, c.lat, lon, lat) / _STRAIGHT_LINE_SPEED_MPS
-            return where.expected_s(c.lon, c.lat)
-
-        ranked = rank(
-            candidates=candidates, lon=lon, lat=lat, kinds=kinds,
-            required_capabilities=frozenset(), eta=eta, now=now,
-            max_position_age_s=self.settings.max_position_age_s,
-            top=max(self.settings.recommend_top, wanted),
-        )
-        if policy is not RankingPolicy.STRAIGHT and (note := where.reason()):
-            ranked = [replace(r, reasons=(*r.reasons, note)) for r in ranked]
-        if self.routing is not None and self.settings.osrm_url and policy is not \
-                RankingPolicy.STRAIGHT:
-            ranked = await rerank_by_routes(
-                ranked=ranked, candidates=candidates, lon=lon, lat=lat, kinds=kinds, now=now,
-                client=self.routing, base_url=self.settings.osrm_url,
-                shortlist=self.settings.osrm_shortlist, timeout_s=self.settings.osrm_timeout_s,
-                max_position_age_s=self.settings.max_position_age_s,
-                uncertainty_s={c.vehicle_id: where.expected_s(c.lon, c.lat)
-                               - where.centre_s(c.lon, c.lat)
-                               for c in candidates} if where.sampled else None)
+        ranked = await self.rt.travel.rank(
+            candidates=candidates, where=where, kinds=kinds, now=now,
+            top=max(self.rt.settings.recommend_top, wanted))
         reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
         if reserve or policy is RankingPolicy.COVERAGE:
             district_of = {r["id"]: r["station_district_id"] for r in rows}
@@ -1078,8 +1033,8 @@ class Orchestrator:
             if policy is RankingPolicy.COVERAGE:
                 ranked = prefer_coverage(ranked, district_of=district_of,
                                          available_by_district=available,
-                                         slack_s=self.settings.coverage_slack_s)
-        return ranked[: self.settings.recommend_top]
+                                         slack_s=self.rt.settings.coverage_slack_s)
+        return ranked[: self.rt.settings.recommend_top]
 
     async def _claim_first(
         self,
@@ -1135,12 +1090,12 @@ class Orchestrator:
         lent: asyncpg.Connection | None = None,
     ) -> dict[str, Any]:
         """Take the vehicle out of the index and send it its mission; return the call view."""
-        async with lent_or_pooled(self.pool, lent) as conn:
+        async with lent_or_pooled(self.rt.pool, lent) as conn:
             call = await call_db.view_row(conn=conn, call_id=call_id)
         assert call is not None
         mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
         if mine:
-            await self.index.mark_unavailable(vehicle_id=vehicle_id,
+            await self.rt.index.mark_unavailable(vehicle_id=vehicle_id,
                                               kind=VehicleKind(mine[0]["kind"]))
         mission = _view(call, events=None)
         await self._fanout([
@@ -1183,7 +1138,7 @@ class Orchestrator:
             return
         # Index first, drain second: an intake committing meanwhile either sees the vehicle
         # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
-        await self.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
+        await self.rt.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
                                         lon=vehicle["lon"], lat=vehicle["lat"])
         await self._drain_queue(vehicle["id"], now, lent)
 
@@ -1199,24 +1154,24 @@ class Orchestrator:
         claimed_call: UUID | None = None
         taken: VehicleKind | None = None  # another claim took the vehicle meanwhile
         try:
-            async with lent_or_pooled(self.pool, lent) as conn, conn.transaction():
+            async with lent_or_pooled(self.rt.pool, lent) as conn, conn.transaction():
                 vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
                 if vehicle is None:
                     return
                 if vehicle["status"] != VehicleStatus.AVAILABLE.value:
                     # Our caller indexed it as free; another instance's claim took it and
                     # may have unindexed it before that: undo our entry.
-                    await self.index.mark_unavailable(vehicle_id=vehicle_id,
+                    await self.rt.index.mark_unavailable(vehicle_id=vehicle_id,
                                                       kind=VehicleKind(vehicle["kind"]))
                     return
                 queued = await fleet_db.queued_calls_for_kind(
                     conn=conn, kind=vehicle["kind"], limit=_DRAIN_LOOKAHEAD,
-                    booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
+                    booked_before=now + timedelta(seconds=self.rt.settings.booking_lead_s))
                 reserve_check: dict[str, int] | None = None
-                places = await self.places.get()
+                places = await self.rt.places.get()
                 for head in queued:
                     eta, dist = self._eta_to(vehicle, head, places, now)
-                    if dist > self.settings.search_max_m:
+                    if dist > self.rt.settings.search_max_m:
                         continue
                     if head["acuity"] in RESERVE_LEVELS and vehicle["kind"] != VehicleKind.NET:
                         if reserve_check is None:
@@ -1250,7 +1205,7 @@ class Orchestrator:
             log.error("queue drain for %s refused by the one-live-assignment index", vehicle_id)
             return
         if taken is not None:
-            await self.index.mark_unavailable(vehicle_id=vehicle_id, kind=taken)
+            await self.rt.index.mark_unavailable(vehicle_id=vehicle_id, kind=taken)
         if claimed_call is not None:
             await self._after_claim(claimed_call, vehicle_id, now, lent)
 
@@ -1260,12 +1215,12 @@ class Orchestrator:
         The safety net behind the drain: a vehicle freed while its drain lost a race, or
         calls taken while Redis was down (the index rebuilt since). Returns how many calls
         were assigned. Quiet: a call still without a vehicle gets no timeline event."""
-        if not self.settings.auto_assign:
+        if not self.rt.settings.auto_assign:
             return 0
         sweeper = Principal(subject="queue-sweep", role=Role.DISPATCHER)
         assigned = 0
         # One instance at a time (the claims would be safe anyway; the work would not).
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             if not await conn.fetchval(
                     "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
                     _SWEEP_LOCK_CLASS):
@@ -1273,7 +1228,7 @@ class Orchestrator:
             try:
                 ids = await fleet_db.queued_call_ids(
                     conn=conn, limit=limit,
-                    booked_before=now + timedelta(seconds=self.settings.booking_lead_s))
+                    booked_before=now + timedelta(seconds=self.rt.settings.booking_lead_s))
                 for call_id in ids:
                     if await self._assign_or_recommend(call_id, principal=sweeper, now=now,
                                                        quiet=True):
@@ -1293,7 +1248,7 @@ class Orchestrator:
             area = areas.get((to_lon, to_lat))
             if area is None:
                 area = areas[(to_lon, to_lat)] = places.area_type_at(to_lon, to_lat)
-            return self.eta_model.eta_s(from_lon=from_lon, from_lat=from_lat, to_lon=to_lon,
+            return self.rt.eta.model.eta_s(from_lon=from_lon, from_lat=from_lat, to_lon=to_lon,
                                         to_lat=to_lat, area_type=area, at=now)
 
         return UncertainEta(call["lon"], call["lat"], call["radius_m"] or 0.0, trip_s)
@@ -1305,7 +1260,7 @@ class Orchestrator:
             return float("inf"), float("inf")
         area = places.area_type_at(call["lon"], call["lat"])
         dist = haversine_m(vehicle["lon"], vehicle["lat"], call["lon"], call["lat"])
-        eta = self.eta_model.eta_s(from_lon=vehicle["lon"], from_lat=vehicle["lat"],
+        eta = self.rt.eta.model.eta_s(from_lon=vehicle["lon"], from_lat=vehicle["lat"],
                                    to_lon=call["lon"], to_lat=call["lat"], area_type=area, at=now)
         return eta, dist
 
@@ -1334,7 +1289,7 @@ class Orchestrator:
             return
         area = places.area_type_at(location.lon, location.lat)
         options = [
-            option_of(h, eta_s=self.eta_model.eta_s(
+            option_of(h, eta_s=self.rt.eta.model.eta_s(
                 from_lon=location.lon, from_lat=location.lat, to_lon=h.lon, to_lat=h.lat,
                 area_type=area, at=now))
             for h in places.hospitals.values()
@@ -1372,7 +1327,7 @@ class Orchestrator:
             raise Forbidden("this crew is not assigned to the call")
 
     async def _publish_to_crews(self, call_id: UUID, payload: dict[str, Any]) -> None:
-        async with self.pool.acquire() as conn:
+        async with self.rt.pool.acquire() as conn:
             live = await fleet_db.live_assignments(conn=conn, call_id=call_id)
         await self._fanout([(f"vehicle:{a['vehicle_id']}", payload) for a in live])
 
@@ -1380,7 +1335,7 @@ class Orchestrator:
         """Publish facts already committed. A Redis failure is logged and never fails or
         undoes the request: clients catch up from PostgreSQL (snapshots on reconnect)."""
         try:
-            await self.bus.publish_many(items)
+            await self.rt.bus.publish_many(items)
         except (RedisError, OSError, TimeoutError):
             log.exception("fan-out of %d event(s) to Redis failed", len(items))
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from dispatch.api.deps import OrchestratorDep, PrincipalDep
+from dispatch.api.deps import PoolDep, PrincipalDep
 from dispatch.api.json import JSON
 from dispatch.db.audit import audit_page
 from dispatch.db.events import audit
@@ -31,7 +31,7 @@ CSV_COLUMNS = ("id", "at", "actor", "role", "action", "call_id", "vehicle_id", "
 
 @router.get("", summary="The audit log: reads of patient data, refusals and changes")
 async def read_audit(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    pool: PoolDep, principal: PrincipalDep,
     call_id: UUID | None = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     since: Annotated[Instant | None, Query(alias="from")] = None,
@@ -49,7 +49,7 @@ async def read_audit(
     if since is not None and until is not None and until <= since:
         raise InvalidInput("'to' must be after 'from'", field="to")
     after = parse_cursor(cursor) if cursor else None
-    async with orchestrator.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await audit_page(conn=conn, call_id=call_id, actor=actor, since=since,
                                 until=until, after=after, limit=limit)
         await audit(conn=conn, actor=principal.subject, role=principal.role.value,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.api.deps import Now
+from dispatch.api.deps import Now, RuntimeDep
 from dispatch.api.json import JSON
-from dispatch.config import Settings
 from dispatch.users import log_in
 
 __all__ = ["router"]
@@ -22,11 +21,11 @@ class LoginIn(BaseModel):
 
 
 @router.post("/login", summary="Sign in with a name and password")
-async def login(body: LoginIn, request: Request, now: Now) -> JSON:
+async def login(body: LoginIn, rt: RuntimeDep, now: Now) -> JSON:
     """The same bearer JWT `dispatch token` issues, bound to the user's role and vehicle or
     hospital, with when it expires and what the screens show times and maps in."""
-    settings: Settings = request.state.settings
-    result = await log_in(pool=request.state.pool, settings=settings, name=body.name,
+    settings = rt.settings
+    result = await log_in(pool=rt.pool, settings=settings, name=body.name,
                           password=body.password, now=now)
     return JSON({**result.to_dict(), "timezone": settings.display_timezone,
                  "map": {"tile_url": settings.map_tile_url,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
@@ -39,7 +39,7 @@ def _targets(values: list[float] | None) -> list[float]:
 
 @router.get("", summary="Share of expected demand an available vehicle reaches in time")
 async def get_coverage_figures(
-    service: CoverageDep, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    service: CoverageDep, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     target_s: Targets = None, format: Literal["json", "geojson"] = "json",  # noqa: A002
 ) -> JSON:
     principal.require(Role.DISPATCHER)
@@ -51,7 +51,7 @@ async def get_coverage_figures(
     else:
         targets = _targets(target_s)
     grid, places, vehicles, results = await service.coverage(
-        targets_s=targets, model=orchestrator.eta_model, now=now)
+        targets_s=targets, model=rt.eta.model, now=now)
     if format == "geojson":
         return JSON(coverage_geojson(results[0]))
     districts = {d.id: d for d in places.districts.districts}
@@ -69,11 +69,11 @@ async def get_coverage_figures(
 
 @router.get("/moves", summary="Move-up: which available vehicle to move to which station")
 async def get_moves(
-    service: CoverageDep, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    service: CoverageDep, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     target_s: Annotated[float, Query(gt=0, le=MAX_TARGET_S)] = DEFAULT_TARGETS_S[0],
 ) -> JSON:
     principal.require(Role.DISPATCHER)
-    plan = await service.moves(target_s=target_s, model=orchestrator.eta_model, now=now)
+    plan = await service.moves(target_s=target_s, model=rt.eta.model, now=now)
     return JSON({"at": now, **plan.to_dict()})
 
 
@@ -85,10 +85,10 @@ class MoveIn(BaseModel):
 
 @router.post("/moves/accept", summary="Accept a move: a timeline event for the vehicle")
 async def accept_move(
-    body: MoveIn, service: CoverageDep, orchestrator: OrchestratorDep,
+    body: MoveIn, service: CoverageDep, rt: RuntimeDep,
     principal: PrincipalDep, now: Now,
 ) -> JSON:
     result = await service.accept_move(vehicle_id=body.vehicle_id,
                                        to_station_id=body.to_station_id, principal=principal,
-                                       bus=orchestrator.bus, now=now)
+                                       bus=rt.bus, now=now)
     return JSON(result)

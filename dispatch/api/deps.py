@@ -1,17 +1,29 @@
-"""Annotated dependencies: the caller, the orchestrator, the clock."""
+"""Annotated dependencies: the caller, the runtime and its pool, the clock."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
 from dispatch.orchestrator import Orchestrator
+from dispatch.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.state.runtime
+    return runtime
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.state.runtime.pool
+    return pool
 
 
 def get_orchestrator(request: Request) -> Orchestrator:
@@ -34,6 +46,8 @@ def get_now() -> datetime:
     return datetime.now(UTC)
 
 
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 Now = Annotated[datetime, Depends(get_now)]

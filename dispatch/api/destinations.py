@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from dispatch.api.deps import Now, PrincipalDep
+from dispatch.api.deps import Now, PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import NotFound
@@ -31,15 +31,16 @@ class DestinationIn(_Strict):
 @router.post("/v1/calls/{call_id}/destination",
              summary="Set or override the receiving hospital")
 async def set_destination(
-    call_id: UUID, body: DestinationIn, request: Request, principal: PrincipalDep, now: Now
+    call_id: UUID, body: DestinationIn, request: Request, rt: RuntimeDep,
+    principal: PrincipalDep, now: Now,
 ) -> JSON:
     """A dispatcher sets the destination. A centre that cannot meet the call's needs (no
     capability, diverting) is still set, with a warning; the old centre loses the patient,
     the new one is pre-alerted, the console and the crew hear `destination_changed`."""
     principal.require(Role.DISPATCHER)
     service: HandoverService = request.state.handover
-    places = await service.orchestrator.places.get()
-    async with service.pool.acquire() as conn, conn.transaction():
+    places = await rt.places.get()
+    async with rt.pool.acquire() as conn, conn.transaction():
         change = await change_destination(
             conn=conn, places=places, call_id=call_id, hospital_id=body.hospital_id,
             reason=body.reason, by=Actor(role=principal.role, id=principal.subject),
@@ -56,7 +57,8 @@ class CapacityIn(CapacityReport):
 @router.post("/v1/hospitals/{hospital_id}/capacity",
              summary="Report ED capacity and capabilities unavailable now")
 async def report_hospital_capacity(
-    hospital_id: HospitalId, body: CapacityIn, request: Request, principal: PrincipalDep
+    hospital_id: HospitalId, body: CapacityIn, request: Request, rt: RuntimeDep,
+    principal: PrincipalDep,
 ) -> JSON:
     """The centre itself, or a dispatcher for it. Destination choice reads it at once
     (an unavailable capability counts as diverted; a full ED ranks further); the console
@@ -66,7 +68,7 @@ async def report_hospital_capacity(
     principal.require_hospital(hospital_id)
     service: HandoverService = request.state.handover
     reported = await report_capacity(
-        pool=service.pool, outbox=service.outbox, places=service.orchestrator.places,
+        pool=rt.pool, outbox=service.outbox, places=rt.places,
         principal=principal, hospital_id=hospital_id, report=body)
     return JSON({**(reported.capacity or {}), "event_id": reported.event_id})
 
@@ -74,14 +76,13 @@ async def report_hospital_capacity(
 @router.get("/v1/hospitals/{hospital_id}/timeline",
             summary="A centre's diversions and capacity reports, newest first")
 async def hospital_events(
-    hospital_id: HospitalId, request: Request, principal: PrincipalDep,
+    hospital_id: HospitalId, pool: PoolDep, principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSON:
     """For the centre itself and dispatchers."""
     principal.require(Role.HOSPITAL, Role.DISPATCHER)
     principal.require_hospital(hospital_id)
-    service: HandoverService = request.state.handover
-    async with service.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         now = await current(conn=conn, hospital_id=hospital_id)
         if now is None:
             raise NotFound(f"hospital {hospital_id} does not exist", field="hospital_id")

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
-from dispatch.geo.calibration import calibrate, model_view
+from dispatch.flows.eta_calibration import calibrate
+from dispatch.geo.calibration import model_view
 
 router = APIRouter(tags=["eta"])
 
 
 @router.get("/v1/eta/model", summary="The ETA model in use: priors and calibrated scales")
-async def get_model(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+async def get_model(rt: RuntimeDep, principal: PrincipalDep) -> JSON:
     principal.require(Role.DISPATCHER)
-    return JSON(model_view(orchestrator.eta_model))
+    return JSON(model_view(rt.eta.model))
 
 
 @router.post("/v1/admin/eta/calibrate", summary="Refit the ETA model from completed trips now")
-async def calibrate_now(
-    request: Request, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now
-) -> JSON:
+async def calibrate_now(rt: RuntimeDep, principal: PrincipalDep, now: Now) -> JSON:
     principal.require(Role.ADMIN)
-    settings = request.state.settings
-    fit = await calibrate(pool=orchestrator.pool, base=orchestrator.eta_model, now=now,
-                          lookback_days=settings.eta_calibration_days,
-                          min_samples=settings.eta_min_samples)
-    orchestrator.eta_model = fit.model  # this instance now; the others at their next tick
+    fit = await calibrate(rt=rt, now=now, lookback_days=rt.settings.eta_calibration_days,
+                          min_samples=rt.settings.eta_min_samples)
+    rt.eta.replace(fit.model)  # this instance now; the others at their next tick
     return JSON(fit.to_dict())

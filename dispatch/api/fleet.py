@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, OrchestratorDep, PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, VehicleKind, VehicleStatus
@@ -22,11 +22,11 @@ VehicleId = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("", summary="The fleet and its status")
 async def list_vehicles(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    pool: PoolDep, principal: PrincipalDep,
     status: VehicleStatus | None = None, kind: VehicleKind | None = None,
 ) -> JSON:
     principal.require_dispatcher()
-    async with orchestrator.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await fleet_db.list_vehicles(conn=conn, status=status.value if status else None,
                                             kind=kind.value if kind else None)
     return JSON({"vehicles": [dict(r) for r in rows]})
@@ -34,10 +34,10 @@ async def list_vehicles(
 
 @router.get("/{vehicle_id}", summary="One vehicle")
 async def get_vehicle(
-    vehicle_id: VehicleId, orchestrator: OrchestratorDep, principal: PrincipalDep
+    vehicle_id: VehicleId, pool: PoolDep, principal: PrincipalDep
 ) -> JSON:
     principal.require_vehicle(vehicle_id)
-    async with orchestrator.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         row = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
     if row is None:
         raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
@@ -85,15 +85,15 @@ async def report_position(
 
 @router.get("/nearest/search", summary="Available vehicles near a point (for consoles)")
 async def nearest(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    rt: RuntimeDep, principal: PrincipalDep,
     lon: Annotated[float, Query(ge=-180, le=180)], lat: Annotated[float, Query(ge=-90, le=90)],
     kind: VehicleKind = VehicleKind.ALS,
     radius_m: Annotated[float, Query(gt=0, le=100_000)] = 10_000,
     count: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> JSON:
     principal.require_dispatcher()
-    found = await orchestrator.index.nearest(kind=kind, lon=lon, lat=lat, radius_m=radius_m,
-                                             count=count)
+    found = await rt.index.nearest(kind=kind, lon=lon, lat=lat, radius_m=radius_m,
+                                   count=count)
     return JSON({"vehicles": [
         {"vehicle_id": n.vehicle_id, "kind": n.kind.value, "lon": n.lon, "lat": n.lat,
          "distance_m": n.distance_m} for n in found]})

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.responses import Response
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
@@ -28,7 +28,7 @@ router = APIRouter(tags=["indicators"])
 
 @router.get("/v1/indicators", summary="Response times and the 3-minute departure rate")
 async def indicators(
-    orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    rt: RuntimeDep, principal: PrincipalDep, now: Now,
     start: Annotated[Instant, Query(alias="from")],
     end: Annotated[Instant, Query(alias="to")],
     by: Annotated[list[str] | None, Query(description="hour, day, month, district, station, "
@@ -47,7 +47,7 @@ async def indicators(
                     ] = None,
 ) -> Response:
     principal.require(Role.DISPATCHER)
-    tz = tz or orchestrator.settings.display_timezone
+    tz = tz or rt.settings.display_timezone
     language = parse_lang(lang)
     if end <= start:
         raise InvalidInput("'to' must be after 'from'", field="to")
@@ -62,13 +62,13 @@ async def indicators(
         as_of=now)
     dims = [d.strip() for item in (by or []) for d in item.split(",") if d.strip()]
     async with contextlib.AsyncExitStack() as stack:
-        pool = orchestrator.pool
+        pool = rt.pool
         conn = await stack.enter_async_context(pool.acquire())
         helpers = []
         # helpers only if the pool has them to spare: requests waiting on each other's
         # second connection would stall the pool; with none the one connection does it all
         with contextlib.suppress(TimeoutError):
-            for _ in range(orchestrator.settings.indicator_connections - 1):
+            for _ in range(rt.settings.indicator_connections - 1):
                 helpers.append(await stack.enter_async_context(pool.acquire(timeout=0.05)))
         report = await compute_indicators(conn=conn, start=start, end=end, by=dims,
                                           config=config, helpers=helpers)

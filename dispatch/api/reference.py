@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from dispatch.api.deps import OrchestratorDep, PrincipalDep
+from dispatch.api.deps import OrchestratorDep, PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.db import reference
 from dispatch.domain import Role
@@ -16,25 +16,25 @@ router = APIRouter(tags=["reference"])
 
 
 @router.get("/v1/stations")
-async def stations(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+async def stations(pool: PoolDep, principal: PrincipalDep) -> JSON:
     principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
-    async with orchestrator.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await reference.stations(conn=conn)
     return JSON({"stations": [dict(r) for r in rows]})
 
 
 @router.get("/v1/hospitals")
-async def hospitals(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+async def hospitals(pool: PoolDep, principal: PrincipalDep) -> JSON:
     principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
-    async with orchestrator.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await reference.hospitals(conn=conn)
     return JSON({"hospitals": [dict(r) for r in rows]})
 
 
 @router.get("/v1/districts")
-async def districts(orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
+async def districts(pool: PoolDep, principal: PrincipalDep) -> JSON:
     principal.require(Role.DISPATCHER, Role.CREW, Role.HOSPITAL)
-    async with orchestrator.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await reference.districts(conn=conn)
     return JSON({"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": r["geometry"],
@@ -44,12 +44,12 @@ async def districts(orchestrator: OrchestratorDep, principal: PrincipalDep) -> J
 
 @router.post("/v1/admin/reference", summary="Load reference data (GeoJSON FeatureCollection)")
 async def load(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    rt: RuntimeDep, orchestrator: OrchestratorDep, principal: PrincipalDep,
     collection: dict[str, Any] = Body(...),  # noqa: B008
 ) -> JSON:
     principal.require(Role.ADMIN)
-    async with orchestrator.pool.acquire() as conn:
+    async with rt.pool.acquire() as conn:
         counts = await load_reference(conn=conn, collection=collection)
-    await orchestrator.places.invalidate()
+    await rt.places.invalidate()
     await orchestrator.rebuild_index()
     return JSON(counts)

@@ -65,6 +65,7 @@ from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, retriage_on_card
 from dispatch.realtime.batching import Batcher, HeldConnection
 from dispatch.realtime.bus import Bus
 from dispatch.realtime.outbox import OutboxPublisher, Outgoing
+from dispatch.runtime import Runtime
 from dispatch.triage import Answers
 
 __all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
@@ -164,12 +165,14 @@ class HandoverService:
         *,
         pool: asyncpg.Pool,
         bus: Bus,
+        runtime: Runtime,
         orchestrator: Orchestrator,
         outbox: OutboxPublisher,
         config: HandoverConfig,
     ) -> None:
         self.pool = pool
         self.bus = bus
+        self.rt = runtime
         self.orchestrator = orchestrator
         self.outbox = outbox
         self.config = config
@@ -264,7 +267,7 @@ class HandoverService:
         row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
                            kind=msg.type, occurred_at=now,
                            body=msg.model_dump(mode="json", exclude_none=True))
-        places = await self.orchestrator.places.get()
+        places = await self.rt.places.get()
         async with self.pool.acquire() as conn, conn.transaction():
             stored = await crew_request(conn=conn, places=places, row=row,
                                         hospital_id=msg.hospital_id, reason=msg.reason, now=now)
@@ -425,7 +428,7 @@ class HandoverService:
             # An older ping arriving late: the newer position stands.
             return Handled(AckFrame(msg_id=msg.msg_id, event_id=_NO_EVENT))
         if ping.row.status == VehicleStatus.AVAILABLE.value:
-            await self.orchestrator.index.move(vehicle_id=link.vehicle_id,
+            await self.rt.index.move(vehicle_id=link.vehicle_id,
                                                kind=VehicleKind(ping.row.kind),
                                                lon=msg.lon, lat=msg.lat)
         position: dict[str, Any] = {
@@ -456,13 +459,13 @@ class HandoverService:
         """The centre gets an `eta` event; consoles get it in the positions batch."""
         hospital = None
         if destination_id is not None:  # None: no destination yet, or not this vehicle's call
-            places = await self.orchestrator.places.get()
+            places = await self.rt.places.get()
             hospital = places.hospitals.get(destination_id)
         if hospital is None:
             link.etas.pop(msg.call_id, None)
             position.pop("eta", None)
             return None
-        eta_s = self.orchestrator.eta_model.eta_s(
+        eta_s = self.rt.eta.model.eta_s(
             from_lon=msg.lon, from_lat=msg.lat, to_lon=hospital.lon, to_lat=hospital.lat,
             area_type=places.area_type_at(msg.lon, msg.lat), at=now)
         payload = {"kind": "eta", "call_id": str(msg.call_id), "vehicle_id": link.vehicle_id,
@@ -525,10 +528,10 @@ class HandoverService:
         position: dict[str, Any] = {
             "vehicle_id": vehicle_id, "call_id": None if call_id is None else str(call_id),
             "lon": lon, "lat": lat, "heading": None, "speed_mps": None, "at": at.isoformat()}
-        places = await self.orchestrator.places.get()
+        places = await self.rt.places.get()
         hospital = places.hospitals.get(destination_id) if destination_id else None
         if hospital is not None:
-            eta_s = self.orchestrator.eta_model.eta_s(
+            eta_s = self.rt.eta.model.eta_s(
                 from_lon=lon, from_lat=lat, to_lon=hospital.lon, to_lat=hospital.lat,
                 area_type=places.area_type_at(lon, lat), at=now)
             position["eta"] = {"hospital_id": hospital.id, "eta_s": round(eta_s, 1),
@@ -548,7 +551,7 @@ class HandoverService:
     @property
     def _retention(self) -> timedelta:
         """How long a centre keeps sight of a patient after handover or closing."""
-        return timedelta(seconds=self.orchestrator.settings.hospital_retention_s)
+        return timedelta(seconds=self.rt.settings.hospital_retention_s)
 
     async def hospital_message(
         self, *, principal: Principal, msg: HospitalMessage, now: datetime
@@ -561,7 +564,7 @@ class HandoverService:
             return await self._diversion(principal, hospital_id, msg)
         if isinstance(msg, CapacityMsg):
             reported = await report_capacity(
-                pool=self.pool, outbox=self.outbox, places=self.orchestrator.places,
+                pool=self.pool, outbox=self.outbox, places=self.rt.places,
                 principal=principal, hospital_id=hospital_id, report=msg, msg_id=msg.msg_id)
             return AckFrame(msg_id=msg.msg_id, event_id=str(reported.event_id))
         actor = Actor(role=Role.HOSPITAL, id=hospital_id)
@@ -625,7 +628,7 @@ class HandoverService:
                     diverting=msg.on, until=msg.until, declared_by=principal.subject)
         if created:
             # Every instance's destination choice reads the new diversion from now on.
-            await self.orchestrator.places.invalidate()
+            await self.rt.places.invalidate()
             payload = {"kind": "diversion", "hospital_id": hospital_id,
                        "capability": msg.capability.value, "on": msg.on,
                        "until": None if msg.until is None else msg.until.isoformat(),

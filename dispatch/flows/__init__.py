@@ -1,0 +1,1 @@
+"""Cross-domain flows: keyword-only async functions over a `dispatch.runtime.Runtime`."""
