@@ -42,12 +42,13 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.flows.crew_batches import CrewBatches
 from dispatch.flows.eta_calibration import recalibrate_every
 from dispatch.gc_tuning import tune_gc
 from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
-from dispatch.handover.service import HandoverConfig, HandoverService
+from dispatch.handover.config import HandoverConfig
 from dispatch.logs import RequestContext
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
 from dispatch.orchestrator import Orchestrator
@@ -71,7 +72,7 @@ class State(TypedDict):
     runtime: Runtime
     orchestrator: Orchestrator
     hub: Hub
-    handover: HandoverService
+    crew: CrewBatches
     coverage: CoverageService
     metrics: Metrics
 
@@ -114,6 +115,7 @@ async def open_services(
     try:
         runtime = Runtime(
             pool=pool, bus=bus,
+            outbox=OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema),
             index=LiveIndex(redis=redis, prefix=settings.redis_prefix),
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
             settings=settings, eta=EtaModelRef(EtaModel.default()),
@@ -140,22 +142,20 @@ async def open_services(
                 lookback_days=settings.eta_calibration_days,
                 min_samples=settings.eta_min_samples, clock=lambda: datetime.now(UTC)))
             recalibrator.add_done_callback(_report_crash)
-        config = HandoverConfig(time_zone=settings.display_timezone)
-        outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
+        config = HandoverConfig()
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
-        handover = HandoverService(pool=pool, bus=bus, runtime=runtime,
-                                   orchestrator=orchestrator, outbox=outbox, config=config)
-        await outbox.start()
+        crew = CrewBatches(rt=runtime, config=config)
+        await runtime.outbox.start()
         await hub.start()
-        await handover.start()
+        await crew.start()
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
-                        runtime=runtime, orchestrator=orchestrator, hub=hub, handover=handover,
+                        runtime=runtime, orchestrator=orchestrator, hub=hub, crew=crew,
                         coverage=coverage_service, metrics=metrics or Metrics())
         finally:
-            await handover.stop()
+            await crew.stop()
             await hub.stop()
-            await outbox.stop()
+            await runtime.outbox.stop()
             for task in (scheduler, watchdog, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

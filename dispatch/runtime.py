@@ -1,10 +1,10 @@
 """The handles one instance of the service works with, built once in the lifespan.
 
 `Runtime` is what every flow (dispatch.flows) takes as `rt`: the PostgreSQL pool, the
-Redis bus, the live index, the places cache, the settings, the ETA model in force and the
-travel-time engine that ranks a call's candidates. Nothing else reaches into another
-object's handles: routers get the runtime (dispatch.api.deps.RuntimeDep), flows get it as
-an argument.
+Redis bus and the outbox that publishes after commit, the live index, the places cache,
+the settings, the ETA model in force and the travel-time engine that ranks a call's
+candidates. Nothing else reaches into another object's handles: routers get the
+runtime (dispatch.api.deps.RuntimeDep), flows get it as an argument.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.live_index import LiveIndex
 from dispatch.places import PlacesCache
 from dispatch.realtime.bus import Bus
+from dispatch.realtime.outbox import OutboxPublisher
 from dispatch.routing.travel import TravelTimes
 
 __all__ = ["EtaModelRef", "Runtime"]
@@ -43,6 +44,8 @@ class Runtime:
 
     pool: asyncpg.Pool
     bus: Bus
+    # Publishing what PostgreSQL has committed: OutboxPublisher.publish, never dropped.
+    outbox: OutboxPublisher
     index: LiveIndex
     places: PlacesCache
     settings: Settings

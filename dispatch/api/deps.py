@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
+from dispatch.flows.crew_batches import CrewBatches
 from dispatch.orchestrator import Orchestrator
 from dispatch.runtime import Runtime
 
@@ -24,6 +25,11 @@ def get_runtime(request: Request) -> Runtime:
 def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.state.runtime.pool
     return pool
+
+
+def get_crew(request: Request) -> CrewBatches:
+    crew: CrewBatches = request.state.crew
+    return crew
 
 
 def get_orchestrator(request: Request) -> Orchestrator:
@@ -48,6 +54,7 @@ def get_now() -> datetime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+CrewDep = Annotated[CrewBatches, Depends(get_crew)]
 OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 Now = Annotated[datetime, Depends(get_now)]

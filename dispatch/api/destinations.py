@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from dispatch.api.deps import Now, PoolDep, PrincipalDep, RuntimeDep
@@ -15,7 +15,6 @@ from dispatch.errors import NotFound
 from dispatch.handover.capacity import current, hospital_timeline, report_capacity
 from dispatch.handover.destinations import change_destination
 from dispatch.handover.messages import CapacityReport, HospitalId
-from dispatch.handover.service import HandoverService
 from dispatch.handover.state import Actor
 from dispatch.schemas import _Strict
 
@@ -31,14 +30,13 @@ class DestinationIn(_Strict):
 @router.post("/v1/calls/{call_id}/destination",
              summary="Set or override the receiving hospital")
 async def set_destination(
-    call_id: UUID, body: DestinationIn, request: Request, rt: RuntimeDep,
+    call_id: UUID, body: DestinationIn, rt: RuntimeDep,
     principal: PrincipalDep, now: Now,
 ) -> JSON:
     """A dispatcher sets the destination. A centre that cannot meet the call's needs (no
     capability, diverting) is still set, with a warning; the old centre loses the patient,
     the new one is pre-alerted, the console and the crew hear `destination_changed`."""
     principal.require(Role.DISPATCHER)
-    service: HandoverService = request.state.handover
     places = await rt.places.get()
     async with rt.pool.acquire() as conn, conn.transaction():
         change = await change_destination(
@@ -46,7 +44,7 @@ async def set_destination(
             reason=body.reason, by=Actor(role=principal.role, id=principal.subject),
             strict=False, now=now)
     if change.changed:
-        await service.outbox.flush()  # the screens hear of it before the answer
+        await rt.outbox.flush()  # the screens hear of it before the answer
     return JSON(change.to_dict())
 
 
@@ -57,7 +55,7 @@ class CapacityIn(CapacityReport):
 @router.post("/v1/hospitals/{hospital_id}/capacity",
              summary="Report ED capacity and capabilities unavailable now")
 async def report_hospital_capacity(
-    hospital_id: HospitalId, body: CapacityIn, request: Request, rt: RuntimeDep,
+    hospital_id: HospitalId, body: CapacityIn, rt: RuntimeDep,
     principal: PrincipalDep,
 ) -> JSON:
     """The centre itself, or a dispatcher for it. Destination choice reads it at once
@@ -66,9 +64,8 @@ async def report_hospital_capacity(
     every report."""
     principal.require(Role.HOSPITAL, Role.DISPATCHER)
     principal.require_hospital(hospital_id)
-    service: HandoverService = request.state.handover
     reported = await report_capacity(
-        pool=rt.pool, outbox=service.outbox, places=rt.places,
+        pool=rt.pool, outbox=rt.outbox, places=rt.places,
         principal=principal, hospital_id=hospital_id, report=body)
     return JSON({**(reported.capacity or {}), "event_id": reported.event_id})
 

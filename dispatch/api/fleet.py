@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
-from dispatch.api.deps import Now, OrchestratorDep, PoolDep, PrincipalDep, RuntimeDep
+from dispatch.api.deps import CrewDep, Now, OrchestratorDep, PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, VehicleKind, VehicleStatus
 from dispatch.errors import NotFound
+from dispatch.flows.positions import position_reported
 from dispatch.geo.coords import to_wgs84
-from dispatch.handover.service import HandoverService
 from dispatch.schemas import MilestoneIn, PositionIn, StatusIn, received_now
 
 router = APIRouter(prefix="/v1/vehicles", tags=["fleet"])
@@ -68,8 +68,8 @@ async def report_milestone(
 
 @router.post("/{vehicle_id}/position", status_code=204, summary="A position ping")
 async def report_position(
-    vehicle_id: VehicleId, body: PositionIn, orchestrator: OrchestratorDep,
-    principal: PrincipalDep, request: Request, now: Now,
+    vehicle_id: VehicleId, body: PositionIn, orchestrator: OrchestratorDep, crew: CrewDep,
+    principal: PrincipalDep, now: Now,
 ) -> None:
     """Kept as the vehicle's latest; consoles get it in the next `positions` message, as
     they do a crew tablet's websocket positions."""
@@ -77,10 +77,9 @@ async def report_position(
     row = await orchestrator.report_position(vehicle_id=vehicle_id, lon=lon, lat=lat,
                                              at=body.at, principal=principal)
     if row is not None:
-        handover: HandoverService = request.state.handover
-        await handover.position_reported(vehicle_id=vehicle_id, call_id=row["call_id"],
-                                         destination_id=row["destination_id"], lon=lon,
-                                         lat=lat, at=body.at, now=now)
+        await position_reported(crew=crew, vehicle_id=vehicle_id, call_id=row["call_id"],
+                                destination_id=row["destination_id"], lon=lon, lat=lat,
+                                at=body.at, now=now)
 
 
 @router.get("/nearest/search", summary="Available vehicles near a point (for consoles)")

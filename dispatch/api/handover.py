@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from starlette.responses import PlainTextResponse, Response
 
-from dispatch.api.deps import Now, PrincipalDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
-from dispatch.handover.service import HandoverService
+from dispatch.flows.record import handover_record as read_record
 from dispatch.jsoncodec import dumps
 
 __all__ = ["router"]
@@ -27,7 +27,7 @@ class FhirJSON(Response):
 
 @router.get("/{call_id}/handover", summary="The handover record (ATMIST or FHIR)")
 async def handover_record(
-    call_id: UUID, request: Request, principal: PrincipalDep, now: Now, fmt: Format = "json"
+    call_id: UUID, rt: RuntimeDep, principal: PrincipalDep, now: Now, fmt: Format = "json"
 ) -> Response:
     """For the receiving centre, the crew on the call and dispatchers; every read is audited.
 
@@ -36,9 +36,7 @@ async def handover_record(
     `format=fhir`: a FHIR R5 Bundle (Patient, Encounter, Observations, Conditions,
     Procedures / MedicationAdministrations).
     """
-    service: HandoverService = request.state.handover
-    record = await service.handover_record(call_id=call_id, principal=principal, fmt=fmt,
-                                           now=now)
+    record = await read_record(rt=rt, call_id=call_id, principal=principal, fmt=fmt, now=now)
     if isinstance(record, str):
         return PlainTextResponse(record)
     if fmt == "fhir":

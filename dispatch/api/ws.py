@@ -40,6 +40,11 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from dispatch.auth import Principal, Unauthenticated, verify_token
 from dispatch.domain import Role
 from dispatch.errors import Conflict, DispatchError, Forbidden, InvalidInput, NotFound
+from dispatch.flows.crew import crew_message
+from dispatch.flows.crew_batches import CrewBatches
+from dispatch.flows.crew_link import CrewLink, Handled
+from dispatch.flows.hospital import hospital_message
+from dispatch.flows.record import audit_read, snapshot
 from dispatch.handover.messages import (
     CLOSE_INVALID_DATA,
     CLOSE_POLICY,
@@ -53,10 +58,11 @@ from dispatch.handover.messages import (
     parse_crew_frame,
     parse_hospital_frame,
 )
-from dispatch.handover.service import CrewLink, Handled, HandoverService
+from dispatch.orchestrator import Orchestrator
 from dispatch.realtime.bus import StreamEvent
 from dispatch.realtime.channels import Hub, pump, valid_event_id
 from dispatch.refusals import record_refusal, uuid_or_none
+from dispatch.runtime import Runtime
 
 __all__ = ["MAX_REFUSED_IN_A_ROW", "router"]
 
@@ -127,7 +133,9 @@ class _Connection:
     principal: Principal
     topic: str
     hub: Hub
-    service: HandoverService
+    rt: Runtime
+    crew: CrewBatches
+    orchestrator: Orchestrator
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pump_task: asyncio.Task[None] | None = None
     seen_calls: set[str] = field(default_factory=set)
@@ -168,7 +176,8 @@ class _Connection:
             if start is None:
                 start = await self.hub.last_id(self.topic) or "0"
                 now = datetime.now(UTC)
-                calls = await self.service.snapshot(principal=self.principal, now=now)
+                calls = await snapshot(rt=self.rt, orchestrator=self.orchestrator,
+                                       principal=self.principal, now=now)
                 if self.principal.role is Role.HOSPITAL:
                     self.seen_calls.update(str(c.get("call_id")) for c in calls)
                 await self.send_frame(SnapshotFrame(last_event_id=start, calls=calls))
@@ -197,8 +206,8 @@ class _Connection:
         if call_id and event.payload.get("kind") != "patient_removed" \
                 and call_id not in self.seen_calls:
             self.seen_calls.add(call_id)
-            await self.service.audit_read(principal=self.principal, call_id=UUID(call_id),
-                                          via="stream")
+            await audit_read(rt=self.rt, principal=self.principal, call_id=UUID(call_id),
+                             via="stream")
         return True
 
 
@@ -230,7 +239,8 @@ async def _serve(
         return
     await websocket.accept()
     conn = _Connection(websocket=websocket, principal=principal, topic=topic_of(principal),
-                       hub=websocket.state.hub, service=websocket.state.handover)
+                       hub=websocket.state.hub, rt=websocket.state.runtime,
+                       crew=websocket.state.crew, orchestrator=websocket.state.orchestrator)
     try:
         await conn.start_pump(last_event_id)
         await _receive_loop(conn, parse, handle, side_types)
@@ -420,12 +430,13 @@ class _Lane:
 async def _crew(conn: _Connection, msg: Any, now: datetime) -> Handled:
     if conn.link is None:
         conn.link = CrewLink(vehicle_id=str(conn.principal.vehicle_id))
-    return await conn.service.crew_message(link=conn.link, principal=conn.principal, msg=msg,
-                                           now=now)
+    return await crew_message(crew=conn.crew, orchestrator=conn.orchestrator, link=conn.link,
+                              principal=conn.principal, msg=msg, now=now)
 
 
 async def _hospital(conn: _Connection, msg: Any, now: datetime) -> Handled:
-    ack = await conn.service.hospital_message(principal=conn.principal, msg=msg, now=now)
+    ack = await hospital_message(rt=conn.rt, orchestrator=conn.orchestrator,
+                                 principal=conn.principal, msg=msg, now=now)
     return Handled(ack)
 
 

@@ -1,0 +1,140 @@
+"""A receiving centre's frames: acknowledgement, team activation, arrival, handover,
+diversion and capacity. The room where the hospital's features go.
+
+Each frame is stored once per (hospital, msg_id) with what it changes, in one transaction;
+the handover state machine (dispatch.handover.state) decides what it means; its events
+are published after the commit (OutboxPublisher.publish).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from dispatch.auth import Principal
+from dispatch.db import calls as call_db
+from dispatch.db import fleet as fleet_db
+from dispatch.domain import EventKind, Role, VehicleStatus
+from dispatch.errors import DispatchError, Forbidden
+from dispatch.handover import repo
+from dispatch.handover.access import hospital_sees
+from dispatch.handover.capacity import report_capacity
+from dispatch.handover.messages import (
+    AckFrame,
+    ActivateTeamMsg,
+    CapacityMsg,
+    DiversionMsg,
+    HandoverCompleteMsg,
+    HospitalAckMsg,
+    HospitalArrivedMsg,
+    HospitalMessage,
+    ResumeMsg,
+)
+from dispatch.handover.prealert import apply_event
+from dispatch.handover.state import (
+    Acknowledge,
+    ActivateTeam,
+    Actor,
+    Arrive,
+    CompleteHandover,
+    Event,
+)
+from dispatch.orchestrator import Orchestrator
+from dispatch.realtime.outbox import Outgoing
+from dispatch.runtime import Runtime
+
+__all__ = ["hospital_message", "retention"]
+
+log = logging.getLogger(__name__)
+
+
+def retention(rt: Runtime) -> timedelta:
+    """How long a centre keeps sight of a patient after handover or closing."""
+    return timedelta(seconds=rt.settings.hospital_retention_s)
+
+
+def _event_of(msg: HospitalMessage, actor: Actor) -> Event:
+    """The handover state machine's event for a centre's frame about a patient."""
+    if isinstance(msg, HospitalAckMsg):
+        return Acknowledge(by=actor)
+    if isinstance(msg, ActivateTeamMsg):
+        return ActivateTeam(team=msg.team, by=actor)
+    if isinstance(msg, HospitalArrivedMsg):
+        return Arrive(by=actor)
+    assert isinstance(msg, HandoverCompleteMsg)
+    return CompleteHandover(by=actor)
+
+
+async def hospital_message(
+    *, rt: Runtime, orchestrator: Orchestrator, principal: Principal, msg: HospitalMessage,
+    now: datetime,
+) -> AckFrame:
+    """Apply one frame of a centre's screen; return the ack once committed."""
+    assert not isinstance(msg, ResumeMsg)
+    hospital_id = principal.hospital_id
+    assert hospital_id is not None
+    if isinstance(msg, DiversionMsg):
+        return await _diversion(rt, principal, hospital_id, msg)
+    if isinstance(msg, CapacityMsg):
+        reported = await report_capacity(
+            pool=rt.pool, outbox=rt.outbox, places=rt.places, principal=principal,
+            hospital_id=hospital_id, report=msg, msg_id=msg.msg_id)
+        return AckFrame(msg_id=msg.msg_id, event_id=str(reported.event_id))
+    event = _event_of(msg, Actor(role=Role.HOSPITAL, id=hospital_id))
+    crews: list[str] = []
+    out: Outgoing = []
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row_id, created = await repo.insert_hospital_message(
+            conn=conn, hospital_id=hospital_id, msg_id=msg.msg_id, call_id=msg.call_id,
+            kind=msg.type, body=msg.model_dump(mode="json"))
+        if not created:
+            return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
+        call = await call_db.get_call(conn=conn, call_id=msg.call_id)
+        state = await repo.load_state(conn=conn, call_id=msg.call_id, hospital_id=hospital_id)
+        if call is None or not hospital_sees(
+                state=state, call_status=call["status"], status_at=call["updated_at"],
+                now=now, retention=retention(rt)):
+            raise Forbidden("this patient is not inbound to your hospital", field="call_id")
+        skip: frozenset[EventKind] = frozenset()
+        if isinstance(event, Arrive):
+            # The crew's at_hospital status stamps at_destination (once, in
+            # report_status); the centre's word sets that status for the crew.
+            crews = [a["vehicle_id"] for a in await fleet_db.live_assignments(
+                conn=conn, call_id=msg.call_id)
+                     if a["status"] != VehicleStatus.AT_HOSPITAL.value]
+            if crews:
+                skip = frozenset({EventKind.AT_DESTINATION})
+        _, out = await apply_event(conn=conn, call=call, hospital_id=hospital_id,
+                                   event=event, now=now, skip=skip)
+    for vehicle_id in crews:
+        try:
+            await orchestrator.report_status(
+                vehicle_id=vehicle_id, status=VehicleStatus.AT_HOSPITAL, at=now, now=now,
+                principal=Principal(subject=f"hospital:{hospital_id}", role=Role.DISPATCHER))
+        except DispatchError as exc:
+            log.warning("arrival declared by %s not applied to %s: %s", hospital_id,
+                        vehicle_id, exc)
+    await rt.outbox.publish(out)
+    return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
+
+
+async def _diversion(
+    rt: Runtime, principal: Principal, hospital_id: str, msg: DiversionMsg
+) -> AckFrame:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row_id, created = await repo.insert_hospital_message(
+            conn=conn, hospital_id=hospital_id, msg_id=msg.msg_id, call_id=None,
+            kind=msg.type, body=msg.model_dump(mode="json"))
+        if created:
+            diversion = await repo.set_diversion(
+                conn=conn, hospital_id=hospital_id, capability=msg.capability.value,
+                diverting=msg.on, until=msg.until, declared_by=principal.subject)
+    if created:
+        # Every instance's destination choice reads the new diversion from now on.
+        await rt.places.invalidate()
+        payload = {"kind": "diversion", "hospital_id": hospital_id,
+                   "capability": msg.capability.value, "on": msg.on,
+                   "until": None if msg.until is None else msg.until.isoformat(),
+                   "diversion": diversion}
+        await rt.outbox.publish([("console", payload), (f"hospital:{hospital_id}", payload)])
+    return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
