@@ -90,5 +90,5 @@ async def accept_move(
 ) -> JSON:
     result = await service.accept_move(vehicle_id=body.vehicle_id,
                                        to_station_id=body.to_station_id, principal=principal,
-                                       bus=rt.bus, now=now)
+                                       outbox=rt.outbox, now=now)
     return JSON(result)

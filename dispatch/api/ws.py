@@ -45,6 +45,12 @@ from dispatch.flows.crew_batches import CrewBatches
 from dispatch.flows.crew_link import CrewLink, Handled
 from dispatch.flows.hospital import hospital_message
 from dispatch.flows.record import audit_read, snapshot
+from dispatch.handover.frames import (
+    encode_frame,
+    error_frame,
+    parse_crew_frame,
+    parse_hospital_frame,
+)
 from dispatch.handover.messages import (
     CLOSE_INVALID_DATA,
     CLOSE_POLICY,
@@ -53,10 +59,6 @@ from dispatch.handover.messages import (
     ResumeMsg,
     ResyncFrame,
     SnapshotFrame,
-    encode_frame,
-    error_frame,
-    parse_crew_frame,
-    parse_hospital_frame,
 )
 from dispatch.orchestrator import Orchestrator
 from dispatch.realtime.bus import StreamEvent

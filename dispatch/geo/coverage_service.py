@@ -41,7 +41,7 @@ from dispatch.geo.eta import EtaModel
 from dispatch.geo.moveup import AvailableVehicle, Move, recommend_moves
 from dispatch.geo.moveup import Station as MoveStation
 from dispatch.places import Places, PlacesCache
-from dispatch.realtime.bus import Bus
+from dispatch.realtime.outbox import OutboxPublisher
 
 # A vehicle within this distance of a station is taken to be posted there (GPS error plus a
 # station forecourt); farther away it is somewhere else and belongs to its home station.
@@ -257,8 +257,8 @@ class CoverageService:
                         stations=len(stations), moves=tuple(found))
 
     async def accept_move(
-        self, *, vehicle_id: str, to_station_id: str, principal: Principal, bus: Bus,
-        now: datetime,
+        self, *, vehicle_id: str, to_station_id: str, principal: Principal,
+        outbox: OutboxPublisher, now: datetime,
     ) -> dict[str, Any]:
         """Post the vehicle at the station and record the move as a timeline event; the
         vehicle stays available. Its station_id (where it is posted: the district it
@@ -302,5 +302,5 @@ class CoverageService:
                         action="move_up", vehicle_id=vehicle_id, detail=data)
         payload = {"kind": "move_up", "vehicle_id": vehicle_id, "event_id": event_id,
                    "at": now.isoformat(), **data}
-        await bus.publish_many([(f"vehicle:{vehicle_id}", payload), ("console", payload)])
+        await outbox.publish([(f"vehicle:{vehicle_id}", payload), ("console", payload)])
         return payload

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 
 from dispatch.domain import VehicleStatus
 from dispatch.errors import HandoverError
+from dispatch.handover import frames
 from dispatch.handover import messages as m
 from dispatch.handover.state import Team
 
@@ -134,7 +135,7 @@ CREW_VALID: list[tuple[dict[str, Any], type[Any], str, Any]] = [
 
 @pytest.mark.parametrize(("frame", "cls", "attr", "value"), CREW_VALID)
 def test_valid_crew_frames(frame: dict[str, Any], cls: type[Any], attr: str, value: Any) -> None:
-    msg = m.parse_crew_frame(raw(frame))
+    msg = frames.parse_crew_frame(raw(frame))
     assert type(msg) is cls
     assert getattr(msg, attr) == value
     if "call_id" in frame:
@@ -142,7 +143,7 @@ def test_valid_crew_frames(frame: dict[str, Any], cls: type[Any], attr: str, val
 
 
 def test_text_frames_are_accepted() -> None:
-    msg = m.parse_crew_frame(raw(crew("status", status="on_scene", at=AT)).decode())
+    msg = frames.parse_crew_frame(raw(crew("status", status="on_scene", at=AT)).decode())
     assert isinstance(msg, m.StatusMsg)
     assert msg.at == datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -307,7 +308,7 @@ CREW_INVALID: list[tuple[str, bytes | str, int, str | None]] = [
 @pytest.mark.parametrize(("why", "frame", "code", "field"), CREW_INVALID)
 def test_invalid_crew_frames(why: str, frame: bytes | str, code: int, field: str | None) -> None:
     with pytest.raises(m.FrameError) as info:
-        m.parse_crew_frame(frame)
+        frames.parse_crew_frame(frame)
     assert info.value.code == code, why
     assert info.value.field == field, why
     assert info.value.reason, why
@@ -316,10 +317,10 @@ def test_invalid_crew_frames(why: str, frame: bytes | str, code: int, field: str
 
 def test_error_carries_msg_id_so_the_tablet_can_drop_it() -> None:
     with pytest.raises(m.FrameError) as info:
-        m.parse_crew_frame(raw(crew("vitals", hr=999, at=AT)))
-    frame = m.error_frame(info.value)
+        frames.parse_crew_frame(raw(crew("vitals", hr=999, at=AT)))
+    frame = frames.error_frame(info.value)
     assert frame.msg_id == "tab-1:42"
-    assert orjson.loads(m.encode_frame(frame)) == {
+    assert orjson.loads(frames.encode_frame(frame)) == {
         "type": "error",
         "code": 1007,
         "reason": info.value.reason,
@@ -356,14 +357,14 @@ HOSPITAL_VALID: list[tuple[dict[str, Any], type[Any], str, Any]] = [
 def test_valid_hospital_frames(
     frame: dict[str, Any], cls: type[Any], attr: str, value: Any
 ) -> None:
-    msg = m.parse_hospital_frame(raw(frame))
+    msg = frames.parse_hospital_frame(raw(frame))
     assert type(msg) is cls
     assert getattr(msg, attr) == value
 
 
 @pytest.mark.parametrize(("parse", "union", "frame"), [
-    *((m.parse_crew_frame, m.CrewMessage, frame) for frame, *_ in CREW_VALID),
-    *((m.parse_hospital_frame, m.HospitalMessage, frame) for frame, *_ in HOSPITAL_VALID),
+    *((frames.parse_crew_frame, m.CrewMessage, frame) for frame, *_ in CREW_VALID),
+    *((frames.parse_hospital_frame, m.HospitalMessage, frame) for frame, *_ in HOSPITAL_VALID),
 ])
 def test_a_valid_frame_reads_the_same_as_its_decoded_object(
         parse: Any, union: Any, frame: dict[str, Any]) -> None:
@@ -396,7 +397,7 @@ HOSPITAL_INVALID: list[tuple[str, bytes, int, str | None]] = [
 @pytest.mark.parametrize(("why", "frame", "code", "field"), HOSPITAL_INVALID)
 def test_invalid_hospital_frames(why: str, frame: bytes, code: int, field: str | None) -> None:
     with pytest.raises(m.FrameError) as info:
-        m.parse_hospital_frame(frame)
+        frames.parse_hospital_frame(frame)
     assert (info.value.code, info.value.field) == (code, field), why
 
 
@@ -412,10 +413,10 @@ SERVER_FRAMES: list[Any] = [
 
 @pytest.mark.parametrize("frame", SERVER_FRAMES)
 def test_server_frames_round_trip(frame: Any) -> None:
-    assert m.parse_server_frame(m.encode_frame(frame)) == frame
+    assert frames.parse_server_frame(frames.encode_frame(frame)) == frame
 
 
 def test_messages_are_immutable() -> None:
-    msg = m.parse_crew_frame(raw(crew("vitals", hr=80, at=AT)))
+    msg = frames.parse_crew_frame(raw(crew("vitals", hr=80, at=AT)))
     with pytest.raises(ValueError, match="frozen"):
         msg.hr = 90  # type: ignore[union-attr]

@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from dispatch.domain import Acuity
-from dispatch.handover.messages import VitalsMsg, parse_crew_frame
+from dispatch.handover.frames import parse_crew_frame
+from dispatch.handover.messages import VitalsMsg
 from dispatch.phone import normalise_number
 from loadtests.calls import SimCall, new_run_id
 from loadtests.city import build_city

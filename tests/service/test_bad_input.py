@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from dispatch.domain import Role
-from dispatch.handover.messages import CLOSE_INVALID_DATA, FrameError, parse_crew_frame
+from dispatch.handover.frames import parse_crew_frame
+from dispatch.handover.messages import CLOSE_INVALID_DATA, FrameError
 from tests.conftest import Service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
