@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from dispatch.api.ws import MAX_REFUSED_IN_A_ROW
+from dispatch.api.ws_session import MAX_REFUSED_IN_A_ROW
 from dispatch.domain import Role
 from tests.conftest import DATABASE_URL
 from tests.handover.wsclient import cluster, now_iso, recv, send, until_closed
