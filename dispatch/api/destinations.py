@@ -12,7 +12,8 @@ from dispatch.api.deps import Now, PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import NotFound
-from dispatch.handover.capacity import current, hospital_timeline, report_capacity
+from dispatch.flows.hospital import report_capacity
+from dispatch.handover.capacity import current, hospital_timeline
 from dispatch.handover.destinations import change_destination
 from dispatch.handover.messages import CapacityReport, HospitalId
 from dispatch.handover.state import Actor
@@ -64,9 +65,8 @@ async def report_hospital_capacity(
     every report."""
     principal.require(Role.HOSPITAL, Role.DISPATCHER)
     principal.require_hospital(hospital_id)
-    reported = await report_capacity(
-        pool=rt.pool, outbox=rt.outbox, places=rt.places,
-        principal=principal, hospital_id=hospital_id, report=body)
+    reported = await report_capacity(rt=rt, principal=principal, hospital_id=hospital_id,
+                                     report=body)
     return JSON({**(reported.capacity or {}), "event_id": reported.event_id})
 
 

@@ -1,5 +1,5 @@
-"""A receiving centre's frames: acknowledgement, team activation, arrival, handover,
-diversion and capacity. The room where the hospital's features go.
+"""A receiving centre's frames and reports: acknowledgement, team activation, arrival,
+handover, diversion and capacity. The room where the hospital's features go.
 
 Each frame is stored once per (hospital, msg_id) with what it changes, in one transaction;
 the handover state machine (dispatch.handover.state) decides what it means; its events
@@ -15,14 +15,15 @@ from dispatch.auth import Principal
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, Role, VehicleStatus
-from dispatch.errors import DispatchError, Forbidden
+from dispatch.errors import DispatchError, Forbidden, NotFound
 from dispatch.handover import repo
 from dispatch.handover.access import hospital_sees
-from dispatch.handover.capacity import report_capacity
+from dispatch.handover.capacity import Reported, store_report
 from dispatch.handover.messages import (
     AckFrame,
     ActivateTeamMsg,
     CapacityMsg,
+    CapacityReport,
     DiversionMsg,
     HandoverCompleteMsg,
     HospitalAckMsg,
@@ -40,10 +41,10 @@ from dispatch.handover.state import (
     Event,
 )
 from dispatch.orchestrator import Orchestrator
-from dispatch.realtime.outbox import Outgoing
+from dispatch.realtime.outbox import Outgoing, add_outbox
 from dispatch.runtime import Runtime
 
-__all__ = ["hospital_message", "retention"]
+__all__ = ["hospital_message", "report_capacity", "retention"]
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,8 @@ async def hospital_message(
     if isinstance(msg, DiversionMsg):
         return await _diversion(rt, principal, hospital_id, msg)
     if isinstance(msg, CapacityMsg):
-        reported = await report_capacity(
-            pool=rt.pool, outbox=rt.outbox, places=rt.places, principal=principal,
-            hospital_id=hospital_id, report=msg, msg_id=msg.msg_id)
+        reported = await report_capacity(rt=rt, principal=principal, hospital_id=hospital_id,
+                                         report=msg, msg_id=msg.msg_id)
         return AckFrame(msg_id=msg.msg_id, event_id=str(reported.event_id))
     event = _event_of(msg, Actor(role=Role.HOSPITAL, id=hospital_id))
     crews: list[str] = []
@@ -138,3 +138,33 @@ async def _diversion(
                    "diversion": diversion}
         await rt.outbox.publish([("console", payload), (f"hospital:{hospital_id}", payload)])
     return AckFrame(msg_id=msg.msg_id, event_id=str(row_id))
+
+
+async def report_capacity(
+    *, rt: Runtime, principal: Principal, hospital_id: str, report: CapacityReport,
+    msg_id: str | None = None,
+) -> Reported:
+    """Store a capacity report, publish it, and have every instance reload its places.
+
+    `msg_id`: a screen's frame, stored once per (hospital, msg_id) like its other frames;
+    the resend of one changes nothing."""
+    frame_id: int | None = None
+    async with rt.pool.acquire() as conn, conn.transaction():
+        if msg_id is not None:
+            frame_id, created = await repo.insert_hospital_message(
+                conn=conn, hospital_id=hospital_id, msg_id=msg_id, call_id=None,
+                kind="capacity", body=report.model_dump(mode="json"))
+            if not created:
+                return Reported(event_id=frame_id, capacity=None)
+        stored = await store_report(conn=conn, hospital_id=hospital_id, report=report,
+                                    reported_by=principal.subject)
+        if stored is None:
+            raise NotFound(f"hospital {hospital_id} does not exist", field="hospital_id")
+        event_id, capacity = stored
+        payload = {"kind": "hospital_capacity", **capacity}
+        await add_outbox(conn=conn, items=[("console", payload),
+                                           (f"hospital:{hospital_id}", payload)])
+    # Every instance's destination choice reads the new capacity from now on.
+    await rt.places.invalidate()
+    await rt.outbox.flush()
+    return Reported(event_id=event_id if frame_id is None else frame_id, capacity=capacity)

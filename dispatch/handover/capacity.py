@@ -5,7 +5,8 @@ or a dispatcher after a phone call) reports; the report is merged into `hospital
 destination choice reads through Places (dispatch.triage.destination: an unavailable
 capability counts as diverted, a full ED ranks further), and kept on the centre's timeline
 (hospital_capacity_events), in one transaction with its `hospital_capacity` message to
-the console and the centre (outbox). Then every instance reloads its places.
+the console and the centre (outbox). Then every instance reloads its places
+(dispatch.flows.hospital.report_capacity).
 """
 
 from __future__ import annotations
@@ -16,15 +17,10 @@ from typing import Any
 
 import asyncpg
 
-from dispatch.auth import Principal
-from dispatch.errors import NotFound
-from dispatch.handover import repo
 from dispatch.handover.messages import CapacityReport
-from dispatch.places import PlacesCache
-from dispatch.realtime.outbox import OutboxPublisher, add_outbox
 from dispatch.triage.destination import ed_full
 
-__all__ = ["Reported", "capacity_of", "current", "hospital_timeline", "report_capacity"]
+__all__ = ["Reported", "capacity_of", "current", "hospital_timeline", "store_report"]
 
 _CAPACITY_COLUMNS = "id, ed_beds_available, ed_at_capacity, unavailable, capacity_at, capacity_by"
 
@@ -44,7 +40,7 @@ def capacity_of(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def _store(
+async def store_report(
     *, conn: asyncpg.Connection, hospital_id: str, report: CapacityReport, reported_by: str
 ) -> tuple[int, dict[str, Any]] | None:
     """Merge a report into the hospital's row and add it to its timeline (None: no such
@@ -88,42 +84,6 @@ class Reported:
 
     event_id: int
     capacity: dict[str, Any] | None
-
-
-async def report_capacity(
-    *,
-    pool: asyncpg.Pool,
-    outbox: OutboxPublisher,
-    places: PlacesCache,
-    principal: Principal,
-    hospital_id: str,
-    report: CapacityReport,
-    msg_id: str | None = None,
-) -> Reported:
-    """Store a capacity report, publish it, and have every instance reload its places.
-
-    `msg_id`: a screen's frame, stored once per (hospital, msg_id) like its other frames;
-    the resend of one changes nothing."""
-    frame_id: int | None = None
-    async with pool.acquire() as conn, conn.transaction():
-        if msg_id is not None:
-            frame_id, created = await repo.insert_hospital_message(
-                conn=conn, hospital_id=hospital_id, msg_id=msg_id, call_id=None,
-                kind="capacity", body=report.model_dump(mode="json"))
-            if not created:
-                return Reported(event_id=frame_id, capacity=None)
-        stored = await _store(conn=conn, hospital_id=hospital_id, report=report,
-                              reported_by=principal.subject)
-        if stored is None:
-            raise NotFound(f"hospital {hospital_id} does not exist", field="hospital_id")
-        event_id, capacity = stored
-        payload = {"kind": "hospital_capacity", **capacity}
-        await add_outbox(conn=conn, items=[("console", payload),
-                                                (f"hospital:{hospital_id}", payload)])
-    # Every instance's destination choice reads the new capacity from now on.
-    await places.invalidate()
-    await outbox.flush()
-    return Reported(event_id=event_id if frame_id is None else frame_id, capacity=capacity)
 
 
 async def current(*, conn: asyncpg.Connection, hospital_id: str) -> dict[str, Any] | None:
