@@ -29,20 +29,22 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.flows.bookings import dispatch_due
+from dispatch.flows.coverage import DemandCache
 from dispatch.flows.eta_calibration import recalibrate_every
+from dispatch.flows.fleet import rebuild_index
+from dispatch.flows.queue import sweep_queue
 from dispatch.gc_tuning import tune_gc
-from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
-from dispatch.geo.live_index import LiveIndex
 from dispatch.handover import router as handover_router
 from dispatch.handover import ws as handover_ws
 from dispatch.handover.channels import Hub
 from dispatch.handover.outbox import OutboxPublisher
 from dispatch.handover.service import HandoverConfig, HandoverService
+from dispatch.live_index import LiveIndex
 from dispatch.logs import RequestContext
 from dispatch.metrics import router as metrics_router
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
-from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
 from dispatch.redis_client import open_client
 from dispatch.resp import RespEndpoint
@@ -58,10 +60,9 @@ class State(TypedDict):
     redis: aioredis.Redis
     bus: Bus
     runtime: Runtime
-    orchestrator: Orchestrator
     hub: Hub
     handover: HandoverService
-    coverage: CoverageService
+    coverage: DemandCache
     metrics: Metrics
 
 
@@ -107,21 +108,15 @@ async def open_services(
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
             settings=settings, eta=EtaModelRef(EtaModel.default()),
             travel=travel_times(settings))
-        orchestrator = Orchestrator(runtime)
-        indexed = await orchestrator.rebuild_index()
+        indexed = await rebuild_index(rt=runtime)
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
-        scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
+        scheduler = asyncio.create_task(_booking_scheduler(runtime, settings.booking_tick_s))
         scheduler.add_done_callback(_report_crash)
-        watchdog = asyncio.create_task(_index_watchdog(orchestrator, settings.index_check_s))
+        watchdog = asyncio.create_task(_index_watchdog(runtime, settings.index_check_s))
         watchdog.add_done_callback(_report_crash)
-        sweeper = asyncio.create_task(_queue_sweeper(orchestrator, settings.queue_sweep_s))
+        sweeper = asyncio.create_task(_queue_sweeper(runtime, settings.queue_sweep_s))
         sweeper.add_done_callback(_report_crash)
-        coverage_service = CoverageService(
-            pool=pool, places=runtime.places,
-            lookback_days=settings.coverage_lookback_days,
-            demand_ttl_s=settings.coverage_demand_ttl_s,
-            prior_weight=settings.coverage_prior_weight,
-            district_threshold=settings.moveup_district_threshold)
+        demand = DemandCache()
         recalibrator: asyncio.Task[None] | None = None
         if settings.eta_recalibrate_s > 0:
             recalibrator = asyncio.create_task(recalibrate_every(
@@ -132,15 +127,15 @@ async def open_services(
         config = HandoverConfig(time_zone=settings.display_timezone)
         outbox = OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema)
         hub = Hub(bus=bus, redis=redis, queue_size=config.queue_size)
-        handover = HandoverService(pool=pool, bus=bus, runtime=runtime,
-                                   orchestrator=orchestrator, outbox=outbox, config=config)
+        handover = HandoverService(pool=pool, bus=bus, runtime=runtime, outbox=outbox,
+                                   config=config)
         await outbox.start()
         await hub.start()
         await handover.start()
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
-                        runtime=runtime, orchestrator=orchestrator, hub=hub, handover=handover,
-                        coverage=coverage_service, metrics=metrics or Metrics())
+                        runtime=runtime, hub=hub, handover=handover,
+                        coverage=demand, metrics=metrics or Metrics())
         finally:
             await handover.stop()
             await hub.stop()
@@ -166,36 +161,36 @@ async def open_services(
             pool.terminate()
 
 
-async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
+async def _index_watchdog(rt: Runtime, every_s: float) -> None:
     """Rebuild the Redis GEO index from PostgreSQL whenever Redis has lost it."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            if orchestrator.rt.index.stale or not await orchestrator.rt.index.is_built():
-                n = await orchestrator.rebuild_index()
+            if rt.index.stale or not await rt.index.is_built():
+                n = await rebuild_index(rt=rt)
                 log.warning("live index lost or missed writes; rebuilt %d vehicles from "
                             "PostgreSQL", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
             log.exception("live index check failed; trying again in %.0f s", every_s)
 
 
-async def _queue_sweeper(orchestrator: Orchestrator, every_s: float) -> None:
+async def _queue_sweeper(rt: Runtime, every_s: float) -> None:
     """Assign queued calls that an available vehicle could take (see sweep_queue)."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            n = await orchestrator.sweep_queue(now=datetime.now(UTC))
+            n = await sweep_queue(rt=rt, now=datetime.now(UTC))
             if n:
                 log.warning("queue sweep assigned %d call(s) that no drain had", n)
         except Exception:  # noqa: BLE001 - the safety net must outlive any one failure
             log.exception("queue sweep failed; trying again in %.0f s", every_s)
 
 
-async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:
+async def _booking_scheduler(rt: Runtime, tick_s: float) -> None:
     """Dispatch booked non-emergency transports when their vehicle must leave."""
     while True:
         try:
-            n = await orchestrator.dispatch_due_bookings(now=datetime.now(UTC))
+            n = await dispatch_due(rt=rt, now=datetime.now(UTC))
             if n:
                 log.info("dispatched %d booked transport(s)", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):

@@ -16,7 +16,7 @@ import asyncpg
 from dispatch.bus import Bus
 from dispatch.config import Settings
 from dispatch.geo.eta import EtaModel
-from dispatch.geo.live_index import LiveIndex
+from dispatch.live_index import LiveIndex
 from dispatch.places import PlacesCache
 from dispatch.routing.travel import TravelTimes
 

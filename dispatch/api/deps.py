@@ -10,7 +10,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
-from dispatch.orchestrator import Orchestrator
 from dispatch.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -24,11 +23,6 @@ def get_runtime(request: Request) -> Runtime:
 def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.state.runtime.pool
     return pool
-
-
-def get_orchestrator(request: Request) -> Orchestrator:
-    orchestrator: Orchestrator = request.state.orchestrator
-    return orchestrator
 
 
 def get_principal(
@@ -48,6 +42,5 @@ def get_now() -> datetime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
-OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 Now = Annotated[datetime, Depends(get_now)]

@@ -1,7 +1,7 @@
 """The handover's service layer: crew and centre messages, snapshots, the record.
 
 Each message is committed to PostgreSQL first, then acknowledged, then published. The
-orchestrator keeps the clocks and the queue (statuses, positions, re-triage); the state
+flows (dispatch.flows) keep the clocks and the queue (statuses, positions, re-triage); the state
 machine (dispatch.handover.state) decides what a centre's actions mean.
 """
 
@@ -24,8 +24,11 @@ from dispatch.bus import Bus
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import audit, timeline
-from dispatch.domain import EventKind, Role, VehicleKind, VehicleStatus
+from dispatch.domain import LIVE_STATUSES, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, DispatchError, Forbidden, NotFound
+from dispatch.flows.fleet import report_status
+from dispatch.flows.reads import call_list, call_view
+from dispatch.flows.retriage import retriage_call
 from dispatch.handover import repo
 from dispatch.handover.access import hospital_sees
 from dispatch.handover.atmist import build_atmist
@@ -67,9 +70,8 @@ from dispatch.handover.state import (
     Event,
 )
 from dispatch.lru import LRU
-from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, retriage_on_card
 from dispatch.runtime import Runtime
-from dispatch.triage import Answers, Findings
+from dispatch.triage import Answers, Findings, retriage_on_card
 
 __all__ = ["HANDOVER_KINDS", "CrewLink", "Handled", "HandoverConfig", "HandoverService"]
 
@@ -169,14 +171,12 @@ class HandoverService:
         pool: asyncpg.Pool,
         bus: Bus,
         runtime: Runtime,
-        orchestrator: Orchestrator,
         outbox: OutboxPublisher,
         config: HandoverConfig,
     ) -> None:
         self.pool = pool
         self.bus = bus
         self.rt = runtime
-        self.orchestrator = orchestrator
         self.outbox = outbox
         self.config = config
         self._positions: dict[str, dict[str, Any]] = {}
@@ -457,8 +457,8 @@ class HandoverService:
                 # The same status tapped twice (a new msg_id) must not stamp its clock twice.
                 if vehicle["status"] != msg.status.value:
                     # On the lock's connection: one per frame, whatever report_status does.
-                    await self.orchestrator.report_status(
-                        vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
+                    await report_status(
+                        rt=self.rt, vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
                         principal=principal, now=now, call_id=msg.call_id, conn=lock_conn)
             stored = await repo.insert_crew_message(
                 conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,
@@ -469,7 +469,7 @@ class HandoverService:
     async def _position(
         self, link: CrewLink, principal: Principal, msg: PositionMsg, now: datetime
     ) -> Handled:
-        # dispatch.orchestrator.Orchestrator.report_position, batched across connections.
+        # dispatch.flows.fleet.report_position, batched across connections.
         principal.require(Role.CREW, Role.DISPATCHER)
         principal.require_vehicle(link.vehicle_id)
         ping = await self._pings.submit(repo.PositionSet(
@@ -565,8 +565,8 @@ class HandoverService:
             pathway = result.pathway.value if result.pathway else None
             if (int(result.acuity), pathway) == (call.acuity, call.pathway):
                 return
-        await self.orchestrator.retriage_call(call_id=call_id, answers=None, findings=findings,
-                                              complaint=None, principal=principal, now=now)
+        await retriage_call(rt=self.rt, call_id=call_id, answers=None, findings=findings,
+                            complaint=None, principal=principal, now=now)
         # The destination may have changed: get the alert out before more data flows.
         await self.outbox.flush()
 
@@ -574,7 +574,7 @@ class HandoverService:
         self, *, vehicle_id: str, call_id: UUID | None, destination_id: str | None,
         lon: float, lat: float, at: datetime, now: datetime,
     ) -> None:
-        """A position recorded over REST (Orchestrator.report_position) joins the console's
+        """A position recorded over REST (flows.fleet.report_position) joins the console's
         next `positions` message like a tablet's, with the ETA to its centre if it has one."""
         position: dict[str, Any] = {
             "vehicle_id": vehicle_id, "call_id": None if call_id is None else str(call_id),
@@ -660,8 +660,9 @@ class HandoverService:
                                        event=event, now=now, skip=skip)
         for vehicle_id in crews:
             try:
-                await self.orchestrator.report_status(
-                    vehicle_id=vehicle_id, status=VehicleStatus.AT_HOSPITAL, at=now, now=now,
+                await report_status(
+                    rt=self.rt, vehicle_id=vehicle_id, status=VehicleStatus.AT_HOSPITAL,
+                    at=now, now=now,
                     principal=Principal(subject=f"hospital:{hospital_id}", role=Role.DISPATCHER))
             except DispatchError as exc:
                 log.warning("arrival declared by %s not applied to %s: %s", hospital_id,
@@ -710,12 +711,12 @@ class HandoverService:
                 vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=principal.vehicle_id)
             if vehicle is None or vehicle["call_id"] is None:
                 return []
-            view = await self.orchestrator.call_view(call_id=vehicle["call_id"],
-                                                     principal=principal, with_timeline=False,
-                                                     via="crew_snapshot")
+            view = await call_view(rt=self.rt, call_id=vehicle["call_id"],
+                                   principal=principal, now=now, with_timeline=False,
+                                   via="crew_snapshot")
             return [{"mission": view, "vehicle_status": vehicle["status"]}]
-        calls = await self.orchestrator.queue(statuses=LIVE_STATUSES, principal=principal,
-                                              limit=1_000, via="console_snapshot")
+        calls = await call_list(rt=self.rt, statuses=LIVE_STATUSES, principal=principal,
+                                limit=1_000, via="console_snapshot")
         async with self.pool.acquire() as conn:
             fleet = await fleet_db.list_vehicles(conn=conn)
         return [{"queue": calls,

@@ -28,8 +28,8 @@ T0 = datetime.now(UTC).replace(microsecond=0)
 
 
 def instance(pool: asyncpg.Pool) -> HandoverService:
-    # Only the frame writer and the findings check are used: no bus, orchestrator, outbox.
-    return HandoverService(pool=pool, bus=None, runtime=None, orchestrator=None,  # type: ignore[arg-type]
+    # Only the frame writer and the findings check are used: no bus, runtime, outbox.
+    return HandoverService(pool=pool, bus=None, runtime=None,  # type: ignore[arg-type]
                            outbox=None, config=HandoverConfig())  # type: ignore[arg-type]
 
 
@@ -87,7 +87,7 @@ async def test_cached_findings_follow_every_stored_frame() -> None:
             # A restart: a new service starts with an empty cache and reads them all.
             assert (await checked(instance(pool), pool, call_id)) == found
             # Evicted calls are read back; the cache stays bounded.
-            small = HandoverService(pool=pool, bus=None, runtime=None, orchestrator=None,  # type: ignore[arg-type]
+            small = HandoverService(pool=pool, bus=None, runtime=None,  # type: ignore[arg-type]
                                     outbox=None,  # type: ignore[arg-type]
                                     config=HandoverConfig(findings_cache_calls=0))
             assert (await checked(small, pool, call_id)) == found
