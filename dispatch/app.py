@@ -42,16 +42,18 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
+from dispatch.flows.bookings import dispatch_due
+from dispatch.flows.coverage import DemandCache
 from dispatch.flows.crew_batches import CrewBatches
 from dispatch.flows.eta_calibration import recalibrate_every
+from dispatch.flows.fleet import rebuild_index
+from dispatch.flows.queue import sweep_queue
 from dispatch.gc_tuning import tune_gc
-from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
-from dispatch.geo.live_index import LiveIndex
 from dispatch.handover.config import HandoverConfig
+from dispatch.live_index import LiveIndex
 from dispatch.logs import RequestContext
 from dispatch.metrics.prometheus import Metrics, RequestMetrics
-from dispatch.orchestrator import Orchestrator
 from dispatch.places import PlacesCache
 from dispatch.realtime.bus import Bus
 from dispatch.realtime.channels import Hub
@@ -70,10 +72,9 @@ class State(TypedDict):
     redis: aioredis.Redis
     bus: Bus
     runtime: Runtime
-    orchestrator: Orchestrator
     hub: Hub
     crew: CrewBatches
-    coverage: CoverageService
+    coverage: DemandCache
     metrics: Metrics
 
 
@@ -120,21 +121,15 @@ async def open_services(
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
             settings=settings, eta=EtaModelRef(EtaModel.default()),
             travel=travel_times(settings))
-        orchestrator = Orchestrator(runtime)
-        indexed = await orchestrator.rebuild_index()
+        indexed = await rebuild_index(rt=runtime)
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
-        scheduler = asyncio.create_task(_booking_scheduler(orchestrator, settings.booking_tick_s))
+        scheduler = asyncio.create_task(_booking_scheduler(runtime, settings.booking_tick_s))
         scheduler.add_done_callback(_report_crash)
-        watchdog = asyncio.create_task(_index_watchdog(orchestrator, settings.index_check_s))
+        watchdog = asyncio.create_task(_index_watchdog(runtime, settings.index_check_s))
         watchdog.add_done_callback(_report_crash)
-        sweeper = asyncio.create_task(_queue_sweeper(orchestrator, settings.queue_sweep_s))
+        sweeper = asyncio.create_task(_queue_sweeper(runtime, settings.queue_sweep_s))
         sweeper.add_done_callback(_report_crash)
-        coverage_service = CoverageService(
-            pool=pool, places=runtime.places,
-            lookback_days=settings.coverage_lookback_days,
-            demand_ttl_s=settings.coverage_demand_ttl_s,
-            prior_weight=settings.coverage_prior_weight,
-            district_threshold=settings.moveup_district_threshold)
+        demand = DemandCache()
         recalibrator: asyncio.Task[None] | None = None
         if settings.eta_recalibrate_s > 0:
             recalibrator = asyncio.create_task(recalibrate_every(
@@ -150,8 +145,8 @@ async def open_services(
         await crew.start()
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
-                        runtime=runtime, orchestrator=orchestrator, hub=hub, crew=crew,
-                        coverage=coverage_service, metrics=metrics or Metrics())
+                        runtime=runtime, hub=hub, crew=crew,
+                        coverage=demand, metrics=metrics or Metrics())
         finally:
             await crew.stop()
             await hub.stop()
@@ -177,36 +172,36 @@ async def open_services(
             pool.terminate()
 
 
-async def _index_watchdog(orchestrator: Orchestrator, every_s: float) -> None:
+async def _index_watchdog(rt: Runtime, every_s: float) -> None:
     """Rebuild the Redis GEO index from PostgreSQL whenever Redis has lost it."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            if orchestrator.rt.index.stale or not await orchestrator.rt.index.is_built():
-                n = await orchestrator.rebuild_index()
+            if rt.index.stale or not await rt.index.is_built():
+                n = await rebuild_index(rt=rt)
                 log.warning("live index lost or missed writes; rebuilt %d vehicles from "
                             "PostgreSQL", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):
             log.exception("live index check failed; trying again in %.0f s", every_s)
 
 
-async def _queue_sweeper(orchestrator: Orchestrator, every_s: float) -> None:
+async def _queue_sweeper(rt: Runtime, every_s: float) -> None:
     """Assign queued calls that an available vehicle could take (see sweep_queue)."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            n = await orchestrator.sweep_queue(now=datetime.now(UTC))
+            n = await sweep_queue(rt=rt, now=datetime.now(UTC))
             if n:
                 log.warning("queue sweep assigned %d call(s) that no drain had", n)
         except Exception:  # noqa: BLE001 - the safety net must outlive any one failure
             log.exception("queue sweep failed; trying again in %.0f s", every_s)
 
 
-async def _booking_scheduler(orchestrator: Orchestrator, tick_s: float) -> None:
+async def _booking_scheduler(rt: Runtime, tick_s: float) -> None:
     """Dispatch booked non-emergency transports when their vehicle must leave."""
     while True:
         try:
-            n = await orchestrator.dispatch_due_bookings(now=datetime.now(UTC))
+            n = await dispatch_due(rt=rt, now=datetime.now(UTC))
             if n:
                 log.info("dispatched %d booked transport(s)", n)
         except (asyncpg.PostgresError, OSError, RedisError, TimeoutError):

@@ -62,6 +62,10 @@ class CallStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# calls still to be served: fixes, re-triage, dispatch and cancel apply only to these
+LIVE_STATUSES = [CallStatus.QUEUED.value, CallStatus.ASSIGNED.value, CallStatus.ACTIVE.value]
+
+
 class FixSource(StrEnum):
     AML = "aml"
     GNSS = "gnss"

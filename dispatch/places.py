@@ -1,5 +1,7 @@
 """Reference data the service keeps in memory: districts, stations and hospitals.
 
+The values are dispatch.geo.places; this module reads them from PostgreSQL and keeps them.
+
 Loaded from PostgreSQL, and reloaded when `dispatch load` (on any instance, or the CLI)
 bumps a version counter in Redis, so every instance sees new reference data within
 `check_every_s`.
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -19,51 +20,11 @@ from shapely.geometry import shape
 
 from dispatch.db import reference
 from dispatch.geo.districts import District, DistrictIndex
+from dispatch.geo.places import Hospital, Places, Station
 
 log = logging.getLogger(__name__)
 # the version while Redis cannot be read: never equal to one read from it
 _UNKNOWN = object()
-
-
-@dataclass(frozen=True, slots=True)
-class Hospital:
-    id: str
-    name: str
-    district_id: str | None
-    lon: float
-    lat: float
-    capabilities: frozenset[str]
-    trauma_level: int | None
-    diversion: frozenset[str]
-    # Reported capacity (migration 0019; dispatch.handover.capacity)
-    unavailable: frozenset[str] = frozenset()
-    ed_beds_available: int | None = None
-    ed_at_capacity: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Station:
-    id: str
-    name: str
-    district_id: str | None
-    lon: float
-    lat: float
-
-
-@dataclass(frozen=True)
-class Places:
-    districts: DistrictIndex
-    stations: dict[str, Station] = field(default_factory=dict)
-    hospitals: dict[str, Hospital] = field(default_factory=dict)
-
-    def area_type_at(self, lon: float, lat: float) -> str:
-        """Urban, suburban or rural at a point; outside every district counts as rural."""
-        district = self.districts.locate(lon=lon, lat=lat)
-        return district.area_type if district else "rural"
-
-    def district_id_at(self, lon: float, lat: float) -> str | None:
-        district = self.districts.locate(lon=lon, lat=lat)
-        return district.id if district else None
 
 
 async def load_places(*, conn: asyncpg.Connection) -> Places:

@@ -15,7 +15,7 @@ import asyncpg
 
 from dispatch.config import Settings
 from dispatch.geo.eta import EtaModel
-from dispatch.geo.live_index import LiveIndex
+from dispatch.live_index import LiveIndex
 from dispatch.places import PlacesCache
 from dispatch.realtime.bus import Bus
 from dispatch.realtime.outbox import OutboxPublisher

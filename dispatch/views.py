@@ -1,6 +1,6 @@
 """Pure conversions between request bodies, stored rows and the answers the API gives.
 
-No I/O: the orchestrator reads and writes, these only reshape values.
+No I/O: the flows (dispatch.flows) read and write, these only reshape values.
 """
 
 from __future__ import annotations
@@ -74,6 +74,17 @@ _ACUITY_LABEL = {1: "I 濒危 dying", 2: "II 危重 critical", 3: "III 急症 ur
 def out_of_area(call: Mapping[str, Any]) -> bool:
     """Located, and inside no district this centre serves."""
     return call["lon"] is not None and call["district_id"] is None
+
+
+def view_of_row(call: asyncpg.Record, *, events: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A call_db.view_row row as the API shows it, with the booked trip's plan if any."""
+    view = render_call(call, call["live_assignments"], events, call["queue_position"])
+    # location.used and .rejected name these ids
+    view["fixes"] = call["fixes"]
+    trip = call["trip"]
+    if trip is not None and view["booking"] is not None:
+        view["booking"]["plan"] = {**trip["plan"], "status": trip["status"]}
+    return view
 
 
 def render_call(

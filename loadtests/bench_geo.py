@@ -10,7 +10,7 @@ coverage, the GeoJSON and a move-up recommendation. Prints medians and p99 and w
 loadtests/out/bench_geo.json.
 
 With a Redis (`--redis-url`, default the local server; `--no-redis` to skip): the service's
-nearest-vehicle hot path, `Orchestrator._candidates` without PostgreSQL: expanding-radius
+nearest-vehicle hot path, `dispatch.flows.candidates` without PostgreSQL: expanding-radius
 GEOSEARCH per kind through `LiveIndex`, then `rank` by the ETA model, at 1k / 10k / 100k
 vehicles, one query at a time on one connection (queries/s and p99). With a PostgreSQL too
 (`--database-url`, default the local test database; `--no-service` to skip): the Nanjing
@@ -59,9 +59,9 @@ from dispatch.geo.coverage import (
 )
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
-from dispatch.geo.live_index import LiveIndex
 from dispatch.geo.moveup import AvailableVehicle, Station, recommend_moves
 from dispatch.geo.ranking import Candidate, rank, search_radii_m
+from dispatch.live_index import LiveIndex
 from loadtests.local import drop_isolation
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_geo.json"
@@ -226,11 +226,11 @@ def _summary(samples_ms: list[float], wall_s: float) -> dict[str, float]:
 async def _nearest_query(
     *, index: LiveIndex, fleet: dict[str, Candidate], lon: float, lat: float, model: EtaModel,
 ) -> int:
-    """One recommendation as the orchestrator makes it: expanding GEOSEARCH, then rank."""
+    """One recommendation as the intake flow makes it: expanding GEOSEARCH, then rank."""
     kinds = (VehicleKind.ALS, VehicleKind.BLS)
     found: dict[str, float] = {}
     for radius in search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M):
-        # both kinds in one pipelined round trip, as the orchestrator does
+        # both kinds in one pipelined round trip, as dispatch.flows.candidates does
         for near in await index.nearest_kinds(kinds=kinds, lon=lon, lat=lat, radius_m=radius,
                                               count=SEARCH_CANDIDATES):
             found[near.vehicle_id] = near.distance_m

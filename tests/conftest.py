@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import httpx
 
     from dispatch.config import Settings
-    from tests.geo.fake_osrm import FakeOsrm
+    from tests.routing.fake_osrm import FakeOsrm
 
 DATABASE_URL = os.environ.get("DISPATCH_TEST_DATABASE_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
@@ -124,7 +124,7 @@ async def service() -> AsyncIterator[Service]:
 @pytest.fixture
 async def osrm() -> AsyncIterator[FakeOsrm]:
     """A fake OSRM `table` service on 127.0.0.1, port 0 (a real HTTP peer)."""
-    from tests.geo.fake_osrm import FakeOsrm
+    from tests.routing.fake_osrm import FakeOsrm
 
     fake = FakeOsrm()
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)

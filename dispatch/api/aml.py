@@ -15,9 +15,10 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import APIRouter, Query, Request
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.errors import InvalidInput
+from dispatch.flows import aml
 from dispatch.geo.aml import AmlMessage, AmlParseError, parse_aml_https, parse_aml_sms
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _parse(content_type: str, body: bytes, sender: str | None) -> tuple[AmlMessa
 
 @router.post("/v1/aml", status_code=202, summary="An AML location report")
 async def receive_aml(
-    request: Request, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    request: Request, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     sender: Annotated[str | None, Query(max_length=32, description="SMS originating number")] =
     None,
 ) -> JSON:
@@ -62,6 +63,6 @@ async def receive_aml(
     except AmlParseError as exc:
         log.warning("refused AML message: %s (%s)", exc.reason, exc.field)
         raise
-    result = await orchestrator.receive_aml(message=message, form=form, sender=sender,
-                                            principal=principal, now=now)
+    result = await aml.receive_aml(rt=rt, message=message, form=form, sender=sender,
+                                   principal=principal, now=now)
     return JSON(result, status_code=202)

@@ -8,12 +8,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
 
-from dispatch.api.deps import Now, OrchestratorDep, PrincipalDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
-from dispatch.domain import CallStatus
+from dispatch.domain import LIVE_STATUSES, CallStatus
 from dispatch.errors import InvalidInput
 from dispatch.fields import Instant
-from dispatch.orchestrator import LIVE_STATUSES, Orchestrator, Outcome
+from dispatch.flows import assign, fixes, intake, reads, retriage
+from dispatch.flows.outcome import Outcome
+from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
@@ -23,13 +25,13 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 
 async def _answer(
-    orchestrator: Orchestrator, outcome: Outcome, principal: PrincipalDep, status: int = 200
+    rt: Runtime, outcome: Outcome, principal: PrincipalDep, now: datetime, status: int = 200
 ) -> JSON:
     if outcome.view is not None:  # the flow read it already; only dispatchers get here
         view = dict(outcome.view)
     else:
-        view = await orchestrator.call_view(call_id=outcome.call_id, principal=principal,
-                                            with_timeline=False, via="answer")
+        view = await reads.call_view(rt=rt, call_id=outcome.call_id, principal=principal,
+                                     now=now, with_timeline=False, via="answer")
     view["recommendations"] = [r.to_dict() for r in outcome.recommendations]
     view["warnings"] = list(outcome.warnings)
     return JSON(view, status_code=status)
@@ -37,7 +39,7 @@ async def _answer(
 
 @router.post("", status_code=201, summary="Take a 120 call")
 async def create_call(
-    body: CallIn, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now,
+    body: CallIn, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     idempotency_key: IdempotencyKey = None,
 ) -> JSON:
     """Persist the call, fuse its fixes, triage it and assign (or queue) a vehicle.
@@ -46,14 +48,14 @@ async def create_call(
     status 200; the key sent with a different body is refused with 422 (field
     `Idempotency-Key`): the first call is kept and the new one needs a key of its own.
     """
-    outcome = await orchestrator.take_call(body=body, idempotency_key=idempotency_key,
-                                           principal=principal, now=now)
-    return await _answer(orchestrator, outcome, principal, 201 if outcome.created else 200)
+    outcome = await intake.take_call(rt=rt, body=body, idempotency_key=idempotency_key,
+                                     principal=principal, now=now)
+    return await _answer(rt, outcome, principal, now, 201 if outcome.created else 200)
 
 
 @router.get("", summary="The live queue, or every call of a period page by page")
 async def list_calls(
-    orchestrator: OrchestratorDep, principal: PrincipalDep,
+    rt: RuntimeDep, principal: PrincipalDep,
     status: Annotated[list[CallStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     since: Annotated[Instant | None, Query(alias="from")] = None,
@@ -65,13 +67,14 @@ async def list_calls(
     every call received in [from, to), oldest first, `limit` a page, with `next_cursor`."""
     if since is None and until is None:
         statuses = [s.value for s in status] if status else LIVE_STATUSES
-        calls = await orchestrator.queue(statuses=statuses, principal=principal, limit=limit)
+        calls = await reads.call_list(rt=rt, statuses=statuses, principal=principal,
+                                      limit=limit)
         return JSON({"calls": calls})
     if since is None or until is None or until <= since:
         raise InvalidInput("give both 'from' and 'to', with 'to' after 'from'", field="to")
     after = _parse_cursor(cursor) if cursor else None
-    calls = await orchestrator.history(since=since, until=until, after=after, limit=limit,
-                                       principal=principal)
+    calls = await reads.history(rt=rt, since=since, until=until, after=after, limit=limit,
+                                principal=principal)
     next_cursor = (f"{calls[-1]['received_at'].isoformat()}|{calls[-1]['id']}"
                    if len(calls) == limit else None)
     return JSON({"calls": calls, "next_cursor": next_cursor})
@@ -89,55 +92,55 @@ def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 @router.get("/{call_id}", summary="A call with its timeline")
-async def get_call(call_id: UUID, orchestrator: OrchestratorDep, principal: PrincipalDep) -> JSON:
-    return JSON(await orchestrator.call_view(call_id=call_id, principal=principal))
+async def get_call(call_id: UUID, rt: RuntimeDep, principal: PrincipalDep, now: Now) -> JSON:
+    return JSON(await reads.call_view(rt=rt, call_id=call_id, principal=principal, now=now))
 
 
 @router.post("/{call_id}/fixes", summary="Add location fixes during the call")
 async def add_fixes(
-    call_id: UUID, body: FixesIn, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now
+    call_id: UUID, body: FixesIn, rt: RuntimeDep, principal: PrincipalDep, now: Now
 ) -> JSON:
-    outcome = await orchestrator.add_fixes(call_id=call_id, fixes_in=body.fixes,
-                                           principal=principal, now=now)
-    return await _answer(orchestrator, outcome, principal)
+    outcome = await fixes.add_fixes(rt=rt, call_id=call_id, fixes_in=body.fixes,
+                                    principal=principal, now=now)
+    return await _answer(rt, outcome, principal, now)
 
 
 @router.get("/{call_id}/recommendations", summary="The best available vehicles by ETA")
 async def recommendations(
-    call_id: UUID, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now
+    call_id: UUID, rt: RuntimeDep, principal: PrincipalDep, now: Now
 ) -> JSON:
     principal.require_dispatcher()
-    ranked = await orchestrator.recommend(call_id=call_id, now=now)
+    ranked = await assign.recommend(rt=rt, call_id=call_id, now=now)
     return JSON({"call_id": str(call_id), "vehicles": [r.to_dict() for r in ranked]})
 
 
 @router.post("/{call_id}/dispatch", summary="Confirm the recommendation or override it")
 async def dispatch_call(
-    call_id: UUID, body: DispatchIn, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    call_id: UUID, body: DispatchIn, rt: RuntimeDep, principal: PrincipalDep,
     now: Now,
 ) -> JSON:
-    outcome = await orchestrator.dispatch(call_id=call_id, vehicle_id=body.vehicle_id,
-                                          additional=body.additional, reason=body.reason,
-                                          principal=principal, now=now)
-    return await _answer(orchestrator, outcome, principal)
+    outcome = await assign.dispatch(rt=rt, call_id=call_id, vehicle_id=body.vehicle_id,
+                                    additional=body.additional, reason=body.reason,
+                                    principal=principal, now=now)
+    return await _answer(rt, outcome, principal, now)
 
 
 @router.post("/{call_id}/cancel", summary="Cancel a call and free its vehicles")
 async def cancel_call(
-    call_id: UUID, body: CancelIn, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    call_id: UUID, body: CancelIn, rt: RuntimeDep, principal: PrincipalDep,
     now: Now,
 ) -> JSON:
-    outcome = await orchestrator.cancel(call_id=call_id, reason=body.reason,
-                                        principal=principal, now=now)
-    return await _answer(orchestrator, outcome, principal)
+    outcome = await assign.cancel(rt=rt, call_id=call_id, reason=body.reason,
+                                  principal=principal, now=now)
+    return await _answer(rt, outcome, principal, now)
 
 
 @router.post("/{call_id}/triage", summary="Re-triage with new answers or crew findings")
 async def retriage_call(
-    call_id: UUID, body: RetriageIn, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    call_id: UUID, body: RetriageIn, rt: RuntimeDep, principal: PrincipalDep,
     now: Now,
 ) -> JSON:
-    outcome = await orchestrator.retriage_call(
-        call_id=call_id, answers=body.answers, findings=body.findings, complaint=body.complaint,
-        principal=principal, now=now)
-    return await _answer(orchestrator, outcome, principal)
+    outcome = await retriage.retriage_call(
+        rt=rt, call_id=call_id, answers=body.answers, findings=body.findings,
+        complaint=body.complaint, principal=principal, now=now)
+    return await _answer(rt, outcome, principal, now)

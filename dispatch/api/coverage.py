@@ -11,8 +11,9 @@ from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.flows import coverage
+from dispatch.flows.coverage import DemandCache
 from dispatch.geo.coverage import DEFAULT_TARGETS_S, coverage_geojson
-from dispatch.geo.coverage_service import CoverageService
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
@@ -20,12 +21,12 @@ router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 MAX_TARGET_S = 7200.0
 
 
-def get_coverage(request: Request) -> CoverageService:
-    service: CoverageService = request.state.coverage
-    return service
+def get_demand(request: Request) -> DemandCache:
+    demand: DemandCache = request.state.coverage
+    return demand
 
 
-CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+DemandDep = Annotated[DemandCache, Depends(get_demand)]
 Targets = Annotated[list[float] | None, Query(description="travel-time targets, seconds")]
 
 
@@ -39,7 +40,7 @@ def _targets(values: list[float] | None) -> list[float]:
 
 @router.get("", summary="Share of expected demand an available vehicle reaches in time")
 async def get_coverage_figures(
-    service: CoverageDep, rt: RuntimeDep, principal: PrincipalDep, now: Now,
+    demand: DemandDep, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     target_s: Targets = None, format: Literal["json", "geojson"] = "json",  # noqa: A002
 ) -> JSON:
     principal.require(Role.DISPATCHER)
@@ -50,8 +51,8 @@ async def get_coverage_figures(
             raise InvalidInput("format=geojson maps one target_s at a time", field="target_s")
     else:
         targets = _targets(target_s)
-    grid, places, vehicles, results = await service.coverage(
-        targets_s=targets, model=rt.eta.model, now=now)
+    grid, places, vehicles, results = await coverage.figures(
+        rt=rt, demand=demand, targets_s=targets, now=now)
     if format == "geojson":
         return JSON(coverage_geojson(results[0]))
     districts = {d.id: d for d in places.districts.districts}
@@ -69,11 +70,11 @@ async def get_coverage_figures(
 
 @router.get("/moves", summary="Move-up: which available vehicle to move to which station")
 async def get_moves(
-    service: CoverageDep, rt: RuntimeDep, principal: PrincipalDep, now: Now,
+    demand: DemandDep, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     target_s: Annotated[float, Query(gt=0, le=MAX_TARGET_S)] = DEFAULT_TARGETS_S[0],
 ) -> JSON:
     principal.require(Role.DISPATCHER)
-    plan = await service.moves(target_s=target_s, model=rt.eta.model, now=now)
+    plan = await coverage.moves(rt=rt, demand=demand, target_s=target_s, now=now)
     return JSON({"at": now, **plan.to_dict()})
 
 
@@ -85,10 +86,10 @@ class MoveIn(BaseModel):
 
 @router.post("/moves/accept", summary="Accept a move: a timeline event for the vehicle")
 async def accept_move(
-    body: MoveIn, service: CoverageDep, rt: RuntimeDep,
+    body: MoveIn, rt: RuntimeDep,
     principal: PrincipalDep, now: Now,
 ) -> JSON:
-    result = await service.accept_move(vehicle_id=body.vehicle_id,
-                                       to_station_id=body.to_station_id, principal=principal,
-                                       outbox=rt.outbox, now=now)
+    result = await coverage.accept_move(rt=rt, vehicle_id=body.vehicle_id,
+                                        to_station_id=body.to_station_id, principal=principal,
+                                        now=now)
     return JSON(result)

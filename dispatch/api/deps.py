@@ -11,7 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
 from dispatch.flows.crew_batches import CrewBatches
-from dispatch.orchestrator import Orchestrator
 from dispatch.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -32,11 +31,6 @@ def get_crew(request: Request) -> CrewBatches:
     return crew
 
 
-def get_orchestrator(request: Request) -> Orchestrator:
-    orchestrator: Orchestrator = request.state.orchestrator
-    return orchestrator
-
-
 def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -55,6 +49,5 @@ def get_now() -> datetime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 CrewDep = Annotated[CrewBatches, Depends(get_crew)]
-OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 Now = Annotated[datetime, Depends(get_now)]

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from dispatch.api.deps import CrewDep, Now, OrchestratorDep, PoolDep, PrincipalDep, RuntimeDep
+from dispatch.api.deps import CrewDep, Now, PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, VehicleKind, VehicleStatus
 from dispatch.errors import NotFound
+from dispatch.flows import fleet
 from dispatch.flows.positions import position_reported
 from dispatch.geo.coords import to_wgs84
 from dispatch.schemas import MilestoneIn, PositionIn, StatusIn, received_now
@@ -46,36 +47,36 @@ async def get_vehicle(
 
 @router.post("/{vehicle_id}/status", summary="A crew reports its status")
 async def report_status(
-    vehicle_id: VehicleId, body: StatusIn, orchestrator: OrchestratorDep,
+    vehicle_id: VehicleId, body: StatusIn, rt: RuntimeDep,
     principal: PrincipalDep, now: Now,
 ) -> JSON:
-    result = await orchestrator.report_status(
-        vehicle_id=vehicle_id, status=body.status, at=received_now(body.at, now),
+    result = await fleet.report_status(
+        rt=rt, vehicle_id=vehicle_id, status=body.status, at=received_now(body.at, now),
         principal=principal, now=now, call_id=body.call_id, report_id=body.report_id)
     return JSON(result)
 
 
 @router.post("/{vehicle_id}/milestones", summary="Patient contact or handover")
 async def report_milestone(
-    vehicle_id: VehicleId, body: MilestoneIn, orchestrator: OrchestratorDep,
+    vehicle_id: VehicleId, body: MilestoneIn, rt: RuntimeDep,
     principal: PrincipalDep, now: Now,
 ) -> JSON:
-    result = await orchestrator.report_milestone(
-        vehicle_id=vehicle_id, kind=EventKind(body.kind), at=received_now(body.at, now),
-        principal=principal)
+    result = await fleet.report_milestone(
+        rt=rt, vehicle_id=vehicle_id, kind=EventKind(body.kind),
+        at=received_now(body.at, now), principal=principal, now=now)
     return JSON(result)
 
 
 @router.post("/{vehicle_id}/position", status_code=204, summary="A position ping")
 async def report_position(
-    vehicle_id: VehicleId, body: PositionIn, orchestrator: OrchestratorDep, crew: CrewDep,
+    vehicle_id: VehicleId, body: PositionIn, rt: RuntimeDep, crew: CrewDep,
     principal: PrincipalDep, now: Now,
 ) -> None:
     """Kept as the vehicle's latest; consoles get it in the next `positions` message, as
     they do a crew tablet's websocket positions."""
     lon, lat = to_wgs84(lon=body.lon, lat=body.lat, system=body.coord_system)
-    row = await orchestrator.report_position(vehicle_id=vehicle_id, lon=lon, lat=lat,
-                                             at=body.at, principal=principal)
+    row = await fleet.report_position(rt=rt, vehicle_id=vehicle_id, lon=lon, lat=lat,
+                                      at=body.at, principal=principal)
     if row is not None:
         await position_reported(crew=crew, vehicle_id=vehicle_id, call_id=row["call_id"],
                                 destination_id=row["destination_id"], lon=lon, lat=lat,

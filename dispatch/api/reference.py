@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from dispatch.api.deps import OrchestratorDep, PoolDep, PrincipalDep, RuntimeDep
+from dispatch.api.deps import PoolDep, PrincipalDep, RuntimeDep
 from dispatch.api.json import JSON
 from dispatch.db import reference
 from dispatch.domain import Role
+from dispatch.flows import fleet
 from dispatch.refdata import load_reference
 
 router = APIRouter(tags=["reference"])
@@ -44,12 +45,12 @@ async def districts(pool: PoolDep, principal: PrincipalDep) -> JSON:
 
 @router.post("/v1/admin/reference", summary="Load reference data (GeoJSON FeatureCollection)")
 async def load(
-    rt: RuntimeDep, orchestrator: OrchestratorDep, principal: PrincipalDep,
+    rt: RuntimeDep, principal: PrincipalDep,
     collection: dict[str, Any] = Body(...),  # noqa: B008
 ) -> JSON:
     principal.require(Role.ADMIN)
     async with rt.pool.acquire() as conn:
         counts = await load_reference(conn=conn, collection=collection)
     await rt.places.invalidate()
-    await orchestrator.rebuild_index()
+    await fleet.rebuild_index(rt=rt)
     return JSON(counts)

@@ -78,7 +78,7 @@ async def _serve(
     await websocket.accept()
     conn = Connection(websocket=websocket, principal=principal, topic=topic_of(principal),
                       hub=websocket.state.hub, rt=websocket.state.runtime,
-                      crew=websocket.state.crew, orchestrator=websocket.state.orchestrator)
+                      crew=websocket.state.crew)
     try:
         await conn.start_pump(last_event_id)
         await receive_loop(conn, parse, handle, side_types)
@@ -91,13 +91,12 @@ async def _serve(
 async def _crew(conn: Connection, msg: Any, now: datetime) -> Handled:
     if conn.link is None:
         conn.link = CrewLink(vehicle_id=str(conn.principal.vehicle_id))
-    return await crew_message(crew=conn.crew, orchestrator=conn.orchestrator, link=conn.link,
-                              principal=conn.principal, msg=msg, now=now)
+    return await crew_message(crew=conn.crew, link=conn.link, principal=conn.principal,
+                              msg=msg, now=now)
 
 
 async def _hospital(conn: Connection, msg: Any, now: datetime) -> Handled:
-    ack = await hospital_message(rt=conn.rt, orchestrator=conn.orchestrator,
-                                 principal=conn.principal, msg=msg, now=now)
+    ack = await hospital_message(rt=conn.rt, principal=conn.principal, msg=msg, now=now)
     return Handled(ack)
 
 

@@ -39,7 +39,6 @@ from dispatch.handover.messages import (
     ResyncFrame,
     SnapshotFrame,
 )
-from dispatch.orchestrator import Orchestrator
 from dispatch.realtime.bus import StreamEvent
 from dispatch.realtime.channels import Hub, pump, valid_event_id
 from dispatch.refusals import record_refusal, uuid_or_none
@@ -115,7 +114,6 @@ class Connection:
     hub: Hub
     rt: Runtime
     crew: CrewBatches
-    orchestrator: Orchestrator
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pump_task: asyncio.Task[None] | None = None
     seen_calls: set[str] = field(default_factory=set)
@@ -156,8 +154,7 @@ class Connection:
             if start is None:
                 start = await self.hub.last_id(self.topic) or "0"
                 now = datetime.now(UTC)
-                calls = await snapshot(rt=self.rt, orchestrator=self.orchestrator,
-                                       principal=self.principal, now=now)
+                calls = await snapshot(rt=self.rt, principal=self.principal, now=now)
                 if self.principal.role is Role.HOSPITAL:
                     self.seen_calls.update(str(c.get("call_id")) for c in calls)
                 await self.send_frame(SnapshotFrame(last_event_id=start, calls=calls))

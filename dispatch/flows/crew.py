@@ -17,6 +17,7 @@ from dispatch.domain import Role
 from dispatch.errors import Conflict, Forbidden, NotFound
 from dispatch.flows.crew_batches import CrewBatches, frame_payload
 from dispatch.flows.crew_link import CrewLink, Handled, maybe_retriage
+from dispatch.flows.fleet import report_status
 from dispatch.flows.positions import crew_position
 from dispatch.handover import repo
 from dispatch.handover.destinations import crew_request
@@ -31,7 +32,6 @@ from dispatch.handover.messages import (
 )
 from dispatch.handover.prealert import apply_event
 from dispatch.handover.state import ActivateTeam, Actor
-from dispatch.orchestrator import Orchestrator
 from dispatch.realtime.outbox import Outgoing
 
 __all__ = ["crew_message"]
@@ -50,23 +50,23 @@ def _refuse_reused(msg_id: str, stored: repo.CrewInsert) -> None:
 
 
 async def crew_message(
-    *, crew: CrewBatches, orchestrator: Orchestrator, link: CrewLink, principal: Principal,
-    msg: CrewMessage, now: datetime,
+    *, crew: CrewBatches, link: CrewLink, principal: Principal, msg: CrewMessage,
+    now: datetime,
 ) -> Handled:
     """Commit one crew frame; the caller sends the ack, then runs the follow-up."""
     assert not isinstance(msg, ResumeMsg)
     if isinstance(msg, PositionMsg):
-        return await crew_position(crew=crew, orchestrator=orchestrator, link=link,
-                                   principal=principal, msg=msg, now=now)
+        return await crew_position(crew=crew, link=link, principal=principal, msg=msg,
+                                   now=now)
     if isinstance(msg, StatusMsg):
-        return await _status(crew, orchestrator, link, principal, msg, now)
+        return await _status(crew, link, principal, msg, now)
     if isinstance(msg, DestinationRequestMsg):
         return await _destination_request(crew, link, msg, now)
     body = msg.model_dump(mode="json", exclude_none=True)
 
     async def check() -> None:
-        await maybe_retriage(crew=crew, orchestrator=orchestrator, link=link,
-                             principal=principal, call_id=msg.call_id, frame=body, now=now)
+        await maybe_retriage(crew=crew, link=link, principal=principal, call_id=msg.call_id,
+                             frame=body, now=now)
 
     row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
                        kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
@@ -136,8 +136,7 @@ async def _store_team_frame(
 
 
 async def _status(
-    crew: CrewBatches, orchestrator: Orchestrator, link: CrewLink, principal: Principal,
-    msg: StatusMsg, now: datetime,
+    crew: CrewBatches, link: CrewLink, principal: Principal, msg: StatusMsg, now: datetime,
 ) -> Handled:
     # A resend may race its first delivery (a tablet on two links) or follow a crash
     # between report_status and storing the message: under the vehicle's lock, a
@@ -166,8 +165,8 @@ async def _status(
             # The same status tapped twice (a new msg_id) must not stamp its clock twice.
             if vehicle["status"] != msg.status.value:
                 # On the lock's connection: one per frame, whatever report_status does.
-                await orchestrator.report_status(
-                    vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
+                await report_status(
+                    rt=crew.rt, vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
                     principal=principal, now=now, call_id=msg.call_id, conn=lock_conn)
         stored = await repo.insert_crew_message(
             conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,

@@ -11,10 +11,10 @@ from uuid import UUID
 
 from dispatch.auth import Principal
 from dispatch.flows.crew_batches import CrewBatches
+from dispatch.flows.retriage import retriage_call
 from dispatch.handover.findings import ALWAYS_RETRIAGE, RetriagePolicy
 from dispatch.handover.messages import AckFrame
-from dispatch.orchestrator import Orchestrator, retriage_on_card
-from dispatch.triage import Answers
+from dispatch.triage import Answers, retriage_on_card
 
 __all__ = ["CrewLink", "Handled", "maybe_retriage"]
 
@@ -44,8 +44,8 @@ class CrewLink:
 
 
 async def maybe_retriage(
-    *, crew: CrewBatches, orchestrator: Orchestrator, link: CrewLink, principal: Principal,
-    call_id: UUID, frame: dict[str, Any] | None, now: datetime,
+    *, crew: CrewBatches, link: CrewLink, principal: Principal, call_id: UUID,
+    frame: dict[str, Any] | None, now: datetime,
 ) -> None:
     """Re-triage the call if the crew's findings change its level or pathway (or the frame
     is one that always may: ALWAYS_RETRIAGE), at most as often as the link's policy lets."""
@@ -71,7 +71,7 @@ async def maybe_retriage(
         pathway = result.pathway.value if result.pathway else None
         if (int(result.acuity), pathway) == (call.acuity, call.pathway):
             return
-    await orchestrator.retriage_call(call_id=call_id, answers=None, findings=findings,
-                                     complaint=None, principal=principal, now=now)
+    await retriage_call(rt=crew.rt, call_id=call_id, answers=None, findings=findings,
+                        complaint=None, principal=principal, now=now)
     # The destination may have changed: get the alert out before more data flows.
     await crew.rt.outbox.flush()

@@ -16,6 +16,7 @@ from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, Role, VehicleStatus
 from dispatch.errors import DispatchError, Forbidden, NotFound
+from dispatch.flows.fleet import report_status
 from dispatch.handover import repo
 from dispatch.handover.access import hospital_sees
 from dispatch.handover.capacity import Reported, store_report
@@ -40,7 +41,6 @@ from dispatch.handover.state import (
     CompleteHandover,
     Event,
 )
-from dispatch.orchestrator import Orchestrator
 from dispatch.realtime.outbox import Outgoing, add_outbox
 from dispatch.runtime import Runtime
 
@@ -67,8 +67,7 @@ def _event_of(msg: HospitalMessage, actor: Actor) -> Event:
 
 
 async def hospital_message(
-    *, rt: Runtime, orchestrator: Orchestrator, principal: Principal, msg: HospitalMessage,
-    now: datetime,
+    *, rt: Runtime, principal: Principal, msg: HospitalMessage, now: datetime,
 ) -> AckFrame:
     """Apply one frame of a centre's screen; return the ack once committed."""
     assert not isinstance(msg, ResumeMsg)
@@ -108,8 +107,8 @@ async def hospital_message(
                                    event=event, now=now, skip=skip)
     for vehicle_id in crews:
         try:
-            await orchestrator.report_status(
-                vehicle_id=vehicle_id, status=VehicleStatus.AT_HOSPITAL, at=now, now=now,
+            await report_status(
+                rt=rt, vehicle_id=vehicle_id, status=VehicleStatus.AT_HOSPITAL, at=now, now=now,
                 principal=Principal(subject=f"hospital:{hospital_id}", role=Role.DISPATCHER))
         except DispatchError as exc:
             log.warning("arrival declared by %s not applied to %s: %s", hospital_id,

@@ -18,7 +18,6 @@ from dispatch.flows.crew_batches import NO_EVENT, CrewBatches
 from dispatch.flows.crew_link import CrewLink, Handled, maybe_retriage
 from dispatch.handover import repo
 from dispatch.handover.messages import AckFrame, PositionMsg
-from dispatch.orchestrator import Orchestrator
 from dispatch.places import Hospital, Places
 from dispatch.runtime import Runtime
 
@@ -26,10 +25,10 @@ __all__ = ["crew_position", "position_reported"]
 
 
 async def crew_position(
-    *, crew: CrewBatches, orchestrator: Orchestrator, link: CrewLink, principal: Principal,
-    msg: PositionMsg, now: datetime,
+    *, crew: CrewBatches, link: CrewLink, principal: Principal, msg: PositionMsg,
+    now: datetime,
 ) -> Handled:
-    """A tablet's position: stored with the other connections' (Orchestrator.report_position,
+    """A tablet's position: stored with the other connections' (flows.fleet.report_position,
     batched), shown to the consoles, and every few seconds an ETA to the centre."""
     principal.require(Role.CREW, Role.DISPATCHER)
     principal.require_vehicle(link.vehicle_id)
@@ -59,8 +58,8 @@ async def crew_position(
 
     async def check() -> None:
         # A vitals change held back by the re-triage rate is looked at again here.
-        await maybe_retriage(crew=crew, orchestrator=orchestrator, link=link,
-                             principal=principal, call_id=msg.call_id, frame=None, now=now)
+        await maybe_retriage(crew=crew, link=link, principal=principal, call_id=msg.call_id,
+                             frame=None, now=now)
 
     return Handled(AckFrame(msg_id=msg.msg_id, event_id=event_id), (check,))
 
@@ -103,7 +102,7 @@ async def position_reported(
     *, crew: CrewBatches, vehicle_id: str, call_id: UUID | None, destination_id: str | None,
     lon: float, lat: float, at: datetime, now: datetime,
 ) -> None:
-    """A position recorded over REST (Orchestrator.report_position) joins the console's
+    """A position recorded over REST (flows.fleet.report_position) joins the console's
     next `positions` message like a tablet's, with the ETA to its centre if it has one."""
     position: dict[str, Any] = {
         "vehicle_id": vehicle_id, "call_id": None if call_id is None else str(call_id),

@@ -13,15 +13,15 @@ from dispatch.auth import Principal
 from dispatch.db import calls as call_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import audit, timeline
-from dispatch.domain import EventKind, Role
+from dispatch.domain import LIVE_STATUSES, EventKind, Role
 from dispatch.errors import Forbidden, NotFound
 from dispatch.flows.hospital import retention
+from dispatch.flows.reads import call_list, call_view
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
 from dispatch.handover.fhir import build_bundle
 from dispatch.handover.findings import conditions_of
 from dispatch.handover.prealert import hospital_may_see, patient_view
-from dispatch.orchestrator import LIVE_STATUSES, Orchestrator
 from dispatch.runtime import Runtime
 
 __all__ = ["HANDOVER_KINDS", "audit_read", "handover_record", "snapshot"]
@@ -43,7 +43,7 @@ async def audit_read(*, rt: Runtime, principal: Principal, call_id: UUID, via: s
 
 
 async def snapshot(
-    *, rt: Runtime, orchestrator: Orchestrator, principal: Principal, now: datetime
+    *, rt: Runtime, principal: Principal, now: datetime
 ) -> list[dict[str, Any]]:
     """The current state a channel's client starts from (audit-logged for centres)."""
     if principal.role is Role.HOSPITAL:
@@ -54,11 +54,11 @@ async def snapshot(
             vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=principal.vehicle_id)
         if vehicle is None or vehicle["call_id"] is None:
             return []
-        view = await orchestrator.call_view(call_id=vehicle["call_id"], principal=principal,
-                                            with_timeline=False, via="crew_snapshot")
+        view = await call_view(rt=rt, call_id=vehicle["call_id"], principal=principal,
+                               now=now, with_timeline=False, via="crew_snapshot")
         return [{"mission": view, "vehicle_status": vehicle["status"]}]
-    calls = await orchestrator.queue(statuses=LIVE_STATUSES, principal=principal,
-                                     limit=1_000, via="console_snapshot")
+    calls = await call_list(rt=rt, statuses=LIVE_STATUSES, principal=principal, limit=1_000,
+                            via="console_snapshot")
     async with rt.pool.acquire() as conn:
         fleet = await fleet_db.list_vehicles(conn=conn)
     return [{"queue": calls,

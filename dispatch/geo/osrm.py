@@ -1,20 +1,20 @@
-"""Client of an OSRM-compatible `table` service: routed durations between many points at once.
+"""An OSRM-compatible `table` service's requests and answers: routed durations between many points.
 
 API: GET {base}/table/v1/{profile}/{lon,lat;lon,lat;...}?sources=0;1&destinations=2;3
 &annotations=duration -> {"code": "Ok", "durations": [[s, ...], ...]} with null where no route
 exists (http://project-osrm.org/docs/v5.24.0/api/#table-service). OSRM's `--max-table-size`
 defaults to 100 coordinates per request, so big matrices are split into blocks that are
 requested concurrently and reassembled.
+
+Pure: the URLs of the blocks and the parsing of each answer. dispatch.routing.osrm sends them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import orjson
 
 from dispatch.errors import GeoError
@@ -52,7 +52,7 @@ def table_url(
     )
 
 
-def _parse_durations(body: bytes, *, rows: int, cols: int) -> list[list[float | None]]:
+def parse_durations(body: bytes, *, rows: int, cols: int) -> list[list[float | None]]:
     """Validate a table answer and return its duration matrix."""
     try:
         data: Any = orjson.loads(body)
@@ -81,84 +81,9 @@ def _parse_durations(body: bytes, *, rows: int, cols: int) -> list[list[float | 
     return out
 
 
-async def _block(
-    *,
-    client: httpx.AsyncClient,
-    url: str,
-    rows: int,
-    cols: int,
-    timeout_s: float,
-) -> list[list[float | None]]:
-    """Fetch and parse one block."""
-    try:
-        resp = await client.get(url, timeout=timeout_s)
-    except httpx.TimeoutException as exc:
-        raise OsrmError(f"routing service timed out after {timeout_s} s") from exc
-    except httpx.HTTPError as exc:
-        raise OsrmError(f"routing service unreachable: {exc}") from exc
-    if resp.status_code != 200:
-        # OSRM answers 400 with a JSON code (InvalidQuery, NoSegment, TooBig...): surface it.
-        try:
-            detail = orjson.loads(resp.content).get("code")
-        except (orjson.JSONDecodeError, AttributeError):
-            detail = resp.text[:200]
-        raise OsrmError(f"routing service HTTP {resp.status_code}: {detail}")
-    return _parse_durations(resp.content, rows=rows, cols=cols)
-
-
 def _chunks(n: int, size: int) -> list[range]:
     """Split range(n) into consecutive ranges of at most `size`."""
     return [range(i, min(n, i + size)) for i in range(0, n, size)]
-
-
-async def table_durations(
-    *,
-    client: httpx.AsyncClient,
-    base_url: str,
-    sources: Sequence[tuple[float, float]],
-    destinations: Sequence[tuple[float, float]],
-    profile: str = "driving",
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    max_coordinates: int = DEFAULT_MAX_COORDINATES,
-) -> list[list[float | None]]:
-    """Routed travel times (s), rows = sources, columns = destinations; None where unroutable."""
-    if max_coordinates < 2:
-        raise GeoError("max_coordinates must be >= 2", field="max_coordinates")
-    if not sources:
-        return []
-    if not destinations:
-        return [[] for _ in sources]
-    src_size, dst_size = _block_sizes(len(sources), len(destinations), max_coordinates)
-    blocks = [
-        (
-            sb,
-            db,
-            table_url(
-                base_url=base_url,
-                sources=[sources[i] for i in sb],
-                destinations=[destinations[j] for j in db],
-                profile=profile,
-            ),
-        )
-        for sb in _chunks(len(sources), src_size)
-        for db in _chunks(len(destinations), dst_size)
-    ]  # built first, so a bad coordinate fails before any request is sent
-    try:
-        async with asyncio.TaskGroup() as tg:  # one failure cancels the other requests
-            tasks = [
-                tg.create_task(
-                    _block(client=client, url=url, rows=len(sb), cols=len(db), timeout_s=timeout_s)
-                )
-                for sb, db, url in blocks
-            ]
-    except* OsrmError as group:
-        raise group.exceptions[0] from group
-    matrix: list[list[float | None]] = [[None] * len(destinations) for _ in sources]
-    for (sb, db, _), task in zip(blocks, tasks, strict=True):
-        block = task.result()
-        for r, i in enumerate(sb):
-            matrix[i][db.start : db.stop] = block[r]
-    return matrix
 
 
 def _block_sizes(n_src: int, n_dst: int, max_coordinates: int) -> tuple[int, int]:
@@ -171,3 +96,50 @@ def _block_sizes(n_src: int, n_dst: int, max_coordinates: int) -> tuple[int, int
     if n_dst <= half:
         return max_coordinates - n_dst, n_dst
     return half, max_coordinates - half
+
+
+# one request of a matrix: the source rows, the destination columns and its URL
+Block = tuple[range, range, str]
+
+
+def table_blocks(
+    *,
+    base_url: str,
+    sources: Sequence[tuple[float, float]],
+    destinations: Sequence[tuple[float, float]],
+    profile: str = "driving",
+    max_coordinates: int = DEFAULT_MAX_COORDINATES,
+) -> list[Block]:
+    """The requests that together give the whole matrix, each within the coordinate limit.
+    Built whole before any is sent, so a bad coordinate fails before any request."""
+    if max_coordinates < 2:
+        raise GeoError("max_coordinates must be >= 2", field="max_coordinates")
+    if not sources or not destinations:
+        return []
+    src_size, dst_size = _block_sizes(len(sources), len(destinations), max_coordinates)
+    return [
+        (
+            sb,
+            db,
+            table_url(
+                base_url=base_url,
+                sources=[sources[i] for i in sb],
+                destinations=[destinations[j] for j in db],
+                profile=profile,
+            ),
+        )
+        for sb in _chunks(len(sources), src_size)
+        for db in _chunks(len(destinations), dst_size)
+    ]
+
+
+def assemble(
+    *, blocks: Sequence[Block], answers: Sequence[list[list[float | None]]], rows: int,
+    cols: int,
+) -> list[list[float | None]]:
+    """The whole matrix from each block's answer."""
+    matrix: list[list[float | None]] = [[None] * cols for _ in range(rows)]
+    for (sb, db, _), block in zip(blocks, answers, strict=True):
+        for r, i in enumerate(sb):
+            matrix[i][db.start : db.stop] = block[r]
+    return matrix

@@ -7,20 +7,18 @@ one destination. The shortlist is re-ordered by the same rule as `dispatch.geo.r
 list keeps its model order after it. Any OsrmError (down, slow, nonsense) falls back to the
 model ranking unchanged, with the reason recorded; a pair OSRM cannot route keeps its model
 ETA, flagged.
+
+Pure: dispatch.routing.routed asks the service and calls these with its answer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-import httpx
-
 from dispatch.domain import VehicleKind
 from dispatch.errors import GeoError
-from dispatch.geo.osrm import DEFAULT_TIMEOUT_S, OsrmError, table_durations
 from dispatch.geo.ranking import (
     DEFAULT_KIND_MARGIN_S,
     DEFAULT_MAX_POSITION_AGE_S,
@@ -30,56 +28,61 @@ from dispatch.geo.ranking import (
     rank,
 )
 
-log = logging.getLogger(__name__)
-
 DEFAULT_SHORTLIST = 3
 
 
-async def rerank_by_routes(
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shortlist:
+    """The head of a ranking to route, its candidates in order, and the tail left as is."""
+
+    head: list[Ranked]
+    candidates: list[Candidate]
+    tail: list[Ranked]
+
+
+def shortlist_of(
+    *, ranked: Sequence[Ranked], candidates: Sequence[Candidate], shortlist: int
+) -> Shortlist:
+    """The first `shortlist` entries of a ranking, with the candidates they came from."""
+    if shortlist < 1:
+        raise GeoError("shortlist must be >= 1", field="shortlist")
+    head, tail = list(ranked[:shortlist]), list(ranked[shortlist:])
+    by_id = {c.vehicle_id: c for c in candidates}
+    missing = [r.vehicle_id for r in head if r.vehicle_id not in by_id]
+    if missing:
+        raise GeoError(f"ranked vehicles without a candidate: {missing}", field="candidates")
+    return Shortlist(head=head, candidates=[by_id[r.vehicle_id] for r in head], tail=tail)
+
+
+def model_stands(short: Shortlist, *, failure: str) -> list[Ranked]:
+    """The model ranking unchanged, the shortlist told why routing did not count."""
+    note = f"routing unavailable ({failure}): model ETA"
+    return [dataclasses.replace(r, reasons=(*r.reasons, note)) for r in short.head] + short.tail
+
+
+def reorder_by_routes(
+    short: Shortlist,
     *,
-    ranked: Sequence[Ranked],
-    candidates: Sequence[Candidate],
+    routed_s: Sequence[float | None],
     lon: float,
     lat: float,
     kinds: Sequence[VehicleKind],
     now: datetime,
-    client: httpx.AsyncClient,
-    base_url: str,
-    shortlist: int = DEFAULT_SHORTLIST,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
     max_position_age_s: float = DEFAULT_MAX_POSITION_AGE_S,
     min_crew: int = 2,
     stale_penalty_s: float = DEFAULT_STALE_PENALTY_S,
     kind_margin_s: float = DEFAULT_KIND_MARGIN_S,
     uncertainty_s: Mapping[str, float] | None = None,
 ) -> list[Ranked]:
-    """`ranked` with its first `shortlist` entries re-ordered by routed ETA (model on failure).
+    """The shortlist re-ordered by routed ETA (`routed_s`, one per shortlisted candidate,
+    None where unroutable), the tail after it.
 
     Routes go to the centre of the caller's confidence circle; `uncertainty_s` (vehicle id
     -> expected minus centre model ETA, dispatch.geo.uncertainty) adds what the doubt
     about the caller's position costs on top of the routed time.
     """
-    if shortlist < 1:
-        raise GeoError("shortlist must be >= 1", field="shortlist")
-    head, tail = list(ranked[:shortlist]), list(ranked[shortlist:])
-    if not head:
-        return []
-    by_id = {c.vehicle_id: c for c in candidates}
-    missing = [r.vehicle_id for r in head if r.vehicle_id not in by_id]
-    if missing:
-        raise GeoError(f"ranked vehicles without a candidate: {missing}", field="candidates")
-    shortlisted = [by_id[r.vehicle_id] for r in head]
-    try:
-        matrix = await table_durations(
-            client=client, base_url=base_url, sources=[(c.lon, c.lat) for c in shortlisted],
-            destinations=[(lon, lat)], timeout_s=timeout_s)
-    except OsrmError as exc:
-        log.warning("routing unavailable, model ETAs stand: %s", exc.message)
-        note = f"routing unavailable ({exc.message}): model ETA"
-        return [dataclasses.replace(r, reasons=(*r.reasons, note)) for r in head] + tail
-    model_eta = {r.vehicle_id: r.eta_s for r in head}
-    routed = {c.vehicle_id: row[0] for c, row in zip(shortlisted, matrix, strict=True)}
-
+    model_eta = {r.vehicle_id: r.eta_s for r in short.head}
+    routed = {c.vehicle_id: s for c, s in zip(short.candidates, routed_s, strict=True)}
     extra = uncertainty_s or {}
 
     def eta(c: Candidate) -> float:
@@ -89,10 +92,11 @@ async def rerank_by_routes(
         return seconds + extra.get(c.vehicle_id, 0.0)
 
     reordered = rank(
-        candidates=shortlisted, lon=lon, lat=lat, kinds=kinds,
+        candidates=short.candidates, lon=lon, lat=lat, kinds=kinds,
         required_capabilities=frozenset(),  # already filtered by the first ranking
         eta=eta, now=now, max_position_age_s=max_position_age_s, min_crew=min_crew,
-        top=len(shortlisted), stale_penalty_s=stale_penalty_s, kind_margin_s=kind_margin_s,
+        top=len(short.candidates), stale_penalty_s=stale_penalty_s,
+        kind_margin_s=kind_margin_s,
     )
     out = []
     for r in reordered:
@@ -100,5 +104,4 @@ async def rerank_by_routes(
         note = (f"no route found: model ETA {r.eta_s:.0f} s" if seconds is None else
                 f"routed ETA {seconds:.0f} s (model {model_eta[r.vehicle_id]:.0f} s)")
         out.append(dataclasses.replace(r, reasons=(*r.reasons, note)))
-    return out + tail
-
+    return out + short.tail

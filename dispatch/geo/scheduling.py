@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dispatch.domain import TransportClass
 from dispatch.errors import GeoError
 
 TravelS = Callable[[float, float, float, float], float]  # (from_lon, from_lat, to_lon, to_lat)
@@ -211,3 +212,14 @@ def plan_booking(
         reasons=tuple(reasons),
         rejected=tuple(sorted(rejected)),
     )
+
+
+def booked_later(
+    *, booked_from: datetime | None, transport_class: str, now: datetime, lead_s: float
+) -> bool:
+    """A non-emergency booking whose window opens beyond the lead time is planned, not
+    dispatched now. A booking that triage upgraded to emergency goes now, on the
+    emergency fleet, whatever its window."""
+    return (booked_from is not None
+            and transport_class == TransportClass.NON_EMERGENCY.value
+            and (booked_from - now).total_seconds() > lead_s)

@@ -25,8 +25,8 @@ from dispatch.domain import VehicleKind
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.policy import RankingPolicy
 from dispatch.geo.ranking import Candidate, Ranked, rank
-from dispatch.geo.routed import rerank_by_routes
 from dispatch.geo.uncertainty import UncertainEta
+from dispatch.routing.routed import rerank_by_routes
 
 __all__ = ["EtaModelTimes", "RoutedTimes", "StraightLineTimes", "TravelTimes", "travel_times"]
 

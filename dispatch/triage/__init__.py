@@ -22,6 +22,7 @@ from dispatch.triage.inputs import (
 )
 from dispatch.triage.protocol import load_protocol, protocol_tables
 from dispatch.triage.result import Reason, TriageResult
+from dispatch.triage.stored import retriage_on_card
 
 PROTOCOL_VERSION: str = load_protocol().version
 
@@ -44,5 +45,6 @@ __all__ = [
     "choose_destination",
     "protocol_tables",
     "retriage",
+    "retriage_on_card",
     "triage_call",
 ]

@@ -9,7 +9,14 @@ import orjson
 import pytest
 
 from dispatch.errors import GeoError
-from dispatch.geo.scheduling import BookedTrip, Booking, NetVehicle, Plan, plan_booking
+from dispatch.geo.scheduling import (
+    BookedTrip,
+    Booking,
+    NetVehicle,
+    Plan,
+    booked_later,
+    plan_booking,
+)
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
@@ -182,3 +189,15 @@ def test_plan_is_feasible_and_no_grid_pickup_beats_it(seed: int) -> None:
     chosen = next(v for v in fleet if v.vehicle_id == plan.vehicle_id)
     assert _feasible(chosen, b, plan.pickup_at, now, 300.0)
     assert grid_best is None or plan.pickup_at <= grid_best
+
+
+@pytest.mark.parametrize(("booked_from", "transport_class", "later"), [
+    (None, "non_emergency", False),  # not a booking
+    (_min(31), "non_emergency", True),  # opens beyond the 30-minute lead: planned
+    (_min(30), "non_emergency", False),  # opens within the lead: dispatched now
+    (_min(-5), "non_emergency", False),  # window already open
+    (_min(120), "emergency", False),  # upgraded by triage: goes now, whatever the window
+])
+def test_booked_later(booked_from: datetime | None, transport_class: str, later: bool) -> None:
+    assert booked_later(booked_from=booked_from, transport_class=transport_class, now=T0,
+                        lead_s=1800) is later

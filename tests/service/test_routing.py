@@ -4,7 +4,7 @@ travel times (Resgrid practice: route only the top few)."""
 from __future__ import annotations
 
 from tests.conftest import running_service
-from tests.geo.fake_osrm import FakeOsrm
+from tests.routing.fake_osrm import FakeOsrm
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
 

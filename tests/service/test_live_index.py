@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from dispatch.domain import VehicleKind
 from dispatch.geo.distance import haversine_m
-from dispatch.geo.live_index import LiveIndex
+from dispatch.live_index import LiveIndex
 from tests.conftest import REDIS_URL
 
 ALS, BLS, NET = VehicleKind.ALS, VehicleKind.BLS, VehicleKind.NET

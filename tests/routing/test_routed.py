@@ -12,8 +12,8 @@ from dispatch.errors import GeoError
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.ranking import Candidate, Ranked, rank
-from dispatch.geo.routed import rerank_by_routes
-from tests.geo.fake_osrm import FakeOsrm
+from dispatch.routing.routed import rerank_by_routes
+from tests.routing.fake_osrm import FakeOsrm
 
 NOW = datetime(2025, 6, 2, 2, 30, tzinfo=UTC)
 SCENE = (118.78, 32.04)

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from dispatch.errors import GeoError
-from dispatch.geo.osrm import OsrmError, table_durations, table_url
-from tests.geo.fake_osrm import FakeOsrm, route_duration_s
+from dispatch.geo.osrm import OsrmError, table_url
+from dispatch.routing.osrm import table_durations
+from tests.routing.fake_osrm import FakeOsrm, route_duration_s
 
 PTS = [(118.78 + 0.01 * i, 32.04 + 0.007 * (i % 5)) for i in range(12)]
 
