@@ -11,7 +11,7 @@ from uuid import UUID
 
 from dispatch.auth import Principal
 from dispatch.flows.crew_batches import CrewBatches
-from dispatch.flows.retriage import retriage_call
+from dispatch.flows.retriage import Checked, retriage_call
 from dispatch.handover.findings import ALWAYS_RETRIAGE, RetriagePolicy
 from dispatch.handover.messages import AckFrame
 from dispatch.triage import Answers, retriage_on_card
@@ -61,8 +61,8 @@ async def maybe_retriage(
                                             stored=call.stored_frames)
     if findings is None:
         return
-    always = frame is not None and frame.get("type") in ALWAYS_RETRIAGE
-    if not always:
+    checked: Checked | None = None
+    if frame is None or frame.get("type") not in ALWAYS_RETRIAGE:
         answers = Answers.model_validate(call.answers)
         # with the call's card, as the full re-triage will be: without it the check
         # would see a change on every frame (or miss one)
@@ -71,7 +71,10 @@ async def maybe_retriage(
         pathway = result.pathway.value if result.pathway else None
         if (int(result.acuity), pathway) == (call.acuity, call.pathway):
             return
+        checked = Checked(result=result, answers=call.answers, complaint=call.complaint,
+                          card=call.card)
+    # Recorded with the check's result: the call is triaged once per frame.
     await retriage_call(rt=crew.rt, call_id=call_id, answers=None, findings=findings,
-                        complaint=None, principal=principal, now=now)
+                        complaint=None, principal=principal, now=now, checked=checked)
     # The destination may have changed: get the alert out before more data flows.
     await crew.rt.outbox.flush()

@@ -1,26 +1,19 @@
-"""Publishing facts already committed to PostgreSQL on the Redis bus."""
+"""Publishing facts already committed to PostgreSQL on the Redis bus (the one policy:
+dispatch.realtime.outbox, nothing dropped)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from uuid import UUID
-
-from redis.exceptions import RedisError
 
 from dispatch.db import fleet as fleet_db
 from dispatch.runtime import Runtime
 
-log = logging.getLogger(__name__)
-
 
 async def fanout(*, rt: Runtime, items: list[tuple[str, dict[str, Any]]]) -> None:
-    """Publish facts already committed. A Redis failure is logged and never fails or
-    undoes the request: clients catch up from PostgreSQL (snapshots on reconnect)."""
-    try:
-        await rt.bus.publish_many(items)
-    except (RedisError, OSError, TimeoutError):
-        log.exception("fan-out of %d event(s) to Redis failed", len(items))
+    """Publish facts already committed (OutboxPublisher.publish). A Redis failure never
+    fails or undoes the request: the events wait in the outbox until Redis is back."""
+    await rt.outbox.publish(items)
 
 
 async def fanout_one(*, rt: Runtime, topic: str, payload: dict[str, Any]) -> None:

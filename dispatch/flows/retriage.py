@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from dispatch.auth import Principal
@@ -16,8 +19,26 @@ from dispatch.flows.claim import assign_or_recommend, lock_call
 from dispatch.flows.fanout import fanout_one
 from dispatch.flows.outcome import Outcome
 from dispatch.runtime import Runtime
-from dispatch.triage import Answers, Findings, retriage_on_card
+from dispatch.triage import Answers, Findings, TriageResult, retriage_on_card
 from dispatch.views import previous_location, triage_event
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A re-triage already run on a crew's findings (flows.crew_link.maybe_retriage, to see
+    whether they change the call's level or pathway), and the call's inputs it read."""
+
+    result: TriageResult
+    answers: Mapping[str, Any]
+    complaint: str
+    card: Mapping[str, Any]  # the stored triage's card and card_answers
+
+    def holds_for(self, call: Mapping[str, Any]) -> bool:
+        """The call (read under its lock) still has the inputs the check ran on."""
+        triage = call["triage"] or {}
+        return (call["answers"] == self.answers and call["complaint"] == self.complaint
+                and {"card": triage.get("card"), "card_answers": triage.get("card_answers")}
+                == self.card)
 
 
 async def retriage_call(
@@ -29,8 +50,12 @@ async def retriage_call(
     complaint: str | None,
     principal: Principal,
     now: datetime,
+    checked: Checked | None = None,
 ) -> Outcome:
-    """Re-run triage with new answers or crew findings; record old and new."""
+    """Re-run triage with new answers or crew findings; record old and new.
+
+    `checked`: the crew's check already ran this triage on these findings; its result is
+    used unless the call's answers, complaint or card changed since (then triaged again)."""
     principal.require(Role.DISPATCHER, Role.CREW)
     places = await rt.places.get()
     async with rt.pool.acquire() as conn, conn.transaction():
@@ -43,9 +68,13 @@ async def retriage_call(
             {**call["answers"], **(answers.model_dump(exclude_none=True) if answers else {})}
         )
         text = complaint if complaint is not None else call["complaint"]
-        # the card the call was taken on, and its answers, keep counting
-        result = retriage_on_card(merged, findings, complaint=text, now=now,
-                                  stored=call["triage"], call_id=call_id)
+        if checked is not None and answers is None and complaint is None \
+                and checked.holds_for(call):
+            result = checked.result  # the same inputs: not triaged a second time
+        else:
+            # the card the call was taken on, and its answers, keep counting
+            result = retriage_on_card(merged, findings, complaint=text, now=now,
+                                      stored=call["triage"], call_id=call_id)
         await call_db.set_triage(
             conn=conn, call_id=call_id, acuity=int(result.acuity),
             transport_class=result.transport_class.value,
