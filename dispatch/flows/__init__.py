@@ -13,5 +13,10 @@ status all follow it; a claim takes its vehicle with SKIP LOCKED and never waits
 - fleet: crew status, milestones, positions, the live index's rebuild
 - bookings: booked non-emergency transport; reads: call views and lists
 - coverage: coverage and move-up; eta_calibration: refitting the ETA model
-- fanout: publishing committed facts; outcome: what a flow did
+- fanout: publishing committed facts (through the outbox); outcome: what a flow did
+- crew: a crew tablet's frames; positions: its positions and the ETA to the centre;
+  crew_link: one connection's memory and its re-triage check; crew_batches: what an
+  instance's crew connections share (group commit, the consoles' position batch)
+- hospital: a receiving centre's frames, diversion and capacity; record: snapshots, the
+  ATMIST / FHIR handover record, read audits
 """
