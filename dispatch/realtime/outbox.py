@@ -76,8 +76,9 @@ class OutboxPublisher:
         # Events this instance queued after Redis refused them may still be waiting:
         # later ones queue behind them rather than overtake them.
         self._behind = False
-        self._queued = 0  # how many times publish() queued (a flush clears _behind only
-        # if none was queued while it ran)
+        # How many times publish() queued: a drain clears _behind only if none was queued
+        # while it ran.
+        self._queued = 0
 
     async def start(self) -> None:
         """Listen for commits and start the publishing task."""
