@@ -78,7 +78,7 @@ async def report_position(
     row = await fleet.report_position(rt=rt, vehicle_id=vehicle_id, lon=lon, lat=lat,
                                       at=body.at, principal=principal)
     if row is not None:
-        await position_reported(crew=crew, vehicle_id=vehicle_id, call_id=row["call_id"],
+        await position_reported(rt=rt, crew=crew, vehicle_id=vehicle_id, call_id=row["call_id"],
                                 destination_id=row["destination_id"], lon=lon, lat=lat,
                                 at=body.at, now=now)
 

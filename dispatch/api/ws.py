@@ -91,8 +91,8 @@ async def _serve(
 async def _crew(conn: Connection, msg: Any, now: datetime) -> Handled:
     if conn.link is None:
         conn.link = CrewLink(vehicle_id=str(conn.principal.vehicle_id))
-    return await crew_message(crew=conn.crew, link=conn.link, principal=conn.principal,
-                              msg=msg, now=now)
+    return await crew_message(rt=conn.rt, crew=conn.crew, link=conn.link,
+                              principal=conn.principal, msg=msg, now=now)
 
 
 async def _hospital(conn: Connection, msg: Any, now: datetime) -> Handled:

@@ -33,6 +33,7 @@ from dispatch.handover.messages import (
 from dispatch.handover.prealert import apply_event
 from dispatch.handover.state import ActivateTeam, Actor
 from dispatch.realtime.outbox import Outgoing
+from dispatch.runtime import Runtime
 
 __all__ = ["crew_message"]
 
@@ -50,23 +51,23 @@ def _refuse_reused(msg_id: str, stored: repo.CrewInsert) -> None:
 
 
 async def crew_message(
-    *, crew: CrewBatches, link: CrewLink, principal: Principal, msg: CrewMessage,
-    now: datetime,
+    *, rt: Runtime, crew: CrewBatches, link: CrewLink, principal: Principal,
+    msg: CrewMessage, now: datetime,
 ) -> Handled:
     """Commit one crew frame; the caller sends the ack, then runs the follow-up."""
     assert not isinstance(msg, ResumeMsg)
     if isinstance(msg, PositionMsg):
-        return await crew_position(crew=crew, link=link, principal=principal, msg=msg,
+        return await crew_position(rt=rt, crew=crew, link=link, principal=principal, msg=msg,
                                    now=now)
     if isinstance(msg, StatusMsg):
-        return await _status(crew, link, principal, msg, now)
+        return await _status(rt, link, principal, msg, now)
     if isinstance(msg, DestinationRequestMsg):
-        return await _destination_request(crew, link, msg, now)
+        return await _destination_request(rt, link, msg, now)
     body = msg.model_dump(mode="json", exclude_none=True)
 
     async def check() -> None:
-        await maybe_retriage(crew=crew, link=link, principal=principal, call_id=msg.call_id,
-                             frame=body, now=now)
+        await maybe_retriage(rt=rt, crew=crew, link=link, principal=principal,
+                             call_id=msg.call_id, frame=body, now=now)
 
     row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
                        kind=msg.type, occurred_at=getattr(msg, "at", now), body=body)
@@ -80,7 +81,7 @@ async def crew_message(
         ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
         return Handled(ack, (check,) if stored.created else ())
     # A team activation changes the handover state, atomically with the message.
-    async with crew.rt.pool.acquire() as conn, conn.transaction():
+    async with rt.pool.acquire() as conn, conn.transaction():
         stored, out = await _store_team_frame(conn, msg, row, now)
     ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
     if not stored.created:
@@ -88,20 +89,20 @@ async def crew_message(
     out.append(("console", frame_payload(row, stored)))
 
     async def publish() -> None:
-        await crew.rt.outbox.publish(out)
+        await rt.outbox.publish(out)
 
     return Handled(ack, (publish, check))
 
 
 async def _destination_request(
-    crew: CrewBatches, link: CrewLink, msg: DestinationRequestMsg, now: datetime
+    rt: Runtime, link: CrewLink, msg: DestinationRequestMsg, now: datetime
 ) -> Handled:
     """Accepted (the screens re-routed) or refused with the reason: destinations.py."""
     row = repo.CrewRow(vehicle_id=link.vehicle_id, msg_id=msg.msg_id, call_id=msg.call_id,
                        kind=msg.type, occurred_at=now,
                        body=msg.model_dump(mode="json", exclude_none=True))
-    places = await crew.rt.places.get()
-    async with crew.rt.pool.acquire() as conn, conn.transaction():
+    places = await rt.places.get()
+    async with rt.pool.acquire() as conn, conn.transaction():
         stored = await crew_request(conn=conn, places=places, row=row,
                                     hospital_id=msg.hospital_id, reason=msg.reason, now=now)
     ack = AckFrame(msg_id=msg.msg_id, event_id=str(stored.event_id))
@@ -110,7 +111,7 @@ async def _destination_request(
 
     async def publish() -> None:
         # the re-routing, before more frames flow
-        await crew.rt.outbox.publish([("console", frame_payload(row, stored))],
+        await rt.outbox.publish([("console", frame_payload(row, stored))],
                                      after_queued=True)
 
     return Handled(ack, (publish,))
@@ -136,14 +137,14 @@ async def _store_team_frame(
 
 
 async def _status(
-    crew: CrewBatches, link: CrewLink, principal: Principal, msg: StatusMsg, now: datetime,
+    rt: Runtime, link: CrewLink, principal: Principal, msg: StatusMsg, now: datetime,
 ) -> Handled:
     # A resend may race its first delivery (a tablet on two links) or follow a crash
     # between report_status and storing the message: under the vehicle's lock, a
     # status whose clock is already on the timeline is stored and acked, never
     # reported again (that would stamp its clock twice).
     body = msg.model_dump(mode="json")
-    async with crew.rt.pool.acquire() as lock_conn, repo.status_lock(
+    async with rt.pool.acquire() as lock_conn, repo.status_lock(
             conn=lock_conn, vehicle_id=link.vehicle_id):
         earlier = await repo.earlier_crew_message(
             conn=lock_conn, vehicle_id=link.vehicle_id, call_id=msg.call_id,
@@ -166,7 +167,7 @@ async def _status(
             if vehicle["status"] != msg.status.value:
                 # On the lock's connection: one per frame, whatever report_status does.
                 await report_status(
-                    rt=crew.rt, vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
+                    rt=rt, vehicle_id=link.vehicle_id, status=msg.status, at=msg.at,
                     principal=principal, now=now, call_id=msg.call_id, conn=lock_conn)
         stored = await repo.insert_crew_message(
             conn=lock_conn, vehicle_id=link.vehicle_id, msg_id=msg.msg_id,

@@ -14,6 +14,7 @@ from dispatch.flows.crew_batches import CrewBatches
 from dispatch.flows.retriage import Checked, retriage_call
 from dispatch.handover.findings import ALWAYS_RETRIAGE, RetriagePolicy
 from dispatch.handover.messages import AckFrame
+from dispatch.runtime import Runtime
 from dispatch.triage import Answers, retriage_on_card
 
 __all__ = ["CrewLink", "Handled", "maybe_retriage"]
@@ -44,7 +45,7 @@ class CrewLink:
 
 
 async def maybe_retriage(
-    *, crew: CrewBatches, link: CrewLink, principal: Principal, call_id: UUID,
+    *, rt: Runtime, crew: CrewBatches, link: CrewLink, principal: Principal, call_id: UUID,
     frame: dict[str, Any] | None, now: datetime,
 ) -> None:
     """Re-triage the call if the crew's findings change its level or pathway (or the frame
@@ -57,7 +58,7 @@ async def maybe_retriage(
     call = await crew.retriage_input(call_id)
     if call is None:
         return
-    findings = await crew.findings.findings(pool=crew.rt.pool, call_id=call_id,
+    findings = await crew.findings.findings(pool=rt.pool, call_id=call_id,
                                             stored=call.stored_frames)
     if findings is None:
         return
@@ -74,7 +75,7 @@ async def maybe_retriage(
         checked = Checked(result=result, answers=call.answers, complaint=call.complaint,
                           card=call.card)
     # Recorded with the check's result: the call is triaged once per frame.
-    await retriage_call(rt=crew.rt, call_id=call_id, answers=None, findings=findings,
+    await retriage_call(rt=rt, call_id=call_id, answers=None, findings=findings,
                         complaint=None, principal=principal, now=now, checked=checked)
     # The destination may have changed: get the alert out before more data flows.
-    await crew.rt.outbox.flush()
+    await rt.outbox.flush()

@@ -25,8 +25,8 @@ __all__ = ["crew_position", "position_reported"]
 
 
 async def crew_position(
-    *, crew: CrewBatches, link: CrewLink, principal: Principal, msg: PositionMsg,
-    now: datetime,
+    *, rt: Runtime, crew: CrewBatches, link: CrewLink, principal: Principal,
+    msg: PositionMsg, now: datetime,
 ) -> Handled:
     """A tablet's position: stored with the other connections' (flows.fleet.report_position,
     batched), shown to the consoles, and every few seconds an ETA to the centre."""
@@ -40,7 +40,7 @@ async def crew_position(
         # An older ping arriving late: the newer position stands.
         return Handled(AckFrame(msg_id=msg.msg_id, event_id=NO_EVENT))
     if ping.row.status == VehicleStatus.AVAILABLE.value:
-        await crew.rt.index.move(vehicle_id=link.vehicle_id, kind=VehicleKind(ping.row.kind),
+        await rt.index.move(vehicle_id=link.vehicle_id, kind=VehicleKind(ping.row.kind),
                                  lon=msg.lon, lat=msg.lat)
     position: dict[str, Any] = {
         "vehicle_id": link.vehicle_id, "call_id": str(msg.call_id), "lon": msg.lon,
@@ -53,30 +53,30 @@ async def crew_position(
     last = link.eta_sent_at.get(msg.call_id)
     if last is None or now - last >= timedelta(seconds=crew.config.eta_every_s):
         link.eta_sent_at[msg.call_id] = now
-        event_id = await _publish_eta(crew, link, msg, ping.row.destination_id, now,
+        event_id = await _publish_eta(rt, crew, link, msg, ping.row.destination_id, now,
                                       position) or NO_EVENT
 
     async def check() -> None:
         # A vitals change held back by the re-triage rate is looked at again here.
-        await maybe_retriage(crew=crew, link=link, principal=principal, call_id=msg.call_id,
-                             frame=None, now=now)
+        await maybe_retriage(rt=rt, crew=crew, link=link, principal=principal,
+                             call_id=msg.call_id, frame=None, now=now)
 
     return Handled(AckFrame(msg_id=msg.msg_id, event_id=event_id), (check,))
 
 
 async def _publish_eta(
-    crew: CrewBatches, link: CrewLink, msg: PositionMsg, destination_id: str | None,
-    now: datetime, position: dict[str, Any],
+    rt: Runtime, crew: CrewBatches, link: CrewLink, msg: PositionMsg,
+    destination_id: str | None, now: datetime, position: dict[str, Any],
 ) -> str | None:
     """The centre gets an `eta` event; consoles get it in the positions batch."""
-    places = await crew.rt.places.get()
+    places = await rt.places.get()
     # None: no destination yet, or not this vehicle's call
     hospital = places.hospitals.get(destination_id) if destination_id is not None else None
     if hospital is None:
         link.etas.pop(msg.call_id, None)
         position.pop("eta", None)
         return None
-    eta = _eta(crew.rt, places, hospital, lon=msg.lon, lat=msg.lat, now=now)
+    eta = _eta(rt, places, hospital, lon=msg.lon, lat=msg.lat, now=now)
     payload = {"kind": "eta", "call_id": str(msg.call_id), "vehicle_id": link.vehicle_id,
                **eta, "lon": msg.lon, "lat": msg.lat, "at": msg.at.isoformat()}
     # Consoles see every vehicle's latest ETA with its position in the once-a-second
@@ -99,16 +99,16 @@ def _eta(rt: Runtime, places: Places, hospital: Hospital, *, lon: float, lat: fl
 
 
 async def position_reported(
-    *, crew: CrewBatches, vehicle_id: str, call_id: UUID | None, destination_id: str | None,
-    lon: float, lat: float, at: datetime, now: datetime,
+    *, rt: Runtime, crew: CrewBatches, vehicle_id: str, call_id: UUID | None,
+    destination_id: str | None, lon: float, lat: float, at: datetime, now: datetime,
 ) -> None:
     """A position recorded over REST (flows.fleet.report_position) joins the console's
     next `positions` message like a tablet's, with the ETA to its centre if it has one."""
     position: dict[str, Any] = {
         "vehicle_id": vehicle_id, "call_id": None if call_id is None else str(call_id),
         "lon": lon, "lat": lat, "heading": None, "speed_mps": None, "at": at.isoformat()}
-    places = await crew.rt.places.get()
+    places = await rt.places.get()
     hospital = places.hospitals.get(destination_id) if destination_id else None
     if hospital is not None:
-        position["eta"] = _eta(crew.rt, places, hospital, lon=lon, lat=lat, now=now)
+        position["eta"] = _eta(rt, places, hospital, lon=lon, lat=lat, now=now)
     crew.show_position(vehicle_id, position)

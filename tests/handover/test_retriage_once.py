@@ -60,7 +60,7 @@ async def _vitals(state: State, call_id: UUID, vehicle: str, msg_id: str) -> Non
     """A vitals frame through the crew flow, ack then follow-up, as the endpoint runs it."""
     now = datetime.now(UTC)
     handled = await crew_message(
-        crew=state["crew"], link=CrewLink(vehicle_id=vehicle),
+        rt=state["runtime"], crew=state["crew"], link=CrewLink(vehicle_id=vehicle),
         principal=Principal(subject=f"crew-{vehicle}", role=Role.CREW, vehicle_id=vehicle),
         msg=VitalsMsg(type="vitals", msg_id=msg_id, call_id=call_id, at=now, **SHOCK),
         now=now)
