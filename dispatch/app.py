@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -30,7 +30,6 @@ from dispatch.config import Settings
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
-from dispatch.gc_tuning import tune_gc
 from dispatch.geo.calibration import recalibrate_every
 from dispatch.geo.coverage_service import CoverageService
 from dispatch.geo.eta import EtaModel
@@ -250,15 +249,18 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The dispatch service. Settings come from DISPATCH_* variables unless given."""
+def create_app(settings: Settings | None = None, *,
+               after_start: Callable[[], None] | None = None) -> FastAPI:
+    """The dispatch service. Settings come from DISPATCH_* variables unless given;
+    `after_start` runs once every connection is open (`dispatch serve` tunes the collector)."""
     settings = settings or Settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with open_services(settings, metrics) as state:
-            tune_gc()
+            if after_start is not None:
+                after_start()
             yield state
 
     app = FastAPI(title="dispatch", version="0.1.0", lifespan=lifespan,

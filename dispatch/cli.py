@@ -11,7 +11,7 @@ import warnings
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -27,6 +27,7 @@ from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.gc_tuning import tune_gc
 from dispatch.lang import parse_lang
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.names import fetch_place_names
@@ -34,6 +35,9 @@ from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
 from dispatch.users import add_user
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 class _Cli(typer.Typer):
@@ -135,10 +139,18 @@ def serve(
         asyncio.run(_preflight(Settings()))
     # websockets-sansio: uvicorn's current websocket protocol ("websockets" is its deprecated
     # legacy one, ~10% more CPU per crew message in the handover benchmark).
-    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("dispatch.cli:served_app", factory=True, host=host, port=port,
                 workers=workers, log_level="info", log_config=log_config,
                 ws="websockets-sansio",
                 ws_per_message_deflate=Settings().ws_per_message_deflate)
+
+
+def served_app() -> FastAPI:
+    """The application as `dispatch serve` runs it, in each worker process: the garbage
+    collector tuned for a long-running service once start-up is done (dispatch.gc_tuning)."""
+    from dispatch.app import create_app
+
+    return create_app(Settings(), after_start=tune_gc)
 
 
 @app.command()
