@@ -26,7 +26,7 @@ from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
 from dispatch.api.openapi import install_openapi
 from dispatch.bus import Bus
-from dispatch.config import Settings
+from dispatch.config import Settings, require_own_secret
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
@@ -249,11 +249,14 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Settings | None = None, *,
+def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
                after_start: Callable[[], None] | None = None) -> FastAPI:
-    """The dispatch service. Settings come from DISPATCH_* variables unless given;
+    """The dispatch service. Settings come from DISPATCH_* variables unless given; their
+    JWT secret must be the centre's own unless `dev_secret` (`dispatch demo` only).
     `after_start` runs once every connection is open (`dispatch serve` tunes the collector)."""
     settings = settings or Settings()
+    if not dev_secret:
+        require_own_secret(settings)
     metrics = Metrics()
 
     @asynccontextmanager

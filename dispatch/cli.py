@@ -22,7 +22,7 @@ import uvicorn
 from dispatch import logs
 from dispatch.auth import issue_token
 from dispatch.cli_errors import CliFailure, connecting, failure_message
-from dispatch.config import Settings
+from dispatch.config import DEV_JWT_SECRET, Settings, require_own_secret
 from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
@@ -135,6 +135,7 @@ def serve(
 ) -> None:
     """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
     log_config = _logging(verbose=verbose)
+    require_own_secret(Settings())
     if Settings().database_url is not None:
         asyncio.run(_preflight(Settings()))
     # websockets-sansio: uvicorn's current websocket protocol ("websockets" is its deprecated
@@ -151,6 +152,13 @@ def served_app() -> FastAPI:
     from dispatch.app import create_app
 
     return create_app(Settings(), after_start=tune_gc)
+
+
+def demo_app() -> FastAPI:
+    """The application as `dispatch demo` runs it: the development secret allowed."""
+    from dispatch.app import create_app
+
+    return create_app(Settings(), dev_secret=True)
 
 
 @app.command()
@@ -178,6 +186,9 @@ def demo(
                             subject=f"demo-{role.value}", role=role, now=now,
                             ttl_s=settings.token_ttl_s, **extra)
         typer.echo(f"{role.value:10s} token: {token}")
+    if settings.jwt_secret == DEV_JWT_SECRET:
+        typer.echo("(signed with the built-in development secret, which anyone can read: "
+                   "set DISPATCH_JWT_SECRET before others can reach this demo)")
     users = asyncio.run(_demo_users(settings))
     typer.echo("sign-in users (name / password):")
     for (name, role, extra), password in users:
@@ -187,7 +198,7 @@ def demo(
                f" API: /docs)")
     typer.echo("try: a chest-pain call clicked next to station ST001 (118.845, 32.034) goes to"
                " V001 (crew-V001) and pre-alerts H02 (ed-H02)")
-    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("dispatch.cli:demo_app", factory=True, host=host, port=port,
                 log_level="info" if verbose else "warning", log_config=log_config,
                 ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)

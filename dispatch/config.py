@@ -10,6 +10,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dispatch.domain import CoordSystem
 from dispatch.geo.policy import RankingPolicy
 
+# The secret the code ships with: public, so anyone could sign a token with it. Only
+# `dispatch demo` (throwaway users on one machine) runs with it; serving refuses it.
+DEV_JWT_SECRET = "change-me-dispatch-dev-secret-32bytes!"
+
+
+class PlaceholderSecret(Exception):
+    """The service was asked to serve with the public development secret."""
+
+
+def require_own_secret(settings: Settings) -> None:
+    """Refuse to serve with DEV_JWT_SECRET: tokens signed with it prove nothing."""
+    if settings.jwt_secret == DEV_JWT_SECRET:
+        raise PlaceholderSecret(
+            "DISPATCH_JWT_SECRET is not set: the built-in development secret is only for "
+            "`dispatch demo`; set a random secret of 32 characters or more "
+            "(e.g. `openssl rand -base64 48`)")
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
@@ -26,7 +43,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "dispatch"
     data_dir: str | None = Field(default=None, description="embedded PostgreSQL data directory")
 
-    jwt_secret: str = Field(default="change-me-dispatch-dev-secret-32bytes!", min_length=32)
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=32)
     jwt_issuer: str = "dispatch"
     token_ttl_s: int = 12 * 3600
 
