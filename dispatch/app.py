@@ -26,7 +26,7 @@ from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
 from dispatch.api.openapi import install_openapi
 from dispatch.bus import Bus
-from dispatch.config import Settings, require_own_secret
+from dispatch.config import DatabaseSettings, Settings, require_own_secret
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
@@ -71,8 +71,8 @@ def open_redis(settings: Settings) -> aioredis.Redis:
                        max_connections=200)
 
 
-def database_url(settings: Settings) -> str:
-    return settings.database_url or embedded_database_url(settings.data_dir)
+def database_url(database: DatabaseSettings) -> str:
+    return database.database_url or embedded_database_url(database.data_dir)
 
 
 @asynccontextmanager
@@ -256,7 +256,7 @@ def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
     `after_start` runs once every connection is open (`dispatch serve` tunes the collector)."""
     settings = settings or Settings()
     if not dev_secret:
-        require_own_secret(settings)
+        require_own_secret(settings.auth)
     metrics = Metrics()
 
     @asynccontextmanager

@@ -22,7 +22,13 @@ import uvicorn
 from dispatch import logs
 from dispatch.auth import issue_token
 from dispatch.cli_errors import CliFailure, connecting, failure_message
-from dispatch.config import DEV_JWT_SECRET, Settings, require_own_secret
+from dispatch.config import (
+    DEV_JWT_SECRET,
+    DatabaseSettings,
+    RedisSettings,
+    Settings,
+    require_own_secret,
+)
 from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
@@ -79,10 +85,10 @@ def _logging(*, verbose: bool = False, level: str = "INFO") -> dict[str, Any]:
     return config
 
 
-async def _connect(settings: Settings) -> asyncpg.Connection:
+async def _connect(database: DatabaseSettings) -> asyncpg.Connection:
     from dispatch.app import database_url
 
-    url = database_url(settings)
+    url = database_url(database)
     conn: asyncpg.Connection = await connecting("PostgreSQL", url, asyncpg.connect(url))
     return conn
 
@@ -99,7 +105,7 @@ async def _load(settings: Settings, collection: dict[str, object], *,
     conn = await _connect(settings)
     try:
         if reset:
-            await _reset(conn, settings)
+            await _reset(conn, settings.database, settings.redis)
         await run_migrations(conn=conn, schema=settings.db_schema)
         await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
         await init_connection(conn)
@@ -111,15 +117,16 @@ async def _load(settings: Settings, collection: dict[str, object], *,
         await conn.close()
 
 
-async def _reset(conn: asyncpg.Connection, settings: Settings) -> None:
+async def _reset(conn: asyncpg.Connection, database: DatabaseSettings,
+                 redis_settings: RedisSettings) -> None:
     """Every table of the schema and every Redis key of the prefix, gone (the demo afresh)."""
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-    if settings.redis_url is not None:  # the embedded Redis starts empty anyway
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{database.db_schema}" CASCADE')
+    if redis_settings.redis_url is not None:  # the embedded Redis starts empty anyway
         import redis.asyncio as aioredis
 
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = aioredis.Redis.from_url(redis_settings.redis_url)
         try:
-            keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*")]
+            keys = [k async for k in redis.scan_iter(match=f"{redis_settings.redis_prefix}:*")]
             if keys:
                 await redis.delete(*keys)
         finally:
@@ -135,7 +142,7 @@ def serve(
 ) -> None:
     """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
     log_config = _logging(verbose=verbose)
-    require_own_secret(Settings())
+    require_own_secret(Settings().auth)
     if Settings().database_url is not None:
         asyncio.run(_preflight(Settings()))
     # websockets-sansio: uvicorn's current websocket protocol ("websockets" is its deprecated
@@ -189,7 +196,7 @@ def demo(
     if settings.jwt_secret == DEV_JWT_SECRET:
         typer.echo("(signed with the built-in development secret, which anyone can read: "
                    "set DISPATCH_JWT_SECRET before others can reach this demo)")
-    users = asyncio.run(_demo_users(settings))
+    users = asyncio.run(_demo_users(settings.database))
     typer.echo("sign-in users (name / password):")
     for (name, role, extra), password in users:
         where = f" ({', '.join(extra.values())})" if extra else ""
@@ -214,11 +221,11 @@ DEMO_USERS: list[tuple[str, Role, dict[str, str]]] = [
 
 
 async def _demo_users(
-    settings: Settings,
+    database: DatabaseSettings,
 ) -> list[tuple[tuple[str, Role, dict[str, str]], str]]:
     """(Re)create the demo users with fresh random passwords; return them with the passwords."""
     created = []
-    conn = await _migrated(settings)
+    conn = await _migrated(database)
     try:
         for name, role, extra in DEMO_USERS:
             password = secrets.token_urlsafe(9)
@@ -229,11 +236,11 @@ async def _demo_users(
     return created
 
 
-async def _migrated(settings: Settings) -> asyncpg.Connection:
+async def _migrated(database: DatabaseSettings) -> asyncpg.Connection:
     """A migrated connection on the service's schema."""
-    conn = await _connect(settings)
-    await run_migrations(conn=conn, schema=settings.db_schema)
-    await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+    conn = await _connect(database)
+    await run_migrations(conn=conn, schema=database.db_schema)
+    await conn.execute(f'SET search_path TO "{database.db_schema}", public')
     return conn
 
 
@@ -251,7 +258,7 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
 
     async def run() -> None:
-        conn = await _migrated(Settings())
+        conn = await _migrated(Settings().database)
         try:
             await add_user(conn=conn, name=name, role=role, password=password,
                            vehicle_id=vehicle, hospital_id=hospital)

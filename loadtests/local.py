@@ -82,7 +82,7 @@ async def local_service(
         env["DISPATCH_RANKING_POLICY"] = policy
     env.update(extra_env or {})
     if ws_deflate is None:
-        ws_deflate = Settings().ws_per_message_deflate
+        ws_deflate = Settings().server.ws_per_message_deflate
     env["DISPATCH_WS_PER_MESSAGE_DEFLATE"] = str(ws_deflate).lower()
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []

@@ -23,9 +23,9 @@ async def calibrate_now(
     request: Request, orchestrator: OrchestratorDep, principal: PrincipalDep, now: Now
 ) -> JSON:
     principal.require(Role.ADMIN)
-    settings = request.state.settings
+    eta = request.state.settings.eta
     fit = await calibrate(pool=orchestrator.pool, base=orchestrator.eta_model, now=now,
-                          lookback_days=settings.eta_calibration_days,
-                          min_samples=settings.eta_min_samples)
+                          lookback_days=eta.eta_calibration_days,
+                          min_samples=eta.eta_min_samples)
     orchestrator.eta_model = fit.model  # this instance now; the others at their next tick
     return JSON(fit.to_dict())
