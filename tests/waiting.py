@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
+import redis.asyncio as aioredis
 
 T = TypeVar("T")
 
 WITHIN_S = 10.0
 
 
-async def eventually(probe: Callable[[], Awaitable[T] | T], *, what: str,
+async def eventually(probe: Callable[[], Awaitable[T]], *, what: str,
                      within_s: float = WITHIN_S, every_s: float = 0.02) -> T:
-    """`probe()`'s first truthy result, asked every `every_s`; an AssertionError naming
-    `what` (and the last result) if none comes within `within_s`."""
+    """`await probe()`'s first truthy result, asked every `every_s`; an AssertionError
+    naming `what` (and the last result) if none comes within `within_s`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while True:
-        result = probe()
-        value: T = await result if inspect.isawaitable(result) else result  # type: ignore[assignment]
+        value = await probe()
         if value:
             return value
         if loop.time() > deadline:
@@ -43,3 +42,9 @@ async def waiting_for_lock(observer: asyncpg.Connection, *, pid: int | None = No
         return n
 
     await eventually(waits, what=f"a session (pid {pid}, {statement!r}) waiting for a lock")
+
+
+async def indexed(redis: aioredis.Redis, key: str, member: str) -> bool:
+    """Whether the GEO set `key` holds `member` (a vehicle in the live index)."""
+    position = await redis.geopos(key, member)
+    return position != [None]
