@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -38,7 +38,7 @@ from dispatch.api.errors import error_body, install_error_handlers, too_large_bo
 from dispatch.api.json import JSON
 from dispatch.api.nul import RefuseNul
 from dispatch.api.openapi import install_openapi
-from dispatch.config import Settings
+from dispatch.config import DatabaseSettings, Settings, require_own_secret
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
 from dispatch.embedded import embedded_database_url, embedded_redis
@@ -48,7 +48,6 @@ from dispatch.flows.crew_batches import CrewBatches
 from dispatch.flows.eta_calibration import recalibrate_every
 from dispatch.flows.fleet import rebuild_index
 from dispatch.flows.queue import sweep_queue
-from dispatch.gc_tuning import tune_gc
 from dispatch.geo.eta import EtaModel
 from dispatch.handover.config import HandoverConfig
 from dispatch.live_index import LiveIndex
@@ -87,8 +86,8 @@ def open_redis(settings: Settings) -> aioredis.Redis:
                        max_connections=200)
 
 
-def database_url(settings: Settings) -> str:
-    return settings.database_url or embedded_database_url(settings.data_dir)
+def database_url(database: DatabaseSettings) -> str:
+    return database.database_url or embedded_database_url(database.data_dir)
 
 
 @asynccontextmanager
@@ -258,15 +257,21 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The dispatch service. Settings come from DISPATCH_* variables unless given."""
+def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
+               after_start: Callable[[], None] | None = None) -> FastAPI:
+    """The dispatch service. Settings come from DISPATCH_* variables unless given; their
+    JWT secret must be the centre's own unless `dev_secret` (`dispatch demo` only).
+    `after_start` runs once every connection is open (`dispatch serve` tunes the collector)."""
     settings = settings or Settings()
+    if not dev_secret:
+        require_own_secret(settings.auth)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with open_services(settings, metrics) as state:
-            tune_gc()
+            if after_start is not None:
+                after_start()
             yield state
 
     app = FastAPI(title="dispatch", version="0.1.0", lifespan=lifespan,

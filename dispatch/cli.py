@@ -11,7 +11,7 @@ import warnings
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -22,11 +22,18 @@ import uvicorn
 from dispatch import logs
 from dispatch.auth import issue_token
 from dispatch.cli_errors import CliFailure, connecting, failure_message
-from dispatch.config import Settings
+from dispatch.config import (
+    DEV_JWT_SECRET,
+    DatabaseSettings,
+    RedisSettings,
+    Settings,
+    require_own_secret,
+)
 from dispatch.db.migrate import migrate as run_migrations
 from dispatch.db.pool import init_connection
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
+from dispatch.gc_tuning import tune_gc
 from dispatch.lang import parse_lang
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.names import fetch_place_names
@@ -34,6 +41,9 @@ from dispatch.metrics.queries import compute_period_report
 from dispatch.metrics.report import write_report
 from dispatch.refdata import load_reference
 from dispatch.users import add_user
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 class _Cli(typer.Typer):
@@ -75,10 +85,10 @@ def _logging(*, verbose: bool = False, level: str = "INFO") -> dict[str, Any]:
     return config
 
 
-async def _connect(settings: Settings) -> asyncpg.Connection:
+async def _connect(database: DatabaseSettings) -> asyncpg.Connection:
     from dispatch.app import database_url
 
-    url = database_url(settings)
+    url = database_url(database)
     conn: asyncpg.Connection = await connecting("PostgreSQL", url, asyncpg.connect(url))
     return conn
 
@@ -95,7 +105,7 @@ async def _load(settings: Settings, collection: dict[str, object], *,
     conn = await _connect(settings)
     try:
         if reset:
-            await _reset(conn, settings)
+            await _reset(conn, settings.database, settings.redis)
         await run_migrations(conn=conn, schema=settings.db_schema)
         await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
         await init_connection(conn)
@@ -107,15 +117,16 @@ async def _load(settings: Settings, collection: dict[str, object], *,
         await conn.close()
 
 
-async def _reset(conn: asyncpg.Connection, settings: Settings) -> None:
+async def _reset(conn: asyncpg.Connection, database: DatabaseSettings,
+                 redis_settings: RedisSettings) -> None:
     """Every table of the schema and every Redis key of the prefix, gone (the demo afresh)."""
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-    if settings.redis_url is not None:  # the embedded Redis starts empty anyway
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{database.db_schema}" CASCADE')
+    if redis_settings.redis_url is not None:  # the embedded Redis starts empty anyway
         import redis.asyncio as aioredis
 
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = aioredis.Redis.from_url(redis_settings.redis_url)
         try:
-            keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*")]
+            keys = [k async for k in redis.scan_iter(match=f"{redis_settings.redis_prefix}:*")]
             if keys:
                 await redis.delete(*keys)
         finally:
@@ -131,14 +142,30 @@ def serve(
 ) -> None:
     """Run the service (embedded PostgreSQL and Redis when no URLs are set)."""
     log_config = _logging(verbose=verbose)
+    require_own_secret(Settings().auth)
     if Settings().database_url is not None:
         asyncio.run(_preflight(Settings()))
     # websockets-sansio: uvicorn's current websocket protocol ("websockets" is its deprecated
     # legacy one, ~10% more CPU per crew message in the handover benchmark).
-    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("dispatch.cli:served_app", factory=True, host=host, port=port,
                 workers=workers, log_level="info", log_config=log_config,
                 ws="websockets-sansio",
                 ws_per_message_deflate=Settings().ws_per_message_deflate)
+
+
+def served_app() -> FastAPI:
+    """The application as `dispatch serve` runs it, in each worker process: the garbage
+    collector tuned for a long-running service once start-up is done (dispatch.gc_tuning)."""
+    from dispatch.app import create_app
+
+    return create_app(Settings(), after_start=tune_gc)
+
+
+def demo_app() -> FastAPI:
+    """The application as `dispatch demo` runs it: the development secret allowed."""
+    from dispatch.app import create_app
+
+    return create_app(Settings(), dev_secret=True)
 
 
 @app.command()
@@ -166,7 +193,10 @@ def demo(
                             subject=f"demo-{role.value}", role=role, now=now,
                             ttl_s=settings.token_ttl_s, **extra)
         typer.echo(f"{role.value:10s} token: {token}")
-    users = asyncio.run(_demo_users(settings))
+    if settings.jwt_secret == DEV_JWT_SECRET:
+        typer.echo("(signed with the built-in development secret, which anyone can read: "
+                   "set DISPATCH_JWT_SECRET before others can reach this demo)")
+    users = asyncio.run(_demo_users(settings.database))
     typer.echo("sign-in users (name / password):")
     for (name, role, extra), password in users:
         where = f" ({', '.join(extra.values())})" if extra else ""
@@ -175,7 +205,7 @@ def demo(
                f" API: /docs)")
     typer.echo("try: a chest-pain call clicked next to station ST001 (118.845, 32.034) goes to"
                " V001 (crew-V001) and pre-alerts H02 (ed-H02)")
-    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("dispatch.cli:demo_app", factory=True, host=host, port=port,
                 log_level="info" if verbose else "warning", log_config=log_config,
                 ws="websockets-sansio",
                 ws_per_message_deflate=settings.ws_per_message_deflate)
@@ -191,11 +221,11 @@ DEMO_USERS: list[tuple[str, Role, dict[str, str]]] = [
 
 
 async def _demo_users(
-    settings: Settings,
+    database: DatabaseSettings,
 ) -> list[tuple[tuple[str, Role, dict[str, str]], str]]:
     """(Re)create the demo users with fresh random passwords; return them with the passwords."""
     created = []
-    conn = await _migrated(settings)
+    conn = await _migrated(database)
     try:
         for name, role, extra in DEMO_USERS:
             password = secrets.token_urlsafe(9)
@@ -206,11 +236,11 @@ async def _demo_users(
     return created
 
 
-async def _migrated(settings: Settings) -> asyncpg.Connection:
+async def _migrated(database: DatabaseSettings) -> asyncpg.Connection:
     """A migrated connection on the service's schema."""
-    conn = await _connect(settings)
-    await run_migrations(conn=conn, schema=settings.db_schema)
-    await conn.execute(f'SET search_path TO "{settings.db_schema}", public')
+    conn = await _connect(database)
+    await run_migrations(conn=conn, schema=database.db_schema)
+    await conn.execute(f'SET search_path TO "{database.db_schema}", public')
     return conn
 
 
@@ -228,7 +258,7 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
 
     async def run() -> None:
-        conn = await _migrated(Settings())
+        conn = await _migrated(Settings().database)
         try:
             await add_user(conn=conn, name=name, role=role, password=password,
                            vehicle_id=vehicle, hospital_id=hospital)

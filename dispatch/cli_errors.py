@@ -12,6 +12,7 @@ import asyncpg
 import redis.exceptions
 from pydantic import ValidationError
 
+from dispatch.config import PlaceholderSecret
 from dispatch.db.migrate import MigrationChanged
 
 T = TypeVar("T")
@@ -65,7 +66,7 @@ def _settings_message(exc: ValidationError) -> str:
 
 def failure_message(exc: BaseException) -> str | None:
     """The one line for a failure the user can fix; None for anything else."""
-    if isinstance(exc, CliFailure | MigrationChanged):
+    if isinstance(exc, CliFailure | MigrationChanged | PlaceholderSecret):
         return str(exc)
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return _settings_message(exc)

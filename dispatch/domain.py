@@ -24,6 +24,13 @@ class TransportClass(StrEnum):
     NON_EMERGENCY = "non_emergency"
 
 
+# The clinical vocabulary. A new pathway or specialist service is added here, then given its
+# clinical rules (dispatch/triage/tables: the rules that raise the need, destination.json's
+# need -> capability and fallback, protocol.json's team order). Reference data, the
+# handover frames, the protocol's checks and destination choice read these enumerations;
+# tests/test_vocabulary.py holds the tables and the screens' lists and labels to them.
+
+
 class Pathway(StrEnum):
     """The five specialist centres of the national plans."""
 
@@ -32,6 +39,77 @@ class Pathway(StrEnum):
     TRAUMA = "trauma"
     MATERNAL = "maternal"
     PAEDIATRIC = "paediatric"
+
+
+class Capability(StrEnum):
+    """What a receiving hospital can do: listed in its reference data (hospitals.capabilities),
+    diverted or reported unavailable by its centre, and what triage's needs map onto.
+
+    ED is the emergency department every hospital has: never listed, but a centre may
+    divert it (then it takes nobody)."""
+
+    ED = "ed"
+    PCI = "pci"
+    THROMBOLYSIS = "thrombolysis"
+    THROMBECTOMY = "thrombectomy"
+    MATERNAL = "maternal"
+    PAEDIATRIC = "paediatric"
+    NEONATAL = "neonatal"
+    TRAUMA = "trauma"
+
+
+# What a hospital's reference data may list.
+LISTED_CAPABILITIES: tuple[Capability, ...] = tuple(c for c in Capability if c is not Capability.ED)
+
+# Chinese names of the capabilities, for what a crew or a centre reads (refusals).
+CAPABILITY_ZH: dict[Capability, str] = {
+    Capability.ED: "急诊科",
+    Capability.PCI: "急诊PCI（导管室）",
+    Capability.THROMBOLYSIS: "静脉溶栓",
+    Capability.THROMBECTOMY: "血管内取栓",
+    Capability.TRAUMA: "创伤中心",
+    Capability.MATERNAL: "危重孕产妇救治",
+    Capability.PAEDIATRIC: "儿科急诊",
+    Capability.NEONATAL: "危重新生儿救治",
+}
+
+
+class Need(StrEnum):
+    """What a triage result asks of the receiving hospital (a rule's `needs`).
+
+    Most specific first: destination choice names, and falls back from, the first unmet
+    need in this order. tables/destination.json maps each to a capability (trauma needs
+    with the lowest trauma level that serves) and to the need it falls back to."""
+
+    PCI = "pci"
+    THROMBECTOMY = "thrombectomy"
+    THROMBOLYSIS = "thrombolysis"
+    TRAUMA_1 = "trauma_1"
+    TRAUMA_2 = "trauma_2"
+    NEONATAL = "neonatal"
+    MATERNAL = "maternal"
+    PAEDIATRIC = "paediatric"
+    ED = "ed"  # any emergency department: every call to hospital needs one
+
+
+class Team(StrEnum):
+    """Teams a receiving centre activates ahead of arrival (三通三联, the five centres)."""
+
+    CATH_LAB = "cath_lab"
+    STROKE_TEAM = "stroke_team"
+    TRAUMA_TEAM = "trauma_team"
+    OBSTETRIC = "obstetric"
+    NEONATAL = "neonatal"
+
+
+# The team each specialist centre activates for its pathway (the ED board suggests it).
+CENTRE_TEAMS: dict[Pathway, tuple[Team, ...]] = {
+    Pathway.CHEST_PAIN: (Team.CATH_LAB,),
+    Pathway.STROKE: (Team.STROKE_TEAM,),
+    Pathway.TRAUMA: (Team.TRAUMA_TEAM,),
+    Pathway.MATERNAL: (Team.OBSTETRIC,),
+    Pathway.PAEDIATRIC: (Team.NEONATAL,),
+}
 
 
 class VehicleKind(StrEnum):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -65,9 +66,12 @@ class PlacesCache:
     """Places, refreshed when the shared version counter moves."""
 
     def __init__(
-        self, *, pool: asyncpg.Pool, redis: aioredis.Redis, prefix: str, check_every_s: float = 2.0
+        self, *, pool: asyncpg.Pool, redis: aioredis.Redis, prefix: str, check_every_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock`: seconds, monotonic (a test's own, to pass `check_every_s` at will)."""
         self._pool = pool
+        self._clock = clock
         self._redis = redis
         self._key = f"{prefix}:refdata:version"
         self._check_every_s = check_every_s
@@ -88,7 +92,7 @@ class PlacesCache:
         async with self._lock:
             if self._places is not None and self._valid() and self._fresh():
                 return self._places  # checked while this caller waited
-            began = time.monotonic()
+            began = self._clock()
             version: object
             try:
                 version = await self._redis.get(self._key)
@@ -113,9 +117,9 @@ class PlacesCache:
         return self._invalidated_at < self._checked_at
 
     def _fresh(self) -> bool:
-        return time.monotonic() - self._checked_at < self._check_every_s
+        return self._clock() - self._checked_at < self._check_every_s
 
     async def invalidate(self) -> None:
         """Tell every instance that reference data changed."""
         await self._redis.incr(self._key)
-        self._invalidated_at = time.monotonic()  # after the INCR: later checks see it
+        self._invalidated_at = self._clock()  # after the INCR: later checks see it

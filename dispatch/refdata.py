@@ -10,17 +10,34 @@ import math
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from shapely.geometry import shape
 
 from dispatch.db import reference
-from dispatch.domain import VehicleKind
+from dispatch.domain import LISTED_CAPABILITIES, Capability, VehicleKind
 from dispatch.errors import InvalidInput
 from dispatch.fields import WholeNumber
 
-HOSPITAL_CAPABILITIES = frozenset(
-    {"pci", "thrombolysis", "thrombectomy", "trauma", "maternal", "paediatric", "neonatal"}
-)
+
+def _listed(value: object) -> Capability:
+    """A capability a hospital may list: any but the ED, which every hospital has."""
+    if isinstance(value, str) and value in _LISTED:
+        return Capability(value)
+    raise ValueError(f"Input should be one of {', '.join(map(repr, _LISTED))}")
+
+
+_LISTED = tuple(c.value for c in LISTED_CAPABILITIES)
+ListedCapability = Annotated[
+    Capability, PlainValidator(_listed), WithJsonSchema({"type": "string", "enum": list(_LISTED)})
+]
 
 
 class _Props(BaseModel):
@@ -52,8 +69,7 @@ class VehicleProps(_Props):
 class HospitalProps(_Props):
     type: Literal["hospital"]
     district_id: str | None = None
-    capabilities: list[Literal["pci", "thrombolysis", "thrombectomy", "trauma", "maternal",
-                               "paediatric", "neonatal"]] = Field(default_factory=list)
+    capabilities: list[ListedCapability] = Field(default_factory=list)
     trauma_level: WholeNumber | None = Field(default=None, ge=1, le=3)
 
 

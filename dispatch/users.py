@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dispatch.auth import Unauthenticated, issue_token
-from dispatch.config import Settings
+from dispatch.config import AuthSettings
 from dispatch.db import users as users_db
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
@@ -101,7 +101,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 async def log_in(
-    *, pool: asyncpg.Pool, settings: Settings, name: str, password: str, now: datetime
+    *, pool: asyncpg.Pool, auth: AuthSettings, name: str, password: str, now: datetime
 ) -> Login:
     """Check a name and password; the user's token, or Unauthenticated (same for either)."""
     async with pool.acquire() as conn:
@@ -116,9 +116,9 @@ async def log_in(
         async with pool.acquire() as conn:
             await users_db.set_password_hash(conn=conn, name=name, password_hash=new_hash)
     role = Role(user["role"])
-    token = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer, subject=name,
-                        role=role, now=now, ttl_s=settings.token_ttl_s,
+    token = issue_token(secret=auth.jwt_secret, issuer=auth.jwt_issuer, subject=name,
+                        role=role, now=now, ttl_s=auth.token_ttl_s,
                         vehicle_id=user["vehicle_id"], hospital_id=user["hospital_id"])
     return Login(token=token, name=name, role=role, vehicle_id=user["vehicle_id"],
                  hospital_id=user["hospital_id"],
-                 expires_at=now.replace(microsecond=0) + timedelta(seconds=settings.token_ttl_s))
+                 expires_at=now.replace(microsecond=0) + timedelta(seconds=auth.token_ttl_s))

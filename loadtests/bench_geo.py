@@ -317,7 +317,8 @@ async def bench_coverage_service(
     """The Nanjing demo through the API: coverage cold and warm, GeoJSON, move-up."""
     tag = f"bench_{secrets.token_hex(4)}"
     settings = Settings(database_url=database_url, redis_url=redis_url, db_schema=tag,
-                        redis_prefix=tag, eta_recalibrate_s=0)
+                        redis_prefix=tag, eta_recalibrate_s=0,
+                        jwt_secret=secrets.token_urlsafe(32))
     app = create_app(settings)
     token = issue_token(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                         subject="bench", role=Role.ADMIN, now=datetime.now(UTC), ttl_s=3600)

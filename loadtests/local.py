@@ -82,7 +82,7 @@ async def local_service(
         env["DISPATCH_RANKING_POLICY"] = policy
     env.update(extra_env or {})
     if ws_deflate is None:
-        ws_deflate = Settings().ws_per_message_deflate
+        ws_deflate = Settings().server.ws_per_message_deflate
     env["DISPATCH_WS_PER_MESSAGE_DEFLATE"] = str(ws_deflate).lower()
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
@@ -114,10 +114,11 @@ async def local_service(
 def start_process(
     *, env: dict[str, str], uvicorn_args: tuple[str, ...] = ()
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start one uvicorn service process on a free local port; return its base URL and it."""
+    """Start one uvicorn service process (the app as `dispatch serve` runs it) on a free
+    local port; return its base URL and it."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
+        [sys.executable, "-m", "uvicorn", "dispatch.cli:served_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_args],
         env=env)
     return f"http://127.0.0.1:{port}", proc

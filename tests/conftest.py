@@ -43,6 +43,7 @@ def isolated_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": DATABASE_URL, "redis_url": REDIS_URL, "db_schema": tag,
         "redis_prefix": tag, "db_pool_min": 1, "db_pool_max": 10,
+        "jwt_secret": secrets.token_urlsafe(32),
     }
     values.update(overrides)
     return Settings(**values)

@@ -25,9 +25,10 @@ async def login(body: LoginIn, rt: RuntimeDep, now: Now) -> JSON:
     """The same bearer JWT `dispatch token` issues, bound to the user's role and vehicle or
     hospital, with when it expires and what the screens show times and maps in."""
     settings = rt.settings
-    result = await log_in(pool=rt.pool, settings=settings, name=body.name,
+    result = await log_in(pool=rt.pool, auth=settings.auth, name=body.name,
                           password=body.password, now=now)
-    return JSON({**result.to_dict(), "timezone": settings.display_timezone,
-                 "map": {"tile_url": settings.map_tile_url,
-                         "tile_coord_system": settings.map_tile_coord_system.value,
-                         "tile_attribution": settings.map_tile_attribution}})
+    display = settings.display
+    return JSON({**result.to_dict(), "timezone": display.display_timezone,
+                 "map": {"tile_url": display.map_tile_url,
+                         "tile_coord_system": display.map_tile_coord_system.value,
+                         "tile_attribution": display.map_tile_attribution}})

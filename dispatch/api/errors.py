@@ -135,10 +135,9 @@ async def _audit_refusal(request: Request, status: int, reason: str) -> None:
     token = token.strip() if scheme.lower() == "bearer" else ""
     principal: Principal | None = None
     if status == 403:  # the token was good; only the role or binding was refused
-        settings = request.state.settings
+        auth = request.state.settings.auth
         try:
-            principal = verify_token(token=token, secret=settings.jwt_secret,
-                                     issuer=settings.jwt_issuer)
+            principal = verify_token(token=token, secret=auth.jwt_secret, issuer=auth.jwt_issuer)
         except Unauthenticated:
             principal = None
     await record_refusal(pool, principal=principal, token=token or None, status=status,

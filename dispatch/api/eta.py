@@ -22,7 +22,8 @@ async def get_model(rt: RuntimeDep, principal: PrincipalDep) -> JSON:
 @router.post("/v1/admin/eta/calibrate", summary="Refit the ETA model from completed trips now")
 async def calibrate_now(rt: RuntimeDep, principal: PrincipalDep, now: Now) -> JSON:
     principal.require(Role.ADMIN)
-    fit = await calibrate(rt=rt, now=now, lookback_days=rt.settings.eta_calibration_days,
-                          min_samples=rt.settings.eta_min_samples)
+    eta = rt.settings.eta
+    fit = await calibrate(rt=rt, now=now, lookback_days=eta.eta_calibration_days,
+                          min_samples=eta.eta_min_samples)
     rt.eta.replace(fit.model)  # this instance now; the others at their next tick
     return JSON(fit.to_dict())

@@ -47,7 +47,7 @@ async def indicators(
                     ] = None,
 ) -> Response:
     principal.require(Role.DISPATCHER)
-    tz = tz or rt.settings.display_timezone
+    tz = tz or rt.settings.display.display_timezone
     language = parse_lang(lang)
     if end <= start:
         raise InvalidInput("'to' must be after 'from'", field="to")
@@ -68,7 +68,7 @@ async def indicators(
         # helpers only if the pool has them to spare: requests waiting on each other's
         # second connection would stall the pool; with none the one connection does it all
         with contextlib.suppress(TimeoutError):
-            for _ in range(rt.settings.indicator_connections - 1):
+            for _ in range(rt.settings.database.indicator_connections - 1):
                 helpers.append(await stack.enter_async_context(pool.acquire(timeout=0.05)))
         report = await compute_indicators(conn=conn, start=start, end=end, by=dims,
                                           config=config, helpers=helpers)

@@ -27,10 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-from dispatch.domain import VehicleStatus
+from dispatch.domain import Capability, Team, VehicleStatus
 from dispatch.errors import HandoverError
 from dispatch.fields import Instant, Number, WholeNumber
-from dispatch.handover.state import Team
 
 __all__ = [
     "CLOSE_INVALID_DATA",
@@ -225,21 +224,6 @@ class DoseUnit(StrEnum):
     MMOL = "mmol"
     IU = "[iU]"
     PUFF = "{puff}"
-
-
-class Capability(StrEnum):
-    """Hospital capabilities a centre may divert (schema 0001_core.sql, hospitals)."""
-
-    # The whole emergency department: destination choice sends it nobody while it is on
-    # (dispatch.triage.destination.meets; "ed" in hospitals.diversion).
-    ED = "ed"
-    PCI = "pci"
-    THROMBOLYSIS = "thrombolysis"
-    THROMBECTOMY = "thrombectomy"
-    MATERNAL = "maternal"
-    PAEDIATRIC = "paediatric"
-    NEONATAL = "neonatal"
-    TRAUMA = "trauma"
 
 
 # ---------------------------------------------------------------------------- crew -> server

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any, NoReturn
 from uuid import UUID
 
-from dispatch.domain import EventKind, Role
+from dispatch.domain import EventKind, Role, Team
 from dispatch.errors import Conflict, Forbidden, HandoverError, InvalidInput
 
 __all__ = [
@@ -55,16 +55,6 @@ __all__ = [
 # Tablets and screens keep their own clocks. A source time this far ahead of ours is
 # a wrong clock, not an early event; a few minutes of drift are normal on phones.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
-class Team(StrEnum):
-    """Teams a receiving centre activates ahead of arrival (三通三联, the five centres)."""
-
-    CATH_LAB = "cath_lab"
-    STROKE_TEAM = "stroke_team"
-    TRAUMA_TEAM = "trauma_team"
-    OBSTETRIC = "obstetric"
-    NEONATAL = "neonatal"
 
 
 class Phase(StrEnum):

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from dispatch.domain import Acuity, EventKind, Pathway, TransportClass
+from dispatch.domain import Acuity, Capability, EventKind, Pathway, TransportClass
 
 DepartureFrom = Literal["dispatched", "answered"]
 
@@ -80,9 +80,9 @@ INTERVALS: tuple[str, ...] = (
 # non-PCI hospitals) and China Chest Pain Centre accreditation standard (2015).
 # LVO -> thrombectomy-capable centre: AHA/ASA 2019 acute ischaemic stroke guideline
 # (EMS triage to an endovascular-capable centre) and China stroke centre standard (2019).
-DIRECT_CAPABILITY: tuple[tuple[str, str], ...] = (
-    ("stemi", "pci"),
-    ("lvo", "thrombectomy"),
+DIRECT_CAPABILITY: tuple[tuple[str, Capability], ...] = (
+    ("stemi", Capability.PCI),
+    ("lvo", Capability.THROMBECTOMY),
 )
 
 

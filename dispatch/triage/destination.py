@@ -16,22 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dispatch.domain import TransportClass
+from dispatch.domain import CAPABILITY_ZH, Capability, Need, Team, TransportClass
 from dispatch.triage.inputs import Findings
 from dispatch.triage.protocol import Protocol, load_protocol
 from dispatch.triage.result import Reason, TriageResult
 
-# Order in which needs are tried for the "primary" capability: the most specific first.
-NEED_ORDER = (
-    "pci",
-    "thrombectomy",
-    "thrombolysis",
-    "trauma_1",
-    "trauma_2",
-    "neonatal",
-    "maternal",
-    "paediatric",
-)
+# Order in which needs are tried for the "primary" capability: the most specific first
+# (dispatch.domain.Need is declared in that order).
+NEED_ORDER: tuple[Need, ...] = tuple(n for n in Need if n is not Need.ED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +72,11 @@ class DestinationChoice:
 
 def meets(*, hospital: HospitalOption, need: str, protocol: Protocol) -> bool:
     """Whether a hospital, as it stands (diversion included), can meet one need."""
-    if "ed" in hospital.diversion:
+    if Capability.ED in hospital.diversion:
         return False
     spec = protocol.destination["need_capability"][need]
     capability = spec["capability"]
-    if capability == "ed":
+    if capability == Capability.ED:
         return True
     if capability not in hospital.capabilities or capability in hospital.diversion:
         return False
@@ -98,22 +90,11 @@ def meets(*, hospital: HospitalOption, need: str, protocol: Protocol) -> bool:
     return True
 
 
-# Chinese names of the capabilities, for the refusals a crew reads.
-CAPABILITY_ZH = {
-    "ed": "急诊科",
-    "pci": "急诊PCI（导管室）",
-    "thrombolysis": "静脉溶栓",
-    "thrombectomy": "血管内取栓",
-    "trauma": "创伤中心",
-    "maternal": "危重孕产妇救治",
-    "paediatric": "儿科急诊",
-    "neonatal": "危重新生儿救治",
-}
-
 # Needs a requested hospital may meet another way. LVO: the stroke rule itself sends an LVO
 # beyond the bypass limit to the nearest thrombolysis centre (STROKE_2018, `_lvo`); the crew
 # on scene, who knows the traffic and the onset better, may make that call.
-REQUEST_ALTERNATIVES = {"thrombectomy": ("thrombectomy", "thrombolysis")}
+REQUEST_ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    Need.THROMBECTOMY: (Need.THROMBECTOMY, Need.THROMBOLYSIS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +120,11 @@ def refusal(
     """
     protocol = protocol or load_protocol()
     hid = hospital.hospital_id
-    if "ed" in hospital.diversion:
-        return Refusal("ed", f"{hid} 急诊科正在分流，暂停接收患者",
+    if Capability.ED in hospital.diversion:
+        return Refusal(Need.ED, f"{hid} 急诊科正在分流，暂停接收患者",
                        f"{hid}: the ED is on diversion")
-    order = {n: i for i, n in enumerate(NEED_ORDER)}
-    for need in sorted(needs - {"ed"}, key=lambda n: (order.get(n, len(order)), n)):
+    order: dict[str, int] = {n: i for i, n in enumerate(NEED_ORDER)}
+    for need in sorted(needs - {Need.ED}, key=lambda n: (order.get(n, len(order)), n)):
         if any(meets(hospital=hospital, need=n, protocol=protocol)
                for n in REQUEST_ALTERNATIVES.get(need, (need,))):
             continue
@@ -156,7 +137,7 @@ def _why_not(hospital: HospitalOption, need: str, protocol: Protocol) -> Refusal
     hid = hospital.hospital_id
     spec = protocol.destination["need_capability"][need]
     cap: str = spec["capability"]
-    zh = CAPABILITY_ZH.get(cap, cap)
+    zh = CAPABILITY_ZH[Capability(cap)]
     if cap not in hospital.capabilities:
         return Refusal(need, f"{hid} 不具备{zh}能力", f"{hid} has no {cap} capability")
     if cap in hospital.diversion:
@@ -184,7 +165,7 @@ def _able(
     *, options: Sequence[HospitalOption], needs: frozenset[str], protocol: Protocol
 ) -> list[HospitalOption]:
     """The hospitals meeting every need."""
-    required = needs | {"ed"}  # an ED on diversion takes nobody, whatever else it offers
+    required = needs | {Need.ED}  # an ED on diversion takes nobody, whatever else it offers
     return [
         h for h in options if all(meets(hospital=h, need=n, protocol=protocol) for n in required)
     ]
@@ -221,9 +202,9 @@ def _lvo(
     protocol: Protocol,
 ) -> tuple[HospitalOption | None, frozenset[str], list[Reason], list[str]]:
     """LVO: thrombectomy centre within the bypass limit, else the nearest thrombolysis centre."""
-    others = needs - {"thrombectomy", "thrombolysis"}
+    others = needs - {Need.THROMBECTOMY, Need.THROMBOLYSIS}
     ect = _nearest(options=options, needs=others | {"thrombectomy"}, protocol=protocol)
-    lysis = _nearest(options=options, needs=others | {"thrombolysis"}, protocol=protocol)
+    lysis = _nearest(options=options, needs=others | {Need.THROMBOLYSIS}, protocol=protocol)
     src = protocol.destination["stroke"]["source"]
     if ect is None:
         return lysis, others | {"thrombolysis"}, [], ["no open thrombectomy-capable centre"]
@@ -247,7 +228,7 @@ def _lvo(
     warning = f"LVO taken to a thrombolysis centre: arrange onward transfer to {ect.hospital_id}"
     return (
         lysis,
-        others | {"thrombolysis"},
+        others | {Need.THROMBOLYSIS},
         [_reason("DEST-LVO-NEAREST-LYSIS", text, source_key=src, protocol=protocol)],
         [warning],
     )
@@ -284,7 +265,7 @@ def _time_warnings(
     reasons: list[Reason] = []
     warnings: list[str] = []
     arrival = now + timedelta(seconds=chosen.eta_s)
-    if "cath_lab" in result.teams and "pci" in met:
+    if Team.CATH_LAB in result.teams and Need.PCI in met:
         stemi = protocol.destination["stemi"]
         fmc = findings.first_medical_contact if findings else None
         if fmc is None:
@@ -303,7 +284,7 @@ def _time_warnings(
                 f"(projected {projected_min:.0f} min): consider fibrinolysis"
             )
     lkw = findings.last_known_well if findings else None
-    if lkw is not None and "thrombolysis" in met:
+    if lkw is not None and Need.THROMBOLYSIS in met:
         window_h = float(protocol.constants["thrombolysis_window_h"])
         if arrival > lkw + timedelta(hours=window_h):
             warnings.append(
@@ -338,7 +319,7 @@ def choose_destination(
             ),
             warnings=(),
         )
-    wanted = frozenset(result.needs - {"ed"})
+    wanted = frozenset(result.needs - {Need.ED})
     reasons: list[Reason] = []
     warnings: list[str] = []
     if "thrombectomy" in wanted:
@@ -361,7 +342,7 @@ def choose_destination(
                 "DEST-FALLBACK", fallback["text"], source_key=fallback["source"], protocol=protocol
             )
         )
-        met = frozenset(relaxed - {"ed"})
+        met = frozenset(relaxed - {Need.ED})
         chosen = _nearest(options=options, needs=met, protocol=protocol)
     if chosen is None:
         # every hospital is on diversion: the nearest still has to take a 120 patient
@@ -372,7 +353,7 @@ def choose_destination(
                 None, frozenset(), None, tuple(reasons), ("no hospitals given",)
             )
         warnings.append("every hospital is on diversion: nearest hospital chosen regardless")
-    met = frozenset(met | {"ed"})
+    met = frozenset(met | {Need.ED})
     text = f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {sorted(met)}"
     reasons.append(
         _reason("DEST-NEAREST-CAPABLE", text, source_key="PLANS_2023", protocol=protocol)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dispatch.domain import Pathway, VehicleKind
+from dispatch.domain import Capability, Need, Pathway, Team, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.lru import LRU
 from dispatch.triage.cards import CARD_FACT, Card, CardTable, card_facts_known, read_card
@@ -27,20 +27,6 @@ from dispatch.triage.inputs import Answers
 from dispatch.triage.keywords import Keyword, Lexicon
 from dispatch.triage.signature import FactSigner
 
-NEEDS = frozenset(
-    {
-        "pci",
-        "thrombolysis",
-        "thrombectomy",
-        "trauma_1",
-        "trauma_2",
-        "maternal",
-        "paediatric",
-        "neonatal",
-        "ed",
-    }
-)
-TEAMS = ("cath_lab", "stroke_team", "trauma_team", "obstetric", "neonatal")
 # Signatures whose rule outcomes are kept (a few hundred bytes each).
 _OUTCOMES_KEPT = 4_096
 TABLE_FILES = ("protocol.json", "rules.json", "vitals.json", "keywords.json", "destination.json")
@@ -157,7 +143,7 @@ def _rule(
             unknown = facts_named(raw[key], definitions=definitions) - known
             if unknown:
                 raise TriageError(f"{where}: unknown facts {sorted(unknown)}")
-    if set(raw.get("needs", ())) - NEEDS or set(raw.get("teams", ())) - set(TEAMS):
+    if set(raw.get("needs", ())) - set(Need) or set(raw.get("teams", ())) - set(Team):
         raise TriageError(f"{where}: unknown need or team")
     kinds = raw.get("vehicle_kinds")
     return Rule(
@@ -216,11 +202,41 @@ def _keyword(raw: dict[str, Any]) -> Keyword:
     )
 
 
+def check_vocabulary(*, protocol: Mapping[str, Any], destination: Mapping[str, Any]) -> None:
+    """Refuse tables that do not speak the domain's vocabulary (dispatch.domain): every
+    need mapped to a capability and falling back, step by step, to the ED; every team and
+    pathway ordered once."""
+    mapped = destination["need_capability"]
+    if set(mapped) != set(Need):
+        raise TriageError(f"destination.need_capability: needs {sorted(mapped)} are not "
+                          f"the domain's {sorted(Need)}")
+    for need, spec in mapped.items():
+        if spec.get("capability") not in set(Capability):
+            raise TriageError(f"destination.need_capability.{need}: unknown capability "
+                              f"{spec.get('capability')!r}")
+    steps: dict[str, str] = destination["fallbacks"]["steps"]
+    if set(steps) != set(Need) - {Need.ED}:
+        raise TriageError("destination.fallbacks.steps: every need but ed falls back, once")
+    for start in steps:
+        need, seen = start, {start}
+        while need != Need.ED:
+            need = steps.get(need, "")
+            if need in seen or need not in set(Need):
+                raise TriageError(f"destination.fallbacks.steps: {start} never falls back to ed")
+            seen.add(need)
+    for key, vocabulary in (("team_order", Team), ("pathway_priority", Pathway)):
+        order = protocol[key]
+        if sorted(order) != sorted(vocabulary):
+            raise TriageError(f"protocol.{key}: {order} must name each of {sorted(vocabulary)} "
+                              "once")
+
+
 @cache
 def load_protocol() -> Protocol:
     """Read, check and cache the shipped tables."""
     raw = {name.removesuffix(".json"): _read(name) for name in TABLE_FILES}
     proto = raw["protocol"]
+    check_vocabulary(protocol=proto, destination=raw["destination"])
     sources: dict[str, str] = proto["sources"]
     constants: dict[str, Any] = proto["constants"]
     definitions: dict[str, Any] = proto["definitions"]

@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+
+from dispatch.web.vocabulary import vocabulary_module
 
 __all__ = ["PAGES", "mount"]
 
@@ -23,9 +25,17 @@ def _page(name: str) -> FileResponse:
                         headers={"Cache-Control": "no-cache"})
 
 
+def _vocabulary() -> Response:
+    return Response(vocabulary_module(), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "no-cache"})
+
+
 def mount(app: FastAPI) -> None:
-    """Serve the pages at their paths and their assets under /web."""
+    """Serve the pages at their paths and their assets under /web (the domain's vocabulary
+    as the module /web/js/vocabulary.js)."""
     for path, name in PAGES.items():
         app.add_api_route(path, lambda name=name: _page(name), methods=["GET"],
                           include_in_schema=False)
+    app.add_api_route("/web/js/vocabulary.js", _vocabulary, methods=["GET"],
+                      include_in_schema=False)
     app.mount("/web", StaticFiles(directory=ROOT), name="web")

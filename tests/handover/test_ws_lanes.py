@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +10,7 @@ import asyncpg
 from dispatch.domain import Role
 from tests.conftest import DATABASE_URL
 from tests.handover.wsclient import Cluster, ack, cluster, event, now_iso, recv, send, until
+from tests.waiting import waiting_for_lock
 
 
 @asynccontextmanager
@@ -46,10 +46,8 @@ async def test_vitals_are_acked_and_delivered_while_the_position_before_them_wai
             assert not [f for f in before if f.get("msg_id") == "p1"]
             frame, _ = await until(screen, event("vitals", call_id))
             assert frame["data"]["hr"] == 118
-            await asyncio.sleep(0.2)
-            assert await blocker.fetchval(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-                " WHERE NOT l.granted AND a.query LIKE '%UPDATE vehicles%'") >= 1
+            # the position, still in hand
+            await waiting_for_lock(blocker, statement="UPDATE vehicles")
             await lock.rollback()
             acked, _ = await until(crew, ack("p1"))
             assert acked["type"] == "ack"
@@ -101,9 +99,11 @@ async def test_a_frame_in_hand_when_the_crew_leaves_is_committed_and_published()
                 await recv(crew)
                 await send(crew, {"type": "activate_team", "msg_id": "t1", "call_id": call_id,
                                   "team": "cath_lab"})
-                await asyncio.sleep(0.3)  # in hand, waiting for the lock
-            # The tablet is gone before its ack; the frame it sent still counts.
-            await asyncio.sleep(0.3)
+                # in hand, waiting for the lock
+                await waiting_for_lock(blocker, statement="crew_messages")
+            # The tablet is gone before its ack; the frame it sent still counts. The closing
+            # handshake is over, so the service has the disconnect queued for the handler
+            # before PostgreSQL hears of the rollback below.
             await lock.rollback()
             frame, _ = await until(screen, event("team_activated", call_id))
             assert frame["data"]["team"] == "cath_lab"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests import bench_handover
 from loadtests.cityday import DayConfig, run_day, run_policies
@@ -19,8 +21,20 @@ from loadtests.figures import percentile
 from loadtests.intake import IntakeConfig, run_intake, run_surge
 from loadtests.local import local_service
 from tests.service.calls import call_body
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(300)
+
+
+async def _crew_links(url: str, expected: int) -> bool:
+    """Whether the instance at `url` has `expected` crew websocket subscriptions (its
+    Prometheus gauge)."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics")).text
+    return expected == sum(int(sample.value) for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "dispatch_websocket_subscribers"
+               and sample.labels.get("channel") == "vehicle")
 
 
 async def test_intake_short_run() -> None:
@@ -156,10 +170,13 @@ async def test_city_days_against_a_live_service_touch_only_their_own_calls() -> 
     async with local_service() as svc:
         api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
         try:
+            city = await api.city()
             day = asyncio.create_task(run_day(api=api, config=config, run_tag="first",
                                               show_progress=False))
-            await asyncio.sleep(2.0)  # the crews are on their links and the day runs
-            station = next(iter((await api.city()).stations.values()))
+            # the day runs: every vehicle's crew is on its link
+            await eventually(lambda: _crew_links(svc.urls[0], len(city.vehicles)),
+                             within_s=60.0, what=f"{len(city.vehicles)} crew links")
+            station = next(iter(city.stations.values()))
             body = call_body(station.lon, station.lat, number="13812345678")
             other = await api.request("POST", "/v1/calls", label="other", body=body)
             assert other is not None and other.status_code == 201, other

@@ -22,6 +22,7 @@ from dispatch.metrics.queries import (
 )
 from tests.metrics.metrics_cases import BASE, CASES
 from tests.metrics.test_queries import DSN, END, MIGRATIONS, START, _comparable, _seed
+from tests.waiting import waiting_for_lock
 
 CACHE_SQL = """
     SELECT c.*, coalesce(
@@ -135,7 +136,7 @@ async def test_concurrent_appends_to_one_call_are_not_lost(
                 BASE + timedelta(seconds=70),
             )
         )
-        await asyncio.sleep(0.2)
+        await waiting_for_lock(conn, pid=other.get_server_pid())
         assert not second.done()
         await first.commit()
         await second

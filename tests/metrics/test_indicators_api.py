@@ -208,18 +208,23 @@ async def test_the_prealert_lead_counts_from_the_alert_to_the_centre_reached(
     assert call["destination_id"] == "H2", call["destination_id"]
     vehicle = call["assignments"][0]["vehicle_id"]
     crew = service.auth(Role.CREW, vehicle_id=vehicle)
-    await asyncio.sleep(0.3)  # the two alerts well apart
-    r = await service.client.post(
-        f"/v1/calls/{call['id']}/triage",
-        json={"findings": {"ecg": {"rhythm": "sinus", "stemi": True,
-                                   "st_elevation_leads": ["V2", "V3", "V4"]}}},
-        headers=crew)
-    assert r.status_code == 200, r.text
-    assert r.json()["destination_id"] == "H1"
-    for status in ("en_route", "on_scene", "transporting", "at_hospital"):
-        r = await service.client.post(f"/v1/vehicles/{vehicle}/status",
-                                      json={"status": status}, headers=crew)
+    # the two alerts a minute apart, and the arrival after them: the requests' clock
+    CLOCK.at = now + timedelta(seconds=60)
+    try:
+        r = await service.client.post(
+            f"/v1/calls/{call['id']}/triage",
+            json={"findings": {"ecg": {"rhythm": "sinus", "stemi": True,
+                                       "st_elevation_leads": ["V2", "V3", "V4"]}}},
+            headers=crew)
         assert r.status_code == 200, r.text
+        assert r.json()["destination_id"] == "H1"
+        CLOCK.at = now + timedelta(seconds=120)
+        for status in ("en_route", "on_scene", "transporting", "at_hospital"):
+            r = await service.client.post(f"/v1/vehicles/{vehicle}/status",
+                                          json={"status": status}, headers=crew)
+            assert r.status_code == 200, r.text
+    finally:
+        CLOCK.at = None
     timeline = (await service.client.get(f"/v1/calls/{call['id']}",
                                          headers=service.auth())).json()["timeline"]
     alerts = {e["data"]["hospital_id"]: datetime.fromisoformat(e["occurred_at"])
@@ -227,6 +232,7 @@ async def test_the_prealert_lead_counts_from_the_alert_to_the_centre_reached(
     arrival = min(datetime.fromisoformat(e["occurred_at"]) for e in timeline
                   if e["kind"] == "at_destination")
     assert set(alerts) == {"H1", "H2"} and alerts["H2"] < alerts["H1"] < arrival
+    assert alerts["H1"] == now + timedelta(seconds=60)  # at the re-triage
     r = await service.client.get("/v1/indicators", params=_window(now), headers=service.auth())
     total = r.json()["total"]
     assert (total["prealerted_num"], total["prealerted_den"]) == (1, 1)

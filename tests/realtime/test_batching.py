@@ -11,6 +11,7 @@ import pytest
 from dispatch.db.pool import create_pool
 from dispatch.realtime.batching import Batcher, HeldConnection
 from tests.conftest import DATABASE_URL
+from tests.waiting import WITHIN_S
 
 
 class Store:
@@ -106,12 +107,15 @@ async def test_a_held_connection_the_server_closed_is_replaced_before_the_next_b
                              command_timeout_s=10)
     held = HeldConnection(pool=pool)
     try:
+        closed = asyncio.Event()
         async with held.use() as conn:
             pid = await conn.fetchval("SELECT pg_backend_pid()")
+            # called with the writer's own listener, which lets the connection go
+            conn.add_termination_listener(lambda _: closed.set())
         # as a PostgreSQL restart does: the server ends the session between two batches
         async with pool.acquire() as other:
             assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
-        await asyncio.sleep(0.5)  # the closed socket is seen; asyncpg hands it back
+        await asyncio.wait_for(closed.wait(), WITHIN_S)  # asyncpg has seen the socket close
         async with held.use() as fresh:
             assert await fresh.fetchval("SELECT pg_backend_pid()") != pid
         await held.release()

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatch.realtime.resp import RespEndpoint, RespLink
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 
 def _key() -> str:
@@ -85,7 +86,12 @@ async def test_a_lost_connection_fails_its_callers_and_the_next_call_reconnects(
         assert name == b"OK"
         blocked = asyncio.create_task(link.execute(
             [("BLPOP", _key(), 5)], extra_wait_s=5.0))
-        await asyncio.sleep(0.2)
+
+        async def blocking() -> bool:
+            clients = await admin.client_list()
+            return any(c["name"] == "t_resp_lost" and c["cmd"] == "blpop" for c in clients)
+
+        await eventually(blocking, what="the link's BLPOP blocked in Redis")
         killed = await admin.execute_command("CLIENT", "KILL", "SKIPME", "yes",
                                              "TYPE", "normal", "ID",
                                              await _client_id(admin, "t_resp_lost"))

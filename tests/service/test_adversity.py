@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from tests.conftest import DATABASE_URL, REDIS_URL, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
+from tests.waiting import eventually, indexed
 
 
 async def test_index_lost_by_redis_is_rebuilt_from_postgresql() -> None:
@@ -23,10 +24,8 @@ async def test_index_lost_by_redis_is_rebuilt_from_postgresql() -> None:
             keys = [k async for k in redis.scan_iter(match=f"{prefix}:geo:*")]
             assert keys
             await redis.delete(*keys)  # what a Redis restart without persistence leaves
-            for _ in range(200):
-                if await redis.exists(f"{service.settings.redis_prefix}:geo:built"):
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: redis.exists(f"{prefix}:geo:built"),
+                             what="the live index rebuilt")
         finally:
             await redis.aclose()
         r = await service.client.post("/v1/calls", json=call_body(*CENTRE), headers=service.auth())
@@ -117,11 +116,11 @@ async def test_redis_down_takes_calls_and_the_sweep_assigns_them_after() -> None
             assert await status_of(r.json()["id"]) == "queued"
             # Redis back: the index is rebuilt and the sweep gives the call its vehicle
             await proxy.restore()
-            deadline = asyncio.get_running_loop().time() + 15
-            while (await status_of(r.json()["id"]) != "assigned"
-                   and asyncio.get_running_loop().time() < deadline):
-                await asyncio.sleep(0.2)
-            assert await status_of(r.json()["id"]) == "assigned"
+
+            async def assigned() -> bool:
+                return await status_of(r.json()["id"]) == "assigned"
+
+            await eventually(assigned, within_s=15, what="the queued call assigned")
         finally:
             await conn.close()
 
@@ -144,11 +143,8 @@ async def test_a_status_while_redis_is_down_is_applied_and_indexed_once_it_is_ba
         redis = aioredis.Redis.from_url(REDIS_URL)
         key = f"{service.settings.redis_prefix}:geo:available:als"
         try:
-            deadline = asyncio.get_running_loop().time() + 10
-            while (await redis.geopos(key, vehicle) == [None]
-                   and asyncio.get_running_loop().time() < deadline):
-                await asyncio.sleep(0.2)
             # the index missed the write and was rebuilt from PostgreSQL
-            assert await redis.geopos(key, vehicle) != [None]
+            await eventually(lambda: indexed(redis, key, vehicle),
+                             what=f"{vehicle} back in the live index")
         finally:
             await redis.aclose()

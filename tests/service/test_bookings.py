@@ -3,13 +3,13 @@ and dispatched when the vehicle must leave."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
+from tests.waiting import eventually
 
 SCREENED = {"booking_reason": "dialysis", "red_flag_new_symptoms": False,
             "red_flag_breathing": False, "red_flag_chest_pain": False,
@@ -73,13 +73,14 @@ async def test_scheduler_dispatches_when_the_vehicle_must_leave() -> None:
         call = (await service.client.post("/v1/calls", json=booking(start),
                                           headers=service.auth())).json()
         assert call["status"] == "queued"
-        for _ in range(100):
-            got = (await service.client.get(f"/v1/calls/{call['id']}",
-                                            headers=service.auth())).json()
-            if got["status"] == "assigned":
-                break
-            await asyncio.sleep(0.05)
-        assert got["status"] == "assigned"
+
+        async def dispatched() -> dict[str, Any] | None:
+            got: dict[str, Any] = (await service.client.get(
+                f"/v1/calls/{call['id']}", headers=service.auth())).json()
+            return got if got["status"] == "assigned" else None
+
+        got = await eventually(dispatched, what="the booking dispatched when it must leave")
+        assert got is not None
         assert got["assignments"][0]["vehicle_id"] == "N1"
         assert got["booking"]["plan"]["status"] == "dispatched"
 

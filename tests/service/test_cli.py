@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
+import pytest
 
 from dispatch.config import Settings
 from tests.conftest import Service, isolated_settings, running_service
@@ -99,6 +100,22 @@ async def test_a_wrong_secret_is_one_line_without_the_secret() -> None:
     assert "hunter2" not in line
 
 
+async def test_serving_without_a_secret_of_its_own_is_refused_in_one_line() -> None:
+    rc, _, err = await _run("serve", "--port", str(_free_port()), env=_env())
+    line = _one_line_error(rc, err)
+    assert "DISPATCH_JWT_SECRET" in line and "dispatch demo" in line, line
+
+
+def test_create_app_refuses_the_development_secret_unless_asked() -> None:
+    from dispatch.app import create_app
+    from dispatch.config import DEV_JWT_SECRET, PlaceholderSecret
+
+    settings = Settings(jwt_secret=DEV_JWT_SECRET)
+    with pytest.raises(PlaceholderSecret, match="DISPATCH_JWT_SECRET"):
+        create_app(settings)
+    assert create_app(settings, dev_secret=True) is not None  # `dispatch demo`'s choice
+
+
 @asynccontextmanager
 async def _demo(*args: str, env: dict[str, str], stdin: bytes = b"",
                 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
@@ -163,6 +180,8 @@ async def test_demo_start_up_is_quiet_unless_verbose(tmp_path: Path) -> None:
             pass
         out = await _output(proc)
         assert "dispatcher token:" in out, out
+        # no DISPATCH_JWT_SECRET: the demo runs on the development secret, and says so
+        assert "built-in development secret" in out, out
         initdb = "The database cluster will be initialized" in out
         assert initdb is verbose, out
         if not verbose:

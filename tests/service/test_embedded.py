@@ -3,6 +3,7 @@ Redis start, and the service answers a call through the same code path."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,7 @@ async def test_embedded_default_answers_a_call(tmp_path: Path,
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.delenv("DISPATCH_DATABASE_URL", raising=False)
     monkeypatch.delenv("DISPATCH_REDIS_URL", raising=False)
-    settings = Settings(data_dir=str(tmp_path / "data"))
+    settings = Settings(data_dir=str(tmp_path / "data"), jwt_secret=secrets.token_urlsafe(32))
     assert settings.embedded_database and settings.embedded_redis
     app = create_app(settings)
 

@@ -16,6 +16,7 @@ from dispatch.domain import Role
 from tests.conftest import DATABASE_URL, REDIS_URL, Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
+from tests.waiting import eventually, indexed
 
 CHEST_PAIN = {"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}
 NEAR = (CENTRE[0] + 0.01, CENTRE[1])
@@ -177,11 +178,8 @@ async def test_a_call_is_stored_even_when_its_claim_hits_a_held_vehicle() -> Non
         try:
             prefix = service.settings.redis_prefix
             await redis.delete(f"{prefix}:geo:built")  # the watchdog rebuilds from PostgreSQL
-            for _ in range(50):
-                if await redis.geopos(f"{prefix}:geo:available:als", "A1") != [None]:
-                    break
-                await asyncio.sleep(0.1)
-            assert await redis.geopos(f"{prefix}:geo:available:als", "A1") != [None]
+            await eventually(lambda: indexed(redis, f"{prefix}:geo:available:als", "A1"),
+                             what="A1 back in the live index")
         finally:
             await redis.aclose()
         r = await service.client.post("/v1/calls", headers=service.auth(),
@@ -221,11 +219,10 @@ async def test_the_sweep_assigns_calls_taken_while_the_index_was_lost() -> None:
         finally:
             await redis.aclose()
         call = await _call(service, "13800000001")
-        deadline = asyncio.get_running_loop().time() + 10
-        status = call["status"]
-        while status != "assigned" and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.2)
+
+        async def assigned() -> bool:
             got = await service.client.get(f"/v1/calls/{call['id']}", headers=service.auth())
-            status = got.json()["status"]
-        assert status == "assigned"
+            return bool(got.json()["status"] == "assigned")
+
+        await eventually(assigned, what="the call taken without the index assigned")
         assert (await _vehicle(service, "A1"))["call_id"] == call["id"]

@@ -8,6 +8,7 @@ import { Live, newMsgId } from "./live.js";
 import { DispatchMap } from "./map.js";
 import { requireSession, wireHeader } from "./session.js";
 import { clock, runClock } from "./time.js";
+import { TEAMS } from "./vocabulary.js";
 
 const s = requireSession(["crew"]);
 wireHeader(s);
@@ -162,7 +163,6 @@ $("vitals-form").addEventListener("submit", (event) => {
   event.target.reset();
 });
 
-const TEAMS = ["cath_lab", "stroke_team", "trauma_team", "obstetric", "neonatal"];
 function renderTeams() {
   $("team").replaceChildren(...TEAMS.map((x) => el("option", { value: x,
     textContent: code("team", x) })));

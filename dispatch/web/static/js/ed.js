@@ -7,6 +7,7 @@ import { ACUITY_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { api, requireSession, wireHeader } from "./session.js";
 import { clock, countdown, runClock } from "./time.js";
+import { CAPABILITIES, CENTRE_TEAMS, TEAMS } from "./vocabulary.js";
 
 const s = requireSession(["hospital"]);
 wireHeader(s);
@@ -18,9 +19,6 @@ const $ = (id) => document.getElementById(id);
 const patients = new Map(); // call_id -> patient
 const pending = new Map(); // msg_id -> {frame, label}
 const seenAlerts = new Set(); // call ids already announced (a reconnect never chimes again)
-const TEAMS = ["cath_lab", "stroke_team", "trauma_team", "obstetric", "neonatal"];
-const PATHWAY_TEAMS = { chest_pain: ["cath_lab"], stroke: ["stroke_team"],
-  trauma: ["trauma_team"], maternal: ["obstetric"], paediatric: ["neonatal"] };
 const VITALS = [["hr", "/min"], ["sbp", ""], ["spo2", "%"], ["rr", "/min"], ["gcs", ""],
   ["temp_c", "°C"]];
 
@@ -196,7 +194,7 @@ function card(p) {
   const phase = p.handover.phase;
   const eta = etaSeconds(p);
   const activeTeams = new Set((p.handover.teams || []).map((x) => x.team));
-  const suggested = new Set(PATHWAY_TEAMS[p.pathway] || []);
+  const suggested = new Set(CENTRE_TEAMS[p.pathway] || []);
   const node = el("article", { className: `card${p.flash ? " flash" : ""}`,
     dataset: { callId: p.id, phase }, tabIndex: 0 },
   el("div", { className: "top" },
@@ -302,8 +300,6 @@ setInterval(() => {
 }, 120000);
 
 // ------------------------------------------------------------------ diversion
-const CAPABILITIES = ["ed", "pci", "thrombolysis", "thrombectomy", "maternal", "paediatric",
-  "neonatal", "trauma"];
 function renderDiversion() {
   const chosen = $("div-capability").value || "ed";
   $("div-capability").replaceChildren(...CAPABILITIES.map((c) =>
