@@ -38,10 +38,6 @@ def test_the_contracts_are_the_ones_checked_and_valid() -> None:
         assert "Contracts: 1 kept, 0 broken." in out or "Contracts: 0 kept, 1 broken." in out, out
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the structure is moving to it: geo -> db and geo -> places (coverage_service), "
-    "handover -> api (router, ws) and handover <-> orchestrator close cycles; geo's "
-    "calibration, coverage_service, osrm, routed and live_index do I/O"))
 @pytest.mark.parametrize("contract", CONTRACTS)
 def test_imports_keep_the_layering(contract: str) -> None:
     proc = _lint(contract)
