@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from dispatch.triage.keywords import Reading, normalise
+from dispatch.triage.keywords import CardText, Lexicon, Reading, negated_at, normalise
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9}
@@ -110,6 +110,7 @@ def _p(fact: str, needs: str, pattern: str,
 
 PREGNANT: tuple[tuple[str, object], ...] = (("pregnant", True),)
 SEIZURE: tuple[tuple[str, object], ...] = (("seizure", True),)
+FALL: tuple[tuple[str, object], ...] = (("mechanism", "fall"),)
 # label, then filler words a call-taker types between label and number
 _IS = r"(?:是|为|有|只有|才|约|大约|大概|掉到|降到|低到|升到|高到|到|测得|量得|测的|量的|:|=|\s)*"
 _BP = r"(\d{2,3})\s*/\s*(\d{2,3})"
@@ -148,18 +149,22 @@ PATTERNS: tuple[_Pattern, ...] = (
        _num(scale=WEEKS_PER_MONTH), 4, 45, PREGNANT),
     # falls: storeys (Chinese floors count the ground floor as 1楼) or metres / feet
     _p("fall_height_m", "楼 层",
-       rf"从\s*{NUM}\s*(?:楼|层)|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_ZH}",
-       _storeys, 0, 1000),
+       rf"从\s*{NUM}\s*(?:楼|层)(?=\S{{0,6}}?{_FALL_ZH})"
+       rf"|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_ZH}",
+       _storeys, 0, 1000, FALL),
     _p("fall_height_m", "米 m",
-       rf"{NUM}\s*(?:米|m)\s*多?\s*高?\s*的?\s*(?:地方|处|高处)?\s*上?\s*{_FALL_ZH}"
-       rf"|{_FALL_ZH}\S{{0,4}}?{NUM}\s*多?\s*米", _num(), 0, 1000),
+       # a height, not a distance walked (走了200米摔倒): 从 / 高 / a place before the verb
+       rf"(?:从|在)\s*{NUM}\s*(?:米|m)\S{{0,8}}?{_FALL_ZH}"
+       rf"|{NUM}\s*(?:米|m)\s*多?\s*(?:高|深)\S{{0,8}}?{_FALL_ZH}"
+       rf"|{NUM}\s*(?:米|m)\s*多?\s*的?\s*(?:地方|处|高处)\s*上?\s*{_FALL_ZH}"
+       rf"|{_FALL_ZH}\S{{0,4}}?{NUM}\s*多?\s*米", _num(), 0, 1000, FALL),
     _p("fall_height_m", "fell fall jump", rf"{_FALL_EN}(\d+(?:\.\d+)?)\s*(?:m|metres?|meters?)\b",
-       _num(), 0, 1000),
+       _num(), 0, 1000, FALL),
     _p("fall_height_m", "fell fall jump", rf"{_FALL_EN}(\d+(?:\.\d+)?)\s*(?:ft|feet|foot)\b",
-       _num(scale=0.3048), 0, 1000),
+       _num(scale=0.3048), 0, 1000, FALL),
     _p("fall_height_m", "floor stor",
        rf"\bfrom\s+(?:the\s+|a\s+)?{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)",
-       _en_storeys, 0, 1000),
+       _en_storeys, 0, 1000, FALL),
     # seizure duration
     _p("seizure_duration_min", "分钟", rf"(?:抽|惊厥|发作)\S{{0,4}}?{NUM}\s*多?\s*分钟",
        _num(), 0, 1440, SEIZURE),
@@ -205,7 +210,7 @@ PATTERNS: tuple[_Pattern, ...] = (
 _ANY_NUMBER = re.compile(rf"[\d{_CN}]")
 
 
-def _found(text: str) -> Iterator[Reading]:
+def _found(text: str, lexicon: Lexicon | None) -> Iterator[Reading]:
     if _ANY_NUMBER.search(text) is None:
         return
     for p in PATTERNS:
@@ -215,6 +220,9 @@ def _found(text: str) -> Iterator[Reading]:
             value = p.value(m)
             if value is None or not p.low <= value <= p.high:
                 continue
+            if p.also and lexicon is not None and negated_at(
+                    text=text, lexicon=lexicon, start=m.start()):
+                continue  # 没有从6楼摔下来, 不是孕32周: the event the number implies is denied
             value = round(value, 4)
             yield Reading(p.fact, int(value) if p.fact in _INTEGER else value,
                           m.group(0).strip(), f"NUM-{p.fact.upper()}", _accepts(p.fact, m, value))
@@ -236,13 +244,42 @@ def _accepts(fact: str, m: re.Match[str], value: float) -> tuple[float, float] |
 
 
 @lru_cache(maxsize=4_096)
-def read_numbers(text: str) -> tuple[Reading, ...]:
-    """Every fact the text's numbers give, first reading per fact, in pattern order."""
+def read_numbers(text: str, lexicon: Lexicon | None = None) -> tuple[Reading, ...]:
+    """Every fact the text's numbers give, first reading per fact, in pattern order. With
+    the lexicon, a number whose event is negated (没有从6楼摔下来) is not read."""
     seen: set[str] = set()
     out: list[Reading] = []
-    for r in _found(normalise(text)):
+    for r in _found(normalise(text), lexicon):
         if r.fact in seen:
             continue
         seen.add(r.fact)
         out.append(r)
     return tuple(out)
+
+
+# Burned body surface as a percentage (烧伤面积30%, 30% tbsa): the burns card's number
+# question, whose thresholds are the card's rules (ABA referral criteria).
+_BURN_PERCENT = re.compile(
+    rf"(?:烧伤|烫伤|烧|烫)\S{{0,4}}?面积\S{{0,4}}?{NUM}\s*(?:%|％|个?百分点)"
+    rf"|百分之\s*{NUM}\s*的?\s*(?:烧伤|烫伤)"
+    r"|\b(\d{1,3})\s*%\s*(?:tbsa|bsa|burns?|of (?:his|her|the) body)")
+BURN_CARD, BURN_PERCENT_QUESTION = "burns", "burn_percent"
+
+
+@lru_cache(maxsize=4_096)
+def read_card_numbers(text: str, lexicon: Lexicon | None = None) -> tuple[CardText, ...]:
+    """Card answers the text's numbers give: the burned body surface (percent)."""
+    lowered = normalise(text)
+    if "%" not in lowered and "百分" not in lowered:
+        return ()
+    for m in _BURN_PERCENT.finditer(lowered):
+        value = cn_number(_first(m))
+        if value is None or not 0 <= value <= 100:
+            continue
+        if lexicon is not None and negated_at(text=lowered, lexicon=lexicon, start=m.start()):
+            continue
+        phrase = m.group(0).strip()
+        # a burned percentage names the burns card as well as answering it
+        return (CardText(BURN_CARD, None, None, phrase, "NUM-BURN-PERCENT"),
+                CardText(BURN_CARD, BURN_PERCENT_QUESTION, value, phrase, "NUM-BURN-PERCENT"))
+    return ()

@@ -42,6 +42,13 @@ SOURCES = {
     "ILAE": "ILAE 2015: seizure of 5 minutes or more is status epilepticus",
     "SEP3": "Sepsis-3 qSOFA >= 2; shock index >= 1.0",
     "CBD": "Danish Criteria Based Dispatch: booking only after a negative red-flag screen",
+    "MPDS": "MPDS 17-D-1: extreme fall >= 30 ft (10 m) is a Delta determinant "
+            "(StatResp/nfd-dashboard codes.md)",
+    "ABA": "ABA Guidelines for Burn Patient Referral (ameriburn.org): partial thickness >= 10% "
+           "TBSA, inhalation injury, hands / feet / genitalia / joints, chemical, electrical",
+    "POISON": "急性中毒诊断与治疗中国专家共识 (中华急诊医学杂志 2016;25(11)); paraquat and "
+              "organophosphate case fatality (中华急诊医学杂志 2017;26(11) and 2020 herbicide "
+              "consensus): lethal whatever the state at the call",
 }
 
 
@@ -209,9 +216,7 @@ ZH: list[CV] = [
     cv("fall", "老人在家摔倒，头着地，吃华法林", P, 3, TR, {"trauma_2"}, "FT21"),
     cv("fall", "80岁老太太摔倒，起不来", P, {3, 4}, None, source="FT21"),
     cv("fall", "小孩从床上掉下来，大声哭", P, {3, 4}, TR, source="FT21"),
-    cv("fall", "从6楼跳下来，人是醒的", P, {1, 2}, TR, source="FT21",
-       gap="falls > 3 m are a yellow (level III) criterion; a six-storey fall with no red "
-           "finding yet stays III until the crew's findings arrive"),
+    cv("fall", "从6楼跳下来，人是醒的", P, {1, 2}, TR, {"trauma_2"}, "MPDS"),
     cv("fall", "从梯子上摔下来，两米，手腕骨折", P, {3, 4}, None, source="FT21"),
     cv("fall", "滑倒了，崴了脚", P, 4, None, source="GRD"),
     cv("fall", "摔了一跤，膝盖擦破", P, 4, None, source="GRD"),
@@ -232,9 +237,8 @@ ZH: list[CV] = [
     cv("burn", "被开水烫伤，手臂", P, {3, 4}, None, source="GRD"),
     cv("burn", "煤气爆炸，人烧伤，喘不上气", P, {1, 2}, TR, {"trauma_1"}, "FT21"),
     cv("burn", "触电了，叫不醒", NONE, 1, TR, {"trauma_1"}, "GRD"),
-    cv("burn", "大面积烧伤，人清醒", P, {1, 2}, TR, source="GRD",
-       gap="burn size is not a fact the engine knows: a major burn with a clear primary "
-           "survey reads as an injury with no criterion (level IV)"),
+    # a large burn alone is a burn-centre criterion, not a trauma-centre one (ABA)
+    cv("burn", "大面积烧伤，人清醒", P, {1, 2}, None, source="ABA"),
     # --- minor / other medical
     cv("minor", "崴脚了，脚踝肿", P, 4),
     cv("minor", "切菜划破手指，小伤口", P, 4),
@@ -249,8 +253,7 @@ ZH: list[CV] = [
     cv("other", "心慌，心率110，血压120/80", P, 3),
     cv("other", "感冒发烧38度", P, {3, 4}),
     cv("other", "心率130，血压88/60，头晕乏力", P, 2, source="SEP3"),
-    cv("other", "喝农药了，人还清醒", P, {1, 2},
-       gap="poisoning is not a fact the engine knows yet (protocol cards, issue 16 section 1)"),
+    cv("other", "喝农药了，人还清醒", P, {1, 2}, source="POISON"),
     # --- children
     cv("child", "8个月大的宝宝呛奶，脸色发乌", NONE, 1, PA, {"paediatric"}, "CHOKE"),
     cv("child", "小孩吃果冻卡住了，喘不上气", NONE, 1, PA, {"paediatric"}, "PALS"),
