@@ -54,6 +54,7 @@ def intake(text: str, card: str | None = None, card_answers: dict[str, Any] | No
         # allergy (WAO 2020: skin signs with reduced blood pressure / end-organ dysfunction)
         ("被马蜂蜇了，脸色苍白出冷汗", 2, "CC-ANAPHYLAXIS-CIRCULATION"),
         ("吃了海鲜过敏，全身起疹子，要晕倒", 2, "CC-ANAPHYLAXIS-CIRCULATION"),
+        ("被蜂蜇了全身起风团，反复呕吐", 2, "CC-ANAPHYLAXIS-GI"),
         # headache, back pain (SAH, aortic dissection)
         ("突然剧烈头痛，这辈子最痛", 2, "CC-HEAD-THUNDERCLAP"),
         ("后背撕裂样疼痛，窜到肚子", 2, "CC-BACK-DISSECTION"),
