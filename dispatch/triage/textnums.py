@@ -95,7 +95,7 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
 
 
 def _en_storeys(m: re.Match[str]) -> float | None:
-    word = m.group(1)
+    word = _first(m)
     v = float(_ORDINALS[word]) if word in _ORDINALS else cn_number(word)
     return None if v is None else max(v - 1, 0) * STOREY_M + SILL_M
 
@@ -163,7 +163,10 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p("fall_height_m", "fell fall jump", rf"{_FALL_EN}(\d+(?:\.\d+)?)\s*(?:ft|feet|foot)\b",
        _num(scale=0.3048), 0, 1000, FALL),
     _p("fall_height_m", "floor stor",
-       rf"\bfrom\s+(?:the\s+|a\s+)?{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)",
+       rf"\bfrom\s+(?:the\s+|a\s+)?{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)"
+       # "fell from scaffolding on the 5th floor"
+       rf"|\b(?:fell|fallen|jumped)\b[^.;,]{{0,40}}?\b(?:on|off|at)\s+(?:the\s+)?"
+       rf"{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)",
        _en_storeys, 0, 1000, FALL),
     # seizure duration
     _p("seizure_duration_min", "分钟", rf"(?:抽|惊厥|发作)\S{{0,4}}?{NUM}\s*多?\s*分钟",

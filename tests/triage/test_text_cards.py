@@ -65,6 +65,11 @@ def intake(text: str, card: str | None = None, card_answers: dict[str, Any] | No
         ("家里触电了，人没事", 3, "CC-ELECTRIC-ANY"),
         ("喝醉了，使劲摇才醒", 2, "CC-INTOX-STUPOR"),
         ("喝多了，迷迷糊糊的", 3, "CC-INTOX-DROWSY"),
+        # phrasings the new vignettes showed missing
+        ("洗澡时燃气热水器漏气，人晕倒了，现在醒了", 2, "CC-POISON-LETHAL"),
+        ("老人家里不开空调，一直说胡话", 2, "CC-HEAT-STROKE"),
+        ("头痛得像要炸开，这辈子没这么疼过", 2, "CC-HEAD-THUNDERCLAP"),
+        ("1岁半的孩子被开水烫了，胸口肚子都烫了", 2, "CC-BURN-CHILD"),
         # abdominal pain
         ("肚子疼，刚才晕倒了一次", 2, "CC-ABDO-FAINT"),
         ("肚子疼，拉黑便", 3, "CC-ABDO-GI-BLEED"),
@@ -202,3 +207,29 @@ def test_a_lexicon_card_answer_is_checked_at_load() -> None:
 
 def test_a_distance_walked_is_not_a_fall_height() -> None:
     assert "fall_height_m" not in {r.fact for r in read_numbers("走了200米摔倒了")}
+
+
+@pytest.mark.parametrize(
+    ("text", "level", "absent"),
+    [
+        # breathless, not a speech (stroke) sign
+        ("COPD老病号，喘得说不出话，SpO2 82", 2, "ST-SIGNS"),
+        # a fall from a chair is a low fall, not a fall of unknown height
+        ("Fell off a chair, bruised knee", 4, "TR-YELLOW-FALL"),
+        ("Small burn on her finger from the stove", 4, "GEN-PRESENTATION-UNKNOWN"),
+    ],
+)
+def test_phrasings_the_new_vignettes_showed(text: str, level: int, absent: str) -> None:
+    r = intake(text)
+    assert int(r.acuity) == level and absent not in r.rule_ids, r.rule_ids
+
+
+def test_a_burned_child_goes_on_the_paediatric_pathway() -> None:
+    r = intake("scalded, about 15% tbsa", age_years=2)
+    assert r.pathway is not None and r.pathway.value == "paediatric"
+    assert "paediatric" in r.needs
+
+
+def test_an_english_storey_after_the_fall_is_read() -> None:
+    found = {r.fact: r.value for r in read_numbers("fell from scaffolding on the 5th floor")}
+    assert found["fall_height_m"] == 13.0
