@@ -115,6 +115,7 @@ FALL: tuple[tuple[str, object], ...] = (("mechanism", "fall"),)
 _IS = r"(?:是|为|有|只有|才|约|大约|大概|掉到|降到|低到|升到|高到|到|测得|量得|测的|量的|:|=|\s)*"
 _BP = r"(\d{2,3})\s*/\s*(\d{2,3})"
 _FALL_ZH = r"(?:摔|掉|坠|跌|跳|落)"
+_FALL_FROM_ZH = r"(?:掉|坠|跳|落|摔下|跌下|栽下|摔到|跌到|摔了下)"
 _FALL_EN = r"\b(?:fell|fall|fallen|jumped)\b[^.;]{0,24}?"
 _BABY = r"(?:宝宝|孩子|婴儿|小孩|男婴|女婴|小儿|新生儿)"
 _DIGIT = rf"[\d{_CN[:-2]}]"  # a tenth after 度: 三十九度五
@@ -149,8 +150,10 @@ PATTERNS: tuple[_Pattern, ...] = (
        _num(scale=WEEKS_PER_MONTH), 4, 45, PREGNANT),
     # falls: storeys (Chinese floors count the ground floor as 1楼) or metres / feet
     _p("fall_height_m", "楼 层",
-       rf"从\s*{NUM}\s*(?:楼|层)(?=\S{{0,6}}?{_FALL_ZH})"
-       rf"|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_ZH}",
+       # a fall from the storey, not one on it (在6楼摔了一跤) nor down its stairs
+       # (从6楼走下来摔了一跤, 从6楼楼梯上摔下来)
+       rf"从\s*{NUM}\s*(?:楼|层)(?=[^，。,.;走爬梯]{{0,4}}?{_FALL_FROM_ZH})"
+       rf"|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_FROM_ZH}",
        _storeys, 0, 1000, FALL),
     _p("fall_height_m", "米 m",
        # a height, not a distance walked (走了200米摔倒): 从 / 高 / a place before the verb
@@ -165,7 +168,7 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p("fall_height_m", "floor stor",
        rf"\bfrom\s+(?:the\s+|a\s+)?{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)"
        # "fell from scaffolding on the 5th floor"
-       rf"|\b(?:fell|fallen|jumped)\b[^.;,]{{0,40}}?\b(?:on|off|at)\s+(?:the\s+)?"
+       rf"|\b(?:fell|fallen|jumped)\s+(?:from|off)\b[^.;,]{{0,30}}?\b(?:on|at)\s+(?:the\s+)?"
        rf"{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)",
        _en_storeys, 0, 1000, FALL),
     # seizure duration

@@ -29,7 +29,7 @@ def intake(text: str, card: str | None = None, card_answers: dict[str, Any] | No
     [
         # burns (ABA referral criteria)
         ("大面积烧伤，人清醒", 2, "CC-BURN-LARGE"),
-        ("全身都烧了，还能说话", 2, "CC-BURN-LARGE"),
+        ("全身都烧伤了，还能说话", 2, "CC-BURN-LARGE"),
         ("severe burns to his chest and arms, talking", 2, "CC-BURN-LARGE"),
         ("烧伤面积大概30%，人是醒的", 2, "CC-BURN-PERCENT-MAJOR"),
         ("scalded, about 15% tbsa", 2, "CC-BURN-PERCENT-MAJOR"),
@@ -233,3 +233,20 @@ def test_a_burned_child_goes_on_the_paediatric_pathway() -> None:
 def test_an_english_storey_after_the_fall_is_read() -> None:
     found = {r.fact: r.value for r in read_numbers("fell from scaffolding on the 5th floor")}
     assert found["fall_height_m"] == 13.0
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("从6楼走下来摔了一跤，膝盖擦破", "TR-FALL-EXTREME"),
+        ("在6楼摔了一跤", "TR-FALL-EXTREME"),
+        ("从6楼楼梯上摔下来", "TR-FALL-EXTREME"),
+        ("she fell on the 5th floor corridor", "TR-FALL-EXTREME"),
+        ("打农药的时候扭了脚", "CC-POISON-LETHAL"),
+        ("家里有一氧化碳报警器，今天没响，人头晕", "CC-POISON-LETHAL"),
+        ("孩子全身烧得滚烫", "CC-BURN-LARGE"),
+        ("吃了很多药都不见好，咳嗽一个月", "CC-POISON-OTHER"),
+    ],
+)
+def test_everyday_wording_names_no_card_and_no_height(text: str, absent: str) -> None:
+    assert absent not in intake(text).rule_ids
