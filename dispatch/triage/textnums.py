@@ -19,8 +19,9 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100}
 _CN = "零〇一二两三四五六七八九十百"
-# a number: Arabic (with decimals) or Chinese
-NUM = rf"(\d+(?:\.\d+)?|[{_CN}]+)"
+# a number: Arabic (with decimals) or Chinese; a rough one (十几, 十来, 几十, 10来) reads as
+# its lower bound, and like 多 agrees with answers up to ten above
+NUM = rf"(\d+(?:\.\d+)?|几?[{_CN}]+)(?:几|来)?"
 DAYS_PER_YEAR = 365.25
 WEEKS_PER_MONTH = 4.35  # a pregnancy month as callers count it
 STOREY_M = 3.0  # one storey; a fall "from the 3rd floor" is two storeys plus a sill
@@ -28,11 +29,14 @@ SILL_M = 1.0
 
 
 def cn_number(text: str) -> float | None:
-    """一百五 -> 150, 八十 -> 80, 十二 -> 12, 三 -> 3, 39.5 -> 39.5; None if unreadable."""
+    """一百五 -> 150, 八十 -> 80, 十二 -> 12, 三 -> 3, 39.5 -> 39.5, 几十 -> 20; None if
+    unreadable."""
     try:
         return float(text)
     except ValueError:
         pass
+    if text.startswith("几") and len(text) > 1:
+        text = "二" + text[1:]  # 几十: at least twenty
     total, current, last_unit = 0, 0, 1
     for char in text:
         if char in _CN_DIGITS:
@@ -115,7 +119,7 @@ FALL: tuple[tuple[str, object], ...] = (("mechanism", "fall"),)
 _IS = r"(?:是|为|有|只有|才|约|大约|大概|掉到|降到|低到|升到|高到|到|测得|量得|测的|量的|:|=|\s)*"
 _BP = r"(\d{2,3})\s*/\s*(\d{2,3})"
 _FALL_ZH = r"(?:摔|掉|坠|跌|跳|落)"
-_FALL_FROM_ZH = r"(?:掉|坠|跳|落|摔下|跌下|栽下|摔到|跌到|摔了下)"
+_FALL_FROM_ZH = r"(?:掉|坠|跳|落|摔下|跌下|栽下|摔到|跌到|摔了下|翻下|滚下)"
 _FALL_EN = r"\b(?:fell|fall|fallen|jumped)\b[^.;]{0,24}?"
 _BABY = r"(?:宝宝|孩子|婴儿|小孩|男婴|女婴|小儿|新生儿)"
 _DIGIT = rf"[\d{_CN[:-2]}]"  # a tenth after 度: 三十九度五
@@ -155,6 +159,10 @@ PATTERNS: tuple[_Pattern, ...] = (
        rf"从\s*{NUM}\s*(?:楼|层)(?=[^，。,.;走爬梯]{{0,4}}?{_FALL_FROM_ZH})"
        rf"|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_FROM_ZH}",
        _storeys, 0, 1000, FALL),
+    # a height in storeys (5层楼高, 三层楼那么高): storeys x 3 m
+    _p("fall_height_m", "高",
+       rf"{NUM}\s*(?:层|楼)\s*楼?\s*(?:那么|这么)?\s*高\S{{0,8}}?{_FALL_ZH}",
+       _num(scale=STOREY_M), 0, 1000, FALL),
     _p("fall_height_m", "米 m",
        # a height, not a distance walked (走了200米摔倒): 从 / 高 / a place before the verb
        rf"(?:从|在)\s*{NUM}\s*(?:米|m)\S{{0,8}}?{_FALL_ZH}"
@@ -242,7 +250,7 @@ _INTEGER = frozenset({"spo2", "sbp", "dbp", "hr", "rr", "gcs", "gcs_motor", "pai
 
 def _accepts(fact: str, m: re.Match[str], value: float) -> tuple[float, float] | None:
     """80多岁 agrees with an answered 80-89."""
-    if fact == "age_years" and "多" in m.group(0):
+    if fact == "age_years" and any(c in m.group(0) for c in "多几来"):
         return (value, value + 10)
     if fact == "age_years":
         return (value, value + 1)
@@ -266,9 +274,13 @@ def read_numbers(text: str, lexicon: Lexicon | None = None) -> tuple[Reading, ..
 # Burned body surface as a percentage (烧伤面积30%, 30% tbsa): the burns card's number
 # question, whose thresholds are the card's rules (ABA referral criteria).
 _BURN_PERCENT = re.compile(
-    rf"(?:烧伤|烫伤|烧|烫)\S{{0,4}}?面积\S{{0,4}}?{NUM}\s*(?:%|％|个?百分点)"
-    rf"|百分之\s*{NUM}\s*的?\s*(?:烧伤|烫伤)"
+    rf"(?:烧伤|烫伤|烧|烫)\S{{0,4}}?面积\S{{0,4}}?(?:百分之\s*{NUM}|{NUM}\s*(?:%|个?百分点))"
+    rf"|(?:百分之\s*{NUM}|{NUM}\s*%)\s*的?\s*(?:烧伤|烫伤|面积)"
     r"|\b(\d{1,3})\s*%\s*(?:tbsa|bsa|burns?|of (?:his|her|the) body)")
+# the palmar method: the patient's palm with fingers is about 1% of body surface (ABA),
+# read only in a text about a burn (两个巴掌 is a slap otherwise)
+_BURN_PALMS = re.compile(rf"{NUM}\s*个\s*(?:巴掌|手掌)")
+_BURN_WORDS = ("烫", "烧")
 BURN_CARD, BURN_PERCENT_QUESTION = "burns", "burn_percent"
 
 
@@ -276,9 +288,12 @@ BURN_CARD, BURN_PERCENT_QUESTION = "burns", "burn_percent"
 def read_card_numbers(text: str, lexicon: Lexicon | None = None) -> tuple[CardText, ...]:
     """Card answers the text's numbers give: the burned body surface (percent)."""
     lowered = normalise(text)
-    if "%" not in lowered and "百分" not in lowered:
+    burn_text = any(w in lowered for w in _BURN_WORDS)
+    if "%" not in lowered and "百分" not in lowered and not burn_text:
         return ()
-    for m in _BURN_PERCENT.finditer(lowered):
+    matches = [*_BURN_PERCENT.finditer(lowered),
+               *(_BURN_PALMS.finditer(lowered) if burn_text else ())]
+    for m in matches:
         value = cn_number(_first(m))
         if value is None or not 0 <= value <= 100:
             continue

@@ -182,7 +182,8 @@ def test_a_fall_height_says_the_mechanism_is_a_fall() -> None:
 
 @pytest.mark.parametrize(
     ("text", "percent"),
-    [("烧伤面积约30%", 30.0), ("烫伤面积百分之二十", None), ("百分之二十的烧伤", 20.0),
+    [("烧伤面积约30%", 30.0), ("烫伤面积百分之二十", 20.0), ("百分之二十的烧伤", 20.0),
+     ("全身80%烧伤", 80.0), ("两个巴掌大的烫伤", 2.0), ("被打了两个巴掌", None),
      ("about 40% tbsa", 40.0), ("血氧85%", None), ("没有烧伤面积30%那么大", None)],
 )
 def test_the_burned_percentage_is_read(text: str, percent: float | None) -> None:
@@ -250,3 +251,33 @@ def test_an_english_storey_after_the_fall_is_read() -> None:
 )
 def test_everyday_wording_names_no_card_and_no_height(text: str, absent: str) -> None:
     assert absent not in intake(text).rule_ids
+
+
+@pytest.mark.parametrize(
+    ("text", "height"),
+    [("从十几米高的楼顶摔下去了", 10.0), ("几十米高的地方掉下来", 20.0), ("10来米高处坠落", 10.0),
+     ("从5层楼高的地方摔下来", 15.0), ("三层楼高的脚手架上掉下来", 9.0),
+     ("从三楼阳台翻下去了", 7.0)],
+)
+def test_rough_heights_and_storeys_tall_are_read(text: str, height: float) -> None:
+    found = {r.fact: r.value for r in read_numbers(text)}
+    assert found.get("fall_height_m") == height
+
+
+def test_a_rough_age_agrees_with_answers_up_to_ten_above() -> None:
+    (age,) = [r for r in read_numbers("七十几岁的老人") if r.fact == "age_years"]
+    assert age.value == 70.0 and age.accepts == (70.0, 80.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "level", "rule"),
+    [
+        ("中暑，体温39.8，有点迷糊", 2, "CC-HEAT-STROKE"),  # drowsiness may be all it shows
+        ("一条腿都烫了，起泡", 2, "CC-BURN-LARGE"),
+        ("8个月大的宝宝发烧39度，抽了一下", 2, "GEN-SEIZURE"),
+        ("醉酒后呕吐，呼吸有呼噜声", 2, "GEN-DYSPNOEA"),
+    ],
+)
+def test_more_wordings_reach_their_rules(text: str, level: int, rule: str) -> None:
+    r = intake(text)
+    assert int(r.acuity) == level and rule in r.rule_ids, r.rule_ids
