@@ -276,6 +276,12 @@ def test_a_rough_age_agrees_with_answers_up_to_ten_above() -> None:
         ("一条腿都烫了，起泡", 2, "CC-BURN-LARGE"),
         ("8个月大的宝宝发烧39度，抽了一下", 2, "GEN-SEIZURE"),
         ("醉酒后呕吐，呼吸有呼噜声", 2, "GEN-DYSPNOEA"),
+        ("charcoal burner in a closed room, headache and vomiting", 2, "CC-POISON-LETHAL"),
+        ("burns to both hands and face from a firework", 2, "CC-BURN-AIRWAY"),
+        ("heatstroke at a building site, talking rubbish", 2, "CC-HEAT-STROKE"),
+        ("found in a hot flat in a heatwave, confused", 2, "CC-HEAT-STROKE"),
+        ("fell through ice into a lake, shivering, confused", 2, "CC-COLD-ALTERED"),
+        ("stung by hornets, throat feels tight", 2, "GEN-DYSPNOEA"),
     ],
 )
 def test_more_wordings_reach_their_rules(text: str, level: int, rule: str) -> None:
