@@ -44,8 +44,13 @@ _TRUE = Outcome(Truth.TRUE)
 _FALSE = Outcome(Truth.FALSE)
 
 
+_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
 def plain(value: Any) -> Any:
     """Enum members compare by their value, as the tables store them."""
+    if type(value) in _SCALARS:  # most facts and operands: nothing to convert
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, frozenset | set | tuple | list):
