@@ -287,3 +287,30 @@ def test_a_rough_age_agrees_with_answers_up_to_ten_above() -> None:
 def test_more_wordings_reach_their_rules(text: str, level: int, rule: str) -> None:
     r = intake(text)
     assert int(r.acuity) == level and rule in r.rule_ids, r.rule_ids
+
+
+@pytest.mark.parametrize(
+    ("text", "level", "rule"),
+    [
+        ("喝了一瓶农药", 2, "CC-POISON-LETHAL"),
+        ("drank a cup of weedkiller", 2, "CC-POISON-LETHAL"),
+        ("吃了半瓶安眠药，叫得醒", 3, "CC-POISON-OTHER"),
+        ("吃了一大把降压药", 3, "CC-POISON-OTHER"),
+        ("烫伤了，面积很大", 2, "CC-BURN-LARGE"),
+        ("被开水烫了一大片", 2, "CC-BURN-LARGE"),
+        ("烧伤面积大概5%", 3, "CC-BURN-PERCENT-MINOR"),
+    ],
+)
+def test_ingestions_and_burn_extents_as_callers_say_them(text: str, level: int,
+                                                        rule: str) -> None:
+    r = intake(text)
+    assert int(r.acuity) == level and rule in r.rule_ids, r.rule_ids
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [("吃了降压药，头晕", "CC-POISON-OTHER"), ("皮疹面积很大", "CC-BURN-LARGE"),
+     ("烧伤面积大概5%", "CC-BURN-LARGE")],
+)
+def test_an_extent_or_a_medicine_alone_is_no_burn_or_overdose(text: str, absent: str) -> None:
+    assert absent not in intake(text).rule_ids
