@@ -293,6 +293,10 @@ def test_more_wordings_reach_their_rules(text: str, level: int, rule: str) -> No
     ("text", "level", "rule"),
     [
         ("喝了一瓶农药", 2, "CC-POISON-LETHAL"),
+        # 喝药了 in a 120 call: drinking pesticide, the commonest poison in China
+        ("我老公喝药了，还能说话", 2, "CC-POISON-LETHAL"),
+        ("吃了耗子药", 2, "CC-POISON-LETHAL"),
+        ("被煤气熏晕了，现在醒了", 2, "CC-POISON-LETHAL"),
         ("drank a cup of weedkiller", 2, "CC-POISON-LETHAL"),
         ("吃了半瓶安眠药，叫得醒", 3, "CC-POISON-OTHER"),
         ("吃了一大把降压药", 3, "CC-POISON-OTHER"),
@@ -310,6 +314,7 @@ def test_ingestions_and_burn_extents_as_callers_say_them(text: str, level: int,
 @pytest.mark.parametrize(
     ("text", "absent"),
     [("吃了降压药，头晕", "CC-POISON-OTHER"), ("皮疹面积很大", "CC-BURN-LARGE"),
+     ("孩子发烧，不肯喝药了", "CC-POISON-LETHAL"), ("感冒了，喝了药，还发烧", "CC-POISON-LETHAL"),
      ("烧伤面积大概5%", "CC-BURN-LARGE")],
 )
 def test_an_extent_or_a_medicine_alone_is_no_burn_or_overdose(text: str, absent: str) -> None:
