@@ -454,6 +454,7 @@ def evaluate_call(
         card_answers=tuple(
             (qid, value.isoformat() if isinstance(value, datetime) else value)
             for qid, value in (card_answers or {}).items()) if reading is not None else (),
+        text_cards=active_cards if reading is None else (),
     )
 
 

@@ -130,6 +130,12 @@ def test_a_structured_answer_still_wins_over_the_text() -> None:
 def test_text_naming_two_cards_brings_in_both() -> None:
     r = intake("喝了农药后又触电了")
     assert {"CC-POISON-LETHAL", "CC-ELECTRIC-ANY"} <= set(r.rule_ids)
+    # offered to the console in the table's order
+    assert r.to_dict()["text_cards"] == ["poisoning_overdose", "electrocution"]
+
+
+def test_a_card_taken_offers_no_text_cards() -> None:
+    assert intake("喝了农药", card="poisoning_overdose").to_dict()["text_cards"] == []
 
 
 def test_a_text_named_card_does_not_count_as_a_presentation_answered() -> None:
