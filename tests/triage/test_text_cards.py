@@ -73,13 +73,35 @@ def intake(text: str, card: str | None = None, card_answers: dict[str, Any] | No
         # abdominal pain
         ("肚子疼，刚才晕倒了一次", 2, "CC-ABDO-FAINT"),
         ("肚子疼，拉黑便", 3, "CC-ABDO-GI-BLEED"),
+        # more wordings: rough words, English, ingestions, burn extents
+        ("中暑，体温39.8，有点迷糊", 2, "CC-HEAT-STROKE"),  # drowsiness may be all it shows
+        ("一条腿都烫了，起泡", 2, "CC-BURN-LARGE"),
+        ("8个月大的宝宝发烧39度，抽了一下", 2, "GEN-SEIZURE"),
+        ("醉酒后呕吐，呼吸有呼噜声", 2, "GEN-DYSPNOEA"),
+        ("charcoal burner in a closed room, headache and vomiting", 2, "CC-POISON-LETHAL"),
+        ("burns to both hands and face from a firework", 2, "CC-BURN-AIRWAY"),
+        ("heatstroke at a building site, talking rubbish", 2, "CC-HEAT-STROKE"),
+        ("found in a hot flat in a heatwave, confused", 2, "CC-HEAT-STROKE"),
+        ("fell through ice into a lake, shivering, confused", 2, "CC-COLD-ALTERED"),
+        ("stung by hornets, throat feels tight", 2, "GEN-DYSPNOEA"),
+        ("喝了一瓶农药", 2, "CC-POISON-LETHAL"),
+        # 喝药了 in a 120 call: drinking pesticide, the commonest poison in China
+        ("我老公喝药了，还能说话", 2, "CC-POISON-LETHAL"),
+        ("吃了耗子药", 2, "CC-POISON-LETHAL"),
+        ("被煤气熏晕了，现在醒了", 2, "CC-POISON-LETHAL"),
+        ("drank a cup of weedkiller", 2, "CC-POISON-LETHAL"),
+        ("吃了半瓶安眠药，叫得醒", 3, "CC-POISON-OTHER"),
+        ("吃了一大把降压药", 3, "CC-POISON-OTHER"),
+        ("烫伤了，面积很大", 2, "CC-BURN-LARGE"),
+        ("被开水烫了一大片", 2, "CC-BURN-LARGE"),
+        ("烧伤面积大概5%", 3, "CC-BURN-PERCENT-MINOR"),
     ],
 )
-def test_the_text_brings_in_the_card_it_names(text: str, level: int, rule: str) -> None:
+def test_the_text_reaches_the_rule(text: str, level: int, rule: str) -> None:
     r = intake(text)
     assert int(r.acuity) == level, r.rule_ids
     assert rule in r.rule_ids
-    assert r.card is None  # the text named the card; no card was taken
+    assert r.card is None  # no card was taken: the text named it, or no card was needed
 
 
 @pytest.mark.parametrize(
@@ -253,6 +275,11 @@ def test_an_english_storey_after_the_fall_is_read() -> None:
         ("家里有一氧化碳报警器，今天没响，人头晕", "CC-POISON-LETHAL"),
         ("孩子全身烧得滚烫", "CC-BURN-LARGE"),
         ("吃了很多药都不见好，咳嗽一个月", "CC-POISON-OTHER"),
+        ("吃了降压药，头晕", "CC-POISON-OTHER"),
+        ("皮疹面积很大", "CC-BURN-LARGE"),
+        ("孩子发烧，不肯喝药了", "CC-POISON-LETHAL"),
+        ("感冒了，喝了药，还发烧", "CC-POISON-LETHAL"),
+        ("烧伤面积大概5%", "CC-BURN-LARGE"),
     ],
 )
 def test_everyday_wording_names_no_card_and_no_height(text: str, absent: str) -> None:
@@ -273,55 +300,3 @@ def test_rough_heights_and_storeys_tall_are_read(text: str, height: float) -> No
 def test_a_rough_age_agrees_with_answers_up_to_ten_above() -> None:
     (age,) = [r for r in read_numbers("七十几岁的老人") if r.fact == "age_years"]
     assert age.value == 70.0 and age.accepts == (70.0, 80.0)
-
-
-@pytest.mark.parametrize(
-    ("text", "level", "rule"),
-    [
-        ("中暑，体温39.8，有点迷糊", 2, "CC-HEAT-STROKE"),  # drowsiness may be all it shows
-        ("一条腿都烫了，起泡", 2, "CC-BURN-LARGE"),
-        ("8个月大的宝宝发烧39度，抽了一下", 2, "GEN-SEIZURE"),
-        ("醉酒后呕吐，呼吸有呼噜声", 2, "GEN-DYSPNOEA"),
-        ("charcoal burner in a closed room, headache and vomiting", 2, "CC-POISON-LETHAL"),
-        ("burns to both hands and face from a firework", 2, "CC-BURN-AIRWAY"),
-        ("heatstroke at a building site, talking rubbish", 2, "CC-HEAT-STROKE"),
-        ("found in a hot flat in a heatwave, confused", 2, "CC-HEAT-STROKE"),
-        ("fell through ice into a lake, shivering, confused", 2, "CC-COLD-ALTERED"),
-        ("stung by hornets, throat feels tight", 2, "GEN-DYSPNOEA"),
-    ],
-)
-def test_more_wordings_reach_their_rules(text: str, level: int, rule: str) -> None:
-    r = intake(text)
-    assert int(r.acuity) == level and rule in r.rule_ids, r.rule_ids
-
-
-@pytest.mark.parametrize(
-    ("text", "level", "rule"),
-    [
-        ("喝了一瓶农药", 2, "CC-POISON-LETHAL"),
-        # 喝药了 in a 120 call: drinking pesticide, the commonest poison in China
-        ("我老公喝药了，还能说话", 2, "CC-POISON-LETHAL"),
-        ("吃了耗子药", 2, "CC-POISON-LETHAL"),
-        ("被煤气熏晕了，现在醒了", 2, "CC-POISON-LETHAL"),
-        ("drank a cup of weedkiller", 2, "CC-POISON-LETHAL"),
-        ("吃了半瓶安眠药，叫得醒", 3, "CC-POISON-OTHER"),
-        ("吃了一大把降压药", 3, "CC-POISON-OTHER"),
-        ("烫伤了，面积很大", 2, "CC-BURN-LARGE"),
-        ("被开水烫了一大片", 2, "CC-BURN-LARGE"),
-        ("烧伤面积大概5%", 3, "CC-BURN-PERCENT-MINOR"),
-    ],
-)
-def test_ingestions_and_burn_extents_as_callers_say_them(text: str, level: int,
-                                                        rule: str) -> None:
-    r = intake(text)
-    assert int(r.acuity) == level and rule in r.rule_ids, r.rule_ids
-
-
-@pytest.mark.parametrize(
-    ("text", "absent"),
-    [("吃了降压药，头晕", "CC-POISON-OTHER"), ("皮疹面积很大", "CC-BURN-LARGE"),
-     ("孩子发烧，不肯喝药了", "CC-POISON-LETHAL"), ("感冒了，喝了药，还发烧", "CC-POISON-LETHAL"),
-     ("烧伤面积大概5%", "CC-BURN-LARGE")],
-)
-def test_an_extent_or_a_medicine_alone_is_no_burn_or_overdose(text: str, absent: str) -> None:
-    assert absent not in intake(text).rule_ids
