@@ -36,6 +36,8 @@ from dispatch.errors import TriageError
 from dispatch.triage.inputs import Answers, Findings
 
 CARD_FACT = "card"
+# every card whose rules apply: the card taken, or with none taken those the text names
+CARDS_FACT = "cards"
 CARD_ANSWER_PREFIX = "card."
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
@@ -206,6 +208,15 @@ def _typed(question: Question, value: Any) -> Any:
         if not isinstance(value, str | datetime):
             raise _refuse(qid, "answer an ISO 8601 time with its time zone")
     return value
+
+
+def text_answer(card: Card, qid: str, value: Any) -> Any:
+    """A card-only answer the lexicon or the text's numbers give, checked as the card's
+    own answer would be (a table error names the card and question)."""
+    question = card.question(qid)
+    if question is None or not question.card_only:
+        raise TriageError(f"card {card.id}: {qid!r} is not a card-only question")
+    return _typed(question, value)
 
 
 def _validated(fields: Mapping[str, Any], *, qid: str) -> dict[str, Any]:

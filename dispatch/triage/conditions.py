@@ -42,10 +42,17 @@ class Outcome:
 
 _TRUE = Outcome(Truth.TRUE)
 _FALSE = Outcome(Truth.FALSE)
+# `not`: a decided outcome flips (and has no missing facts); UNKNOWN stays as it is
+_FLIPPED = {Truth.TRUE: _FALSE, Truth.FALSE: _TRUE}
+
+
+_SCALARS = frozenset({type(None), bool, int, float, str})
 
 
 def plain(value: Any) -> Any:
     """Enum members compare by their value, as the tables store them."""
+    if type(value) in _SCALARS:  # most facts and operands: nothing to convert
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, frozenset | set | tuple | list):
@@ -123,18 +130,19 @@ def evaluate(
         )
     if "not" in cond:
         inner = evaluate(cond["not"], facts=facts, constants=constants, definitions=definitions)
-        flipped = {Truth.TRUE: Truth.FALSE, Truth.FALSE: Truth.TRUE}.get(inner.truth, inner.truth)
-        return Outcome(flipped, inner.missing)
+        return _FLIPPED.get(inner.truth, inner)
     if "all" in cond or "any" in cond:
         is_all = "all" in cond
         decisive = Truth.FALSE if is_all else Truth.TRUE
-        parts = [
-            evaluate(c, facts=facts, constants=constants, definitions=definitions)
-            for c in cond["all" if is_all else "any"]
-        ]
-        if any(p.truth is decisive for p in parts):
-            return Outcome(decisive)
-        unknown = [p for p in parts if p.truth is Truth.UNKNOWN]
+        unknown: list[Outcome] = []
+        for c in cond["all" if is_all else "any"]:
+            part = evaluate(c, facts=facts, constants=constants, definitions=definitions)
+            if part.truth is decisive:
+                # decided whatever the other parts are, and a decided outcome lists no
+                # missing facts: the rest need not be evaluated
+                return _FALSE if is_all else _TRUE
+            if part.truth is Truth.UNKNOWN:
+                unknown.append(part)
         if unknown:
             return Outcome(Truth.UNKNOWN, frozenset().union(*(p.missing for p in unknown)))
         return _TRUE if is_all else _FALSE

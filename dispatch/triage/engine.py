@@ -2,7 +2,10 @@
 
 Decision, in order:
 0. Fill unanswered questions from the chief-complaint card's answers (dispatch.triage.
-   cards), report card/answer conflicts; the card's rules join the tables' rules.
+   cards), report card/answer conflicts; the card's rules join the tables' rules. With no
+   card taken, the cards the complaint text names (大面积烧伤 -> burns, 喝农药 ->
+   poisoning) bring in their rules, and the text answers their card-only questions (a
+   card answer given by the call-taker wins).
 1. Fill questions still unanswered from the complaint text (lexicon phrases and numbers);
    report text/answer conflicts. Vital signs in the text count where the crew has not
    measured them, and bring in the age band's vital-sign rules even before findings.
@@ -24,14 +27,27 @@ from typing import Any
 
 from dispatch.domain import Acuity, Pathway, TransportClass, VehicleKind
 from dispatch.errors import TriageError
-from dispatch.triage.cards import CARD_FACT, CardReading, read_card
+from dispatch.triage.cards import (
+    CARD_ANSWER_PREFIX,
+    CARD_FACT,
+    CARDS_FACT,
+    CardReading,
+    read_card,
+)
 from dispatch.triage.conditions import Truth, evaluate
 from dispatch.triage.facts import VITALS, build_facts, input_name
 from dispatch.triage.inputs import Answers, Findings
-from dispatch.triage.keywords import Reading, find_matches, readings, text_facts
+from dispatch.triage.keywords import (
+    CardText,
+    Reading,
+    card_readings,
+    find_matches,
+    readings,
+    text_facts,
+)
 from dispatch.triage.protocol import Protocol, Rule, load_protocol
 from dispatch.triage.result import Reason, TriageResult
-from dispatch.triage.textnums import read_numbers
+from dispatch.triage.textnums import read_card_numbers, read_numbers
 
 # trauma_1 (level 1 centre) satisfies trauma_2 (level <= 2): keep only the stricter need
 SUBSUMES = {"trauma_1": "trauma_2"}
@@ -165,12 +181,55 @@ def _reason(hit: _Hit) -> Reason:
     )
 
 
-def _text_readings(complaint: str, protocol: Protocol) -> list[Reading]:
-    """Numbers first (an age in years beats 老人), then the lexicon's phrases."""
+def _text_readings(complaint: str, protocol: Protocol) -> tuple[list[Reading], list[CardText]]:
+    """Numbers first (an age in years beats 老人), then the lexicon's phrases; and what
+    they say about chief-complaint cards."""
     if not complaint:
-        return []
+        return [], []
     matches = find_matches(text=complaint, lexicon=protocol.lexicon)
-    return [*read_numbers(complaint), *readings(matches)]
+    return ([*read_numbers(complaint, protocol.lexicon), *readings(matches)],
+            [*card_readings(matches), *read_card_numbers(complaint, protocol.lexicon)])
+
+
+def _text_cards(
+    *, reading: CardReading | None, found: list[CardText], protocol: Protocol
+) -> tuple[tuple[str, ...], dict[str, Any], list[Reason]]:
+    """The cards whose rules apply, their card-only facts and the reasons: the card taken
+    (its own answers win over the text's), or with none taken every card the text names,
+    in the table's order."""
+    if reading is not None:
+        active: tuple[str, ...] = (reading.card,)
+    else:
+        named = {t.card for t in found if t.question is None}
+        active = tuple(c for c in protocol.cards if c in named)
+    facts: dict[str, Any] = {} if reading is None else dict(reading.facts)
+    answered = frozenset(facts)
+    reasons: list[Reason] = []
+    shown: set[str] = set()
+    for t in found:
+        if t.card not in active:
+            continue
+        if t.question is None:
+            if reading is None and t.card not in shown:
+                shown.add(t.card)
+                reasons.append(Reason(rule_id=t.source_id, source=protocol.keyword_source,
+                                      text=f"complaint text '{t.phrase}' (no card taken) -> "
+                                           f"the rules of card {t.card} "
+                                           f"({protocol.cards[t.card].title_en})"))
+            continue
+        name = CARD_ANSWER_PREFIX + t.question
+        if facts.get(name) is None:
+            facts[name] = t.value
+            reasons.append(Reason(rule_id=t.source_id, source=protocol.keyword_source,
+                                  text=f"complaint text '{t.phrase}' -> {t.card}.{t.question}"
+                                       f" = {t.value} (not answered)"))
+        elif name in answered and facts[name] != t.value:
+            reasons.append(Reason(rule_id=f"XCHECK-{t.source_id}", source=protocol.keyword_source,
+                                  text=f"complaint text '{t.phrase}' suggests {t.card}."
+                                       f"{t.question} = {t.value} but the card's answer is "
+                                       f"{facts[name]}: the card's answer stands; confirm "
+                                       "with the caller"))
+    return active, facts, reasons
 
 
 def _text_reasons(
@@ -313,13 +372,15 @@ def evaluate_call(
     card_vitals, card_vital_reasons = _card_vitals(reading=reading, findings=findings,
                                                    protocol=protocol)
     text_reasons += card_vital_reasons
-    found = _text_readings(complaint, protocol)
+    found, card_found = _text_readings(complaint, protocol)
+    active_cards, card_facts, card_text_reasons = _text_cards(
+        reading=reading, found=card_found, protocol=protocol)
     answers, found_reasons = _text_reasons(answers=answers, found=found, protocol=protocol)
     text_reasons += found_reasons
     text_vitals, vital_reasons = _text_vitals(found=found, findings=findings, protocol=protocol,
                                               known=card_vitals)
     text_vitals.update(card_vitals)
-    text_reasons += vital_reasons
+    text_reasons += vital_reasons + card_text_reasons
     facts = build_facts(
         answers=answers,
         findings=findings,
@@ -331,13 +392,13 @@ def evaluate_call(
         text_vitals=text_vitals,
     )
     facts[CARD_FACT] = None if reading is None else reading.card
-    if reading is not None:
-        facts.update(reading.facts)
+    facts[CARDS_FACT] = frozenset(active_cards) or None
+    facts.update(card_facts)
     with_findings = findings is not None
     with_bands = with_findings or bool(text_vitals)
     hits, missing = _rule_outcomes(
         facts=facts, protocol=protocol, with_findings=with_findings, with_bands=with_bands,
-        card_rules=() if reading is None else protocol.card_rules[reading.card])
+        card_rules=tuple(r for c in active_cards for r in protocol.card_rules[c]))
     if (
         with_bands
         and answers.age_years is None
@@ -393,6 +454,7 @@ def evaluate_call(
         card_answers=tuple(
             (qid, value.isoformat() if isinstance(value, datetime) else value)
             for qid, value in (card_answers or {}).items()) if reading is not None else (),
+        text_cards=active_cards if reading is None else (),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from dispatch.errors import TriageError
-from dispatch.triage.cards import CARD_FACT
+from dispatch.triage.cards import CARD_FACT, CARDS_FACT
 from dispatch.triage.inputs import Answers, Findings
 
 STROKE_SIGNS = ("facial_droop", "arm_weakness", "speech_difficulty", "balance_loss", "vision_loss")
@@ -42,9 +42,10 @@ FINDING_INPUTS: dict[str, str] = {
     "race": "stroke.race",
 }
 DERIVED = ("age_days", "hours_since_lkw", "sbp_floor_age", "shock_index", "qsofa")
-# with the chief-complaint card the call was taken on (dispatch.triage.cards), or None
+# with the chief-complaint card the call was taken on (dispatch.triage.cards), or None, and
+# the cards whose rules apply (that card, or those the complaint text names)
 KNOWN_FACTS = (frozenset(Answers.model_fields) | frozenset(FINDING_INPUTS) | frozenset(DERIVED)
-               | {CARD_FACT})
+               | {CARD_FACT, CARDS_FACT})
 
 SECONDS_PER_HOUR = 3600.0
 DAYS_PER_YEAR = 365.25

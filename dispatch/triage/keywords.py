@@ -33,6 +33,11 @@ class Keyword:
     phrases: tuple[str, ...]
     # for an age group (老人 -> 75): the answered ages that agree with it
     accepts: tuple[float, float] | None = None
+    # the chief-complaint card the phrase names (大面积烧伤 -> burns): its rules apply to a
+    # call taken on no card
+    proposes: str | None = None
+    # answers to card-only questions (card, question, value): 大面积烧伤 -> burns.burn_size
+    card_answers: tuple[tuple[str, str, Any], ...] = ()
 
 
 class Role(Enum):
@@ -155,7 +160,7 @@ def _resolve(spans: list[_Span]) -> list[_Span]:
     ]
 
 
-def _negated(finding: _Span, spans: list[_Span], text: str) -> bool:
+def _negated(finding: _Span, spans: tuple[_Span, ...], text: str) -> bool:
     """A cue before the finding in its clause, with no break between, negates it."""
     clause_start = finding.start
     while clause_start > 0 and text[clause_start - 1] not in CLAUSE_ENDS:
@@ -183,6 +188,22 @@ def _negated(finding: _Span, spans: list[_Span], text: str) -> bool:
 MATCH_CACHE_SIZE = 4_096
 
 
+@lru_cache(maxsize=MATCH_CACHE_SIZE)
+def _analysed(text: str, lexicon: Lexicon) -> tuple[str, tuple[_Span, ...]]:
+    """The normalised text and its resolved phrases, cues and idioms in text order."""
+    lowered = normalise(text)
+    return lowered, tuple(sorted(_resolve(_spans(lowered, lexicon.trie)),
+                                 key=lambda s: (s.start, s.end)))
+
+
+def negated_at(*, text: str, lexicon: Lexicon, start: int) -> bool:
+    """Whether something read at `start` of the normalised text (a number: 没有从6楼摔下)
+    is negated as a finding starting there would be."""
+    lowered, spans = _analysed(text, lexicon)
+    probe = _Span(start, start, _Entry(Role.FINDING, ""))
+    return _negated(probe, spans, lowered)
+
+
 def find_matches(*, text: str, lexicon: Lexicon) -> tuple[Match, ...]:
     """Findings in the text that are not negated, in reading order."""
     return _find_matches(text, lexicon)
@@ -190,8 +211,7 @@ def find_matches(*, text: str, lexicon: Lexicon) -> tuple[Match, ...]:
 
 @lru_cache(maxsize=MATCH_CACHE_SIZE)
 def _find_matches(text: str, lexicon: Lexicon) -> tuple[Match, ...]:
-    lowered = normalise(text)
-    spans = sorted(_resolve(_spans(lowered, lexicon.trie)), key=lambda s: (s.start, s.end))
+    lowered, spans = _analysed(text, lexicon)
     kept: list[Match] = []
     for s in spans:
         if s.entry.role is not Role.FINDING or s.entry.keyword is None:
@@ -230,6 +250,29 @@ def readings(matches: tuple[Match, ...]) -> list[Reading]:
         for m in matches
         for fact, value in m.keyword.facts
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CardText:
+    """What the text says about a chief-complaint card: the card it names (`question`
+    None), or an answer to one of its card-only questions."""
+
+    card: str
+    question: str | None
+    value: Any
+    phrase: str
+    source_id: str
+
+
+def card_readings(matches: tuple[Match, ...]) -> list[CardText]:
+    """Cards named and card-only answers given by each match, in reading order."""
+    out: list[CardText] = []
+    for m in matches:
+        if m.keyword.proposes is not None:
+            out.append(CardText(m.keyword.proposes, None, None, m.phrase, m.keyword.id))
+        out += [CardText(card, qid, value, m.phrase, m.keyword.id)
+                for card, qid, value in m.keyword.card_answers]
+    return out
 
 
 def _agrees(given: Any, reading: Reading) -> bool:

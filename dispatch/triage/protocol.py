@@ -20,7 +20,14 @@ from pydantic import ValidationError
 from dispatch.domain import Capability, Need, Pathway, Team, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.lru import LRU
-from dispatch.triage.cards import CARD_FACT, Card, CardTable, card_facts_known, read_card
+from dispatch.triage.cards import (
+    CARDS_FACT,
+    Card,
+    CardTable,
+    card_facts_known,
+    read_card,
+    text_answer,
+)
 from dispatch.triage.conditions import check, facts_named
 from dispatch.triage.facts import KNOWN_FACTS
 from dispatch.triage.inputs import Answers
@@ -181,24 +188,42 @@ def expand(parts: list[list[str]]) -> list[str]:
     return phrases
 
 
-def _keyword(raw: dict[str, Any]) -> Keyword:
-    """One phrase group: `fact` + `value` or several `facts`; literal `phrases` and any
-    `combine` templates."""
-    facts = raw["facts"] if "facts" in raw else {raw["fact"]: raw["value"]}
+def _keyword(raw: dict[str, Any], *, cards: Mapping[str, Card]) -> Keyword:
+    """One phrase group: `fact` + `value` or several `facts` (answers), and / or the card it
+    `proposes` and its `card_answers` ({card: {card-only question: answer}}); literal
+    `phrases` and any `combine` templates."""
+    facts = raw["facts"] if "facts" in raw else (
+        {raw["fact"]: raw["value"]} if "fact" in raw else {})
     phrases = [*raw.get("phrases", ()), *(p for t in raw.get("combine", ()) for p in expand(t))]
+    where = f"keyword {raw['id']}"
     if not phrases:
-        raise TriageError(f"keyword {raw['id']}: no phrases")
+        raise TriageError(f"{where}: no phrases")
+    proposes = raw.get("proposes")
+    card_answers = raw.get("card_answers", {})
+    if not facts and proposes is None and not card_answers:
+        raise TriageError(f"{where}: sets no fact, card or card answer")
     try:
         # a phrase fills answers only, with a value the answer itself would accept
         Answers.model_validate(facts)
     except ValidationError as exc:
-        raise TriageError(f"keyword {raw['id']}: {exc.errors()[0]['msg']}") from exc
+        raise TriageError(f"{where}: {exc.errors()[0]['msg']}") from exc
+    for card_id in (proposes, *card_answers):
+        if card_id is not None and card_id not in cards:
+            raise TriageError(f"{where}: no card {card_id!r}")
+    try:
+        answered = tuple((card_id, qid, text_answer(cards[card_id], qid, value))
+                         for card_id, given in card_answers.items()
+                         for qid, value in given.items())
+    except TriageError as exc:
+        raise TriageError(f"{where}: {exc.message}") from exc
     accepts = raw.get("accepts")
     return Keyword(
         id=raw["id"],
         facts=tuple(facts.items()),
         phrases=tuple(dict.fromkeys(phrases)),
         accepts=None if accepts is None else (float(accepts[0]), float(accepts[1])),
+        proposes=proposes,
+        card_answers=answered,
     )
 
 
@@ -265,10 +290,11 @@ def load_protocol() -> Protocol:
     ids += [r.id for r in all_ages]
     if bands[-1].when is not None or any(b.when is None for b in bands[:-1]):
         raise TriageError("vitals: the last band, and only it, must be the default (when: null)")
-    kw = raw["keywords"]
-    keywords = tuple(_keyword(k) for k in kw["keywords"])
-    ids += [k.id for k in keywords]
     table, card_rules = _cards(ctx)
+    kw = raw["keywords"]
+    cards = {c.id: c for c in table.cards}
+    keywords = tuple(_keyword(k, cards=cards) for k in kw["keywords"])
+    ids += [k.id for k in keywords]
     ids += [r.id for rules_of in card_rules.values() for r in rules_of]
     if len(ids) != len(set(ids)):
         raise TriageError("rule ids must be unique across tables and cards")
@@ -320,7 +346,7 @@ def load_protocol() -> Protocol:
             for group in proto["ecg"]["contiguous_lead_groups"]
         ),
         signer=signer,
-        cards={c.id: c for c in table.cards},
+        cards=cards,
         card_rules=card_rules,
         card_version=table.version,
         card_table=table,
@@ -337,6 +363,11 @@ def _cards(ctx: dict[str, Any]) -> tuple[CardTable, dict[str, tuple[Rule, ...]]]
     ids = [c.id for c in table.cards]
     if len(ids) != len(set(ids)):
         raise TriageError(f"{CARD_FILE}: card ids repeat")
+    # the text can bring several cards' rules into one call: their card-only facts
+    # (card.<question>) must not collide
+    card_only = [q.id for c in table.cards for q in c.questions if q.card_only]
+    if len(card_only) != len(set(card_only)):
+        raise TriageError(f"{CARD_FILE}: a card-only question id is used by two cards")
     sources: dict[str, str] = ctx["sources"]
     card_rules: dict[str, tuple[Rule, ...]] = {}
     for card in table.cards:
@@ -353,7 +384,7 @@ def _cards(ctx: dict[str, Any]) -> tuple[CardTable, dict[str, tuple[Rule, ...]]]
             if det.pathway is not None and det.pathway not in set(Pathway):
                 raise TriageError(f"card {card.id} determinant {det.id}: unknown pathway")
         known = KNOWN_FACTS | card_facts_known(card)
-        on_card = {"fact": CARD_FACT, "eq": card.id}
+        on_card = {"fact": CARDS_FACT, "has_any": [card.id]}
         built = []
         for raw in card.rules:
             if "when" not in raw:

@@ -37,6 +37,9 @@ class TriageResult:
     # the chief-complaint card the call was taken on and its answers (question id, answer)
     card: str | None = None
     card_answers: tuple[tuple[str, Any], ...] = ()
+    # with no card taken, the cards the complaint text named (their rules applied): the
+    # console can offer them to the call-taker
+    text_cards: tuple[str, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -57,4 +60,5 @@ class TriageResult:
             "protocol_version": self.protocol_version,
             "card": self.card,
             "card_answers": dict(self.card_answers) if self.card is not None else None,
+            "text_cards": list(self.text_cards),
         }

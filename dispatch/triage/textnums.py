@@ -13,14 +13,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from dispatch.triage.keywords import Reading, normalise
+from dispatch.triage.keywords import CardText, Lexicon, Reading, negated_at, normalise
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100}
 _CN = "零〇一二两三四五六七八九十百"
-# a number: Arabic (with decimals) or Chinese
-NUM = rf"(\d+(?:\.\d+)?|[{_CN}]+)"
+# a number: Arabic (with decimals) or Chinese; a rough one (十几, 十来, 几十, 10来) reads as
+# its lower bound, and like 多 agrees with answers up to ten above
+NUM = rf"(\d+(?:\.\d+)?|几?[{_CN}]+)(?:几|来)?"
 DAYS_PER_YEAR = 365.25
 WEEKS_PER_MONTH = 4.35  # a pregnancy month as callers count it
 STOREY_M = 3.0  # one storey; a fall "from the 3rd floor" is two storeys plus a sill
@@ -28,11 +29,14 @@ SILL_M = 1.0
 
 
 def cn_number(text: str) -> float | None:
-    """一百五 -> 150, 八十 -> 80, 十二 -> 12, 三 -> 3, 39.5 -> 39.5; None if unreadable."""
+    """一百五 -> 150, 八十 -> 80, 十二 -> 12, 三 -> 3, 39.5 -> 39.5, 几十 -> 20; None if
+    unreadable."""
     try:
         return float(text)
     except ValueError:
         pass
+    if text.startswith("几") and len(text) > 1:
+        text = "二" + text[1:]  # 几十: at least twenty
     total, current, last_unit = 0, 0, 1
     for char in text:
         if char in _CN_DIGITS:
@@ -95,7 +99,7 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
 
 
 def _en_storeys(m: re.Match[str]) -> float | None:
-    word = m.group(1)
+    word = _first(m)
     v = float(_ORDINALS[word]) if word in _ORDINALS else cn_number(word)
     return None if v is None else max(v - 1, 0) * STOREY_M + SILL_M
 
@@ -110,10 +114,12 @@ def _p(fact: str, needs: str, pattern: str,
 
 PREGNANT: tuple[tuple[str, object], ...] = (("pregnant", True),)
 SEIZURE: tuple[tuple[str, object], ...] = (("seizure", True),)
+FALL: tuple[tuple[str, object], ...] = (("mechanism", "fall"),)
 # label, then filler words a call-taker types between label and number
 _IS = r"(?:是|为|有|只有|才|约|大约|大概|掉到|降到|低到|升到|高到|到|测得|量得|测的|量的|:|=|\s)*"
 _BP = r"(\d{2,3})\s*/\s*(\d{2,3})"
 _FALL_ZH = r"(?:摔|掉|坠|跌|跳|落)"
+_FALL_FROM_ZH = r"(?:掉|坠|跳|落|摔下|跌下|栽下|摔到|跌到|摔了下|翻下|滚下)"
 _FALL_EN = r"\b(?:fell|fall|fallen|jumped)\b[^.;]{0,24}?"
 _BABY = r"(?:宝宝|孩子|婴儿|小孩|男婴|女婴|小儿|新生儿)"
 _DIGIT = rf"[\d{_CN[:-2]}]"  # a tenth after 度: 三十九度五
@@ -148,18 +154,31 @@ PATTERNS: tuple[_Pattern, ...] = (
        _num(scale=WEEKS_PER_MONTH), 4, 45, PREGNANT),
     # falls: storeys (Chinese floors count the ground floor as 1楼) or metres / feet
     _p("fall_height_m", "楼 层",
-       rf"从\s*{NUM}\s*(?:楼|层)|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_ZH}",
-       _storeys, 0, 1000),
+       # a fall from the storey, not one on it (在6楼摔了一跤) nor down its stairs
+       # (从6楼走下来摔了一跤, 从6楼楼梯上摔下来)
+       rf"从\s*{NUM}\s*(?:楼|层)(?=[^，。,.;走爬梯]{{0,4}}?{_FALL_FROM_ZH})"
+       rf"|{NUM}\s*(?:楼|层)\s*(?:上|的)?\s*{_FALL_FROM_ZH}",
+       _storeys, 0, 1000, FALL),
+    # a height in storeys (5层楼高, 三层楼那么高): storeys x 3 m
+    _p("fall_height_m", "高",
+       rf"{NUM}\s*(?:层|楼)\s*楼?\s*(?:那么|这么)?\s*高\S{{0,8}}?{_FALL_ZH}",
+       _num(scale=STOREY_M), 0, 1000, FALL),
     _p("fall_height_m", "米 m",
-       rf"{NUM}\s*(?:米|m)\s*多?\s*高?\s*的?\s*(?:地方|处|高处)?\s*上?\s*{_FALL_ZH}"
-       rf"|{_FALL_ZH}\S{{0,4}}?{NUM}\s*多?\s*米", _num(), 0, 1000),
+       # a height, not a distance walked (走了200米摔倒): 从 / 高 / a place before the verb
+       rf"(?:从|在)\s*{NUM}\s*(?:米|m)\S{{0,8}}?{_FALL_ZH}"
+       rf"|{NUM}\s*(?:米|m)\s*多?\s*(?:高|深)\S{{0,8}}?{_FALL_ZH}"
+       rf"|{NUM}\s*(?:米|m)\s*多?\s*的?\s*(?:地方|处|高处)\s*上?\s*{_FALL_ZH}"
+       rf"|{_FALL_ZH}\S{{0,4}}?{NUM}\s*多?\s*米", _num(), 0, 1000, FALL),
     _p("fall_height_m", "fell fall jump", rf"{_FALL_EN}(\d+(?:\.\d+)?)\s*(?:m|metres?|meters?)\b",
-       _num(), 0, 1000),
+       _num(), 0, 1000, FALL),
     _p("fall_height_m", "fell fall jump", rf"{_FALL_EN}(\d+(?:\.\d+)?)\s*(?:ft|feet|foot)\b",
-       _num(scale=0.3048), 0, 1000),
+       _num(scale=0.3048), 0, 1000, FALL),
     _p("fall_height_m", "floor stor",
-       rf"\bfrom\s+(?:the\s+|a\s+)?{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)",
-       _en_storeys, 0, 1000),
+       rf"\bfrom\s+(?:the\s+|a\s+)?{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)"
+       # "fell from scaffolding on the 5th floor"
+       rf"|\b(?:fell|fallen|jumped)\s+(?:from|off)\b[^.;,]{{0,30}}?\b(?:on|at)\s+(?:the\s+)?"
+       rf"{_EN_FLOOR}(?:st|nd|rd|th)?[\s-]+(?:floor|stor(?:e)?y)",
+       _en_storeys, 0, 1000, FALL),
     # seizure duration
     _p("seizure_duration_min", "分钟", rf"(?:抽|惊厥|发作)\S{{0,4}}?{NUM}\s*多?\s*分钟",
        _num(), 0, 1440, SEIZURE),
@@ -205,7 +224,7 @@ PATTERNS: tuple[_Pattern, ...] = (
 _ANY_NUMBER = re.compile(rf"[\d{_CN}]")
 
 
-def _found(text: str) -> Iterator[Reading]:
+def _found(text: str, lexicon: Lexicon | None) -> Iterator[Reading]:
     if _ANY_NUMBER.search(text) is None:
         return
     for p in PATTERNS:
@@ -215,6 +234,9 @@ def _found(text: str) -> Iterator[Reading]:
             value = p.value(m)
             if value is None or not p.low <= value <= p.high:
                 continue
+            if p.also and lexicon is not None and negated_at(
+                    text=text, lexicon=lexicon, start=m.start()):
+                continue  # 没有从6楼摔下来, 不是孕32周: the event the number implies is denied
             value = round(value, 4)
             yield Reading(p.fact, int(value) if p.fact in _INTEGER else value,
                           m.group(0).strip(), f"NUM-{p.fact.upper()}", _accepts(p.fact, m, value))
@@ -228,7 +250,7 @@ _INTEGER = frozenset({"spo2", "sbp", "dbp", "hr", "rr", "gcs", "gcs_motor", "pai
 
 def _accepts(fact: str, m: re.Match[str], value: float) -> tuple[float, float] | None:
     """80多岁 agrees with an answered 80-89."""
-    if fact == "age_years" and "多" in m.group(0):
+    if fact == "age_years" and any(c in m.group(0) for c in "多几来"):
         return (value, value + 10)
     if fact == "age_years":
         return (value, value + 1)
@@ -236,13 +258,49 @@ def _accepts(fact: str, m: re.Match[str], value: float) -> tuple[float, float] |
 
 
 @lru_cache(maxsize=4_096)
-def read_numbers(text: str) -> tuple[Reading, ...]:
-    """Every fact the text's numbers give, first reading per fact, in pattern order."""
+def read_numbers(text: str, lexicon: Lexicon | None = None) -> tuple[Reading, ...]:
+    """Every fact the text's numbers give, first reading per fact, in pattern order. With
+    the lexicon, a number whose event is negated (没有从6楼摔下来) is not read."""
     seen: set[str] = set()
     out: list[Reading] = []
-    for r in _found(normalise(text)):
+    for r in _found(normalise(text), lexicon):
         if r.fact in seen:
             continue
         seen.add(r.fact)
         out.append(r)
     return tuple(out)
+
+
+# Burned body surface as a percentage (烧伤面积30%, 30% tbsa): the burns card's number
+# question, whose thresholds are the card's rules (ABA referral criteria).
+_BURN_PERCENT = re.compile(
+    rf"(?:烧伤|烫伤|烧|烫)\S{{0,4}}?面积\S{{0,4}}?(?:百分之\s*{NUM}|{NUM}\s*(?:%|个?百分点))"
+    rf"|(?:百分之\s*{NUM}|{NUM}\s*%)\s*的?\s*(?:烧伤|烫伤|面积)"
+    r"|\b(\d{1,3})\s*%\s*(?:tbsa|bsa|burns?|of (?:his|her|the) body)")
+# the palmar method: the patient's palm with fingers is about 1% of body surface (ABA),
+# read only in a text about a burn (两个巴掌 is a slap otherwise)
+_BURN_PALMS = re.compile(rf"{NUM}\s*个\s*(?:巴掌|手掌)")
+_BURN_WORDS = ("烫", "烧")
+BURN_CARD, BURN_PERCENT_QUESTION = "burns", "burn_percent"
+
+
+@lru_cache(maxsize=4_096)
+def read_card_numbers(text: str, lexicon: Lexicon | None = None) -> tuple[CardText, ...]:
+    """Card answers the text's numbers give: the burned body surface (percent)."""
+    lowered = normalise(text)
+    burn_text = any(w in lowered for w in _BURN_WORDS)
+    if "%" not in lowered and "百分" not in lowered and not burn_text:
+        return ()
+    matches = [*_BURN_PERCENT.finditer(lowered),
+               *(_BURN_PALMS.finditer(lowered) if burn_text else ())]
+    for m in matches:
+        value = cn_number(_first(m))
+        if value is None or not 0 <= value <= 100:
+            continue
+        if lexicon is not None and negated_at(text=lowered, lexicon=lexicon, start=m.start()):
+            continue
+        phrase = m.group(0).strip()
+        # a burned percentage names the burns card as well as answering it
+        return (CardText(BURN_CARD, None, None, phrase, "NUM-BURN-PERCENT"),
+                CardText(BURN_CARD, BURN_PERCENT_QUESTION, value, phrase, "NUM-BURN-PERCENT"))
+    return ()

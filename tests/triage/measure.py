@@ -17,11 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from dispatch.triage import Answers, Findings, retriage, triage_call
-from dispatch.triage.keywords import _find_matches
+from dispatch.triage.keywords import _analysed, _find_matches
 from dispatch.triage.protocol import load_protocol
 from dispatch.triage.result import TriageResult
-from dispatch.triage.textnums import read_numbers
-from tests.triage.caller_vignettes import ALL, CV
+from dispatch.triage.textnums import read_card_numbers, read_numbers
+from tests.triage.caller_vignettes import ALL, CV, NEW
 from tests.triage.cases import NOW
 
 
@@ -89,7 +89,9 @@ def timings(rounds: int = 50) -> dict[str, tuple[float, float, float, float]]:
                     answers = Answers.model_validate(v.answers)
                     if cold:
                         _find_matches.cache_clear()
+                        _analysed.cache_clear()
                         read_numbers.cache_clear()
+                        read_card_numbers.cache_clear()
                         protocol.outcomes.clear()
                     t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                     triage_call(answers, complaint=v.text, now=NOW)
@@ -117,6 +119,8 @@ def main() -> None:
     _say(overall.row("all caller vignettes"))
     for card in sorted(per_card):
         _say(per_card[card].row(card))
+    new, _ = tallies(NEW)
+    _say(new.row("of which the new set (NEW)"))
     s = structured()
     _say(s.row("structured (test_vignettes.py)"))
     u = (overall.under + s.under) / max(1, overall.true_urgent + s.true_urgent)

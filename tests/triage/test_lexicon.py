@@ -235,10 +235,13 @@ def test_combine_expands_every_choice() -> None:
 
 
 def test_a_keyword_value_the_answer_refuses_fails_at_load() -> None:
+    cards = load_protocol().cards
     with pytest.raises(TriageError):
-        _keyword({"id": "KW-X", "fact": "mechanism", "value": "meteor", "phrases": ["x"]})
+        _keyword({"id": "KW-X", "fact": "mechanism", "value": "meteor", "phrases": ["x"]},
+                 cards=cards)
     with pytest.raises(TriageError):
-        _keyword({"id": "KW-Y", "fact": "no_such_fact", "value": True, "phrases": ["y"]})
+        _keyword({"id": "KW-Y", "fact": "no_such_fact", "value": True, "phrases": ["y"]},
+                 cards=cards)
 
 
 @pytest.mark.parametrize(
