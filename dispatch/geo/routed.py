@@ -29,6 +29,7 @@ from dispatch.geo.ranking import (
     Ranked,
     rank,
 )
+from dispatch.geo.reasons import Because
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ async def rerank_by_routes(
             destinations=[(lon, lat)], timeout_s=timeout_s)
     except OsrmError as exc:
         log.warning("routing unavailable, model ETAs stand: %s", exc.message)
-        note = f"routing unavailable ({exc.message}): model ETA"
+        note = Because("routing_unavailable", error=exc.message)
         return [dataclasses.replace(r, reasons=(*r.reasons, note)) for r in head] + tail
     model_eta = {r.vehicle_id: r.eta_s for r in head}
     routed = {c.vehicle_id: row[0] for c, row in zip(shortlisted, matrix, strict=True)}
@@ -97,8 +98,8 @@ async def rerank_by_routes(
     out = []
     for r in reordered:
         seconds = routed[r.vehicle_id]
-        note = (f"no route found: model ETA {r.eta_s:.0f} s" if seconds is None else
-                f"routed ETA {seconds:.0f} s (model {model_eta[r.vehicle_id]:.0f} s)")
+        note = (Because("no_route", eta_s=r.eta_s) if seconds is None else
+                Because("routed", routed_s=seconds, model_s=model_eta[r.vehicle_id]))
         out.append(dataclasses.replace(r, reasons=(*r.reasons, note)))
     return out + tail
 

@@ -4,6 +4,7 @@ confirmed vehicle, the queue's order and labels, live vehicle positions, both la
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -28,9 +29,17 @@ async def click_map_at(page: Page, lon: float, lat: float) -> None:
     await page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
 
 
+async def take_card(page: Page, search: str, card_id: str) -> None:
+    """Find a chief-complaint card by typing, and take the first match with Enter."""
+    await page.fill("#card-search", search)
+    await expect(page.locator("#card option").first).to_have_attribute("value", card_id)
+    await page.press("#card-search", "Enter")
+    await expect(page.locator("#card")).to_have_attribute("data-chosen", card_id)
+
+
 async def answer(page: Page, question: str, value: str) -> None:
-    control = page.locator(f"[data-question={question}] select, "
-                           f"[data-question={question}] input")
+    control = page.locator(f"#questions li[data-question={question}] select, "
+                           f"#questions li[data-question={question}] input")
     if await control.evaluate("e => e.tagName") == "SELECT":
         await control.select_option(value)
     else:
@@ -44,8 +53,9 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
     await expect(page.locator("#protocol-version")).to_contain_text("cn120-triage")
     await page.fill("#caller", "13912345678")
     await page.fill("#complaint", "胸痛 30 分钟，大汗")
-    for question, value in (("chest_pain", "true"), ("age_years", "62"),
-                            ("conscious", "true"), ("breathing", "true")):
+    await take_card(page, "胸痛", "chest_pain")
+    for question, value in (("age", "62"), ("conscious", "true"), ("breathing", "true"),
+                            ("breathing_normally", "true")):
         await answer(page, question, value)
     await expect(page.locator("#preview .badge")).to_have_text("II 级 危重")
     await click_map_at(page, *SCENE)
@@ -62,7 +72,9 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
     await expect(row).to_have_class("selected")
     first = page.locator("#recommendations > li").first
     await expect(first).to_have_attribute("data-vehicle-id", "V001")
-    await expect(first.locator(".reasons li").first).to_contain_text("#1 by ETA")
+    # the unit's reasons in the page's language (English after the switch, below)
+    await expect(first.locator(".reasons li").first).to_contain_text("按预计到达时间排第 1")
+    await expect(first.locator(".reasons li[data-code=crew]")).to_contain_text("车组")
     await expect(page.locator("#detail-body")).to_contain_text("(manual)")
     call_id = await row.get_attribute("data-call-id")
     call = await site.api("GET", f"/v1/calls/{call_id}")
@@ -128,14 +140,21 @@ async def test_queue_is_ordered_by_level_then_age_with_text_labels_in_english(
     assert await last.get_attribute("data-call-id") == minor["id"]
     assert minor["acuity"] > arrest["acuity"]
     await expect(page.locator("h1")).to_have_text("Dispatcher console")
-    await expect(page.locator("[data-question=chest_pain] span")).to_have_text(
-        "Chest pain or tightness?")
+    await expect(page.locator("#card option[value=chest_pain]")).to_have_text(
+        "Chest pain or heart problem · MPDS 10, 19")
+    # a call with a location gets its units' reasons in English
+    await rows.first.click()
+    reasons = page.locator("#recommendations > li").first.locator(".reasons li")
+    await expect(reasons.first).to_contain_text("#1 by ETA")
+    await expect(page.locator("#recommendations .reasons li[data-code=position_age]").first
+                 ).to_contain_text("s old")
     await expect(page.locator("#clock")).to_contain_text("China Standard Time")
     await screenshot(page, "console-en.png")
     # and the switch goes back to Chinese on the page itself
     await page.click("#lang")
     await expect(page.locator("h1")).to_have_text("调度台")
     await expect(rows.first.locator(".badge")).to_have_text("I 级 濒危")
+    await expect(reasons.first).to_contain_text("按预计到达时间排第 1")
     for call in (minor, arrest):
         await site.api("POST", f"/v1/calls/{call['id']}/cancel", json={"reason": "test"})
     assert page.errors == []  # type: ignore[attr-defined]
@@ -164,4 +183,73 @@ async def test_coverage_layer_and_move_ups(site: Site, browser: Browser) -> None
     else:
         await expect(moves.first).to_have_text("暂无前移建议")
     assert took_s < 20
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_call_taken_on_a_card_its_questions_in_order_and_the_preview(
+    site: Site, browser: Browser
+) -> None:
+    protocol = await site.api("GET", "/v1/triage/protocol")
+    burns = next(c for c in protocol["cards"] if c["id"] == "burns")
+    page = await signed_in(browser, site, "disp1")
+    await expect(page.locator("#questions")).to_contain_text("请先选择主诉卡")
+    # searched by its Chinese name, its English name or its code
+    await page.fill("#card-search", "MPDS 7;")
+    await expect(page.locator("#card option")).to_have_count(1)
+    await page.fill("#card-search", "explosion")
+    await expect(page.locator("#card option")).to_have_count(1)
+    await take_card(page, "烧", "burns")
+    questions = page.locator("#questions li")
+    assert await questions.evaluate_all("li => li.map(x => x.dataset.question)") == [
+        q["id"] for q in burns["questions"]]
+    await expect(questions.first.locator(".q-text")).to_have_text(burns["questions"][0]["text_zh"])
+    size = page.locator("#questions li[data-question=burn_size]")
+    choices = next(q["choices"] for q in burns["questions"] if q["id"] == "burn_size")
+    await expect(size.locator("option")).to_have_text(["未知", *(c["label_zh"] for c in choices)])
+    await page.fill("#caller", "13700000077")
+    await page.fill("#complaint", "厨房着火，手臂烫伤")
+    # nothing answered yet: the engine asks for consciousness and breathing first
+    await expect(page.locator("#questions li[data-question=conscious]")).to_have_class(
+        re.compile(r"\bask\b"))
+    for question in ("conscious", "breathing", "breathing_normally"):
+        await answer(page, question, "true")
+    await expect(page.locator("#questions li[data-question=conscious]")).not_to_have_class(
+        re.compile(r"\bask\b"))
+    # a card-only question is still missing: asked next, by its wording
+    await expect(size).to_have_class(re.compile(r"\bask\b"))
+    await expect(size).to_contain_text("待问")
+    await expect(page.locator("#ask-next")).to_contain_text("烧伤面积多大？")
+    await expect(page.locator("#preview .badge")).to_have_text("IV 级 非急症")
+    await expect(page.locator("#preview-transport")).to_have_text("急救转运")
+    await answer(page, "burn_size", "large")
+    await expect(page.locator("#preview .badge")).to_have_text("II 级 危重")
+    await expect(page.locator("#preview-reasons li[data-rule=CC-BURN-LARGE]")).to_be_visible()
+    await expect(page.locator("#preview-reasons li[data-rule='CARD-burns.conscious']")
+                 ).to_contain_text("病人现在清醒吗")
+    await expect(size).not_to_have_class(re.compile(r"\bask\b"))
+    await screenshot(page, "console-card-zh.png")
+    # the question in English when switched, its answer kept
+    await page.click("#lang")
+    await expect(questions.first.locator(".q-text")).to_have_text(burns["questions"][0]["text_en"])
+    await expect(size.locator("select")).to_have_value("large")
+    await expect(page.locator("#preview-transport")).to_have_text("Emergency transport")
+    await page.click("#lang")
+
+    await click_map_at(page, *SCENE)
+    await page.click("#submit-call")
+    row = page.locator("#queue tr.selected")
+    await expect(row.locator(".badge")).to_have_text("II 级 危重")
+    call_id = await row.get_attribute("data-call-id")
+    call = await site.api("GET", f"/v1/calls/{call_id}")
+    assert call["acuity"] == 2
+    assert call["triage"]["card"] == "burns"
+    assert call["triage"]["card_answers"] == {"conscious": True, "breathing": True,
+                                              "breathing_normally": True, "burn_size": "large"}
+    assert call["complaint"] == "厨房着火，手臂烫伤"
+    await expect(page.locator("#call-reasons li[data-rule='CARD-burns.conscious']")).to_have_text(
+        burns["questions"][0]["text_zh"] + " 是")
+    await expect(page.locator("#call-reasons li[data-rule=CC-BURN-LARGE]")).to_be_visible()
+    # the form is ready for the next call
+    await expect(page.locator("#questions")).to_contain_text("请先选择主诉卡")
+    await site.api("POST", f"/v1/calls/{call_id}/cancel", json={"reason": "test"})
     assert page.errors == []  # type: ignore[attr-defined]

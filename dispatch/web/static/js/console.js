@@ -1,5 +1,6 @@
 // The dispatcher console: call taking driven by the triage protocol, the live queue,
 // the selected call's location and recommended vehicles, the fleet, and alerts.
+import { CardForm } from "./cards.js";
 import { apply, bilingual, code, lang, langSwitch, t } from "./i18n.js";
 import { STATUS_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live } from "./live.js";
@@ -13,7 +14,7 @@ langSwitch(document.getElementById("lang"));
 apply();
 runClock(document.getElementById("clock"));
 
-const state = { calls: [], fleet: new Map(), selected: null, fix: null, schema: null,
+const state = { calls: [], fleet: new Map(), selected: null, fix: null,
   ringAt: new Date(), loadError: null };
 const $ = (id) => document.getElementById(id);
 
@@ -29,83 +30,61 @@ function setFix(point) {
 }
 
 // ------------------------------------------------------------------ call taking
+const cards = new CardForm({ search: $("card-search"), list: $("card"),
+  questions: $("questions"), onChange: previewTriage });
+
 async function loadProtocol() {
-  const [protocol, openapi] = await Promise.all([api("/v1/triage/protocol"),
-    fetch("/openapi.json").then((r) => r.json())]);
-  $("protocol-version").textContent = `(${t("protocol")} ${protocol.version})`;
-  state.schema = openapi.components.schemas;
-  renderQuestions();
+  const protocol = await api("/v1/triage/protocol");
+  $("protocol-version").textContent = `(${protocol.card_version} · ${protocol.version})`;
+  cards.load(protocol);
 }
 
-function questionInput(name, prop) {
-  const options = prop.anyOf || [prop];
-  const kind = options.find((o) => o.type !== "null") || {};
-  const ref = kind.$ref ? state.schema[kind.$ref.split("/").pop()] : null;
-  if (kind.type === "boolean") {
-    return el("select", { name, dataset: { kind: "bool" } },
-      el("option", { value: "", textContent: t("unknown") }),
-      el("option", { value: "true", textContent: t("yes") }),
-      el("option", { value: "false", textContent: t("no") }));
-  }
-  if (kind.type === "number") {
-    return el("input", { name, type: "number", min: kind.minimum, max: kind.maximum,
-      step: "any", dataset: { kind: "number" } });
-  }
-  if (ref?.enum) {
-    return el("select", { name, dataset: { kind: "enum" } },
-      el("option", { value: "", textContent: t("unknown") }),
-      ...ref.enum.map((v) => el("option", { value: v, textContent: code("sex", v) })));
-  }
-  return null; // lists and times are asked by the crew's findings, not here
-}
-
-function renderQuestions() {
-  const box = $("questions");
-  const kept = readAnswers();
-  box.replaceChildren();
-  const props = state.schema.Answers.properties;
-  for (const [name, prop] of Object.entries(props)) {
-    const input = questionInput(name, prop);
-    if (!input) continue;
-    if (kept[name] !== undefined) input.value = String(kept[name]);
-    input.addEventListener("change", previewTriage);
-    box.append(el("label", { dataset: { question: name } },
-      el("span", { textContent: lang() === "zh" ? prop.label_zh : prop.label_en }), " ",
-      input));
-  }
-}
-
-function readAnswers() {
-  const answers = {};
-  for (const input of $("questions").querySelectorAll("[name]")) {
-    if (input.value === "") continue;
-    const kind = input.dataset.kind;
-    answers[input.name] = kind === "bool" ? input.value === "true"
-      : kind === "number" ? Number(input.value) : input.value;
-  }
-  return answers;
+function triageBody() {
+  const body = { complaint: $("complaint").value.trim() };
+  if (cards.card) Object.assign(body, { card: cards.card.id, card_answers: cards.read() });
+  return body;
 }
 
 let previewTimer = null;
+let previewSeq = 0;
 function previewTriage() {
   clearTimeout(previewTimer);
   previewTimer = setTimeout(async () => {
+    const seq = ++previewSeq;
     try {
-      const result = await api("/v1/triage/evaluate", { method: "POST",
-        body: { answers: readAnswers(), complaint: $("complaint").value } });
-      const p = $("preview");
-      p.replaceChildren(acuityBadge(result.acuity), " ",
-        result.pathway ? code("pathway", result.pathway) : "");
-      // the questions the protocol still needs, first
-      for (const label of $("questions").querySelectorAll("label")) {
-        label.style.fontWeight = result.missing?.includes(label.dataset.question) ? "700" : "";
-      }
+      const result = await api("/v1/triage/evaluate", { method: "POST", body: triageBody() });
+      if (seq === previewSeq) renderPreview(result);
     } catch (e) {
-      $("preview").textContent = e.message;
+      if (seq === previewSeq) $("preview").replaceChildren(el("span", { className: "error",
+        textContent: e.message }));
     }
   }, 250);
 }
 $("complaint").addEventListener("input", previewTriage);
+
+function renderPreview(result) {
+  const { asked, others } = cards.markMissing(result.missing);
+  const given = cards.read();
+  const reasons = result.reasons.map((r) => el("li", { dataset: { rule: r.rule_id } },
+    el("b", { textContent: r.rule_id }), " ",
+    cards.reasonText(r.rule_id, given) || bilingual(r.text)));
+  const next = asked.length || others.length ? el("p", { id: "ask-next" },
+    el("b", { textContent: `${t("ask_next")}: ` }),
+    ...asked.map((q) => el("button", { type: "button", className: "chip",
+      dataset: { question: q.id }, textContent: cards.text(q),
+      onclick: () => cards.focusQuestion(q.id) })),
+    ...others.map((text) => el("span", { className: "chip", textContent: text })))
+    : el("p", { id: "ask-next", className: "muted", textContent: t("nothing_missing") });
+  $("preview").replaceChildren(
+    el("p", { className: "row" }, acuityBadge(result.acuity),
+      el("span", { id: "preview-transport", dataset: { transport: result.transport_class },
+        textContent: code("transport", result.transport_class) }),
+      el("span", { id: "preview-pathway", textContent: `${t("pathway")}: `
+        + (result.pathway ? code("pathway", result.pathway) : t("none")) })),
+    next,
+    el("details", { open: true }, el("summary", { textContent: t("determinants") }),
+      el("ul", { className: "reasons", id: "preview-reasons" }, ...reasons)));
+}
 
 $("call-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -117,9 +96,9 @@ $("call-form").addEventListener("submit", async (event) => {
     return;
   }
   const answeredAt = new Date();
-  const body = { caller_number: caller, complaint: $("complaint").value.trim(),
-    answers: readAnswers(), received_at: state.ringAt.toISOString(),
-    answered_at: answeredAt.toISOString(), fixes: [] };
+  const body = { caller_number: caller, ...triageBody(),
+    received_at: state.ringAt.toISOString(), answered_at: answeredAt.toISOString(),
+    fixes: [] };
   if (state.fix) {
     body.fixes.push({ lon: state.fix.lon, lat: state.fix.lat,
       accuracy_m: Number($("accuracy").value) || state.fix.accuracy_m, source: "manual",
@@ -130,13 +109,14 @@ $("call-form").addEventListener("submit", async (event) => {
       headers: { "Idempotency-Key": crypto.randomUUID() } });
     alertLine(`${t("call_taken")}: ${call.id.slice(0, 8)}`);
     clearTimeout(previewTimer);
+    previewSeq += 1; // a preview still in flight is for the call just taken
     $("call-form").reset();
-    for (const label of $("questions").querySelectorAll("label")) label.style.fontWeight = "";
+    cards.clear();
     state.fix = null;
     state.ringAt = new Date();
     $("fix-text").dataset.i18n = "click_map";
     $("fix-text").textContent = t("click_map");
-    $("preview").textContent = "";
+    $("preview").replaceChildren();
     await refreshQueue();
     select(call.id);
   } catch (e) {
@@ -230,8 +210,10 @@ async function renderDetail() {
         : t("none")} · ${t("accuracy")} ${loc?.radius_m != null ? Math.round(loc.radius_m)
         + " m" : "—"} (${loc?.method || "—"}) · ${t("destination")}: ${hospital?.name
         || call.destination_id || t("none")}`),
-    el("ul", { className: "reasons" }, ...(call.triage?.reasons || []).map((r) =>
-      el("li", { textContent: bilingual(r.text) }))),
+    el("ul", { className: "reasons", id: "call-reasons" },
+      ...(call.triage?.reasons || []).map((r) => el("li", { dataset: { rule: r.rule_id },
+        textContent: cards.reasonText(r.rule_id, call.triage.card_answers)
+          || bilingual(r.text) }))),
   ];
   if (call.assignments?.length) {
     body.push(el("h3", { textContent: t("assigned") }), el("ul", { id: "assigned" },
@@ -257,7 +239,9 @@ async function renderDetail() {
         !queued && call.status === "assigned" ? el("button", { textContent: t("override"),
           dataset: { action: "override" },
           onclick: () => dispatchCall(id, { vehicle_id: r.vehicle_id }) }) : null,
-        el("ul", { className: "reasons" }, ...r.reasons.map((x) => el("li", { textContent: x })))
+        el("ul", { className: "reasons" }, ...(r.why || []).map((x) => el("li", {
+          dataset: { code: x.code ?? "" },
+          textContent: x.text[lang() === "zh" ? "zh-CN" : "en"] })))
       ))));
   }
   if (live) {
@@ -420,7 +404,8 @@ live.connect();
 
 window.addEventListener("langchange", () => {
   live.relabel();
-  if (state.schema) renderQuestions();
+  cards.render();
+  if ($("preview").childElementCount) previewTriage();
   renderQueue();
   renderFleet();
   if (state.selected) renderDetail();

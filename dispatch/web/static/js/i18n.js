@@ -40,6 +40,9 @@ const DICT = {
     coverage: "覆盖与前移", coverage_layer: "显示 8 分钟覆盖图层（绿：覆盖；红虚线：未覆盖）",
     refresh: "刷新", coverage_share: "8 分钟内可达的需求占比", move_up: "前移建议",
     accept: "采纳", no_moves: "暂无前移建议", accepted: "已采纳",
+    card: "主诉卡", card_search: "查找主诉卡", card_search_hint: "中文或英文名称、编码（如 胸痛、MPDS 10）",
+    card_list: "主诉卡列表", pick_card: "请先选择主诉卡，按顺序询问其关键问题",
+    ask_next: "待问", nothing_missing: "关键问题已问完", determinants: "判定依据",
   },
   en: {
     app: "120 dispatch", console: "Dispatcher console", ed: "ED receiving board",
@@ -87,6 +90,11 @@ const DICT = {
     coverage_layer: "Show the 8-minute coverage layer (green: covered; red dashed: not)",
     refresh: "Refresh", coverage_share: "Demand reached within 8 min", move_up: "Move-ups",
     accept: "Accept", no_moves: "No move-up recommended", accepted: "Accepted",
+    card: "Chief-complaint card", card_search: "Find a card",
+    card_search_hint: "Name or code (e.g. chest pain, MPDS 10)", card_list: "Cards",
+    pick_card: "Pick a chief-complaint card, then ask its key questions in order",
+    ask_next: "Ask next", nothing_missing: "All key questions answered",
+    determinants: "Determinant and reasons",
   },
 };
 
@@ -112,6 +120,8 @@ const CODES = {
     thrombolysis: ["溶栓", "Thrombolysis"], thrombectomy: ["取栓", "Thrombectomy"],
     maternal: ["孕产妇", "Maternal"], paediatric: ["儿科", "Paediatric"],
     neonatal: ["新生儿", "Neonatal"], trauma: ["创伤", "Trauma"] },
+  transport: { emergency: ["急救转运", "Emergency transport"],
+    non_emergency: ["非急救转运", "Non-emergency transport"] },
   kind: { als: ["高级生命支持", "ALS"], bls: ["基础生命支持", "BLS"], net: ["非急救转运", "NET"] },
   phase: { alerted: ["已预警", "Alerted"], acknowledged: ["已确认", "Acknowledged"],
     arrived: ["已到达", "Arrived"], handed_over: ["已交接", "Handed over"] },
