@@ -21,12 +21,17 @@ SCENE = (118.846, 32.035)
 
 
 async def click_map_at(page: Page, lon: float, lat: float) -> None:
-    await page.evaluate(f"void dispatchMap.map.setView(dispatchMap.toMap({lon}, {lat}), 14, "
-                        "{animate: false})")
-    point = await page.evaluate(f"dispatchMap.pixelOf({lon}, {lat})")
-    box = await page.locator("#map").bounding_box()
-    assert box is not None
-    await page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    # any zoom or pan still running (the first fit to the districts) stops first
+    await page.evaluate(f"dispatchMap.map.stop(); dispatchMap.map.setView("
+                        f"dispatchMap.toMap({lon}, {lat}), 16, {{animate: false}}); "
+                        "new Promise((r) => requestAnimationFrame(() => "
+                        "requestAnimationFrame(r)))")
+    # the point in the page: the container's inner (border-less) box plus the map's pixel
+    point = await page.evaluate(
+        f"(() => {{ const c = dispatchMap.map.getContainer(); const r = c.getBoundingClientRect();"
+        f" const p = dispatchMap.pixelOf({lon}, {lat});"
+        " return {x: r.left + c.clientLeft + p.x, y: r.top + c.clientTop + p.y}; })()")
+    await page.mouse.click(point["x"], point["y"])
 
 
 async def take_card(page: Page, search: str, card_id: str) -> None:
