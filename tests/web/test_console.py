@@ -166,6 +166,12 @@ async def test_queue_is_ordered_by_level_then_age_with_text_labels_in_english(
 
 
 async def test_coverage_layer_and_move_ups(site: Site, browser: Browser) -> None:
+    # ST047's two vehicles go out of service: its rural area is left uncovered, and a
+    # move-up from ST048 is recommended
+    emptied = ["V104", "V105"]
+    for vid in emptied:
+        await site.api("POST", f"/v1/vehicles/{vid}/status", json={"status": "out_of_service"},
+                       headers=site.auth(Role.CREW, vehicle_id=vid))
     page = await signed_in(browser, site, "disp1")
     started = time.monotonic()
     await page.click("#coverage-refresh")
@@ -178,16 +184,54 @@ async def test_coverage_layer_and_move_ups(site: Site, browser: Browser) -> None
     await page.wait_for_function("dispatchMap.layers.coverage.getLayers().length === 1 && "
                                  "dispatchMap.layers.coverage.getLayers()[0]"
                                  ".getLayers().length > 0")
-    moves = page.locator("#moves li")
-    if share["moves"]:
-        first = share["moves"][0]
-        await moves.first.locator("[data-action=accept-move]").click()
-        await expect(moves.first).to_contain_text("已采纳")
-        vehicle = await site.api("GET", f"/v1/vehicles/{first['vehicle_id']}")
-        assert vehicle["id"] == first["vehicle_id"]
-    else:
-        await expect(moves.first).to_have_text("暂无前移建议")
+    move = share["moves"][0]
+    assert move["to_station_id"] == "ST047"
+    line = page.locator(f"#moves li[data-vehicle-id={move['vehicle_id']}]").first
+    await expect(line).to_contain_text(f"{move['from_station_id']} → ST047")
+    await line.locator("[data-action=accept-move]").click()
+    await expect(line).to_contain_text("已采纳")
+    vehicle = await site.api("GET", f"/v1/vehicles/{move['vehicle_id']}")
+    assert vehicle["station_id"] == "ST047" and vehicle["status"] == "available"
+    # the move comes back on the live channel, named in Chinese
+    await expect(page.locator("#alerts li[data-kind=move_up]").first).to_contain_text(
+        f"车辆前移 · {move['vehicle_id']}: {move['from_station_id']} → ST047")
     assert took_s < 20
+    # as it was, for the other tests
+    await site.api("POST", "/v1/coverage/moves/accept", json={
+        "vehicle_id": move["vehicle_id"], "to_station_id": move["from_station_id"]})
+    for vid in emptied:
+        await site.api("POST", f"/v1/vehicles/{vid}/status", json={"status": "available"},
+                       headers=site.auth(Role.CREW, vehicle_id=vid))
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_alerts_arrive_named_and_those_to_act_on_marked(
+    site: Site, browser: Browser
+) -> None:
+    page = await signed_in(browser, site, "disp1")
+    at = datetime.now(UTC).isoformat()
+    # located in Beijing, outside every district of this centre
+    far = await site.api("POST", "/v1/calls", json={
+        "caller_number": "13900000099", "complaint": "胸痛", "received_at": at,
+        "answered_at": at, "fixes": [{"lon": 116.397, "lat": 39.909, "accuracy_m": 30,
+                                      "source": "gnss", "observed_at": at}]})
+    alert = page.locator("#alerts li[data-kind=out_of_area]")
+    await expect(alert).to_have_class("urgent")
+    await expect(alert).to_contain_text("需处理: 辖区外警情")
+    await expect(alert).to_contain_text("定位在本中心所有辖区之外")
+    await expect(page.locator("#alerts li[data-kind=call_created]")).to_contain_text(
+        f"新警情 · {far['id'][:8]}")
+    await site.api("POST", f"/v1/calls/{far['id']}/cancel", json={"reason": "test"})
+    await expect(page.locator("#alerts li[data-kind=call_cancelled]")).to_contain_text(
+        "警情已取消")
+    # English names after the switch
+    await page.click("#lang")
+    await site.api("POST", "/v1/vehicles/V050/status", json={"status": "out_of_service"},
+                   headers=site.auth(Role.CREW, vehicle_id="V050"))
+    await expect(page.locator("#alerts li[data-kind=vehicle_status]").first).to_contain_text(
+        "Vehicle status · V050 → Out of service")
+    await site.api("POST", "/v1/vehicles/V050/status", json={"status": "available"},
+                   headers=site.auth(Role.CREW, vehicle_id="V050"))
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -342,22 +342,62 @@ $("coverage-on").addEventListener("change", refreshCoverage);
 $("coverage-refresh").addEventListener("click", refreshCoverage);
 
 // ------------------------------------------------------------------ live
+// Every kind the console channel carries: what it is called, and whether it asks the
+// dispatcher to act (shown as an alert, marked by a word and not by colour alone).
 const EVENT_LABELS = {
   call_created: ["新警情", "New call"], vehicle_assigned: ["已派车", "Vehicle assigned"],
   call_cancelled: ["警情已取消", "Call cancelled"], unassigned: ["车辆已撤回", "Vehicle released"],
+  call_retriaged: ["重新分级", "Re-triaged"],
   centre_alerted: ["医院已预警", "Hospital pre-alerted"],
   centre_acknowledged: ["医院已确认", "Hospital acknowledged"],
   team_activated: ["团队已启动", "Team activated"],
   destination_changed: ["目的医院变更", "Destination changed"],
   at_destination: ["已到达医院", "Arrived at hospital"], handover: ["已交接", "Handed over"],
   vehicle_status: ["车辆状态", "Vehicle status"], diversion: ["医院分流", "Hospital diversion"],
+  hospital_capacity: ["医院床位更新", "Hospital capacity"], move_up: ["车辆前移", "Move-up"],
+  out_of_area: ["辖区外警情", "Call outside the districts"],
+  destination_suggested: ["建议改送医院", "Another destination suggested"],
+  destination_request: ["车组申请改送医院", "Crew asks for another destination"],
+  activate_team: ["车组请求启动团队", "Crew asks for a team"],
+  ecg: ["心电图", "ECG"], stroke: ["卒中评估", "Stroke assessment"],
+  injuries: ["伤情", "Injuries"], treatment: ["处置", "Treatment"],
+  medication: ["用药", "Medication"], procedure: ["操作", "Procedure"],
 };
+const NEEDS_ACTION = new Set(["out_of_area", "destination_suggested", "destination_request",
+  "activate_team"]);
 
-function alertLine(text, isError = false) {
-  const li = el("li", { className: isError ? "error" : "" },
-    el("span", { className: "muted", textContent: `${clock(new Date())} ` }), text);
+function alertLine(text, isError = false, { urgent = false, kind = "" } = {}) {
+  const li = el("li", { className: isError ? "error" : urgent ? "urgent" : "",
+    dataset: { kind } },
+  el("span", { className: "muted", textContent: `${clock(new Date())} ` }),
+  urgent ? el("b", { textContent: `${t("needs_action")}: ` }) : null, text);
   $("alerts").prepend(li);
   while ($("alerts").children.length > 100) $("alerts").lastElementChild.remove();
+}
+
+/** What an event says beyond its name, in the page's language. */
+function eventDetail(kind, data) {
+  const hospital = (id) => dmap.hospitals?.get(id)?.name || id;
+  switch (kind) {
+    case "vehicle_status": return `${data.vehicle_id} → ${code("status", data.status)}`;
+    case "call_retriaged": return code("acuity", data.acuity);
+    case "diversion":
+      return `${hospital(data.hospital_id)} · ${code("capability", data.capability)} · `
+        + (data.on ? t("diversion_on") : t("diversion_off"));
+    case "move_up": return `${data.vehicle_id}: ${data.from_station_id || "—"} → ${data.to_station_id}`;
+    case "out_of_area": return bilingual(data.reason?.replace(/^(.*?) \/ (.*)$/, "$2 ($1)"));
+    case "destination_suggested": return `${hospital(data.current)} → ${hospital(data.hospital_id)}`;
+    case "destination_request":
+      return `${data.vehicle_id || ""} → ${hospital(data.hospital_id)}`
+        + (data.reason ? ` (${data.reason})` : "");
+    case "activate_team": case "team_activated":
+      return [data.vehicle_id, code("team", data.team), data.hospital_id
+        && hospital(data.hospital_id)].filter(Boolean).join(" · ");
+    case "destination_changed": case "centre_alerted": case "centre_acknowledged":
+    case "hospital_capacity":
+      return data.hospital_id ? hospital(data.hospital_id) : "";
+    default: return data.vehicle_id || data.hospital_id || "";
+  }
 }
 
 let refreshTimer = null;
@@ -392,9 +432,10 @@ function onFrame(frame) {
     return;
   }
   const label = EVENT_LABELS[frame.kind]?.[lang() === "zh" ? 0 : 1] || frame.kind;
-  const who = frame.data?.vehicle_id || frame.data?.hospital_id || "";
+  const detail = eventDetail(frame.kind, frame.data || {});
   alertLine(`${label}${frame.call_id ? ` · ${frame.call_id.slice(0, 8)}` : ""}`
-    + `${who ? ` · ${who}` : ""}`);
+    + `${detail ? ` · ${detail}` : ""}`, false,
+  { urgent: NEEDS_ACTION.has(frame.kind), kind: frame.kind });
   refreshSoon();
 }
 

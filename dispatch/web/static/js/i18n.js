@@ -43,6 +43,7 @@ const DICT = {
     card: "主诉卡", card_search: "查找主诉卡", card_search_hint: "中文或英文名称、编码（如 胸痛、MPDS 10）",
     card_list: "主诉卡列表", pick_card: "请先选择主诉卡，按顺序询问其关键问题",
     ask_next: "待问", nothing_missing: "关键问题已问完", determinants: "判定依据",
+    needs_action: "需处理",
   },
   en: {
     app: "120 dispatch", console: "Dispatcher console", ed: "ED receiving board",
@@ -94,7 +95,7 @@ const DICT = {
     card_search_hint: "Name or code (e.g. chest pain, MPDS 10)", card_list: "Cards",
     pick_card: "Pick a chief-complaint card, then ask its key questions in order",
     ask_next: "Ask next", nothing_missing: "All key questions answered",
-    determinants: "Determinant and reasons",
+    determinants: "Determinant and reasons", needs_action: "Action needed",
   },
 };
 
