@@ -5,11 +5,12 @@ hospital's board never showing the patient."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 
 import websockets
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Locator, expect
 
 from dispatch.domain import Role
 from tests.web.conftest import Site
@@ -21,6 +22,14 @@ CHEST_PAIN = {"chest_pain": True, "age_years": 62, "conscious": True, "breathing
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+async def eta_shown_s(card: Locator) -> int:
+    """The countdown on a card ("预计到达 12:05"), in seconds."""
+    text = await card.locator("[data-role=eta]").inner_text()
+    found = re.search(r"(\d+):(\d\d)", text)
+    assert found, text
+    return int(found[1]) * 60 + int(found[2])
 
 
 async def new_call(site: Site) -> dict[str, object]:
@@ -79,21 +88,32 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
         await crew.send(json.dumps({"type": "position", "msg_id": "p1", "call_id": call_id,
                                     "lon": 118.85, "lat": 32.04, "at": now_iso()}))
         await expect(card.locator("[data-role=eta]")).to_contain_text(":", timeout=5000)
+        # the ETA counts down, a second a second, between the crew's reports
+        first_s = await eta_shown_s(card)
+        assert 0 < first_s < 3600
+        await board.wait_for_function(
+            f"(() => {{ const t = document.querySelector(\"[data-call-id='{call_id}'] "
+            f"[data-role=eta]\").textContent.match(/(\\d+):(\\d\\d)/);"
+            f" return t && (+t[1]) * 60 + (+t[2]) <= {first_s - 2}; }})()", timeout=5000)
     # issue 17: within 1 s of the dispatch, and of the crew sending them
     assert prealert_s < 1.0, f"pre-alert took {prealert_s:.2f} s"
     assert vitals_s < 1.0, f"vitals took {vitals_s:.2f} s"
     await screenshot(board, "ed-zh.png")
 
-    # one action: ED (acknowledge) + cath lab (pre-ticked for a chest-pain patient)
+    # one action: ED (acknowledge) + cath lab (pre-ticked for a chest-pain patient) + the
+    # stroke team (ticked by the nurse)
     assert await card.locator(".teams input[value=ed]").is_checked()
     assert await card.locator(".teams input[value=cath_lab]").is_checked()
+    await card.locator(".teams input[value=stroke_team]").check()
     await card.locator("[data-action=activate]").click()
     await expect(card).to_have_attribute("data-phase", "acknowledged")
     await expect(card.locator(".teams")).to_contain_text("导管室 ✓")
+    await expect(card.locator(".teams")).to_contain_text("卒中团队 ✓")
     record = await site.api("GET", f"/v1/incidents/{call_id}/handover",
                             headers=site.auth(Role.HOSPITAL, hospital_id="H02"))
-    states = record.get("handovers") or record.get("handover")
-    assert "cath_lab" in json.dumps(states) and "acknowledged" in json.dumps(states)
+    states = json.dumps(record.get("handovers") or record.get("handover"))
+    assert "cath_lab" in states and "stroke_team" in states and "acknowledged" in states
+    assert "trauma_team" not in states
     await expect(card).not_to_have_class("card flash")
 
     # first paint of a board with a patient on it (issue 17: under 1 s)
@@ -149,6 +169,36 @@ async def test_arrival_and_handover_from_the_board(site: Site, browser: Browser)
     await expect(board.locator("#div-state")).to_contain_text("PCI")
     hospitals = (await site.api("GET", "/v1/hospitals"))["hospitals"]
     assert "pci" in next(h for h in hospitals if h["id"] == "H02")["diversion"]
+    # while it diverts PCI, the next chest-pain patient goes to another PCI centre and
+    # never reaches this board
+    diverted = await new_call(site)
+    assert diverted["destination_id"] not in (None, "H02")
+    await site.api("POST", f"/v1/calls/{diverted['id']}/dispatch", json={})
+    await site.api("POST", f"/v1/calls/{diverted['id']}/cancel", json={"reason": "test"})
+    assert await board.locator(f"[data-call-id='{diverted['id']}']").count() == 0
     await board.click("#div-off")
     await expect(board.locator("#div-state")).to_have_text("")
     assert board.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_rerouted_patient_moves_to_the_new_hospitals_board(
+    site: Site, browser: Browser
+) -> None:
+    old_board = await signed_in(browser, site, "ed-h02")
+    new_board = await signed_in(browser, site, "ed-h01")
+    call = await new_call(site)
+    call_id = call["id"]
+    await site.api("POST", f"/v1/calls/{call_id}/dispatch", json={})
+    card = old_board.locator(f".card[data-call-id='{call_id}']")
+    await expect(card).to_be_visible()
+    assert await new_board.locator(f"[data-call-id='{call_id}']").count() == 0
+    await site.api("POST", f"/v1/calls/{call_id}/destination",
+                   json={"hospital_id": "H01", "reason": "导管室占用"})
+    await expect(card).to_have_count(0)
+    await expect(old_board.locator("#log")).to_contain_text("已改送其他医院")
+    moved = new_board.locator(f".card[data-call-id='{call_id}']")
+    await expect(moved).to_have_class("card flash")
+    await expect(new_board.locator("#count-inbound")).to_have_text("1")
+    await site.api("POST", f"/v1/calls/{call_id}/cancel", json={"reason": "test"})
+    await expect(moved).to_have_count(0)
+    assert old_board.errors == [] and new_board.errors == []  # type: ignore[attr-defined]
