@@ -232,6 +232,13 @@ async def test_alerts_arrive_named_and_those_to_act_on_marked(
         "Vehicle status · V050 → Out of service")
     await site.api("POST", "/v1/vehicles/V050/status", json={"status": "available"},
                    headers=site.auth(Role.CREW, vehicle_id="V050"))
+    # a refusal reads in the page's language, with the field it is about
+    failed = ("import('/web/js/session.js').then((m) => m.api('/v1/calls/"
+              "00000000-0000-4000-8000-000000000000/cancel', {method: 'POST', body: "
+              "{reason: 'x'}})).then(() => 'no error', (e) => e.message)")
+    assert (await page.evaluate(failed)).startswith("The record asked for does not exist.")
+    await page.click("#lang")
+    assert (await page.evaluate(failed)).startswith("未找到所请求的记录。 call_id: ")
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -1,7 +1,7 @@
 // The dispatcher console: call taking driven by the triage protocol, the live queue,
 // the selected call's location and recommended vehicles, the fleet, and alerts.
 import { CardForm } from "./cards.js";
-import { apply, bilingual, code, lang, langSwitch, t } from "./i18n.js";
+import { apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
 import { STATUS_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live } from "./live.js";
 import { DispatchMap } from "./map.js";
@@ -385,7 +385,7 @@ function eventDetail(kind, data) {
       return `${hospital(data.hospital_id)} · ${code("capability", data.capability)} · `
         + (data.on ? t("diversion_on") : t("diversion_off"));
     case "move_up": return `${data.vehicle_id}: ${data.from_station_id || "—"} → ${data.to_station_id}`;
-    case "out_of_area": return bilingual(data.reason?.replace(/^(.*?) \/ (.*)$/, "$2 ($1)"));
+    case "out_of_area": return halves(data.reason);
     case "destination_suggested": return `${hospital(data.current)} → ${hospital(data.hospital_id)}`;
     case "destination_request":
       return `${data.vehicle_id || ""} → ${hospital(data.hospital_id)}`

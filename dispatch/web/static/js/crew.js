@@ -2,7 +2,7 @@
 // requests. Every frame carries a msg_id and stays "pending" (kept in this browser) until
 // the server acknowledges it; after a reconnect, or a reload, the pending ones are sent
 // again (the server acknowledges a resend without doing it twice).
-import { apply, code, langSwitch, t } from "./i18n.js";
+import { apply, code, halves, langSwitch, t } from "./i18n.js";
 import { STATUS_COLOURS, acuityBadge, el } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { DispatchMap } from "./map.js";
@@ -51,17 +51,30 @@ function renderOutbox() {
   $("pending").replaceChildren(...items.map(([id, m]) => el("li",
     { dataset: { msgId: id, state: m.state } },
     `${clock(m.sentAt)} ${m.label} · ${t(m.state === "acked" ? "sent_ok" : m.state)}`
-    + (m.reason ? ` · ${m.reason}` : ""))));
+    + (m.reason ? ` · ${halves(m.reason)}` : ""))));
   $("pending-count").textContent = String([...outbox.values()]
     .filter((m) => m.state === "pending").length);
 }
 
 // ------------------------------------------------------------------ mission
+// The times the steps were acknowledged at, kept in this browser for the mission: a
+// reload or a snapshot after a reconnect shows them again.
+const STAMPS = `dispatch.crew.stamps.${s.vehicle_id}`;
+
 function setMission(mission, status) {
+  const kept = JSON.parse(localStorage.getItem(STAMPS) || "{}");
   state.mission = mission;
   state.status = status;
-  state.stamps = {};
+  state.stamps = mission && kept.call_id === mission.id ? kept.stamps || {} : {};
   render();
+}
+
+function stamp(step, at) {
+  state.stamps[step] = at;
+  if (state.mission) {
+    localStorage.setItem(STAMPS, JSON.stringify({ call_id: state.mission.id,
+      stamps: state.stamps }));
+  }
 }
 
 function render() {
@@ -83,7 +96,7 @@ function render() {
     el("p", { id: "destination" }, `${t("destination")}: ${hospital?.name || m.destination_id
       || t("none")}`),
     loc.lon != null ? el("a", { className: "button primary", style: "display:block;text-align:center;font-size:22px",
-      href: `geo:${loc.lat},${loc.lon}`, textContent: "导航 / Navigate" }) : null);
+      href: `geo:${loc.lat},${loc.lon}`, textContent: t("navigate") }) : null);
   if (loc.lon != null) dmap.focus(loc.lon, loc.lat, loc.radius_m);
   renderSteps();
 }
@@ -126,7 +139,7 @@ function onFrame(frame) {
       m.state = "acked";
       if (m.frame.type === "status") {
         state.status = m.frame.status;
-        state.stamps[m.frame.status] = m.frame.at;
+        stamp(m.frame.status, m.frame.at);
         if (m.frame.status === "available") state.mission = null;
       }
     } else {

@@ -2,7 +2,7 @@
 // level, pathway, ATMIST summary, vitals and ECG as they stream in; acknowledge, activate
 // teams in one action, arrival, handover and diversion. Server-side scoped: the channel
 // carries only this hospital's patients.
-import { apply, bilingual, code, lang, langSwitch, t } from "./i18n.js";
+import { apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
 import { ACUITY_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { api, requireSession, wireHeader } from "./session.js";
@@ -69,7 +69,7 @@ function onFrame(frame) {
   if (frame.type === "error") {
     const p = pending.get(frame.msg_id);
     pending.delete(frame.msg_id);
-    log(`${t("refused")}: ${p?.label || ""} ${frame.reason}`, true);
+    log(`${t("refused")}: ${p?.label || ""} ${halves(frame.reason)}`, true);
     return;
   }
   if (frame.type !== "event") return;
