@@ -3,7 +3,7 @@
 // the server acknowledges it; after a reconnect, or a reload, the pending ones are sent
 // again (the server acknowledges a resend without doing it twice).
 import { apply, code, halves, langSwitch, t } from "./i18n.js";
-import { STATUS_COLOURS, acuityBadge, el } from "./levels.js";
+import { STATUS_COLOURS, acuityBadge, el, statusText } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { DispatchMap } from "./map.js";
 import { requireSession, wireHeader } from "./session.js";
@@ -63,6 +63,7 @@ const STAMPS = `dispatch.crew.stamps.${s.vehicle_id}`;
 
 function setMission(mission, status) {
   const kept = JSON.parse(localStorage.getItem(STAMPS) || "{}");
+  if (mission?.id !== state.mission?.id) pickedHospital = false; // a new mission's centre
   state.mission = mission;
   state.status = status;
   state.stamps = mission && kept.call_id === mission.id ? kept.stamps || {} : {};
@@ -99,6 +100,7 @@ function render() {
       href: `geo:${loc.lat},${loc.lon}`, textContent: t("navigate") }) : null);
   if (loc.lon != null) dmap.focus(loc.lon, loc.lat, loc.radius_m);
   renderSteps();
+  renderHospitals();
 }
 
 function renderSteps() {
@@ -120,6 +122,7 @@ function renderSteps() {
         renderSteps();
       } });
     button.style.background = STATUS_COLOURS[step];
+    button.style.color = statusText(step); // dark on the light ones (on scene)
     return button;
   }));
 }
@@ -190,10 +193,16 @@ $("request-team").addEventListener("click", () => {
 // The crew may ask for another receiving centre: the service accepts it when the centre
 // can meet the call's needs and is not diverting, else the refusal (zh + en) shows in the
 // pending list like any refused frame.
+// The picker shows the mission's centre until the crew picks another, and each centre's
+// diversion, so a diverting one is not asked for blindly.
+let pickedHospital = false;
+$("hospital").addEventListener("change", () => { pickedHospital = true; });
 function renderHospitals() {
-  const chosen = $("hospital").value || state.mission?.destination_id;
+  const chosen = pickedHospital ? $("hospital").value : state.mission?.destination_id;
   $("hospital").replaceChildren(...[...(dmap.hospitals?.values() || [])].map((h) =>
-    el("option", { value: h.id, textContent: h.name || h.id, selected: h.id === chosen })));
+    el("option", { value: h.id, selected: h.id === chosen,
+      textContent: (h.name || h.id) + (h.diversion?.length ? ` · ${t("diversion")}: `
+        + h.diversion.map((c) => code("capability", c)).join(", ") : "") })));
 }
 $("request-destination").addEventListener("click", () => {
   if (!state.mission) return;
