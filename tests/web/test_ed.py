@@ -60,7 +60,8 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
     await expect(card).to_have_class("card flash")  # new and not yet acknowledged
     await expect(card.locator(".badge.acuity")).to_have_text("II 级 危重")
     await expect(card).to_contain_text("胸痛")
-    await expect(card).to_contain_text("62")
+    await expect(card).to_contain_text("年龄 62 岁")
+    await expect(card.locator("[data-role=eta]")).to_have_text("到达倒计时 —")  # not yet known
 
     token = site.auth(Role.CREW, vehicle_id=vehicle)["Authorization"].split()[1]
     ws_url = site.url.replace("http://", "ws://") + f"/v1/ws/crew?token={token}"
@@ -87,7 +88,9 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
         await expect(card.locator("[data-role=treatments]")).to_contain_text("阿司匹林 300 mg")
         await crew.send(json.dumps({"type": "position", "msg_id": "p1", "call_id": call_id,
                                     "lon": 118.85, "lat": 32.04, "at": now_iso()}))
-        await expect(card.locator("[data-role=eta]")).to_contain_text(":", timeout=5000)
+        # minutes:seconds left, then the time of day it arrives: never a bare "8:16"
+        await expect(card.locator("[data-role=eta]")).to_have_text(
+            re.compile(r"^到达倒计时 \d+:\d\d · \d\d:\d\d$"), timeout=5000)
         # the ETA counts down, a second a second, between the crew's reports
         first_s = await eta_shown_s(card)
         assert 0 < first_s < 3600
@@ -126,6 +129,8 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
     # English renders too
     await board.click("#lang")
     await expect(card.locator(".badge.acuity")).to_have_text("II Critical")
+    await expect(card).to_contain_text("Age 62 y")
+    await expect(card.locator("[data-role=eta]")).to_contain_text("Arrives in ")
     await expect(board.locator("h1")).to_contain_text("ED receiving board")
     await screenshot(board, "ed-en.png")
 

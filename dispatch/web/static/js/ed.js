@@ -2,7 +2,7 @@
 // level, pathway, ATMIST summary, vitals and ECG as they stream in; acknowledge, activate
 // teams in one action, arrival, handover and diversion. Server-side scoped: the channel
 // carries only this hospital's patients.
-import { apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
+import { ageText, apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
 import { ACUITY_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { api, requireSession, wireHeader } from "./session.js";
@@ -159,6 +159,15 @@ function etaSeconds(p) {
   return p.eta ? (Date.parse(p.eta) - Date.now()) / 1000 : null;
 }
 
+/** "到达倒计时 8:16 · 10:27" (minutes:seconds left, then the expected time of arrival):
+ * never a bare "8:16" that a wall board's reader could take for a time of day. */
+function etaText(p) {
+  if (p.handover.phase === "arrived") return t("arrived");
+  const eta = etaSeconds(p);
+  if (eta == null) return `${t("eta_countdown")} —`;
+  return `${t("eta_countdown")} ${countdown(eta)} · ${clock(p.eta).slice(0, 5)}`;
+}
+
 function vitalsLine(p) {
   const v = p.vitals || {};
   const prev = p.previous || {};
@@ -194,7 +203,6 @@ function ecgLine(p) {
 function card(p) {
   const a = p.atmist;
   const phase = p.handover.phase;
-  const eta = etaSeconds(p);
   const activeTeams = new Set((p.handover.teams || []).map((x) => x.team));
   const suggested = new Set(PATHWAY_TEAMS[p.pathway] || []);
   const node = el("article", { className: `card${p.flash ? " flash" : ""}`,
@@ -204,14 +212,13 @@ function card(p) {
     el("span", { className: "complaint", textContent: p.complaint || "—" }),
     p.pathway ? el("span", { className: "badge", style: "background:#37474f;color:#fff",
       textContent: code("pathway", p.pathway) }) : null,
-    el("span", { className: "eta", dataset: { role: "eta" }, textContent: phase === "arrived"
-      ? t("arrived") : eta == null ? `${t("eta")} —` : `${t("eta")} ${countdown(eta)}` }),
+    el("span", { className: "eta", dataset: { role: "eta" }, textContent: etaText(p) }),
     p.vehicle ? el("span", { textContent: `${t("unit")} ${p.vehicle}` }) : null,
     p.crewStatus ? statusBadge(p.crewStatus) : null,
     el("span", { className: "badge", style: "background:#455a64;color:#fff",
       textContent: code("phase", phase) })),
   el("div", { className: "muted" },
-    `${t("age")} ${a.age?.text || "—"} · ${t("sex")} ${a.sex ? code("sex", a.sex) : "—"}`
+    `${t("age")} ${ageText(a.age?.years) || "—"} · ${t("sex")} ${a.sex ? code("sex", a.sex) : "—"}`
     + (a.mechanism ? ` · ${t("mechanism")} ${a.mechanism}` : "")
     + (a.injuries?.length ? ` · ${t("injuries")} ${a.injuries.join("; ")}` : "")),
   vitalsLine(p),
@@ -270,8 +277,7 @@ function render() {
 function tickEtas() {
   for (const node of document.querySelectorAll(".card")) {
     const p = patients.get(node.dataset.callId);
-    const eta = p && p.handover.phase !== "arrived" ? etaSeconds(p) : null;
-    if (eta != null) node.querySelector("[data-role=eta]").textContent = `${t("eta")} ${countdown(eta)}`;
+    if (p) node.querySelector("[data-role=eta]").textContent = etaText(p);
   }
 }
 setInterval(tickEtas, 1000);

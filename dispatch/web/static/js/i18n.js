@@ -175,6 +175,17 @@ export function langSwitch(button) {
   button.addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
 }
 
+/** An age as people say it: days in the neonatal period (28 days, WHO), months to two,
+ * then years (as the handover's ATMIST text counts them). */
+export function ageText(years) {
+  if (years == null) return null;
+  const days = years * 365.25;
+  const zh = lang() === "zh";
+  if (days < 28) return zh ? `${Math.floor(days)} 天` : `${Math.floor(days)} d`;
+  if (years < 2) return zh ? `${Math.floor(years * 12)} 个月` : `${Math.floor(years * 12)} mo`;
+  return zh ? `${Math.floor(years)} 岁` : `${Math.floor(years)} y`;
+}
+
 /** Texts the API writes as "中文 / English" (refusals, alerts): the half for this language. */
 export function halves(text) {
   if (!text) return "";
