@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import websockets
@@ -56,6 +56,11 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
 ) -> None:
     page = await signed_in(browser, site, "disp1")
     await expect(page.locator("#protocol-version")).to_contain_text("cn120-triage")
+    await page.click("#submit-call")  # no caller number yet: refused on the page, in Chinese
+    await expect(page.locator("#form-error")).to_have_text("主叫号码: 请输入 3–32 位数字")
+    # the screen waits between calls; the call starts when the call-taker starts on it
+    await page.wait_for_timeout(2000)
+    started = datetime.now(UTC)
     await page.fill("#caller", "13912345678")
     await page.fill("#complaint", "胸痛 30 分钟，大汗")
     await take_card(page, "胸痛", "chest_pain")
@@ -84,6 +89,9 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
     call_id = await row.get_attribute("data-call-id")
     call = await site.api("GET", f"/v1/calls/{call_id}")
     assert call["status"] == "queued"
+    began = datetime.fromisoformat(call["received_at"])
+    assert started - timedelta(seconds=0.5) <= began < started + timedelta(seconds=2)
+    assert call["answered_at"] == call["received_at"]
     assert call["location"]["method"] == "manual"
     assert abs(call["location"]["lon"] - SCENE[0]) < 0.0005
     # the browser runs in UTC; the page shows the centre's time (Asia/Shanghai)

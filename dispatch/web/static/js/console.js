@@ -15,7 +15,7 @@ apply();
 runClock(document.getElementById("clock"));
 
 const state = { calls: [], fleet: new Map(), selected: null, fix: null,
-  ringAt: new Date(), loadError: null };
+  started: null, loadError: null };
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ map
@@ -23,7 +23,9 @@ const dmap = new DispatchMap($("map"), { onClick: setFix });
 dmap.loadReference().catch((e) => alertLine(`${t("load_failed")}: ${e.message}`, true));
 
 function setFix(point) {
-  state.fix = { ...point, accuracy_m: Number($("accuracy").value) || 50 };
+  startCall();
+  state.fix = { ...point, accuracy_m: Number($("accuracy").value) || 50,
+    observed_at: new Date().toISOString() };
   $("fix-text").removeAttribute("data-i18n");
   $("fix-text").textContent = `${point.lon.toFixed(5)}, ${point.lat.toFixed(5)} (manual)`;
   dmap.focus(point.lon, point.lat, state.fix.accuracy_m, { pan: false });
@@ -86,34 +88,45 @@ function renderPreview(result) {
       el("ul", { className: "reasons", id: "preview-reasons" }, ...reasons)));
 }
 
+// With no telephone switch to say when the line rang and was answered, a call starts when
+// the call-taker starts on it (the first entry in the form or on the map), not when the
+// page was opened or the last call sent, nor when this one is sent. Its idempotency key
+// is the call's: a submit repeated after a lost answer cannot take the call twice.
+function startCall() {
+  if (state.started) return;
+  state.started = { at: new Date(), key: crypto.randomUUID() };
+}
+$("call-form").addEventListener("input", startCall);
+$("call-form").addEventListener("change", startCall);
+
 $("call-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("form-error").textContent = "";
   const caller = $("caller").value.trim();
   if (!/^\+?[0-9]{3,32}$/.test(caller)) {
-    $("form-error").textContent = `${t("caller_number")}: 3-32 digits`;
+    $("form-error").textContent = `${t("caller_number")}: ${t("caller_invalid")}`;
     $("caller").focus();
     return;
   }
-  const answeredAt = new Date();
+  startCall();
+  const startedAt = state.started.at.toISOString();
   const body = { caller_number: caller, ...triageBody(),
-    received_at: state.ringAt.toISOString(), answered_at: answeredAt.toISOString(),
-    fixes: [] };
+    received_at: startedAt, answered_at: startedAt, fixes: [] };
   if (state.fix) {
     body.fixes.push({ lon: state.fix.lon, lat: state.fix.lat,
       accuracy_m: Number($("accuracy").value) || state.fix.accuracy_m, source: "manual",
-      observed_at: answeredAt.toISOString() });
+      observed_at: state.fix.observed_at });
   }
   try {
     const call = await api("/v1/calls", { method: "POST", body,
-      headers: { "Idempotency-Key": crypto.randomUUID() } });
+      headers: { "Idempotency-Key": state.started.key } });
     alertLine(`${t("call_taken")}: ${call.id.slice(0, 8)}`);
     clearTimeout(previewTimer);
     previewSeq += 1; // a preview still in flight is for the call just taken
     $("call-form").reset();
     cards.clear();
     state.fix = null;
-    state.ringAt = new Date();
+    state.started = null;
     $("fix-text").dataset.i18n = "click_map";
     $("fix-text").textContent = t("click_map");
     $("preview").replaceChildren();
