@@ -13,7 +13,7 @@ import websockets
 from playwright.async_api import Browser, Locator, expect
 
 from dispatch.domain import Role
-from tests.web.conftest import Site
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, Site
 from tests.web.pages import screenshot, signed_in
 
 SCENE = (118.846, 32.035)  # next to V001's station; its PCI centre is H02
@@ -207,3 +207,55 @@ async def test_a_rerouted_patient_moves_to_the_new_hospitals_board(
     await site.api("POST", f"/v1/calls/{call_id}/cancel", json={"reason": "test"})
     await expect(moved).to_have_count(0)
     assert old_board.errors == [] and new_board.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_new_pre_alert_chimes_once_and_sound_can_be_allowed(
+    site: Site, browser: Browser
+) -> None:
+    # a browser as a wall screen runs it: sound only after the page has been touched
+    strict = await browser.browser_type.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--autoplay-policy=document-user-activation-required"])
+    try:
+        await chime_once(site, strict)
+    finally:
+        await strict.close()
+
+
+async def chime_once(site: Site, browser: Browser) -> None:
+    # opened with a session and never touched (a sign-in click would allow sound)
+    login = await site.api("POST", "/v1/auth/login", headers={"Accept": "application/json"},
+                           json={"name": "ed-h02", "password": site.passwords["ed-h02"]})
+    context = await browser.new_context(viewport={"width": 1440, "height": 900},
+                                        locale="zh-CN", timezone_id="UTC")
+    await context.add_init_script(
+        f"sessionStorage.setItem('dispatch.session', {json.dumps(json.dumps(login))});")
+    board = await context.new_page()
+    errors: list[str] = []
+    board.on("pageerror", lambda exc: errors.append(str(exc)))
+    await board.goto(f"{site.url}/ed")
+    await expect(board.locator("#link")).to_have_attribute("data-state", "connected")
+    # the board says sound is held, and lets it be allowed
+    sound = board.locator("#sound")
+    await expect(sound).to_be_visible()
+    await expect(sound).to_have_text("点击启用预警提示音")
+    await sound.click()
+    await expect(sound).to_be_hidden()
+    assert await board.evaluate("window.edChimes") == 0
+    call = await new_call(site)
+    await site.api("POST", f"/v1/calls/{call['id']}/dispatch", json={})
+    card = board.locator(f".card[data-call-id='{call['id']}']")
+    await expect(card).to_be_visible()
+    await board.wait_for_function("window.edChimes === 1")
+    # a reconnect replays nothing and chimes for nothing it had already announced
+    await board.evaluate("window.edLive.ws.close()")
+    await expect(board.locator("#link")).to_have_attribute("data-state", "connected")
+    await site.api("POST", f"/v1/calls/{call['id']}/triage", json={"answers": CHEST_PAIN})
+    await expect(card).to_be_visible()
+    assert await board.evaluate("window.edChimes") == 1
+    # nor does a reload: what the snapshot holds was announced before
+    await board.reload()
+    await expect(card).to_be_visible()
+    assert await board.evaluate("window.edChimes") == 0
+    await site.api("POST", f"/v1/calls/{call['id']}/cancel", json={"reason": "test"})
+    await expect(card).to_have_count(0)
+    assert errors == []

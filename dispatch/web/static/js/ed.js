@@ -287,19 +287,41 @@ function log(text, isError = false) {
   while ($("log").children.length > 20) $("log").lastElementChild.remove();
 }
 
+// The chime. A browser lets a page sound only after someone has touched it; a wall board
+// may never be touched, so until sound is allowed a button says so and allows it.
 let audio = null;
-function chime() {
-  // A new pre-alert: two short tones (browsers may hold sound until the screen is touched).
-  try {
-    audio = audio || new AudioContext();
-    for (const [start, freq] of [[0, 880], [0.25, 660]]) {
-      const osc = audio.createOscillator();
-      osc.frequency.value = freq;
-      osc.connect(audio.destination);
-      osc.start(audio.currentTime + start);
-      osc.stop(audio.currentTime + start + 0.18);
+function audioContext() {
+  if (audio === null) {
+    try {
+      audio = new AudioContext();
+      audio.addEventListener("statechange", soundState);
+    } catch {
+      audio = undefined; // no audio device: the flash is the signal
     }
-  } catch { /* no audio device: the flash is the signal */ }
+  }
+  return audio;
+}
+
+function soundState() {
+  $("sound").classList.toggle("hidden", !audioContext() || audio.state === "running");
+}
+$("sound").addEventListener("click", () => audioContext()?.resume().then(soundState));
+document.addEventListener("pointerdown", () => audioContext()?.resume().then(soundState));
+soundState();
+
+window.edChimes = 0; // how many chimes sounded (read by the browser tests)
+function chime() {
+  // A new pre-alert: two short tones.
+  const a = audioContext();
+  if (!a) return;
+  window.edChimes += 1;
+  for (const [start, freq] of [[0, 880], [0.25, 660]]) {
+    const osc = a.createOscillator();
+    osc.frequency.value = freq;
+    osc.connect(a.destination);
+    osc.start(a.currentTime + start);
+    osc.stop(a.currentTime + start + 0.18);
+  }
 }
 
 // A reminder every 2 minutes while an alert waits for acknowledgement (Pulsara practice).
@@ -327,6 +349,7 @@ $("div-off").addEventListener("click", () => {
 });
 
 const live = new Live("/v1/ws/hospital", { onFrame, stateEl: $("link"), onOpen: resendPending });
+window.edLive = live; // a reconnect can be provoked from the browser tests
 $("board-state").textContent = t("loading");
 live.connect();
 window.addEventListener("langchange", () => { live.relabel(); render(); renderDiversion(); });

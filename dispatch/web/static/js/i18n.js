@@ -44,6 +44,7 @@ const DICT = {
     card_list: "主诉卡列表", pick_card: "请先选择主诉卡，按顺序询问其关键问题",
     ask_next: "待问", nothing_missing: "关键问题已问完", determinants: "判定依据",
     wrong_page: "当前账号不能打开该页面，请用有权限的账号登录",
+    enable_sound: "点击启用预警提示音",
     needs_action: "需处理", navigate: "导航", caller_invalid: "请输入 3–32 位数字",
   },
   en: {
@@ -98,6 +99,7 @@ const DICT = {
     ask_next: "Ask next", nothing_missing: "All key questions answered",
     determinants: "Determinant and reasons", needs_action: "Action needed",
     navigate: "Navigate", caller_invalid: "3 to 32 digits",
+    enable_sound: "Click to allow the pre-alert sound",
     wrong_page: "This account may not open that page: sign in with one that may",
   },
 };
