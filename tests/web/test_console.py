@@ -105,6 +105,14 @@ async def test_dispatcher_takes_a_chest_pain_call_and_confirms_the_vehicle(
     await expect(page.locator("#detail-status")).to_have_text("已派车")
     call = await site.api("GET", f"/v1/calls/{call_id}")
     assert [a["vehicle_id"] for a in call["assignments"]] == ["V001"]
+    # one more vehicle, in one click, from the recommendations still shown
+    more = page.locator("#recommendations > li").first
+    extra = await more.get_attribute("data-vehicle-id")
+    assert extra != "V001"
+    await more.locator("[data-action=add]").click()
+    await expect(page.locator(f"#assigned li[data-vehicle-id={extra}]")).to_be_visible()
+    call = await site.api("GET", f"/v1/calls/{call_id}")
+    assert sorted(a["vehicle_id"] for a in call["assignments"]) == sorted(["V001", extra])
 
     # the crew's tablet reports a position (crew websocket): the vehicle moves on the map
     token = site.auth(Role.CREW, vehicle_id="V001")["Authorization"].split()[1]
@@ -161,13 +169,20 @@ async def test_queue_is_ordered_by_level_then_age_with_text_labels_in_english(
     await expect(reasons.first).to_contain_text("#1 by ETA")
     await expect(page.locator("#recommendations .reasons li[data-code=position_age]").first
                  ).to_contain_text("s old")
+    # the dispatcher sends the second unit instead of the first, in one click
+    second = page.locator("#recommendations > li").nth(1)
+    chosen = await second.get_attribute("data-vehicle-id")
+    await second.locator("[data-action=override]").click()
+    await expect(page.locator(f"#assigned li[data-vehicle-id={chosen}]")).to_be_visible()
+    assert [a["vehicle_id"] for a in (await site.api("GET", f"/v1/calls/{arrest['id']}"))[
+        "assignments"]] == [chosen]
     await expect(page.locator("#clock")).to_contain_text("China Standard Time")
     await screenshot(page, "console-en.png")
     # and the switch goes back to Chinese on the page itself
     await page.click("#lang")
     await expect(page.locator("h1")).to_have_text("调度台")
     await expect(rows.first.locator(".badge")).to_have_text("I 级 濒危")
-    await expect(reasons.first).to_contain_text("按预计到达时间排第 1")
+    await expect(page.locator("#detail-status")).to_have_text("已派车")
     for call in (minor, arrest):
         await site.api("POST", f"/v1/calls/{call['id']}/cancel", json={"reason": "test"})
     assert page.errors == []  # type: ignore[attr-defined]
