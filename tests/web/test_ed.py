@@ -25,17 +25,21 @@ def now_iso() -> str:
 
 
 async def eta_shown_s(card: Locator) -> int:
-    """The countdown on a card ("预计到达 12:05"), in seconds."""
+    """The countdown on a card ("到达倒计时 12:05 · 10:34"), in seconds."""
     text = await card.locator("[data-role=eta]").inner_text()
     found = re.search(r"(\d+):(\d\d)", text)
     assert found, text
     return int(found[1]) * 60 + int(found[2])
 
 
-async def new_call(site: Site) -> dict[str, object]:
+async def new_call(site: Site, *, on_card: bool = False) -> dict[str, object]:
+    """A chest-pain call next to V001's station, its answers structured or on the card."""
     at = now_iso()
+    answers: dict[str, object] = {"card": "chest_pain", "card_answers": {
+        "conscious": True, "breathing": True, "age": 62}} if on_card else {
+        "answers": CHEST_PAIN}
     call: dict[str, object] = await site.api("POST", "/v1/calls", json={
-        "caller_number": "13800001111", "complaint": "胸痛", "answers": CHEST_PAIN,
+        "caller_number": "13800001111", "complaint": "胸痛", **answers,
         "fixes": [{"lon": SCENE[0], "lat": SCENE[1], "accuracy_m": 20, "source": "manual",
                    "observed_at": at}], "received_at": at, "answered_at": at})
     return call
@@ -191,11 +195,14 @@ async def test_a_rerouted_patient_moves_to_the_new_hospitals_board(
 ) -> None:
     old_board = await signed_in(browser, site, "ed-h02")
     new_board = await signed_in(browser, site, "ed-h01")
-    call = await new_call(site)
+    call = await new_call(site, on_card=True)
     call_id = call["id"]
     await site.api("POST", f"/v1/calls/{call_id}/dispatch", json={})
     card = old_board.locator(f".card[data-call-id='{call_id}']")
     await expect(card).to_be_visible()
+    # why the patient is this sick, not how the call-taker's card answers were read
+    await expect(card).to_contain_text("疑似急性冠脉综合征")
+    await expect(card).not_to_contain_text("card chest_pain")
     assert await new_board.locator(f"[data-call-id='{call_id}']").count() == 0
     await site.api("POST", f"/v1/calls/{call_id}/destination",
                    json={"hospital_id": "H01", "reason": "导管室占用"})

@@ -200,6 +200,12 @@ function ecgLine(p) {
     ` · ${clock(e.at)}`);
 }
 
+// The reasons that say why the patient is this sick, not how the call-taker's answers
+// were read (a card's question, a phrase of the complaint, a cross-check).
+function clinical(reasons) {
+  return (reasons || []).filter((r) => !/^(CARD|KW|XCHECK)-/.test(r.rule_id));
+}
+
 function card(p) {
   const a = p.atmist;
   const phase = p.handover.phase;
@@ -227,7 +233,7 @@ function card(p) {
     `${t("treatments")}: ${p.treatments.map((x) => [x.name, x.dose, x.route].filter(Boolean)
       .join(" ")).join("; ")}`) : null,
   el("div", { className: "muted", style: "font-size:18px" },
-    (p.reasons || []).slice(0, 2).map((r) => bilingual(r.text)).join(" · ")),
+    clinical(p.reasons).slice(0, 2).map((r) => bilingual(r.text)).join(" · ")),
   el("div", { className: "actions" },
     el("fieldset", { className: "teams" }, el("legend", { textContent: t("teams") }),
       el("label", {}, el("input", { type: "checkbox", value: "ed",
