@@ -169,6 +169,8 @@ async def test_queue_is_ordered_by_level_then_age_with_text_labels_in_english(
     await expect(reasons.first).to_contain_text("#1 by ETA")
     await expect(page.locator("#recommendations .reasons li[data-code=position_age]").first
                  ).to_contain_text("s old")
+    # no pathway, no empty field between the separators
+    await expect(page.locator("#detail-body p").first).not_to_have_text(re.compile(r"·\s*·"))
     # the dispatcher sends the second unit instead of the first, in one click
     second = page.locator("#recommendations > li").nth(1)
     chosen = await second.get_attribute("data-vehicle-id")

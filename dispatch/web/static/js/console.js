@@ -216,7 +216,7 @@ async function renderDetail() {
   const hospital = dmap.hospitals?.get(call.destination_id);
   const body = [
     el("p", {}, acuityBadge(call.acuity), " ", el("b", { textContent: call.complaint || "—" }),
-      " · ", call.pathway ? code("pathway", call.pathway) : "", " · ",
+      call.pathway ? ` · ${code("pathway", call.pathway)}` : "", " · ",
       el("span", { id: "detail-status", textContent: code("status", call.status) })),
     el("p", { className: "muted" },
       `${t("location")}: ${loc?.lon != null ? `${loc.lon.toFixed(5)}, ${loc.lat.toFixed(5)}`
