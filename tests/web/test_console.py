@@ -279,6 +279,17 @@ async def test_call_taken_on_a_card_its_questions_in_order_and_the_preview(
     await expect(page.locator("#card option")).to_have_count(1)
     await page.fill("#card-search", "explosion")
     await expect(page.locator("#card option")).to_have_count(1)
+    # by keyboard: arrows browse the matches without taking one, Enter takes it
+    await page.fill("#card-search", "痛")
+    matches = await page.locator("#card option").evaluate_all("o => o.map(x => x.value)")
+    assert len(matches) > 2 and "chest_pain" in matches
+    await page.press("#card-search", "ArrowDown")
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("ArrowDown")
+    assert await page.locator("#card").get_attribute("data-chosen") is None
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#card")).to_have_attribute("data-chosen", matches[1])
+    await expect(page.locator("#questions li").first.locator("select, input")).to_be_focused()
     await take_card(page, "烧", "burns")
     questions = page.locator("#questions li")
     assert await questions.evaluate_all("li => li.map(x => x.dataset.question)") == [
