@@ -53,6 +53,8 @@ async def test_an_expired_token_shows_the_session_expired_screen(
     await page.reload()
     await expect(page.locator(".expired h1")).to_have_text("会话已过期")
     await expect(page.locator(".expired")).to_contain_text("Session expired")
+    # the link says it is down for good, not that it is reconnecting
+    await expect(page.locator("#link")).to_have_text("未连接")
     await screenshot(page, "expired-zh.png")
     await page.click(".expired a")
     await page.wait_for_url(f"{site.url}/?next=%2Fconsole")
