@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO
 
 import asyncpg
 import httpx
@@ -112,15 +113,16 @@ async def local_service(
 
 
 def start_process(
-    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = ()
+    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = (), output: IO[bytes] | None = None
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """Start one uvicorn service process (the app as `dispatch serve` runs it) on a free
-    local port; return its base URL and it."""
+    local port; return its base URL and it. Its output (logs) goes to `output` when given
+    (a later `--log-level` wins)."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "dispatch.cli:served_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_args],
-        env=env)
+        env=env, stdout=output, stderr=None if output is None else subprocess.STDOUT)
     return f"http://127.0.0.1:{port}", proc
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from enum import StrEnum
 
 from dispatch.geo.ranking import Ranked
+from dispatch.geo.reasons import Because
 
 # Acuity levels that must leave the last vehicle of a district alone.
 RESERVE_LEVELS: frozenset[int] = frozenset({4})
@@ -67,8 +68,8 @@ def prefer_coverage(
     far = [r for r in ranked if r.eta_s > best + slack_s]
     order = sorted(near, key=lambda r: (-left_behind(r), r.eta_s, r.vehicle_id))
     moved = [
-        replace(r, reasons=(*r.reasons, f"coverage: leaves {left_behind(r)} unit(s) in its "
-                                         f"district (within {slack_s:.0f} s of the fastest)"))
+        replace(r, reasons=(*r.reasons, Because("coverage", left=left_behind(r),
+                                                 slack_s=slack_s)))
         if i == 0 and r is not near[0] else r
         for i, r in enumerate(order)
     ]

@@ -26,6 +26,7 @@ from typing import Any
 from dispatch.domain import VehicleKind
 from dispatch.errors import GeoError
 from dispatch.geo.distance import haversine_m
+from dispatch.geo.reasons import Because, localised
 
 # Resgrid-style staleness limit: crews report at 1 Hz, so two minutes of silence means a dead
 # tablet, a tunnel or a unit that is not where the map shows it.
@@ -73,6 +74,8 @@ class Ranked:
             "distance_m": round(self.distance_m, 1),
             "eta_s": round(self.eta_s, 1),
             "reasons": list(self.reasons),
+            # the same reasons with their codes, in zh-CN and English, for the screens
+            "why": [localised(r) for r in self.reasons],
             "stale": self.stale,
         }
 
@@ -184,20 +187,19 @@ def _ranked(
     """Build a Ranked with the reasons a dispatcher reads next to the unit."""
     stale = _is_stale(age_s, ctx.max_position_age_s)
     reasons = [
-        f"#{position} by ETA {eta_s:.0f} s ({distance_m / 1000:.1f} km straight line)",
-        f"kind {cand.kind.value}: preference {pref + 1} of {len(kinds)}"
-        + (f" (ranked as if {pref * ctx.kind_margin_s:.0f} s later)" if pref else ""),
-        f"crew {cand.crew_count} >= {ctx.min_crew}",
+        Because("by_eta", position=position, eta_s=eta_s, km=distance_m / 1000),
+        Because("kind_margin" if pref else "kind", kind=cand.kind.value, preference=pref + 1,
+                of=len(kinds), later_s=pref * ctx.kind_margin_s),
+        Because("crew", crew=cand.crew_count, min_crew=ctx.min_crew),
     ]
     if required:
-        reasons.append("has " + ", ".join(sorted(required)))
+        reasons.append(Because("has", capabilities=", ".join(sorted(required))))
     if age_s is None:
-        reasons.append(f"position time unknown: stale, ranked {ctx.stale_penalty_s:.0f} s later")
+        reasons.append(Because("position_unknown", penalty_s=ctx.stale_penalty_s))
     elif stale:
-        reasons.append(
-            f"position {age_s:.0f} s old > {ctx.max_position_age_s:.0f} s: stale, "
-            f"ranked {ctx.stale_penalty_s:.0f} s later"
-        )
+        reasons.append(Because("position_stale", age_s=age_s,
+                               max_age_s=ctx.max_position_age_s,
+                               penalty_s=ctx.stale_penalty_s))
     else:
-        reasons.append(f"position {age_s:.0f} s old")
+        reasons.append(Because("position_age", age_s=age_s))
     return Ranked(cand.vehicle_id, cand.kind, distance_m, eta_s, tuple(reasons), stale)

@@ -27,6 +27,7 @@ from dispatch.geo.ranking import (
     Ranked,
     rank,
 )
+from dispatch.geo.reasons import Because
 
 DEFAULT_SHORTLIST = 3
 
@@ -56,7 +57,7 @@ def shortlist_of(
 
 def model_stands(short: Shortlist, *, failure: str) -> list[Ranked]:
     """The model ranking unchanged, the shortlist told why routing did not count."""
-    note = f"routing unavailable ({failure}): model ETA"
+    note = Because("routing_unavailable", error=failure)
     return [dataclasses.replace(r, reasons=(*r.reasons, note)) for r in short.head] + short.tail
 
 
@@ -101,7 +102,7 @@ def reorder_by_routes(
     out = []
     for r in reordered:
         seconds = routed[r.vehicle_id]
-        note = (f"no route found: model ETA {r.eta_s:.0f} s" if seconds is None else
-                f"routed ETA {seconds:.0f} s (model {model_eta[r.vehicle_id]:.0f} s)")
+        note = (Because("no_route", eta_s=r.eta_s) if seconds is None else
+                Because("routed", routed_s=seconds, model_s=model_eta[r.vehicle_id]))
         out.append(dataclasses.replace(r, reasons=(*r.reasons, note)))
     return out + short.tail

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from dispatch.errors import GeoError
 from dispatch.geo.distance import EARTH_RADIUS_M
 from dispatch.geo.fusion import ACCURACY_CONFIDENCE_PCT, rescale_radius
+from dispatch.geo.reasons import Because
 
 __all__ = [
     "EXACT_BELOW_M",
@@ -107,8 +108,7 @@ class UncertainEta:
         """What the dispatcher reads beside a unit ranked this way (None when exact)."""
         if not self.sampled:
             return None
-        return (f"location uncertain (68 % radius {self.radius_m:.0f} m): ETA is the mean "
-                f"over {len(self.points)} equally likely points of the circle")
+        return Because("location_uncertain", radius_m=self.radius_m, points=len(self.points))
 
 
 def search_start_m(radius_m: float | None, *, base_m: float) -> float:

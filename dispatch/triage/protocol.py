@@ -389,9 +389,11 @@ def _cards(ctx: dict[str, Any]) -> tuple[CardTable, dict[str, tuple[Rule, ...]]]
         for raw in card.rules:
             if "when" not in raw:
                 raise TriageError(f"card {card.id} rule {raw.get('id', '?')}: missing 'when'")
-            scoped = {**raw, "when": {"all": [on_card, raw["when"]]}}
-            if raw.get("scope") is not None:
-                scoped["scope"] = {"all": [on_card, raw["scope"]]}
+            # a call on the card is the rule's scope, so what it lacks is asked
+            # (`card.<question>` among `missing`)
+            scoped = {**raw, "when": {"all": [on_card, raw["when"]]},
+                      "scope": on_card if raw.get("scope") is None
+                      else {"all": [on_card, raw["scope"]]}}
             built.append(_rule(scoped, **ctx, known=known))
         card_rules[card.id] = tuple(built)
     return table, card_rules

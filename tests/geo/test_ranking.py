@@ -167,6 +167,11 @@ def test_reasons_and_json() -> None:
     d = orjson.loads(orjson.dumps(r.to_dict()))
     assert d["vehicle_id"] == "a" and d["kind"] == "bls" and d["stale"] is True
     assert d["eta_s"] == 300.0 and isinstance(d["reasons"], list)
+    # the same reasons, coded, in both languages for the screens
+    assert [w["code"] for w in d["why"]] == ["by_eta", "kind_margin", "crew", "has",
+                                            "position_unknown"]
+    assert [w["text"]["en"] for w in d["why"]] == d["reasons"]
+    assert d["why"][0]["text"]["zh-CN"].startswith("按预计到达时间排第 1：300 秒（直线 ")
 
 
 def test_top_and_empty() -> None:

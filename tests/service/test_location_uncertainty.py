@@ -51,6 +51,11 @@ async def test_the_same_point_ranks_differently_with_its_uncertainty() -> None:
     assert vague[1]["eta_s"] > precise[0]["eta_s"] + 600
     assert any("location uncertain" in reason for reason in vague[0]["reasons"])
     assert not any("location uncertain" in reason for reason in precise[0]["reasons"])
+    # the screens read the same reason, coded, in zh-CN and English
+    why = next(w for w in vague[0]["why"] if w["code"] == "location_uncertain")
+    assert round(why["params"]["radius_m"]) == 8_000
+    assert why["text"]["zh-CN"].startswith("呼救位置不确定（68% 半径 8000 米）")
+    assert why["text"]["en"] in vague[0]["reasons"]
 
 
 

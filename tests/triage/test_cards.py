@@ -339,3 +339,23 @@ async def test_crew_vitals_that_change_nothing_do_not_retriage_a_call_on_a_card(
             got = await c.http.get(f"{c.urls[0]}/v1/calls/{call['id']}", headers=c.auth())
             kinds = [e["kind"] for e in got.json()["timeline"]]
             assert "retriaged" not in kinds, kinds
+
+
+@pytest.mark.parametrize(("card", "answers", "asked", "not_asked"), [
+    # a burn's size and an airway burn decide the level: asked until answered
+    ("burns", {"conscious": True, "breathing": True, "breathing_normally": True},
+     {"card.burn_size", "card.airway_burn"}, set()),
+    ("burns", {"conscious": True, "breathing": True, "breathing_normally": True,
+               "burn_size": "small", "airway_burn": False},
+     set(), {"card.burn_size", "card.airway_burn"}),
+    ("headache", {}, {"card.sudden_worst"}, set()),
+    ("poisoning_overdose", {"conscious": True}, {"card.substance"}, set()),
+    # another card's questions are never asked
+    ("chest_pain", {}, set(), {"card.burn_size", "card.sudden_worst"}),
+])
+def test_a_card_only_question_its_rules_lack_is_missing(
+    card: str, answers: dict[str, Any], asked: set[str], not_asked: set[str]
+) -> None:
+    missing = set(_card(card, answers).missing)
+    assert asked <= missing
+    assert not (not_asked & missing)

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -80,12 +80,17 @@ async def site() -> AsyncIterator[Site]:
 
 @asynccontextmanager
 async def start_site(
-    collection: dict[str, Any], users: list[tuple[str, Role, dict[str, str]]] = USERS
+    collection: dict[str, Any], users: list[tuple[str, Role, dict[str, str]]] = USERS, *,
+    env: dict[str, str] | None = None, log: IO[bytes] | None = None,
 ) -> AsyncIterator[Site]:
-    """A service process on its own schema with `collection` loaded and `users`."""
+    """A service process on its own schema with `collection` loaded and `users`; `env`
+    adds settings, `log` takes its output at level info (access log included)."""
     settings = isolated_settings(auto_assign=False)
-    env = _env(settings) | {"DISPATCH_AUTO_ASSIGN": "false"}
-    url, proc = start_process(env=env, uvicorn_args=("--timeout-graceful-shutdown", "3"))
+    env = _env(settings) | {"DISPATCH_AUTO_ASSIGN": "false"} | (env or {})
+    url, proc = start_process(
+        env=env, output=log,
+        uvicorn_args=("--timeout-graceful-shutdown", "3", "--ws", "websockets-sansio",
+                      *(("--log-level", "info") if log is not None else ())))
     try:
         await wait_ready(url=url, proc=proc)
         async with httpx.AsyncClient(timeout=30.0) as http:

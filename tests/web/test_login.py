@@ -53,6 +53,8 @@ async def test_an_expired_token_shows_the_session_expired_screen(
     await page.reload()
     await expect(page.locator(".expired h1")).to_have_text("会话已过期")
     await expect(page.locator(".expired")).to_contain_text("Session expired")
+    # the link says it is down for good, not that it is reconnecting
+    await expect(page.locator("#link")).to_have_text("未连接")
     await screenshot(page, "expired-zh.png")
     await page.click(".expired a")
     await page.wait_for_url(f"{site.url}/?next=%2Fconsole")
@@ -68,3 +70,21 @@ async def test_the_page_shows_expiry_when_the_token_runs_out(
     await page.evaluate("s => sessionStorage.setItem('dispatch.session', s)", json.dumps(login))
     await page.reload()
     await expect(page.locator(".expired h1")).to_have_text("Session expired", timeout=5000)
+
+
+async def test_a_page_the_role_may_not_open_sends_it_home_not_round(
+    site: Site, browser: Browser
+) -> None:
+    page = await signed_in(browser, site, "ed-h01")
+    await page.goto(f"{site.url}/console")  # a hospital user may not use the console
+    await page.wait_for_url(f"{site.url}/?next=%2Fconsole")
+    await expect(page.locator("#login-error")).to_have_text(
+        "当前账号不能打开该页面，请用有权限的账号登录 (ed-h01)")
+    # signing in (again) lands on the role's own page, not back on the refused one
+    await page.fill("#name", "ed-h01")
+    await page.fill("#password", site.passwords["ed-h01"])
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{site.url}/ed")
+    await expect(page.locator("#link")).to_have_attribute("data-state", "connected")
+    # the console stopped itself on finding no dispatcher: nothing else went wrong
+    assert page.errors == ["not signed in"]  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 // The dispatcher console: call taking driven by the triage protocol, the live queue,
 // the selected call's location and recommended vehicles, the fleet, and alerts.
-import { apply, bilingual, code, lang, langSwitch, t } from "./i18n.js";
+import { CardForm } from "./cards.js";
+import { apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
 import { STATUS_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live } from "./live.js";
 import { DispatchMap } from "./map.js";
@@ -13,8 +14,8 @@ langSwitch(document.getElementById("lang"));
 apply();
 runClock(document.getElementById("clock"));
 
-const state = { calls: [], fleet: new Map(), selected: null, fix: null, schema: null,
-  ringAt: new Date(), loadError: null };
+const state = { calls: [], fleet: new Map(), selected: null, fix: null,
+  started: null, loadError: null };
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ map
@@ -22,121 +23,113 @@ const dmap = new DispatchMap($("map"), { onClick: setFix });
 dmap.loadReference().catch((e) => alertLine(`${t("load_failed")}: ${e.message}`, true));
 
 function setFix(point) {
-  state.fix = { ...point, accuracy_m: Number($("accuracy").value) || 50 };
+  startCall();
+  state.fix = { ...point, accuracy_m: Number($("accuracy").value) || 50,
+    observed_at: new Date().toISOString() };
   $("fix-text").removeAttribute("data-i18n");
   $("fix-text").textContent = `${point.lon.toFixed(5)}, ${point.lat.toFixed(5)} (manual)`;
   dmap.focus(point.lon, point.lat, state.fix.accuracy_m, { pan: false });
 }
 
 // ------------------------------------------------------------------ call taking
+const cards = new CardForm({ search: $("card-search"), list: $("card"),
+  questions: $("questions"), onChange: previewTriage });
+
 async function loadProtocol() {
-  const [protocol, openapi] = await Promise.all([api("/v1/triage/protocol"),
-    fetch("/openapi.json").then((r) => r.json())]);
-  $("protocol-version").textContent = `(${t("protocol")} ${protocol.version})`;
-  state.schema = openapi.components.schemas;
-  renderQuestions();
+  const protocol = await api("/v1/triage/protocol");
+  $("protocol-version").textContent = `(${protocol.card_version} · ${protocol.version})`;
+  cards.load(protocol);
 }
 
-function questionInput(name, prop) {
-  const options = prop.anyOf || [prop];
-  const kind = options.find((o) => o.type !== "null") || {};
-  const ref = kind.$ref ? state.schema[kind.$ref.split("/").pop()] : null;
-  if (kind.type === "boolean") {
-    return el("select", { name, dataset: { kind: "bool" } },
-      el("option", { value: "", textContent: t("unknown") }),
-      el("option", { value: "true", textContent: t("yes") }),
-      el("option", { value: "false", textContent: t("no") }));
-  }
-  if (kind.type === "number") {
-    return el("input", { name, type: "number", min: kind.minimum, max: kind.maximum,
-      step: "any", dataset: { kind: "number" } });
-  }
-  if (ref?.enum) {
-    return el("select", { name, dataset: { kind: "enum" } },
-      el("option", { value: "", textContent: t("unknown") }),
-      ...ref.enum.map((v) => el("option", { value: v, textContent: code("sex", v) })));
-  }
-  return null; // lists and times are asked by the crew's findings, not here
-}
-
-function renderQuestions() {
-  const box = $("questions");
-  const kept = readAnswers();
-  box.replaceChildren();
-  const props = state.schema.Answers.properties;
-  for (const [name, prop] of Object.entries(props)) {
-    const input = questionInput(name, prop);
-    if (!input) continue;
-    if (kept[name] !== undefined) input.value = String(kept[name]);
-    input.addEventListener("change", previewTriage);
-    box.append(el("label", { dataset: { question: name } },
-      el("span", { textContent: lang() === "zh" ? prop.label_zh : prop.label_en }), " ",
-      input));
-  }
-}
-
-function readAnswers() {
-  const answers = {};
-  for (const input of $("questions").querySelectorAll("[name]")) {
-    if (input.value === "") continue;
-    const kind = input.dataset.kind;
-    answers[input.name] = kind === "bool" ? input.value === "true"
-      : kind === "number" ? Number(input.value) : input.value;
-  }
-  return answers;
+function triageBody() {
+  const body = { complaint: $("complaint").value.trim() };
+  if (cards.card) Object.assign(body, { card: cards.card.id, card_answers: cards.read() });
+  return body;
 }
 
 let previewTimer = null;
+let previewSeq = 0;
 function previewTriage() {
   clearTimeout(previewTimer);
   previewTimer = setTimeout(async () => {
+    const seq = ++previewSeq;
     try {
-      const result = await api("/v1/triage/evaluate", { method: "POST",
-        body: { answers: readAnswers(), complaint: $("complaint").value } });
-      const p = $("preview");
-      p.replaceChildren(acuityBadge(result.acuity), " ",
-        result.pathway ? code("pathway", result.pathway) : "");
-      // the questions the protocol still needs, first
-      for (const label of $("questions").querySelectorAll("label")) {
-        label.style.fontWeight = result.missing?.includes(label.dataset.question) ? "700" : "";
-      }
+      const result = await api("/v1/triage/evaluate", { method: "POST", body: triageBody() });
+      if (seq === previewSeq) renderPreview(result);
     } catch (e) {
-      $("preview").textContent = e.message;
+      if (seq === previewSeq) $("preview").replaceChildren(el("span", { className: "error",
+        textContent: e.message }));
     }
   }, 250);
 }
 $("complaint").addEventListener("input", previewTriage);
+
+function renderPreview(result) {
+  const { asked, others } = cards.markMissing(result.missing);
+  const given = cards.read();
+  const reasons = result.reasons.map((r) => el("li", { dataset: { rule: r.rule_id } },
+    el("b", { textContent: r.rule_id }), " ",
+    cards.reasonText(r.rule_id, given) || bilingual(r.text)));
+  const next = asked.length || others.length ? el("p", { id: "ask-next" },
+    el("b", { textContent: `${t("ask_next")}: ` }),
+    ...asked.map((q) => el("button", { type: "button", className: "chip",
+      dataset: { question: q.id }, textContent: cards.text(q),
+      onclick: () => cards.focusQuestion(q.id) })),
+    ...others.map((text) => el("span", { className: "chip", textContent: text })))
+    : el("p", { id: "ask-next", className: "muted", textContent: t("nothing_missing") });
+  $("preview").replaceChildren(
+    el("p", { className: "row" }, acuityBadge(result.acuity),
+      el("span", { id: "preview-transport", dataset: { transport: result.transport_class },
+        textContent: code("transport", result.transport_class) }),
+      el("span", { id: "preview-pathway", textContent: `${t("pathway")}: `
+        + (result.pathway ? code("pathway", result.pathway) : t("none")) })),
+    next,
+    el("details", { open: true }, el("summary", { textContent: t("determinants") }),
+      el("ul", { className: "reasons", id: "preview-reasons" }, ...reasons)));
+}
+
+// With no telephone switch to say when the line rang and was answered, a call starts when
+// the call-taker starts on it (the first entry in the form or on the map), not when the
+// page was opened or the last call sent, nor when this one is sent. Its idempotency key
+// is the call's: a submit repeated after a lost answer cannot take the call twice.
+function startCall() {
+  if (state.started) return;
+  state.started = { at: new Date(), key: crypto.randomUUID() };
+}
+$("call-form").addEventListener("input", startCall);
+$("call-form").addEventListener("change", startCall);
 
 $("call-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("form-error").textContent = "";
   const caller = $("caller").value.trim();
   if (!/^\+?[0-9]{3,32}$/.test(caller)) {
-    $("form-error").textContent = `${t("caller_number")}: 3-32 digits`;
+    $("form-error").textContent = `${t("caller_number")}: ${t("caller_invalid")}`;
     $("caller").focus();
     return;
   }
-  const answeredAt = new Date();
-  const body = { caller_number: caller, complaint: $("complaint").value.trim(),
-    answers: readAnswers(), received_at: state.ringAt.toISOString(),
-    answered_at: answeredAt.toISOString(), fixes: [] };
+  startCall();
+  const startedAt = state.started.at.toISOString();
+  const body = { caller_number: caller, ...triageBody(),
+    received_at: startedAt, answered_at: startedAt, fixes: [] };
   if (state.fix) {
     body.fixes.push({ lon: state.fix.lon, lat: state.fix.lat,
       accuracy_m: Number($("accuracy").value) || state.fix.accuracy_m, source: "manual",
-      observed_at: answeredAt.toISOString() });
+      observed_at: state.fix.observed_at });
   }
   try {
     const call = await api("/v1/calls", { method: "POST", body,
-      headers: { "Idempotency-Key": crypto.randomUUID() } });
+      headers: { "Idempotency-Key": state.started.key } });
     alertLine(`${t("call_taken")}: ${call.id.slice(0, 8)}`);
     clearTimeout(previewTimer);
+    previewSeq += 1; // a preview still in flight is for the call just taken
     $("call-form").reset();
-    for (const label of $("questions").querySelectorAll("label")) label.style.fontWeight = "";
+    cards.clear();
     state.fix = null;
-    state.ringAt = new Date();
+    state.started = null;
     $("fix-text").dataset.i18n = "click_map";
     $("fix-text").textContent = t("click_map");
-    $("preview").textContent = "";
+    $("preview").replaceChildren();
     await refreshQueue();
     select(call.id);
   } catch (e) {
@@ -223,15 +216,17 @@ async function renderDetail() {
   const hospital = dmap.hospitals?.get(call.destination_id);
   const body = [
     el("p", {}, acuityBadge(call.acuity), " ", el("b", { textContent: call.complaint || "—" }),
-      " · ", call.pathway ? code("pathway", call.pathway) : "", " · ",
+      call.pathway ? ` · ${code("pathway", call.pathway)}` : "", " · ",
       el("span", { id: "detail-status", textContent: code("status", call.status) })),
     el("p", { className: "muted" },
       `${t("location")}: ${loc?.lon != null ? `${loc.lon.toFixed(5)}, ${loc.lat.toFixed(5)}`
         : t("none")} · ${t("accuracy")} ${loc?.radius_m != null ? Math.round(loc.radius_m)
         + " m" : "—"} (${loc?.method || "—"}) · ${t("destination")}: ${hospital?.name
         || call.destination_id || t("none")}`),
-    el("ul", { className: "reasons" }, ...(call.triage?.reasons || []).map((r) =>
-      el("li", { textContent: bilingual(r.text) }))),
+    el("ul", { className: "reasons", id: "call-reasons" },
+      ...(call.triage?.reasons || []).map((r) => el("li", { dataset: { rule: r.rule_id },
+        textContent: cards.reasonText(r.rule_id, call.triage.card_answers)
+          || bilingual(r.text) }))),
   ];
   if (call.assignments?.length) {
     body.push(el("h3", { textContent: t("assigned") }), el("ul", { id: "assigned" },
@@ -257,7 +252,9 @@ async function renderDetail() {
         !queued && call.status === "assigned" ? el("button", { textContent: t("override"),
           dataset: { action: "override" },
           onclick: () => dispatchCall(id, { vehicle_id: r.vehicle_id }) }) : null,
-        el("ul", { className: "reasons" }, ...r.reasons.map((x) => el("li", { textContent: x })))
+        el("ul", { className: "reasons" }, ...(r.why || []).map((x) => el("li", {
+          dataset: { code: x.code ?? "" },
+          textContent: x.text[lang() === "zh" ? "zh-CN" : "en"] })))
       ))));
   }
   if (live) {
@@ -358,22 +355,62 @@ $("coverage-on").addEventListener("change", refreshCoverage);
 $("coverage-refresh").addEventListener("click", refreshCoverage);
 
 // ------------------------------------------------------------------ live
+// Every kind the console channel carries: what it is called, and whether it asks the
+// dispatcher to act (shown as an alert, marked by a word and not by colour alone).
 const EVENT_LABELS = {
   call_created: ["新警情", "New call"], vehicle_assigned: ["已派车", "Vehicle assigned"],
   call_cancelled: ["警情已取消", "Call cancelled"], unassigned: ["车辆已撤回", "Vehicle released"],
+  call_retriaged: ["重新分级", "Re-triaged"],
   centre_alerted: ["医院已预警", "Hospital pre-alerted"],
   centre_acknowledged: ["医院已确认", "Hospital acknowledged"],
   team_activated: ["团队已启动", "Team activated"],
   destination_changed: ["目的医院变更", "Destination changed"],
   at_destination: ["已到达医院", "Arrived at hospital"], handover: ["已交接", "Handed over"],
   vehicle_status: ["车辆状态", "Vehicle status"], diversion: ["医院分流", "Hospital diversion"],
+  hospital_capacity: ["医院床位更新", "Hospital capacity"], move_up: ["车辆前移", "Move-up"],
+  out_of_area: ["辖区外警情", "Call outside the districts"],
+  destination_suggested: ["建议改送医院", "Another destination suggested"],
+  destination_request: ["车组申请改送医院", "Crew asks for another destination"],
+  activate_team: ["车组请求启动团队", "Crew asks for a team"],
+  ecg: ["心电图", "ECG"], stroke: ["卒中评估", "Stroke assessment"],
+  injuries: ["伤情", "Injuries"], treatment: ["处置", "Treatment"],
+  medication: ["用药", "Medication"], procedure: ["操作", "Procedure"],
 };
+const NEEDS_ACTION = new Set(["out_of_area", "destination_suggested", "destination_request",
+  "activate_team"]);
 
-function alertLine(text, isError = false) {
-  const li = el("li", { className: isError ? "error" : "" },
-    el("span", { className: "muted", textContent: `${clock(new Date())} ` }), text);
+function alertLine(text, isError = false, { urgent = false, kind = "" } = {}) {
+  const li = el("li", { className: isError ? "error" : urgent ? "urgent" : "",
+    dataset: { kind } },
+  el("span", { className: "muted", textContent: `${clock(new Date())} ` }),
+  urgent ? el("b", { textContent: `${t("needs_action")}: ` }) : null, text);
   $("alerts").prepend(li);
   while ($("alerts").children.length > 100) $("alerts").lastElementChild.remove();
+}
+
+/** What an event says beyond its name, in the page's language. */
+function eventDetail(kind, data) {
+  const hospital = (id) => dmap.hospitals?.get(id)?.name || id;
+  switch (kind) {
+    case "vehicle_status": return `${data.vehicle_id} → ${code("status", data.status)}`;
+    case "call_retriaged": return code("acuity", data.acuity);
+    case "diversion":
+      return `${hospital(data.hospital_id)} · ${code("capability", data.capability)} · `
+        + (data.on ? t("diversion_on") : t("diversion_off"));
+    case "move_up": return `${data.vehicle_id}: ${data.from_station_id || "—"} → ${data.to_station_id}`;
+    case "out_of_area": return halves(data.reason);
+    case "destination_suggested": return `${hospital(data.current)} → ${hospital(data.hospital_id)}`;
+    case "destination_request":
+      return `${data.vehicle_id || ""} → ${hospital(data.hospital_id)}`
+        + (data.reason ? ` (${data.reason})` : "");
+    case "activate_team": case "team_activated":
+      return [data.vehicle_id, code("team", data.team), data.hospital_id
+        && hospital(data.hospital_id)].filter(Boolean).join(" · ");
+    case "destination_changed": case "centre_alerted": case "centre_acknowledged":
+    case "hospital_capacity":
+      return data.hospital_id ? hospital(data.hospital_id) : "";
+    default: return data.vehicle_id || data.hospital_id || "";
+  }
 }
 
 let refreshTimer = null;
@@ -408,9 +445,10 @@ function onFrame(frame) {
     return;
   }
   const label = EVENT_LABELS[frame.kind]?.[lang() === "zh" ? 0 : 1] || frame.kind;
-  const who = frame.data?.vehicle_id || frame.data?.hospital_id || "";
+  const detail = eventDetail(frame.kind, frame.data || {});
   alertLine(`${label}${frame.call_id ? ` · ${frame.call_id.slice(0, 8)}` : ""}`
-    + `${who ? ` · ${who}` : ""}`);
+    + `${detail ? ` · ${detail}` : ""}`, false,
+  { urgent: NEEDS_ACTION.has(frame.kind), kind: frame.kind });
   refreshSoon();
 }
 
@@ -420,7 +458,8 @@ live.connect();
 
 window.addEventListener("langchange", () => {
   live.relabel();
-  if (state.schema) renderQuestions();
+  cards.render();
+  if ($("preview").childElementCount) previewTriage();
   renderQueue();
   renderFleet();
   if (state.selected) renderDetail();

@@ -2,8 +2,8 @@
 // requests. Every frame carries a msg_id and stays "pending" (kept in this browser) until
 // the server acknowledges it; after a reconnect, or a reload, the pending ones are sent
 // again (the server acknowledges a resend without doing it twice).
-import { apply, code, langSwitch, t } from "./i18n.js";
-import { STATUS_COLOURS, acuityBadge, el } from "./levels.js";
+import { apply, code, halves, langSwitch, t } from "./i18n.js";
+import { STATUS_COLOURS, acuityBadge, el, statusText } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { DispatchMap } from "./map.js";
 import { requireSession, wireHeader } from "./session.js";
@@ -52,17 +52,31 @@ function renderOutbox() {
   $("pending").replaceChildren(...items.map(([id, m]) => el("li",
     { dataset: { msgId: id, state: m.state } },
     `${clock(m.sentAt)} ${m.label} · ${t(m.state === "acked" ? "sent_ok" : m.state)}`
-    + (m.reason ? ` · ${m.reason}` : ""))));
+    + (m.reason ? ` · ${halves(m.reason)}` : ""))));
   $("pending-count").textContent = String([...outbox.values()]
     .filter((m) => m.state === "pending").length);
 }
 
 // ------------------------------------------------------------------ mission
+// The times the steps were acknowledged at, kept in this browser for the mission: a
+// reload or a snapshot after a reconnect shows them again.
+const STAMPS = `dispatch.crew.stamps.${s.vehicle_id}`;
+
 function setMission(mission, status) {
+  const kept = JSON.parse(localStorage.getItem(STAMPS) || "{}");
+  if (mission?.id !== state.mission?.id) pickedHospital = false; // a new mission's centre
   state.mission = mission;
   state.status = status;
-  state.stamps = {};
+  state.stamps = mission && kept.call_id === mission.id ? kept.stamps || {} : {};
   render();
+}
+
+function stamp(step, at) {
+  state.stamps[step] = at;
+  if (state.mission) {
+    localStorage.setItem(STAMPS, JSON.stringify({ call_id: state.mission.id,
+      stamps: state.stamps }));
+  }
 }
 
 function render() {
@@ -84,9 +98,10 @@ function render() {
     el("p", { id: "destination" }, `${t("destination")}: ${hospital?.name || m.destination_id
       || t("none")}`),
     loc.lon != null ? el("a", { className: "button primary", style: "display:block;text-align:center;font-size:22px",
-      href: `geo:${loc.lat},${loc.lon}`, textContent: "导航 / Navigate" }) : null);
+      href: `geo:${loc.lat},${loc.lon}`, textContent: t("navigate") }) : null);
   if (loc.lon != null) dmap.focus(loc.lon, loc.lat, loc.radius_m);
   renderSteps();
+  renderHospitals();
 }
 
 function renderSteps() {
@@ -108,6 +123,7 @@ function renderSteps() {
         renderSteps();
       } });
     button.style.background = STATUS_COLOURS[step];
+    button.style.color = statusText(step); // dark on the light ones (on scene)
     return button;
   }));
 }
@@ -127,7 +143,7 @@ function onFrame(frame) {
       m.state = "acked";
       if (m.frame.type === "status") {
         state.status = m.frame.status;
-        state.stamps[m.frame.status] = m.frame.at;
+        stamp(m.frame.status, m.frame.at);
         if (m.frame.status === "available") state.mission = null;
       }
     } else {
@@ -177,10 +193,16 @@ $("request-team").addEventListener("click", () => {
 // The crew may ask for another receiving centre: the service accepts it when the centre
 // can meet the call's needs and is not diverting, else the refusal (zh + en) shows in the
 // pending list like any refused frame.
+// The picker shows the mission's centre until the crew picks another, and each centre's
+// diversion, so a diverting one is not asked for blindly.
+let pickedHospital = false;
+$("hospital").addEventListener("change", () => { pickedHospital = true; });
 function renderHospitals() {
-  const chosen = $("hospital").value || state.mission?.destination_id;
+  const chosen = pickedHospital ? $("hospital").value : state.mission?.destination_id;
   $("hospital").replaceChildren(...[...(dmap.hospitals?.values() || [])].map((h) =>
-    el("option", { value: h.id, textContent: h.name || h.id, selected: h.id === chosen })));
+    el("option", { value: h.id, selected: h.id === chosen,
+      textContent: (h.name || h.id) + (h.diversion?.length ? ` · ${t("diversion")}: `
+        + h.diversion.map((c) => code("capability", c)).join(", ") : "") })));
 }
 $("request-destination").addEventListener("click", () => {
   if (!state.mission) return;

@@ -2,7 +2,7 @@
 // level, pathway, ATMIST summary, vitals and ECG as they stream in; acknowledge, activate
 // teams in one action, arrival, handover and diversion. Server-side scoped: the channel
 // carries only this hospital's patients.
-import { apply, bilingual, code, lang, langSwitch, t } from "./i18n.js";
+import { ageText, apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
 import { ACUITY_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { api, requireSession, wireHeader } from "./session.js";
@@ -67,7 +67,7 @@ function onFrame(frame) {
   if (frame.type === "error") {
     const p = pending.get(frame.msg_id);
     pending.delete(frame.msg_id);
-    log(`${t("refused")}: ${p?.label || ""} ${frame.reason}`, true);
+    log(`${t("refused")}: ${p?.label || ""} ${halves(frame.reason)}`, true);
     return;
   }
   if (frame.type !== "event") return;
@@ -157,6 +157,15 @@ function etaSeconds(p) {
   return p.eta ? (Date.parse(p.eta) - Date.now()) / 1000 : null;
 }
 
+/** "到达倒计时 8:16 · 10:27" (minutes:seconds left, then the expected time of arrival):
+ * never a bare "8:16" that a wall board's reader could take for a time of day. */
+function etaText(p) {
+  if (p.handover.phase === "arrived") return t("arrived");
+  const eta = etaSeconds(p);
+  if (eta == null) return `${t("eta_countdown")} —`;
+  return `${t("eta_countdown")} ${countdown(eta)} · ${clock(p.eta).slice(0, 5)}`;
+}
+
 function vitalsLine(p) {
   const v = p.vitals || {};
   const prev = p.previous || {};
@@ -189,10 +198,15 @@ function ecgLine(p) {
     ` · ${clock(e.at)}`);
 }
 
+// The reasons that say why the patient is this sick, not how the call-taker's answers
+// were read (a card's question, a phrase of the complaint, a cross-check).
+function clinical(reasons) {
+  return (reasons || []).filter((r) => !/^(CARD|KW|XCHECK)-/.test(r.rule_id));
+}
+
 function card(p) {
   const a = p.atmist;
   const phase = p.handover.phase;
-  const eta = etaSeconds(p);
   const activeTeams = new Set((p.handover.teams || []).map((x) => x.team));
   const suggested = new Set(CENTRE_TEAMS[p.pathway] || []);
   const node = el("article", { className: `card${p.flash ? " flash" : ""}`,
@@ -202,14 +216,13 @@ function card(p) {
     el("span", { className: "complaint", textContent: p.complaint || "—" }),
     p.pathway ? el("span", { className: "badge", style: "background:#37474f;color:#fff",
       textContent: code("pathway", p.pathway) }) : null,
-    el("span", { className: "eta", dataset: { role: "eta" }, textContent: phase === "arrived"
-      ? t("arrived") : eta == null ? `${t("eta")} —` : `${t("eta")} ${countdown(eta)}` }),
+    el("span", { className: "eta", dataset: { role: "eta" }, textContent: etaText(p) }),
     p.vehicle ? el("span", { textContent: `${t("unit")} ${p.vehicle}` }) : null,
     p.crewStatus ? statusBadge(p.crewStatus) : null,
     el("span", { className: "badge", style: "background:#455a64;color:#fff",
       textContent: code("phase", phase) })),
   el("div", { className: "muted" },
-    `${t("age")} ${a.age?.text || "—"} · ${t("sex")} ${a.sex ? code("sex", a.sex) : "—"}`
+    `${t("age")} ${ageText(a.age?.years) || "—"} · ${t("sex")} ${a.sex ? code("sex", a.sex) : "—"}`
     + (a.mechanism ? ` · ${t("mechanism")} ${a.mechanism}` : "")
     + (a.injuries?.length ? ` · ${t("injuries")} ${a.injuries.join("; ")}` : "")),
   vitalsLine(p),
@@ -218,7 +231,7 @@ function card(p) {
     `${t("treatments")}: ${p.treatments.map((x) => [x.name, x.dose, x.route].filter(Boolean)
       .join(" ")).join("; ")}`) : null,
   el("div", { className: "muted", style: "font-size:18px" },
-    (p.reasons || []).slice(0, 2).map((r) => bilingual(r.text)).join(" · ")),
+    clinical(p.reasons).slice(0, 2).map((r) => bilingual(r.text)).join(" · ")),
   el("div", { className: "actions" },
     el("fieldset", { className: "teams" }, el("legend", { textContent: t("teams") }),
       el("label", {}, el("input", { type: "checkbox", value: "ed",
@@ -268,8 +281,7 @@ function render() {
 function tickEtas() {
   for (const node of document.querySelectorAll(".card")) {
     const p = patients.get(node.dataset.callId);
-    const eta = p && p.handover.phase !== "arrived" ? etaSeconds(p) : null;
-    if (eta != null) node.querySelector("[data-role=eta]").textContent = `${t("eta")} ${countdown(eta)}`;
+    if (p) node.querySelector("[data-role=eta]").textContent = etaText(p);
   }
 }
 setInterval(tickEtas, 1000);
@@ -279,19 +291,41 @@ function log(text, isError = false) {
   while ($("log").children.length > 20) $("log").lastElementChild.remove();
 }
 
+// The chime. A browser lets a page sound only after someone has touched it; a wall board
+// may never be touched, so until sound is allowed a button says so and allows it.
 let audio = null;
-function chime() {
-  // A new pre-alert: two short tones (browsers may hold sound until the screen is touched).
-  try {
-    audio = audio || new AudioContext();
-    for (const [start, freq] of [[0, 880], [0.25, 660]]) {
-      const osc = audio.createOscillator();
-      osc.frequency.value = freq;
-      osc.connect(audio.destination);
-      osc.start(audio.currentTime + start);
-      osc.stop(audio.currentTime + start + 0.18);
+function audioContext() {
+  if (audio === null) {
+    try {
+      audio = new AudioContext();
+      audio.addEventListener("statechange", soundState);
+    } catch {
+      audio = undefined; // no audio device: the flash is the signal
     }
-  } catch { /* no audio device: the flash is the signal */ }
+  }
+  return audio;
+}
+
+function soundState() {
+  $("sound").classList.toggle("hidden", !audioContext() || audio.state === "running");
+}
+$("sound").addEventListener("click", () => audioContext()?.resume().then(soundState));
+document.addEventListener("pointerdown", () => audioContext()?.resume().then(soundState));
+soundState();
+
+window.edChimes = 0; // how many chimes sounded (read by the browser tests)
+function chime() {
+  // A new pre-alert: two short tones.
+  const a = audioContext();
+  if (!a) return;
+  window.edChimes += 1;
+  for (const [start, freq] of [[0, 880], [0.25, 660]]) {
+    const osc = a.createOscillator();
+    osc.frequency.value = freq;
+    osc.connect(a.destination);
+    osc.start(a.currentTime + start);
+    osc.stop(a.currentTime + start + 0.18);
+  }
 }
 
 // A reminder every 2 minutes while an alert waits for acknowledgement (Pulsara practice).
@@ -317,6 +351,7 @@ $("div-off").addEventListener("click", () => {
 });
 
 const live = new Live("/v1/ws/hospital", { onFrame, stateEl: $("link"), onOpen: resendPending });
+window.edLive = live; // a reconnect can be provoked from the browser tests
 $("board-state").textContent = t("loading");
 live.connect();
 window.addEventListener("langchange", () => { live.relabel(); render(); renderDiversion(); });

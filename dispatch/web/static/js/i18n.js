@@ -8,7 +8,7 @@ const DICT = {
     bad_login: "用户名或密码错误", login_failed: "登录失败",
     session_expired: "会话已过期", session_expired_text: "登录已过期，请重新登录。",
     sign_in_again: "重新登录", connected: "已连接", connecting: "连接中…",
-    disconnected: "连接已断开，正在重连", switch_lang: "English",
+    disconnected: "连接已断开，正在重连", stopped: "未连接", switch_lang: "English",
     last_update: "最后更新", loading: "加载中…", load_failed: "加载失败",
     new_call: "接警", caller_number: "主叫号码", complaint: "主诉",
     questions: "分诊问题", location: "位置", click_map: "在地图上点击设置呼救者位置（人工定位）",
@@ -40,6 +40,12 @@ const DICT = {
     coverage: "覆盖与前移", coverage_layer: "显示 8 分钟覆盖图层（绿：覆盖；红虚线：未覆盖）",
     refresh: "刷新", coverage_share: "8 分钟内可达的需求占比", move_up: "前移建议",
     accept: "采纳", no_moves: "暂无前移建议", accepted: "已采纳",
+    card: "主诉卡", card_search: "查找主诉卡", card_search_hint: "中文或英文名称、编码（如 胸痛、MPDS 10）",
+    card_list: "主诉卡列表", pick_card: "请先选择主诉卡，按顺序询问其关键问题",
+    ask_next: "待问", nothing_missing: "关键问题已问完", determinants: "判定依据",
+    wrong_page: "当前账号不能打开该页面，请用有权限的账号登录",
+    enable_sound: "点击启用预警提示音",
+    needs_action: "需处理", navigate: "导航", caller_invalid: "请输入 3–32 位数字",
   },
   en: {
     app: "120 dispatch", console: "Dispatcher console", ed: "ED receiving board",
@@ -48,7 +54,8 @@ const DICT = {
     session_expired: "Session expired",
     session_expired_text: "Your session has expired. Please sign in again.",
     sign_in_again: "Sign in again", connected: "Connected", connecting: "Connecting…",
-    disconnected: "Disconnected, reconnecting", switch_lang: "中文",
+    disconnected: "Disconnected, reconnecting", stopped: "Not connected",
+    switch_lang: "中文",
     last_update: "Last update", loading: "Loading…", load_failed: "Failed to load",
     new_call: "New call", caller_number: "Caller number", complaint: "Complaint",
     questions: "Triage questions", location: "Location",
@@ -87,6 +94,14 @@ const DICT = {
     coverage_layer: "Show the 8-minute coverage layer (green: covered; red dashed: not)",
     refresh: "Refresh", coverage_share: "Demand reached within 8 min", move_up: "Move-ups",
     accept: "Accept", no_moves: "No move-up recommended", accepted: "Accepted",
+    card: "Chief-complaint card", card_search: "Find a card",
+    card_search_hint: "Name or code (e.g. chest pain, MPDS 10)", card_list: "Cards",
+    pick_card: "Pick a chief-complaint card, then ask its key questions in order",
+    ask_next: "Ask next", nothing_missing: "All key questions answered",
+    determinants: "Determinant and reasons", needs_action: "Action needed",
+    navigate: "Navigate", caller_invalid: "3 to 32 digits",
+    enable_sound: "Click to allow the pre-alert sound",
+    wrong_page: "This account may not open that page: sign in with one that may",
   },
 };
 
@@ -112,6 +127,8 @@ const CODES = {
     thrombolysis: ["溶栓", "Thrombolysis"], thrombectomy: ["取栓", "Thrombectomy"],
     maternal: ["孕产妇", "Maternal"], paediatric: ["儿科", "Paediatric"],
     neonatal: ["新生儿", "Neonatal"], trauma: ["创伤", "Trauma"] },
+  transport: { emergency: ["急救转运", "Emergency transport"],
+    non_emergency: ["非急救转运", "Non-emergency transport"] },
   kind: { als: ["高级生命支持", "ALS"], bls: ["基础生命支持", "BLS"], net: ["非急救转运", "NET"] },
   phase: { alerted: ["已预警", "Alerted"], acknowledged: ["已确认", "Acknowledged"],
     arrived: ["已到达", "Arrived"], handed_over: ["已交接", "Handed over"] },
@@ -161,6 +178,25 @@ export function setLang(value) {
 export function langSwitch(button) {
   button.dataset.i18n = "switch_lang";
   button.addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
+}
+
+/** An age as people say it: days in the neonatal period (28 days, WHO), months to two,
+ * then years (as the handover's ATMIST text counts them). */
+export function ageText(years) {
+  if (years == null) return null;
+  const days = years * 365.25;
+  const zh = lang() === "zh";
+  if (days < 28) return zh ? `${Math.floor(days)} 天` : `${Math.floor(days)} d`;
+  if (years < 2) return zh ? `${Math.floor(years * 12)} 个月` : `${Math.floor(years * 12)} mo`;
+  return zh ? `${Math.floor(years)} 岁` : `${Math.floor(years)} y`;
+}
+
+/** Texts the API writes as "中文 / English" (refusals, alerts): the half for this language. */
+export function halves(text) {
+  if (!text) return "";
+  const m = /^([^/]*[\u4e00-\u9fff][^/]*?)\s+\/\s+(.+)$/s.exec(text);
+  if (!m) return text;
+  return lang() === "zh" ? m[1] : m[2];
 }
 
 /** Texts the API writes in both languages, "English (中文)": the half for this language. */

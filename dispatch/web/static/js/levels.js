@@ -22,12 +22,17 @@ export function acuityBadge(level) {
   return span;
 }
 
+/** The text colour readable on a status's colour. */
+export function statusText(status) {
+  return STATUS_TEXT[status] || "#fff";
+}
+
 export function statusBadge(status) {
   const span = document.createElement("span");
   span.className = "badge status";
   span.dataset.status = status;
   span.style.background = STATUS_COLOURS[status] || "#9e9e9e";
-  span.style.color = STATUS_TEXT[status] || "#fff";
+  span.style.color = statusText(status);
   span.textContent = code("status", status);
   return span;
 }

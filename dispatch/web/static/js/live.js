@@ -60,8 +60,11 @@ export class Live {
         showExpired();
         return;
       }
+      if (this.stopped) {
+        this.setState("stopped");
+        return;
+      }
       this.setState("disconnected");
-      if (this.stopped) return;
       setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 10000);
     };
@@ -77,6 +80,7 @@ export class Live {
   stop() {
     this.stopped = true;
     this.ws?.close();
+    this.setState("stopped"); // signed out or expired: not reconnecting
   }
 
   setState(state) {

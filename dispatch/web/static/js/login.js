@@ -9,13 +9,16 @@ const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 
 function go(s) {
-  // Only our own pages: never an open redirect.
-  const target = next && ["/console", "/ed", "/crew"].includes(next) ? next : homeOf(s.role);
-  location.assign(target);
+  // The role's own page: a page asked for that the role may not open (a hospital user
+  // sent to /console) would only bounce back here. Never an open redirect.
+  location.assign(homeOf(s.role));
 }
 
 const current = session();
-if (current && Date.parse(current.expires_at) > Date.now() && !next) go(current);
+if (current && Date.parse(current.expires_at) > Date.now()) {
+  if (!next || next === homeOf(current.role)) go(current);
+  else error.textContent = `${t("wrong_page")} (${current.name})`;
+}
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();

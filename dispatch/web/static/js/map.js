@@ -28,7 +28,10 @@ export class DispatchMap {
     this.vehicles = new Map();
     if (onClick) {
       this.map.on("click", (e) => {
-        const [lon, lat] = this.fromMap(e.latlng);
+        // Where the pointer is: Leaflet gives a click on a small marker (a station or a
+        // vehicle next to the caller) the marker's own position, not the point clicked.
+        const at = e.originalEvent ? this.map.mouseEventToLatLng(e.originalEvent) : e.latlng;
+        const [lon, lat] = this.fromMap(at);
         onClick({ lon, lat });
       });
     }
@@ -65,7 +68,8 @@ export class DispatchMap {
         onEachFeature: (f, l) => l.bindTooltip(f.properties?.name || f.id || ""),
       });
       this.layers.districts.addLayer(layer);
-      this.map.fitBounds(layer.getBounds(), { padding: [10, 10] });
+      // at once: an animated first fit would end after, and undo, a view set meanwhile
+      this.map.fitBounds(layer.getBounds(), { padding: [10, 10], animate: false });
     }
     for (const s of stations?.stations || []) {
       L.circleMarker(this.toMap(s.lon, s.lat), { radius: 4, color: "#1f4e79", weight: 1,

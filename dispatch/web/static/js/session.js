@@ -1,6 +1,6 @@
 // The signed-in user: the login answer kept for this tab, the API with its bearer, and
 // the "session expired" screen (the token's expiry, a 401, or a websocket refused for it).
-import { apply, t } from "./i18n.js";
+import { apply, halves, lang, t } from "./i18n.js";
 
 const KEY = "dispatch.session";
 
@@ -65,8 +65,10 @@ export function showExpired() {
 
 export class ApiError extends Error {
   constructor(status, body) {
+    // the service's sentence in the page's language, then the field and what is wrong
     const d = body?.detail?.[0];
-    super(d ? `${d.field ? d.field + ": " : ""}${d.reason}` : `HTTP ${status}`);
+    const detail = d ? `${d.field ? d.field + ": " : ""}${halves(d.reason)}` : "";
+    super([body?.message, detail].filter(Boolean).join(" ") || `HTTP ${status}`);
     this.status = status;
     this.body = body;
   }
@@ -75,7 +77,8 @@ export class ApiError extends Error {
 /** Call the API as the signed-in user; JSON in and out. */
 export async function api(path, { method = "GET", body, headers = {} } = {}) {
   const s = session();
-  const init = { method, headers: { ...headers } };
+  const init = { method,
+    headers: { "Accept-Language": lang() === "zh" ? "zh-CN" : "en", ...headers } };
   if (s) init.headers.Authorization = `Bearer ${s.token}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";

@@ -39,6 +39,27 @@ export function zoneName() {
   return zone();
 }
 
+/** The zone's offset from UTC at `date`, in ms. */
+function offsetMs(date) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone(),
+    hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", second: "2-digit" }).formatToParts(date).map((p) => [p.type, p.value]));
+  const asUtc = Date.UTC(+parts.year, parts.month - 1, +parts.day, +parts.hour, +parts.minute,
+    +parts.second);
+  return asUtc - Math.floor(date.getTime() / 1000) * 1000;
+}
+
+/** "2026-12-06T09:30" (a datetime-local input) read in the centre's zone, as ISO 8601. */
+export function fromCentreLocal(value) {
+  const [day, time] = value.split("T");
+  const [y, mo, d] = day.split("-").map(Number);
+  const [h, mi] = time.split(":").map(Number);
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  let at = wall - offsetMs(new Date(wall));
+  at = wall - offsetMs(new Date(at)); // again, in case the guess crossed a change of offset
+  return new Date(at).toISOString();
+}
+
 /** "4:05" for 245 s; "−0:30" once overdue. */
 export function countdown(seconds) {
   const s = Math.round(seconds);
