@@ -19,7 +19,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import web
 from dispatch.accesslog import install_path_only_filter
-from dispatch.api import aml, audit, auth, calls, coverage, destinations, eta, fleet, reference
+from dispatch.api import (
+    aml,
+    audit,
+    auth,
+    calls,
+    coverage,
+    destinations,
+    eta,
+    fleet,
+    protocols,
+    reference,
+)
 from dispatch.api.error_text import localise_error_handlers
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
@@ -279,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router.router)
     app.include_router(audit.router)
     app.include_router(auth.router)
+    app.include_router(protocols.router)
     web.mount(app)
     install_path_only_filter()
 
