@@ -3,10 +3,7 @@ protocol (AsyncAPI 3.0) and the reference-data format (JSON Schema). Both are pu
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.api.json import JSON
 from dispatch.handover.asyncapi import asyncapi_document
@@ -15,17 +12,6 @@ from dispatch.reference_format import reference_schema
 __all__ = ["router"]
 
 router = APIRouter(tags=["protocols"])
-
-
-class JsonSchemaDocument(BaseModel):
-    """A JSON Schema (draft 2020-12) document."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    schema_: str = Field(alias="$schema")
-    title: str
-    type: str
-    properties: dict[str, Any]
-    defs: dict[str, Any] = Field(alias="$defs")
 
 
 @router.get("/asyncapi.json", include_in_schema=False)
@@ -37,7 +23,7 @@ async def asyncapi(request: Request) -> JSON:
                                   secure=request.url.scheme in ("https", "wss")))
 
 
-@router.get("/v1/reference/schema", response_model=JsonSchemaDocument, response_model_by_alias=True,
+@router.get("/v1/reference/schema",
             summary="The JSON Schema of the reference data (POST /v1/admin/reference)")
 async def reference_data_schema() -> JSON:
     """Districts, stations, vehicles and hospitals as a GeoJSON FeatureCollection: what

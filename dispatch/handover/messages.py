@@ -13,6 +13,7 @@ Channels and their frames (each a JSON object discriminated by `type`):
 Close codes follow RFC 6455 section 7.4.1: 1007 for data that does not fit the frame's
 type (bad JSON, missing or out-of-range field), 1008 for a frame the client may not send
 (unknown type, or a type of another channel), 1009 for a frame too big to process.
+The protocol document, /asyncapi.json, is built from these models (handover/asyncapi.py).
 """
 
 from __future__ import annotations
