@@ -106,17 +106,10 @@ class MultiPolygon(BaseModel):
 
 Area = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
 
-# What each kind of feature takes: its properties and its geometry.
-_FEATURES: dict[str, tuple[type[BaseModel], Any]] = {
-    "district": (DistrictProps, Area),
-    "station": (StationProps, Point),
-    "vehicle": (VehicleProps, Point),
-    "hospital": (HospitalProps, Point),
-}
-
 
 class _Shapes(BaseModel):
-    """Only a holder, so that pydantic draws every model's schema into one `$defs`."""
+    """Only a holder, so that pydantic draws every model's schema into one `$defs`: each
+    kind's properties, and the two geometries."""
 
     district: DistrictProps
     station: StationProps
@@ -126,21 +119,21 @@ class _Shapes(BaseModel):
     point: Point
 
 
+# The geometry each kind of feature takes (a field of _Shapes).
+_GEOMETRY_OF = {"district": "area", "station": "point", "vehicle": "point", "hospital": "point"}
+
+
 @cache
 def reference_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a reference-data FeatureCollection."""
     drawn = _Shapes.model_json_schema(ref_template="#/$defs/{model}")
     defs: dict[str, Any] = drawn.pop("$defs")
-    props = drawn["properties"]
-    kinds = []
-    for kind, (model, _) in _FEATURES.items():
-        geometry = props["area"] if kind == "district" else props["point"]
-        kinds.append({
-            "if": {"properties": {"properties": {"properties": {"type": {"const": kind}}}}},
-            "then": {"properties": {"properties": {"$ref": f"#/$defs/{model.__name__}"},
-                                    "geometry": {k: v for k, v in geometry.items()
-                                                 if k != "title"}}},
-        })
+    shapes = {name: {k: v for k, v in schema.items() if k != "title"}
+              for name, schema in drawn["properties"].items()}
+    kinds = [{"if": {"properties": {"properties": {"properties": {"type": {"const": kind}}}}},
+              "then": {"properties": {"properties": shapes[kind],
+                                      "geometry": shapes[_GEOMETRY_OF[kind]]}}}
+             for kind in KINDS]
     defs["Feature"] = {
         "type": "object",
         "description": "One district, station, vehicle or hospital: `properties.type` says "

@@ -156,7 +156,8 @@ def _message(model: type[BaseModel], sender: str) -> dict[str, Any]:
     return {
         "name": model.__name__,
         "title": f"{_frame_type(model)} ({sender})",
-        "summary": doc.splitlines()[0] if doc else f"a `{_frame_type(model)}` frame",
+        # the docstring's first paragraph, on one line
+        "summary": " ".join(doc.split("\n\n")[0].split()) or f"a `{_frame_type(model)}` frame",
         "contentType": "application/json",
         "payload": {"$ref": _SCHEMAS + model.__name__},
     }

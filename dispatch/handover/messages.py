@@ -408,6 +408,8 @@ class TreatmentMsg(_CrewBase):
 
 
 class DestinationRequestMsg(_CrewBase):
+    """The crew asks to take the patient to another hospital (checked against its needs)."""
+
     type: Literal["destination_request"]
     hospital_id: HospitalId
     reason: ShortText | None = None
@@ -445,17 +447,23 @@ class HospitalAckMsg(_HospitalBase):
 
 
 class ActivateTeamMsg(_HospitalBase):
+    """The centre activates a team for an inbound patient (cath lab, stroke team, ...)."""
+
     type: Literal["activate_team"]
     call_id: UUID
     team: Team
 
 
 class HospitalArrivedMsg(_HospitalBase):
+    """The patient has arrived at the centre."""
+
     type: Literal["arrived"]
     call_id: UUID
 
 
 class HandoverCompleteMsg(_HospitalBase):
+    """The centre's team has taken the patient over from the crew."""
+
     type: Literal["handover_complete"]
     call_id: UUID
 
@@ -527,6 +535,9 @@ class AckFrame(BaseModel):
 
 
 class EventFrame(BaseModel):
+    """Something happened (`kind`: an event of the timeline or a crew frame's type); `id`
+    is its stream id, to resume after."""
+
     model_config = _FROZEN
     type: Literal["event"] = "event"
     id: EventId
@@ -536,6 +547,9 @@ class EventFrame(BaseModel):
 
 
 class ErrorFrame(BaseModel):
+    """The frame `msg_id` was refused: `code` (a close code, see /asyncapi.json
+    x-close-codes) and `reason`, `field` naming what is wrong."""
+
     model_config = _FROZEN
     type: Literal["error"] = "error"
     code: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import orjson
@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from dispatch.cli import demo_collection
 from dispatch.domain import Role
 from dispatch.errors import InvalidInput
-from dispatch.reference_format import Props, check_reference, reference_schema
+from dispatch.reference_format import KINDS, Props, check_reference, reference_schema
 from tests.conftest import Service
 from tests.service.city import city
 from tests.service.test_cli import _env, _one_line_error, _run
@@ -39,6 +39,15 @@ def test_the_schema_is_valid_json_schema_and_the_demo_data_meets_it() -> None:
     check_reference(demo)
     kinds = {f["properties"]["type"] for f in demo["features"]}
     assert kinds == {"district", "station", "vehicle", "hospital"}
+
+
+def test_every_kind_the_models_parse_is_in_the_schema() -> None:
+    kinds = {get_args(model.model_fields["type"].annotation)[0]
+             for model in get_args(get_args(Props)[0])}
+    feature = reference_schema()["$defs"]["Feature"]
+    assert kinds == set(KINDS) == set(feature["properties"]["properties"]["properties"]
+                                      ["type"]["enum"])
+    assert len(feature["allOf"]) == len(kinds)
 
 
 # (what is wrong, the feature kind to spoil, how, the path named)
