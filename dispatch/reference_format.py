@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.domain import VehicleKind
@@ -163,9 +164,14 @@ def reference_schema() -> dict[str, Any]:
     }
 
 
+# Callers in the process may hand over shapely's mapping(), whose coordinates are tuples.
+_Validator = extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER
+                    .redefine("array", lambda _, value: isinstance(value, list | tuple)))
+
+
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(reference_schema())
+def _validator() -> Any:
+    return _Validator(reference_schema())
 
 
 def _cause(error: ValidationError) -> ValidationError:

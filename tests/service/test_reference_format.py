@@ -11,6 +11,7 @@ import jsonschema
 import orjson
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from shapely.geometry import mapping, shape
 
 from dispatch.cli import demo_collection
 from dispatch.domain import Role
@@ -131,3 +132,12 @@ async def test_dispatch_load_off_the_format_is_one_line(service: Service,
     rc, _, err = await _run("load", str(bad), env=_env(service.settings))
     line = _one_line_error(rc, err)
     assert "bad GeoJSON: features[2].properties.kind: 'helicopter' is not one of" in line
+
+
+def test_tuples_from_shapely_are_arrays() -> None:
+    # a collection built in the process (shapely's mapping()) holds tuples, not lists
+    collection = city(n_vehicles=1)
+    for feature in collection["features"]:
+        feature["geometry"] = mapping(shape(feature["geometry"]))
+    assert isinstance(collection["features"][0]["geometry"]["coordinates"], tuple)
+    check_reference(collection)
