@@ -8,6 +8,7 @@ the document cannot drift from what the endpoints parse and send
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, get_args
@@ -225,7 +226,7 @@ def _document_body() -> dict[str, Any]:
 
 def asyncapi_document(*, title: str, version: str, host: str, secure: bool) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the websocket channels served at `host`."""
-    body = _document_body()
+    body = copy.deepcopy(_document_body())  # the caller's to change
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {"title": f"{title} websockets", "version": version,

@@ -90,3 +90,9 @@ def test_every_code_the_endpoints_use_is_documented() -> None:
             ws.CLOSE_SERVER_ERROR, 4400, *(code for _, code in ws._ERROR_CODES)}
     assert used == documented
     assert _document()["x-close-codes"] == list(CLOSE_CODES)
+
+
+def test_each_document_is_the_callers_own() -> None:
+    changed = _document()
+    changed["channels"]["crew"]["address"] = "/elsewhere"
+    assert _document()["channels"]["crew"]["address"] == "/v1/ws/crew"
