@@ -29,6 +29,7 @@ from dispatch.api import (
     fleet,
     handover,
     indicators,
+    protocols,
     reference,
     triage,
     ws,
@@ -293,6 +294,7 @@ def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
     app.include_router(indicators.router)
     app.include_router(audit.router)
     app.include_router(auth.router)
+    app.include_router(protocols.router)
     web.mount(app)
     install_path_only_filter()
 

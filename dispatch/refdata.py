@@ -1,103 +1,38 @@
 """Reference data as GeoJSON: districts, stations, vehicles and hospitals.
 
-One FeatureCollection; each feature's `properties.type` says what it is. Validated here
-(field and reason named on error), written by `load_reference`.
+One FeatureCollection; each feature's `properties.type` says what it is. Checked against
+the format's JSON Schema (dispatch.reference_format), then parsed here (field and reason
+named on error), written by `load_reference`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import asyncpg
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    TypeAdapter,
-    ValidationError,
-    WithJsonSchema,
-)
+from pydantic import TypeAdapter, ValidationError
 from shapely.geometry import shape
 
 from dispatch.db import reference
-from dispatch.domain import LISTED_CAPABILITIES, Capability, VehicleKind
 from dispatch.errors import InvalidInput
-from dispatch.fields import WholeNumber
+from dispatch.reference_format import KINDS, DistrictProps, Props, check_reference
 
-
-def _listed(value: object) -> Capability:
-    """A capability a hospital may list: any but the ED, which every hospital has."""
-    if isinstance(value, str) and value in _LISTED:
-        return Capability(value)
-    raise ValueError(f"Input should be one of {', '.join(map(repr, _LISTED))}")
-
-
-_LISTED = tuple(c.value for c in LISTED_CAPABILITIES)
-ListedCapability = Annotated[
-    Capability, PlainValidator(_listed), WithJsonSchema({"type": "string", "enum": list(_LISTED)})
-]
-
-
-class _Props(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    name_en: str | None = None
-    synthetic: bool = False
-
-
-class DistrictProps(_Props):
-    type: Literal["district"]
-    area_type: Literal["urban", "suburban", "rural"] = "urban"
-
-
-class StationProps(_Props):
-    type: Literal["station"]
-    district_id: str | None = None
-
-
-class VehicleProps(_Props):
-    type: Literal["vehicle"]
-    kind: VehicleKind
-    station_id: str | None = None
-    capabilities: list[str] = Field(default_factory=list)
-    crew_count: WholeNumber = Field(default=2, ge=1, le=8)
-
-
-class HospitalProps(_Props):
-    type: Literal["hospital"]
-    district_id: str | None = None
-    capabilities: list[ListedCapability] = Field(default_factory=list)
-    trauma_level: WholeNumber | None = Field(default=None, ge=1, le=3)
-
-
-Props = Annotated[
-    DistrictProps | StationProps | VehicleProps | HospitalProps, Field(discriminator="type")
-]
 _props = TypeAdapter(Props)
-_KINDS = ("district", "station", "vehicle", "hospital")
 
 
 def parse_features(collection: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Split and validate a FeatureCollection into rows per table."""
-    if collection.get("type") != "FeatureCollection":
-        raise InvalidInput("expected a GeoJSON FeatureCollection", field="type")
+    check_reference(collection)  # the envelope, every kind's properties and geometry
     out: dict[str, list[dict[str, Any]]] = {
         "district": [], "station": [], "vehicle": [], "hospital": []}
-    features = collection.get("features", [])
-    if not isinstance(features, list):
-        raise InvalidInput("features must be a list of GeoJSON Features", field="features")
-    for i, feature in enumerate(features):
-        if not isinstance(feature, dict):
-            raise InvalidInput("a feature must be a JSON object", field=f"features[{i}]")
+    for i, feature in enumerate(collection["features"]):
         try:
             props = _props.validate_python(feature.get("properties") or {})
         except ValidationError as exc:
             err = exc.errors()[0]
             # loc starts with the union's tag ("vehicle"): the feature's type, not a field
-            parts = err["loc"][1:] if err["loc"][:1] and err["loc"][0] in _KINDS else err["loc"]
+            parts = err["loc"][1:] if err["loc"][:1] and err["loc"][0] in KINDS else err["loc"]
             loc = ".".join(str(p) for p in parts) or "type"
             raise InvalidInput(err["msg"].removeprefix("Value error, "),
                                field=f"features[{i}].properties.{loc}") from exc

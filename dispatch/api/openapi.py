@@ -3,21 +3,19 @@
 Endpoints return `JSON` responses directly, so FastAPI described each success as a string
 and each refusal as its own validation shape, neither of which the service sends. Here the
 one error shape (`Error`, see dispatch.api.errors) is declared once and referenced by every
-status an operation can answer with, and successes are declared as JSON objects (or the
-model an endpoint names), so clients and the fuzz test can check answers against it.
+status an operation can answer with, and each success by its model (dispatch.api.responses),
+so clients and the fuzz test can check answers against it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from dispatch.domain import CallStatus, VehicleKind
+from dispatch.api import responses as r
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -37,81 +35,51 @@ class Error(BaseModel):
     detail: list[ErrorDetail]
 
 
-# Success bodies worth declaring field by field (only what every role's view holds; the
-# rest stays open: `extra="allow"`). Not used to build answers, only to describe them.
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Status(_Open):
-    status: str
-
-
-class CallView(_Open):
-    """A call as the API shows it (dispatch.views.render_call)."""
-
-    id: UUID
-    status: CallStatus
-    received_at: datetime | None = None
-    assignments: list[dict[str, Any]] | None = None
-    out_of_area: bool = Field(default=False, description=(
-        "located outside every district of the centre (out_of_area_reason says what to do)"))
-    recommendations: list[dict[str, Any]] | None = Field(
-        default=None, description="ranked vehicles (answers to intake, fixes and dispatch)")
-
-
-class CallList(_Open):
-    calls: list[dict[str, Any]]
-    next_cursor: str | None = Field(default=None, description="with from/to: the next page")
-
-
-class AuditPage(_Open):
-    entries: list[dict[str, Any]] = Field(description="id, at, actor, role, action, call_id, "
-                                          "vehicle_id, hospital_id, detail")
-    next_cursor: str | None = Field(default=None, description="the next page, if any")
-
-
-class NearbyVehicle(BaseModel):
-    vehicle_id: str
-    kind: VehicleKind
-    lon: float
-    lat: float
-    distance_m: float
-
-
-class NearbyVehicles(BaseModel):
-    vehicles: list[NearbyVehicle]
-
-
-class ReferenceCounts(BaseModel):
-    districts: int
-    stations: int
-    vehicles: int
-    hospitals: int
-
-
 _CALL_ANSWERS = {f"/v1/calls/{{call_id}}/{action}": "post"
                  for action in ("fixes", "dispatch", "cancel", "triage")}
-# (path, method) -> {status: model}
+# (path, method) -> {status: model}: every operation that answers JSON
 _MODELS: dict[tuple[str, str], dict[str, type[BaseModel]]] = {
-    ("/healthz", "get"): {"200": Status},
-    ("/readyz", "get"): {"200": Status},
+    ("/healthz", "get"): {"200": r.Status},
+    ("/readyz", "get"): {"200": r.Status},
     # 200: a retry with the same Idempotency-Key, answered with the first call
-    ("/v1/calls", "post"): {"201": CallView, "200": CallView},
-    ("/v1/calls", "get"): {"200": CallList},
-    ("/v1/calls/{call_id}", "get"): {"200": CallView},
-    **{(path, method): {"200": CallView} for path, method in _CALL_ANSWERS.items()},
-    ("/v1/vehicles/nearest/search", "get"): {"200": NearbyVehicles},
-    ("/v1/admin/reference", "post"): {"200": ReferenceCounts},
-    ("/v1/audit", "get"): {"200": AuditPage},
+    ("/v1/calls", "post"): {"201": r.CallView, "200": r.CallView},
+    ("/v1/calls", "get"): {"200": r.CallList},
+    ("/v1/calls/{call_id}", "get"): {"200": r.CallView},
+    **{(path, method): {"200": r.CallView} for path, method in _CALL_ANSWERS.items()},
+    ("/v1/calls/{call_id}/recommendations", "get"): {"200": r.Recommendations},
+    ("/v1/calls/{call_id}/destination", "post"): {"200": r.DestinationChange},
+    ("/v1/aml", "post"): {"202": r.AmlReceipt},
+    ("/v1/vehicles", "get"): {"200": r.VehicleList},
+    ("/v1/vehicles/{vehicle_id}", "get"): {"200": r.VehicleView},
+    ("/v1/vehicles/{vehicle_id}/status", "post"): {"200": r.StatusReport},
+    ("/v1/vehicles/{vehicle_id}/milestones", "post"): {"200": r.MilestoneReport},
+    ("/v1/vehicles/nearest/search", "get"): {"200": r.NearbyVehicles},
+    ("/v1/stations", "get"): {"200": r.StationList},
+    ("/v1/hospitals", "get"): {"200": r.HospitalList},
+    ("/v1/districts", "get"): {"200": r.DistrictCollection},
+    ("/v1/reference/schema", "get"): {"200": r.JsonSchemaDocument},
+    ("/v1/admin/reference", "post"): {"200": r.ReferenceCounts},
+    ("/v1/triage/protocol", "get"): {"200": r.TriageProtocol},
+    ("/v1/triage/evaluate", "post"): {"200": r.TriageResult},
+    ("/v1/hospitals/{hospital_id}/capacity", "post"): {"200": r.HospitalCapacity},
+    ("/v1/hospitals/{hospital_id}/timeline", "get"): {"200": r.HospitalTimeline},
+    ("/v1/incidents/{call_id}/handover", "get"): {"200": r.HandoverRecord},
+    ("/v1/coverage", "get"): {"200": r.CoverageAnswer},
+    ("/v1/coverage/moves", "get"): {"200": r.MovePlan},
+    ("/v1/coverage/moves/accept", "post"): {"200": r.MoveAccepted},
+    ("/v1/eta/model", "get"): {"200": r.EtaModelView},
+    ("/v1/admin/eta/calibrate", "post"): {"200": r.EtaCalibration},
+    ("/v1/indicators", "get"): {"200": r.Indicators},
+    ("/v1/audit", "get"): {"200": r.AuditPage},
+    ("/v1/auth/login", "post"): {"200": r.SignedIn},
 }
 
-_OTHER_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
+# Formats other than JSON that an endpoint offers (its `format` parameter): a model, or
+# the schema of a body that is not JSON.
+_OTHER_FORMATS: dict[str, dict[str, type[BaseModel] | dict[str, Any]]] = {
     "/v1/indicators": {"text/csv": {"type": "string"}},
     "/v1/audit": {"text/csv": {"type": "string"}},
-    "/v1/incidents/{call_id}/handover": {"application/fhir+json": {"type": "object"},
+    "/v1/incidents/{call_id}/handover": {"application/fhir+json": r.FhirBundle,
                                          "text/plain": {"type": "string"}},
 }
 
@@ -164,12 +132,9 @@ def _declare(path: str, method: str, operation: dict[str, Any],
                                                                              components)}}}
     # formats other than JSON that an endpoint offers (its `format` parameter)
     for media_type, schema in _OTHER_FORMATS.get(path, {}).items():
+        if not isinstance(schema, dict):
+            schema = _ref(schema, components)
         responses["200"].setdefault("content", {})[media_type] = {"schema": schema}
-    for status, response in responses.items():
-        content = response.get("content", {}).get("application/json")
-        if status.startswith("2") and content is not None and \
-                content.get("schema") == {"type": "string"}:
-            content["schema"] = {"type": "object"}
     for status in _error_statuses(path, method, operation):
         responses[status] = {"description": _REASONS[status],
                              "content": {"application/json": {"schema": ERROR_REF}}}

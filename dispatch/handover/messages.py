@@ -12,6 +12,7 @@ Channels and their frames (each a JSON object discriminated by `type`):
 Close codes follow RFC 6455 section 7.4.1: 1007 for data that does not fit the frame's
 type (bad JSON, missing or out-of-range field), 1008 for a frame the client may not send
 (unknown type, or a type of another channel), 1009 for a frame too big to process.
+The protocol document, /asyncapi.json, is built from these models (handover/asyncapi.py).
 """
 
 from __future__ import annotations
@@ -382,6 +383,8 @@ class TreatmentMsg(_CrewBase):
 
 
 class DestinationRequestMsg(_CrewBase):
+    """The crew asks to take the patient to another hospital (checked against its needs)."""
+
     type: Literal["destination_request"]
     hospital_id: HospitalId
     reason: ShortText | None = None
@@ -419,17 +422,23 @@ class HospitalAckMsg(_HospitalBase):
 
 
 class ActivateTeamMsg(_HospitalBase):
+    """The centre activates a team for an inbound patient (cath lab, stroke team, ...)."""
+
     type: Literal["activate_team"]
     call_id: UUID
     team: Team
 
 
 class HospitalArrivedMsg(_HospitalBase):
+    """The patient has arrived at the centre."""
+
     type: Literal["arrived"]
     call_id: UUID
 
 
 class HandoverCompleteMsg(_HospitalBase):
+    """The centre's team has taken the patient over from the crew."""
+
     type: Literal["handover_complete"]
     call_id: UUID
 
@@ -501,6 +510,9 @@ class AckFrame(BaseModel):
 
 
 class EventFrame(BaseModel):
+    """Something happened (`kind`: an event of the timeline or a crew frame's type); `id`
+    is its stream id, to resume after."""
+
     model_config = _FROZEN
     type: Literal["event"] = "event"
     id: EventId
@@ -510,6 +522,9 @@ class EventFrame(BaseModel):
 
 
 class ErrorFrame(BaseModel):
+    """The frame `msg_id` was refused: `code` (a close code, see /asyncapi.json
+    x-close-codes) and `reason`, `field` naming what is wrong."""
+
     model_config = _FROZEN
     type: Literal["error"] = "error"
     code: int

@@ -51,3 +51,54 @@ async def test_sign_in_declares_its_refusal(service: Service) -> None:
     assert "401" in login["responses"]
     r = await service.client.post("/v1/auth/login", json={"name": "nobody", "password": "x"})
     assert r.status_code == 401, r.text
+
+
+# bodies that are not JSON, by media type: their schema is a string
+_NOT_JSON = frozenset({"text/csv", "text/plain", "text/html", "application/pdf"})
+
+
+def _concrete(schema: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """An object with named properties (or alternatives that each are one)."""
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema or "oneOf" in schema:
+        return all(_concrete(s, schemas) for s in schema.get("anyOf", schema.get("oneOf")))
+    return schema.get("type") == "object" and bool(schema.get("properties"))
+
+
+def _generic_successes(spec: dict[str, Any]) -> list[str]:
+    schemas = spec["components"]["schemas"]
+    generic = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if not status.startswith("2"):
+                    continue
+                content = response.get("content", {})
+                if status == "204" and not content:
+                    continue  # no body
+                if not content:
+                    generic.append(f"{method} {path} {status}: no content declared")
+                for media_type, body in content.items():
+                    schema = body.get("schema", {})
+                    ok = (schema == {"type": "string"} if media_type in _NOT_JSON
+                          else _concrete(schema, schemas))
+                    if not ok:
+                        generic.append(f"{method} {path} {status} {media_type}: {schema}")
+    return generic
+
+
+async def test_every_success_declares_what_it_returns(service: Service) -> None:
+    spec = (await service.client.get("/openapi.json")).json()
+    assert _generic_successes(spec) == []
+
+
+def test_a_generic_success_would_be_found() -> None:
+    spec = {"components": {"schemas": {"Open": {"type": "object"}}},
+            "paths": {"/a": {"get": {"responses": {"200": {"content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Open"}},
+                "text/csv": {"schema": {"type": "string"}}}}}}},
+                      "/b": {"post": {"responses": {"200": {"content": {
+                          "application/json": {"schema": {"type": "object"}}}},
+                          "201": {"description": "created"}}}}}}
+    assert len(_generic_successes(spec)) == 3
