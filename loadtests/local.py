@@ -43,7 +43,8 @@ class LocalService:
     policy: str | None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback interface now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -112,12 +113,14 @@ async def local_service(
 
 
 def start_process(
-    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = ()
+    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = (),
+    app: str = "dispatch.app:create_app",
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start one uvicorn service process on a free local port; return its base URL and it."""
-    port = _free_port()
+    """Start one uvicorn process of `app` (a factory) on a free local port; return its base
+    URL and it."""
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory",
+        [sys.executable, "-m", "uvicorn", app, "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_args],
         env=env)
     return f"http://127.0.0.1:{port}", proc
@@ -136,16 +139,18 @@ def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def wait_ready(
-    *, url: str, proc: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S
+    *, url: str, proc: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S,
+    path: str = "/healthz",
 ) -> None:
-    """Poll `url`/healthz until it answers 200; fail if the process exits or time runs out."""
+    """Poll `url` + `path` until it answers 2xx; fail if the process exits or time runs
+    out."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     async with httpx.AsyncClient() as client:
         while asyncio.get_running_loop().time() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"service at {url} exited with {proc.returncode}")
             try:
-                if (await client.get(f"{url}/healthz", timeout=1.0)).status_code == 200:
+                if (await client.get(f"{url}{path}", timeout=1.0)).status_code < 300:
                     return
             except httpx.TransportError:
                 pass
