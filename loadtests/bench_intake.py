@@ -17,6 +17,10 @@ from the first request to the last answer:
 * redis: the whole server's INFO CPU (shared);
 * harness: this process (/proc/self/stat).
 
+With `--compare DIR` a second service runs from another source tree (DIR, e.g. an export
+of the main branch: `git archive main | tar -x -C DIR`) and takes its turn in the same
+rotation, so a change is measured before and after in the same minutes.
+
 Printed and written: the medians over the runs, per call and per request, and the
 service's figure as a multiple of the baseline's per request. Wall-clock latencies are
 reported too, but on a shared machine CPU per call and the alternated ratio are the
@@ -201,6 +205,14 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["ratio_per_request"] = {
         part: round(out["service_per_request"][part] / out["baseline_per_request"][part], 2)
         for part in ("service", "pg") if out["baseline_per_request"][part] > 0}
+    other = [r for r in runs if r["target"] == "compare"]
+    if other:
+        out["compare_per_call"] = medians(other, "cpu_ms_per_call")
+        out["compare_achieved_per_s"] = statistics.median(r["achieved_per_s"] for r in other)
+        # this tree's CPU per call as a share of the compared tree's (< 1: cheaper)
+        out["service_vs_compare"] = {
+            part: round(out["service_per_call"][part] / out["compare_per_call"][part], 3)
+            for part in PARTS if out["compare_per_call"][part] > 0}
     return out
 
 
@@ -221,42 +233,62 @@ def markdown(result: dict[str, Any]) -> str:
         v = s[key]
         lines.append(f"| {label} | {v['service']:.2f} | {v['pg']:.2f} | {v['pg_cluster']:.2f}"
                      f" | {v['redis']:.2f} | {v['harness']:.3f} | {s[rate]:.1f} |")
+    if "compare_per_call" in s:
+        v = s["compare_per_call"]
+        lines.insert(-1, f"| compared tree, per call | {v['service']:.2f} | {v['pg']:.2f} | "
+                         f"{v['pg_cluster']:.2f} | {v['redis']:.2f} | {v['harness']:.3f} | "
+                         f"{s['compare_achieved_per_s']:.1f} |")
+        lines += ["", f"This tree / compared tree per call: {s['service_vs_compare']}."]
     lines += ["", f"Service / baseline per call: {s['ratio_per_call']}; per request: "
                   f"{s['ratio_per_request']}. Intake p99 {s['service_intake_p99_ms']:.1f} ms,"
                   f" request->assignment p99 {s['service_to_assignment_p99_ms']:.1f} ms."]
     return "\n".join(lines) + "\n"
 
 
+@contextlib.asynccontextmanager
+async def services(compare: str | None) -> AsyncIterator[dict[str, tuple[Api, list[int]]]]:
+    """This tree's service, and the `compare` tree's when given: a client and pids each."""
+    async with contextlib.AsyncExitStack() as stack:
+        out: dict[str, tuple[Api, list[int]]] = {}
+        trees = {"service": None, **({"compare": compare} if compare else {})}
+        for target, tree in trees.items():
+            source = str(Path(tree).resolve()) if tree else None
+            svc = await stack.enter_async_context(local_service(source=source))
+            api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
+            stack.push_async_callback(api.aclose)
+            out[target] = (api, list(svc.pids))
+        yield out
+
+
 async def bench(*, rate: float, seconds: float, runs: int, seed: int,
-                log: bool = True) -> dict[str, Any]:
-    """Alternate service and baseline runs; every run and the summary."""
-    async with local_service() as svc, baseline_service() as base_url:
-        api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret))
-        me = os.getpid()
-        svc_pids = children_matching(me, b"dispatch.app:create_app")
-        base_pids = children_matching(me, b"loadtests.baseline_app:create_app")
-        try:
-            # a warm-up of each: statements prepared, pools grown, the city cached
-            await service_run(api=api, pids=svc_pids, rate=rate, seconds=2, seed=seed + 999)
-            await baseline_run(url=base_url, pids=base_pids, rate=rate, seconds=2, seed=seed)
-            done: list[dict[str, Any]] = []
-            for i in range(runs):
-                order = ("service", "baseline") if i % 2 == 0 else ("baseline", "service")
-                for target in order:
-                    if target == "service":
-                        r = await service_run(api=api, pids=svc_pids, rate=rate,
-                                              seconds=seconds, seed=seed + i)
-                    else:
-                        r = await baseline_run(url=base_url, pids=base_pids, rate=rate,
-                                               seconds=seconds, seed=seed + i)
-                    done.append(r)
-                    if log:
-                        print(f"run {i} {target}: {r['achieved_per_s']}/s "
-                              f"CPU ms per call {r['cpu_ms_per_call']}", flush=True)
-        finally:
-            await api.aclose()
-    return {"rate": rate, "seconds": seconds, "runs": runs, "machine": machine(),
-            "load_average": os.getloadavg(), "runs_detail": done,
+                compare: str | None = None, log: bool = True) -> dict[str, Any]:
+    """Alternate the service (and `compare`) with the baseline; every run, the summary."""
+    done: list[dict[str, Any]] = []
+    async with services(compare) as targets, baseline_service() as base_url:
+        base_pids = children_matching(os.getpid(), b"loadtests.baseline_app:create_app")
+
+        async def one(target: str, *, seconds: float, seed: int) -> dict[str, Any]:
+            if target == "baseline":
+                return await baseline_run(url=base_url, pids=base_pids, rate=rate,
+                                          seconds=seconds, seed=seed)
+            api, pids = targets[target]
+            r = await service_run(api=api, pids=pids, rate=rate, seconds=seconds, seed=seed)
+            r["target"] = target
+            return r
+
+        names = [*targets, "baseline"]
+        # a warm-up of each: statements prepared, pools grown, the city cached
+        for target in names:
+            await one(target, seconds=2, seed=seed + 999)
+        for i in range(runs):
+            for target in names[i % len(names):] + names[:i % len(names)]:
+                r = await one(target, seconds=seconds, seed=seed + i)
+                done.append(r)
+                if log:
+                    print(f"run {i} {target}: {r['achieved_per_s']}/s "
+                          f"CPU ms per call {r['cpu_ms_per_call']}", flush=True)
+    return {"rate": rate, "seconds": seconds, "runs": runs, "compare": compare,
+            "machine": machine(), "load_average": os.getloadavg(), "runs_detail": done,
             "summary": summarise(done)}
 
 
@@ -267,10 +299,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--name", default="intake-cpu", help="output stem in loadtests/out/")
+    parser.add_argument("--compare", metavar="DIR",
+                        help="also run the service from this source tree, alternated")
     args = parser.parse_args()
     random.seed(args.seed)
     result = run_loop(bench(rate=args.rate, seconds=args.seconds, runs=args.runs,
-                            seed=args.seed))
+                            seed=args.seed, compare=args.compare))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / f"{args.name}.json").write_bytes(orjson.dumps(result,
                                                              option=orjson.OPT_INDENT_2))

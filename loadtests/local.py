@@ -41,6 +41,7 @@ class LocalService:
     schema: str
     prefix: str
     policy: str | None
+    pids: tuple[int, ...] = ()  # the service processes
 
 
 def free_port() -> int:
@@ -65,10 +66,13 @@ def redis_url() -> str:
 async def local_service(
     *, instances: int = 1, policy: str | None = None, pool_max: int = 20,
     extra_env: dict[str, str] | None = None, ws_deflate: bool | None = None,
+    source: str | None = None,
 ) -> AsyncIterator[LocalService]:
     """Start `instances` processes with the demo city loaded; stop them and drop the data.
 
     `ws_deflate`: websocket compression (None: DISPATCH_WS_PER_MESSAGE_DEFLATE or its default).
+    `source`: run the service from this source tree instead (its `dispatch` package, its
+    migrations), e.g. an export of another branch to compare with.
     """
     tag = f"lt_{secrets.token_hex(5)}"
     secret = secrets.token_urlsafe(32)
@@ -82,6 +86,8 @@ async def local_service(
         # Asked of the service; it applies it once it has the setting (see docs/benchmarks.md).
         env["DISPATCH_RANKING_POLICY"] = policy
     env.update(extra_env or {})
+    if source is not None:
+        env["PYTHONPATH"] = source
     if ws_deflate is None:
         ws_deflate = Settings().ws_per_message_deflate
     env["DISPATCH_WS_PER_MESSAGE_DEFLATE"] = str(ws_deflate).lower()
@@ -92,7 +98,7 @@ async def local_service(
             url, proc = start_process(env=env, uvicorn_args=(
                 "--no-access-log", "--loop", "uvloop", "--http", "httptools",
                 "--ws", "websockets-sansio",  # as `dispatch serve`
-                "--ws-per-message-deflate", str(ws_deflate).lower()))
+                "--ws-per-message-deflate", str(ws_deflate).lower()), cwd=source)
             urls.append(url)
             procs.append(proc)
             if i == 0:  # the first one migrates; the others start on a ready schema
@@ -106,7 +112,7 @@ async def local_service(
                                   headers={"Authorization": f"Bearer {admin}"})
             r.raise_for_status()
         yield LocalService(urls=tuple(urls), jwt_secret=secret, schema=tag, prefix=tag,
-                           policy=policy)
+                           policy=policy, pids=tuple(p.pid for p in procs))
     finally:
         stop_processes(procs)
         await drop_isolation(tag=tag, database_url=database_url(), redis_url=redis_url())
@@ -114,15 +120,15 @@ async def local_service(
 
 def start_process(
     *, env: dict[str, str], uvicorn_args: tuple[str, ...] = (),
-    app: str = "dispatch.app:create_app",
+    app: str = "dispatch.app:create_app", cwd: str | None = None,
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start one uvicorn process of `app` (a factory) on a free local port; return its base
-    URL and it."""
+    """Start one uvicorn process of `app` (a factory) on a free local port, in `cwd` (which
+    `python -m` puts first on the import path); return its base URL and it."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_args],
-        env=env)
+        env=env, cwd=cwd)
     return f"http://127.0.0.1:{port}", proc
 
 

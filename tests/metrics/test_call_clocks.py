@@ -284,3 +284,55 @@ async def test_attributes_follow_the_call(schema: tuple[str, asyncpg.Connection]
     assert districts["quiet"].rates["departed_in_time"].denominator == 0
     assert sql.total.calls == len(CASES) + 1
     await _assert_equals_rebuild(conn)
+
+
+async def _replay(conn: asyncpg.Connection, *, src: str, ids: list[int], batch: int) -> None:
+    """Insert the events `ids` of schema `src` into the current schema, in that order,
+    `batch` rows per statement."""
+    for first in range(0, len(ids), batch):
+        await conn.execute(
+            f"""INSERT INTO events (call_id, vehicle_id, kind, occurred_at, received_at, data)
+                SELECT e.call_id, e.vehicle_id, e.kind, e.occurred_at, e.received_at, e.data
+                FROM unnest($1::bigint[]) WITH ORDINALITY AS o(id, n)
+                JOIN "{src}".events e USING (id) ORDER BY o.n""",
+            ids[first : first + batch])
+
+
+@pytest.mark.parametrize("batch", [1, 7], ids=["one_by_one", "batches_of_7"])
+async def test_the_fold_of_0024_gives_the_cache_and_indicators_of_the_fold_before_it(
+    schema: tuple[str, asyncpg.Connection], batch: int
+) -> None:
+    """The same replay, folded by the triggers as they were before migration 0024 (two
+    triggers, every row rewritten) and as they are: the same cache, the same indicators."""
+    src, conn = schema
+    await _seed(conn)
+    ids = [r["id"] for r in await conn.fetch("SELECT id FROM events")]
+    random.Random(batch).shuffle(ids)
+    results = []
+    for label, migrations in (
+        ("before", [p for p in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+                    if p.name < "0024"]),
+        ("after", sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))),
+    ):
+        dst = f"{src}_{label}"
+        await conn.execute(f'CREATE SCHEMA "{dst}"')
+        try:
+            await conn.execute(f'SET search_path TO "{dst}", public')
+            for path in migrations:
+                await conn.execute(path.read_text(encoding="utf-8"))
+            for table in ("districts", "stations", "vehicles", "hospitals", "calls"):
+                await conn.execute(f'INSERT INTO "{dst}".{table} SELECT * FROM "{src}".{table}')
+            await _replay(conn, src=src, ids=ids, batch=batch)
+            # a re-routing after the fact moves the destination clocks in both
+            await conn.execute("UPDATE calls SET destination_id = 'H_GEN'"
+                               " WHERE destination_id = 'H_PCI'")
+            report = await compute_indicators(conn=conn, start=START, end=END,
+                                              by=["district"], config=IndicatorConfig())
+            results.append((await _cache(conn), _comparable(report)))
+        finally:
+            await conn.execute(f'SET search_path TO "{src}", public')
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{dst}" CASCADE')
+    (before_cache, before_report), (after_cache, after_report) = results
+    assert len(after_cache) == len(CASES)
+    assert after_cache == before_cache
+    assert after_report == before_report
