@@ -63,17 +63,23 @@ from loadtests.report import OUT_DIR, machine
 PARTS = ("service", "pg", "pg_cluster", "redis", "harness")
 
 
-def _postgres_cpu_s() -> float:
-    """Every postgres process of the machine (the whole, shared cluster)."""
-    total = 0.0
+def _postgres_cpu_s() -> dict[int, float]:
+    """CPU seconds of every postgres process of the machine (the whole, shared cluster)."""
+    out: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         if text.partition("(")[2].startswith("postgres"):
-            total += pid_cpu_s(stat.parent.name) or 0.0
-    return total
+            out[int(stat.parent.name)] = pid_cpu_s(stat.parent.name) or 0.0
+    return out
+
+
+def _spent_since(start: dict[int, float], end: dict[int, float]) -> float:
+    """CPU seconds spent by the processes alive at the end since `start` (a process started
+    meanwhile from zero; one that exited meanwhile is lost, never negative)."""
+    return sum(cpu - start.get(pid, 0.0) for pid, cpu in end.items())
 
 
 @dataclass
@@ -83,6 +89,7 @@ class ProcessMeter:
     pids: list[int]
     backends: BackendMeter = field(init=False)
     _start: dict[str, float] = field(default_factory=dict)
+    _cluster: dict[int, float] = field(default_factory=dict)
     _follow: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -94,8 +101,9 @@ class ProcessMeter:
     async def start(self) -> None:
         self.backends.start()
         await self.backends.read()
-        self._start = {"service": self._servers_s(), "pg_cluster": _postgres_cpu_s(),
-                       "redis": await redis_cpu_s(redis_url())}
+        self.backends.cost_s = 0.0  # from here on the readings fall in the measured window
+        self._cluster = _postgres_cpu_s()
+        self._start = {"service": self._servers_s(), "redis": await redis_cpu_s(redis_url())}
         self._follow = asyncio.create_task(self.backends.follow())
 
     async def stop(self) -> dict[str, Any]:
@@ -103,20 +111,23 @@ class ProcessMeter:
             self._follow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._follow
+        meter_s = self.backends.cost_s
         await self.backends.read()
         await self.backends.close()
         return {"service_s": self._servers_s() - self._start["service"],
                 "pg_s": self.backends.spent_s,
                 "pg_backends": len(self.backends.last),
-                "pg_cluster_s": _postgres_cpu_s() - self._start["pg_cluster"],
-                "redis_s": await redis_cpu_s(redis_url()) - self._start["redis"]}
+                "pg_cluster_s": _spent_since(self._cluster, _postgres_cpu_s()),
+                "redis_s": await redis_cpu_s(redis_url()) - self._start["redis"],
+                # the meter's own readings ran in the harness's process: not the harness's
+                "meter_s": meter_s}
 
 
 def per_call(metered: dict[str, Any], *, harness_ms: float, calls: int) -> dict[str, float]:
     """CPU ms per call of each part, from a run's seconds."""
     out = {part: round(1000 * metered[f"{part}_s"] / max(1, calls), 4)
            for part in PARTS if part != "harness"}
-    out["harness"] = harness_ms
+    out["harness"] = round(harness_ms - 1000 * metered["meter_s"] / max(1, calls), 4)
     return out
 
 

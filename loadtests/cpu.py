@@ -97,6 +97,7 @@ class BackendMeter:
     pg_port: int = 5432
     first: dict[int, float] = field(default_factory=dict)
     last: dict[int, float] = field(default_factory=dict)
+    cost_s: float = 0.0
     _opened: bool = False
     _conn: asyncpg.Connection | None = None  # one for every reading: connecting costs more
 
@@ -107,7 +108,15 @@ class BackendMeter:
             self._conn = None
 
     async def read(self) -> None:
-        """Find the backends now serving the clients and read their CPU."""
+        """Find the backends now serving the clients and read their CPU (the reading's own
+        CPU, in this process, is added up in `cost_s`)."""
+        began = own_cpu_s()
+        try:
+            await self._read()
+        finally:
+            self.cost_s += own_cpu_s() - began
+
+    async def _read(self) -> None:
         ports = socket_ports(self.client_pids, remote_port=self.pg_port)
         opening, self._opened = not self._opened, True
         if not ports:
@@ -128,6 +137,7 @@ class BackendMeter:
         """Open a new window: forget earlier readings (call `read` right after)."""
         self.first.clear()
         self.last.clear()
+        self.cost_s = 0.0
         self._opened = False
 
     @property

@@ -1,0 +1,162 @@
+"""PostgreSQL CPU of two levers of the intake, measured apart from the service.
+
+    python -m loadtests.bench_levers --calls 400 --rounds 3
+
+A whole intake run on a shared machine moves by more than these levers save, so each is
+measured here alone, before and after, alternated `--rounds` times, as CPU milliseconds of
+the one PostgreSQL backend doing the work (/proc/<pid>/stat) per call:
+
+* fold: the events of one call (intake: received, answered, located, triaged; then the
+  dispatch; then the crew's departure and clearing), inserted into a schema migrated up to
+  0023 (the call_clocks triggers before 0024) and into one migrated to the end.
+* reset: acquire, one `SELECT 1`, release, through asyncpg's pool with its default reset
+  and through dispatch.db.pool (reset only when the session changed); ~6.7 releases make
+  one call, so the figure is given per release and per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from dispatch.db.pool import create_pool
+from loadtests.cpu import own_cpu_s, pid_cpu_s
+from loadtests.local import database_url
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "dispatch" / "db" / "migrations"
+RELEASES_PER_CALL = 6.7  # measured with log_statement=all on the intake and its clear
+
+REFERENCE_SQL = """
+INSERT INTO districts (id, name, geometry) VALUES ('D', 'D', '{}');
+INSERT INTO stations (id, name, district_id, lon, lat) VALUES ('S1', 'S1', 'D', 118.8, 32.0);
+INSERT INTO vehicles (id, call_sign, kind, station_id) VALUES ('V1', 'A1', 'als', 'S1');
+"""
+
+
+async def _schema(conn: asyncpg.Connection, *, name: str, until: str | None) -> None:
+    """Create `name` with the migrations (those before `until` only, when given)."""
+    await conn.execute(f'CREATE SCHEMA "{name}"')
+    await conn.execute(f'SET search_path TO "{name}", public')
+    for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        if until is None or path.name < until:
+            await conn.execute(path.read_text(encoding="utf-8"))
+    await conn.execute(REFERENCE_SQL)
+
+
+_EVENTS = """INSERT INTO events (call_id, vehicle_id, kind, occurred_at, data)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                  $5::jsonb[])"""
+
+
+async def _one_call(conn: asyncpg.Connection, *, at: datetime) -> None:
+    """The statements of one call's timeline that reach the fold, as the service batches
+    them: the intake's events, the dispatch, the departure, the clearing."""
+    call_id = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO calls (id, caller_number, status, acuity, transport_class, triage,
+               required_kinds, district_id, received_at, answered_at)
+           VALUES ($1, '13800000000', 'new', 2, 'emergency', '{"flags": {}}', '{als}', 'D',
+                   $2, $2)""", call_id, at)
+    for kinds, vehicle in ((("call_received", "call_answered", "location_fixed", "triaged"),
+                            None),
+                           (("dispatched",), "V1"), (("departed",), "V1"),
+                           (("cleared",), "V1")):
+        n = len(kinds)
+        await conn.execute(_EVENTS, [call_id] * n, [vehicle] * n, list(kinds), [at] * n,
+                           [orjson.dumps({"station_id": "S1"}).decode()] * n)
+
+
+async def fold(*, calls: int, rounds: int) -> dict[str, Any]:
+    """Backend CPU ms per call of the fold before 0024 and after, alternated."""
+    conn = await asyncpg.connect(database_url())
+    tag = f"ltl_{secrets.token_hex(4)}"
+    names = {"before": f"{tag}_before", "after": f"{tag}_after"}
+    results: dict[str, list[float]] = {"before": [], "after": []}
+    try:
+        await _schema(conn, name=names["before"], until="0024")
+        await _schema(conn, name=names["after"], until=None)
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        at = datetime(2026, 1, 1, 8, tzinfo=UTC)
+        for r in range(rounds):
+            for label in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                await conn.execute(f'SET search_path TO "{names[label]}", public')
+                await _one_call(conn, at=at)  # plans cached before the clock starts
+                began = pid_cpu_s(pid) or 0.0
+                for i in range(calls):
+                    await _one_call(conn, at=at + timedelta(seconds=i))
+                results[label].append(1000 * ((pid_cpu_s(pid) or 0.0) - began) / calls)
+    finally:
+        for name in names.values():
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        await conn.close()
+    return _summary(results, unit="pg_cpu_ms_per_call")
+
+
+async def reset(*, releases: int, rounds: int) -> dict[str, Any]:
+    """Backend + client CPU ms per release, asyncpg's default reset against ours."""
+    schema = "public"
+    ours = await create_pool(dsn=database_url(), schema=schema, min_size=1, max_size=1,
+                             command_timeout_s=10.0)  # max_queries 50,000: see the pid
+    default = await asyncpg.create_pool(database_url(), min_size=1, max_size=1,
+                                        max_queries=10**9)
+    pg: dict[str, list[float]] = {"default": [], "ours": []}
+    client: dict[str, list[float]] = {"default": [], "ours": []}
+    try:
+        pools = {"default": default, "ours": ours}
+        for r in range(rounds):
+            for label in (("default", "ours") if r % 2 == 0 else ("ours", "default")):
+                pool = pools[label]
+                # the pool replaces its connection every max_queries: read the pid each round
+                async with pool.acquire() as conn:
+                    pid = await conn.fetchval("SELECT pg_backend_pid()")
+                began, own = pid_cpu_s(pid) or 0.0, own_cpu_s()
+                for _ in range(releases):
+                    async with pool.acquire() as conn:
+                        await conn.fetchval("SELECT 1")
+                pg[label].append(1000 * ((pid_cpu_s(pid) or 0.0) - began) / releases)
+                client[label].append(1000 * (own_cpu_s() - own) / releases)
+    finally:
+        await ours.close()
+        await default.close()
+    out = _summary(pg, unit="pg_cpu_ms_per_release")
+    out["client_cpu_ms_per_release"] = {k: round(statistics.median(v), 4)
+                                        for k, v in client.items()}
+    out["pg_cpu_ms_per_call_saved"] = round(
+        RELEASES_PER_CALL * (out["pg_cpu_ms_per_release"]["default"]
+                             - out["pg_cpu_ms_per_release"]["ours"]), 3)
+    return out
+
+
+def _summary(results: dict[str, list[float]], *, unit: str) -> dict[str, Any]:
+    return {unit: {k: round(statistics.median(v), 4) for k, v in results.items()},
+            "rounds": {k: [round(x, 4) for x in v] for k, v in results.items()}}
+
+
+async def bench(*, calls: int, releases: int, rounds: int) -> dict[str, Any]:
+    """Both levers."""
+    return {"fold": await fold(calls=calls, rounds=rounds),
+            "reset": await reset(releases=releases, rounds=rounds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--releases", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from loadtests.client import run_loop
+
+    result = run_loop(bench(calls=args.calls, releases=args.releases, rounds=args.rounds))
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
