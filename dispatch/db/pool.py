@@ -46,6 +46,7 @@ class SessionTrackingConnection(asyncpg.Connection):
     """
 
     _classified: dict[str, bool] = {}  # query text -> may change the session
+    _CLASSIFIED_MAX = 4096  # texts built with values in them must not grow it for ever
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -54,6 +55,8 @@ class SessionTrackingConnection(asyncpg.Connection):
     def _note(self, query: str) -> None:
         changes = self._classified.get(query)
         if changes is None:
+            if len(self._classified) >= self._CLASSIFIED_MAX:
+                self._classified.clear()
             changes = self._classified[query] = bool(_SESSION_STATE.search(query))
         if changes:
             self.session_changed = True
