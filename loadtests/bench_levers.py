@@ -3,12 +3,15 @@
     python -m loadtests.bench_levers --calls 400 --rounds 3
 
 A whole intake run on a shared machine moves by more than these levers save, so each is
-measured here alone, before and after, alternated `--rounds` times, as CPU milliseconds of
+measured here alone, each variant in turn, `--rounds` times, as CPU milliseconds of
 the one PostgreSQL backend doing the work (/proc/<pid>/stat) per call:
 
-* fold: the events of one call (intake: received, answered, located, triaged; then the
-  dispatch; then the crew's departure and clearing), inserted into a schema migrated up to
-  0023 (the call_clocks triggers before 0024) and into one migrated to the end.
+* fold: the calls row and the events of one call (intake: received, answered, located,
+  triaged; then the dispatch; then the crew's departure and clearing), one transaction per
+  call, written as the service writes them, in four event INSERTs ("per_step"); with all
+  the call's events in one INSERT ("one_insert": what a single INSERT per intake would
+  leave of the call_clocks fold); and with the call_clocks triggers disabled ("none": the
+  same writes without any fold, so the fold's own share shows).
 * reset: acquire, one `SELECT 1`, release, through asyncpg's pool with its default reset
   and through dispatch.db.pool (reset only when the session changed); ~6.7 releases make
   one call, so the figure is given per release and per call.
@@ -41,13 +44,12 @@ INSERT INTO vehicles (id, call_sign, kind, station_id) VALUES ('V1', 'A1', 'als'
 """
 
 
-async def _schema(conn: asyncpg.Connection, *, name: str, until: str | None) -> None:
-    """Create `name` with the migrations (those before `until` only, when given)."""
+async def _schema(conn: asyncpg.Connection, *, name: str) -> None:
+    """Create `name` with every migration and a district, a station and a vehicle."""
     await conn.execute(f'CREATE SCHEMA "{name}"')
     await conn.execute(f'SET search_path TO "{name}", public')
     for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
-        if until is None or path.name < until:
-            await conn.execute(path.read_text(encoding="utf-8"))
+        await conn.execute(path.read_text(encoding="utf-8"))
     await conn.execute(REFERENCE_SQL)
 
 
@@ -56,42 +58,56 @@ _EVENTS = """INSERT INTO events (call_id, vehicle_id, kind, occurred_at, data)
                                   $5::jsonb[])"""
 
 
-async def _one_call(conn: asyncpg.Connection, *, at: datetime) -> None:
+_BATCHES = ((("call_received", "call_answered", "location_fixed", "triaged"), None),
+            (("dispatched",), "V1"), (("departed",), "V1"), (("cleared",), "V1"))
+
+
+async def _one_call(conn: asyncpg.Connection, *, at: datetime, one_insert: bool) -> None:
     """The statements of one call's timeline that reach the fold, as the service batches
-    them: the intake's events, the dispatch, the departure, the clearing."""
+    them (the intake's events, the dispatch, the departure, the clearing) or all in one
+    INSERT, in one transaction so commits weigh the same in every variant."""
     call_id = uuid.uuid4()
-    await conn.execute(
-        """INSERT INTO calls (id, caller_number, status, acuity, transport_class, triage,
+    batches = _BATCHES if not one_insert else (
+        (tuple(k for kinds, _ in _BATCHES for k in kinds),
+         [v for kinds, v in _BATCHES for _ in kinds]),)
+    async with conn.transaction():
+        await conn.execute(
+            """INSERT INTO calls (id, caller_number, status, acuity, transport_class, triage,
                required_kinds, district_id, received_at, answered_at)
            VALUES ($1, '13800000000', 'new', 2, 'emergency', '{"flags": {}}', '{als}', 'D',
                    $2, $2)""", call_id, at)
-    for kinds, vehicle in ((("call_received", "call_answered", "location_fixed", "triaged"),
-                            None),
-                           (("dispatched",), "V1"), (("departed",), "V1"),
-                           (("cleared",), "V1")):
-        n = len(kinds)
-        await conn.execute(_EVENTS, [call_id] * n, [vehicle] * n, list(kinds), [at] * n,
-                           [orjson.dumps({"station_id": "S1"}).decode()] * n)
+        for kinds, vehicle in batches:
+            n = len(kinds)
+            vehicles = vehicle if isinstance(vehicle, list) else [vehicle] * n
+            await conn.execute(_EVENTS, [call_id] * n, vehicles, list(kinds), [at] * n,
+                               [orjson.dumps({"station_id": "S1"}).decode()] * n)
 
 
 async def fold(*, calls: int, rounds: int) -> dict[str, Any]:
-    """Backend CPU ms per call of the fold before 0024 and after, alternated."""
+    """Backend CPU ms per call of a call's writes per step, in one INSERT, and with no
+    fold, in turn."""
     conn = await asyncpg.connect(database_url())
     tag = f"ltl_{secrets.token_hex(4)}"
-    names = {"before": f"{tag}_before", "after": f"{tag}_after"}
-    results: dict[str, list[float]] = {"before": [], "after": []}
+    labels = ["per_step", "one_insert", "none"]
+    names = {label: f"{tag}_{label}" for label in labels}
+    results: dict[str, list[float]] = {label: [] for label in labels}
     try:
-        await _schema(conn, name=names["before"], until="0024")
-        await _schema(conn, name=names["after"], until=None)
+        for label in labels:  # "none" last: the ALTER below applies to it
+            await _schema(conn, name=names[label])
+        # user triggers only: the foreign keys' system triggers stay
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER USER;"
+                           " ALTER TABLE calls DISABLE TRIGGER USER")
         pid = await conn.fetchval("SELECT pg_backend_pid()")
         at = datetime(2026, 1, 1, 8, tzinfo=UTC)
         for r in range(rounds):
-            for label in (("before", "after") if r % 2 == 0 else ("after", "before")):
+            for label in labels[r % 3:] + labels[:r % 3]:
                 await conn.execute(f'SET search_path TO "{names[label]}", public')
-                await _one_call(conn, at=at)  # plans cached before the clock starts
+                one_insert = label == "one_insert"
+                # plans cached before the clock starts
+                await _one_call(conn, at=at, one_insert=one_insert)
                 began = pid_cpu_s(pid) or 0.0
                 for i in range(calls):
-                    await _one_call(conn, at=at + timedelta(seconds=i))
+                    await _one_call(conn, at=at + timedelta(seconds=i), one_insert=one_insert)
                 results[label].append(1000 * ((pid_cpu_s(pid) or 0.0) - began) / calls)
     finally:
         for name in names.values():
