@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 
 from dispatch.auth import issue_token
 from dispatch.domain import Role
 from dispatch.gc_tuning import tune_gc
 from loadtests.city import City, build_city
+from loadtests.lean_http import LeanHttp, LeanResponse, TransportError
 
 JWT_ISSUER = "dispatch"
 
@@ -79,23 +79,24 @@ class Sample:
 
 
 class Api:
-    """An httpx client over one or more instances, recording every request."""
+    """Lean keep-alive HTTP/1.1 clients (loadtests/lean_http.py) over one or more
+    instances, taken in turn, recording every request."""
 
     def __init__(self, *, urls: tuple[str, ...], tokens: Tokens, max_connections: int = 200,
                  timeout_s: float = 30.0) -> None:
         self.urls = urls
         self.tokens = tokens
         self._next = itertools.cycle(range(len(urls)))
-        limits = httpx.Limits(max_connections=max_connections,
-                              max_keepalive_connections=max_connections)
-        self.client = httpx.AsyncClient(limits=limits, timeout=timeout_s)
+        self.clients = [LeanHttp(u, max_connections=max_connections, timeout_s=timeout_s)
+                        for u in urls]
         self.samples: dict[str, list[Sample]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.t0 = time.perf_counter()
 
     async def aclose(self) -> None:
         """Close the connections."""
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     def record(self, *, label: str, started: float, status: int) -> None:
         """Record a message timed outside `request` (a websocket frame and its ack)."""
@@ -110,20 +111,19 @@ class Api:
     async def request(
         self, method: str, path: str, *, label: str, token: str | None = None,
         body: Any = None, headers: dict[str, str] | None = None,
-        params: Any = None, meant_at: float | None = None,
-    ) -> httpx.Response | None:
+        params: dict[str, str] | None = None, meant_at: float | None = None,
+    ) -> LeanResponse | None:
         """Send, time and record one request; None when the transport failed."""
         start = self.clock() if meant_at is None else meant_at
         hdrs = {"Authorization": f"Bearer {token or self.tokens.dispatcher}"}
         if body is not None:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
-        url = self.urls[next(self._next)] + path
+        client = self.clients[next(self._next)]
         try:
-            r = await self.client.request(
-                method, url, headers=hdrs, params=params,
-                content=orjson.dumps(body) if body is not None else None)
-        except httpx.TransportError:
+            r = await client.request(method, path, headers=hdrs, params=params,
+                                     body=orjson.dumps(body) if body is not None else None)
+        except TransportError:
             self.errors[f"{label}:transport"] += 1
             return None
         self.samples[label].append(Sample(label, start, self.clock() - start, r.status_code))

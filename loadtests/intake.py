@@ -14,6 +14,12 @@ crew messages. A call the service queued (no vehicle free) is assigned when a ve
 clears; its latency to assignment is read from its timeline at the end (the `dispatched`
 event's server-side insert time minus the planned send time, one clock on one machine).
 
+Requests go out on lean keep-alive HTTP/1.1 connections (loadtests/lean_http.py), whose
+own CPU per call is reported (`harness_cpu_ms_per_call`, from /proc/self/stat) so a run
+shows whether the harness, not the service, was the limit. `meter` (loadtests/
+bench_intake.py) reads the service's and the stores' CPU over the same window: from the
+first call sent to the last crew cleared, before the read-back.
+
 Runs repeat safely against a live service: each has its own id in every Idempotency-Key and
 caller number, and only the calls the service created for it (201) are timed, read back and
 cleared.
@@ -27,7 +33,7 @@ import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -36,6 +42,7 @@ from dispatch.domain import TransportClass
 from loadtests.calls import SimCall, call_body, new_run_id
 from loadtests.city import City
 from loadtests.client import Api, Tokens, run_loop
+from loadtests.cpu import own_cpu_s
 from loadtests.figures import (
     Target,
     check_targets,
@@ -45,6 +52,7 @@ from loadtests.figures import (
 )
 from loadtests.fixes import FixProfile, SimFix, fix_sequence
 from loadtests.local import local_service
+from loadtests.openloop import Schedule, drive, send_offsets
 from loadtests.presentations import Mix
 from loadtests.report import (
     OUT_DIR,
@@ -69,6 +77,15 @@ class IntakeConfig:
     emergency_only: bool = True  # bookings wait for their window: not an intake measurement
     positions_per_s: float = 0.0  # crew position pings offered alongside, open loop
     crew_p99_ms: float = 100.0
+    schedule: Schedule = "uniform"  # or "poisson": exponential gaps of mean 1/rate
+
+
+class Meter(Protocol):
+    """Reads CPU (or anything else) over the measured window of a run."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> dict[str, Any]: ...
 
 
 def hold_for(*, rate: float, fleet: int, cap_s: float = 5.0) -> float:
@@ -97,7 +114,7 @@ def make_calls(*, api_city: City, count: int, rng: random.Random,
 
 
 async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = True,
-                     run_id: str | None = None) -> dict[str, Any]:
+                     run_id: str | None = None, meter: Meter | None = None) -> dict[str, Any]:
     """Drive the intake and return every figure (also the invariants).
 
     Everything it sends carries `run_id` (a fresh one by default), and it reads back, times
@@ -160,25 +177,31 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     progress = Progress(TextColumn("intake {task.fields[rate]:.0f}/s"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                         disable=not show_progress, transient=True)
+    offsets = send_offsets(rate=config.rate, count=n, schedule=config.schedule,
+                           rng=random.Random(config.seed))
+    if meter is not None:
+        await meter.start()
+    cpu_start = own_cpu_s()
     start = api.clock() + 0.2
     ping_task = asyncio.create_task(_ping_positions(api=api, city=city, config=config,
                                                     start=start, tasks=tasks))
     with progress:
         bar = progress.add_task("intake", total=n, rate=config.rate)
-        for i, call in enumerate(calls):
-            meant = start + i / config.rate
-            delay = meant - api.clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            t = asyncio.create_task(send(call, meant))
+
+        def launch(i: int, meant: float) -> None:
+            t = asyncio.create_task(send(calls[i], meant))
             tasks.add(t)
             t.add_done_callback(tasks.discard)
             if i % 50 == 0:
                 progress.update(bar, completed=i)
+
+        await drive(offsets=offsets, start=start, clock=api.clock, launch=launch)
         progress.update(bar, completed=n)
         await ping_task
         while tasks:
             await asyncio.gather(*list(tasks))
+    harness_cpu_s = own_cpu_s() - cpu_start
+    metered = await meter.stop() if meter is not None else {}
     end = max((s.started + s.latency_s for s in api.samples["intake"]), default=start + 1.0)
     # Queued calls that a clearing crew picked up: their time to assignment from the timeline.
     back = await read_back(api=api, acknowledged=acknowledged)
@@ -214,6 +237,8 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         "crew_position_latency_ms": distribution(position_ms).to_dict(),
         "positions_sent": len(position_ms),
         "errors": dict(api.errors), "throughput_per_s": per_s,
+        "harness_cpu_ms_per_call": round(1000 * harness_cpu_s / max(1, n), 4),
+        "metered": metered,
         "invariants": back.invariants.to_dict(),
         "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
         "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms},
@@ -357,6 +382,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
         ("request->assignment p99 ms", ta["p99"]),
         ("crew status p99 ms", figures["crew_status_latency_ms"]["p99"]),
         ("crew hold s", figures["hold_s"]),
+        ("harness CPU ms per call", figures["harness_cpu_ms_per_call"]),
         ("lost / duplicated / double-assigned",
          f"{figures['invariants']['lost']} / {figures['invariants']['duplicated']} / "
          f"{figures['invariants']['double_assignments']}"),
@@ -383,10 +409,15 @@ def main(
     surge: Annotated[bool, typer.Option(
         help="ramp from --rate by x1.5 per step of --seconds until a target breaks")] = False,
     name: Annotated[str | None, typer.Option(help="output file stem in loadtests/out/")] = None,
+    schedule: Annotated[str, typer.Option(
+        help="uniform (call i at i/rate) or poisson (exponential gaps)")] = "uniform",
 ) -> None:
     """Offer calls at a fixed rate and report calls/s and latency to assignment."""
+    if schedule not in ("uniform", "poisson"):
+        raise typer.BadParameter("uniform or poisson", param_hint="--schedule")
     config = IntakeConfig(rate=rate, seconds=seconds, seed=seed, hold_s=hold_s, p99_ms=p99_ms,
-                          positions_per_s=positions_per_s)
+                          positions_per_s=positions_per_s,
+                          schedule="poisson" if schedule == "poisson" else "uniform")
     stem = name or ("surge" if surge else "intake")
 
     async def drive(api: Api) -> dict[str, Any]:

@@ -42,9 +42,11 @@ class LocalService:
     schema: str
     prefix: str
     policy: str | None
+    pids: tuple[int, ...] = ()  # the service processes
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback interface now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -65,10 +67,13 @@ def redis_url() -> str:
 async def local_service(
     *, instances: int = 1, policy: str | None = None, pool_max: int = 20,
     extra_env: dict[str, str] | None = None, ws_deflate: bool | None = None,
+    source: str | None = None,
 ) -> AsyncIterator[LocalService]:
     """Start `instances` processes with the demo city loaded; stop them and drop the data.
 
     `ws_deflate`: websocket compression (None: DISPATCH_WS_PER_MESSAGE_DEFLATE or its default).
+    `source`: run the service from this source tree instead (its `dispatch` package, its
+    migrations), e.g. an export of another branch to compare with.
     """
     tag = f"lt_{secrets.token_hex(5)}"
     secret = secrets.token_urlsafe(32)
@@ -82,6 +87,8 @@ async def local_service(
         # Asked of the service; it applies it once it has the setting (see docs/benchmarks.md).
         env["DISPATCH_RANKING_POLICY"] = policy
     env.update(extra_env or {})
+    if source is not None:
+        env["PYTHONPATH"] = source
     if ws_deflate is None:
         ws_deflate = Settings().server.ws_per_message_deflate
     env["DISPATCH_WS_PER_MESSAGE_DEFLATE"] = str(ws_deflate).lower()
@@ -92,7 +99,9 @@ async def local_service(
             url, proc = start_process(env=env, uvicorn_args=(
                 "--no-access-log", "--loop", "uvloop", "--http", "httptools",
                 "--ws", "websockets-sansio",  # as `dispatch serve`
-                "--ws-per-message-deflate", str(ws_deflate).lower()))
+                "--ws-per-message-deflate", str(ws_deflate).lower()), cwd=source,
+                # another tree may predate `served_app`; its create_app tuned the collector
+                app="dispatch.cli:served_app" if source is None else "dispatch.app:create_app")
             urls.append(url)
             procs.append(proc)
             if i == 0:  # the first one migrates; the others start on a ready schema
@@ -106,23 +115,26 @@ async def local_service(
                                   headers={"Authorization": f"Bearer {admin}"})
             r.raise_for_status()
         yield LocalService(urls=tuple(urls), jwt_secret=secret, schema=tag, prefix=tag,
-                           policy=policy)
+                           policy=policy, pids=tuple(p.pid for p in procs))
     finally:
         stop_processes(procs)
         await drop_isolation(tag=tag, database_url=database_url(), redis_url=redis_url())
 
 
 def start_process(
-    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = (), output: IO[bytes] | None = None
+    *, env: dict[str, str], uvicorn_args: tuple[str, ...] = (),
+    app: str = "dispatch.cli:served_app", cwd: str | None = None,
+    output: IO[bytes] | None = None,
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start one uvicorn service process (the app as `dispatch serve` runs it) on a free
-    local port; return its base URL and it. Its output (logs) goes to `output` when given
-    (a later `--log-level` wins)."""
-    port = _free_port()
+    """Start one uvicorn process of `app` (a factory; by default the app as `dispatch serve`
+    runs it) on a free local port, in `cwd` (which `python -m` puts first on the import
+    path); return its base URL and it. Its output (logs) goes to `output` when given (a
+    later `--log-level` wins)."""
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "dispatch.cli:served_app", "--factory",
+        [sys.executable, "-m", "uvicorn", app, "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_args],
-        env=env, stdout=output, stderr=None if output is None else subprocess.STDOUT)
+        env=env, cwd=cwd, stdout=output, stderr=None if output is None else subprocess.STDOUT)
     return f"http://127.0.0.1:{port}", proc
 
 
@@ -139,16 +151,18 @@ def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def wait_ready(
-    *, url: str, proc: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S
+    *, url: str, proc: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S,
+    path: str = "/healthz",
 ) -> None:
-    """Poll `url`/healthz until it answers 200; fail if the process exits or time runs out."""
+    """Poll `url` + `path` until it answers 2xx; fail if the process exits or time runs
+    out."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     async with httpx.AsyncClient() as client:
         while asyncio.get_running_loop().time() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"service at {url} exited with {proc.returncode}")
             try:
-                if (await client.get(f"{url}/healthz", timeout=1.0)).status_code == 200:
+                if (await client.get(f"{url}{path}", timeout=1.0)).status_code < 300:
                     return
             except httpx.TransportError:
                 pass

@@ -12,7 +12,7 @@ import websockets
 from dispatch.accesslog import PathOnly
 from dispatch.auth import issue_token
 from dispatch.domain import Role
-from loadtests.local import _free_port, stop_processes, wait_ready
+from loadtests.local import free_port, stop_processes, wait_ready
 from tests.conftest import drop_isolation, isolated_settings
 from tests.instances import _env
 
@@ -35,7 +35,7 @@ def test_the_filter_cuts_the_query_off_access_and_websocket_records() -> None:
 
 async def test_a_running_service_logs_no_token(tmp_path: object) -> None:
     settings = isolated_settings()
-    port = _free_port()
+    port = free_port()
     log_path = f"{tmp_path}/service.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
