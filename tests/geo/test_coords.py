@@ -176,3 +176,23 @@ def test_bad_points_are_rejected_naming_the_field(lon, lat, field):
     with pytest.raises(GeoError) as err:
         coords.to_wgs84(lon=lon, lat=lat, system=CoordSystem.GCJ02)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(("lon", "lat", "field", "message"), [
+    (-180.5, 32.0, "lon", "longitude -180.5 is not a finite value in [-180, 180]"),
+    (180.5, 32.0, "lon", "longitude 180.5 is not a finite value in [-180, 180]"),
+    (118.0, 90.5, "lat", "latitude 90.5 is not a finite value in [-90, 90]"),
+    (118.0, -90.5, "lat", "latitude -90.5 is not a finite value in [-90, 90]"),
+])
+def test_points_just_past_the_range_are_refused_saying_why(lon, lat, field, message):
+    for convert in (coords.to_wgs84, coords.from_wgs84):
+        with pytest.raises(GeoError) as err:
+            convert(lon=lon, lat=lat, system=CoordSystem.WGS84)
+        assert (err.value.field, err.value.message) == (field, message)
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(-180.0, 0.0), (180.0, 0.0), (0.0, -90.0),
+                                          (0.0, 90.0)])
+def test_the_range_edges_themselves_are_points(lon, lat):
+    assert coords.to_wgs84(lon=lon, lat=lat, system=CoordSystem.WGS84) == (lon, lat)
+    assert coords.from_wgs84(lon=lon, lat=lat, system=CoordSystem.WGS84) == (lon, lat)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -13,9 +13,11 @@ from dispatch.geo.eta import (
     AREA_TYPES,
     DEFAULT_MIN_SAMPLES,
     HOUR_BANDS,
+    AreaProfile,
     CellScale,
     EtaModel,
     Trip,
+    _by_band,
     band_of_hour,
 )
 
@@ -192,3 +194,43 @@ def test_max_crow_speed_bounds_every_eta() -> None:
             t = m.travel_s(distance_m=d, area_type=area, hour=rng.randrange(24))
             assert t >= d / vmax - 1e-9
     assert len(HOUR_BANDS) == 5
+
+
+def test_a_speed_per_band_covers_the_day_hour_by_hour() -> None:
+    speeds = dict(zip([name for name, _ in HOUR_BANDS], [1.0, 2.0, 3.0, 4.0, 5.0], strict=True))
+    profile = _by_band(**speeds)
+    assert profile == tuple(speeds[band_of_hour(h)] for h in range(24))
+    assert len(profile) == 24
+
+
+@pytest.mark.parametrize(("circuity", "speeds", "message"), [
+    (0.99, (30.0,) * 24, "circuity is road distance / straight line, so >= 1"),
+    (1.0, (30.0,) * 23, "speed profile needs 24 positive hourly speeds"),
+    (1.0, (30.0,) * 25, "speed profile needs 24 positive hourly speeds"),
+    (1.0, (30.0,) * 23 + (0.0,), "speed profile needs 24 positive hourly speeds"),
+])
+def test_an_area_profile_refuses_what_cannot_be(circuity: float, speeds: tuple[float, ...],
+                                                message: str) -> None:
+    with pytest.raises(GeoError) as info:
+        AreaProfile(circuity=circuity, speed_kmh_by_hour=speeds)
+    assert info.value.message == message
+
+
+def test_the_least_an_area_profile_takes() -> None:
+    profile = AreaProfile(circuity=1.0, speed_kmh_by_hour=(0.1,) * 24)
+    assert profile.circuity == 1.0
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: as ambiguous as no timezone."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize("at", [datetime(2025, 3, 1, 8, 0),  # noqa: DTZ001
+                                datetime(2025, 3, 1, 8, 0, tzinfo=_NoOffset())])
+def test_local_hour_needs_a_known_offset(at: datetime) -> None:
+    with pytest.raises(GeoError) as info:
+        EtaModel().local_hour(at)
+    assert (info.value.field, info.value.message) == ("at", "datetimes must carry a timezone")

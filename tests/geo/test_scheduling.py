@@ -182,3 +182,21 @@ def test_plan_is_feasible_and_no_grid_pickup_beats_it(seed: int) -> None:
     chosen = next(v for v in fleet if v.vehicle_id == plan.vehicle_id)
     assert _feasible(chosen, b, plan.pickup_at, now, 300.0)
     assert grid_best is None or plan.pickup_at <= grid_best
+
+
+def test_plan_to_dict_exactly() -> None:
+    fleet = [NetVehicle("far", 0.9, 0.0, ()), NetVehicle("near", 0.3, 0.0, ())]
+    plan = _plan(_booking(), fleet)
+    assert plan is not None
+    assert plan.to_dict() == {
+        "call_id": "b1",
+        "vehicle_id": "near",
+        "depart_at": _min(-5).isoformat(),
+        "pickup_at": _min(0).isoformat(),
+        "dropoff_at": _min(15).isoformat(),
+        "deadhead_s": 300.0,
+        "ride_s": 600.0,
+        "reasons": list(plan.reasons),
+        "rejected": [{"vehicle_id": "far",
+                      "reason": "feasible, but a later pickup or more dead-heading"}],
+    }

@@ -168,6 +168,9 @@ CONDITIONS: list[tuple[list[dict[str, Any]], list[str]]] = [
     ([{"type": "ecg", "rhythm": "vt"}], []),  # VT is arrest only when the crew says so
     ([{"type": "ecg", "rhythm": "vf"}, {"type": "ecg", "rhythm": "sinus", "stemi": True},
       {"type": "ecg", "rhythm": "sinus", "stemi": True}], ["cardiac_arrest", "stemi"]),
+    # other frames first do not end the search; a second arrest rhythm adds nothing
+    ([vitals(hr=0), {"type": "ecg", "rhythm": "asystole"}, {"type": "ecg", "rhythm": "vf"}],
+     ["cardiac_arrest"]),
 ]
 
 
@@ -199,6 +202,8 @@ DECIDE: list[tuple[str, RetriagePolicy, dict[str, Any] | None, datetime, bool, b
      False, True),
     ("AVPU changes: at once", RetriagePolicy(last_run=T0, avpu="A"), vitals(avpu="V"), SOON,
      True, False),
+    ("GCS and AVPU both change: at once", RetriagePolicy(last_run=T0, gcs=15, avpu="A"),
+     vitals(gcs=9, avpu="P"), SOON, True, False),
     ("vitals without consciousness keep GCS", RetriagePolicy(last_run=T0, gcs=15),
      vitals(hr=130), SOON, False, True),
 ]
