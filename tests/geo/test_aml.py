@@ -305,3 +305,46 @@ def test_to_fix():
         observed_at=datetime(2024, 3, 1, 8, 30, 15, tzinfo=UTC),
     )
     assert fix.accuracy_m == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize(("text", "pct"), [
+    ("1.0", 100),  # up to 1 is a fraction
+    ("1", 100),
+    ("1.5", 2),  # above 1 is a percentage
+    ("0.01", 1),
+    ("100", 100),
+])
+def test_https_confidence_fraction_or_percent(text, pct):
+    assert parse_aml_https(_with({"location_confidence": text})).confidence_pct == pct
+
+
+@pytest.mark.parametrize("text", ["101", "0.004", "0"])
+def test_https_confidence_past_the_ends_is_refused(text):
+    with pytest.raises(AmlParseError) as err:
+        parse_aml_https(_with({"location_confidence": text}))
+    assert (err.value.field, err.value.reason) == (
+        "location_confidence", f"confidence {text!r} out of range")
+
+
+def test_short_field_names_and_blank_long_ones():
+    msg = parse_aml_https(_with({"device_imei": " ", "imei": "356708041746734",
+                                 "cell_network_mnc": None, "mnc": "01"}))
+    assert (msg.imei, msg.mnc) == ("356708041746734", "01")
+
+
+@pytest.mark.parametrize(("changes", "field", "reason"), [
+    ({"v": None}, "v", "missing"),
+    ({"location_time": "soon"}, "location_time",
+     "must be milliseconds since the epoch: 'soon'"),
+    ({"location_time": "9999999999999999"}, "location_time",
+     "time out of range: '9999999999999999'"),
+    ({"location_source": "psychic"}, "location_source", "unknown location source 'psychic'"),
+    ({"device_imsi": None, "imsi": "4600"}, "imsi", "malformed identifier '4600'"),
+    ({"cell_network_mcc": "46"}, "cell_network_mcc", "malformed identifier '46'"),
+    ({"emergency_number": "1-2-0"}, "emergency_number", "malformed identifier '1-2-0'"),
+])
+def test_https_refusals_say_why(changes, field, reason):
+    with pytest.raises(AmlParseError) as err:
+        parse_aml_https(_with(changes))
+    assert (err.value.field, err.value.reason) == (field, reason)
+    assert err.value.message == f"AML {field}: {reason}"

@@ -167,7 +167,10 @@ def test_geojson_is_valid_and_flags_cells() -> None:
         assert f["properties"]["covered"] == (f["id"] in result.covered)
         assert f["properties"]["demand"] == demand[f["id"]]
         assert f["properties"]["district_id"] in {"west", "east"}
+        assert (f["type"], f["geometry"]["type"]) == ("Feature", "Polygon")
+        assert f["properties"]["cell"] == f["id"]
     assert gj["share"] == result.share
+    assert gj["target_s"] == 480.0
     figures = result.to_dict()
     assert figures["covered_cells"] + figures["uncovered_cells"] == len(demand)
     assert [d["district_id"] for d in figures["by_district"]] == ["east", "west"]
@@ -195,3 +198,9 @@ def test_blocked_distance_matrix_gives_the_unblocked_answer(
     assert (blocked_mask == whole_mask).all()
     assert (blocked_covered == whole_covered).all()
     assert (whole_mask.any(axis=1) == whole_covered).all()
+
+
+def test_cell_districts_at_another_resolution() -> None:
+    cells = cell_districts(districts=[("w", WEST)], resolution=7)
+    assert cells and {h3.get_resolution(c) for c in cells} == {7}
+    assert set(cells) == set(cells_of_polygon(polygon=WEST, resolution=7))

@@ -7,7 +7,15 @@ from datetime import timedelta
 import pytest
 
 from dispatch.errors import InvalidInput
-from dispatch.metrics.indicators import aggregate, percentile_cont, to_csv
+from dispatch.metrics.indicators import (
+    IndicatorRow,
+    IntervalStats,
+    Rate,
+    aggregate,
+    percentile_cont,
+    row_to_dict,
+    to_csv,
+)
 from dispatch.metrics.intervals import IndicatorConfig, measure_call
 from tests.metrics.metrics_cases import BASE, CASES, call_row, timeline
 
@@ -138,3 +146,40 @@ def test_csv_has_one_line_per_group_with_rates_as_fractions() -> None:
     assert first["pickup_on_time_rate"] == ""
     assert first["response_s_within_480"] == "0.0"
     assert to_csv([]) == ""
+
+
+def _hand_row(key: tuple[tuple[str, str | None], ...], *, n: int) -> IndicatorRow:
+    stats = IntervalStats(n=n, p50=90.0 if n else None, p90=170.0 if n else None,
+                          p95=185.5 if n else None, within=((60.0, 1 if n else 0),))
+    return IndicatorRow(key=key, calls=5, cancelled=2, clock_repairs=1,
+                        rates={"departed_in_time": Rate(numerator=3, denominator=4)},
+                        intervals={"turnout_s": stats})
+
+
+def test_row_to_dict_exactly() -> None:
+    assert row_to_dict(row=_hand_row((("district", "D1"), ("acuity", "2")), n=4)) == {
+        "district": "D1", "acuity": "2",
+        "calls": 5, "cancelled": 2, "clock_repairs": 1,
+        "departed_in_time_num": 3, "departed_in_time_den": 4, "departed_in_time_rate": 0.75,
+        "turnout_s_n": 4, "turnout_s_p50": 90.0, "turnout_s_p90": 170.0, "turnout_s_p95": 185.5,
+        "turnout_s_within_60": 0.25,
+    }
+    empty = row_to_dict(row=_hand_row((), n=0))
+    assert (empty["turnout_s_n"], empty["turnout_s_within_60"]) == (0, None)
+    assert Rate(numerator=0, denominator=0).value is None
+
+
+def test_csv_exactly_with_columns_from_every_row() -> None:
+    first = _hand_row((("station", "S1"),), n=4)
+    second = _hand_row((("station", None),), n=0)
+    assert to_csv([first, second]) == (
+        "station,calls,cancelled,clock_repairs,departed_in_time_num,departed_in_time_den,"
+        "departed_in_time_rate,turnout_s_n,turnout_s_p50,turnout_s_p90,turnout_s_p95,"
+        "turnout_s_within_60\n"
+        "S1,5,2,1,3,4,0.75,4,90.0,170.0,185.5,0.25\n"
+        ",5,2,1,3,4,0.75,0,,,,\n"
+    )
+    # a column only a later row has is added, and left empty in the rows without it
+    total = _hand_row((), n=0)
+    lines = to_csv([total, first]).splitlines()
+    assert lines[0].endswith(",station") and lines[1].endswith(",")
