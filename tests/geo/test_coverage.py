@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 
 import h3
+import numpy as np
 import orjson
 import pytest
 from shapely.geometry import Point, box
@@ -21,6 +22,7 @@ from dispatch.geo.coverage import (
     covered_cells,
     demand_grid,
     reachable_mask,
+    summarise,
 )
 from dispatch.geo.distance import haversine_m
 
@@ -204,3 +206,34 @@ def test_cell_districts_at_another_resolution() -> None:
     cells = cell_districts(districts=[("w", WEST)], resolution=7)
     assert cells and {h3.get_resolution(c) for c in cells} == {7}
     assert set(cells) == set(cells_of_polygon(polygon=WEST, resolution=7))
+
+
+def test_summarise_exactly_with_a_cell_outside_every_district() -> None:
+    # "a" is outside every district and sorts first; "c" has no demand
+    result = summarise(cells=["a", "b", "c", "d"], covered=np.array([True, False, True, True]),
+                       demand={"a": 1.0, "b": 2.0, "c": 0.0, "d": 0.5}, target_s=480.0,
+                       cell_district={"b": "d1", "c": "d2", "d": "d1"})
+    assert result.to_dict() == {
+        "target_s": 480.0, "total_demand": 3.5, "covered_demand": 1.5, "share": 1.5 / 3.5,
+        "covered_cells": 3, "uncovered_cells": 1,
+        "by_district": [
+            {"district_id": "d1", "demand": 2.5, "covered_demand": 0.5, "share": 0.2},
+            {"district_id": "d2", "demand": 0.0, "covered_demand": 0.0, "share": 1.0},
+        ],
+    }
+    assert (result.covered, result.uncovered) == (frozenset("acd"), frozenset("b"))
+
+
+def test_no_demand_at_all_is_fully_covered() -> None:
+    result = summarise(cells=["a"], covered=np.array([False]), demand={"a": 0.0},
+                       target_s=60.0, cell_district=None)
+    assert (result.share, result.by_district) == (1.0, ())
+
+
+def test_coverage_refuses_negative_demand_but_takes_zero() -> None:
+    with pytest.raises(GeoError) as info:
+        coverage(demand={"8830911969fffff": -0.5}, vehicles=[], target_s=60.0, travel_s=_river)
+    assert (info.value.field, info.value.message) == ("demand", "demand must be >= 0")
+    result = coverage(demand={"8830911969fffff": 0.0}, vehicles=[], target_s=60.0,
+                      travel_s=_river)
+    assert (result.total_demand, result.share, result.target_s) == (0.0, 1.0, 60.0)

@@ -71,7 +71,11 @@ def test_empty_station_is_refilled_from_the_district_with_two() -> None:
     # tie between a and b (same gain): the one with the shorter relocation moves (b is 500 m
     # nearer the middle station)
     assert move.vehicle_id == "b"
-    assert orjson.loads(orjson.dumps(move.to_dict()))["vehicle_id"] == "b"
+    assert orjson.loads(orjson.dumps(move.to_dict())) == {
+        "vehicle_id": "b", "from_station_id": "s_w", "to_station_id": "s_m",
+        "gain_demand": move.gain_demand, "coverage_before": move.coverage_before,
+        "coverage_after": move.coverage_after, "reason": move.reason,
+    }
 
 
 @pytest.mark.parametrize(
