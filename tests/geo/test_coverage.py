@@ -210,24 +210,29 @@ def test_cell_districts_at_another_resolution() -> None:
 
 def test_summarise_exactly_with_a_cell_outside_every_district() -> None:
     # "a" is outside every district and sorts first; "c" has no demand
-    result = summarise(cells=["a", "b", "c", "d"], covered=np.array([True, False, True, True]),
-                       demand={"a": 1.0, "b": 2.0, "c": 0.0, "d": 0.5}, target_s=480.0,
-                       cell_district={"b": "d1", "c": "d2", "d": "d1"})
+    result = summarise(cells=["a", "b", "c", "d", "e"],
+                       covered=np.array([True, False, True, True, False]),
+                       demand={"a": 1.0, "b": 2.0, "c": 0.0, "d": 0.5, "e": 0.5}, target_s=480.0,
+                       cell_district={"b": "d1", "c": "d2", "d": "d1", "e": "d3"})
     assert result.to_dict() == {
-        "target_s": 480.0, "total_demand": 3.5, "covered_demand": 1.5, "share": 1.5 / 3.5,
-        "covered_cells": 3, "uncovered_cells": 1,
+        "target_s": 480.0, "total_demand": 4.0, "covered_demand": 1.5, "share": 1.5 / 4.0,
+        "covered_cells": 3, "uncovered_cells": 2,
         "by_district": [
             {"district_id": "d1", "demand": 2.5, "covered_demand": 0.5, "share": 0.2},
             {"district_id": "d2", "demand": 0.0, "covered_demand": 0.0, "share": 1.0},
+            {"district_id": "d3", "demand": 0.5, "covered_demand": 0.0, "share": 0.0},
         ],
     }
-    assert (result.covered, result.uncovered) == (frozenset("acd"), frozenset("b"))
+    assert (result.covered, result.uncovered) == (frozenset("acd"), frozenset("be"))
 
 
 def test_no_demand_at_all_is_fully_covered() -> None:
     result = summarise(cells=["a"], covered=np.array([False]), demand={"a": 0.0},
                        target_s=60.0, cell_district=None)
     assert (result.share, result.by_district) == (1.0, ())
+    small = summarise(cells=["a"], covered=np.array([False]), demand={"a": 0.5},
+                      target_s=60.0, cell_district=None)
+    assert small.share == 0.0
 
 
 def test_coverage_refuses_negative_demand_but_takes_zero() -> None:

@@ -90,8 +90,9 @@ def test_decodes_the_binary_format(values: list[float]) -> None:
 
 @pytest.mark.parametrize(("dims", "has_nulls"), [(2, 0), (1, 1)])
 def test_refuses_other_shapes_and_nulls(dims: int, has_nulls: int) -> None:
-    with pytest.raises(ValueError, match="one-dimensional float8 array without NULLs"):
+    with pytest.raises(ValueError) as info:
         order_stats.decode_float8_array(_array_send([1.0, 2.0], dims=dims, has_nulls=has_nulls))
+    assert str(info.value) == "expected a one-dimensional float8 array without NULLs"
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.9, 0.95, 1.0])
