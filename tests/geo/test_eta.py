@@ -234,3 +234,11 @@ def test_local_hour_needs_a_known_offset(at: datetime) -> None:
     with pytest.raises(GeoError) as info:
         EtaModel().local_hour(at)
     assert (info.value.field, info.value.message) == ("at", "datetimes must carry a timezone")
+
+
+def test_max_crow_speed_is_the_fastest_profile_hour() -> None:
+    # rural night: 68 km/h over a circuity of 1.25
+    assert EtaModel().max_crow_speed_mps() == pytest.approx(68.0 / 3.6 / 1.25)
+    crawl = AreaProfile(circuity=2.0, speed_kmh_by_hour=(0.72,) * 24)  # 0.1 m/s crow
+    assert EtaModel(urban=crawl, suburban=crawl, rural=crawl).max_crow_speed_mps() == (
+        pytest.approx(0.1))
