@@ -8,10 +8,12 @@ import pytest
 
 from dispatch.errors import InvalidInput
 from dispatch.metrics.indicators import (
+    DIMENSIONS,
     IndicatorRow,
     IntervalStats,
     Rate,
     aggregate,
+    dimension_value,
     percentile_cont,
     row_to_dict,
     to_csv,
@@ -183,3 +185,29 @@ def test_csv_exactly_with_columns_from_every_row() -> None:
     total = _hand_row((), n=0)
     lines = to_csv([total, first]).splitlines()
     assert lines[0].endswith(",station") and lines[1].endswith(",")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("full_chest_pain", {"hour": "2025-03-01T08", "day": "2025-03-01", "month": "2025-03",
+                         "district": "full_chest_pain", "station": "S1", "vehicle": "V1",
+                         "acuity": "2", "transport_class": "emergency",
+                         "pathway": "chest_pain"}),
+    ("booking_on_time", {"hour": "2025-03-01T08", "day": "2025-03-01", "month": "2025-03",
+                         "district": "booking_on_time", "station": "S1", "vehicle": "V1",
+                         "acuity": "4", "transport_class": "non_emergency", "pathway": None}),
+    ("cancelled_before_dispatch", {"hour": "2025-03-01T08", "day": "2025-03-01",
+                                   "month": "2025-03", "district": "cancelled_before_dispatch",
+                                   "station": None, "vehicle": None, "acuity": "2",
+                                   "transport_class": "emergency", "pathway": None}),
+])
+def test_every_dimension_value(name: str, expected: dict[str, str | None]) -> None:
+    (m,) = _measures([name])
+    assert {d: dimension_value(dimension=d, measures=m, config=CONFIG)
+            for d in DIMENSIONS} == expected
+
+
+def test_an_unknown_dimension_names_the_field() -> None:
+    (m,) = _measures(["full_chest_pain"])
+    with pytest.raises(InvalidInput) as info:
+        dimension_value(dimension="shift", measures=m, config=CONFIG)
+    assert (info.value.field, info.value.message) == ("by", "unknown grouping dimension 'shift'")
