@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,9 +15,11 @@ from dispatch.metrics.indicators import (
     Rate,
     aggregate,
     dimension_value,
+    group_sort_key,
     percentile_cont,
     row_to_dict,
     to_csv,
+    validate_by,
 )
 from dispatch.metrics.intervals import IndicatorConfig, measure_call
 from tests.metrics.metrics_cases import BASE, CASES, call_row, timeline
@@ -211,3 +214,30 @@ def test_an_unknown_dimension_names_the_field() -> None:
     with pytest.raises(InvalidInput) as info:
         dimension_value(dimension="shift", measures=m, config=CONFIG)
     assert (info.value.field, info.value.message) == ("by", "unknown grouping dimension 'shift'")
+
+
+@pytest.mark.parametrize(("by", "message"), [
+    (["shift", "hour", "crew"], "unknown grouping dimension(s) ['shift', 'crew']"),
+    (["district", "district"], "a grouping dimension is repeated"),
+])
+def test_bad_grouping_says_why(by: list[str], message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate_by(by=by)
+    assert (info.value.field, info.value.message) == ("by", message)
+
+
+def test_groups_sort_by_value_with_the_unknown_last() -> None:
+    assert group_sort_key((("station", "S2"), ("vehicle", None))) == ((False, "S2"), (True, ""))
+    s1, s2 = _measures(["full_chest_pain", "several_vehicles"])
+    report = aggregate(measures=[s2, s1], by=["station"], config=CONFIG, start=BASE, end=BASE)
+    assert [r.key for r in report.rows] == [(("station", "S1"),), (("station", "S2"),)]
+    assert report.by == ("station",)
+
+
+def test_a_value_exactly_at_a_target_is_within_it_and_repairs_add_up() -> None:
+    (m,) = _measures(["full_chest_pain"])
+    at_target = replace(m, turnout_s=60.0, clock_repairs=2)
+    report = aggregate(measures=[at_target, replace(m, clock_repairs=1)], by=[], config=CONFIG,
+                       start=BASE, end=BASE)
+    assert report.total.intervals["turnout_s"].within == ((60.0, 1),)  # 60 and 90
+    assert report.total.clock_repairs == 3
