@@ -242,3 +242,13 @@ def test_max_crow_speed_is_the_fastest_profile_hour() -> None:
     crawl = AreaProfile(circuity=2.0, speed_kmh_by_hour=(0.72,) * 24)  # 0.1 m/s crow
     assert EtaModel(urban=crawl, suburban=crawl, rural=crawl).max_crow_speed_mps() == (
         pytest.approx(0.1))
+
+
+def test_travel_from_zero_distance_and_refused_below() -> None:
+    model = EtaModel()
+    assert model.travel_s(distance_m=0.0, area_type="urban", hour=3) == 0.0
+    half = model.travel_s(distance_m=0.5, area_type="urban", hour=3)
+    assert half == pytest.approx(0.5 * 1.40 / (42.0 / 3.6))  # urban night: 42 km/h
+    with pytest.raises(GeoError) as info:
+        model.travel_s(distance_m=-0.1, area_type="urban", hour=3)
+    assert (info.value.field, info.value.message) == ("distance_m", "distance must be >= 0")

@@ -212,8 +212,8 @@ def _fixed(seconds: float) -> UncertainEta:
 
 @pytest.mark.parametrize(("before", "after", "change"), [
     (300.0, 360.0, None),  # exactly the threshold: not news
-    (300.04, 360.33, {"eta_before_s": 300.0, "eta_after_s": 360.3, "eta_change_s": 60.3}),
-    (300.04, 239.72, {"eta_before_s": 300.0, "eta_after_s": 239.7, "eta_change_s": -60.3}),
+    (300.44, 360.77, {"eta_before_s": 300.4, "eta_after_s": 360.8, "eta_change_s": 60.3}),
+    (300.44, 240.11, {"eta_before_s": 300.4, "eta_after_s": 240.1, "eta_change_s": -60.3}),
     (300.0, 240.0, None),
 ])
 def test_a_correction_is_news_above_the_threshold_either_way(
