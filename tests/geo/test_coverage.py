@@ -242,3 +242,41 @@ def test_coverage_refuses_negative_demand_but_takes_zero() -> None:
     result = coverage(demand={"8830911969fffff": 0.0}, vehicles=[], target_s=60.0,
                       travel_s=_river)
     assert (result.total_demand, result.share, result.target_s) == (0.0, 1.0, 60.0)
+
+
+@pytest.mark.parametrize(("kw", "field", "message"), [
+    ({"target_s": 0.0}, "target_s", "target_s must be > 0"),
+    ({"max_crow_speed_mps": 0.0}, "max_crow_speed_mps", "max_crow_speed_mps must be > 0"),
+])
+def test_coverage_refusals_say_why(kw: dict[str, float], field: str, message: str) -> None:
+    args: dict[str, object] = {"demand": {"8830911969fffff": 1.0}, "vehicles": [(118.7, 32.0)],
+                               "target_s": 60.0, "travel_s": _river}
+    args.update(kw)
+    with pytest.raises(GeoError) as info:
+        coverage(**args)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_small_targets_and_speeds_are_allowed_and_the_limit_is_inclusive() -> None:
+    cell = h3.latlng_to_cell(32.04, 118.75, 8)
+    lat, lon = h3.cell_to_latlng(cell)
+    unit = (lon + 0.001, lat)  # about 94 m east of the centre
+    metres = haversine_m(*unit, lon, lat)
+    # exactly at the target, and exactly at the crow bound (speed x target = distance)
+    at_target = coverage(demand={cell: 1.0}, vehicles=[unit], target_s=0.5,
+                         travel_s=lambda *_: 0.5, max_crow_speed_mps=metres / 0.5)
+    assert at_target.share == 1.0
+    slow = coverage(demand={cell: 1.0}, vehicles=[unit], target_s=0.5,
+                    travel_s=lambda *_: 0.5, max_crow_speed_mps=0.5)
+    assert slow.share == 0.0  # 0.25 m in the time: pruned
+    mask = reachable_mask(cells=[cell], points=[unit], target_s=0.5, travel_s=lambda *_: 0.5,
+                          max_crow_speed_mps=metres / 0.5)
+    assert mask.tolist() == [[True]]
+
+
+def test_demand_grid_refusal_and_resolution() -> None:
+    with pytest.raises(GeoError) as info:
+        demand_grid(past_calls=[], districts=DISTRICTS, prior_weight=-0.5)
+    assert (info.value.field, info.value.message) == ("prior_weight", "prior_weight must be >= 0")
+    grid = demand_grid(past_calls=[], districts=[("w", WEST)], prior_weight=1.0, resolution=7)
+    assert {h3.get_resolution(c) for c in grid} == {7}

@@ -238,3 +238,38 @@ def test_ranked_to_dict_exactly() -> None:
     }
     assert r.reasons == (f"#1 by ETA 300 s ({r.distance_m / 1000:.1f} km straight line)",
                          "kind als: preference 1 of 1", "crew 2 >= 2", "position 30 s old")
+
+
+def test_reasons_exactly_for_a_less_preferred_stale_unit() -> None:
+    cands = [_unit("a", VehicleKind.BLS, 300.0, crew=3, caps=frozenset({"ventilator", "ecg12"}),
+                   age=None)]
+    (r,) = rank(candidates=cands, lon=0.0, lat=0.0, kinds=(VehicleKind.ALS, VehicleKind.BLS),
+                required_capabilities=frozenset({"ventilator", "ecg12"}), eta=lambda c: c.lon,
+                now=NOW)
+    assert r.reasons[1:] == ("kind bls: preference 2 of 2 (ranked as if 120 s later)",
+                             "crew 3 >= 2", "has ecg12, ventilator",
+                             "position time unknown: stale, ranked 120 s later")
+
+
+def test_five_units_by_default() -> None:
+    cands = [_unit(f"u{i}", VehicleKind.ALS, float(i)) for i in range(10)]
+    assert _ids(cands) == ["u0", "u1", "u2", "u3", "u4"]
+
+
+@pytest.mark.parametrize(("kw", "field", "message"), [
+    ({"now": datetime(2025, 1, 1)}, "now", "now must carry a timezone"),  # noqa: DTZ001
+    ({"kinds": ()}, "kinds", "at least one vehicle kind is needed"),
+])
+def test_rank_refusals_say_why(kw: dict[str, object], field: str, message: str) -> None:
+    with pytest.raises(GeoError) as info:
+        _ids([_unit("a", VehicleKind.ALS, 1.0)], **kw)
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_a_naive_position_time_is_refused() -> None:
+    naive = Candidate("a", VehicleKind.ALS, 1.0, 0.0, frozenset(),
+                      datetime(2025, 5, 1, 7, 59), 2)  # noqa: DTZ001
+    with pytest.raises(GeoError) as info:
+        _ids([naive])
+    assert (info.value.field, info.value.message) == (
+        "position_at", "position_at must carry a timezone")
