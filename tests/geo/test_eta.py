@@ -252,3 +252,21 @@ def test_travel_from_zero_distance_and_refused_below() -> None:
     with pytest.raises(GeoError) as info:
         model.travel_s(distance_m=-0.1, area_type="urban", hour=3)
     assert (info.value.field, info.value.message) == ("distance_m", "distance must be >= 0")
+
+
+@pytest.mark.parametrize("hour", [-1, 24])
+def test_bad_hour_says_why(hour: int) -> None:
+    with pytest.raises(GeoError) as info:
+        band_of_hour(hour)
+    assert (info.value.field, info.value.message) == ("hour", f"hour must be 0-23, got {hour}")
+
+
+def test_calibration_refusals_say_why() -> None:
+    with pytest.raises(GeoError) as info:
+        EtaModel().calibrated([Trip(1000.0, 100.0, "lunar", 3)])
+    assert (info.value.field, info.value.message) == (
+        "area_type", "unknown area type 'lunar' in trip")
+    with pytest.raises(GeoError) as few:
+        EtaModel().calibrated([], min_samples=0)
+    assert (few.value.field, few.value.message) == ("min_samples", "min_samples must be >= 1")
+    assert EtaModel().calibrated([], min_samples=1).scales == ()
