@@ -213,3 +213,18 @@ def _choice(gain: float, relocation_s: float, vehicle: int = 0) -> _Choice:
 ])
 def test_better_choice(a: tuple[float, float], b: tuple[float, float], better: bool) -> None:
     assert _better(_choice(*a), _choice(*b, vehicle=1)) is better
+
+
+def test_reasons_exactly() -> None:
+    w, _, e, x = STATIONS
+    demand = _demand(dict.fromkeys(NAMES, 1.0))
+    fleet = [_at("a", w), _at("b", w, 0.005), _at("c", e), _at("d", x)]
+    (move,) = _moves(fleet, demand)
+    assert move.reason == ("covers 30.0 more expected demand within 30 min (74.4% -> 100.0%); "
+                           "relocation 65 min; w keeps 1 vehicle(s)")
+    demand = _demand({"w": 0.5, "m": 3.0, "e": 1.0, "x": 1.0})
+    fleet = [_at("a", w), _at("c", e), _at("d", x)]
+    (own,) = _moves(fleet, demand, district_threshold={"w": 0.0}, default_threshold=0.9,
+                    max_moves=1)
+    assert own.reason == ("covers 75.0 more expected demand within 30 min (44.4% -> 90.7%); "
+                          "relocation 66 min; w keeps 0% coverage, at or above its 0% threshold")
