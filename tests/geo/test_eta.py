@@ -158,6 +158,8 @@ def test_calibration_needs_a_minimum_sample(n: int, trusted: bool) -> None:
                              seed=5)
     fitted = prior.calibrated(trips)
     assert (fitted.scale(area_type="rural", hour=12) != 1.0) is trusted
+    # exactly min_samples trusts both the band's cell and the area's
+    assert {s.band for s in fitted.scales} == ({"*", "day"} if trusted else set())
 
 
 def test_implausible_trips_are_ignored() -> None:
@@ -270,3 +272,23 @@ def test_calibration_refusals_say_why() -> None:
         EtaModel().calibrated([], min_samples=0)
     assert (few.value.field, few.value.message) == ("min_samples", "min_samples must be >= 1")
     assert EtaModel().calibrated([], min_samples=1).scales == ()
+
+
+def test_model_refusals_say_why() -> None:
+    with pytest.raises(GeoError) as unknown:
+        EtaModel(scales=(CellScale("urban", "rush", 1.2, 40),))
+    assert unknown.value.message == "unknown calibration cell urban/rush"
+    with pytest.raises(GeoError) as zero:
+        EtaModel(scales=(CellScale("urban", "*", 0.0, 40),))
+    assert zero.value.message == "calibration scale must be positive"
+    with pytest.raises(GeoError) as area:
+        EtaModel().profile("lunar")
+    assert (area.value.field, area.value.message) == ("area_type", "unknown area type 'lunar'")
+
+
+def test_calibration_keeps_the_profiles_and_the_zone() -> None:
+    crawl = AreaProfile(circuity=2.0, speed_kmh_by_hour=(10.0,) * 24)
+    model = EtaModel(urban=crawl, suburban=crawl, rural=crawl, local_tz=UTC)
+    fitted = model.calibrated([])
+    assert (fitted.urban, fitted.suburban, fitted.rural, fitted.local_tz) == (
+        crawl, crawl, crawl, UTC)
