@@ -199,3 +199,28 @@ def test_bad_card_input_names_the_field(card: str | None, answers: dict[str, Any
     with pytest.raises(TriageError) as caught:
         triage_call(Answers(), complaint="", now=NOW, card=card, card_answers=answers)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(("card", "answers", "field", "message"), [
+    ("chest_pain", {"substance": "pesticide"}, "card_answers.substance",
+     "not a question of card 'chest_pain'"),
+    ("chest_pain", {"conscious": "yes"}, "card_answers.conscious", "answer true or false"),
+    ("chest_pain", {"age": 200}, "card_answers.age", "Input should be less than or equal to 130"),
+    ("chest_pain", {"onset": 123}, "card_answers.onset",
+     "answer an ISO 8601 time with its time zone"),
+    ("chest_pain", {"onset": "2025-01-01T10:00"}, "card_answers.onset",
+     "Input should have timezone info"),
+    ("poisoning_overdose", {"substance": "whisky"}, "card_answers.substance",
+     "answer one of ['pesticide', 'carbon_monoxide', 'medication', 'household_chemical', "
+     "'unknown']"),
+    ("fall", {"fall_height": True}, "card_answers.fall_height", "answer a finite number"),
+    ("fall", {"fall_height": float("nan")}, "card_answers.fall_height",
+     "answer a finite number"),
+])
+def test_bad_card_input_says_why(card: str, answers: dict[str, Any], field: str,
+                                 message: str) -> None:
+    with pytest.raises(TriageError) as caught:
+        triage_call(Answers(), complaint="", now=NOW, card=card, card_answers=answers)
+    assert (caught.value.field, caught.value.message) == (field, message)
+    assert triage_call(Answers(), complaint="", now=NOW, card="chest_pain",
+                       card_answers={"onset": "2025-01-01T10:00+08:00"}).card == "chest_pain"
