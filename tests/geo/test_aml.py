@@ -305,3 +305,90 @@ def test_to_fix():
         observed_at=datetime(2024, 3, 1, 8, 30, 15, tzinfo=UTC),
     )
     assert fix.accuracy_m == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize(("text", "pct"), [
+    ("1.0", 100),  # up to 1 is a fraction
+    ("1", 100),
+    ("1.5", 2),  # above 1 is a percentage
+    ("0.01", 1),
+    ("100", 100),
+])
+def test_https_confidence_fraction_or_percent(text, pct):
+    assert parse_aml_https(_with({"location_confidence": text})).confidence_pct == pct
+
+
+@pytest.mark.parametrize("text", ["101", "0.004", "0"])
+def test_https_confidence_past_the_ends_is_refused(text):
+    with pytest.raises(AmlParseError) as err:
+        parse_aml_https(_with({"location_confidence": text}))
+    assert (err.value.field, err.value.reason) == (
+        "location_confidence", f"confidence {text!r} out of range")
+
+
+def test_short_field_names_and_blank_long_ones():
+    msg = parse_aml_https(_with({"device_imei": " ", "imei": "356708041746734",
+                                 "cell_network_mnc": None, "mnc": "01"}))
+    assert (msg.imei, msg.mnc) == ("356708041746734", "01")
+
+
+@pytest.mark.parametrize(("changes", "field", "reason"), [
+    ({"v": None}, "v", "missing"),
+    ({"location_time": "soon"}, "location_time",
+     "must be milliseconds since the epoch: 'soon'"),
+    ({"location_time": "9999999999999999"}, "location_time",
+     "time out of range: '9999999999999999'"),
+    ({"location_source": "psychic"}, "location_source", "unknown location source 'psychic'"),
+    ({"device_imsi": None, "imsi": "4600"}, "imsi", "malformed identifier '4600'"),
+    ({"cell_network_mcc": "46"}, "cell_network_mcc", "malformed identifier '46'"),
+    ({"emergency_number": "1-2-0"}, "emergency_number", "malformed identifier '1-2-0'"),
+])
+def test_https_refusals_say_why(changes, field, reason):
+    with pytest.raises(AmlParseError) as err:
+        parse_aml_https(_with(changes))
+    assert (err.value.field, err.value.reason) == (field, reason)
+    assert err.value.message == f"AML {field}: {reason}"
+
+
+@pytest.mark.parametrize(("text", "field", "reason"), [
+    (sms().removeprefix('A"ML=1;'), 'A"ML', 'message does not start with the A"ML= header'),
+    (sms(lc="68;lc=90"), "lc", "attribute appears twice"),
+    (sms().replace("mnc=00;", "") + ";mnc=00", "ml",
+     "missing: ml must be the last attribute (message truncated?)"),
+    (sms(drop=("rd",)), "rd", "missing"),
+    (sms().replace(";lt=", ";=5;lt="), "message", "attribute 2 is not key=value: '=5'"),
+    (sms().replace(";lt=", ";;lt="), "message", "attribute 2 is not key=value: ''"),
+])
+def test_sms_refusals_say_why(text, field, reason):
+    with pytest.raises(AmlParseError) as err:
+        parse_aml_sms(text)
+    assert (err.value.field, err.value.reason) == (field, reason)
+
+
+def test_sms_edges_of_optional_attributes():
+    msg = parse_aml_sms(sms(si="", lc="1", pm=""))
+    assert (msg.imsi, msg.confidence_pct) == (None, 1)
+    assert msg.positioning_method is PositioningMethod.NONE
+
+
+def test_the_declared_length_is_read_before_the_last_ml():
+    # an unknown attribute ending in "ml" must not be taken for the length attribute
+    body = sms().rsplit(";ml=", 1)[0] + ";xml=1;"
+    counted_before = f"{body}ml={len(body)}"
+    assert parse_aml_sms(counted_before).warnings == ()
+
+
+@pytest.mark.parametrize(("lt", "lg"), [("-90", "-180"), ("+90", "180"), ("90.0", "-180.0")])
+def test_the_range_edges_are_locations(lt, lg):
+    msg = parse_aml_sms(sms(lt=lt, lg=lg, rd="0.5"))
+    assert (msg.lat, msg.lon, msg.radius_m) == (float(lt), float(lg), 0.5)
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"lt": "90.5"}, "lt"), ({"lt": "-90.5"}, "lt"), ({"lg": "180.5"}, "lg"),
+    ({"lg": "-180.5"}, "lg"), ({"rd": "wide"}, "rd"), ({"mnc": "0001"}, "mnc"),
+])
+def test_just_past_the_edges_is_refused(values, field):
+    with pytest.raises(AmlParseError) as err:
+        parse_aml_sms(sms(**values))
+    assert err.value.field == field

@@ -176,3 +176,42 @@ def test_bad_points_are_rejected_naming_the_field(lon, lat, field):
     with pytest.raises(GeoError) as err:
         coords.to_wgs84(lon=lon, lat=lat, system=CoordSystem.GCJ02)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(("lon", "lat", "field", "message"), [
+    (-180.5, 32.0, "lon", "longitude -180.5 is not a finite value in [-180, 180]"),
+    (180.5, 32.0, "lon", "longitude 180.5 is not a finite value in [-180, 180]"),
+    (118.0, 90.5, "lat", "latitude 90.5 is not a finite value in [-90, 90]"),
+    (118.0, -90.5, "lat", "latitude -90.5 is not a finite value in [-90, 90]"),
+])
+def test_points_just_past_the_range_are_refused_saying_why(lon, lat, field, message):
+    for convert in (coords.to_wgs84, coords.from_wgs84):
+        with pytest.raises(GeoError) as err:
+            convert(lon=lon, lat=lat, system=CoordSystem.WGS84)
+        assert (err.value.field, err.value.message) == (field, message)
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(-180.0, 0.0), (180.0, 0.0), (0.0, -90.0),
+                                          (0.0, 90.0)])
+def test_the_range_edges_themselves_are_points(lon, lat):
+    assert coords.to_wgs84(lon=lon, lat=lat, system=CoordSystem.WGS84) == (lon, lat)
+    assert coords.from_wgs84(lon=lon, lat=lat, system=CoordSystem.WGS84) == (lon, lat)
+
+
+def test_the_one_step_guess_is_the_published_formula():
+    # The iteration starts from the usual one-step BD-09 -> GCJ-02 formula, about 0.2 m off;
+    # a wrong constant or sign in it would start metres away.
+    rng = random.Random(7)
+    for _ in range(100):
+        lon, lat = rng.uniform(73.0, 135.0), rng.uniform(18.0, 53.0)
+        guess = coords._bd09_to_gcj02_one_step(*coords.gcj02_to_bd09(lon, lat))
+        assert abs(guess[0] - lon) < 5e-6 and abs(guess[1] - lat) < 5e-6
+
+
+@pytest.mark.parametrize(("lon", "lat", "inside"), [
+    (72.004, 30.0, True), (137.8347, 30.0, True), (100.0, 0.8293, True), (100.0, 55.8271, True),
+    (72.0039, 30.0, False), (137.8348, 30.0, False), (100.0, 0.8292, False),
+    (100.0, 55.8272, False),
+])
+def test_china_box_edges(lon, lat, inside):
+    assert coords.in_china(lon, lat) is inside

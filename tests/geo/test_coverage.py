@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 
 import h3
+import numpy as np
 import orjson
 import pytest
 from shapely.geometry import Point, box
@@ -21,6 +22,7 @@ from dispatch.geo.coverage import (
     covered_cells,
     demand_grid,
     reachable_mask,
+    summarise,
 )
 from dispatch.geo.distance import haversine_m
 
@@ -167,7 +169,10 @@ def test_geojson_is_valid_and_flags_cells() -> None:
         assert f["properties"]["covered"] == (f["id"] in result.covered)
         assert f["properties"]["demand"] == demand[f["id"]]
         assert f["properties"]["district_id"] in {"west", "east"}
+        assert (f["type"], f["geometry"]["type"]) == ("Feature", "Polygon")
+        assert f["properties"]["cell"] == f["id"]
     assert gj["share"] == result.share
+    assert gj["target_s"] == 480.0
     figures = result.to_dict()
     assert figures["covered_cells"] + figures["uncovered_cells"] == len(demand)
     assert [d["district_id"] for d in figures["by_district"]] == ["east", "west"]
@@ -195,3 +200,83 @@ def test_blocked_distance_matrix_gives_the_unblocked_answer(
     assert (blocked_mask == whole_mask).all()
     assert (blocked_covered == whole_covered).all()
     assert (whole_mask.any(axis=1) == whole_covered).all()
+
+
+def test_cell_districts_at_another_resolution() -> None:
+    cells = cell_districts(districts=[("w", WEST)], resolution=7)
+    assert cells and {h3.get_resolution(c) for c in cells} == {7}
+    assert set(cells) == set(cells_of_polygon(polygon=WEST, resolution=7))
+
+
+def test_summarise_exactly_with_a_cell_outside_every_district() -> None:
+    # "a" is outside every district and sorts first; "c" has no demand
+    result = summarise(cells=["a", "b", "c", "d", "e"],
+                       covered=np.array([True, False, True, True, False]),
+                       demand={"a": 1.0, "b": 2.0, "c": 0.0, "d": 0.5, "e": 0.5}, target_s=480.0,
+                       cell_district={"b": "d1", "c": "d2", "d": "d1", "e": "d3"})
+    assert result.to_dict() == {
+        "target_s": 480.0, "total_demand": 4.0, "covered_demand": 1.5, "share": 1.5 / 4.0,
+        "covered_cells": 3, "uncovered_cells": 2,
+        "by_district": [
+            {"district_id": "d1", "demand": 2.5, "covered_demand": 0.5, "share": 0.2},
+            {"district_id": "d2", "demand": 0.0, "covered_demand": 0.0, "share": 1.0},
+            {"district_id": "d3", "demand": 0.5, "covered_demand": 0.0, "share": 0.0},
+        ],
+    }
+    assert (result.covered, result.uncovered) == (frozenset("acd"), frozenset("be"))
+
+
+def test_no_demand_at_all_is_fully_covered() -> None:
+    result = summarise(cells=["a"], covered=np.array([False]), demand={"a": 0.0},
+                       target_s=60.0, cell_district=None)
+    assert (result.share, result.by_district) == (1.0, ())
+    small = summarise(cells=["a"], covered=np.array([False]), demand={"a": 0.5},
+                      target_s=60.0, cell_district=None)
+    assert small.share == 0.0
+
+
+def test_coverage_refuses_negative_demand_but_takes_zero() -> None:
+    with pytest.raises(GeoError) as info:
+        coverage(demand={"8830911969fffff": -0.5}, vehicles=[], target_s=60.0, travel_s=_river)
+    assert (info.value.field, info.value.message) == ("demand", "demand must be >= 0")
+    result = coverage(demand={"8830911969fffff": 0.0}, vehicles=[], target_s=60.0,
+                      travel_s=_river)
+    assert (result.total_demand, result.share, result.target_s) == (0.0, 1.0, 60.0)
+
+
+@pytest.mark.parametrize(("kw", "field", "message"), [
+    ({"target_s": 0.0}, "target_s", "target_s must be > 0"),
+    ({"max_crow_speed_mps": 0.0}, "max_crow_speed_mps", "max_crow_speed_mps must be > 0"),
+])
+def test_coverage_refusals_say_why(kw: dict[str, float], field: str, message: str) -> None:
+    args: dict[str, object] = {"demand": {"8830911969fffff": 1.0}, "vehicles": [(118.7, 32.0)],
+                               "target_s": 60.0, "travel_s": _river}
+    args.update(kw)
+    with pytest.raises(GeoError) as info:
+        coverage(**args)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_small_targets_and_speeds_are_allowed_and_the_limit_is_inclusive() -> None:
+    cell = h3.latlng_to_cell(32.04, 118.75, 8)
+    lat, lon = h3.cell_to_latlng(cell)
+    unit = (lon + 0.001, lat)  # about 94 m east of the centre
+    metres = haversine_m(*unit, lon, lat)
+    # exactly at the target, and exactly at the crow bound (speed x target = distance)
+    at_target = coverage(demand={cell: 1.0}, vehicles=[unit], target_s=0.5,
+                         travel_s=lambda *_: 0.5, max_crow_speed_mps=metres / 0.5)
+    assert at_target.share == 1.0
+    slow = coverage(demand={cell: 1.0}, vehicles=[unit], target_s=0.5,
+                    travel_s=lambda *_: 0.5, max_crow_speed_mps=0.5)
+    assert slow.share == 0.0  # 0.25 m in the time: pruned
+    mask = reachable_mask(cells=[cell], points=[unit], target_s=0.5, travel_s=lambda *_: 0.5,
+                          max_crow_speed_mps=metres / 0.5)
+    assert mask.tolist() == [[True]]
+
+
+def test_demand_grid_refusal_and_resolution() -> None:
+    with pytest.raises(GeoError) as info:
+        demand_grid(past_calls=[], districts=DISTRICTS, prior_weight=-0.5)
+    assert (info.value.field, info.value.message) == ("prior_weight", "prior_weight must be >= 0")
+    grid = demand_grid(past_calls=[], districts=[("w", WEST)], prior_weight=1.0, resolution=7)
+    assert {h3.get_resolution(c) for c in grid} == {7}

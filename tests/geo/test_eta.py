@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -13,9 +13,11 @@ from dispatch.geo.eta import (
     AREA_TYPES,
     DEFAULT_MIN_SAMPLES,
     HOUR_BANDS,
+    AreaProfile,
     CellScale,
     EtaModel,
     Trip,
+    _by_band,
     band_of_hour,
 )
 
@@ -156,6 +158,8 @@ def test_calibration_needs_a_minimum_sample(n: int, trusted: bool) -> None:
                              seed=5)
     fitted = prior.calibrated(trips)
     assert (fitted.scale(area_type="rural", hour=12) != 1.0) is trusted
+    # exactly min_samples trusts both the band's cell and the area's
+    assert {s.band for s in fitted.scales} == ({"*", "day"} if trusted else set())
 
 
 def test_implausible_trips_are_ignored() -> None:
@@ -192,3 +196,99 @@ def test_max_crow_speed_bounds_every_eta() -> None:
             t = m.travel_s(distance_m=d, area_type=area, hour=rng.randrange(24))
             assert t >= d / vmax - 1e-9
     assert len(HOUR_BANDS) == 5
+
+
+def test_a_speed_per_band_covers_the_day_hour_by_hour() -> None:
+    speeds = dict(zip([name for name, _ in HOUR_BANDS], [1.0, 2.0, 3.0, 4.0, 5.0], strict=True))
+    profile = _by_band(**speeds)
+    assert profile == tuple(speeds[band_of_hour(h)] for h in range(24))
+    assert len(profile) == 24
+
+
+@pytest.mark.parametrize(("circuity", "speeds", "message"), [
+    (0.99, (30.0,) * 24, "circuity is road distance / straight line, so >= 1"),
+    (1.0, (30.0,) * 23, "speed profile needs 24 positive hourly speeds"),
+    (1.0, (30.0,) * 25, "speed profile needs 24 positive hourly speeds"),
+    (1.0, (30.0,) * 23 + (0.0,), "speed profile needs 24 positive hourly speeds"),
+])
+def test_an_area_profile_refuses_what_cannot_be(circuity: float, speeds: tuple[float, ...],
+                                                message: str) -> None:
+    with pytest.raises(GeoError) as info:
+        AreaProfile(circuity=circuity, speed_kmh_by_hour=speeds)
+    assert info.value.message == message
+
+
+def test_the_least_an_area_profile_takes() -> None:
+    profile = AreaProfile(circuity=1.0, speed_kmh_by_hour=(0.1,) * 24)
+    assert profile.circuity == 1.0
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: as ambiguous as no timezone."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize("at", [datetime(2025, 3, 1, 8, 0),  # noqa: DTZ001
+                                datetime(2025, 3, 1, 8, 0, tzinfo=_NoOffset())])
+def test_local_hour_needs_a_known_offset(at: datetime) -> None:
+    with pytest.raises(GeoError) as info:
+        EtaModel().local_hour(at)
+    assert (info.value.field, info.value.message) == ("at", "datetimes must carry a timezone")
+
+
+def test_max_crow_speed_is_the_fastest_profile_hour() -> None:
+    # rural night: 68 km/h over a circuity of 1.25
+    assert EtaModel().max_crow_speed_mps() == pytest.approx(68.0 / 3.6 / 1.25)
+    crawl = AreaProfile(circuity=2.0, speed_kmh_by_hour=(0.72,) * 24)  # 0.1 m/s crow
+    assert EtaModel(urban=crawl, suburban=crawl, rural=crawl).max_crow_speed_mps() == (
+        pytest.approx(0.1))
+
+
+def test_travel_from_zero_distance_and_refused_below() -> None:
+    model = EtaModel()
+    assert model.travel_s(distance_m=0.0, area_type="urban", hour=3) == 0.0
+    half = model.travel_s(distance_m=0.5, area_type="urban", hour=3)
+    assert half == pytest.approx(0.5 * 1.40 / (42.0 / 3.6))  # urban night: 42 km/h
+    with pytest.raises(GeoError) as info:
+        model.travel_s(distance_m=-0.1, area_type="urban", hour=3)
+    assert (info.value.field, info.value.message) == ("distance_m", "distance must be >= 0")
+
+
+@pytest.mark.parametrize("hour", [-1, 24])
+def test_bad_hour_says_why(hour: int) -> None:
+    with pytest.raises(GeoError) as info:
+        band_of_hour(hour)
+    assert (info.value.field, info.value.message) == ("hour", f"hour must be 0-23, got {hour}")
+
+
+def test_calibration_refusals_say_why() -> None:
+    with pytest.raises(GeoError) as info:
+        EtaModel().calibrated([Trip(1000.0, 100.0, "lunar", 3)])
+    assert (info.value.field, info.value.message) == (
+        "area_type", "unknown area type 'lunar' in trip")
+    with pytest.raises(GeoError) as few:
+        EtaModel().calibrated([], min_samples=0)
+    assert (few.value.field, few.value.message) == ("min_samples", "min_samples must be >= 1")
+    assert EtaModel().calibrated([], min_samples=1).scales == ()
+
+
+def test_model_refusals_say_why() -> None:
+    with pytest.raises(GeoError) as unknown:
+        EtaModel(scales=(CellScale("urban", "rush", 1.2, 40),))
+    assert unknown.value.message == "unknown calibration cell urban/rush"
+    with pytest.raises(GeoError) as zero:
+        EtaModel(scales=(CellScale("urban", "*", 0.0, 40),))
+    assert zero.value.message == "calibration scale must be positive"
+    with pytest.raises(GeoError) as area:
+        EtaModel().profile("lunar")
+    assert (area.value.field, area.value.message) == ("area_type", "unknown area type 'lunar'")
+
+
+def test_calibration_keeps_the_profiles_and_the_zone() -> None:
+    crawl = AreaProfile(circuity=2.0, speed_kmh_by_hour=(10.0,) * 24)
+    model = EtaModel(urban=crawl, suburban=crawl, rural=crawl, local_tz=UTC)
+    fitted = model.calibrated([])
+    assert (fitted.urban, fitted.suburban, fitted.rural, fitted.local_tz) == (
+        crawl, crawl, crawl, UTC)

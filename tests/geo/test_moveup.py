@@ -13,7 +13,14 @@ from shapely.geometry import box
 from dispatch.errors import GeoError
 from dispatch.geo.coverage import cell_districts, coverage, demand_grid
 from dispatch.geo.distance import haversine_m
-from dispatch.geo.moveup import AvailableVehicle, Move, Station, recommend_moves
+from dispatch.geo.moveup import (
+    AvailableVehicle,
+    Move,
+    Station,
+    _better,
+    _Choice,
+    recommend_moves,
+)
 
 # Four districts side by side, 0.04 deg (~3.8 km) wide each.
 EDGES = [118.70, 118.74, 118.78, 118.82, 118.86]
@@ -71,7 +78,11 @@ def test_empty_station_is_refilled_from_the_district_with_two() -> None:
     # tie between a and b (same gain): the one with the shorter relocation moves (b is 500 m
     # nearer the middle station)
     assert move.vehicle_id == "b"
-    assert orjson.loads(orjson.dumps(move.to_dict()))["vehicle_id"] == "b"
+    assert orjson.loads(orjson.dumps(move.to_dict())) == {
+        "vehicle_id": "b", "from_station_id": "s_w", "to_station_id": "s_m",
+        "gain_demand": move.gain_demand, "coverage_before": move.coverage_before,
+        "coverage_after": move.coverage_after, "reason": move.reason,
+    }
 
 
 @pytest.mark.parametrize(
@@ -165,3 +176,55 @@ def test_bad_input() -> None:
     assert _moves([], demand) == []
     assert _moves([_at("a", w)], {}) == []
     assert h3.is_valid_cell(next(iter(demand)))
+
+
+def test_refusals_say_why() -> None:
+    w = STATIONS[0]
+    with pytest.raises(GeoError) as info:
+        _moves([_at("a", w), _at("a", w, 0.001)], _demand(dict.fromkeys(NAMES, 1.0)))
+    assert (info.value.field, info.value.message) == ("vehicles", "duplicate vehicle ids")
+    with pytest.raises(GeoError) as negative:
+        _moves([_at("a", w)], _demand(dict.fromkeys(NAMES, 1.0)), max_moves=-1)
+    assert negative.value.message == "max_moves and min_gain_share must be >= 0"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-4])
+def test_thresholds_hold_whatever_the_demand_scale(scale: float) -> None:
+    # a city whose whole demand is below 1 (shares, not counts) keeps the same rules
+    demand = {c: w * scale for c, w in _demand({"w": 0.5, "m": 3.0, "e": 1.0, "x": 1.0}).items()}
+    w, _, e, x = STATIONS
+    fleet = [_at("a", w), _at("c", e), _at("d", x)]
+    assert _moves(fleet, demand, default_threshold=0.8, max_moves=1) == []
+    moved = _moves(fleet, demand, default_threshold=0.0, max_moves=1)
+    assert [(mv.vehicle_id, mv.to_station_id) for mv in moved] == [("a", "s_m")]
+
+
+def _choice(gain: float, relocation_s: float, vehicle: int = 0) -> _Choice:
+    return _Choice(gain=gain, relocation_s=relocation_s, vehicle=vehicle, station=0,
+                   district_share_after=1.0)
+
+
+@pytest.mark.parametrize(("a", "b", "better"), [
+    ((1.5, 600.0), (1.0, 60.0), True),  # more gain wins over a shorter relocation
+    ((1000.001, 600.0), (1000.0, 60.0), True),  # a relative difference of 1e-6 is a gain
+    ((5e-9, 600.0), (0.0, 60.0), True),  # so is an absolute one of 5e-9
+    ((1.0, 60.0), (1.0 + 1e-13, 600.0), True),  # equal gains: the shorter relocation
+    ((1.0, 600.0), (1.0, 60.0), False),
+])
+def test_better_choice(a: tuple[float, float], b: tuple[float, float], better: bool) -> None:
+    assert _better(_choice(*a), _choice(*b, vehicle=1)) is better
+
+
+def test_reasons_exactly() -> None:
+    w, _, e, x = STATIONS
+    demand = _demand(dict.fromkeys(NAMES, 1.0))
+    fleet = [_at("a", w), _at("b", w, 0.005), _at("c", e), _at("d", x)]
+    (move,) = _moves(fleet, demand)
+    assert move.reason == ("covers 30.0 more expected demand within 30 min (74.4% -> 100.0%); "
+                           "relocation 65 min; w keeps 1 vehicle(s)")
+    demand = _demand({"w": 0.5, "m": 3.0, "e": 1.0, "x": 1.0})
+    fleet = [_at("a", w), _at("c", e), _at("d", x)]
+    (own,) = _moves(fleet, demand, district_threshold={"w": 0.0}, default_threshold=0.9,
+                    max_moves=1)
+    assert own.reason == ("covers 75.0 more expected demand within 30 min (44.4% -> 90.7%); "
+                          "relocation 66 min; w keeps 0% coverage, at or above its 0% threshold")

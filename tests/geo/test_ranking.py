@@ -209,3 +209,72 @@ def test_search_radii(start: float, max_: float, expected: list[float]) -> None:
 def test_search_radii_rejects(start: float, max_: float) -> None:
     with pytest.raises(GeoError):
         search_radii_m(start_m=start, max_m=max_)
+
+
+@pytest.mark.parametrize(("start", "max_", "field", "message"), [
+    (0, 100, "start_m", "radii must be finite and start_m > 0"),
+    (float("nan"), 100, "start_m", "radii must be finite and start_m > 0"),
+    (100, float("nan"), "start_m", "radii must be finite and start_m > 0"),
+    (200, 199.9, "max_m", "max_m must be >= start_m"),
+])
+def test_search_radii_refusals_name_the_field(start: float, max_: float, field: str,
+                                              message: str) -> None:
+    with pytest.raises(GeoError) as info:
+        search_radii_m(start_m=start, max_m=max_)
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_search_radii_just_past_a_doubling() -> None:
+    assert search_radii_m(start_m=0.5, max_m=1.0) == [0.5, 1.0]
+    assert search_radii_m(start_m=250.0, max_m=1000.5) == [250.0, 500.0, 1000.0, 1000.5]
+
+
+def test_ranked_to_dict_exactly() -> None:
+    cands = [_unit("a", VehicleKind.ALS, 300.04, crew=2, age=30.0)]
+    (r,) = rank(candidates=cands, lon=0.0, lat=0.0, kinds=(VehicleKind.ALS,),
+                required_capabilities=frozenset(), eta=lambda c: c.lon, now=NOW)
+    assert r.to_dict() == {
+        "vehicle_id": "a",
+        "kind": "als",
+        "distance_m": round(haversine_m(300.04, 0.0, 0.0, 0.0), 1),
+        "eta_s": 300.0,
+        "reasons": list(r.reasons),
+        "stale": False,
+    }
+    assert r.reasons == (f"#1 by ETA 300 s ({r.distance_m / 1000:.1f} km straight line)",
+                         "kind als: preference 1 of 1", "crew 2 >= 2", "position 30 s old")
+
+
+def test_reasons_exactly_for_a_less_preferred_stale_unit() -> None:
+    cands = [_unit("a", VehicleKind.BLS, 300.0, crew=3, caps=frozenset({"ventilator", "ecg12"}),
+                   age=None)]
+    (r,) = rank(candidates=cands, lon=0.0, lat=0.0, kinds=(VehicleKind.ALS, VehicleKind.BLS),
+                required_capabilities=frozenset({"ventilator", "ecg12"}), eta=lambda c: c.lon,
+                now=NOW)
+    assert r.reasons[1:] == ("kind bls: preference 2 of 2 (ranked as if 120 s later)",
+                             "crew 3 >= 2", "has ecg12, ventilator",
+                             "position time unknown: stale, ranked 120 s later")
+
+
+def test_five_units_by_default() -> None:
+    cands = [_unit(f"u{i}", VehicleKind.ALS, float(i)) for i in range(10)]
+    assert _ids(cands) == ["u0", "u1", "u2", "u3", "u4"]
+
+
+@pytest.mark.parametrize(("kw", "field", "message"), [
+    ({"now": datetime(2025, 1, 1)}, "now", "now must carry a timezone"),  # noqa: DTZ001
+    ({"kinds": ()}, "kinds", "at least one vehicle kind is needed"),
+])
+def test_rank_refusals_say_why(kw: dict[str, object], field: str, message: str) -> None:
+    with pytest.raises(GeoError) as info:
+        _ids([_unit("a", VehicleKind.ALS, 1.0)], **kw)
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_a_naive_position_time_is_refused() -> None:
+    naive = Candidate("a", VehicleKind.ALS, 1.0, 0.0, frozenset(),
+                      datetime(2025, 5, 1, 7, 59), 2)  # noqa: DTZ001
+    with pytest.raises(GeoError) as info:
+        _ids([naive])
+    assert (info.value.field, info.value.message) == (
+        "position_at", "position_at must carry a timezone")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import orjson
 import pytest
@@ -201,3 +201,91 @@ def test_plan_is_feasible_and_no_grid_pickup_beats_it(seed: int) -> None:
 def test_booked_later(booked_from: datetime | None, transport_class: str, later: bool) -> None:
     assert booked_later(booked_from=booked_from, transport_class=transport_class, now=T0,
                         lead_s=1800) is later
+
+
+def test_plan_to_dict_exactly() -> None:
+    fleet = [NetVehicle("far", 0.9, 0.0, ()), NetVehicle("near", 0.3, 0.0, ())]
+    plan = _plan(_booking(), fleet)
+    assert plan is not None
+    assert plan.to_dict() == {
+        "call_id": "b1",
+        "vehicle_id": "near",
+        "depart_at": _min(-5).isoformat(),
+        "pickup_at": _min(0).isoformat(),
+        "dropoff_at": _min(15).isoformat(),
+        "deadhead_s": 300.0,
+        "ride_s": 600.0,
+        "reasons": list(plan.reasons),
+        "rejected": [{"vehicle_id": "far",
+                      "reason": "feasible, but a later pickup or more dead-heading"}],
+    }
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+NAIVE = datetime(2025, 6, 2, 9, 0)  # noqa: DTZ001 - the naive case under test
+
+
+@pytest.mark.parametrize(("bad", "field", "message"), [
+    ({"booking": Booking("b", 0, 0, 1, 1, NAIVE, _min(0))}, "window_start",
+     "window_start must carry a timezone"),
+    ({"booking": Booking("b", 0, 0, 1, 1, _min(0), NAIVE.replace(tzinfo=_NoOffset()))},
+     "window_end", "window_end must carry a timezone"),
+    ({"now": NAIVE}, "now", "now must carry a timezone"),
+    ({"booking": Booking("b", 0, 0, 1, 1, _min(10), _min(9))}, "window_end",
+     "window_end is before window_start"),
+    ({"service_s": -0.5}, "service_s", "service_s must be >= 0"),
+])
+def test_bad_input_names_the_field(bad: dict[str, object], field: str, message: str) -> None:
+    args: dict[str, object] = {"booking": _booking(), "fleet": [], "travel_s": _travel,
+                               "service_s": 0.0}
+    args.update(bad)
+    with pytest.raises(GeoError) as info:
+        plan_booking(**args)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_a_zero_length_window_and_no_service_time_are_plannable() -> None:
+    plan = _plan(_booking(10, 10), [NetVehicle("v", 0.0, 0.0, ())], service_s=0.0)
+    assert plan is not None and plan.pickup_at == _min(10) and plan.dropoff_at == _min(20)
+
+
+def test_a_pickup_exactly_at_the_window_end_is_feasible() -> None:
+    v = NetVehicle("v", 1.8, 0.0, ())  # 1800 s = 30 min away
+    plan = _plan(_booking(0, 30), [v], now=T0)
+    assert plan is not None and plan.pickup_at == _min(30)
+    assert plan.reasons == (
+        f"earliest feasible pickup {_min(30).isoformat()} of 1 feasible vehicle(s)",
+        "dead-heading 30 min to the pickup",
+        "free before any booked trip, nothing booked after",
+    )
+
+
+def test_a_job_that_ends_exactly_when_the_next_trip_starts_fits() -> None:
+    # gap 0-15 min, the job takes 15 (5 service + 10 ride)
+    v = NetVehicle("v", 0.0, 0.0, (_trip("t0", -20, 0), _trip("t1", 15, 50)))
+    plan = _plan(_booking(0, 30), [v])
+    assert plan is not None and plan.pickup_at == _min(0) and plan.dropoff_at == _min(15)
+    assert plan.reasons[2] == "after trip t0, before trip t1"
+
+
+def test_a_trip_ending_exactly_now_is_over() -> None:
+    # the trip ends at now, 50 min from the pickup: the vehicle cannot reach it, and the
+    # reason is the distance, not an overlap with a finished trip
+    v = NetVehicle("v", 0.0, 0.0, (_trip("done", -30, 0, end_at=(3.0, 0.0)),))
+    assert _reason(v, _booking(0, 30), now=T0) == (
+        f"cannot reach the pickup by {_min(30).isoformat()}")
+
+
+def test_a_half_known_next_pickup_point_is_not_used() -> None:
+    trip = BookedTrip("n", _min(15), _min(50), 0.0, 0.0, start_lon=5.0, start_lat=None)
+    plan = _plan(_booking(0, 5), [NetVehicle("v", 0.0, 0.0, (trip,))])
+    assert plan is not None and plan.dropoff_at == _min(15)
+
+
+def test_dead_heading_minutes_in_the_reasons() -> None:
+    plan = _plan(_booking(0, 30), [NetVehicle("v", 3.0, 0.0, ())])
+    assert plan is not None and plan.reasons[1] == "dead-heading 50 min to the pickup"

@@ -10,6 +10,7 @@ import pytest
 from dispatch.domain import VehicleKind
 from dispatch.errors import GeoError
 from dispatch.geo.distance import haversine_m
+from dispatch.geo.fusion import rescale_radius
 from dispatch.geo.ranking import Candidate, rank
 from dispatch.geo.uncertainty import (
     EXACT_BELOW_M,
@@ -111,3 +112,111 @@ def test_a_correction_is_news_when_it_moves_the_eta_enough() -> None:
     after = UncertainEta(LON, LAT, 30.0, crow_s)
     assert eta_correction(after, nudge, from_lon=crew[0], from_lat=crew[1],
                           threshold_s=60.0) is None
+
+
+# ---------------------------------------------------------------------------- exact values
+
+# The three rings sit at the Rayleigh quantiles 1/6, 1/2 and 5/6 of a circle whose 68 %
+# radius is R: distance = R * sqrt(ln(1 / (1 - p)) / ln(1 / 0.32)).
+RING_FRACTIONS = [math.sqrt(math.log(1 / (1 - p)) / math.log(1 / 0.32))
+                  for p in (1 / 6, 1 / 2, 5 / 6)]
+
+
+def _bearing_deg(lon: float, lat: float) -> float:
+    """Bearing of a nearby point from (LON, LAT), degrees clockwise from north."""
+    dx = (lon - LON) * math.cos(math.radians(LAT))
+    return math.degrees(math.atan2(dx, lat - LAT)) % 360
+
+
+def test_sample_rings_and_spokes_exactly() -> None:
+    radius = 2_000.0
+    points = sample_points(LON, LAT, radius)
+    for ring, fraction in enumerate(RING_FRACTIONS):
+        spokes = points[ring * 6:(ring + 1) * 6]
+        for spoke, (lon, lat) in enumerate(spokes):
+            assert haversine_m(LON, LAT, lon, lat) == pytest.approx(radius * fraction, rel=1e-4)
+            # every other ring turned half a step (30 degrees)
+            expected = (60 * spoke + (30 if ring % 2 else 0)) % 360
+            assert _bearing_deg(lon, lat) == pytest.approx(expected, abs=0.01)
+
+
+def test_sampling_starts_at_the_exact_threshold() -> None:
+    assert len(sample_points(LON, LAT, EXACT_BELOW_M)) == 18
+    assert sample_points(LON, LAT, 0.0) == [(LON, LAT)]
+    assert UncertainEta(LON, LAT, EXACT_BELOW_M, crow_s).sampled
+    assert not UncertainEta(LON, LAT, math.nextafter(EXACT_BELOW_M, 0), crow_s).sampled
+
+
+def test_samples_near_the_pole_stay_finite() -> None:
+    # cos(90 deg) is ~6e-17: the east-west scale is held at 1e-6 so no point flies off
+    points = sample_points(0.0, 90.0, 100.0)
+    north = points[1]  # ring 0, spoke 1: 60 degrees east of north
+    r = 100.0 / math.sqrt(-2 * math.log(0.32)) * math.sqrt(-2 * math.log(5 / 6))
+    metres_per_deg = math.radians(1.0) * 6_371_008.8
+    assert north[0] == pytest.approx(r * math.sin(math.pi / 3) / (metres_per_deg * 1e-6))
+
+
+def test_bad_radius_names_the_field() -> None:
+    with pytest.raises(GeoError) as info:
+        sample_points(LON, LAT, -0.5)
+    assert (info.value.field, info.value.message) == (
+        "radius_m", "radius_m must be a finite number >= 0")
+
+
+def test_expected_eta_is_the_plain_mean_over_the_points() -> None:
+    where = UncertainEta(LON, LAT, 1_000.0, lambda _a, _b, lon, lat: lat - LAT + 100.0)
+    mean_offset = sum(lat - LAT for _, lat in where.points) / len(where.points)
+    assert where.expected_s(0.0, 0.0) == pytest.approx(100.0 + mean_offset, abs=1e-12)
+    assert where.centre_s(0.0, 0.0) == 100.0
+    assert where.reason() == ("location uncertain (68 % radius 1000 m): ETA is the mean over "
+                              "18 equally likely points of the circle")
+
+
+def test_search_start_is_the_99_percent_radius_or_the_base() -> None:
+    wide = rescale_radius(8_000.0, from_pct=68, to_pct=99)
+    assert search_start_m(8_000.0, base_m=2_000.0) == wide
+    assert search_start_m(8_000.0, base_m=wide + 1) == wide + 1
+    assert search_start_m(0.0, base_m=2_000.0) == 2_000.0
+    assert search_start_m(-5.0, base_m=2_000.0) == 2_000.0
+    # a sub-metre radius still widens a tiny base
+    assert search_start_m(0.5, base_m=0.1) == rescale_radius(0.5, from_pct=68, to_pct=99)
+
+
+@pytest.mark.parametrize(("radius", "size"), [
+    (None, 8),
+    (49.9, 8),
+    (50.0, 16),  # sampled: one more shortlist
+    (2_000.0, 16),
+    (2_000.1, 24),
+    (4_000.0, 24),
+    (6_000.0, 32),  # 1 + 3 = the cap of 4
+    (60_000.0, 32),
+])
+def test_shortlist_steps_at_each_base_search_radius(radius: float | None, size: int) -> None:
+    assert shortlist_size(radius, base=8, base_search_m=2_000.0) == size
+
+
+@pytest.mark.parametrize(("base", "search"), [(0, 2_000.0), (8, 0.0), (8, -1.0)])
+def test_shortlist_needs_a_positive_base(base: int, search: float) -> None:
+    with pytest.raises(GeoError) as info:
+        shortlist_size(100.0, base=base, base_search_m=search)
+    assert (info.value.field, info.value.message) == (
+        "base", "base and base_search_m must be positive")
+    assert shortlist_size(100.0, base=1, base_search_m=2_000.0) == 2
+    assert shortlist_size(100.0, base=1, base_search_m=0.5) == 4
+
+
+def _fixed(seconds: float) -> UncertainEta:
+    return UncertainEta(LON, LAT, 0.0, lambda *_: seconds)
+
+
+@pytest.mark.parametrize(("before", "after", "change"), [
+    (300.0, 360.0, None),  # exactly the threshold: not news
+    (300.44, 360.77, {"eta_before_s": 300.4, "eta_after_s": 360.8, "eta_change_s": 60.3}),
+    (300.44, 240.11, {"eta_before_s": 300.4, "eta_after_s": 240.1, "eta_change_s": -60.3}),
+    (300.0, 240.0, None),
+])
+def test_a_correction_is_news_above_the_threshold_either_way(
+        before: float, after: float, change: dict[str, float] | None) -> None:
+    assert eta_correction(_fixed(before), _fixed(after), from_lon=LON, from_lat=LAT,
+                          threshold_s=60.0) == change

@@ -62,6 +62,15 @@ MERGE: list[tuple[str, list[dict[str, Any]], str, Any]] = [
      "stroke.facial_droop", True),
     ("stroke BE-FAST arm", [{"type": "stroke", "befast": {"arm": False}}],
      "stroke.arm_weakness", False),
+    ("stroke BE-FAST speech", [{"type": "stroke", "befast": {"speech": True}}],
+     "stroke.speech_difficulty", True),
+    ("stroke BE-FAST balance", [{"type": "stroke", "befast": {"balance": True}}],
+     "stroke.balance_loss", True),
+    ("stroke BE-FAST eyes", [{"type": "stroke", "befast": {"eyes": False}}],
+     "stroke.vision_loss", False),
+    ("stroke RACE", [{"type": "stroke", "race": 6}], "stroke.race", 6),
+    ("ECG image", [{"type": "ecg", "rhythm": "sinus", "image_ref": "ecg/7.png"}],
+     "ecg.image_ref", "ecg/7.png"),
     ("stroke last known well", [{"type": "stroke", "lams": 2,
                                  "last_known_well": "2025-03-01T05:10:00+00:00"}],
      "last_known_well", datetime(2025, 3, 1, 5, 10, tzinfo=UTC)),
@@ -75,6 +84,14 @@ MERGE: list[tuple[str, list[dict[str, Any]], str, Any]] = [
      frozenset({Injury.PELVIC_FRACTURE})),
     ("limb amputation read as proximal", [injuries(("upper_limb", "amputation"))], "injuries",
      frozenset({Injury.AMPUTATION_PROXIMAL})),
+    ("open pelvic fracture", [injuries(("pelvis", "open_fracture"))], "injuries",
+     frozenset({Injury.PELVIC_FRACTURE})),
+    ("leg amputation read as proximal", [injuries(("lower_limb", "amputation"))], "injuries",
+     frozenset({Injury.AMPUTATION_PROXIMAL})),
+    ("burn with trauma", [injuries(("chest", "burn"))], "injuries",
+     frozenset({Injury.BURN_WITH_TRAUMA})),
+    ("a deformed limb counts as a fracture", [injuries(("upper_limb", "deformity"))],
+     "injuries", frozenset({Injury.SINGLE_FRACTURE})),
     ("haemorrhage needs a tourniquet", [injuries(("lower_limb", "haemorrhage"))], "injuries",
      frozenset({Injury.BLEEDING_NEEDS_TOURNIQUET})),
     ("one fracture", [injuries(("lower_limb", "suspected_fracture"))], "injuries",
@@ -138,6 +155,11 @@ def test_fold_in_any_order_is_merge_findings(case: str, frames: list[dict[str, A
         assert (fold.count, fold.max_id) == (len(frames), 100), case
 
 
+def test_an_empty_fold_holds_nothing() -> None:
+    fold = FindingsFold()
+    assert (fold.count, fold.max_id, fold.findings()) == (0, 0, None)
+
+
 def test_fold_same_time_frames_go_by_row_id() -> None:
     fold = FindingsFold()
     fold.add((T0, 7), vitals(hr=100))
@@ -168,6 +190,9 @@ CONDITIONS: list[tuple[list[dict[str, Any]], list[str]]] = [
     ([{"type": "ecg", "rhythm": "vt"}], []),  # VT is arrest only when the crew says so
     ([{"type": "ecg", "rhythm": "vf"}, {"type": "ecg", "rhythm": "sinus", "stemi": True},
       {"type": "ecg", "rhythm": "sinus", "stemi": True}], ["cardiac_arrest", "stemi"]),
+    # other frames first do not end the search; a second arrest rhythm adds nothing
+    ([vitals(hr=0), {"type": "ecg", "rhythm": "asystole"}, {"type": "ecg", "rhythm": "vf"}],
+     ["cardiac_arrest"]),
 ]
 
 
@@ -199,6 +224,8 @@ DECIDE: list[tuple[str, RetriagePolicy, dict[str, Any] | None, datetime, bool, b
      False, True),
     ("AVPU changes: at once", RetriagePolicy(last_run=T0, avpu="A"), vitals(avpu="V"), SOON,
      True, False),
+    ("GCS and AVPU both change: at once", RetriagePolicy(last_run=T0, gcs=15, avpu="A"),
+     vitals(gcs=9, avpu="P"), SOON, True, False),
     ("vitals without consciousness keep GCS", RetriagePolicy(last_run=T0, gcs=15),
      vitals(hr=130), SOON, False, True),
 ]

@@ -406,3 +406,174 @@ def test_a_cancelled_call_is_withdrawn_from_the_centre_once() -> None:
 def test_withdrawal_refused(events: list[Event], error: type[Exception]) -> None:
     with pytest.raises(error):
         run(events)
+
+
+# ---------------------------------------------------------------------------- boundaries
+
+
+def test_the_clock_skew_limit_is_inclusive() -> None:
+    # now is T0 + 1 min in run(); MAX_CLOCK_SKEW is 5 min
+    state, _ = run([ALERT, Arrive(by=CREW, at=T0 + timedelta(minutes=6))])
+    assert state.arrived_at == T0 + timedelta(minutes=6)
+    with pytest.raises(BadTimestamp) as info:
+        run([ALERT, Arrive(by=CREW, at=T0 + timedelta(minutes=6, microseconds=1))])
+    assert info.value.field == "at"
+    assert info.value.message == (
+        "event time 2025-03-01T02:06:00.000001+00:00 is ahead of the server clock")
+
+
+ERROR_FIELDS: list[tuple[list[Event], Event, str, str]] = [
+    ([], ACK, "type", "Acknowledge in phase none: only an alerted, incoming patient can be "
+     "acknowledged"),
+    ([ALERT], Acknowledge(by=CREW), "type", "a crew may not send Acknowledge"),
+    ([ALERT], Acknowledge(by=OTHER_ED), "call_id",
+     "hospital H-ZHONGDA acts on a handover to H-GULOU"),
+    ([ALERT], Arrive(by=CREW, at=datetime(2025, 3, 1, 2, 0)),  # noqa: DTZ001
+     "at", "event time must carry a timezone"),
+    ([ALERT, ARRIVE, DONE], ALERT, "type",
+     "Alert in phase handed_over: the patient has already handed over"),
+    ([ALERT, REROUTE], ARRIVE, "type",
+     "Arrive in phase rerouted: the patient was re-routed to H-ZHONGDA"),
+    ([ALERT, Withdraw(by=DISPATCHER)], ARRIVE, "type",
+     "Arrive in phase cancelled: the call was cancelled"),
+    ([ALERT, ARRIVE], Withdraw(by=DISPATCHER), "type",
+     "Withdraw in phase arrived: only an incoming patient's alert can be withdrawn"),
+    ([ALERT], Reroute(to_hospital_id="H-GULOU", by=DISPATCHER), "type",
+     "Reroute in phase alerted: cannot re-route a patient to the same centre"),
+    ([ALERT, REROUTE], Reroute(to_hospital_id="H-JIANGNING", by=DISPATCHER), "type",
+     "Reroute in phase rerouted: only an incoming patient can be re-routed"),
+    ([ALERT, ACK], DONE, "type", "CompleteHandover in phase acknowledged: the patient has "
+     "not arrived yet"),
+    ([], ActivateTeam(team=Team.CATH_LAB, by=ED), "type", "ActivateTeam in phase none: teams "
+     "are activated for an incoming or arrived patient"),
+]
+
+
+@pytest.mark.parametrize(("before", "event", "field", "message"), ERROR_FIELDS)
+def test_refusals_name_the_field_and_say_why(
+    before: list[Event], event: Event, field: str, message: str
+) -> None:
+    state, _ = run(before)
+    with pytest.raises(HandoverError) as info:
+        apply(state, event, now=T0 + timedelta(minutes=len(before)))
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_naive_now_names_the_field() -> None:
+    with pytest.raises(BadTimestamp) as info:
+        apply(HandoverState(call_id=CALL, hospital_id="H-GULOU"), ALERT,
+              now=T0.replace(tzinfo=None))
+    assert (info.value.field, info.value.message) == ("now", "now must carry a timezone")
+
+
+ALLOWED_ROLES: list[tuple[str, list[Event], Event, Phase]] = [
+    ("admin alerts", [], Alert(by=Actor(role=Role.ADMIN, id="root")), Phase.ALERTED),
+    ("admin re-routes", [ALERT],
+     Reroute(to_hospital_id="H-X", by=Actor(role=Role.ADMIN, id="root")), Phase.REROUTED),
+    ("crew re-routes", [ALERT], Reroute(to_hospital_id="H-X", by=CREW), Phase.REROUTED),
+    ("admin withdraws", [ALERT], Withdraw(by=Actor(role=Role.ADMIN, id="root")),
+     Phase.CANCELLED),
+    ("dispatcher asks for a team", [ALERT],
+     ActivateTeam(team=Team.NEONATAL, by=DISPATCHER), Phase.ALERTED),
+    ("crew completes", [ALERT, ARRIVE], CompleteHandover(by=CREW), Phase.HANDED_OVER),
+    ("withdrawn while alerted", [ALERT], Withdraw(by=DISPATCHER), Phase.CANCELLED),
+]
+
+
+@pytest.mark.parametrize(("why", "before", "event", "phase"), ALLOWED_ROLES)
+def test_roles_allowed_to_send(why: str, before: list[Event], event: Event, phase: Phase) -> None:
+    state, _ = run([*before, event])
+    assert state.phase is phase, why
+
+
+def test_a_re_routed_patient_cannot_be_re_routed_again_from_here() -> None:
+    state, _ = run([ALERT, REROUTE])
+    with pytest.raises(IllegalTransition):
+        apply(state, Reroute(to_hospital_id="H-JIANGNING", by=DISPATCHER), now=T0)
+    assert apply(state, REROUTE, now=T0) == (state, ())
+
+
+def test_team_records_carry_when_and_who() -> None:
+    request = ActivateTeam(team=Team.STROKE_TEAM, by=CREW)
+    other = ActivateTeam(team=Team.CATH_LAB, by=CREW)
+    confirm = ActivateTeam(team=Team.STROKE_TEAM, by=ED)
+    state, steps = run([ALERT, request, other, confirm])
+    asked, confirmed = steps[1][0], steps[3][-1]
+    assert asked == RecordEvent(
+        kind=EventKind.TEAM_ACTIVATED,
+        occurred_at=T0 + timedelta(minutes=1),
+        data={
+            "hospital_id": "H-GULOU",
+            "by": {"role": "crew", "id": "V-101"},
+            "team": "stroke_team",
+            "activated_at": (T0 + timedelta(minutes=1)).isoformat(),
+            "requested_by": {"role": "crew", "id": "V-101"},
+            "acknowledged_at": None,
+        },
+    )
+    assert isinstance(confirmed, RecordEvent)
+    assert confirmed.occurred_at == T0 + timedelta(minutes=3)
+    assert confirmed.data["by"] == {"role": "hospital", "id": "H-GULOU"}
+    assert confirmed.data["activated_at"] == (T0 + timedelta(minutes=1)).isoformat()
+    # confirming one team leaves the other crew request waiting, in its place
+    assert [(t.team, t.acknowledged_at) for t in state.teams] == [
+        (Team.STROKE_TEAM, T0 + timedelta(minutes=3)),
+        (Team.CATH_LAB, None),
+    ]
+    assert state.team(Team.TRAUMA_TEAM) is None
+
+
+def test_arrival_records_the_lead_time_and_who_declared_it() -> None:
+    _, steps = run([ALERT, ACK, Arrive(by=ED)])
+    assert steps[-1] == (RecordEvent(
+        kind=EventKind.AT_DESTINATION,
+        occurred_at=T0 + timedelta(minutes=2),
+        data={"hospital_id": "H-GULOU", "by": {"role": "hospital", "id": "H-GULOU"},
+              "lead_time_s": 120.0},
+    ),)
+
+
+def test_to_dict_is_the_stored_form() -> None:
+    state, _ = run([ALERT, ActivateTeam(team=Team.CATH_LAB, by=ED), ARRIVE, DONE])
+    minute = [(T0 + timedelta(minutes=i)).isoformat() for i in range(4)]
+    assert state.to_dict() == {
+        "call_id": str(CALL),
+        "hospital_id": "H-GULOU",
+        "phase": "handed_over",
+        "alerted_at": minute[0],
+        "acknowledged_at": minute[1],
+        "arrived_at": minute[2],
+        "handed_over_at": minute[3],
+        "rerouted_at": None,
+        "rerouted_to": None,
+        "teams": [{"team": "cath_lab", "activated_at": minute[1],
+                   "by": {"role": "hospital", "id": "H-GULOU"}, "acknowledged_at": minute[1]}],
+        "lead_time_s": 120.0,
+    }
+    rerouted = run([ALERT, REROUTE])[0].to_dict()
+    assert (rerouted["rerouted_at"], rerouted["rerouted_to"]) == (minute[1], "H-ZHONGDA")
+
+
+def test_a_stored_state_without_optional_keys_loads() -> None:
+    stored = {"call_id": str(CALL), "hospital_id": "H-GULOU", "phase": "alerted",
+              "alerted_at": T0.isoformat()}
+    assert HandoverState.from_dict(stored) == HandoverState(
+        call_id=CALL, hospital_id="H-GULOU", phase=Phase.ALERTED, alerted_at=T0)
+
+
+def test_a_stored_team_without_its_activation_time_is_refused() -> None:
+    stored = run([ALERT, ActivateTeam(team=Team.CATH_LAB, by=ED)])[0].to_dict()
+    stored["teams"][0]["activated_at"] = None
+    with pytest.raises(HandoverError) as info:
+        HandoverState.from_dict(stored)
+    assert info.value.message == "missing timestamp in a stored handover state"
+
+
+def test_every_record_carries_the_event_time() -> None:
+    state, steps = run([ALERT, ACK, ARRIVE, DONE])
+    at = [T0 + timedelta(minutes=i) for i in range(4)]
+    assert [e.occurred_at for step in steps for e in step if isinstance(e, RecordEvent)] == at
+    _, by_team = run([ALERT, ActivateTeam(team=Team.CATH_LAB, by=ED)])
+    assert [e.occurred_at for e in by_team[-1] if isinstance(e, RecordEvent)] == [at[1], at[1]]
+    _, unannounced = run([ARRIVE])
+    assert unannounced[0][0] == GrantAccess(hospital_id="H-GULOU")

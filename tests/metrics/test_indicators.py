@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from dispatch.errors import InvalidInput
-from dispatch.metrics.indicators import aggregate, percentile_cont, to_csv
+from dispatch.metrics.indicators import (
+    DIMENSIONS,
+    IndicatorRow,
+    IntervalStats,
+    Rate,
+    aggregate,
+    dimension_value,
+    group_sort_key,
+    percentile_cont,
+    row_to_dict,
+    to_csv,
+    validate_by,
+)
 from dispatch.metrics.intervals import IndicatorConfig, measure_call
 from tests.metrics.metrics_cases import BASE, CASES, call_row, timeline
 
@@ -138,3 +151,93 @@ def test_csv_has_one_line_per_group_with_rates_as_fractions() -> None:
     assert first["pickup_on_time_rate"] == ""
     assert first["response_s_within_480"] == "0.0"
     assert to_csv([]) == ""
+
+
+def _hand_row(key: tuple[tuple[str, str | None], ...], *, n: int) -> IndicatorRow:
+    stats = IntervalStats(n=n, p50=90.0 if n else None, p90=170.0 if n else None,
+                          p95=185.5 if n else None, within=((60.0, 1 if n else 0),))
+    return IndicatorRow(key=key, calls=5, cancelled=2, clock_repairs=1,
+                        rates={"departed_in_time": Rate(numerator=3, denominator=4)},
+                        intervals={"turnout_s": stats})
+
+
+def test_row_to_dict_exactly() -> None:
+    assert row_to_dict(row=_hand_row((("district", "D1"), ("acuity", "2")), n=4)) == {
+        "district": "D1", "acuity": "2",
+        "calls": 5, "cancelled": 2, "clock_repairs": 1,
+        "departed_in_time_num": 3, "departed_in_time_den": 4, "departed_in_time_rate": 0.75,
+        "turnout_s_n": 4, "turnout_s_p50": 90.0, "turnout_s_p90": 170.0, "turnout_s_p95": 185.5,
+        "turnout_s_within_60": 0.25,
+    }
+    empty = row_to_dict(row=_hand_row((), n=0))
+    assert (empty["turnout_s_n"], empty["turnout_s_within_60"]) == (0, None)
+    assert Rate(numerator=0, denominator=0).value is None
+
+
+def test_csv_exactly_with_columns_from_every_row() -> None:
+    first = _hand_row((("station", "S1"),), n=4)
+    second = _hand_row((("station", None),), n=0)
+    assert to_csv([first, second]) == (
+        "station,calls,cancelled,clock_repairs,departed_in_time_num,departed_in_time_den,"
+        "departed_in_time_rate,turnout_s_n,turnout_s_p50,turnout_s_p90,turnout_s_p95,"
+        "turnout_s_within_60\n"
+        "S1,5,2,1,3,4,0.75,4,90.0,170.0,185.5,0.25\n"
+        ",5,2,1,3,4,0.75,0,,,,\n"
+    )
+    # a column only a later row has is added, and left empty in the rows without it
+    total = _hand_row((), n=0)
+    lines = to_csv([total, first]).splitlines()
+    assert lines[0].endswith(",station") and lines[1].endswith(",")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("full_chest_pain", {"hour": "2025-03-01T08", "day": "2025-03-01", "month": "2025-03",
+                         "district": "full_chest_pain", "station": "S1", "vehicle": "V1",
+                         "acuity": "2", "transport_class": "emergency",
+                         "pathway": "chest_pain"}),
+    ("booking_on_time", {"hour": "2025-03-01T08", "day": "2025-03-01", "month": "2025-03",
+                         "district": "booking_on_time", "station": "S1", "vehicle": "V1",
+                         "acuity": "4", "transport_class": "non_emergency", "pathway": None}),
+    ("cancelled_before_dispatch", {"hour": "2025-03-01T08", "day": "2025-03-01",
+                                   "month": "2025-03", "district": "cancelled_before_dispatch",
+                                   "station": None, "vehicle": None, "acuity": "2",
+                                   "transport_class": "emergency", "pathway": None}),
+])
+def test_every_dimension_value(name: str, expected: dict[str, str | None]) -> None:
+    (m,) = _measures([name])
+    assert {d: dimension_value(dimension=d, measures=m, config=CONFIG)
+            for d in DIMENSIONS} == expected
+
+
+def test_an_unknown_dimension_names_the_field() -> None:
+    (m,) = _measures(["full_chest_pain"])
+    with pytest.raises(InvalidInput) as info:
+        dimension_value(dimension="shift", measures=m, config=CONFIG)
+    assert (info.value.field, info.value.message) == ("by", "unknown grouping dimension 'shift'")
+
+
+@pytest.mark.parametrize(("by", "message"), [
+    (["shift", "hour", "crew"], "unknown grouping dimension(s) ['shift', 'crew']"),
+    (["district", "district"], "a grouping dimension is repeated"),
+])
+def test_bad_grouping_says_why(by: list[str], message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate_by(by=by)
+    assert (info.value.field, info.value.message) == ("by", message)
+
+
+def test_groups_sort_by_value_with_the_unknown_last() -> None:
+    assert group_sort_key((("station", "S2"), ("vehicle", None))) == ((False, "S2"), (True, ""))
+    s1, s2 = _measures(["full_chest_pain", "several_vehicles"])
+    report = aggregate(measures=[s2, s1], by=["station"], config=CONFIG, start=BASE, end=BASE)
+    assert [r.key for r in report.rows] == [(("station", "S1"),), (("station", "S2"),)]
+    assert report.by == ("station",)
+
+
+def test_a_value_exactly_at_a_target_is_within_it_and_repairs_add_up() -> None:
+    (m,) = _measures(["full_chest_pain"])
+    at_target = replace(m, turnout_s=60.0, clock_repairs=2)
+    report = aggregate(measures=[at_target, replace(m, clock_repairs=1)], by=[], config=CONFIG,
+                       start=BASE, end=BASE)
+    assert report.total.intervals["turnout_s"].within == ((60.0, 1),)  # 60 and 90
+    assert report.total.clock_repairs == 3
