@@ -1,6 +1,6 @@
 // The dispatcher console: call taking driven by the triage protocol, the live queue,
 // the selected call's location and recommended vehicles, the fleet, and alerts.
-import { apply, bilingual, code, lang, langSwitch, t } from "./i18n.js";
+import { apply, code, lang, langSwitch, reasonText, t } from "./i18n.js";
 import { STATUS_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live } from "./live.js";
 import { DispatchMap } from "./map.js";
@@ -231,7 +231,7 @@ async function renderDetail() {
         + " m" : "—"} (${loc?.method || "—"}) · ${t("destination")}: ${hospital?.name
         || call.destination_id || t("none")}`),
     el("ul", { className: "reasons" }, ...(call.triage?.reasons || []).map((r) =>
-      el("li", { textContent: bilingual(r.text) }))),
+      el("li", { textContent: reasonText(r) }))),
   ];
   if (call.assignments?.length) {
     body.push(el("h3", { textContent: t("assigned") }), el("ul", { id: "assigned" },
