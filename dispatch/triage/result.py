@@ -16,7 +16,7 @@ class Reason:
     rule_id: str
     source: str
     text: str
-    text_zh: str = ""
+    text_zh: str
 
     def to_dict(self) -> dict[str, str]:
         """JSON-safe form: both languages, and `text` (English) as before."""
