@@ -189,9 +189,10 @@ def _relax(needs: frozenset[str], *, protocol: Protocol) -> frozenset[str] | Non
     return None
 
 
-def _reason(rule_id: str, text: str, *, source_key: str, protocol: Protocol) -> Reason:
-    """A destination reason citing a protocol source."""
-    return Reason(rule_id=rule_id, source=protocol.cite(source_key), text=text)
+def _reason(rule_id: str, text: str, text_zh: str, *, source_key: str,
+            protocol: Protocol) -> Reason:
+    """A destination reason citing a protocol source, in English and zh-CN."""
+    return Reason(rule_id=rule_id, source=protocol.cite(source_key), text=text, text_zh=text_zh)
 
 
 def _lvo(
@@ -214,10 +215,12 @@ def _lvo(
             f"Suspected LVO: thrombectomy centre {ect.hospital_id}, {extra:.0f} s beyond the "
             f"nearest thrombolysis centre (bypass limit {bypass_limit_s:.0f} s)"
         )
+        text_zh = (f"疑似大血管闭塞：送取栓中心 {ect.hospital_id}，比最近的溶栓中心多 "
+                   f"{extra:.0f} 秒（绕行上限 {bypass_limit_s:.0f} 秒）")
         return (
             ect,
             others | {"thrombectomy"},
-            [_reason("DEST-LVO-BYPASS", text, source_key=src, protocol=protocol)],
+            [_reason("DEST-LVO-BYPASS", text, text_zh, source_key=src, protocol=protocol)],
             [],
         )
     text = (
@@ -225,11 +228,14 @@ def _lvo(
         f"further than thrombolysis centre {lysis.hospital_id} (limit {bypass_limit_s:.0f} s): "
         "nearest thrombolysis centre"
     )
+    text_zh = (f"疑似大血管闭塞：取栓中心 {ect.hospital_id} 比溶栓中心 {lysis.hospital_id} 远 "
+               f"{ect.eta_s - lysis.eta_s:.0f} 秒（上限 {bypass_limit_s:.0f} 秒）："
+               "送最近的溶栓中心")
     warning = f"LVO taken to a thrombolysis centre: arrange onward transfer to {ect.hospital_id}"
     return (
         lysis,
         others | {Need.THROMBOLYSIS},
-        [_reason("DEST-LVO-NEAREST-LYSIS", text, source_key=src, protocol=protocol)],
+        [_reason("DEST-LVO-NEAREST-LYSIS", text, text_zh, source_key=src, protocol=protocol)],
         [warning],
     )
 
@@ -249,7 +255,10 @@ def _capacity_reasons(
     capacity = protocol.destination["capacity"]
     text = (f"ED at capacity at nearer {', '.join(full)}: {chosen.hospital_id} preferred "
             f"(a full ED counts {capacity['ed_full_penalty_s']} s further)")
-    return [_reason("DEST-ED-CAPACITY", text, source_key=capacity["source"], protocol=protocol)]
+    text_zh = (f"较近的 {'、'.join(full)} 急诊已满：优先 {chosen.hospital_id}"
+               f"（急诊满员按远 {capacity['ed_full_penalty_s']} 秒计）")
+    return [_reason("DEST-ED-CAPACITY", text, text_zh, source_key=capacity["source"],
+                    protocol=protocol)]
 
 
 def _time_warnings(
@@ -275,9 +284,9 @@ def _time_warnings(
         projected_min = (device - fmc).total_seconds() / 60.0
         target = stemi["fmc_to_device_target_min"]
         text = f"Projected FMC-to-device {projected_min:.0f} min (target {target} min)"
-        reasons.append(
-            _reason("DEST-STEMI-FMC", text, source_key=stemi["source"], protocol=protocol)
-        )
+        text_zh = f"预计首次医疗接触至开通血管 {projected_min:.0f} 分钟（目标 {target} 分钟）"
+        reasons.append(_reason("DEST-STEMI-FMC", text, text_zh, source_key=stemi["source"],
+                               protocol=protocol))
         if projected_min > target:
             warnings.append(
                 f"FMC-to-device target of {target} min cannot be met "
@@ -313,6 +322,7 @@ def choose_destination(
                 _reason(
                     "DEST-BOOKED",
                     "Non-emergency transport: destination is the booking's",
+                    "非急救转运：目的地按预约",
                     source_key="PLANS_2023",
                     protocol=protocol,
                 ),
@@ -339,7 +349,8 @@ def choose_destination(
         )
         reasons.append(
             _reason(
-                "DEST-FALLBACK", fallback["text"], source_key=fallback["source"], protocol=protocol
+                "DEST-FALLBACK", fallback["text"], fallback["text_zh"],
+                source_key=fallback["source"], protocol=protocol
             )
         )
         met = frozenset(relaxed - {Need.ED})
@@ -355,9 +366,10 @@ def choose_destination(
         warnings.append("every hospital is on diversion: nearest hospital chosen regardless")
     met = frozenset(met | {Need.ED})
     text = f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {sorted(met)}"
-    reasons.append(
-        _reason("DEST-NEAREST-CAPABLE", text, source_key="PLANS_2023", protocol=protocol)
-    )
+    text_zh = (f"{chosen.hospital_id}：满足 {sorted(met)} 且预计到达最近"
+               f"（{chosen.eta_s:.0f} 秒）")
+    reasons.append(_reason("DEST-NEAREST-CAPABLE", text, text_zh, source_key="PLANS_2023",
+                           protocol=protocol))
     reasons += _capacity_reasons(options=options, chosen=chosen, met=met, protocol=protocol)
     if chosen.ed_full:
         warnings.append(f"{chosen.hospital_id} ED at capacity: expect a handover delay")

@@ -48,6 +48,7 @@ from dispatch.triage.keywords import (
 from dispatch.triage.protocol import Protocol, Rule, load_protocol
 from dispatch.triage.result import Reason, TriageResult
 from dispatch.triage.textnums import read_card_numbers, read_numbers
+from dispatch.triage.wording import input_zh, question_zh, value_zh
 
 # trauma_1 (level 1 centre) satisfies trauma_2 (level <= 2): keep only the stricter need
 SUBSUMES = {"trauma_1": "trauma_2"}
@@ -167,17 +168,24 @@ def _pathway(*, hits: list[_Hit], protocol: Protocol) -> Pathway | None:
     return min(ranked)[2] if ranked else None
 
 
-def _reason(hit: _Hit) -> Reason:
+def _reason(hit: _Hit, protocol: Protocol) -> Reason:
     """A fired rule's reason, or an assumed rule's with what it assumed."""
     if not hit.assumed:
         return _as_reason(hit.rule)
     # an assumption with no call-taker question behind it waits for the crew's findings
-    lacking = (f"missing: {', '.join(hit.missing)}" if hit.missing
-               else "until the crew's findings confirm or rule it out")
+    if hit.missing:
+        card = next((protocol.cards[c] for c in protocol.card_rules
+                     if hit.rule in protocol.card_rules[c]), None)
+        lacking = f"missing: {', '.join(hit.missing)}"
+        lacking_zh = "缺少：" + "、".join(input_zh(m, card=card) for m in hit.missing)
+    else:
+        lacking = "until the crew's findings confirm or rule it out"
+        lacking_zh = "待出车组的检查结果确认或排除"
     return Reason(
         rule_id=hit.rule.id,
         source=hit.rule.source,
         text=f"Assumed ({lacking}): {hit.rule.text}",
+        text_zh=f"推定（{lacking_zh}）：{hit.rule.text_zh}",
     )
 
 
@@ -209,26 +217,35 @@ def _text_cards(
     for t in found:
         if t.card not in active:
             continue
+        card = protocol.cards[t.card]
         if t.question is None:
             if reading is None and t.card not in shown:
                 shown.add(t.card)
                 reasons.append(Reason(rule_id=t.source_id, source=protocol.keyword_source,
                                       text=f"complaint text '{t.phrase}' (no card taken) -> "
-                                           f"the rules of card {t.card} "
-                                           f"({protocol.cards[t.card].title_en})"))
+                                           f"the rules of card {t.card} ({card.title_en})",
+                                      text_zh=f"主诉文字“{t.phrase}”（未选卡）→ 采用"
+                                              f"{card.title_zh}卡（{t.card}）的规则"))
             continue
         name = CARD_ANSWER_PREFIX + t.question
+        asked_zh = f"“{question_zh(card, t.question)}”"
         if facts.get(name) is None:
             facts[name] = t.value
+            said = value_zh(t.value, card=card, question=t.question)
             reasons.append(Reason(rule_id=t.source_id, source=protocol.keyword_source,
                                   text=f"complaint text '{t.phrase}' -> {t.card}.{t.question}"
-                                       f" = {t.value} (not answered)"))
+                                       f" = {t.value} (not answered)",
+                                  text_zh=f"主诉文字“{t.phrase}”→ {asked_zh}：{said}（未回答）"))
         elif name in answered and facts[name] != t.value:
+            said = value_zh(t.value, card=card, question=t.question)
+            given = value_zh(facts[name], card=card, question=t.question)
             reasons.append(Reason(rule_id=f"XCHECK-{t.source_id}", source=protocol.keyword_source,
                                   text=f"complaint text '{t.phrase}' suggests {t.card}."
                                        f"{t.question} = {t.value} but the card's answer is "
                                        f"{facts[name]}: the card's answer stands; confirm "
-                                       "with the caller"))
+                                       "with the caller",
+                                  text_zh=f"主诉文字“{t.phrase}”提示{asked_zh}：{said}，但卡的"
+                                          f"回答是{given}：以卡的回答为准，请与呼救者核实"))
     return active, facts, reasons
 
 
@@ -243,6 +260,7 @@ def _text_reasons(
             rule_id=rid,
             source=protocol.keyword_source,
             text=f"complaint text '{phrase}' -> {fact} = {value} (not answered)",
+            text_zh=f"主诉文字“{phrase}”→ {input_zh(fact)}：{value_zh(value)}（未回答）",
         )
         for fact, (value, phrase, rid) in text.filled.items()
     ]
@@ -253,6 +271,10 @@ def _text_reasons(
             text=(
                 f"complaint text '{phrase}' suggests {fact} = {text_value} but the answer is "
                 f"{answer_value}: the structured answer stands; confirm with the caller"
+            ),
+            text_zh=(
+                f"主诉文字“{phrase}”提示{input_zh(fact)}：{value_zh(text_value)}，但回答是"
+                f"{value_zh(answer_value)}：以结构化回答为准，请与呼救者核实"
             ),
         )
         for fact, answer_value, text_value, phrase, rid in text.conflicts
@@ -289,17 +311,23 @@ def _card_answers(
     reasons: list[Reason] = []
     for name, (value, qid) in reading.fills.items():
         asked = "the card" if qid == CARD_FACT else f"question {qid}"
+        asked_zh = "本卡" if qid == CARD_FACT else f"问题“{question_zh(card, qid)}”"
         rid = f"CARD-{card.id}" + ("" if qid == CARD_FACT else f".{qid}")
         if given[name] is None:
             update[name] = value
             reasons.append(Reason(rule_id=rid, source=source, text=(
                 f"card {card.id} ({card.title_en}) {asked} -> {name} = {_shown(value)} "
-                "(not answered)")))
+                "(not answered)"), text_zh=(
+                f"{card.title_zh}卡（{card.id}）{asked_zh} → {input_zh(name)}："
+                f"{value_zh(_shown(value))}（未回答）")))
         elif given[name] != value:
             reasons.append(Reason(rule_id=f"XCHECK-{rid}", source=source, text=(
                 f"card {card.id} {asked} suggests {name} = {_shown(value)} but the answer "
                 f"is {_shown(given[name])}: the structured answer stands; confirm with the "
-                "caller")))
+                "caller"), text_zh=(
+                f"{card.title_zh}卡（{card.id}）{asked_zh}提示{input_zh(name)}："
+                f"{value_zh(_shown(value))}，但回答是{value_zh(_shown(given[name]))}："
+                "以结构化回答为准，请与呼救者核实")))
     if update:
         answers = Answers.model_validate({**given, **update})
     return answers, reasons
@@ -318,7 +346,8 @@ def _card_vitals(
     """Measurements the caller read out on the card that the crew has not measured."""
     if reading is None:
         return {}, []
-    source = protocol.cite(protocol.cards[reading.card].source)
+    card = protocol.cards[reading.card]
+    source = protocol.cite(card.source)
     vitals: dict[str, Any] = {}
     reasons: list[Reason] = []
     for name, (value, qid) in reading.vitals.items():
@@ -328,7 +357,9 @@ def _card_vitals(
         reasons.append(Reason(
             rule_id=f"CARD-{reading.card}.{qid}", source=source,
             text=f"card {reading.card} question {qid} -> {name} = {value} "
-                 "(not measured by a crew)"))
+                 "(not measured by a crew)",
+            text_zh=f"{card.title_zh}卡（{card.id}）问题“{question_zh(card, qid)}”"
+                    f" → {input_zh(name)}：{value}（出车组未测量）"))
     return vitals, reasons
 
 
@@ -350,6 +381,7 @@ def _text_vitals(
             rule_id=r.source_id,
             source=protocol.keyword_source,
             text=f"complaint text '{r.phrase}' -> {r.fact} = {r.value} (not measured by a crew)",
+            text_zh=f"主诉文字“{r.phrase}”→ {input_zh(r.fact)}：{r.value}（出车组未测量）",
         ))
     return vitals, reasons
 
@@ -413,7 +445,7 @@ def evaluate_call(
     transport = (
         TransportClass.NON_EMERGENCY if booking and acuity == 4 else TransportClass.EMERGENCY
     )
-    reasons = [_reason(h) for h in hits]
+    reasons = [_reason(h, protocol) for h in hits]
     if not hits:
         reasons.append(_as_reason(protocol.default_rule))
     if booking:
@@ -460,7 +492,7 @@ def evaluate_call(
 
 def _as_reason(rule: Rule) -> Reason:
     """A plain decision rule as a reason."""
-    return Reason(rule_id=rule.id, source=rule.source, text=rule.text)
+    return Reason(rule_id=rule.id, source=rule.source, text=rule.text, text_zh=rule.text_zh)
 
 
 def triage_call(

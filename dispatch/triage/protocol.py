@@ -47,7 +47,8 @@ class Rule:
     id: str
     acuity: int
     source: str
-    text: str
+    text: str  # English
+    text_zh: str
     when: dict[str, Any]
     scope: dict[str, Any] | None = None
     unknown_scope: dict[str, Any] | None = None
@@ -124,6 +125,13 @@ def _read(name: str) -> dict[str, Any]:
     return data
 
 
+def _check_text(raw: dict[str, Any]) -> None:
+    """A rule's reason is shown in zh-CN first and English second: it needs both."""
+    for key in ("text_zh", "text"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise TriageError(f"rule {raw.get('id', '?')}: missing {key!r}")
+
+
 def _rule(
     raw: dict[str, Any],
     *,
@@ -136,9 +144,10 @@ def _rule(
     """Build and check one rule (`known`: the facts its conditions may read)."""
     raw = {**(defaults or {}), **raw}
     where = f"rule {raw.get('id', '?')}"
-    for key in ("id", "acuity", "source", "text", "when"):
+    for key in ("id", "acuity", "source", "text", "text_zh", "when"):
         if key not in raw:
             raise TriageError(f"{where}: missing {key!r}")
+    _check_text(raw)
     if raw["acuity"] not in (1, 2, 3, 4) or raw.get("unknown_acuity") not in (None, 1, 2, 3, 4):
         raise TriageError(f"{where}: acuity must be 1..4")
     for key in (k.strip() for k in raw["source"].split(";")):
@@ -158,6 +167,7 @@ def _rule(
         acuity=raw["acuity"],
         source=_cite(raw["source"], sources=sources),
         text=raw["text"],
+        text_zh=raw["text_zh"],
         when=raw["when"],
         scope=raw.get("scope"),
         unknown_scope=raw.get("unknown_scope"),
@@ -171,11 +181,13 @@ def _rule(
 
 def _plain_rule(raw: dict[str, Any], *, sources: dict[str, str]) -> Rule:
     """A rule that only names a decision (no condition)."""
+    _check_text(raw)
     return Rule(
         id=raw["id"],
         acuity=4,
         source=_cite(raw["source"], sources=sources),
         text=raw["text"],
+        text_zh=raw["text_zh"],
         when={},
     )
 

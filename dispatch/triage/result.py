@@ -10,15 +10,18 @@ from dispatch.domain import Acuity, Pathway, TransportClass, VehicleKind
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One rule that shaped a decision, with the guideline it comes from."""
+    """One rule that shaped a decision, with the guideline it comes from: `text` is the
+    English wording (as stored and audited), `text_zh` the Chinese one screens show first."""
 
     rule_id: str
     source: str
     text: str
+    text_zh: str
 
     def to_dict(self) -> dict[str, str]:
-        """JSON-safe form."""
-        return {"rule_id": self.rule_id, "source": self.source, "text": self.text}
+        """JSON-safe form: both languages, and `text` (English) as before."""
+        return {"rule_id": self.rule_id, "source": self.source, "text": self.text,
+                "text_zh": self.text_zh, "text_en": self.text}
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,19 @@ async def test_evaluate_without_a_call(service: Service) -> None:
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "answers.age_years"
 
 
+async def test_evaluate_gives_each_reason_in_chinese_and_english(service: Service) -> None:
+    r = await service.client.post("/v1/triage/evaluate", json={
+        "answers": {"conscious": False, "breathing": False}, "complaint": "大面积烧伤"},
+        headers=service.auth())
+    assert r.status_code == 200, r.text
+    reasons = {x["rule_id"]: x for x in r.json()["reasons"]}
+    arrest = reasons["GEN-ARREST"]
+    assert arrest["text_zh"] == "无意识且无呼吸：心跳呼吸骤停"
+    assert arrest["text_en"] == arrest["text"] and arrest["text"].startswith("Not conscious")
+    assert reasons["CC-BURN-LARGE"]["text_zh"].startswith("烧伤面积达整条手臂或以上")
+    assert reasons["KW-BURN-LARGE"]["text_zh"].startswith("主诉文字“大面积烧伤”")
+
+
 async def test_protocol_tables_carry_their_version_and_sources(service: Service) -> None:
     r = await service.client.get("/v1/triage/protocol",
                                  headers=service.auth(Role.HOSPITAL, hospital_id="H1"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from dispatch.triage import (
     retriage,
     triage_call,
 )
-from dispatch.triage.destination import ed_full, refusal
+from dispatch.triage.destination import DestinationChoice, ed_full, refusal
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
 
@@ -153,6 +154,14 @@ def test_destination(
     assert rule in [r.rule_id for r in choice.reasons]
     assert bool(choice.warnings) is warned, choice.warnings
     orjson.dumps(choice.to_dict())
+    _in_chinese(choice)
+
+
+def _in_chinese(choice: DestinationChoice) -> None:
+    """Every destination reason has its zh-CN wording beside the English one."""
+    assert choice.reasons
+    for reason in choice.reasons:
+        assert re.search(r"[\u4e00-\u9fff]", reason.text_zh) and reason.text, reason.rule_id
 
 
 def test_stemi_fmc_to_device_warning() -> None:
@@ -191,6 +200,7 @@ def test_lvo_with_no_thrombectomy_centre_goes_to_lysis_with_warning() -> None:
 def test_non_emergency_has_no_hospital_choice() -> None:
     choice = choose_destination(BOOKED, CITY, now=NOW)
     assert choice.hospital_id is None
+    _in_chinese(choice)
     assert choice.needs == frozenset()
 
 
@@ -285,6 +295,7 @@ def test_full_ed_ranks_as_if_further_by_the_handover_delay() -> None:
     assert choice.hospital_id == "district"
     assert "DEST-ED-CAPACITY" in [r.rule_id for r in choice.reasons]
     assert not any("at capacity" in w for w in choice.warnings)
+    _in_chinese(choice)
 
 
 def test_full_ed_still_chosen_when_the_next_is_further_than_the_delay() -> None:

@@ -97,8 +97,9 @@ def test_missing_follows_the_acuity_of_the_rules_asking(raw: dict[str, bool | No
 
 def test_an_assumed_reason_lists_every_missing_input() -> None:
     rule = next(r for r in load_protocol().rules if r.id == "GEN-APNOEA")
-    reason = _reason(_Hit(rule, 2, True, ("breathing", "conscious")))
+    reason = _reason(_Hit(rule, 2, True, ("breathing", "conscious")), load_protocol())
     assert reason.text == "Assumed (missing: breathing, conscious): Not breathing (无呼吸)"
+    assert reason.text_zh == "推定（缺少：有呼吸吗、有意识吗）：无呼吸"
     assert (reason.rule_id, reason.source) == ("GEN-APNOEA", rule.source)
 
 

@@ -52,7 +52,8 @@ def test_result_is_json_safe_and_carries_version() -> None:
     data = orjson.loads(orjson.dumps(result.to_dict()))
     assert data["protocol_version"] == PROTOCOL_VERSION
     assert data["acuity"] == 2 and data["pathway"] == "chest_pain"
-    assert all({"rule_id", "source", "text"} == set(r) for r in data["reasons"])
+    assert all({"rule_id", "source", "text", "text_zh", "text_en"} == set(r)
+               for r in data["reasons"])
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,9 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
     await expect(card).to_contain_text("胸痛")
     await expect(card).to_contain_text("年龄 62 岁")
     await expect(card.locator("[data-role=eta]")).to_have_text("到达倒计时 —")  # not yet known
+    # the triage reason in Chinese (its text_zh), English only after switching
+    await expect(card).to_contain_text("成人胸痛或胸闷：疑似急性冠脉综合征")
+    await expect(card).not_to_contain_text("Adult chest pain")
 
     token = site.auth(Role.CREW, vehicle_id=vehicle)["Authorization"].split()[1]
     ws_url = site.url.replace("http://", "ws://") + f"/v1/ws/crew?token={token}"
@@ -136,6 +139,7 @@ async def test_board_follows_an_inbound_patient_and_only_its_own(
     await expect(card).to_contain_text("Age 62 y")
     await expect(card.locator("[data-role=eta]")).to_contain_text("Arrives in ")
     await expect(board.locator("h1")).to_contain_text("ED receiving board")
+    await expect(card).to_contain_text("Adult chest pain or tightness")
     await screenshot(board, "ed-en.png")
 
     # cancelled: the patient leaves the board

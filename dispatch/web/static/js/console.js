@@ -1,7 +1,7 @@
 // The dispatcher console: call taking driven by the triage protocol, the live queue,
 // the selected call's location and recommended vehicles, the fleet, and alerts.
 import { CardForm } from "./cards.js";
-import { apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
+import { apply, code, halves, lang, langSwitch, reasonText, t } from "./i18n.js";
 import { STATUS_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live } from "./live.js";
 import { DispatchMap } from "./map.js";
@@ -69,7 +69,7 @@ function renderPreview(result) {
   const given = cards.read();
   const reasons = result.reasons.map((r) => el("li", { dataset: { rule: r.rule_id } },
     el("b", { textContent: r.rule_id }), " ",
-    cards.reasonText(r.rule_id, given) || bilingual(r.text)));
+    cards.reasonText(r.rule_id, given) || reasonText(r)));
   const next = asked.length || others.length ? el("p", { id: "ask-next" },
     el("b", { textContent: `${t("ask_next")}: ` }),
     ...asked.map((q) => el("button", { type: "button", className: "chip",
@@ -226,7 +226,7 @@ async function renderDetail() {
     el("ul", { className: "reasons", id: "call-reasons" },
       ...(call.triage?.reasons || []).map((r) => el("li", { dataset: { rule: r.rule_id },
         textContent: cards.reasonText(r.rule_id, call.triage.card_answers)
-          || bilingual(r.text) }))),
+          || reasonText(r) }))),
   ];
   if (call.assignments?.length) {
     body.push(el("h3", { textContent: t("assigned") }), el("ul", { id: "assigned" },

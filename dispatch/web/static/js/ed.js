@@ -2,7 +2,7 @@
 // level, pathway, ATMIST summary, vitals and ECG as they stream in; acknowledge, activate
 // teams in one action, arrival, handover and diversion. Server-side scoped: the channel
 // carries only this hospital's patients.
-import { ageText, apply, bilingual, code, halves, lang, langSwitch, t } from "./i18n.js";
+import { ageText, apply, code, halves, lang, langSwitch, reasonText, t } from "./i18n.js";
 import { ACUITY_COLOURS, acuityBadge, el, statusBadge } from "./levels.js";
 import { Live, newMsgId } from "./live.js";
 import { api, requireSession, wireHeader } from "./session.js";
@@ -231,7 +231,7 @@ function card(p) {
     `${t("treatments")}: ${p.treatments.map((x) => [x.name, x.dose, x.route].filter(Boolean)
       .join(" ")).join("; ")}`) : null,
   el("div", { className: "muted", style: "font-size:18px" },
-    clinical(p.reasons).slice(0, 2).map((r) => bilingual(r.text)).join(" · ")),
+    clinical(p.reasons).slice(0, 2).map(reasonText).join(" · ")),
   el("div", { className: "actions" },
     el("fieldset", { className: "teams" }, el("legend", { textContent: t("teams") }),
       el("label", {}, el("input", { type: "checkbox", value: "ed",

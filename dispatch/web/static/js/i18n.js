@@ -206,3 +206,10 @@ export function bilingual(text) {
   if (!m) return text;
   return lang() === "zh" ? `${m[2]}（${m[1]}）` : m[1];
 }
+
+/** A triage reason in this language: its text_zh, or its English text (older records
+ *  carry only "English (中文)" in `text`). */
+export function reasonText(reason) {
+  if (lang() === "zh" && reason?.text_zh) return reason.text_zh;
+  return bilingual(reason?.text_en || reason?.text);
+}
