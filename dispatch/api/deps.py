@@ -15,23 +15,26 @@ from dispatch.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
 
+# All async: none blocks, and a sync dependency costs every request a hop to the
+# threadpool (docs/benchmarks.md, "Intake CPU per call, part by part").
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.state.runtime
     return runtime
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.state.runtime.pool
     return pool
 
 
-def get_crew(request: Request) -> CrewBatches:
+async def get_crew(request: Request) -> CrewBatches:
     crew: CrewBatches = request.state.crew
     return crew
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -42,7 +45,7 @@ def get_principal(
                         issuer=settings.jwt_issuer)
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     return datetime.now(UTC)
 
 

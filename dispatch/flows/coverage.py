@@ -22,6 +22,7 @@ from dispatch.auth import Principal
 from dispatch.db.events import NewEvent, append_events, audit
 from dispatch.domain import EMERGENCY_KINDS, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, NotFound
+from dispatch.flows.fanout import fanout
 from dispatch.geo.coverage import CoverageResult, coverage
 from dispatch.geo.coverage_plan import (
     DemandGrid,
@@ -177,5 +178,6 @@ async def accept_move(
                     action="move_up", vehicle_id=vehicle_id, detail=data)
     payload = {"kind": "move_up", "vehicle_id": vehicle_id, "event_id": event_id,
                "at": now.isoformat(), **data}
-    await rt.bus.publish_many([(f"vehicle:{vehicle_id}", payload), ("console", payload)])
+    # committed: a Redis failure delays the news in the outbox, never fails the move
+    await fanout(rt=rt, items=[(f"vehicle:{vehicle_id}", payload), ("console", payload)])
     return payload

@@ -23,6 +23,7 @@ from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.realtime.bus import Bus
 from tests.conftest import DATABASE_URL, REDIS_URL, Service, drop_isolation, isolated_settings
+from tests.waiting import eventually
 
 # 10:30 in Nanjing: the "day" speed band (urban 30 km/h, circuity 1.4)
 NOW = datetime(2025, 6, 2, 2, 30, tzinfo=UTC)
@@ -362,3 +363,33 @@ async def test_an_accepted_move_posts_the_vehicle_at_the_new_station(service: Se
     assert (await posting())[0::2] == ("S2", "S2")
     await service.load(city)
     assert await posting() == ("S1", "D1", "S1")
+
+
+async def test_a_move_redis_refuses_is_made_and_reaches_the_console_once_it_is_back(
+    service: Service,
+) -> None:
+    await service.load(two_districts([("A1", "als", "S1", *D1), ("A2", "als", "S1", *D1)]))
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    bus = Bus(redis=redis, prefix=service.settings.redis_prefix, maxlen=1000)
+    try:
+        await redis.delete(bus.key("console"))
+        await redis.set(bus.key("console"), "not a stream")  # Redis refuses the write
+        r = await service.client.post("/v1/coverage/moves/accept",
+                                      json={"vehicle_id": "A1", "to_station_id": "S2"},
+                                      headers=service.auth())
+        assert r.status_code == 200, r.text  # committed: the move stands, no 5xx
+        station = await _fetch(service, "SELECT station_id FROM vehicles WHERE id = 'A1'")
+        assert station[0]["station_id"] == "S2"
+        queued = await _fetch(service, "SELECT count(*) AS n FROM handover_outbox")
+        assert queued[0]["n"] >= 1  # the news waits in the outbox
+        await redis.delete(bus.key("console"))
+
+        async def moves() -> list[tuple[str, str]]:  # the outbox's sweep delivers it
+            return [(e.payload["vehicle_id"], e.payload["to_station_id"])
+                    for e in await bus.read_after("console", after_id="0")
+                    if e.payload.get("kind") == "move_up"]
+
+        assert await eventually(moves, what="the move on the console stream",
+                                within_s=30) == [("A1", "S2")]
+    finally:
+        await redis.aclose()
