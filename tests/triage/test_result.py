@@ -16,8 +16,10 @@ RESULT = TriageResult(
     needs=frozenset({"ct", "thrombolysis"}),
     teams=("stroke_team",),
     missing=("age_years", "onset"),
-    reasons=(Reason(rule_id="R1", source="BE-FAST", text="facial droop"),),
+    reasons=(Reason(rule_id="R1", source="BE-FAST", text="facial droop",
+                   text_zh="面部下垂"),),
     protocol_version="2026.1",
+    text_cards=("stroke", "fall"),
 )
 
 
@@ -30,10 +32,12 @@ def test_to_dict_exactly() -> None:
         "needs": ["ct", "thrombolysis"],
         "teams": ["stroke_team"],
         "missing": ["age_years", "onset"],
-        "reasons": [{"rule_id": "R1", "source": "BE-FAST", "text": "facial droop"}],
+        "reasons": [{"rule_id": "R1", "source": "BE-FAST", "text": "facial droop",
+                     "text_zh": "面部下垂", "text_en": "facial droop"}],
         "protocol_version": "2026.1",
         "card": None,
         "card_answers": None,
+        "text_cards": ["stroke", "fall"],
     }
     assert RESULT.rule_ids == ("R1",)
 
