@@ -12,6 +12,7 @@ from dispatch.domain import VehicleKind
 from dispatch.errors import GeoError
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.ranking import Candidate, rank, search_radii_m
+from dispatch.geo.reasons import localised
 
 NOW = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 SCENE = (118.78, 32.04)
@@ -239,8 +240,14 @@ def test_ranked_to_dict_exactly() -> None:
         "distance_m": round(haversine_m(300.04, 0.0, 0.0, 0.0), 1),
         "eta_s": 300.0,
         "reasons": list(r.reasons),
+        "why": [localised(x) for x in r.reasons],
         "stale": False,
     }
+    km = r.distance_m / 1000
+    assert r.to_dict()["why"][0] == {
+        "code": "by_eta", "params": {"eta_s": 300.04, "km": km, "position": 1},
+        "text": {"en": f"#1 by ETA 300 s ({km:.1f} km straight line)",
+                 "zh-CN": f"按预计到达时间排第 1：300 秒（直线 {km:.1f} 公里）"}}
     assert r.reasons == (f"#1 by ETA 300 s ({r.distance_m / 1000:.1f} km straight line)",
                          "kind als: preference 1 of 1", "crew 2 >= 2", "position 30 s old")
 
