@@ -90,7 +90,12 @@ async def claim_first_available(
                SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::jsonb[])
                         WITH ORDINALITY AS o(vehicle_id, eta_s, distance_m, reason, pos)
            ), pick AS (
-               SELECT v.id, o.eta_s, o.distance_m, o.reason
+               -- never assigned before the clearing that freed it (a crew's stamp may be
+               -- later than this request's clock when the request waited on the vehicle)
+               SELECT v.id, o.eta_s, o.distance_m, o.reason,
+                      greatest($6::timestamptz,
+                               (SELECT max(r.released_at) FROM assignments r
+                                 WHERE r.vehicle_id = v.id)) AS at
                  FROM vehicles v JOIN opts o ON o.vehicle_id = v.id
                 WHERE v.status = 'available'
                   -- never beside a live assignment, whatever the status column says
@@ -99,14 +104,14 @@ async def claim_first_available(
                 ORDER BY o.pos LIMIT 1
                   FOR UPDATE OF v SKIP LOCKED
            ), claimed AS (
-               UPDATE vehicles v SET status = 'dispatched', call_id = $5, status_at = $6
+               UPDATE vehicles v SET status = 'dispatched', call_id = $5, status_at = pick.at
                  FROM pick WHERE v.id = pick.id
                RETURNING v.id, v.kind, v.station_id, v.lon, v.lat,
-                         pick.eta_s, pick.distance_m, pick.reason
+                         pick.eta_s, pick.distance_m, pick.reason, pick.at
            ), assignment AS (
                INSERT INTO assignments (call_id, vehicle_id, assigned_at, eta_s, distance_m,
                                         reason, assigned_by)
-               SELECT $5, id, $6, eta_s, distance_m, reason, $7 FROM claimed
+               SELECT $5, id, at, eta_s, distance_m, reason, $7 FROM claimed
                RETURNING id
            )
            SELECT c.id, c.kind, c.station_id, s.district_id AS station_district_id,

@@ -226,3 +226,22 @@ async def test_the_sweep_assigns_calls_taken_while_the_index_was_lost() -> None:
 
         await eventually(assigned, what="the call taken without the index assigned")
         assert (await _vehicle(service, "A1"))["call_id"] == call["id"]
+
+
+async def test_a_claim_never_dates_its_assignment_before_the_clearing() -> None:
+    # The crew stamps its clearing a little ahead of the request clock (a tablet's clock,
+    # or a request that waited on the vehicle's lock): the next assignment starts after it.
+    clock = {"now": datetime.now(UTC)}
+    async with running_service(clock=lambda: clock["now"]) as service:
+        await service.load(city(vehicles=[("A1", "als", *NEAR)]))
+        first = await _call(service, "13800000001")
+        cleared_at = clock["now"] + timedelta(seconds=20)
+        r = await _status(service, "A1", status="available", at=cleared_at.isoformat())
+        assert r.status_code == 200, r.text
+        second = await _call(service, "13800000002")
+        assert second["status"] == "assigned", second
+        rows = await _sql(service, "SELECT call_id, assigned_at, released_at FROM assignments"
+                                   " WHERE vehicle_id = 'A1' ORDER BY assigned_at")
+        assert [str(r["call_id"]) for r in rows] == [first["id"], second["id"]]
+        assert rows[0]["released_at"] == cleared_at
+        assert rows[1]["assigned_at"] == cleared_at  # not the request's earlier clock
