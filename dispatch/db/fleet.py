@@ -90,12 +90,14 @@ async def claim_first_available(
                SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::jsonb[])
                         WITH ORDINALITY AS o(vehicle_id, eta_s, distance_m, reason, pos)
            ), pick AS (
-               -- never assigned before the clearing that freed it (a crew's stamp may be
-               -- later than this request's clock when the request waited on the vehicle)
+               -- never assigned before a clearing that freed it and has already happened
+               -- (a request that waited on the vehicle read its clock before the crew
+               -- stamped it); a stamp still in the future is a tablet's clock, not a fact
                SELECT v.id, o.eta_s, o.distance_m, o.reason,
                       greatest($6::timestamptz,
                                (SELECT max(r.released_at) FROM assignments r
-                                 WHERE r.vehicle_id = v.id)) AS at
+                                 WHERE r.vehicle_id = v.id
+                                   AND r.released_at <= clock_timestamp())) AS at
                  FROM vehicles v JOIN opts o ON o.vehicle_id = v.id
                 WHERE v.status = 'available'
                   -- never beside a live assignment, whatever the status column says

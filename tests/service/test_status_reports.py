@@ -229,13 +229,13 @@ async def test_the_sweep_assigns_calls_taken_while_the_index_was_lost() -> None:
 
 
 async def test_a_claim_never_dates_its_assignment_before_the_clearing() -> None:
-    # The crew stamps its clearing a little ahead of the request clock (a tablet's clock,
-    # or a request that waited on the vehicle's lock): the next assignment starts after it.
-    clock = {"now": datetime.now(UTC)}
+    # The request's clock was read before the crew's clearing (a request that waited on
+    # the vehicle's lock): the next assignment starts after the clearing, not before.
+    clock = {"now": datetime.now(UTC) - timedelta(seconds=30)}
     async with running_service(clock=lambda: clock["now"]) as service:
         await service.load(city(vehicles=[("A1", "als", *NEAR)]))
         first = await _call(service, "13800000001")
-        cleared_at = clock["now"] + timedelta(seconds=20)
+        cleared_at = clock["now"] + timedelta(seconds=20)  # already past in real time
         r = await _status(service, "A1", status="available", at=cleared_at.isoformat())
         assert r.status_code == 200, r.text
         second = await _call(service, "13800000002")
