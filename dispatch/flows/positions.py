@@ -16,9 +16,9 @@ from dispatch.domain import Role, VehicleKind, VehicleStatus
 from dispatch.errors import NotFound
 from dispatch.flows.crew_batches import NO_EVENT, CrewBatches
 from dispatch.flows.crew_link import CrewLink, Handled, maybe_retriage
+from dispatch.geo.places import Hospital, Places
 from dispatch.handover import repo
 from dispatch.handover.messages import AckFrame, PositionMsg
-from dispatch.places import Hospital, Places
 from dispatch.runtime import Runtime
 
 __all__ = ["crew_position", "position_reported"]

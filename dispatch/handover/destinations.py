@@ -24,10 +24,10 @@ from dispatch.db import calls as call_db
 from dispatch.db.events import NewEvent, append_events
 from dispatch.domain import CallStatus, EventKind, Role
 from dispatch.errors import Conflict, Forbidden, NotFound
+from dispatch.geo.places import Hospital, Places
 from dispatch.handover import repo
 from dispatch.handover.prealert import destination_changed
 from dispatch.handover.state import Actor
-from dispatch.places import Hospital, Places
 from dispatch.realtime.outbox import add_outbox
 from dispatch.triage.destination import DestinationChoice, HospitalOption, ed_full, refusal
 

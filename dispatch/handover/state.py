@@ -46,7 +46,6 @@ __all__ = [
     "RecordEvent",
     "Reroute",
     "RevokeAccess",
-    "Team",
     "TeamActivation",
     "apply",
     "lead_time_s",

@@ -10,11 +10,10 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
-from dispatch.domain import VehicleStatus
+from dispatch.domain import Team, VehicleStatus
 from dispatch.errors import HandoverError
 from dispatch.handover import frames
 from dispatch.handover import messages as m
-from dispatch.handover.state import Team
 
 CALL = "7f0c3c9e-4c1a-4a54-9d0e-2a4b2c1d0e11"
 AT = "2025-03-01T10:00:00+08:00"
