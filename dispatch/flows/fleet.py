@@ -175,7 +175,8 @@ async def _check_mission(
 
     A report naming its call must name the vehicle's mission. One that does not is
     taken as about the mission only if stamped after the mission was given (a late
-    on_scene of the previous call must not land on the next). An unnamed clearing
+    on_scene of the previous call must not land on the next), except a clearing,
+    which repeats the one that freed the vehicle. An unnamed clearing
     shortly after the queue gave the vehicle its next call is the repeat of the
     clearing that freed it (Settings.clear_grace_s), not the end of the new call.
     """
@@ -190,12 +191,19 @@ async def _check_mission(
         return None
     if mission is None or given is None:
         return None
+    clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
     if at < given["assigned_at"]:
+        # a clearing stamped before this mission was given ended an earlier one: the
+        # same report sent through another instance, or resent, after the first freed
+        # the vehicle and the queue gave it this call
+        cleared = await fleet_db.last_clearing(conn=conn, vehicle_id=vehicle_id,
+                                               status=status.value) if clearing else None
+        if cleared is not None:
+            return _status_result(vehicle_id, status, cleared)
         raise Conflict(
             f"vehicle {vehicle_id} was given call {mission} at "
             f"{given['assigned_at'].isoformat()}; a '{status.value}' stamped "
             f"{at.isoformat()} must name its call in call_id", field="call_id")
-    clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
     grace = timedelta(seconds=rt.settings.clear_grace_s)
     if clearing and given["assigned_by"] == DRAINER.subject \
             and now < given["assigned_at"] + grace:

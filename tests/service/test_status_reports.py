@@ -126,6 +126,27 @@ async def test_an_unnamed_status_stamped_before_the_mission_is_refused(
     assert r.status_code == 200 and r.json()["call_id"] == second["id"]
 
 
+async def test_an_unnamed_clearing_stamped_before_the_mission_repeats_the_last(
+        service: Service) -> None:
+    # two instances receive the crew's "available" at the same moment: the first frees
+    # the vehicle and the queue gives it the next call; the second, stamped before that
+    # assignment, is the same clearing, not a conflict and not the end of the next call
+    await service.load(city(vehicles=[("A1", "als", *NEAR)]))
+    first = await _call(service, "13800000001")
+    second = await _call(service, "13800000002")
+    sent = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    r = await _status(service, "A1", status="available")
+    assert r.status_code == 200 and r.json()["call_id"] == first["id"]
+    r = await _status(service, "A1", status="available", at=sent)
+    assert r.status_code == 200, r.text
+    assert r.json()["call_id"] == first["id"]
+    assert (await _vehicle(service, "A1"))["call_id"] == second["id"]
+    assert "cleared" not in await _kinds(service, second["id"])
+    # a status that is not a clearing, stamped as early, is still refused
+    r = await _status(service, "A1", status="on_scene", at=sent)
+    assert r.status_code == 409, r.text
+
+
 async def test_a_future_status_is_refused_and_leaves_no_trace(service: Service) -> None:
     await service.load(city(vehicles=[("A1", "als", *NEAR)]))
     call = await _call(service, "13800000001")
