@@ -53,12 +53,13 @@ async def plan(*, rt: Runtime, call_id: UUID, booking: BookingIn, now: datetime)
                 EventKind.QUEUED, now, call_id,
                 data={"reason": "no non-emergency vehicle can make the booked window"})])
             return
+        plan = planned.to_dict(zone=rt.settings.display_timezone)
         await booking_db.insert_trip(
             conn=conn, call_id=call_id, vehicle_id=planned.vehicle_id,
             depart_at=planned.depart_at, pickup_at=planned.pickup_at,
-            dropoff_at=planned.dropoff_at, pickup=pickup, dest=dest, plan=planned.to_dict())
+            dropoff_at=planned.dropoff_at, pickup=pickup, dest=dest, plan=plan)
         await append_events(conn=conn, events=[NewEvent(
-            EventKind.BOOKED, now, call_id, planned.vehicle_id, data=planned.to_dict())])
+            EventKind.BOOKED, now, call_id, planned.vehicle_id, data=plan)])
 
 
 async def dispatch_due(*, rt: Runtime, now: datetime) -> int:

@@ -30,6 +30,7 @@ import numpy as np
 
 from dispatch.errors import GeoError
 from dispatch.geo.coverage import Cell, TravelS, reachable_mask
+from dispatch.geo.reasons import Because, localised
 
 DEFAULT_MAX_MOVES = 3
 DEFAULT_MIN_GAIN_SHARE = 0.005  # half a percent of demand: below this, a move is churn
@@ -81,6 +82,7 @@ class Move:
             "coverage_before": self.coverage_before,
             "coverage_after": self.coverage_after,
             "reason": self.reason,
+            "why": localised(self.reason),
         }
 
 
@@ -174,20 +176,23 @@ def recommend_moves(
                 gain_demand=best.gain,
                 coverage_before=covered_now / total,
                 coverage_after=covered_after / total,
-                reason=(
-                    f"covers {best.gain:.1f} more expected demand within {target_s / 60:.0f} min "
-                    f"({covered_now / total:.1%} -> {covered_after / total:.1%}); "
-                    f"relocation {best.relocation_s / 60:.0f} min; "
-                    + (
-                        f"{home} keeps {left} vehicle(s)"
-                        if left
-                        else f"{home} keeps {best.district_share_after:.0%} coverage, at or "
-                        f"above its {thresholds.get(home, default_threshold):.0%} threshold"
-                    )
-                ),
+                reason=_why(best, home, left, target_s=target_s,
+                            before=covered_now / total, after=covered_after / total,
+                            threshold=thresholds.get(home, default_threshold)),
             )
         )
     return moves
+
+
+def _why(best: _Choice, home: str, left: int, *, target_s: float, before: float,
+         after: float, threshold: float) -> Because:
+    """What a move buys, and what its home district keeps (a vehicle, or its threshold)."""
+    bought = {"gain": best.gain, "target_min": target_s / 60, "before": before,
+              "after": after, "relocation_min": best.relocation_s / 60, "home": home}
+    if left:
+        return Because("moveup_keeps", **bought, left=left)
+    return Because("moveup_threshold", **bought, share=best.district_share_after,
+                   threshold=threshold)
 
 
 def _better(a: _Choice, b: _Choice) -> bool:

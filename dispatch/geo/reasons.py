@@ -9,7 +9,9 @@ A plain string (a note from elsewhere) is shown as written in both languages.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dispatch.lang import Lang
 
@@ -45,6 +47,36 @@ REASONS: dict[str, tuple[str, str]] = {
                            "{points} 个等可能点的平均",
                            "location uncertain (68 % radius {radius_m:.0f} m): ETA is the "
                            "mean over {points} equally likely points of the circle"),
+    # move-up (geo/moveup.py): what a relocation buys and what its district keeps
+    "moveup_keeps": ("{target_min:.0f} 分钟内多覆盖 {gain:.1f} 个预计需求（{before:.1%} → "
+                     "{after:.1%}）；前移约 {relocation_min:.0f} 分钟；{home} 仍留 {left} 辆车",
+                     "covers {gain:.1f} more expected demand within {target_min:.0f} min "
+                     "({before:.1%} -> {after:.1%}); relocation {relocation_min:.0f} min; "
+                     "{home} keeps {left} vehicle(s)"),
+    "moveup_threshold": ("{target_min:.0f} 分钟内多覆盖 {gain:.1f} 个预计需求（{before:.1%} → "
+                         "{after:.1%}）；前移约 {relocation_min:.0f} 分钟；{home} 覆盖率保持 "
+                         "{share:.0%}，不低于其阈值 {threshold:.0%}",
+                         "covers {gain:.1f} more expected demand within {target_min:.0f} min "
+                         "({before:.1%} -> {after:.1%}); relocation {relocation_min:.0f} min; "
+                         "{home} keeps {share:.0%} coverage, at or above its {threshold:.0%} "
+                         "threshold"),
+    # booked non-emergency transport (geo/scheduling.py): why this vehicle, why not others
+    "booking_earliest": ("{feasible} 辆可行车辆中接人最早：{pickup}",
+                         "earliest feasible pickup {pickup} of {feasible} feasible vehicle(s)"),
+    "booking_deadhead": ("空驶 {deadhead_min:.0f} 分钟到接人地点",
+                         "dead-heading {deadhead_min:.0f} min to the pickup"),
+    "booking_between": ("排在行程 {after} 之后、行程 {before} 之前",
+                        "after trip {after}, before trip {before}"),
+    "booking_after": ("排在行程 {after} 之后，其后无预约",
+                      "after trip {after}, nothing booked after"),
+    "booking_before": ("此前无预约行程，排在行程 {before} 之前",
+                       "free before any booked trip, before trip {before}"),
+    "booking_free": ("前后均无预约行程", "free before any booked trip, nothing booked after"),
+    "booking_overlap": ("会与已预约行程冲突：{trips}", "would overlap booked trip(s) {trips}"),
+    "booking_unreachable": ("{window_end} 前无法到达接人地点",
+                            "cannot reach the pickup by {window_end}"),
+    "booking_later": ("可行，但接人更晚或空驶更远",
+                      "feasible, but a later pickup or more dead-heading"),
 }
 
 # vehicle kind -> zh-CN name (the English text names the code, as it always has)
@@ -64,7 +96,7 @@ class Because(str):
 
     def __new__(cls, code: str, **params: Any) -> Because:
         en = REASONS[code][1]
-        self = super().__new__(cls, en.format(**params))
+        self = super().__new__(cls, en.format(**_shown(params, None)))
         self.code = code
         self.params = params
         return self
@@ -72,17 +104,30 @@ class Because(str):
     def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]:
         return (self.code,), dict(self.params)
 
-    def text(self, lang: Lang) -> str:
-        """The sentence in `lang`."""
+    def text(self, lang: Lang, zone: str | None = None) -> str:
+        """The sentence in `lang`; its times in `zone` (an IANA name) when given."""
+        params = _shown(self.params, zone)
         if lang == "en":
-            return str(self)
-        kind = str(self.params.get("kind", ""))
-        return REASONS[self.code][0].format(**self.params, kind_zh=KIND_ZH.get(kind, kind))
+            return REASONS[self.code][1].format(**params) if zone else str(self)
+        kind = str(params.get("kind", ""))
+        return REASONS[self.code][0].format(**params, kind_zh=KIND_ZH.get(kind, kind))
 
 
-def localised(reason: str) -> dict[str, Any]:
-    """A reason as the screens read it: code, values and the text in both languages."""
+def _shown(params: Mapping[str, Any], zone: str | None) -> dict[str, Any]:
+    """Values as a sentence shows them: a time as ISO 8601 (the stored English form), or
+    local to the minute in `zone` (what people read: never bare UTC)."""
+    return {k: (v if not isinstance(v, datetime)
+                else f"{v.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}" if zone
+                else v.isoformat())
+            for k, v in params.items()}
+
+
+def localised(reason: str, zone: str | None = None) -> dict[str, Any]:
+    """A reason as the screens read it: code, values and the text in both languages,
+    times in `zone` when given."""
     if isinstance(reason, Because):
-        return {"code": reason.code, "params": dict(reason.params),
-                "text": {"zh-CN": reason.text("zh-CN"), "en": reason.text("en")}}
+        params = {k: v.isoformat() if isinstance(v, datetime) else v
+                  for k, v in reason.params.items()}
+        return {"code": reason.code, "params": params,
+                "text": {"zh-CN": reason.text("zh-CN", zone), "en": reason.text("en", zone)}}
     return {"code": None, "params": {}, "text": {"zh-CN": str(reason), "en": str(reason)}}

@@ -22,6 +22,7 @@ from typing import Any
 
 from dispatch.domain import TransportClass
 from dispatch.errors import GeoError
+from dispatch.geo.reasons import Because, localised
 
 TravelS = Callable[[float, float, float, float], float]  # (from_lon, from_lat, to_lon, to_lat)
 
@@ -76,8 +77,9 @@ class Plan:
     reasons: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...]  # (vehicle_id, why not) for the others
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+    def to_dict(self, zone: str | None = None) -> dict[str, Any]:
+        """A JSON-ready dict; `why` holds the reasons in both languages, their times in
+        `zone` (the centre's) when given."""
         return {
             "call_id": self.call_id,
             "vehicle_id": self.vehicle_id,
@@ -87,7 +89,9 @@ class Plan:
             "deadhead_s": self.deadhead_s,
             "ride_s": self.ride_s,
             "reasons": list(self.reasons),
-            "rejected": [{"vehicle_id": v, "reason": r} for v, r in self.rejected],
+            "why": [localised(r, zone) for r in self.reasons],
+            "rejected": [{"vehicle_id": v, "reason": r, "why": localised(r, zone)}
+                         for v, r in self.rejected],
         }
 
 
@@ -153,8 +157,19 @@ def _slots(
         overlaps.append(nxt.call_id)
         free_at, where, prev = nxt.end, (nxt.end_lon, nxt.end_lat), nxt.call_id
     if overlaps:
-        return None, "would overlap booked trip(s) " + ", ".join(overlaps)
-    return None, f"cannot reach the pickup by {booking.window_end.isoformat()}"
+        return None, Because("booking_overlap", trips=", ".join(overlaps))
+    return None, Because("booking_unreachable", window_end=booking.window_end)
+
+
+def _between(slot: _Slot) -> Because:
+    """Where the job sits among the vehicle's booked trips."""
+    if slot.after and slot.before:
+        return Because("booking_between", after=slot.after, before=slot.before)
+    if slot.after:
+        return Because("booking_after", after=slot.after)
+    if slot.before:
+        return Because("booking_before", before=slot.before)
+    return Because("booking_free")
 
 
 def plan_booking(
@@ -194,12 +209,11 @@ def plan_booking(
     options.sort(key=lambda o: o[:3])
     pickup_at, deadhead_s, vehicle_id, slot = options[0]
     for _, _, other, _ in options[1:]:
-        rejected.append((other, "feasible, but a later pickup or more dead-heading"))
+        rejected.append((other, Because("booking_later")))
     reasons = [
-        f"earliest feasible pickup {pickup_at.isoformat()} of {len(options)} feasible vehicle(s)",
-        f"dead-heading {deadhead_s / 60:.0f} min to the pickup",
-        (f"after trip {slot.after}" if slot.after else "free before any booked trip")
-        + (f", before trip {slot.before}" if slot.before else ", nothing booked after"),
+        Because("booking_earliest", pickup=pickup_at, feasible=len(options)),
+        Because("booking_deadhead", deadhead_min=deadhead_s / 60),
+        _between(slot),
     ]
     return Plan(
         call_id=booking.call_id,

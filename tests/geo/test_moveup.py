@@ -21,6 +21,7 @@ from dispatch.geo.moveup import (
     _Choice,
     recommend_moves,
 )
+from dispatch.geo.reasons import localised
 
 # Four districts side by side, 0.04 deg (~3.8 km) wide each.
 EDGES = [118.70, 118.74, 118.78, 118.82, 118.86]
@@ -82,6 +83,7 @@ def test_empty_station_is_refilled_from_the_district_with_two() -> None:
         "vehicle_id": "b", "from_station_id": "s_w", "to_station_id": "s_m",
         "gain_demand": move.gain_demand, "coverage_before": move.coverage_before,
         "coverage_after": move.coverage_after, "reason": move.reason,
+        "why": localised(move.reason),
     }
 
 
@@ -228,3 +230,15 @@ def test_reasons_exactly() -> None:
                     max_moves=1)
     assert own.reason == ("covers 75.0 more expected demand within 30 min (44.4% -> 90.7%); "
                           "relocation 66 min; w keeps 0% coverage, at or above its 0% threshold")
+    assert own.to_dict()["why"]["text"]["zh-CN"] == (
+        "30 分钟内多覆盖 75.0 个预计需求（44.4% → 90.7%）；前移约 66 分钟；w 覆盖率保持 0%，"
+        "不低于其阈值 0%")
+    assert move.to_dict()["why"] == {
+        "code": "moveup_keeps",
+        "params": {"gain": move.gain_demand, "target_min": 30.0,
+                   "before": move.coverage_before, "after": move.coverage_after,
+                   "relocation_min": pytest.approx(65, abs=0.5),
+                   "home": "w", "left": 1},
+        "text": {"zh-CN": "30 分钟内多覆盖 30.0 个预计需求（74.4% → 100.0%）；前移约 65 分钟；"
+                          "w 仍留 1 辆车",
+                 "en": move.reason}}

@@ -4,12 +4,14 @@ sentence stored and audited, and JSON, pickling and plain notes keep working."""
 from __future__ import annotations
 
 import pickle
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from dispatch.geo.reasons import REASONS, Because, localised
 
+PICKUP = datetime(2026, 12, 6, 1, 30, tzinfo=UTC)
 CASES = [
     (Because("by_eta", position=1, eta_s=300.4, km=2.345),
      "#1 by ETA 300 s (2.3 km straight line)", "按预计到达时间排第 1：300 秒（直线 2.3 公里）"),
@@ -38,6 +40,37 @@ CASES = [
     (Because("location_uncertain", radius_m=800.0, points=7),
      "location uncertain (68 % radius 800 m): ETA is the mean over 7 equally likely points "
      "of the circle", "呼救位置不确定（68% 半径 800 米）：预计时间取圆内 7 个等可能点的平均"),
+    (Because("moveup_keeps", gain=2.5, target_min=8.0, before=0.5, after=0.625,
+             relocation_min=6.4, home="鼓楼", left=2),
+     "covers 2.5 more expected demand within 8 min (50.0% -> 62.5%); relocation 6 min; "
+     "鼓楼 keeps 2 vehicle(s)",
+     "8 分钟内多覆盖 2.5 个预计需求（50.0% → 62.5%）；前移约 6 分钟；鼓楼 仍留 2 辆车"),
+    (Because("moveup_threshold", gain=1.0, target_min=8.0, before=0.5, after=0.55,
+             relocation_min=3.0, home="D1", share=0.85, threshold=0.8),
+     "covers 1.0 more expected demand within 8 min (50.0% -> 55.0%); relocation 3 min; "
+     "D1 keeps 85% coverage, at or above its 80% threshold",
+     "8 分钟内多覆盖 1.0 个预计需求（50.0% → 55.0%）；前移约 3 分钟；D1 覆盖率保持 85%，"
+     "不低于其阈值 80%"),
+    (Because("booking_earliest", pickup=PICKUP, feasible=3),
+     "earliest feasible pickup 2026-12-06T01:30:00+00:00 of 3 feasible vehicle(s)",
+     "3 辆可行车辆中接人最早：2026-12-06T01:30:00+00:00"),
+    (Because("booking_deadhead", deadhead_min=12.4), "dead-heading 12 min to the pickup",
+     "空驶 12 分钟到接人地点"),
+    (Because("booking_between", after="c1", before="c2"), "after trip c1, before trip c2",
+     "排在行程 c1 之后、行程 c2 之前"),
+    (Because("booking_after", after="c1"), "after trip c1, nothing booked after",
+     "排在行程 c1 之后，其后无预约"),
+    (Because("booking_before", before="c2"), "free before any booked trip, before trip c2",
+     "此前无预约行程，排在行程 c2 之前"),
+    (Because("booking_free"), "free before any booked trip, nothing booked after",
+     "前后均无预约行程"),
+    (Because("booking_overlap", trips="c1, c2"), "would overlap booked trip(s) c1, c2",
+     "会与已预约行程冲突：c1, c2"),
+    (Because("booking_unreachable", window_end=PICKUP),
+     "cannot reach the pickup by 2026-12-06T01:30:00+00:00",
+     "2026-12-06T01:30:00+00:00 前无法到达接人地点"),
+    (Because("booking_later"), "feasible, but a later pickup or more dead-heading",
+     "可行，但接人更晚或空驶更远"),
 ]
 
 
@@ -73,3 +106,15 @@ def test_a_plain_note_reads_the_same_in_both() -> None:
 def test_an_unknown_code_is_refused() -> None:
     with pytest.raises(KeyError):
         Because("no_such_reason")
+
+
+def test_times_read_in_the_centres_zone_when_one_is_given() -> None:
+    reason = Because("booking_unreachable", window_end=PICKUP)
+    assert reason.text("zh-CN", "Asia/Shanghai") == "2026-12-06 09:30 前无法到达接人地点"
+    assert reason.text("en", "Asia/Shanghai") == "cannot reach the pickup by 2026-12-06 09:30"
+    shown = localised(reason, "Asia/Shanghai")
+    assert shown["params"] == {"window_end": "2026-12-06T01:30:00+00:00"}  # JSON-ready
+    assert shown["text"]["en"] == "cannot reach the pickup by 2026-12-06 09:30"
+    # without a zone the stored English sentence, ISO 8601 with its offset
+    assert reason.text("en") == str(reason) == (
+        "cannot reach the pickup by 2026-12-06T01:30:00+00:00")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
 from dispatch.errors import GeoError
+from dispatch.geo.reasons import localised
 from dispatch.geo.scheduling import (
     BookedTrip,
     Booking,
@@ -216,9 +218,59 @@ def test_plan_to_dict_exactly() -> None:
         "deadhead_s": 300.0,
         "ride_s": 600.0,
         "reasons": list(plan.reasons),
+        "why": [localised(r) for r in plan.reasons],
         "rejected": [{"vehicle_id": "far",
-                      "reason": "feasible, but a later pickup or more dead-heading"}],
+                      "reason": "feasible, but a later pickup or more dead-heading",
+                      "why": {"code": "booking_later", "params": {},
+                              "text": {"zh-CN": "可行，但接人更晚或空驶更远",
+                                       "en": "feasible, but a later pickup or more "
+                                             "dead-heading"}}}],
     }
+
+
+def test_plan_reasons_read_in_both_languages_in_the_centres_zone() -> None:
+    v = NetVehicle("v", 0.0, 0.0, (_trip("t0", -20, 0), _trip("t1", 15, 50)))
+    plan = _plan(_booking(0, 30), [v])
+    assert plan is not None
+    why = plan.to_dict(zone="Asia/Shanghai")["why"]
+    local = f"{_min(0).astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
+    assert [w["code"] for w in why] == ["booking_earliest", "booking_deadhead",
+                                        "booking_between"]
+    assert why[0]["text"] == {"zh-CN": f"1 辆可行车辆中接人最早：{local}",
+                              "en": f"earliest feasible pickup {local} of 1 feasible vehicle(s)"}
+    assert why[0]["params"] == {"pickup": _min(0).isoformat(), "feasible": 1}
+    assert why[1]["text"]["zh-CN"] == "空驶 0 分钟到接人地点"
+    assert why[2]["text"]["zh-CN"] == "排在行程 t0 之后、行程 t1 之前"
+    # the stored English sentence keeps its ISO time
+    assert plan.reasons[0] == f"earliest feasible pickup {_min(0).isoformat()} of 1 " \
+        "feasible vehicle(s)"
+
+
+@pytest.mark.parametrize(("trips", "code", "zh"), [
+    ((), "booking_free", "前后均无预约行程"),
+    ((("t0", -20, 0),), "booking_after", "排在行程 t0 之后，其后无预约"),
+    ((("t1", 40, 60),), "booking_before", "此前无预约行程，排在行程 t1 之前"),
+])
+def test_where_the_job_sits_among_booked_trips(
+        trips: tuple[tuple[str, int, int], ...], code: str, zh: str) -> None:
+    v = NetVehicle("v", 0.0, 0.0, tuple(_trip(*t) for t in trips))
+    plan = _plan(_booking(0, 30), [v])
+    assert plan is not None
+    (where,) = [w for w in plan.to_dict()["why"] if w["code"].startswith("booking_")
+                and w["code"] not in ("booking_earliest", "booking_deadhead")]
+    assert (where["code"], where["text"]["zh-CN"]) == (code, zh)
+
+
+def test_refusals_read_in_both_languages() -> None:
+    far_next = NetVehicle("v", 0.0, 0.0, (_trip("n", 5, 50),))
+    overlap = localised(_reason(far_next, _booking(0, 5)))
+    assert overlap["code"] == "booking_overlap"
+    assert overlap["text"]["zh-CN"] == "会与已预约行程冲突：n"
+    v = NetVehicle("v", 9.0, 0.0, ())
+    late = localised(_reason(v, _booking(0, 30), now=T0), "Asia/Shanghai")
+    local = f"{_min(30).astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
+    assert late["text"] == {"zh-CN": f"{local} 前无法到达接人地点",
+                            "en": f"cannot reach the pickup by {local}"}
 
 
 class _NoOffset(tzinfo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.conftest import Service, running_service
 from tests.service.calls import call_body
@@ -39,6 +40,12 @@ async def test_bookings_are_planned_around_each_other(service: Service) -> None:
     assert plan["vehicle_id"] == "N1" and plan["status"] == "planned"
     assert tomorrow.isoformat() <= plan["pickup_at"]
     assert "booked" in [e["kind"] for e in got["timeline"]]
+    # why N1, as the dispatcher reads it: in Chinese, the pickup in the centre's zone
+    (booked,) = [e for e in got["timeline"] if e["kind"] == "booked"]
+    earliest = booked["data"]["why"][0]
+    pickup = datetime.fromisoformat(plan["pickup_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert earliest["code"] == "booking_earliest"
+    assert earliest["text"]["zh-CN"] == f"2 辆可行车辆中接人最早：{pickup:%Y-%m-%d %H:%M}"  # N1, N2
     # same window: N1 is booked, so N2 takes it
     second = (await service.client.post("/v1/calls", json=booking(tomorrow, number="13500000001"),
                                         headers=service.auth())).json()

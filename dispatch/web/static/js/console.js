@@ -337,6 +337,8 @@ async function refreshCoverage() {
       { dataset: { vehicleId: m.vehicle_id } },
       `${m.vehicle_id}: ${m.from_station_id || "—"} → ${m.to_station_id} `
       + `(${Math.round(m.coverage_before * 100)}% → ${Math.round(m.coverage_after * 100)}%) `,
+      el("small", { className: "muted",
+        textContent: m.why?.text?.[lang() === "zh" ? "zh-CN" : "en"] || "" }),
       el("button", { textContent: t("accept"), dataset: { action: "accept-move" },
         onclick: async (e) => {
           e.target.disabled = true;
