@@ -76,7 +76,7 @@ async def _publish_eta(
         link.etas.pop(msg.call_id, None)
         position.pop("eta", None)
         return None
-    eta = _eta(rt, places, hospital, lon=msg.lon, lat=msg.lat, now=now)
+    eta = eta_to_centre(rt, places, hospital, lon=msg.lon, lat=msg.lat, now=now)
     payload = {"kind": "eta", "call_id": str(msg.call_id), "vehicle_id": link.vehicle_id,
                **eta, "lon": msg.lon, "lat": msg.lat, "at": msg.at.isoformat()}
     # Consoles see every vehicle's latest ETA with its position in the once-a-second
@@ -88,9 +88,10 @@ async def _publish_eta(
     return await crew.publish_eta(f"hospital:{hospital.id}", payload)
 
 
-def _eta(rt: Runtime, places: Places, hospital: Hospital, *, lon: float, lat: float,
-         now: datetime) -> dict[str, Any]:
-    """The ETA from a point to a centre, as screens show it."""
+def eta_to_centre(rt: Runtime, places: Places, hospital: Hospital, *, lon: float,
+                  lat: float, now: datetime) -> dict[str, Any]:
+    """The ETA from a point, where a vehicle was at `now`, to a centre, as screens show
+    it."""
     eta_s = rt.eta.model.eta_s(from_lon=lon, from_lat=lat, to_lon=hospital.lon,
                                to_lat=hospital.lat, area_type=places.area_type_at(lon, lat),
                                at=now)
@@ -110,5 +111,5 @@ async def position_reported(
     places = await rt.places.get()
     hospital = places.hospitals.get(destination_id) if destination_id else None
     if hospital is not None:
-        position["eta"] = _eta(rt, places, hospital, lon=lon, lat=lat, now=now)
+        position["eta"] = eta_to_centre(rt, places, hospital, lon=lon, lat=lat, now=now)
     crew.show_position(vehicle_id, position)

@@ -16,6 +16,7 @@ from dispatch.db.events import audit, timeline
 from dispatch.domain import LIVE_STATUSES, EventKind, Role
 from dispatch.errors import Forbidden, NotFound
 from dispatch.flows.hospital import retention
+from dispatch.flows.positions import eta_to_centre
 from dispatch.flows.reads import call_list, call_view
 from dispatch.handover import repo
 from dispatch.handover.atmist import build_atmist
@@ -81,11 +82,29 @@ async def _hospital_snapshot(
                 continue
             state = await repo.load_state(conn=conn, call_id=call_id, hospital_id=hospital_id)
             findings = await repo.findings_of(conn=conn, call_id=call_id)
-            patients.append(patient_view(call=call, findings=findings, state=state, now=now))
+            view = patient_view(call=call, findings=findings, state=state, now=now)
+            if call["destination_id"] == hospital_id:
+                view["eta"] = await _last_eta(rt, conn, call_id, hospital_id)
+            patients.append(view)
             await audit(conn=conn, actor=principal.subject, role=principal.role.value,
                         action="read_patient", call_id=call_id, hospital_id=hospital_id,
                         detail={"via": "snapshot"})
     return patients
+
+
+async def _last_eta(
+    rt: Runtime, conn: asyncpg.Connection, call_id: UUID, hospital_id: str
+) -> dict[str, Any] | None:
+    """The ETA the board last heard, rebuilt from the vehicle's last position (as the
+    `eta` event of that position gave it), so a reloaded board counts down at once."""
+    position = await repo.carrying_position(conn=conn, call_id=call_id)
+    places = await rt.places.get()
+    hospital = places.hospitals.get(hospital_id)
+    if position is None or hospital is None:
+        return None
+    eta = eta_to_centre(rt, places, hospital, lon=position["lon"], lat=position["lat"],
+                        now=position["position_at"])
+    return {**eta, "vehicle_id": position["id"], "at": position["position_at"].isoformat()}
 
 
 async def handover_record(

@@ -421,6 +421,17 @@ async def inbound_call_ids(
     return [r["call_id"] for r in rows]
 
 
+async def carrying_position(
+    *, conn: asyncpg.Connection, call_id: UUID
+) -> asyncpg.Record | None:
+    """The last known position (id, lon, lat, position_at) of a vehicle on the call, the
+    one that reported last; None if no vehicle on it has reported one."""
+    return await conn.fetchrow(
+        """SELECT id, lon, lat, position_at FROM vehicles
+            WHERE call_id = $1 AND position_at IS NOT NULL AND lon IS NOT NULL
+            ORDER BY position_at DESC LIMIT 1""", call_id)
+
+
 async def has_event(*, conn: asyncpg.Connection, call_id: UUID, kind: str) -> bool:
     """Whether the call's timeline already holds an event of this kind."""
     return bool(await conn.fetchval(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from dispatch.domain import Role
 from tests.handover.wsclient import ack, cluster, event, now_iso, recv, send, until
 from tests.service.city import CENTRE
@@ -180,3 +182,29 @@ async def test_a_cancelled_call_leaves_the_receiving_board_and_its_snapshot() ->
         r = await c.http.get(f"{c.urls[0]}/v1/incidents/{call_id}/handover",
                              headers=c.auth(Role.HOSPITAL, hospital_id="H1"))
         assert r.status_code == 403
+
+
+async def test_a_reloaded_board_has_the_eta_the_last_position_gave() -> None:
+    async with cluster() as c:
+        call = await c.new_call()
+        call_id, vehicle = call["id"], call["assignments"][0]["vehicle_id"]
+        async with c.ws(0, "crew", Role.CREW, vehicle_id=vehicle) as crew, \
+                c.ws(1, "hospital", Role.HOSPITAL, hospital_id="H1") as screen:
+            await recv(crew)
+            first = (await recv(screen))["calls"][0]["eta"]
+            assert first["vehicle_id"] == vehicle  # from where it waited, at its station
+            await send(crew, {"type": "position", "msg_id": "p1", "call_id": call_id,
+                              "lon": CENTRE[0] + 0.01, "lat": CENTRE[1], "at": now_iso()})
+            await until(crew, ack("p1"))
+            live, _ = await until(screen, event("eta", call_id))
+        # the screen reloads: its snapshot counts down from the same position
+        async with c.ws(0, "hospital", Role.HOSPITAL, hospital_id="H1") as again:
+            snap = await recv(again)
+            (patient,) = snap["calls"]
+            eta = patient["eta"]
+            assert eta["vehicle_id"] == vehicle and eta["hospital_id"] == "H1"
+            assert eta["eta_s"] == live["data"]["eta_s"] != first["eta_s"]
+            # the event's time is the server's receipt, the snapshot's the position's stamp
+            assert abs(datetime.fromisoformat(eta["expected_at"])
+                       - datetime.fromisoformat(live["data"]["expected_at"])) \
+                < timedelta(seconds=60)

@@ -41,7 +41,9 @@ function fromView(view) {
     reasons: view.reasons || [], atmist: view.atmist || {}, handover: view.handover || {},
     vitals: view.latest_vitals || null, previous: null, signs,
     ecg: (view.atmist?.findings || []).find((f) => /ecg|STEMI/i.test(f)) || null,
-    ecgFrame: null, treatments: view.atmist?.treatments || [], eta: null, vehicle: null,
+    ecgFrame: null, treatments: view.atmist?.treatments || [],
+    // the ETA from the vehicle's last position, so a reloaded board counts down at once
+    eta: view.eta?.expected_at || null, vehicle: view.eta?.vehicle_id || null,
     // every unacknowledged alert flashes (after a reload too) until acknowledged or touched;
     // only a new one chimes
     crewStatus: null, flash: view.handover?.phase === "alerted",
