@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 def caller_number(*, rt: Runtime, number: str) -> str:
     """A caller number in the one form calls and AML reports are matched by."""
-    return normalise_number(number, region=rt.settings.phone_region,
-                            area_code=rt.settings.phone_area_code)
+    return normalise_number(number, region=rt.settings.intake.phone_region,
+                            area_code=rt.settings.intake.phone_area_code)
 
 
 async def receive_aml(
@@ -60,7 +60,7 @@ async def attach_held(
     *, rt: Runtime, conn: asyncpg.Connection, call_id: UUID, caller: str, now: datetime
 ) -> list[call_db.StoredFix]:
     """AML reports that arrived before the call: attach them as its first fixes."""
-    since = now - timedelta(seconds=rt.settings.aml_hold_s)
+    since = now - timedelta(seconds=rt.settings.intake.aml_hold_s)
     pending = await aml_db.pending_for(conn=conn, caller_number=caller, since=since)
     if not pending:
         return []

@@ -47,13 +47,13 @@ async def plan(*, rt: Runtime, call_id: UUID, booking: BookingIn, now: datetime)
             booking=Booking(call_id=str(call_id), lon=pickup[0], lat=pickup[1],
                             dest_lon=dest[0], dest_lat=dest[1],
                             window_start=booking.window_start, window_end=booking.window_end),
-            fleet=fleet, travel_s=travel, service_s=rt.settings.booking_service_s, now=now)
+            fleet=fleet, travel_s=travel, service_s=rt.settings.bookings.booking_service_s, now=now)
         if planned is None:
             await append_events(conn=conn, events=[NewEvent(
                 EventKind.QUEUED, now, call_id,
                 data={"reason": "no non-emergency vehicle can make the booked window"})])
             return
-        plan = planned.to_dict(zone=rt.settings.display_timezone)
+        plan = planned.to_dict(zone=rt.settings.display.display_timezone)
         await booking_db.insert_trip(
             conn=conn, call_id=call_id, vehicle_id=planned.vehicle_id,
             depart_at=planned.depart_at, pickup_at=planned.pickup_at,

@@ -63,7 +63,7 @@ class DemandCache:
 
     async def get(self, *, rt: Runtime, now: datetime) -> tuple[Places, DemandGrid]:
         """The places and the demand grid built for them."""
-        settings = rt.settings
+        settings = rt.settings.coverage
         places = await rt.places.get()
         async with self._lock:  # one rebuild at a time; waiters then take the fresh grid
             cached = self._cached
@@ -117,7 +117,7 @@ async def moves(
     model = rt.eta.model
     travel = travel_function(model=model, now=now, grid=grid, places=places)
     vmax = model.max_crow_speed_mps()
-    threshold = rt.settings.moveup_district_threshold
+    threshold = rt.settings.coverage.moveup_district_threshold
 
     def compute() -> tuple[float, list[Move]]:
         now_cov = coverage(demand=grid.demand, vehicles=[(v.lon, v.lat) for v in vehicles],

@@ -94,7 +94,7 @@ async def _eta_corrections(
         if v["lon"] is None:
             continue
         change = eta_correction(before, after, from_lon=v["lon"], from_lat=v["lat"],
-                                threshold_s=rt.settings.location_eta_notify_s)
+                                threshold_s=rt.settings.dispatch.location_eta_notify_s)
         if change is not None:
             out.append({"vehicle_id": v["id"], **change})
     return out

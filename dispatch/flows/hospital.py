@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 def retention(rt: Runtime) -> timedelta:
     """How long a centre keeps sight of a patient after handover or closing."""
-    return timedelta(seconds=rt.settings.hospital_retention_s)
+    return timedelta(seconds=rt.settings.handover.hospital_retention_s)
 
 
 def _event_of(msg: HospitalMessage, actor: Actor) -> Event:

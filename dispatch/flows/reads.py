@@ -33,7 +33,7 @@ async def call_view(
         if principal.role is Role.HOSPITAL:
             if call["destination_id"] != principal.hospital_id or not await hospital_may_see(
                     conn=conn, call=call, hospital_id=call["destination_id"], now=now,
-                    retention=timedelta(seconds=rt.settings.hospital_retention_s)):
+                    retention=timedelta(seconds=rt.settings.handover.hospital_retention_s)):
                 raise Forbidden("this patient is not inbound to your hospital")
         elif principal.role is Role.CREW:
             if principal.vehicle_id not in {a["vehicle_id"] for a in assignments}:

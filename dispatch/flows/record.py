@@ -111,7 +111,7 @@ async def handover_record(
     *, rt: Runtime, call_id: UUID, principal: Principal, fmt: str, now: datetime
 ) -> dict[str, Any] | str:
     """The ATMIST record (JSON with its text, the text alone, or a FHIR Bundle)."""
-    time_zone = rt.settings.display_timezone
+    time_zone = rt.settings.display.display_timezone
     async with rt.pool.acquire() as conn:
         call = await call_db.get_call(conn=conn, call_id=call_id)
         if call is None:
