@@ -17,9 +17,9 @@ import asyncpg
 
 from dispatch.auth import Principal
 from dispatch.db import calls as call_db
-from dispatch.db import clearing as clearing_db
+from dispatch.db import crew_status as crew_status_db
 from dispatch.db import fleet as fleet_db
-from dispatch.db.clearing import QueueLook, Release
+from dispatch.db.crew_status import QueueLook, Release
 from dispatch.db.events import NewEvent, append_events, audit
 from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import CallStatus, EventKind, VehicleKind, VehicleStatus
@@ -149,11 +149,11 @@ async def release(
     queue: QueueLook | None = None,
 ) -> asyncpg.Record:
     """End a vehicle's assignment to a call (caller's transaction), with its event and
-    audit row, in one statement; return the vehicle's row (dispatch.db.clearing).
+    audit row, in one statement; return the vehicle's row (dispatch.db.crew_status).
 
     `close`: close the call when this was its last vehicle. `report`: a status report's
     (report_id, fingerprint, result) to keep. `queue`: also read the queue's head."""
-    row: asyncpg.Record = await clearing_db.release_assignment(conn=conn, release=Release(
+    row: asyncpg.Record = await crew_status_db.release_assignment(conn=conn, release=Release(
         vehicle_id=vehicle_id, call_id=call_id, at=at, status=new_status,
         event_kind=kind.value, data=data, actor=principal.subject,
         role=principal.role.value, close=close, report=report), queue=queue)

@@ -16,12 +16,11 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.auth import Principal
-from dispatch.db import calls as call_db
-from dispatch.db import clearing as clearing_db
+from dispatch.db import crew_status as crew_status_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events
 from dispatch.db.pool import lent_or_pooled
-from dispatch.domain import STATUS_EVENT, CallStatus, EventKind, Role, VehicleKind, VehicleStatus
+from dispatch.domain import STATUS_EVENT, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.flows.claim import after_claim, raise_unless_double_assignment, release
 from dispatch.flows.fanout import fanout_one
@@ -145,9 +144,9 @@ async def _apply(report: _Report, lent: asyncpg.Connection | None, *, drain: boo
 async def _lock_vehicle_and_mission(conn: asyncpg.Connection, r: _Report) -> asyncpg.Record:
     """Lock the vehicle's mission, then the vehicle (the lock order: call, then
     vehicle; a dispatcher's override or cancel holds the call and waits for the
-    vehicle), with the facts the report is judged on (dispatch.db.clearing)."""
+    vehicle), with the facts the report is judged on (dispatch.db.crew_status)."""
     while True:
-        facts = await clearing_db.lock_for_status(
+        facts = await crew_status_db.lock_for_status(
             conn=conn, vehicle_id=r.vehicle_id, status=r.status.value, at=r.at,
             report_id=r.report_id, drainer=DRAINER.subject)
         if facts is None:
@@ -172,13 +171,13 @@ async def _apply_status(
         if mission is None:
             raise Conflict(f"vehicle has no mission; '{status.value}' needs one",
                            field="status")
-        await call_db.set_status(conn=conn, call_id=mission, status=CallStatus.ACTIVE,
-                                 expect=[CallStatus.ASSIGNED.value])
-        await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
-                                          status=status.value, at=at)
-        await append_events(conn=conn, events=[
-            NewEvent(clock, at, mission, vehicle_id, data={"status": status.value})])
-    elif status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
+        # the call becomes active; the vehicle's status, the clock and the report's
+        # answer are written in the same statement
+        await crew_status_db.stamp_status(conn=conn, vehicle_id=vehicle_id, call_id=mission,
+                                          status=status.value, event_kind=clock.value,
+                                          at=at, report=kept)
+        return None, None
+    if status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
         if mission is not None:
             drains = drain and status is VehicleStatus.AVAILABLE \
                 and vehicle["lon"] is not None

@@ -13,7 +13,7 @@ import asyncpg
 
 from dispatch.auth import Principal
 from dispatch.db import fleet as fleet_db
-from dispatch.db.clearing import QueueLook
+from dispatch.db.crew_status import QueueLook
 from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import CallStatus, Role, VehicleKind, VehicleStatus
 from dispatch.flows.candidates import eta_to

@@ -66,11 +66,11 @@ async def _logged(service: Service) -> AsyncIterator[tuple[Runtime, asyncpg.Conn
             yield rt, conn, sent
 
 
-async def _clear(rt: Runtime, conn: asyncpg.Connection) -> dict[str, Any]:
+async def _clear(rt: Runtime, conn: asyncpg.Connection,
+                 status: VehicleStatus = VehicleStatus.AVAILABLE) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return await report_status(rt=rt, vehicle_id="A1", status=VehicleStatus.AVAILABLE,
-                               at=now, principal=CREW, now=now, report_id="tab-1",
-                               conn=conn)
+    return await report_status(rt=rt, vehicle_id="A1", status=status, at=now,
+                               principal=CREW, now=now, report_id="tab-1", conn=conn)
 
 
 def _transactions(sent: list[str]) -> int:
@@ -106,6 +106,19 @@ async def test_a_clearing_that_takes_a_queued_call_is_one_short_transaction(
     # in the same transaction, and the mission's view read after it
     assert _transactions(sent) == 1, sent
     assert len(sent) <= 13, "\n".join(q[:90] for q in sent)
+
+
+async def test_a_clock_status_is_one_short_transaction(service: Service) -> None:
+    await service.load(city(vehicles=[("A1", "als", *NEAR)]))
+    call = await _call(service, "13800000001")
+    async with _logged(service) as (rt, conn, sent):
+        result = await _clear(rt, conn, VehicleStatus.EN_ROUTE)
+    assert result["call_id"] == call["id"]
+    assert (await _vehicle(service, "A1"))["status"] == "en_route"
+    # begin, lock and facts, the stamp (call active, vehicle status, clock, report id),
+    # the receiving centre's news (call, outbox, notify), commit
+    assert _transactions(sent) == 1, sent
+    assert len(sent) <= 7, "\n".join(q[:90] for q in sent)
 
 
 @asynccontextmanager

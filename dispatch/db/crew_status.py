@@ -1,5 +1,6 @@
 """A crew's status report in few statements: the locks and the facts it is judged on in
-one, and a clearing's writes (with the queue it may drain) in another."""
+one; its writes in another (a clock's stamp, or a clearing's release with the queue it
+may drain)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,30 @@ async def lock_for_status(
                     AND ($3 < a.assigned_at OR a.assigned_by = $5)
                   ORDER BY occurred_at DESC, id DESC LIMIT 1) lc ON true""",
         vehicle_id, status, at, report_id, drainer,
+    )
+
+
+async def stamp_status(
+    *, conn: asyncpg.Connection, vehicle_id: str, call_id: UUID, status: str,
+    event_kind: str, at: datetime, report: tuple[str, str, dict[str, Any]] | None,
+) -> None:
+    """A status that stamps a clock of the vehicle's mission, in one statement: the call
+    becomes active (if it was assigned), the vehicle takes the status, the clock's event
+    is written and `report` (report_id, fingerprint, result) kept under its id."""
+    report_id, fingerprint, result = report if report is not None else (None, None, None)
+    await conn.execute(
+        """WITH call AS (
+               UPDATE calls SET status = 'active', updated_at = now()
+                WHERE id = $2 AND status = 'assigned'
+           ), vehicle AS (
+               UPDATE vehicles SET status = $3, status_at = $5 WHERE id = $1
+           ), event AS (
+               INSERT INTO events (call_id, vehicle_id, kind, occurred_at, data)
+               VALUES ($2, $1, $4, $5, jsonb_build_object('status', $3::text))
+           )
+           INSERT INTO status_reports (vehicle_id, report_id, fingerprint, result)
+           SELECT $1, $6, $7, $8 WHERE $6::text IS NOT NULL""",
+        vehicle_id, call_id, status, event_kind, at, report_id, fingerprint, result,
     )
 
 
