@@ -125,25 +125,6 @@ async def claim_first_available(
     )
 
 
-async def release_vehicle(
-    *, conn: asyncpg.Connection, vehicle_id: str, at: datetime, status: str
-) -> asyncpg.Record | None:
-    """End a vehicle's live assignment and set its status; return the call it had."""
-    return await conn.fetchrow(
-        """WITH released AS (
-               UPDATE assignments SET released_at = $2
-                WHERE vehicle_id = $1 AND released_at IS NULL
-                RETURNING call_id
-           ), vehicle AS (
-               UPDATE vehicles SET status = $3, call_id = NULL, status_at = $2
-                WHERE id = $1 RETURNING id, kind, lon, lat
-           )
-           SELECT v.id, v.kind, v.lon, v.lat, (SELECT call_id FROM released) AS call_id
-             FROM vehicle v""",
-        vehicle_id, at, status,
-    )
-
-
 async def set_vehicle_status(
     *, conn: asyncpg.Connection, vehicle_id: str, status: str, at: datetime
 ) -> None:
@@ -177,28 +158,36 @@ async def live_assignments(*, conn: asyncpg.Connection, call_id: UUID) -> list[a
     )
 
 
+# The queue a vehicle of {kind} could serve, to be ordered by QUEUE_ORDER ({kind} and
+# {booked_before} are the statement's parameters). Bookings opening after {booked_before},
+# and bookings already planned onto a vehicle (the scheduler dispatches those), are out.
+QUEUED_FOR_KIND = """SELECT id, status, lon, lat, acuity, received_at, required_kinds,
+                  booked_from, transport_class
+             FROM calls c
+            WHERE status = 'queued' AND {kind} = ANY(required_kinds) AND lon IS NOT NULL
+              AND (booked_from IS NULL OR booked_from <= {booked_before}
+                   OR transport_class = 'emergency')
+              AND NOT EXISTS (SELECT 1 FROM booked_trips b
+                               WHERE b.call_id = c.id AND b.status = 'planned')"""
+# most urgent, then oldest
+QUEUE_ORDER = "ORDER BY acuity, received_at"
+
+
 async def queued_calls_for_kind(
-    *, conn: asyncpg.Connection, kind: str, limit: int, booked_before: datetime
+    *, conn: asyncpg.Connection, kind: str, limit: int, booked_before: datetime,
+    passed: Sequence[UUID] = (),
 ) -> list[asyncpg.Record]:
-    """The head of the queue a vehicle of `kind` could serve, most urgent then oldest.
+    """The head of the queue a vehicle of `kind` could serve (QUEUED_FOR_KIND), less the
+    calls in `passed`.
 
     Not locked: the drain locks only the call it picks (lock_queued_call). Locking the
     whole head here made a second instance draining at the same moment find every row
-    of a short queue locked and give up, its vehicle left idle. Bookings opening after
-    `booked_before`, and bookings already planned onto a vehicle (the scheduler
-    dispatches those), are not taken.
+    of a short queue locked and give up, its vehicle left idle.
     """
     return await conn.fetch(
-        """SELECT id, status, lon, lat, acuity, received_at, required_kinds, booked_from,
-                  transport_class
-             FROM calls c
-            WHERE status = 'queued' AND $1 = ANY(required_kinds) AND lon IS NOT NULL
-              AND (booked_from IS NULL OR booked_from <= $3 OR transport_class = 'emergency')
-              AND NOT EXISTS (SELECT 1 FROM booked_trips b
-                               WHERE b.call_id = c.id AND b.status = 'planned')
-            ORDER BY acuity, received_at
-            LIMIT $2""",
-        kind, limit, booked_before,
+        f"""{QUEUED_FOR_KIND.format(kind="$1", booked_before="$3")}
+              AND NOT (id = ANY($4::uuid[])) {QUEUE_ORDER} LIMIT $2""",
+        kind, limit, booked_before, list(passed),
     )
 
 
@@ -230,41 +219,6 @@ async def queued_call_ids(
     return [r["id"] for r in rows]
 
 
-async def mission_of(*, conn: asyncpg.Connection, vehicle_id: str) -> asyncpg.Record | None:
-    """The vehicle's live assignment: when and by whom it was made (None without one)."""
-    return await conn.fetchrow(
-        """SELECT call_id, assigned_at, assigned_by FROM assignments
-            WHERE vehicle_id = $1 AND released_at IS NULL""",
-        vehicle_id,
-    )
-
-
-async def last_clearing(
-    *, conn: asyncpg.Connection, vehicle_id: str, status: str
-) -> UUID | None:
-    """The call of the vehicle's last clearing with `status` (None if it never had one)."""
-    value: UUID | None = await conn.fetchval(
-        """SELECT call_id FROM events
-            WHERE vehicle_id = $1 AND kind = 'cleared' AND data->>'status' = $2
-            ORDER BY occurred_at DESC, id DESC LIMIT 1""",
-        vehicle_id, status,
-    )
-    return value
-
-
-async def status_event_at(
-    *, conn: asyncpg.Connection, vehicle_id: str, status: str, at: datetime
-) -> asyncpg.Record | None:
-    """The timeline event a status report stamped at `at` wrote, if one did (a resend
-    carries its first delivery's `at`)."""
-    return await conn.fetchrow(
-        """SELECT call_id FROM events
-            WHERE vehicle_id = $1 AND occurred_at = $3 AND data->>'status' = $2
-            LIMIT 1""",
-        vehicle_id, status, at,
-    )
-
-
 async def status_reported(
     *, conn: asyncpg.Connection, vehicle_id: str, call_id: UUID, status: str
 ) -> bool:
@@ -274,16 +228,6 @@ async def status_reported(
                            WHERE call_id = $1 AND vehicle_id = $2 AND data->>'status' = $3)""",
         call_id, vehicle_id, status,
     ))
-
-
-async def status_report(
-    *, conn: asyncpg.Connection, vehicle_id: str, report_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT fingerprint, result FROM status_reports
-            WHERE vehicle_id = $1 AND report_id = $2""",
-        vehicle_id, report_id,
-    )
 
 
 async def save_status_report(

@@ -17,7 +17,9 @@ import asyncpg
 
 from dispatch.auth import Principal
 from dispatch.db import calls as call_db
+from dispatch.db import crew_status as crew_status_db
 from dispatch.db import fleet as fleet_db
+from dispatch.db.crew_status import QueueLook, Release
 from dispatch.db.events import NewEvent, append_events, audit
 from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import CallStatus, EventKind, VehicleKind, VehicleStatus
@@ -142,22 +144,20 @@ async def release(
     kind: EventKind,
     data: dict[str, Any],
     new_status: str = VehicleStatus.AVAILABLE.value,
-) -> asyncpg.Record | None:
+    close: bool = False,
+    report: tuple[str, str, dict[str, Any]] | None = None,
+    queue: QueueLook | None = None,
+) -> asyncpg.Record:
     """End a vehicle's assignment to a call (caller's transaction), with its event and
-    audit row; return the vehicle's row."""
-    row = await fleet_db.release_vehicle(conn=conn, vehicle_id=vehicle_id, at=at,
-                                         status=new_status)
-    await append_events(conn=conn, events=[NewEvent(kind, at, call_id, vehicle_id, data)])
-    await audit(conn=conn, actor=principal.subject, role=principal.role.value,
-                action="unassign", call_id=call_id, vehicle_id=vehicle_id, detail=data)
+    audit row, in one statement; return the vehicle's row (dispatch.db.crew_status).
+
+    `close`: close the call when this was its last vehicle. `report`: a status report's
+    (report_id, fingerprint, result) to keep. `queue`: also read the queue's head."""
+    row: asyncpg.Record = await crew_status_db.release_assignment(conn=conn, release=Release(
+        vehicle_id=vehicle_id, call_id=call_id, at=at, status=new_status,
+        event_kind=kind.value, data=data, actor=principal.subject,
+        role=principal.role.value, close=close, report=report), queue=queue)
     return row
-
-
-async def close_if_done(*, conn: asyncpg.Connection, call_id: UUID) -> None:
-    """Close a call whose last vehicle cleared."""
-    if not await fleet_db.live_assignments(conn=conn, call_id=call_id):
-        await call_db.set_status(conn=conn, call_id=call_id, status=CallStatus.CLOSED,
-                                 expect=[CallStatus.ACTIVE.value, CallStatus.ASSIGNED.value])
 
 
 async def assign_or_recommend(

@@ -6,6 +6,9 @@ the call, then the vehicle), so reports for one vehicle apply one at a time.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -13,19 +16,21 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.auth import Principal
-from dispatch.db import calls as call_db
+from dispatch.db import crew_status as crew_status_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.events import NewEvent, append_events
 from dispatch.db.pool import lent_or_pooled
-from dispatch.domain import STATUS_EVENT, CallStatus, EventKind, Role, VehicleKind, VehicleStatus
+from dispatch.domain import STATUS_EVENT, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, InvalidInput, NotFound
-from dispatch.flows.claim import close_if_done, release
+from dispatch.flows.claim import after_claim, raise_unless_double_assignment, release
 from dispatch.flows.fanout import fanout_one
-from dispatch.flows.queue import DRAINER, vehicle_freed
+from dispatch.flows.queue import DRAINER, Drained, drain_within, queue_look, vehicle_freed
 from dispatch.handover.prealert import crew_status_changed
 from dispatch.runtime import Runtime
 from dispatch.schemas import check_source_time
 from dispatch.views import text_or_none
+
+log = logging.getLogger(__name__)
 
 
 def _status_result(vehicle_id: str, status: VehicleStatus, call_id: UUID | None
@@ -45,9 +50,10 @@ async def report_status(
     (see _check_mission). A repeat (the same `report_id`, or the same status stamped
     with the same `at`) is answered with the first result and changes nothing.
     Everything the report changes, the receiving centre's news included, commits in
-    one transaction: a refused report leaves no trace. `conn`: the caller's
-    connection (outside a transaction), used for every step here instead of taking
-    others from the pool (a crew frame holds one for its lock).
+    one transaction: a refused report leaves no trace. A clearing that frees the
+    vehicle gives it the head of the queue in that transaction too. `conn`: the
+    caller's connection (outside a transaction), used for every step here instead of
+    taking others from the pool (a crew frame holds one for its lock).
     """
     principal.require(Role.CREW, Role.DISPATCHER)
     principal.require_vehicle(vehicle_id)
@@ -55,121 +61,172 @@ async def report_status(
         raise InvalidInput("'dispatched' is set by the dispatch centre, not reported",
                            field="status")
     check_source_time(at, now=now, max_skew_s=rt.settings.max_clock_skew_s)
-    fingerprint = f"{status.value}|{call_id or ''}"
-    lent = conn
-    async with lent_or_pooled(rt.pool, lent) as conn, conn.transaction():
-        vehicle = await _lock_vehicle_and_mission(conn, vehicle_id)
-        if report_id is not None:
-            first = await fleet_db.status_report(conn=conn, vehicle_id=vehicle_id,
-                                                 report_id=report_id)
-            if first is not None:
-                if first["fingerprint"] != fingerprint:
-                    raise Conflict(f"report_id {report_id!r} was used for another report",
-                                   field="report_id")
-                return dict(first["result"])
-        mission = vehicle["call_id"]
-        given = await fleet_db.mission_of(conn=conn, vehicle_id=vehicle_id)
-        repeat = await _repeat_of(conn, vehicle_id, status, at, given)
-        repeat = repeat or await _check_mission(rt, conn, vehicle_id, mission, status, at,
-                                                call_id, given, now)
-        if repeat is not None:
-            return repeat
-        freed = await _apply_status(conn, vehicle, status, at, principal)
-        # The receiving centre hears the crew's status; at_hospital marks the arrival.
-        await crew_status_changed(conn=conn, vehicle_id=vehicle_id, call_id=mission,
-                                  status=status, at=at, now=now)
-        result = _status_result(vehicle_id, status, mission)
-        if report_id is not None:
-            await fleet_db.save_status_report(conn=conn, vehicle_id=vehicle_id,
-                                              report_id=report_id, fingerprint=fingerprint,
-                                              result=result)
-    kind = VehicleKind(vehicle["kind"])
+    report = _Report(rt=rt, vehicle_id=vehicle_id, status=status, at=at,
+                     principal=principal, now=now, call_id=call_id, report_id=report_id)
+    try:
+        applied = await _apply(report, conn, drain=True)
+    except asyncpg.UniqueViolationError as exc:
+        # the drain's claim refused by the one-live-assignment index rolled the clearing
+        # back with it: clear alone, and drain as a step of its own
+        raise_unless_double_assignment(exc)
+        log.error("queue drain for %s refused by the one-live-assignment index", vehicle_id)
+        applied = await _apply(report, conn, drain=False)
+    if applied.repeat:
+        return applied.result
+    mission = applied.result["call_id"]
+    kind = VehicleKind(applied.kind)
     await fanout_one(rt=rt, topic="console", payload={
         "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
-        "call_id": text_or_none(mission)})
-    if status is VehicleStatus.AVAILABLE and freed is not None:
-        # its next assignment never starts before the clearing the crew stamped
-        await vehicle_freed(rt=rt, vehicle=freed, now=max(now, at), lent=lent)
+        "call_id": mission})
+    # its next assignment never starts before the clearing the crew stamped
+    drain_now = max(now, at)
+    if applied.drained is not None and applied.drained.claimed is not None:
+        await after_claim(rt=rt, call_id=applied.drained.claimed, vehicle_id=vehicle_id,
+                          now=drain_now, lent=conn)
+    elif status is VehicleStatus.AVAILABLE and applied.freed is not None:
+        await vehicle_freed(rt=rt, vehicle=applied.freed, now=drain_now, lent=conn,
+                            drained=applied.drained)
     elif status is not VehicleStatus.AVAILABLE:
         await rt.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
-    return result
+    return applied.result
 
 
-async def _lock_vehicle_and_mission(conn: asyncpg.Connection, vehicle_id: str
-                                    ) -> asyncpg.Record:
+@dataclass(frozen=True, slots=True)
+class _Report:
+    rt: Runtime
+    vehicle_id: str
+    status: VehicleStatus
+    at: datetime
+    principal: Principal
+    now: datetime
+    call_id: UUID | None
+    report_id: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.status.value}|{self.call_id or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    result: dict[str, Any]
+    repeat: bool = False
+    kind: str = ""
+    freed: Mapping[str, Any] | None = None  # the vehicle, when the status freed it
+    drained: Drained | None = None  # what the drain in the same transaction did
+
+
+async def _apply(report: _Report, lent: asyncpg.Connection | None, *, drain: bool
+                 ) -> _Applied:
+    """The report's transaction: lock, judge, write, and (`drain`) drain the queue."""
+    r, rt = report, report.rt
+    async with lent_or_pooled(rt.pool, lent) as conn, conn.transaction():
+        facts = await _lock_vehicle_and_mission(conn, r)
+        if facts["fingerprint"] is not None:
+            if facts["fingerprint"] != r.fingerprint:
+                raise Conflict(f"report_id {r.report_id!r} was used for another report",
+                               field="report_id")
+            return _Applied(result=dict(facts["result"]), repeat=True)
+        repeat = _repeat_of(r, facts) or await _check_mission(conn, r, facts)
+        if repeat is not None:
+            return _Applied(result=repeat, repeat=True)
+        mission = facts["call_id"]
+        result = _status_result(r.vehicle_id, r.status, mission)
+        kept = None if r.report_id is None else (r.report_id, r.fingerprint, result)
+        freed, drained = await _apply_status(conn, r, facts, kept, drain=drain)
+        if facts["destination_id"] is not None:
+            # The receiving centre hears the crew's status; at_hospital marks the arrival.
+            await crew_status_changed(conn=conn, vehicle_id=r.vehicle_id, call_id=mission,
+                                      status=r.status, at=r.at, now=r.now)
+    return _Applied(result=result, kind=facts["kind"], freed=freed, drained=drained)
+
+
+async def _lock_vehicle_and_mission(conn: asyncpg.Connection, r: _Report) -> asyncpg.Record:
     """Lock the vehicle's mission, then the vehicle (the lock order: call, then
     vehicle; a dispatcher's override or cancel holds the call and waits for the
-    vehicle). Reports for one vehicle then apply one after the other."""
+    vehicle), with the facts the report is judged on (dispatch.db.crew_status)."""
     while True:
-        seen = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
-        if seen is None:
-            raise NotFound(f"vehicle {vehicle_id} does not exist", field="vehicle_id")
-        if seen["call_id"] is not None:
-            await call_db.get_call(conn=conn, call_id=seen["call_id"], for_update=True)
-        vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id, for_update=True)
-        assert vehicle is not None  # vehicles are never deleted
-        if vehicle["call_id"] == seen["call_id"]:
-            return vehicle
-        # its mission changed between the two reads: lock the one it holds now
+        facts = await crew_status_db.lock_for_status(
+            conn=conn, vehicle_id=r.vehicle_id, status=r.status.value, at=r.at,
+            report_id=r.report_id, drainer=DRAINER.subject)
+        if facts is None:
+            raise NotFound(f"vehicle {r.vehicle_id} does not exist", field="vehicle_id")
+        if facts["fresh"] and facts["call_id"] == facts["seen_call_id"]:
+            return facts
+        # another report or claim got the vehicle first: read again, holding its lock
+        # (and, if its mission changed meanwhile, lock the one it holds now)
 
 
 async def _apply_status(
-    conn: asyncpg.Connection, vehicle: asyncpg.Record, status: VehicleStatus,
-    at: datetime, principal: Principal,
-) -> asyncpg.Record | None:
-    """Write what a status means (caller's transaction, vehicle row locked); return the
-    vehicle's row when the status freed it."""
-    vehicle_id, mission = vehicle["id"], vehicle["call_id"]
+    conn: asyncpg.Connection, r: _Report, vehicle: asyncpg.Record,
+    kept: tuple[str, str, dict[str, Any]] | None, *, drain: bool,
+) -> tuple[Mapping[str, Any] | None, Drained | None]:
+    """Write what a status means (caller's transaction, vehicle row locked); keep the
+    report's answer under its id. Returns the vehicle's row when the status freed it,
+    and what the drain did when the freed vehicle took the queue in this transaction."""
+    vehicle_id, mission, status, at = vehicle["id"], vehicle["call_id"], r.status, r.at
     clock = STATUS_EVENT.get(status)
+    freed: Mapping[str, Any] | None = None
     if clock is not None:
         if mission is None:
             raise Conflict(f"vehicle has no mission; '{status.value}' needs one",
                            field="status")
-        await call_db.set_status(conn=conn, call_id=mission, status=CallStatus.ACTIVE,
-                                 expect=[CallStatus.ASSIGNED.value])
-        await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
-                                          status=status.value, at=at)
-        await append_events(conn=conn, events=[
-            NewEvent(clock, at, mission, vehicle_id, data={"status": status.value})])
-    elif status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
+        # the call becomes active; the vehicle's status, the clock and the report's
+        # answer are written in the same statement
+        await crew_status_db.stamp_status(conn=conn, vehicle_id=vehicle_id, call_id=mission,
+                                          status=status.value, event_kind=clock.value,
+                                          at=at, report=kept)
+        return None, None
+    if status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
         if mission is not None:
-            freed = await release(conn=conn, vehicle_id=vehicle_id, call_id=mission, at=at,
-                                  principal=principal, kind=EventKind.CLEARED,
-                                  data={"status": status.value}, new_status=status.value)
-            await close_if_done(conn=conn, call_id=mission)
-            return freed
+            drains = drain and status is VehicleStatus.AVAILABLE \
+                and vehicle["lon"] is not None
+            row = await release(
+                conn=conn, vehicle_id=vehicle_id, call_id=mission, at=at,
+                principal=r.principal, kind=EventKind.CLEARED,
+                data={"status": status.value}, new_status=status.value, close=True,
+                report=kept, queue=queue_look(r.rt, vehicle["kind"], max(r.now, at))
+                if drains else None)
+            if not drains:
+                return row, None
+            drained = await drain_within(rt=r.rt, conn=conn, vehicle=vehicle,
+                                         queued=row["queued"], now=max(r.now, at))
+            return row, drained
         await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
                                           status=status.value, at=at)
-        return await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
+        freed = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
     elif status is VehicleStatus.OUT_OF_SERVICE:
         if mission is not None:
             raise Conflict("vehicle has a live mission; clear it or have it reassigned",
                            field="status")
         await fleet_db.set_vehicle_status(conn=conn, vehicle_id=vehicle_id,
                                           status=status.value, at=at)
-    return None
+    if kept is not None:
+        await fleet_db.save_status_report(conn=conn, vehicle_id=vehicle_id,
+                                          report_id=kept[0], fingerprint=kept[1],
+                                          result=kept[2])
+    return freed, None
 
 
-async def _repeat_of(
-    conn: asyncpg.Connection, vehicle_id: str, status: VehicleStatus, at: datetime,
-    given: asyncpg.Record | None,
-) -> dict[str, Any] | None:
+def _given(facts: Mapping[str, Any]) -> bool:
+    """Whether the vehicle holds a live assignment (facts from lock_for_status)."""
+    return facts["given_call_id"] is not None
+
+
+def _repeat_of(r: _Report, facts: Mapping[str, Any]) -> dict[str, Any] | None:
     """The first result of a report resent with its time: the same status stamped with
     the same `at`, about the vehicle's mission or about one before it."""
-    earlier = await fleet_db.status_event_at(conn=conn, vehicle_id=vehicle_id,
-                                             status=status.value, at=at)
-    if earlier is None:
+    if not facts["earlier"]:
         return None
-    if given is None or earlier["call_id"] == given["call_id"] or at <= given["assigned_at"]:
-        return _status_result(vehicle_id, status, earlier["call_id"])
+    earlier = facts["earlier_call_id"]
+    if not _given(facts) or earlier == facts["given_call_id"] \
+            or r.at <= facts["assigned_at"]:
+        return _status_result(r.vehicle_id, r.status, earlier)
     return None
 
 
-async def _check_mission(
-    rt: Runtime, conn: asyncpg.Connection, vehicle_id: str, mission: UUID | None,
-    status: VehicleStatus, at: datetime, call_id: UUID | None,
-    given: asyncpg.Record | None, now: datetime,
-) -> dict[str, Any] | None:
+async def _check_mission(conn: asyncpg.Connection, r: _Report, facts: Mapping[str, Any]
+                         ) -> dict[str, Any] | None:
     """Refuse a status about another mission than the one the vehicle holds; return
     the first result when the status repeats the clearing that freed the vehicle.
 
@@ -180,6 +237,8 @@ async def _check_mission(
     shortly after the queue gave the vehicle its next call is the repeat of the
     clearing that freed it (Settings.clear_grace_s), not the end of the new call.
     """
+    vehicle_id, status, at, call_id = r.vehicle_id, r.status, r.at, r.call_id
+    mission = facts["call_id"]
     if call_id is not None:
         if call_id != mission:
             if await fleet_db.status_reported(conn=conn, vehicle_id=vehicle_id,
@@ -189,30 +248,30 @@ async def _check_mission(
             raise Conflict(f"vehicle {vehicle_id} holds {held}, not call {call_id}",
                            field="call_id")
         return None
-    if mission is None or given is None:
+    if mission is None or not _given(facts):
         return None
-    clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
-    if at < given["assigned_at"]:
+    # the call of the vehicle's last clearing with this status (read only for a
+    # clearing stamped before its mission, or soon after the queue gave it)
+    cleared = facts["last_cleared"]
+    assigned_at = facts["assigned_at"]
+    if at < assigned_at:
         # a clearing stamped before this mission was given ended an earlier one: the
         # same report sent through another instance, or resent, after the first freed
         # the vehicle and the queue gave it this call
-        cleared = await fleet_db.last_clearing(conn=conn, vehicle_id=vehicle_id,
-                                               status=status.value) if clearing else None
         if cleared is not None:
             return _status_result(vehicle_id, status, cleared)
         raise Conflict(
             f"vehicle {vehicle_id} was given call {mission} at "
-            f"{given['assigned_at'].isoformat()}; a '{status.value}' stamped "
+            f"{assigned_at.isoformat()}; a '{status.value}' stamped "
             f"{at.isoformat()} must name its call in call_id", field="call_id")
-    grace = timedelta(seconds=rt.settings.clear_grace_s)
-    if clearing and given["assigned_by"] == DRAINER.subject \
-            and now < given["assigned_at"] + grace:
-        cleared = await fleet_db.last_clearing(conn=conn, vehicle_id=vehicle_id,
-                                               status=status.value)
+    clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
+    grace = timedelta(seconds=r.rt.settings.clear_grace_s)
+    if clearing and facts["assigned_by"] == DRAINER.subject \
+            and r.now < assigned_at + grace:
         if cleared is None:
             raise Conflict(
                 f"the queue gave vehicle {vehicle_id} call {mission} "
-                f"{(now - given['assigned_at']).total_seconds():.0f} s ago; name it in "
+                f"{(r.now - assigned_at).total_seconds():.0f} s ago; name it in "
                 "call_id to clear it", field="call_id")
         return _status_result(vehicle_id, status, cleared)
     return None

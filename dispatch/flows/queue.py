@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from dispatch.auth import Principal
 from dispatch.db import fleet as fleet_db
+from dispatch.db.crew_status import QueueLook
 from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import CallStatus, Role, VehicleKind, VehicleStatus
 from dispatch.flows.candidates import eta_to
@@ -29,15 +33,29 @@ log = logging.getLogger(__name__)
 DRAIN_LOOKAHEAD = 25
 # who assigns a freed vehicle the head of the queue
 DRAINER = Principal(subject="queue", role=Role.DISPATCHER)
+FIRST_TO_CLEAR = ("first suitable vehicle to clear",)
 # pg_advisory_lock class of the queue sweep (the object is the schema's hash)
 SWEEP_LOCK_CLASS = 7_120_002
 
 
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What a drain in the clearing's own transaction did: the call it gave the vehicle
+    (None: none), and the queued calls it looked at and found the vehicle unfit for."""
+
+    claimed: UUID | None
+    unfit: tuple[UUID, ...]
+
+
 async def vehicle_freed(
-    *, rt: Runtime, vehicle: asyncpg.Record, now: datetime,
-    lent: asyncpg.Connection | None = None,
+    *, rt: Runtime, vehicle: Mapping[str, Any], now: datetime,
+    lent: asyncpg.Connection | None = None, drained: Drained | None = None,
 ) -> None:
-    """Index a vehicle that became available, then give it the head of the queue."""
+    """Index a vehicle that became available, then give it the head of the queue.
+
+    `drained`: the transaction that freed it drained the queue already (drain_within)
+    and gave it nothing; only a call that drain did not rule out is worth another (one
+    queued since its look, or one another transaction held at that moment)."""
     kind = VehicleKind(vehicle["kind"])
     if vehicle["lon"] is None:
         return
@@ -45,7 +63,83 @@ async def vehicle_freed(
     # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
     await rt.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
                                   lon=vehicle["lon"], lat=vehicle["lat"])
+    if drained is not None:
+        async with lent_or_pooled(rt.pool, lent) as conn:
+            left = await fleet_db.queued_calls_for_kind(
+                conn=conn, kind=kind.value, limit=1, booked_before=_booked_before(rt, now),
+                passed=drained.unfit)
+        if not left:
+            return
     await drain_queue(rt=rt, vehicle_id=vehicle["id"], now=now, lent=lent)
+
+
+def _booked_before(rt: Runtime, now: datetime) -> datetime:
+    """Bookings opening before this are taken from the queue."""
+    return now + timedelta(seconds=rt.settings.booking_lead_s)
+
+
+def queue_look(rt: Runtime, kind: str, now: datetime) -> QueueLook:
+    """The head of the queue a drain looks at for a freed vehicle of `kind`."""
+    return QueueLook(kind=kind, limit=DRAIN_LOOKAHEAD, booked_before=_booked_before(rt, now))
+
+
+async def drain_within(
+    *, rt: Runtime, conn: asyncpg.Connection, vehicle: Mapping[str, Any],
+    queued: Sequence[Mapping[str, Any]], now: datetime,
+) -> Drained:
+    """Give a vehicle just freed in the caller's transaction (its row locked, the call
+    it cleared too) the first queued call it can serve, in that transaction.
+
+    `queued`: the head of the queue (queue_look), read in the transaction. A call is
+    locked with SKIP LOCKED, so the transaction never waits on one while it holds the
+    vehicle (the lock order is call, then vehicle): a call held elsewhere is passed over.
+    """
+    unfit: list[UUID] = []
+    head = await _lock_first_servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
+                                      heads=queued, unfit=unfit)
+    if head is None:
+        return Drained(claimed=None, unfit=tuple(unfit))
+    call, eta, dist = head
+    got = await claim_first(
+        conn=conn, call=call, options=[(vehicle["id"], eta, dist, FIRST_TO_CLEAR)],
+        principal=DRAINER, now=now, expect=[CallStatus.QUEUED.value])
+    return Drained(claimed=None if got is None else call["id"], unfit=tuple(unfit))
+
+
+async def _lock_first_servable(
+    *, rt: Runtime, conn: asyncpg.Connection, vehicle: Mapping[str, Any], now: datetime,
+    heads: Sequence[Mapping[str, Any]], unfit: list[UUID],
+) -> tuple[asyncpg.Record, float, float] | None:
+    """Lock the first of `heads` (queue order) the vehicle may serve; with its ETA and
+    distance. Calls too far, or that would take a district's reserve, go to `unfit`."""
+    if not heads:
+        return None
+    settings = rt.settings
+    reserve_check: dict[str, int] | None = None
+    places = await rt.places.get()
+    kind = VehicleKind(vehicle["kind"])
+    for head in heads:
+        call_id = UUID(str(head["id"]))
+        eta, dist = eta_to(rt=rt, vehicle=vehicle, call=head, places=places, now=now)
+        if dist > settings.search_max_m:
+            unfit.append(call_id)
+            continue
+        if head["acuity"] in RESERVE_LEVELS and kind != VehicleKind.NET:
+            if reserve_check is None:
+                reserve_check = await fleet_db.available_by_district(conn=conn)
+            if not keep_reserve(
+                [Ranked(vehicle["id"], kind, dist, eta, (), False)],
+                acuity=head["acuity"],
+                district_of={vehicle["id"]: vehicle["station_district_id"]},
+                available_by_district=reserve_check,
+            ):
+                unfit.append(call_id)
+                continue  # the district's last unit: kept for the critical
+        call = await fleet_db.lock_queued_call(conn=conn, call_id=call_id)
+        if call is None:
+            continue  # being assigned elsewhere, or no longer queued
+        return call, eta, dist
+    return None
 
 
 async def drain_queue(
@@ -56,7 +150,6 @@ async def drain_queue(
     Only the chosen call is locked, with SKIP LOCKED: a call another instance is
     assigning at this moment is passed over for the next, never waited on or given up
     at (two vehicles freed at once on two instances take two calls)."""
-    settings = rt.settings
     claimed_call: UUID | None = None
     taken: VehicleKind | None = None  # another claim took the vehicle meanwhile
     try:
@@ -72,41 +165,23 @@ async def drain_queue(
                 return
             queued = await fleet_db.queued_calls_for_kind(
                 conn=conn, kind=vehicle["kind"], limit=DRAIN_LOOKAHEAD,
-                booked_before=now + timedelta(seconds=settings.booking_lead_s))
-            reserve_check: dict[str, int] | None = None
-            places = await rt.places.get()
-            for head in queued:
-                eta, dist = eta_to(rt=rt, vehicle=vehicle, call=head, places=places, now=now)
-                if dist > settings.search_max_m:
-                    continue
-                if head["acuity"] in RESERVE_LEVELS and vehicle["kind"] != VehicleKind.NET:
-                    if reserve_check is None:
-                        reserve_check = await fleet_db.available_by_district(conn=conn)
-                    if not keep_reserve(
-                        [Ranked(vehicle_id, VehicleKind(vehicle["kind"]), dist, eta, (),
-                                False)],
-                        acuity=head["acuity"],
-                        district_of={vehicle_id: vehicle["station_district_id"]},
-                        available_by_district=reserve_check,
-                    ):
-                        continue  # the district's last unit: kept for the critical
-                call = await fleet_db.lock_queued_call(conn=conn, call_id=head["id"])
-                if call is None:
-                    continue  # being assigned elsewhere, or no longer queued
+                booked_before=_booked_before(rt, now))
+            head = await _lock_first_servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
+                                              heads=queued, unfit=[])
+            if head is not None:
+                call, eta, dist = head
                 # Wait for the vehicle (never skip it): a report about it in flight
                 # holds its row for a moment, and skipping would leave it idle.
                 held = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id,
                                                   for_update=True)
                 if held is None or held["status"] != VehicleStatus.AVAILABLE.value:
                     taken = VehicleKind(vehicle["kind"])
-                    break
-                got = await claim_first(
-                    conn=conn, call=call,
-                    options=[(vehicle_id, eta, dist, ("first suitable vehicle to clear",))],
-                    principal=DRAINER, now=now, expect=[CallStatus.QUEUED.value])
-                if got is not None:
-                    claimed_call = call["id"]
-                break  # claimed, or the vehicle was taken meanwhile
+                else:
+                    got = await claim_first(
+                        conn=conn, call=call, options=[(vehicle_id, eta, dist, FIRST_TO_CLEAR)],
+                        principal=DRAINER, now=now, expect=[CallStatus.QUEUED.value])
+                    if got is not None:
+                        claimed_call = call["id"]
     except asyncpg.UniqueViolationError as exc:
         raise_unless_double_assignment(exc)
         log.error("queue drain for %s refused by the one-live-assignment index", vehicle_id)
@@ -137,7 +212,7 @@ async def sweep_queue(*, rt: Runtime, now: datetime, limit: int = 50) -> int:
         try:
             ids = await fleet_db.queued_call_ids(
                 conn=conn, limit=limit,
-                booked_before=now + timedelta(seconds=rt.settings.booking_lead_s))
+                booked_before=_booked_before(rt, now))
             for call_id in ids:
                 if await assign_or_recommend(rt=rt, call_id=call_id, principal=sweeper,
                                              now=now, quiet=True):
