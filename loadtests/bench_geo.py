@@ -10,9 +10,12 @@ coverage, the GeoJSON and a move-up recommendation. Prints medians and p99 and w
 loadtests/out/bench_geo.json.
 
 With a Redis (`--redis-url`, default the local server; `--no-redis` to skip): the service's
-nearest-vehicle hot path, `dispatch.flows.candidates` without PostgreSQL: expanding-radius
-GEOSEARCH per kind through `LiveIndex`, then `rank` by the ETA model, at 1k / 10k / 100k
-vehicles, one query at a time on one connection (queries/s and p99). With a PostgreSQL too
+nearest-vehicle hot path, `dispatch.flows.candidates` without PostgreSQL: the widening
+search through `LiveIndex.nearest_widening`, then `rank` by the ETA model, at 1k / 10k / 100k
+vehicles, one query at a time on one connection (queries/s and p99); and Redis's cost per
+candidate search on a redis-server of its own (round trips, GEOSEARCH us from INFO
+commandstats, server CPU from /proc), stepped (as before) against one widest search and
+the widening search, in the demo city and a 1,000-vehicle one. With a PostgreSQL too
 (`--database-url`, default the local test database; `--no-service` to skip): the Nanjing
 demo through the API: `GET /v1/coverage` (8 and 12 minutes, 20k past calls), cold (demand
 grid built) and warm (cached demand, coverage recomputed), GeoJSON and move-up. Both run
@@ -34,7 +37,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import h3
@@ -61,8 +64,10 @@ from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.moveup import AvailableVehicle, Station, recommend_moves
 from dispatch.geo.ranking import Candidate, rank, search_radii_m
+from dispatch.geo.widening import settle
 from dispatch.live_index import LiveIndex
 from loadtests.local import drop_isolation
+from loadtests.redis_probe import counting_client, private_redis
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_geo.json"
 CENTRE = (118.7969, 32.0603)  # Nanjing, Xinjiekou
@@ -226,25 +231,111 @@ def _summary(samples_ms: list[float], wall_s: float) -> dict[str, float]:
 async def _nearest_query(
     *, index: LiveIndex, fleet: dict[str, Candidate], lon: float, lat: float, model: EtaModel,
 ) -> int:
-    """One recommendation as the intake flow makes it: expanding GEOSEARCH, then rank."""
+    """One recommendation as the intake flow makes it: the widening search, then rank."""
     kinds = (VehicleKind.ALS, VehicleKind.BLS)
-    found: dict[str, float] = {}
-    for radius in search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M):
-        # both kinds in one pipelined round trip, as dispatch.flows.candidates does
-        for near in await index.nearest_kinds(kinds=kinds, lon=lon, lat=lat, radius_m=radius,
-                                              count=SEARCH_CANDIDATES):
-            found[near.vehicle_id] = near.distance_m
-        if len(found) >= SEARCH_CANDIDATES:
-            break
+    found = await index.nearest_widening(
+        kinds=kinds, lon=lon, lat=lat, count=SEARCH_CANDIDATES,
+        radii=search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M))
     hour = model.local_hour(NOW)
 
     def eta(c: Candidate) -> float:
         return model.travel_s(distance_m=haversine_m(c.lon, c.lat, lon, lat),
                               area_type="urban", hour=hour)
 
-    ranked = rank(candidates=[fleet[v] for v in found], lon=lon, lat=lat, kinds=kinds,
-                  required_capabilities=frozenset(), eta=eta, now=NOW)
+    ranked = rank(candidates=[fleet[n.vehicle_id] for n in found], lon=lon, lat=lat,
+                  kinds=kinds, required_capabilities=frozenset(), eta=eta, now=NOW)
     return len(ranked)
+
+
+async def _stepped(
+    *, index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+    radii: list[float],
+) -> list[str]:
+    """The search as it was before `nearest_widening`: one round trip per radius step."""
+    found: dict[str, float] = {}
+    for radius in radii:
+        for rows in await index.nearest_each(kinds=kinds, lon=lon, lat=lat, radius_m=radius,
+                                             count=SEARCH_CANDIDATES):
+            found.update((n.vehicle_id, n.distance_m) for n in rows)
+        if len(found) >= SEARCH_CANDIDATES:
+            break
+    return sorted(found, key=lambda v: (found[v], v))  # ties in a stable order
+
+
+async def _widening(
+    *, index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+    radii: list[float],
+) -> list[str]:
+    found = {n.vehicle_id: n.distance_m for n in await index.nearest_widening(
+        kinds=kinds, lon=lon, lat=lat, radii=radii, count=SEARCH_CANDIDATES)}
+    return sorted(found, key=lambda v: (found[v], v))
+
+
+async def _widest(
+    *, index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+    radii: list[float],
+) -> list[str]:
+    """One round trip always: the whole schedule's radius, cut to where the steps stop."""
+    by_kind = await index.nearest_each(kinds=kinds, lon=lon, lat=lat, radius_m=radii[-1],
+                                       count=SEARCH_CANDIDATES)
+    stop = settle(by_kind, radii=radii, searched_m=radii[-1], count=SEARCH_CANDIDATES)
+    found = {n.vehicle_id: n.distance_m for rows in by_kind for n in rows
+             if stop is not None and n.distance_m <= stop}
+    return sorted(found, key=lambda v: (found[v], v))
+
+
+def _demo_fleet() -> list[tuple[str, VehicleKind, float, float]]:
+    """The demo city's vehicles (`dispatch demo`): 50 ALS, 50 BLS and 12 NET at stations."""
+    features = cast(list[dict[str, Any]], demo_collection()["features"])
+    vehicles = [f for f in features if f["properties"].get("type") == "vehicle"]
+    return [(f["properties"]["id"], VehicleKind(f["properties"]["kind"]),
+             float(f["geometry"]["coordinates"][0]), float(f["geometry"]["coordinates"][1]))
+            for f in vehicles]
+
+
+async def bench_redis_cost(*, queries: int, seed: int) -> dict[str, Any]:
+    """Redis round trips and CPU per candidate search: the stepped search (before), one
+    search of the widest radius, and `nearest_widening` (after), on a redis-server of its
+    own: GEOSEARCH microseconds from INFO commandstats, the server's whole CPU (reads,
+    parsing, replies) from /proc, and how many answers differ between the three."""
+    rng = random.Random(seed)
+    kind_of = (VehicleKind.ALS, VehicleKind.BLS)
+    uniform = [(f"v{i}", kind_of[i % 2],
+                CENTRE[0] + rng.uniform(-0.5, 0.5), CENTRE[1] + rng.uniform(-0.5, 0.5))
+               for i in range(1_000)]
+    radii = search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M)
+    results: dict[str, Any] = {}
+    async with private_redis() as server:
+        redis, trips = counting_client(server.url)
+        try:
+            cities = {"demo-112": _demo_fleet(), "uniform-1000": uniform}
+            for city, fleet in cities.items():
+                index = LiveIndex(redis=redis, prefix=f"bench_{city}")
+                await index.rebuild(available=fleet)
+                # calls where the vehicles are: within ~5 km of a random one
+                scenes = [(v[2] + rng.uniform(-0.05, 0.05), v[3] + rng.uniform(-0.045, 0.045))
+                          for v in (rng.choice(fleet) for _ in range(queries))]
+                for kinds in ((VehicleKind.ALS,), (VehicleKind.ALS, VehicleKind.BLS)):
+                    answers: dict[str, list[list[str]]] = {}
+                    for name, search in (("stepped", _stepped), ("widest", _widest),
+                                         ("widening", _widening)):
+                        await redis.config_resetstat()
+                        sent, cpu = trips.sent, server.cpu_us()
+                        answers[name] = [await search(index=index, kinds=kinds, lon=lon,
+                                                      lat=lat, radii=radii)
+                                         for lon, lat in scenes]
+                        cpu, sent = server.cpu_us() - cpu, trips.sent - sent
+                        calls, usec = await server.geosearch_stats(redis)
+                        results[f"{city} {'+'.join(k.value for k in kinds)} {name}"] = {
+                            "round_trips": sent / queries, "geosearch": calls / queries,
+                            "geosearch_us": usec / queries, "redis_cpu_us": cpu / queries}
+                    results[f"{city} {'+'.join(k.value for k in kinds)} differ"] = sum(
+                        not (a == b == c) for a, b, c in zip(
+                            answers["stepped"], answers["widest"], answers["widening"],
+                            strict=True))
+        finally:
+            await redis.aclose()
+    return results
 
 
 async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dict[str, Any]:
@@ -394,6 +485,7 @@ def main() -> None:
         extra += f"  {len(r['moves'])} move(s)" if "moves" in r else ""
         print(f"{key:>15}: median {r['median_ms']:9.1f} ms  p99 {r['p99_ms']:9.1f} ms{extra}")
     nearest: dict[str, Any] = {}
+    redis_cost: dict[str, Any] = {}
     if not args.no_redis:
         nearest = asyncio.run(bench_nearest_redis(redis_url=args.redis_url,
                                                   queries=args.queries, seed=args.seed))
@@ -401,6 +493,16 @@ def main() -> None:
             print(f"GEOSEARCH + rank, {int(n):>7,} vehicles: median {r['median_ms']:6.3f} ms  "
                   f"p99 {r['p99_ms']:6.3f} ms  ({r['queries_per_s']:,.0f} queries/s, one "
                   "connection, one core)")
+        redis_cost = asyncio.run(bench_redis_cost(queries=min(args.queries, 2_000),
+                                                  seed=args.seed))
+        print("Redis per candidate search (private redis-server): round trips, GEOSEARCH "
+              "calls, GEOSEARCH us (commandstats), server CPU us (/proc)")
+        for key, r in redis_cost.items():
+            if isinstance(r, dict):
+                print(f"  {key:>32}: {r['round_trips']:5.2f} trips  {r['geosearch']:5.2f} "
+                      f"GEOSEARCH  {r['geosearch_us']:6.1f} us  {r['redis_cpu_us']:6.1f} us CPU")
+            else:
+                print(f"  {key:>32}: {r} answer(s) differ between the three")
     service: dict[str, Any] = {}
     if not args.no_service:
         service = asyncio.run(bench_coverage_service(
@@ -419,6 +521,7 @@ def main() -> None:
         "ranking": ranking,
         "coverage": cov,
         "nearest_redis": nearest,
+        "redis_per_search": redis_cost,
         "coverage_service": service,
     }, indent=2))
     print(f"wrote {OUT}")
