@@ -69,8 +69,8 @@ class LiveIndex:
         self._redis = redis
         self._prefix = prefix
         # With an endpoint (every deployment; not the demo's in-process Redis) the searches
-        # go over a lean pipelined connection: ~100 us of the service's CPU per search of
-        # two kinds against ~280 us through a redis-py pipeline (1,000-vehicle city).
+        # go over a lean pipelined connection: ~130 us of the service's CPU per search of
+        # two kinds against ~290-330 us through a redis-py pipeline (bench_redis_cost).
         self._link = RespLink(endpoint) if endpoint is not None else None
         self.stale = False
         self._radii = RadiusMemory()
@@ -138,15 +138,15 @@ class LiveIndex:
         within the last; nearest first. Usually one round trip: the first search is as wide
         as recent searches of the same shape needed, a second only when that falls short.
 
-        Measured (loadtests/bench_geo.py, `bench_redis_cost`: a private redis-server,
-        medians of 3, ALS+BLS, 8 wanted): per search the demo city (112 vehicles) went
-        from 3.8 round trips, 117 us of GEOSEARCH (INFO commandstats) and 222 us of Redis
-        CPU (/proc) to 1.0, 61 us and 79 us; a 1,000-vehicle city from 2.9, 102 us and
-        168 us to 1.03, 61 us and 104 us. Every step is a read, a parse and a reply for
-        Redis, and repeats the inner circles' scan. Not always the widest radius: GEOSEARCH
-        without ANY scans and sorts every member inside the radius, whatever COUNT (ANY
-        would stop early but not at the nearest), so the 60 km search cost 208 us of
-        GEOSEARCH in the 1,000-vehicle city, more than the steps.
+        Measured (loadtests/bench_geo.py `bench_redis_cost`: a private redis-server,
+        medians of 3, ALS+BLS, 8 wanted), per search, stepped -> this over the lean link:
+        the demo city (112 vehicles) 3.8 -> 1.0 round trips, GEOSEARCH 71 -> 37 us (INFO
+        commandstats), Redis CPU 150 -> 63 us (/proc), service CPU 1,016 -> 141 us; a
+        1,000-vehicle city 2.9 -> 1.03, 57 -> 39 us, 96 -> 56 us, 624 -> 129 us. Every step
+        costs Redis a read, a parse and a reply and repeats the inner circles' scan. Not
+        always the widest radius: GEOSEARCH without ANY scans and sorts every member inside
+        the radius whatever COUNT is (ANY stops early, but not at the nearest), so one
+        60 km search cost 133 us of GEOSEARCH in the 1,000-vehicle city, more than the steps.
         """
         if not searchable(lat) or not kinds:
             return []

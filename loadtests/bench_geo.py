@@ -66,6 +66,7 @@ from dispatch.geo.moveup import AvailableVehicle, Station, recommend_moves
 from dispatch.geo.ranking import Candidate, rank, search_radii_m
 from dispatch.geo.widening import settle
 from dispatch.live_index import LiveIndex
+from dispatch.realtime.resp import RespEndpoint
 from loadtests.local import drop_isolation
 from loadtests.redis_probe import counting_client, private_redis
 
@@ -295,9 +296,11 @@ def _demo_fleet() -> list[tuple[str, VehicleKind, float, float]]:
 
 async def bench_redis_cost(*, queries: int, seed: int) -> dict[str, Any]:
     """Redis round trips and CPU per candidate search: the stepped search (before), one
-    search of the widest radius, and `nearest_widening` (after), on a redis-server of its
+    search of the widest radius, and `nearest_widening` (after) through redis-py and
+    through the lean link the service uses with a Redis server, on a redis-server of its
     own: GEOSEARCH microseconds from INFO commandstats, the server's whole CPU (reads,
-    parsing, replies) from /proc, and how many answers differ between the three."""
+    parsing, replies) from /proc, this process's CPU (the service's share), and how many
+    answers differ. The lean link's round trips are not counted (one write per search)."""
     rng = random.Random(seed)
     kind_of = (VehicleKind.ALS, VehicleKind.BLS)
     uniform = [(f"v{i}", kind_of[i % 2],
@@ -307,32 +310,38 @@ async def bench_redis_cost(*, queries: int, seed: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with private_redis() as server:
         redis, trips = counting_client(server.url)
+        endpoint = RespEndpoint.from_url(server.url, timeout_s=5.0)
         try:
             cities = {"demo-112": _demo_fleet(), "uniform-1000": uniform}
             for city, fleet in cities.items():
                 index = LiveIndex(redis=redis, prefix=f"bench_{city}")
+                lean = LiveIndex(redis=redis, prefix=f"bench_{city}", endpoint=endpoint)
                 await index.rebuild(available=fleet)
                 # calls where the vehicles are: within ~5 km of a random one
                 scenes = [(v[2] + rng.uniform(-0.05, 0.05), v[3] + rng.uniform(-0.045, 0.045))
                           for v in (rng.choice(fleet) for _ in range(queries))]
                 for kinds in ((VehicleKind.ALS,), (VehicleKind.ALS, VehicleKind.BLS)):
                     answers: dict[str, list[list[str]]] = {}
-                    for name, search in (("stepped", _stepped), ("widest", _widest),
-                                         ("widening", _widening)):
+                    for name, search, on in (("stepped", _stepped, index),
+                                             ("widest", _widest, index),
+                                             ("widening", _widening, index),
+                                             ("widening lean", _widening, lean)):
                         await redis.config_resetstat()
-                        sent, cpu = trips.sent, server.cpu_us()
-                        answers[name] = [await search(index=index, kinds=kinds, lon=lon,
+                        sent, cpu, own = trips.sent, server.cpu_us(), time.process_time()
+                        answers[name] = [await search(index=on, kinds=kinds, lon=lon,
                                                       lat=lat, radii=radii)
                                          for lon, lat in scenes]
+                        own = time.process_time() - own
                         cpu, sent = server.cpu_us() - cpu, trips.sent - sent
                         calls, usec = await server.geosearch_stats(redis)
                         results[f"{city} {'+'.join(k.value for k in kinds)} {name}"] = {
-                            "round_trips": sent / queries, "geosearch": calls / queries,
-                            "geosearch_us": usec / queries, "redis_cpu_us": cpu / queries}
+                            "round_trips": None if on is lean else sent / queries,
+                            "geosearch": calls / queries, "geosearch_us": usec / queries,
+                            "redis_cpu_us": cpu / queries, "client_cpu_us": own * 1e6 / queries}
                     results[f"{city} {'+'.join(k.value for k in kinds)} differ"] = sum(
-                        not (a == b == c) for a, b, c in zip(
-                            answers["stepped"], answers["widest"], answers["widening"],
-                            strict=True))
+                        len({tuple(a[i]) for a in answers.values()}) > 1
+                        for i in range(queries))
+                await lean.close()
         finally:
             await redis.aclose()
     return results
@@ -344,7 +353,9 @@ async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dic
     model = EtaModel.default()
     redis = aioredis.Redis.from_url(redis_url)
     prefix = f"bench_{secrets.token_hex(4)}"
-    index = LiveIndex(redis=redis, prefix=prefix)
+    # the lean link, as the service searches a Redis server
+    index = LiveIndex(redis=redis, prefix=prefix,
+                      endpoint=RespEndpoint.from_url(redis_url, timeout_s=5.0))
     results: dict[str, Any] = {}
     try:
         for n in REDIS_FLEET_SIZES:
@@ -375,6 +386,7 @@ async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dic
         keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
         if keys:
             await redis.delete(*keys)
+        await index.close()
         await redis.aclose()
     return results
 
@@ -496,13 +508,15 @@ def main() -> None:
         redis_cost = asyncio.run(bench_redis_cost(queries=min(args.queries, 2_000),
                                                   seed=args.seed))
         print("Redis per candidate search (private redis-server): round trips, GEOSEARCH "
-              "calls, GEOSEARCH us (commandstats), server CPU us (/proc)")
+              "calls, GEOSEARCH us (commandstats), server CPU us (/proc), client CPU us")
         for key, r in redis_cost.items():
             if isinstance(r, dict):
-                print(f"  {key:>32}: {r['round_trips']:5.2f} trips  {r['geosearch']:5.2f} "
-                      f"GEOSEARCH  {r['geosearch_us']:6.1f} us  {r['redis_cpu_us']:6.1f} us CPU")
+                trips = "    -" if r["round_trips"] is None else f"{r['round_trips']:5.2f}"
+                print(f"  {key:>37}: {trips} trips  {r['geosearch']:5.2f} GEOSEARCH  "
+                      f"{r['geosearch_us']:6.1f} us  {r['redis_cpu_us']:6.1f} us CPU  "
+                      f"{r['client_cpu_us']:6.1f} us client")
             else:
-                print(f"  {key:>32}: {r} answer(s) differ between the three")
+                print(f"  {key:>37}: {r} answer(s) differ between the four")
     service: dict[str, Any] = {}
     if not args.no_service:
         service = asyncio.run(bench_coverage_service(
