@@ -109,15 +109,17 @@ async def open_services(
                              acquire_timeout_s=settings.db_acquire_timeout_s)
     redis = open_redis(settings)
     # (connects on first use)
+    endpoint = None if settings.redis_url is None else RespEndpoint.from_url(
+        settings.redis_url, timeout_s=settings.redis_timeout_s)
     bus = Bus(redis=redis, prefix=settings.redis_prefix, maxlen=settings.stream_maxlen,
-              endpoint=None if settings.redis_url is None else RespEndpoint.from_url(
-                  settings.redis_url, timeout_s=settings.redis_timeout_s))
+              endpoint=endpoint)
+    index = LiveIndex(redis=redis, prefix=settings.redis_prefix, endpoint=endpoint)
     runtime: Runtime | None = None
     try:
         runtime = Runtime(
             pool=pool, bus=bus,
             outbox=OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema),
-            index=LiveIndex(redis=redis, prefix=settings.redis_prefix),
+            index=index,
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
             settings=settings, eta=EtaModelRef(EtaModel.default()),
             travel=travel_times(settings))
@@ -163,6 +165,7 @@ async def open_services(
         if runtime is not None:
             await runtime.aclose()
         await bus.close()
+        await index.close()
         await redis.aclose()
         try:
             # let queries in flight finish, but never hold a shutdown for long

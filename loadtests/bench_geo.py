@@ -10,9 +10,12 @@ coverage, the GeoJSON and a move-up recommendation. Prints medians and p99 and w
 loadtests/out/bench_geo.json.
 
 With a Redis (`--redis-url`, default the local server; `--no-redis` to skip): the service's
-nearest-vehicle hot path, `dispatch.flows.candidates` without PostgreSQL: expanding-radius
-GEOSEARCH per kind through `LiveIndex`, then `rank` by the ETA model, at 1k / 10k / 100k
-vehicles, one query at a time on one connection (queries/s and p99). With a PostgreSQL too
+nearest-vehicle hot path, `dispatch.flows.candidates` without PostgreSQL: the widening
+search through `LiveIndex.nearest_widening`, then `rank` by the ETA model, at 1k / 10k / 100k
+vehicles, one query at a time on one connection (queries/s and p99); and Redis's cost per
+candidate search on a redis-server of its own (round trips, GEOSEARCH us from INFO
+commandstats, server CPU from /proc), stepped (as before) against one widest search and
+the widening search, in the demo city and a 1,000-vehicle one. With a PostgreSQL too
 (`--database-url`, default the local test database; `--no-service` to skip): the Nanjing
 demo through the API: `GET /v1/coverage` (8 and 12 minutes, 20k past calls), cold (demand
 grid built) and warm (cached demand, coverage recomputed), GeoJSON and move-up. Both run
@@ -34,7 +37,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import h3
@@ -61,8 +64,11 @@ from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import EtaModel
 from dispatch.geo.moveup import AvailableVehicle, Station, recommend_moves
 from dispatch.geo.ranking import Candidate, rank, search_radii_m
+from dispatch.geo.widening import settle
 from dispatch.live_index import LiveIndex
+from dispatch.realtime.resp import RespEndpoint
 from loadtests.local import drop_isolation
+from loadtests.redis_probe import counting_client, private_redis
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_geo.json"
 CENTRE = (118.7969, 32.0603)  # Nanjing, Xinjiekou
@@ -226,25 +232,119 @@ def _summary(samples_ms: list[float], wall_s: float) -> dict[str, float]:
 async def _nearest_query(
     *, index: LiveIndex, fleet: dict[str, Candidate], lon: float, lat: float, model: EtaModel,
 ) -> int:
-    """One recommendation as the intake flow makes it: expanding GEOSEARCH, then rank."""
+    """One recommendation as the intake flow makes it: the widening search, then rank."""
     kinds = (VehicleKind.ALS, VehicleKind.BLS)
-    found: dict[str, float] = {}
-    for radius in search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M):
-        # both kinds in one pipelined round trip, as dispatch.flows.candidates does
-        for near in await index.nearest_kinds(kinds=kinds, lon=lon, lat=lat, radius_m=radius,
-                                              count=SEARCH_CANDIDATES):
-            found[near.vehicle_id] = near.distance_m
-        if len(found) >= SEARCH_CANDIDATES:
-            break
+    found = await index.nearest_widening(
+        kinds=kinds, lon=lon, lat=lat, count=SEARCH_CANDIDATES,
+        radii=search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M))
     hour = model.local_hour(NOW)
 
     def eta(c: Candidate) -> float:
         return model.travel_s(distance_m=haversine_m(c.lon, c.lat, lon, lat),
                               area_type="urban", hour=hour)
 
-    ranked = rank(candidates=[fleet[v] for v in found], lon=lon, lat=lat, kinds=kinds,
-                  required_capabilities=frozenset(), eta=eta, now=NOW)
+    ranked = rank(candidates=[fleet[n.vehicle_id] for n in found], lon=lon, lat=lat,
+                  kinds=kinds, required_capabilities=frozenset(), eta=eta, now=NOW)
     return len(ranked)
+
+
+async def _stepped(
+    *, index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+    radii: list[float],
+) -> list[str]:
+    """The search as it was before `nearest_widening`: one round trip per radius step."""
+    found: dict[str, float] = {}
+    for radius in radii:
+        for rows in await index.nearest_each(kinds=kinds, lon=lon, lat=lat, radius_m=radius,
+                                             count=SEARCH_CANDIDATES):
+            found.update((n.vehicle_id, n.distance_m) for n in rows)
+        if len(found) >= SEARCH_CANDIDATES:
+            break
+    return sorted(found, key=lambda v: (found[v], v))  # ties in a stable order
+
+
+async def _widening(
+    *, index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+    radii: list[float],
+) -> list[str]:
+    found = {n.vehicle_id: n.distance_m for n in await index.nearest_widening(
+        kinds=kinds, lon=lon, lat=lat, radii=radii, count=SEARCH_CANDIDATES)}
+    return sorted(found, key=lambda v: (found[v], v))
+
+
+async def _widest(
+    *, index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+    radii: list[float],
+) -> list[str]:
+    """One round trip always: the whole schedule's radius, cut to where the steps stop."""
+    by_kind = await index.nearest_each(kinds=kinds, lon=lon, lat=lat, radius_m=radii[-1],
+                                       count=SEARCH_CANDIDATES)
+    stop = settle(by_kind, radii=radii, searched_m=radii[-1], count=SEARCH_CANDIDATES)
+    found = {n.vehicle_id: n.distance_m for rows in by_kind for n in rows
+             if stop is not None and n.distance_m <= stop}
+    return sorted(found, key=lambda v: (found[v], v))
+
+
+def _demo_fleet() -> list[tuple[str, VehicleKind, float, float]]:
+    """The demo city's vehicles (`dispatch demo`): 50 ALS, 50 BLS and 12 NET at stations."""
+    features = cast(list[dict[str, Any]], demo_collection()["features"])
+    vehicles = [f for f in features if f["properties"].get("type") == "vehicle"]
+    return [(f["properties"]["id"], VehicleKind(f["properties"]["kind"]),
+             float(f["geometry"]["coordinates"][0]), float(f["geometry"]["coordinates"][1]))
+            for f in vehicles]
+
+
+async def bench_redis_cost(*, queries: int, seed: int) -> dict[str, Any]:
+    """Redis round trips and CPU per candidate search: the stepped search (before), one
+    search of the widest radius, and `nearest_widening` (after) through redis-py and
+    through the lean link the service uses with a Redis server, on a redis-server of its
+    own: GEOSEARCH microseconds from INFO commandstats, the server's whole CPU (reads,
+    parsing, replies) from /proc, this process's CPU (the service's share), and how many
+    answers differ. The lean link's round trips are not counted (one write per search)."""
+    rng = random.Random(seed)
+    kind_of = (VehicleKind.ALS, VehicleKind.BLS)
+    uniform = [(f"v{i}", kind_of[i % 2],
+                CENTRE[0] + rng.uniform(-0.5, 0.5), CENTRE[1] + rng.uniform(-0.5, 0.5))
+               for i in range(1_000)]
+    radii = search_radii_m(start_m=SEARCH_START_M, max_m=SEARCH_MAX_M)
+    results: dict[str, Any] = {}
+    async with private_redis() as server:
+        redis, trips = counting_client(server.url)
+        endpoint = RespEndpoint.from_url(server.url, timeout_s=5.0)
+        try:
+            cities = {"demo-112": _demo_fleet(), "uniform-1000": uniform}
+            for city, fleet in cities.items():
+                index = LiveIndex(redis=redis, prefix=f"bench_{city}")
+                lean = LiveIndex(redis=redis, prefix=f"bench_{city}", endpoint=endpoint)
+                await index.rebuild(available=fleet)
+                # calls where the vehicles are: within ~5 km of a random one
+                scenes = [(v[2] + rng.uniform(-0.05, 0.05), v[3] + rng.uniform(-0.045, 0.045))
+                          for v in (rng.choice(fleet) for _ in range(queries))]
+                for kinds in ((VehicleKind.ALS,), (VehicleKind.ALS, VehicleKind.BLS)):
+                    answers: dict[str, list[list[str]]] = {}
+                    for name, search, on in (("stepped", _stepped, index),
+                                             ("widest", _widest, index),
+                                             ("widening", _widening, index),
+                                             ("widening lean", _widening, lean)):
+                        await redis.config_resetstat()
+                        sent, cpu, own = trips.sent, server.cpu_us(), time.process_time()
+                        answers[name] = [await search(index=on, kinds=kinds, lon=lon,
+                                                      lat=lat, radii=radii)
+                                         for lon, lat in scenes]
+                        own = time.process_time() - own
+                        cpu, sent = server.cpu_us() - cpu, trips.sent - sent
+                        calls, usec = await server.geosearch_stats(redis)
+                        results[f"{city} {'+'.join(k.value for k in kinds)} {name}"] = {
+                            "round_trips": None if on is lean else sent / queries,
+                            "geosearch": calls / queries, "geosearch_us": usec / queries,
+                            "redis_cpu_us": cpu / queries, "client_cpu_us": own * 1e6 / queries}
+                    results[f"{city} {'+'.join(k.value for k in kinds)} differ"] = sum(
+                        len({tuple(a[i]) for a in answers.values()}) > 1
+                        for i in range(queries))
+                await lean.close()
+        finally:
+            await redis.aclose()
+    return results
 
 
 async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dict[str, Any]:
@@ -253,7 +353,9 @@ async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dic
     model = EtaModel.default()
     redis = aioredis.Redis.from_url(redis_url)
     prefix = f"bench_{secrets.token_hex(4)}"
-    index = LiveIndex(redis=redis, prefix=prefix)
+    # the lean link, as the service searches a Redis server
+    index = LiveIndex(redis=redis, prefix=prefix,
+                      endpoint=RespEndpoint.from_url(redis_url, timeout_s=5.0))
     results: dict[str, Any] = {}
     try:
         for n in REDIS_FLEET_SIZES:
@@ -284,6 +386,7 @@ async def bench_nearest_redis(*, redis_url: str, queries: int, seed: int) -> dic
         keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
         if keys:
             await redis.delete(*keys)
+        await index.close()
         await redis.aclose()
     return results
 
@@ -394,6 +497,7 @@ def main() -> None:
         extra += f"  {len(r['moves'])} move(s)" if "moves" in r else ""
         print(f"{key:>15}: median {r['median_ms']:9.1f} ms  p99 {r['p99_ms']:9.1f} ms{extra}")
     nearest: dict[str, Any] = {}
+    redis_cost: dict[str, Any] = {}
     if not args.no_redis:
         nearest = asyncio.run(bench_nearest_redis(redis_url=args.redis_url,
                                                   queries=args.queries, seed=args.seed))
@@ -401,6 +505,18 @@ def main() -> None:
             print(f"GEOSEARCH + rank, {int(n):>7,} vehicles: median {r['median_ms']:6.3f} ms  "
                   f"p99 {r['p99_ms']:6.3f} ms  ({r['queries_per_s']:,.0f} queries/s, one "
                   "connection, one core)")
+        redis_cost = asyncio.run(bench_redis_cost(queries=min(args.queries, 2_000),
+                                                  seed=args.seed))
+        print("Redis per candidate search (private redis-server): round trips, GEOSEARCH "
+              "calls, GEOSEARCH us (commandstats), server CPU us (/proc), client CPU us")
+        for key, r in redis_cost.items():
+            if isinstance(r, dict):
+                trips = "    -" if r["round_trips"] is None else f"{r['round_trips']:5.2f}"
+                print(f"  {key:>37}: {trips} trips  {r['geosearch']:5.2f} GEOSEARCH  "
+                      f"{r['geosearch_us']:6.1f} us  {r['redis_cpu_us']:6.1f} us CPU  "
+                      f"{r['client_cpu_us']:6.1f} us client")
+            else:
+                print(f"  {key:>37}: {r} answer(s) differ between the four")
     service: dict[str, Any] = {}
     if not args.no_service:
         service = asyncio.run(bench_coverage_service(
@@ -419,6 +535,7 @@ def main() -> None:
         "ranking": ranking,
         "coverage": cov,
         "nearest_redis": nearest,
+        "redis_per_search": redis_cost,
         "coverage_service": service,
     }, indent=2))
     print(f"wrote {OUT}")

@@ -1,8 +1,8 @@
 """Which available vehicles could serve a call, best first, and their ETAs.
 
-Search the live index in widening circles around the call, read the units from
-PostgreSQL, time them (dispatch.routing: straight line, ETA model or routed), then apply
-the dispatch policies (dispatch.geo.policy).
+Search the live index in widening circles around the call (usually in one round trip),
+read the units from PostgreSQL, time them (dispatch.routing: straight line, ETA model or
+routed), then apply the dispatch policies (dispatch.geo.policy).
 """
 
 from __future__ import annotations
@@ -84,19 +84,15 @@ async def candidates(
     # The caller may be anywhere in the confidence circle: search beyond it, compare
     # more units the wider it is, and rank by the expected ETA over it.
     start = search_start_m(call["radius_m"], base_m=settings.search_start_m)
-    found: dict[str, float] = {}
     wanted = shortlist_size(call["radius_m"], base=settings.search_candidates,
                             base_search_m=settings.search_start_m)
-    for radius in search_radii_m(start_m=min(start, settings.search_max_m),
-                                 max_m=settings.search_max_m):
-        for near in await rt.index.nearest_kinds(kinds=kinds, lon=lon, lat=lat,
-                                                 radius_m=radius, count=wanted):
-            found[near.vehicle_id] = near.distance_m
-        if len(found) >= wanted:
-            break
+    radii = search_radii_m(start_m=min(start, settings.search_max_m),
+                           max_m=settings.search_max_m)
+    found = list(dict.fromkeys(n.vehicle_id for n in await rt.index.nearest_widening(
+        kinds=kinds, lon=lon, lat=lat, radii=radii, count=wanted)))
     if not found:
         return []
-    rows = await fleet_db.get_vehicles(conn=conn, ids=list(found))
+    rows = await fleet_db.get_vehicles(conn=conn, ids=found)
     available = [
         Candidate(
             vehicle_id=r["id"], kind=VehicleKind(r["kind"]), lon=r["lon"], lat=r["lat"],

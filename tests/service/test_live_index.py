@@ -1,17 +1,22 @@
-"""LiveIndex against the real Redis: mark, move (XX), nearest, rebuild; isolated by key prefix."""
+"""LiveIndex against the real Redis: mark, move (XX), nearest, the widening search, rebuild;
+isolated by key prefix."""
 
 from __future__ import annotations
 
 import random
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from dispatch.domain import VehicleKind
 from dispatch.geo.distance import haversine_m
+from dispatch.geo.ranking import search_radii_m
 from dispatch.live_index import LiveIndex
+from dispatch.realtime.resp import RespEndpoint
+from loadtests.redis_probe import counting_client
 from tests.conftest import REDIS_URL
 
 ALS, BLS, NET = VehicleKind.ALS, VehicleKind.BLS, VehicleKind.NET
@@ -25,10 +30,14 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-@pytest.fixture
-async def index(redis: aioredis.Redis) -> AsyncIterator[LiveIndex]:
+@pytest.fixture(params=["redis-py", "lean"])
+async def index(redis: aioredis.Redis, request: pytest.FixtureRequest) -> AsyncIterator[LiveIndex]:
+    """Searches through redis-py (the demo's in-process Redis) or the lean link (a server)."""
     prefix = f"t_{secrets.token_hex(6)}"
-    yield LiveIndex(redis=redis, prefix=prefix)
+    endpoint = RespEndpoint.from_url(REDIS_URL, timeout_s=5.0) if request.param == "lean" else None
+    index = LiveIndex(redis=redis, prefix=prefix, endpoint=endpoint)
+    yield index
+    await index.close()
     keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
     if keys:
         await redis.delete(*keys)
@@ -136,3 +145,101 @@ async def test_brute_force_agrees_with_geosearch(index: LiveIndex) -> None:
     for a, b in zip(got, got[1:], strict=False):
         assert dist[a] <= dist[b] + 5.0, (a, b)
     assert rank[inside[0]] == 0
+
+
+async def stepped(index: LiveIndex, kinds: tuple[VehicleKind, ...], lon: float, lat: float,
+                  radii: list[float], count: int) -> dict[str, float]:
+    """The search as the steps run it: per radius, per kind the `count` nearest, until
+    the kinds together offer `count`."""
+    found: dict[str, float] = {}
+    for radius in radii:
+        for kind in kinds:
+            found.update((n.vehicle_id, n.distance_m) for n in await index.nearest(
+                kind=kind, lon=lon, lat=lat, radius_m=radius, count=count))
+        if len(found) >= count:
+            break
+    return found
+
+
+@pytest.fixture
+async def counted() -> AsyncIterator[tuple[LiveIndex, type[Any]]]:
+    """An index on a client that counts its round trips (`.sent`)."""
+    redis, trips = counting_client(REDIS_URL)
+    prefix = f"t_{secrets.token_hex(6)}"
+    yield LiveIndex(redis=redis, prefix=prefix), trips
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+def city(rng: random.Random, n: int, spread: float,
+         kinds: tuple[VehicleKind, ...]) -> list[tuple[str, VehicleKind, float, float]]:
+    return [(f"v{i}", kinds[i % len(kinds)], CENTRE[0] + rng.uniform(-spread, spread),
+             CENTRE[1] + rng.uniform(-spread, spread)) for i in range(n)]
+
+
+@pytest.mark.parametrize(("spread", "n"), [(0.05, 200), (0.3, 200), (0.6, 24)])
+async def test_widening_search_finds_what_the_steps_find(
+    index: LiveIndex, spread: float, n: int
+) -> None:
+    """Dense and sparse cities, calls inside and (every 12th) far outside them: the same
+    vehicles, nearest first, as the steps, whether the first search sufficed or not."""
+    rng = random.Random(n + int(spread * 100))
+    await index.rebuild(available=city(rng, n, spread, (ALS, BLS, NET)))
+    radii = search_radii_m(start_m=2_000.0, max_m=60_000.0)
+    for q in range(96):
+        far = 0.7 if q % 12 == 11 else spread
+        lon, lat = CENTRE[0] + rng.uniform(-far, far), CENTRE[1] + rng.uniform(-far, far)
+        kinds, count = ((ALS,), 8) if q % 2 else ((BLS, NET), 12)
+        got = await index.nearest_widening(kinds=kinds, lon=lon, lat=lat, radii=radii,
+                                           count=count)
+        want = await stepped(index, kinds, lon, lat, radii, count)
+        assert {x.vehicle_id: x.distance_m for x in got} == want
+        assert [x.distance_m for x in got] == sorted(want.values())
+
+
+@pytest.mark.parametrize(("spread", "n", "trips_seen"),
+                         [(0.05, 200, {1, 2}), (0.6, 24, {1})])
+async def test_a_second_search_only_when_the_first_falls_short(
+    counted: tuple[LiveIndex, type[Any]], spread: float, n: int, trips_seen: set[int]
+) -> None:
+    """A call far outside a dense city needs a second, wider search, and finds what the
+    steps find; a sparse city's searches all end at the last radius, searched first."""
+    index, trips = counted
+    rng = random.Random(n)
+    await index.rebuild(available=city(rng, n, spread, (ALS, BLS)))
+    radii = search_radii_m(start_m=2_000.0, max_m=60_000.0)
+    seen = set()
+    for q in range(48):
+        far = 0.7 if q % 12 == 11 else spread
+        lon, lat = CENTRE[0] + rng.uniform(-far, far), CENTRE[1] + rng.uniform(-far, far)
+        before = trips.sent
+        got = await index.nearest_widening(kinds=(ALS, BLS), lon=lon, lat=lat, radii=radii,
+                                           count=8)
+        seen.add(trips.sent - before)
+        want = await stepped(index, (ALS, BLS), lon, lat, radii, 8)
+        assert {x.vehicle_id: x.distance_m for x in got} == want
+    assert seen == trips_seen
+
+
+async def test_one_round_trip_per_search_in_a_normal_fleet(
+    counted: tuple[LiveIndex, type[Any]],
+) -> None:
+    """A city's fleet (300 ALS and BLS over ~40 km): every search is one round trip once
+    the first radius is learned, a second only for the rare call on the fleet's edge."""
+    index, trips = counted
+    rng = random.Random(7)
+    await index.rebuild(available=city(rng, 300, 0.2, (ALS, BLS)))
+    radii = search_radii_m(start_m=2_000.0, max_m=60_000.0)
+    per_search = []
+    for _ in range(200):
+        before = trips.sent
+        found = await index.nearest_widening(
+            kinds=(ALS, BLS), lon=CENTRE[0] + rng.uniform(-0.2, 0.2),
+            lat=CENTRE[1] + rng.uniform(-0.2, 0.2), radii=radii, count=8)
+        per_search.append(trips.sent - before)
+        assert len(found) >= 8
+    assert per_search[0] == 1  # nothing learned yet: the widest radius, one trip
+    assert set(per_search) <= {1, 2}
+    assert sum(per_search) <= 1.1 * len(per_search)
