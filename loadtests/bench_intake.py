@@ -243,6 +243,57 @@ async def baseline_run(*, url: str, meter: ProcessMeter, rate: float, seconds: f
             "latency_ms": f["latency_ms"], "errors": f["errors"]}
 
 
+async def split_run(*, api: Api, meter: Callable[[], ProcessMeter], rate: float,
+                    seconds: float, seed: int) -> dict[str, Any]:
+    """The intake and the crews' clear measured apart: calls at `rate` with every crew
+    holding its vehicle (no more calls than half the fleet, so each is assigned at intake),
+    then each held vehicle cleared in turn at the same rate."""
+    city = await api.city()
+    fleet = sum(1 for v in city.vehicles.values() if v.kind in ("als", "bls"))
+    seconds = min(seconds, 0.5 * fleet / rate)
+    api.samples.clear()
+    api.errors.clear()
+    f = await run_intake(api=api, config=IntakeConfig(rate=rate, seconds=seconds, seed=seed,
+                                                      clear=False),
+                         show_progress=False, meter=meter())
+    clearing = meter()
+    await clearing.start()
+    start = api.clock()
+    for i, (vehicle, call) in enumerate(f["held"]):
+        await asyncio.sleep(max(0.0, start + i / rate - api.clock()))
+        await api.request("POST", f"/v1/vehicles/{vehicle}/status", label="crew_status",
+                          token=api.tokens.crew(vehicle),
+                          body={"status": "available", "call_id": call})
+    cleared = await clearing.stop()
+    out: dict[str, Any] = {"rate": rate, "outcomes": f["outcomes"], "errors": dict(api.errors)}
+    for phase, metered, n in (("intake", f["metered"], f["calls_sent"]),
+                              ("clear", cleared, len(f["held"]))):
+        out[phase] = {"n": n, "pg": statement_figures(metered["pg_stats"], calls=n),
+                      "cpu_ms": {part: round(1000 * metered[f"{part}_s"] / max(1, n), 4)
+                                 for part in ("service", "pg", "pg_cluster")}}
+    return out
+
+
+def split_markdown(split: dict[str, dict[str, Any]]) -> list[str]:
+    """Per intake and per clear, apart: PostgreSQL statements and commits, CPU ms."""
+    lines: list[str] = []
+    for target, r in split.items():
+        i, c = r["intake"], r["clear"]
+        lines += ["", f"{target}: {i['n']} intakes at {r['rate']:g}/s with the crews holding "
+                  f"(outcomes {r['outcomes']}), then {c['n']} clears; per intake and per "
+                  "clear.", "", "| | per intake | per clear |", "|---|---|---|"]
+        lines += [f"| {label} | {_figure(i['pg'][key])} | {_figure(c['pg'][key])} |"
+                  for label, key in (("statements", "statements_per_call"),
+                                     ("top-level", "toplevel_per_call"),
+                                     ("nested", "nested_per_call"),
+                                     ("rows", "rows_per_call"),
+                                     ("COMMIT statements", "commit_statements_per_call"),
+                                     ("commits (xact_commit)", "commits_per_call"))]
+        lines += [f"| CPU ms, {part} | {i['cpu_ms'][part]:.2f} | {c['cpu_ms'][part]:.2f} |"
+                  for part in ("service", "pg")]
+    return lines
+
+
 def medians(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
     """Per part, the median over runs of `key` (a dict of CPU ms)."""
     return {part: round(statistics.median(r[key][part] for r in runs), 4) for part in PARTS}
@@ -372,6 +423,8 @@ def markdown(result: dict[str, Any]) -> str:
                   f" request->assignment p99 {s['service_to_assignment_p99_ms']:.1f} ms."]
     if "runs_detail" in result and all("pg_per_call" in r for r in result["runs_detail"]):
         lines += pg_markdown(result)
+    if result.get("split"):
+        lines += split_markdown(result["split"])
     return "\n".join(lines) + "\n"
 
 
@@ -416,12 +469,14 @@ def _run_line(i: int, r: dict[str, Any]) -> str:
 
 async def bench(*, rate: float, seconds: float, runs: int, seed: int,
                 compare: str | None = None, private_postgres: bool = False,
-                warmup_s: float = 2.0, log: bool = True) -> dict[str, Any]:
+                warmup_s: float = 2.0, split: bool = False,
+                log: bool = True) -> dict[str, Any]:
     """Alternate the service (and `compare`) with the baseline; every run, the summary.
 
     `private_postgres`: on a private cluster with pg_stat_statements (statements per call),
     deleted at the end; otherwise on the shared one (commits only, shared).
     `warmup_s`: an unmeasured run of each target first (0: none).
+    `split`: then, per service, the intake and the clear measured apart (`split_run`).
     """
     done: list[dict[str, Any]] = []
     names = ["service", *(["compare"] if compare else []), "baseline"]
@@ -430,10 +485,13 @@ async def bench(*, rate: float, seconds: float, runs: int, seed: int,
                 baseline_service(cluster.database("baseline")) as base_url):
         base_pids = children_matching(os.getpid(), b"loadtests.baseline_app:create_app")
 
-        async def one(target: str, *, seconds: float, seed: int) -> dict[str, Any]:
+        def meter_of(target: str) -> Callable[[], ProcessMeter]:
             pids = base_pids if target == "baseline" else targets[target][1]
-            meter = ProcessMeter(pids=pids, database=cluster.database(target),
-                                 cluster_pids=cluster.processes)
+            return lambda: ProcessMeter(pids=pids, database=cluster.database(target),
+                                        cluster_pids=cluster.processes)
+
+        async def one(target: str, *, seconds: float, seed: int) -> dict[str, Any]:
+            meter = meter_of(target)()
             if target == "baseline":
                 return await baseline_run(url=base_url, meter=meter, rate=rate,
                                           seconds=seconds, seed=seed)
@@ -452,11 +510,14 @@ async def bench(*, rate: float, seconds: float, runs: int, seed: int,
                 done.append(r)
                 if log:
                     print(_run_line(i, r), flush=True)
+        apart = {target: await split_run(api=api, meter=meter_of(target), rate=rate,
+                                         seconds=seconds, seed=seed + runs)
+                 for target, (api, _) in targets.items()} if split else {}
     return {"rate": rate, "seconds": seconds, "runs": runs, "compare": compare,
             "private_postgres": private_postgres, "private_directory": cluster.directory,
             "private_port": cluster.port,
             "machine": machine(), "load_average": os.getloadavg(), "runs_detail": done,
-            "summary": summarise(done)}
+            "summary": summarise(done), "split": apart}
 
 
 def main() -> None:
@@ -471,11 +532,13 @@ def main() -> None:
     parser.add_argument("--private-postgres", action="store_true",
                         help="run on a throw-away PostgreSQL cluster with pg_stat_statements "
                              "(statements per call), deleted at the end")
+    parser.add_argument("--split", action="store_true",
+                        help="then measure the intake and the crews' clear apart")
     args = parser.parse_args()
     random.seed(args.seed)
     result = run_loop(bench(rate=args.rate, seconds=args.seconds, runs=args.runs,
                             seed=args.seed, compare=args.compare,
-                            private_postgres=args.private_postgres))
+                            private_postgres=args.private_postgres, split=args.split))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / f"{args.name}.json").write_bytes(orjson.dumps(result,
                                                              option=orjson.OPT_INDENT_2))

@@ -84,6 +84,7 @@ class IntakeConfig:
     positions_per_s: float = 0.0  # crew position pings offered alongside, open loop
     crew_p99_ms: float = 100.0
     schedule: Schedule = "uniform"  # or "poisson": exponential gaps of mean 1/rate
+    clear: bool = True  # False: the crews hold their vehicles (listed in `held`)
 
 
 class Meter(Protocol):
@@ -142,6 +143,7 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     assigned_at_intake: dict[str, float] = {}
     outcomes: dict[str, int] = defaultdict(int)
     tasks: set[asyncio.Task[Any]] = set()
+    held: list[tuple[str, str]] = []  # (vehicle, call) left assigned: config.clear False
 
     async def clear(vehicle_id: str, call_id: str) -> None:
         await asyncio.sleep(hold_s)
@@ -174,6 +176,9 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
             outcomes["assigned"] += 1
             assigned_at_intake[view["id"]] = api.clock() - meant_at
             for a in view["assignments"]:
+                if not config.clear:
+                    held.append((a["vehicle_id"], view["id"]))
+                    continue
                 t = asyncio.create_task(clear(a["vehicle_id"], view["id"]))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
@@ -244,7 +249,7 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         "positions_sent": len(position_ms),
         "errors": dict(api.errors), "throughput_per_s": per_s,
         "harness_cpu_ms_per_call": round(1000 * harness_cpu_s / max(1, n), 4),
-        "metered": metered,
+        "metered": metered, "held": held,
         "invariants": back.invariants.to_dict(),
         "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
         "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms},

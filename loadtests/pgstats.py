@@ -7,9 +7,12 @@ function and FK-check statements count), rows, and the most frequent statements.
 are the database's `xact_commit` delta (every transaction, read-only ones too). Without the
 extension only the commits are read, and on a shared cluster they include other clients'.
 
-PostgreSQL 15 backends publish their transaction counts when idle at most every 10 s
-(PGSTAT_IDLE_INTERVAL), so the closing commit count is read after FLUSH_WAIT_S; the
-statement counts are read at once (pg_stat_statements counts as statements end).
+PostgreSQL 15 backends publish their transaction counts up to 10 s after going idle
+(PGSTAT_IDLE_INTERVAL), so the closing commit count is read after FLUSH_WAIT_S, and a
+window opens only once the database's backends have been idle that long (or the commits
+of what came just before, a read-back, would land in it); the statement counts are read
+at once (pg_stat_statements counts as statements end). The commits still include the
+service's own background work (timers) over the run and the wait.
 """
 
 from __future__ import annotations
@@ -130,6 +133,13 @@ class StatementMeter:
                 "SELECT to_regclass('pg_stat_statements') IS NOT NULL AND "
                 "'pg_stat_statements' = ANY(string_to_array("
                 "current_setting('shared_preload_libraries'), ', '))"))
+            # what the database's backends did just before (a read-back) is published up to
+            # FLUSH_WAIT_S after they went idle: let it land before this window opens
+            idle_s = await conn.fetchval(
+                "SELECT extract(epoch FROM now() - max(state_change))::float8"
+                " FROM pg_stat_activity WHERE datid = $1", self._dbid)
+            if idle_s is not None and idle_s < self.flush_wait_s:
+                await asyncio.sleep(self.flush_wait_s - idle_s)
             if self.statements:
                 await conn.execute("SELECT pg_stat_statements_reset(0, $1, 0)", self._dbid)
             self._commits = await self._commit_count(conn)

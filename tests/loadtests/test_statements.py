@@ -61,7 +61,7 @@ def test_settings_are_quoted_unless_plain() -> None:
 @pytest.mark.timeout(300)
 async def test_a_private_cluster_counts_statements_and_is_deleted() -> None:
     result = await bench(rate=4, seconds=2, runs=1, seed=5, private_postgres=True,
-                         warmup_s=0, log=False)
+                         warmup_s=0, split=True, log=False)
     pg = result["summary"]["pg_per_call"]
     service, baseline = pg["service"], pg["baseline"]
     assert service["statements_per_call"] > 0
@@ -72,7 +72,13 @@ async def test_a_private_cluster_counts_statements_and_is_deleted() -> None:
     assert baseline["toplevel_per_call"] >= 1 and baseline["nested_per_call"] == 0
     assert all(r["pg_per_call"]["source"] == "pg_stat_statements"
                for r in result["runs_detail"])
-    assert "Most frequent statements, service" in markdown(result)
+    # apart: every call assigned at intake, then each held vehicle cleared
+    split = result["split"]["service"]
+    assert split["outcomes"] == {"assigned": 8} and split["clear"]["n"] == 8
+    assert split["intake"]["pg"]["statements_per_call"] > 0
+    assert split["clear"]["pg"]["statements_per_call"] > 0
+    text = markdown(result)
+    assert "Most frequent statements, service" in text and "| per intake | per clear |" in text
     # stopped and deleted: no files, no postmaster serving them
     directory = Path(result["private_directory"])
     assert not directory.exists()
