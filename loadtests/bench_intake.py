@@ -159,8 +159,8 @@ class ProcessMeter:
     async def stop(self) -> dict[str, Any]:
         if self._follow is not None:
             self._follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follow
+            # wait for it to end without swallowing a cancellation of this task (Ctrl-C)
+            await asyncio.wait([self._follow])
         meter_s = self.backends.cost_s
         await self.backends.read()
         await self.backends.close()
