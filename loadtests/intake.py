@@ -2,6 +2,7 @@
 
     python -m loadtests.intake --url URL --rate R --seconds S [--token T]
     python -m loadtests.intake --start-local --rate R --seconds S
+    python -m loadtests.intake --start-local --private-postgres --rate R --seconds S
 
 Call i is sent at t0 + i/R whatever happened to earlier calls (open loop), and its latency is
 measured from that planned moment, so a service that falls behind shows it. Each call carries
@@ -23,6 +24,10 @@ first call sent to the last crew cleared, before the read-back.
 Runs repeat safely against a live service: each has its own id in every Idempotency-Key and
 caller number, and only the calls the service created for it (201) are timed, read back and
 cleared.
+
+With `--private-postgres` the local service runs on a throw-away PostgreSQL cluster with
+pg_stat_statements (loadtests/pgstats.py), deleted at the end, and the run reports the
+PostgreSQL statements, rows and commits per call (surge runs: per call of every step).
 """
 
 from __future__ import annotations
@@ -51,8 +56,9 @@ from loadtests.figures import (
     throughput,
 )
 from loadtests.fixes import FixProfile, SimFix, fix_sequence
-from loadtests.local import local_service
+from loadtests.local import database_url, local_service
 from loadtests.openloop import Schedule, drive, send_offsets
+from loadtests.pgstats import StatementMeter, private_cluster, statement_figures
 from loadtests.presentations import Mix
 from loadtests.report import (
     OUT_DIR,
@@ -78,6 +84,7 @@ class IntakeConfig:
     positions_per_s: float = 0.0  # crew position pings offered alongside, open loop
     crew_p99_ms: float = 100.0
     schedule: Schedule = "uniform"  # or "poisson": exponential gaps of mean 1/rate
+    clear: bool = True  # False: the crews hold their vehicles (listed in `held`)
 
 
 class Meter(Protocol):
@@ -136,6 +143,7 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     assigned_at_intake: dict[str, float] = {}
     outcomes: dict[str, int] = defaultdict(int)
     tasks: set[asyncio.Task[Any]] = set()
+    held: list[tuple[str, str]] = []  # (vehicle, call) left assigned: config.clear False
 
     async def clear(vehicle_id: str, call_id: str) -> None:
         await asyncio.sleep(hold_s)
@@ -168,6 +176,9 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
             outcomes["assigned"] += 1
             assigned_at_intake[view["id"]] = api.clock() - meant_at
             for a in view["assignments"]:
+                if not config.clear:
+                    held.append((a["vehicle_id"], view["id"]))
+                    continue
                 t = asyncio.create_task(clear(a["vehicle_id"], view["id"]))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
@@ -238,11 +249,19 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         "positions_sent": len(position_ms),
         "errors": dict(api.errors), "throughput_per_s": per_s,
         "harness_cpu_ms_per_call": round(1000 * harness_cpu_s / max(1, n), 4),
-        "metered": metered,
+        "metered": metered, "held": held,
         "invariants": back.invariants.to_dict(),
         "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
         "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms},
     }
+
+
+def count_statements(figures: dict[str, Any]) -> dict[str, Any]:
+    """`figures` with a StatementMeter's window (in `metered`) as figures per call."""
+    if "source" in figures["metered"]:
+        figures["pg_per_call"] = statement_figures(figures.pop("metered"),
+                                                   calls=figures["calls_sent"])
+    return figures
 
 
 async def _ping_positions(*, api: Api, city: City, config: IntakeConfig, start: float,
@@ -294,8 +313,11 @@ def _times_to_assignment(
 
 
 async def run_surge(*, api: Api, config: IntakeConfig, factor: float = 1.5,
-                    max_steps: int = 12, show_progress: bool = True) -> dict[str, Any]:
-    """Raise the offered rate step by step until a target breaks; report the last good one."""
+                    max_steps: int = 12, show_progress: bool = True,
+                    meter: StatementMeter | None = None) -> dict[str, Any]:
+    """Raise the offered rate step by step until a target breaks; report the last good one.
+
+    `meter`: counts each step's PostgreSQL statements and commits."""
     steps: list[dict[str, Any]] = []
     rate = config.rate
     for i in range(max_steps):
@@ -303,7 +325,8 @@ async def run_surge(*, api: Api, config: IntakeConfig, factor: float = 1.5,
                                "positions_per_s": config.positions_per_s / config.rate * rate})
         api.samples.clear()
         api.errors.clear()
-        figures = await run_intake(api=api, config=step, show_progress=show_progress)
+        figures = count_statements(await run_intake(api=api, config=step,
+                                                    show_progress=show_progress, meter=meter))
         figures.pop("_samples")
         steps.append(figures)
         if show_progress:
@@ -367,6 +390,15 @@ def surge_rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
+def _pg_rows(pg: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """Statements and commits per call, when the run counted them."""
+    if not pg:
+        return []
+    return [("PG statements per call (nested)",
+             f"{pg['statements_per_call']} ({pg['nested_per_call']})"),
+            ("PG commits per call", pg["commits_per_call"])]
+
+
 def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
     """The summary table's rows."""
     lat = figures["intake_latency_ms"]
@@ -383,6 +415,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
         ("crew status p99 ms", figures["crew_status_latency_ms"]["p99"]),
         ("crew hold s", figures["hold_s"]),
         ("harness CPU ms per call", figures["harness_cpu_ms_per_call"]),
+        *_pg_rows(figures.get("pg_per_call")),
         ("lost / duplicated / double-assigned",
          f"{figures['invariants']['lost']} / {figures['invariants']['duplicated']} / "
          f"{figures['invariants']['double_assignments']}"),
@@ -400,6 +433,9 @@ def main(
         envvar="DISPATCH_JWT_SECRET", help="mint crew tokens per vehicle (optional)")] = None,
     start_local: Annotated[bool, typer.Option(
         help="start a local service on an isolated schema/prefix with the demo city")] = False,
+    private_postgres: Annotated[bool, typer.Option(
+        help="with --start-local: on a throw-away PostgreSQL cluster with "
+             "pg_stat_statements; report statements and commits per call")] = False,
     instances: Annotated[int, typer.Option(help="local instances (with --start-local)")] = 1,
     hold_s: Annotated[float | None, typer.Option(help="crew hold before clearing, s")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 1,
@@ -420,23 +456,34 @@ def main(
                           schedule="poisson" if schedule == "poisson" else "uniform")
     stem = name or ("surge" if surge else "intake")
 
-    async def drive(api: Api) -> dict[str, Any]:
+    async def drive(api: Api, meter: StatementMeter | None = None) -> dict[str, Any]:
         """Run the chosen mode over `api`, then close it."""
         try:
             if surge:
-                return await run_surge(api=api, config=config)
-            return await run_intake(api=api, config=config)
+                return await run_surge(api=api, config=config, meter=meter)
+            return count_statements(await run_intake(api=api, config=config, meter=meter))
         finally:
             await api.aclose()
 
+    async def local(database: str, meter: StatementMeter | None) -> dict[str, Any]:
+        async with local_service(instances=instances, database=database) as svc:
+            figures = await drive(Api(urls=svc.urls,
+                                      tokens=Tokens.minted(secret=svc.jwt_secret),
+                                      max_connections=config.max_connections), meter)
+            figures["service"] = {"local": True, "instances": instances}
+            return figures
+
     async def run() -> dict[str, Any]:
+        if start_local and private_postgres:
+            async with private_cluster(databases=["bench_service"],
+                                       copy_from=database_url()) as pg:
+                return await local(pg.url("bench_service"),
+                                   StatementMeter(admin_url=pg.admin_dsn,
+                                                  database="bench_service"))
+        if private_postgres:
+            raise typer.BadParameter("only with --start-local", param_hint="--private-postgres")
         if start_local:
-            async with local_service(instances=instances) as svc:
-                figures = await drive(Api(urls=svc.urls,
-                                          tokens=Tokens.minted(secret=svc.jwt_secret),
-                                          max_connections=config.max_connections))
-                figures["service"] = {"local": True, "instances": instances}
-                return figures
+            return await local(database_url(), None)
         if url is None or token is None:
             raise typer.BadParameter("give --url and --token, or --start-local")
         figures = await drive(Api(urls=(url.rstrip("/"),),

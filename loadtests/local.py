@@ -67,19 +67,21 @@ def redis_url() -> str:
 async def local_service(
     *, instances: int = 1, policy: str | None = None, pool_max: int = 20,
     extra_env: dict[str, str] | None = None, ws_deflate: bool | None = None,
-    source: str | None = None,
+    source: str | None = None, database: str | None = None,
 ) -> AsyncIterator[LocalService]:
     """Start `instances` processes with the demo city loaded; stop them and drop the data.
 
     `ws_deflate`: websocket compression (None: DISPATCH_WS_PER_MESSAGE_DEFLATE or its default).
     `source`: run the service from this source tree instead (its `dispatch` package, its
     migrations), e.g. an export of another branch to compare with.
+    `database`: the PostgreSQL URL to use instead of `database_url()`.
     """
+    database = database or database_url()
     tag = f"lt_{secrets.token_hex(5)}"
     secret = secrets.token_urlsafe(32)
     env = dict(os.environ)
     env.update({
-        "DISPATCH_DATABASE_URL": database_url(), "DISPATCH_REDIS_URL": redis_url(),
+        "DISPATCH_DATABASE_URL": database, "DISPATCH_REDIS_URL": redis_url(),
         "DISPATCH_DB_SCHEMA": tag, "DISPATCH_REDIS_PREFIX": tag, "DISPATCH_JWT_SECRET": secret,
         "DISPATCH_DB_POOL_MAX": str(pool_max), "DISPATCH_LOG_LEVEL": "WARNING",
     })
@@ -118,7 +120,7 @@ async def local_service(
                            policy=policy, pids=tuple(p.pid for p in procs))
     finally:
         stop_processes(procs)
-        await drop_isolation(tag=tag, database_url=database_url(), redis_url=redis_url())
+        await drop_isolation(tag=tag, database_url=database, redis_url=redis_url())
 
 
 def start_process(
