@@ -122,17 +122,21 @@ CP = Keyword("KW-CP", (("chest_pain", True),), ("胸痛", "Chest Pain"))
 NB = Keyword("KW-NB", (("breathing", False),), ("没有呼吸", "not breathing"))
 DYS = Keyword("KW-DYS", (("dyspnoea", True),), ("呼吸困难", "短气"))
 XRAY = Keyword("KW-XRAY", (("imaging", True),), ("X光",))
-SMALL = Lexicon.build(keywords=(CP, NB, DYS, XRAY), negations=("没有", "无", "no"),
-                      adjacent=("不",), breaks=("但是", "but"), neutral=("无缘无故", "短气球"))
+
+
+def small_lexicon() -> Lexicon:
+    """Built in each test, not at import: a mutated Lexicon.build must be the one run."""
+    return Lexicon.build(keywords=(CP, NB, DYS, XRAY), negations=("没有", "无", "no"),
+                         adjacent=("不",), breaks=("但是", "but"), neutral=("无缘无故", "短气球"))
 
 
 def small(text: str) -> list[tuple[str, str, int, int]]:
     return [(m.keyword.id, m.phrase, m.start, m.end)
-            for m in find_matches(text=text, lexicon=SMALL)]
+            for m in find_matches(text=text, lexicon=small_lexicon())]
 
 
 def test_a_lexicon_counts_every_phrase_and_cue() -> None:
-    assert SMALL.size == 7 + 3 + 1 + 2 + 2
+    assert small_lexicon().size == 7 + 3 + 1 + 2 + 2
 
 
 def test_a_phrase_listed_twice_keeps_its_first_keyword() -> None:
@@ -199,7 +203,7 @@ def test_small_lexicon_matches(text: str, expected: list[tuple[str, str, int, in
 def test_a_number_read_at_a_place_is_negated_as_a_phrase_there(
     text: str, start: int, negated: bool
 ) -> None:
-    assert negated_at(text=text, lexicon=SMALL, start=start) is negated
+    assert negated_at(text=text, lexicon=small_lexicon(), start=start) is negated
 
 
 def test_normalise_folds_full_width_forms_and_case() -> None:
