@@ -221,7 +221,8 @@ PATTERNS: tuple[_Pattern, ...] = (
        r"\s*(?:分|/\s*10|out of 10)",
        _num(), 0, 10),
 )
-_ANY_NUMBER = re.compile(rf"[\d{_CN}]")
+# a digit, a Chinese numeral or an English ordinal floor ("fell from the third floor")
+_ANY_NUMBER = re.compile(rf"[\d{_CN}]|\b(?:{'|'.join(_ORDINALS)})\b")
 
 
 def _found(text: str, lexicon: Lexicon | None) -> Iterator[Reading]:

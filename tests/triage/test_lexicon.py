@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,9 +10,9 @@ import pytest
 from dispatch.domain import Pathway
 from dispatch.errors import TriageError
 from dispatch.triage import Answers, Findings, retriage, triage_call
-from dispatch.triage.keywords import find_matches
+from dispatch.triage.keywords import Reading, find_matches
 from dispatch.triage.protocol import _keyword, expand, load_protocol
-from dispatch.triage.textnums import cn_number, read_numbers
+from dispatch.triage.textnums import _num, _p, _Pattern, _temp, cn_number, read_numbers
 from tests.triage.cases import NOW, OK
 
 
@@ -175,9 +176,79 @@ def test_numbers_not_misread(text: str) -> None:
 
 @pytest.mark.parametrize(("text", "value"),
                          [("一百五", 150), ("一百零五", 105), ("三十九", 39), ("十二", 12),
-                          ("两", 2), ("八十", 80), ("39.5", 39.5)])
-def test_cn_number(text: str, value: float) -> None:
+                          ("两", 2), ("八十", 80), ("39.5", 39.5), ("一百二十", 120),
+                          ("九五", 95), ("一二零", 120), ("几十", 20), ("几", None),
+                          ("三十度", None)])
+def test_cn_number(text: str, value: float | None) -> None:
+    # digits in a row read as a numeral (九五 = 95); a lone 几 names no number
     assert cn_number(text) == value
+
+
+def number(text: str, fact: str, value: Any, accepts: tuple[float, float] | None = None,
+           *, phrase: str | None = None) -> Reading:
+    return Reading(fact, value, phrase or text.lower(), f"NUM-{fact.upper()}", accepts)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # each field's range is inclusive at both ends, and a value past either end is dropped
+        ("GCS 3", [number("GCS 3", "gcs", 3)]),
+        ("GCS 15", [number("GCS 15", "gcs", 15)]),
+        ("GCS 2", []),
+        ("GCS 16", []),
+        ("血氧30", [number("血氧30", "spo2", 30)]),
+        ("血氧100", [number("血氧100", "spo2", 100)]),
+        ("血氧29", []),
+        # a misread number does not stop the reading of the same label further on
+        ("血氧185，血氧95", [number("血氧95", "spo2", 95)]),
+        # an exact age agrees with answers in its year, a rough one (多, 来) with ten years
+        ("80岁", [number("80岁", "age_years", 80.0, (80.0, 81.0))]),
+        ("80多岁", [number("80多岁", "age_years", 80.0, (80.0, 90.0))]),
+        ("心率一百来", [number("心率一百来", "hr", 100)]),
+        # 度零: a tenth of zero
+        ("体温39度0", [number("体温39度0", "temp_c", 39.0)]),
+        # a gestation also says pregnant, with the same phrase and source
+        ("孕32周", [number("孕32周", "gestation_weeks", 32.0),
+                   Reading("pregnant", True, "孕32周", "NUM-GESTATION_WEEKS")]),
+        # the first storey is the ground: a fall from it is the sill's height
+        ("从1楼摔下来", [number("", "fall_height_m", 1.0, phrase="从1楼"),
+                     Reading("mechanism", "fall", "从1楼", "NUM-FALL_HEIGHT_M")]),
+        ("fell from the first floor",
+         [number("", "fall_height_m", 1.0, phrase="from the first floor"),
+          Reading("mechanism", "fall", "from the first floor", "NUM-FALL_HEIGHT_M")]),
+        # an English ordinal is a number even in a text with no digit
+        ("fell from the third floor",
+         [number("", "fall_height_m", 7.0, phrase="from the third floor"),
+          Reading("mechanism", "fall", "from the third floor", "NUM-FALL_HEIGHT_M")]),
+    ],
+)
+def test_number_readings_exactly(text: str, expected: list[Reading]) -> None:
+    assert list(read_numbers(text)) == expected
+
+
+def test_a_denied_fall_does_not_stop_a_later_one() -> None:
+    lexicon = load_protocol().lexicon
+    assert read_numbers("没有从6楼摔下来", lexicon) == ()
+    got = read_numbers("没有从6楼摔下来，后来从2楼摔下来", lexicon)
+    assert [(r.fact, r.value, r.phrase) for r in got] == [
+        ("fall_height_m", 4.0, "从2楼"), ("mechanism", "fall", "从2楼")]
+
+
+def test_the_number_helpers_read_the_group_and_scale_they_name() -> None:
+    """The patterns' readers and specs are built at import, so they are checked here."""
+    two = re.fullmatch(r"(x)?(\d+)/(\d+)", "12/30")
+    assert two is not None
+    assert _num()(two) == 12.0  # the first group that took part
+    assert _num(3)(two) == 30.0
+    assert _num(2, scale=0.5)(two) == 6.0
+    whole = re.fullmatch(r"hr(\d+)", "hr80")
+    assert whole is not None and _num()(whole) == 80.0
+    unreadable = re.fullmatch(r"(\w+)", "abc")
+    assert unreadable is not None and _num()(unreadable) is None
+    also = (("pregnant", True),)
+    assert _p("hr", "心 hr", r"hr(\d+)", _temp, 20, 300, also) == _Pattern(
+        "hr", re.compile(r"hr(\d+)"), _temp, 20, 300, also, ("心", "hr"))
 
 
 def test_spo2_in_text_counts_at_intake() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from dispatch.triage import protocol as tables
 from dispatch.triage.engine import _Hit, _reason
 from dispatch.triage.protocol import CARD_FILE, load_protocol
 from dispatch.triage.result import Reason, TriageResult
+from dispatch.triage.wording import input_zh, question_zh, value_zh
 
 PROTOCOL = load_protocol()
 NOW = PROTOCOL.card_table.evaluated_at
@@ -140,3 +142,65 @@ def test_a_card_rule_without_zh_text_fails_the_table_check(
         with pytest.raises(TriageError) as err:
             tables._cards(ctx)
         assert rule["id"] in str(err.value) and "text_zh" in str(err.value)
+
+
+# --- the zh-CN names and values a reason shows (dispatch.triage.wording)
+
+BURNS = PROTOCOL.cards["burns"]
+
+
+class _Level(Enum):
+    HIGH = 3
+
+
+@pytest.mark.parametrize(
+    ("name", "card", "label"),
+    [
+        ("age_years", None, "年龄（岁，新生儿用小数）"),
+        ("hr", None, "心率"),  # a crew finding
+        ("mechanism", BURNS, "受伤机制"),
+        ("card.burn_size", BURNS, "烧伤面积多大？"),
+        # no card, or a question the card does not ask: the name itself
+        ("card.burn_size", None, "card.burn_size"),
+        ("card.meteor", BURNS, "card.meteor"),
+        ("meteor", None, "meteor"),
+        ("", None, ""),
+    ],
+)
+def test_an_input_is_named_by_its_zh_label(name: str, card: Any, label: str) -> None:
+    assert input_zh(name, card=card) == label
+
+
+def test_a_card_question_is_named_by_its_zh_wording() -> None:
+    assert question_zh(BURNS, "burn_size") == "烧伤面积多大？"
+    assert question_zh(BURNS, "meteor") == "card.meteor"
+
+
+@pytest.mark.parametrize(
+    ("value", "question", "shown"),
+    [
+        (True, None, "是"),
+        (False, None, "否"),
+        (True, "airway_burn", "是"),
+        # a choice by its label, on its card only
+        ("large", "burn_size", "一整条胳膊以上，或大片胸背部"),
+        ("small", "burn_size", "几块，合起来不到病人一个手掌大"),
+        ("huge", "burn_size", "huge"),
+        ("large", "meteor", "large"),
+        ("large", None, "large"),
+        # lists sorted and joined, each member shown as a value
+        (["b", "a", True], None, "是、a、b"),  # sorted as text: "True" < "a"
+        (frozenset({"pelvic_fracture", "flail"}), None, "flail、pelvic_fracture"),
+        ((), None, ""),
+        (_Level.HIGH, None, "3"),
+        (12.5, None, "12.5"),
+        (None, None, "None"),
+    ],
+)
+def test_a_value_is_shown_in_zh(value: Any, question: str | None, shown: str) -> None:
+    assert value_zh(value, card=BURNS, question=question) == shown
+
+
+def test_a_choice_needs_its_card_and_question() -> None:
+    assert value_zh("large", question="burn_size") == "large"
+    assert value_zh("large", card=BURNS) == "large"
