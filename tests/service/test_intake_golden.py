@@ -31,12 +31,17 @@ from tests.service.city import CENTRE, city
 from tests.service.test_bookings import booking
 
 GOLDEN = Path(__file__).with_name("intake_golden.json")
+# each call is received at its own time: the queue's order must not hang on random ids
 T0 = datetime.now(UTC).replace(microsecond=0)
 CX, CY = CENTRE
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 FIX_LISTS = ("used", "rejected", "superseded")
 # statements a claimed intake sends (its transaction, the view, a first places load)
 MAX_STATEMENTS_PER_CLAIMED_INTAKE = 24
+
+
+def ago(seconds: int) -> datetime:
+    return T0 - timedelta(seconds=seconds)
 
 
 class Normaliser:
@@ -77,13 +82,16 @@ class Normaliser:
         return value
 
 
-async def _intakes(service: Service) -> tuple[dict[str, Any], list[str], list[int]]:
+async def _intakes(
+    service: Service,
+) -> tuple[dict[str, Any], list[str], list[int], dict[str, Any]]:
     """Post the fixed set of calls; return their ids by name, the replies' status
-    codes, and the statements each claimed intake sent."""
+    codes, the statements each claimed intake sent and the replies' bodies."""
     post = service.client.post
     ids: dict[str, Any] = {}
     codes: list[str] = []
     claimed_statements: list[int] = []
+    replies: dict[str, Any] = {}
 
     async def intake(name: str, body: dict[str, Any], key: str | None = None) -> Any:
         headers = service.auth() | ({"Idempotency-Key": key} if key else {})
@@ -92,16 +100,17 @@ async def _intakes(service: Service) -> tuple[dict[str, Any], list[str], list[in
         assert r.status_code in (200, 201), r.text
         codes.append(f"{name}:{r.status_code}:{r.json()['status']}")
         ids[name] = r.json()["id"]
+        replies[name] = r.json()
         if r.status_code == 201 and r.json()["status"] == "assigned":
             claimed_statements.append(count.n)
         return r.json()
 
-    await intake("claimed", call_body(CX + 0.002, CY, number="13800000001", now=T0),
+    await intake("claimed", call_body(CX + 0.002, CY, number="13800000001", now=ago(20)),
                  key="golden-0001")
-    await intake("replayed", call_body(CX + 0.002, CY, number="13800000001", now=T0),
+    await intake("replayed", call_body(CX + 0.002, CY, number="13800000001", now=ago(20)),
                  key="golden-0001")
     await intake("pathway", call_body(
-        CX - 0.01, CY + 0.005, number="13800000002", now=T0,
+        CX - 0.01, CY + 0.005, number="13800000002", now=ago(18),
         answers={"chest_pain": True, "age_years": 60, "conscious": True, "breathing": True}))
     fields = {
         "v": "3", "device_number": "+8613700000003", "emergency_number": "120",
@@ -112,24 +121,26 @@ async def _intakes(service: Service) -> tuple[dict[str, Any], list[str], list[in
     r = await post("/v1/aml", json={"fields": fields}, headers=service.auth(Role.GATEWAY))
     assert r.status_code == 202 and r.json()["held"] is True, r.text
     await intake("aml", call_body(CX + 0.03, CY, accuracy_m=3000, source="cell",
-                                  number="13700000003", now=T0))
-    await intake("queued", call_body(CX, CY + 0.01, number="13800000004", now=T0))
-    await intake("out_of_area", call_body(CX + 0.3, CY, number="13800000005", now=T0))
+                                  number="13700000003", now=ago(16)))
+    await intake("queued", call_body(CX, CY + 0.01, number="13800000004", now=ago(14)))
+    await intake("out_of_area", call_body(CX + 0.3, CY, number="13800000005", now=ago(12)))
     booked = booking(T0 + timedelta(days=1), number="13500000006")
-    booked |= {k: v for k, v in call_body(*CENTRE, now=T0).items()
+    booked |= {k: v for k, v in call_body(*CENTRE, now=ago(10)).items()
                if k in ("received_at", "answered_at", "fixes")}
     await intake("booked", booked)
-    race = call_body(CX, CY - 0.01, number="13800000007", now=T0)
+    race = call_body(CX, CY - 0.01, number="13800000007", now=ago(8))
     headers = service.auth() | {"Idempotency-Key": "golden-0007"}
     answers = await asyncio.gather(*[post("/v1/calls", json=race, headers=headers)
                                      for _ in range(3)])
     assert len({a.json()["id"] for a in answers}) == 1
     codes.append(f"race:{sorted(a.status_code for a in answers)}")
     ids["race"] = answers[0].json()["id"]
-    return ids, codes, claimed_statements
+    return ids, codes, claimed_statements, replies
 
 
-async def _stored(service: Service, ids: dict[str, Any], codes: list[str]) -> dict[str, Any]:
+async def _stored(
+    service: Service, ids: dict[str, Any], codes: list[str], replies: dict[str, Any],
+) -> dict[str, Any]:
     norm = Normaliser()
     for name in ids:
         norm.name(ids[name])
@@ -177,6 +188,13 @@ async def _stored(service: Service, ids: dict[str, Any], codes: list[str]) -> di
                     """SELECT hospital_id, phase, state FROM handovers
                         WHERE call_id = $1 ORDER BY hospital_id""", cid),
             }, ref, order)
+        for body in replies.values():  # the server's clock, not the request's
+            for fix in body["fixes"]:
+                del fix["received_at"]
+        out["replies_bodies"] = {
+            name: {k: v for k, v in norm(body, T0).items()
+                   if k not in ("created_at", "updated_at")}
+            for name, body in replies.items()}
         out["vehicles"] = norm(await conn.fetch(
             """SELECT id, status, call_id, CASE WHEN call_id IS NOT NULL THEN status_at END
                  FROM vehicles ORDER BY id"""), T0)
@@ -196,8 +214,8 @@ async def test_intake_stores_what_it_stored_before() -> None:
                                           ("A2", "als", CX - 0.02, CY + 0.01),
                                           ("A3", "als", CX, CY - 0.03),
                                           ("N1", "net", CX + 0.05, CY)]))
-        ids, codes, claimed_statements = await _intakes(service)
-        stored = await _stored(service, ids, codes)
+        ids, codes, claimed_statements, replies = await _intakes(service)
+        stored = await _stored(service, ids, codes, replies)
     if os.environ.get("DISPATCH_WRITE_GOLDEN"):
         GOLDEN.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
     assert stored == json.loads(GOLDEN.read_text())
