@@ -50,23 +50,6 @@ CALL_COLUMNS = """id, caller_number, complaint, answers, status, acuity, transpo
     booked_from, booked_to, destination_id, received_at, answered_at, created_at, updated_at"""
 
 
-async def insert_call(*, conn: asyncpg.Connection, call: NewCall) -> bool:
-    """Insert a queued call; False when its idempotency key is already taken."""
-    row = await conn.fetchrow(
-        """INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,
-               acuity, transport_class, pathway, triage, required_kinds,
-               received_at, answered_at, booked_from, booked_to, request_fingerprint)
-           VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id""",
-        call.id, call.idempotency_key, call.caller_number, call.complaint, call.answers,
-        call.acuity, call.transport_class, call.pathway, call.triage, call.required_kinds,
-        call.received_at, call.answered_at, call.booked_from, call.booked_to,
-        call.request_fingerprint,
-    )
-    return row is not None
-
-
 async def call_for_key(
     *, conn: asyncpg.Connection, key: str
 ) -> tuple[UUID, str | None] | None:

@@ -1,7 +1,10 @@
-"""Taking a call: triage, store, locate, choose a destination, claim a vehicle, publish.
+"""Taking a call: triage, locate, choose a destination and candidates, store and claim,
+publish.
 
-Intake claims in its own transaction when it can (one commit for the common case); a
-call it could not assign is searched for again once it is visible to every instance.
+Everything that does not need the call's row is decided first; then one statement
+(dispatch.db.calls.insert_intake) claims a vehicle and writes the call, its fixes, its
+timeline and the audit row, committed before the reply. A call it could not assign is
+searched for again once it is visible to every instance.
 """
 
 from __future__ import annotations
