@@ -11,6 +11,7 @@ import asyncpg
 
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import CallStatus, CoordSystem, FixSource
+from dispatch.geo.fusion import FusedLocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,7 @@ class IntakeWrite:
     """Everything a new call's intake writes, decided before PostgreSQL is touched."""
 
     call: NewCall
-    location: dict[str, Any] | None  # the fused location, with lon, lat and radius_m
+    fused: FusedLocation | None
     district_id: str | None
     destination_id: str | None
     fixes: list[tuple[int, StoredFix]]  # (id from intake_prelude, fix)
@@ -350,7 +351,7 @@ async def insert_intake(*, conn: asyncpg.Connection, intake: IntakeWrite) -> asy
     view row with `claimed_vehicle_id` (None when no option was free) and
     `held_attached`. A taken Idempotency-Key raises UniqueViolationError on calls."""
     call, fixes, options = intake.call, [f for _, f in intake.fixes], intake.options
-    loc = intake.location
+    loc = intake.fused
     row = await conn.fetchrow(
         _INTAKE_SQL,
         [o[0] for o in options], [o[1] for o in options], [o[2] for o in options],
@@ -359,8 +360,9 @@ async def insert_intake(*, conn: asyncpg.Connection, intake: IntakeWrite) -> asy
         call.acuity, call.transport_class, call.pathway, call.triage, call.required_kinds,
         call.received_at, call.answered_at, call.booked_from, call.booked_to,
         call.request_fingerprint,
-        loc["lon"] if loc else None, loc["lat"] if loc else None,
-        loc["radius_m"] if loc else None, loc, intake.district_id, intake.destination_id,
+        loc.lon if loc else None, loc.lat if loc else None,
+        loc.radius_m if loc else None, loc.to_dict() if loc else None,
+        intake.district_id, intake.destination_id,
         [i for i, _ in intake.fixes], [f.source.value for f in fixes],
         [f.coord_system.value for f in fixes], [f.raw_lon for f in fixes],
         [f.raw_lat for f in fixes], [f.lon for f in fixes], [f.lat for f in fixes],

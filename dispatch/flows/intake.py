@@ -86,28 +86,12 @@ async def take_call(
         rt=rt, call={"booked_from": call.booked_from, "transport_class": call.transport_class},
         now=now)
     given = [stored_fix(f) for f in body.fixes]
-    since = now - timedelta(seconds=rt.settings.aml_hold_s)
     may_claim = not booked_later and rt.settings.auto_assign
     async with rt.pool.acquire() as conn:
         while True:
-            held, fix_ids = await call_db.intake_prelude(
-                conn=conn, caller_number=caller, since=since, n_fixes=len(given))
-            fixes = given + [aml.held_fix(r) for r in held]
-            location = fuse([fusion_fix(i, f) for i, f in zip(fix_ids, fixes, strict=True)],
-                            now=now)
-            choice = (destination.decide(rt=rt, result=result, location=location,
-                                         places=places, now=now)
-                      if location is not None else None)
-            ranked = (await _candidates(rt, conn, call, location, now)
-                      if may_claim and location is not None else [])
-            intake = call_db.IntakeWrite(
-                call=call, location=location.to_dict() if location else None,
-                district_id=(places.district_id_at(location.lon, location.lat)
-                             if location else None),
-                destination_id=choice.hospital_id if choice else None,
-                fixes=list(zip(fix_ids, fixes, strict=True)), held_aml=[r["id"] for r in held],
-                events=_timeline(call, result, location, choice, places, now),
-                options=[], assigned_by=principal.subject, role=principal.role.value, now=now)
+            intake, ranked, choice = await _prepare(
+                rt=rt, conn=conn, call=call, result=result, given=given, places=places,
+                principal=principal, may_claim=may_claim, now=now)
             try:
                 row, claimed = await _write(conn, intake, ranked, choice, principal)
             except _HeldAmlTaken:
@@ -126,6 +110,7 @@ async def take_call(
                 may_claim = False
                 continue
             break
+    location = intake.fused
     await fanout_one(rt=rt, topic="console", payload={
         "kind": "call_created", "call_id": str(call.id), "acuity": call.acuity,
         "transport_class": call.transport_class})
@@ -154,6 +139,35 @@ class _HeldAmlTaken(Exception):
 
 # the unique index on calls.idempotency_key
 _KEY_CONSTRAINT = "calls_idempotency_key_key"
+
+
+async def _prepare(
+    *, rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall, result: TriageResult,
+    given: list[call_db.StoredFix], places: Places, principal: Principal, may_claim: bool,
+    now: datetime,
+) -> tuple[call_db.IntakeWrite, list[Ranked], DestinationChoice | None]:
+    """Everything a new call's intake writes, with the vehicles to try and the centre
+    chosen: the held AML reports and fix ids are read, nothing is written."""
+    held, fix_ids = await call_db.intake_prelude(
+        conn=conn, caller_number=call.caller_number,
+        since=now - timedelta(seconds=rt.settings.aml_hold_s), n_fixes=len(given))
+    fixes = given + [aml.held_fix(r) for r in held]
+    location = fuse([fusion_fix(i, f) for i, f in zip(fix_ids, fixes, strict=True)], now=now)
+    choice = None
+    ranked: list[Ranked] = []
+    if location is not None:
+        choice = destination.decide(rt=rt, result=result, location=location, places=places,
+                                    now=now)
+        if may_claim:
+            ranked = await _candidates(rt, conn, call, location, now)
+    intake = call_db.IntakeWrite(
+        call=call, fused=location,
+        district_id=places.district_id_at(location.lon, location.lat) if location else None,
+        destination_id=choice.hospital_id if choice else None,
+        fixes=list(zip(fix_ids, fixes, strict=True)), held_aml=[r["id"] for r in held],
+        events=_timeline(call, result, location, choice, places, now),
+        options=[], assigned_by=principal.subject, role=principal.role.value, now=now)
+    return intake, ranked, choice
 
 
 async def _candidates(
