@@ -1,8 +1,8 @@
 """What an intake stores, compared with a golden record made before the intake was rewritten.
 
 A fixed set of calls goes through the public API: claimed, with a specialist pathway,
-with a held AML report, queued for lack of a vehicle, out of area, booked for later, an
-Idempotency-Key replay and a same-key race. The stored result (the call rows, fixes,
+with a held AML report, queued for lack of a vehicle, out of area, without a fix, booked
+for later, an Idempotency-Key replay and a same-key race. The stored result (the call rows, fixes,
 timeline, assignments, audit rows, the `call_clocks` cache, booked trips, the centres'
 handovers and the indicators) is normalised (times relative to each call's receipt, ids by
 order of appearance) and compared with tests/service/intake_golden.json.
@@ -127,6 +127,8 @@ async def _intakes(
                                   number="13700000003", now=ago(16)))
     await intake("queued", call_body(CX, CY + 0.01, number="13800000004", now=ago(14)))
     await intake("out_of_area", call_body(CX + 0.3, CY, number="13800000005", now=ago(12)))
+    unlocated = call_body(CX, CY, number="13800000008", now=ago(11))
+    await intake("unlocated", unlocated | {"fixes": []})
     booked = booking(T0 + timedelta(days=1), number="13500000006")
     booked |= {k: v for k, v in call_body(*CENTRE, now=ago(10)).items()
                if k in ("received_at", "answered_at", "fixes")}
