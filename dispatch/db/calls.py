@@ -226,28 +226,47 @@ async def live_call_for_caller(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Prelude:
+    """What an intake reads before it writes."""
+
+    held: list[asyncpg.Record]  # AML reports held for the caller, oldest first
+    fix_ids: list[int]  # ids for the new call's fixes: those given, then the held ones
+    # the call the Idempotency-Key created already, and its request's fingerprint
+    key_call: UUID | None
+    key_fingerprint: str | None
+
+
 async def intake_prelude(
-    *, conn: asyncpg.Connection, caller_number: str, since: datetime, n_fixes: int
-) -> tuple[list[asyncpg.Record], list[int]]:
-    """The AML reports held for a caller since `since` (oldest first), and ids drawn for
-    the new call's fixes (`n_fixes` given plus one per held report), in one round trip:
-    fusion names fixes by id, so the ids exist before the call is written."""
+    *, conn: asyncpg.Connection, caller_number: str, since: datetime, n_fixes: int,
+    key: str | None,
+) -> Prelude:
+    """In one round trip: the call `key` created, if any; the AML reports held for a
+    caller since `since`; ids drawn for the new call's fixes (`n_fixes` given plus one
+    per held report): fusion names fixes by id, so the ids exist before the call does."""
     rows = await conn.fetch(
         """WITH held AS (
                SELECT id, lon, lat, accuracy_m, source, observed_at FROM aml_messages
                 WHERE caller_number = $1 AND call_id IS NULL AND received_at >= $2
+           ), keyed AS (
+               SELECT id, request_fingerprint FROM calls WHERE idempotency_key = $4::text
            ), ids AS (
+               -- none for a replay: it writes nothing
                SELECT array_agg(nextval(pg_get_serial_sequence('fixes', 'id'))
                                 ORDER BY n) AS fix_ids
-                 FROM generate_series(1, $3 + (SELECT count(*)::int FROM held)) AS n
+                 FROM generate_series(1, CASE WHEN EXISTS (SELECT 1 FROM keyed) THEN 0
+                                         ELSE $3 + (SELECT count(*)::int FROM held) END) AS n
            )
-           SELECT h.id, h.lon, h.lat, h.accuracy_m, h.source, h.observed_at, ids.fix_ids
-             FROM ids LEFT JOIN held h ON true
+           SELECT h.id, h.lon, h.lat, h.accuracy_m, h.source, h.observed_at, ids.fix_ids,
+                  k.id AS key_call, k.request_fingerprint AS key_fingerprint
+             FROM ids LEFT JOIN held h ON true LEFT JOIN keyed k ON true
             ORDER BY h.id""",
-        caller_number, since, n_fixes,
+        caller_number, since, n_fixes, key,
     )
-    held = [r for r in rows if r["id"] is not None]
-    return held, sorted(rows[0]["fix_ids"] or [])
+    first = rows[0]
+    return Prelude(held=[r for r in rows if r["id"] is not None],
+                   fix_ids=sorted(first["fix_ids"] or []), key_call=first["key_call"],
+                   key_fingerprint=first["key_fingerprint"])
 
 
 @dataclass(frozen=True, slots=True)

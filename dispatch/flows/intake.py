@@ -55,12 +55,6 @@ async def take_call(
     """Persist a new call (or find the one this key created) and try to assign it."""
     principal.require(Role.DISPATCHER)
     fingerprint = request_fingerprint(body) if idempotency_key else None
-    if idempotency_key:
-        async with rt.pool.acquire() as conn:
-            existing = await _replayed(conn, idempotency_key, fingerprint)
-        if existing is not None:
-            return Outcome(call_id=existing, created=False)
-
     places = await rt.places.get()
     caller = aml.caller_number(rt=rt, number=body.caller_number)
     result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
@@ -89,9 +83,17 @@ async def take_call(
     may_claim = not booked_later and rt.settings.auto_assign
     async with rt.pool.acquire() as conn:
         while True:
+            prelude = await call_db.intake_prelude(
+                conn=conn, caller_number=caller, n_fixes=len(given), key=idempotency_key,
+                since=now - timedelta(seconds=rt.settings.aml_hold_s))
+            if prelude.key_call is not None:
+                assert idempotency_key is not None
+                check_replay(key=idempotency_key, stored=prelude.key_fingerprint,
+                             fingerprint=fingerprint or "")
+                return Outcome(call_id=prelude.key_call, created=False)
             intake, ranked, choice = await _prepare(
-                rt=rt, conn=conn, call=call, result=result, given=given, places=places,
-                principal=principal, may_claim=may_claim, now=now)
+                rt=rt, conn=conn, call=call, prelude=prelude, result=result, given=given,
+                places=places, principal=principal, may_claim=may_claim, now=now)
             try:
                 row, claimed = await _write(conn, intake, ranked, choice, principal)
             except _HeldAmlTaken:
@@ -142,15 +144,13 @@ _KEY_CONSTRAINT = "calls_idempotency_key_key"
 
 
 async def _prepare(
-    *, rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall, result: TriageResult,
-    given: list[call_db.StoredFix], places: Places, principal: Principal, may_claim: bool,
-    now: datetime,
+    *, rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall,
+    prelude: call_db.Prelude, result: TriageResult, given: list[call_db.StoredFix],
+    places: Places, principal: Principal, may_claim: bool, now: datetime,
 ) -> tuple[call_db.IntakeWrite, list[Ranked], DestinationChoice | None]:
     """Everything a new call's intake writes, with the vehicles to try and the centre
-    chosen: the held AML reports and fix ids are read, nothing is written."""
-    held, fix_ids = await call_db.intake_prelude(
-        conn=conn, caller_number=call.caller_number,
-        since=now - timedelta(seconds=rt.settings.aml_hold_s), n_fixes=len(given))
+    chosen; only the candidates' rows are read, nothing is written."""
+    held, fix_ids = prelude.held, prelude.fix_ids
     fixes = given + [aml.held_fix(r) for r in held]
     location = fuse([fusion_fix(i, f) for i, f in zip(fix_ids, fixes, strict=True)], now=now)
     choice = None
