@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -23,25 +22,3 @@ async def insert_message(
         list(message.warnings),
     )
     return value
-
-
-async def pending_for(
-    *, conn: asyncpg.Connection, caller_number: str, since: datetime
-) -> list[asyncpg.Record]:
-    """Unattached messages from a number received since `since`, oldest first."""
-    return await conn.fetch(
-        """SELECT id, lon, lat, accuracy_m, source, observed_at FROM aml_messages
-            WHERE caller_number = $1 AND call_id IS NULL AND received_at >= $2
-            ORDER BY id""",
-        caller_number, since,
-    )
-
-
-async def attach(*, conn: asyncpg.Connection, ids: list[int], call_id: UUID) -> list[int]:
-    """Attach held messages to a call; return the ids this transaction won."""
-    rows = await conn.fetch(
-        """UPDATE aml_messages SET call_id = $2
-            WHERE id = ANY($1::bigint[]) AND call_id IS NULL RETURNING id""",
-        ids, call_id,
-    )
-    return [r["id"] for r in rows]

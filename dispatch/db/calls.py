@@ -9,7 +9,9 @@ from uuid import UUID
 
 import asyncpg
 
+from dispatch.db import fleet as fleet_db
 from dispatch.domain import CallStatus, CoordSystem, FixSource
+from dispatch.geo.fusion import FusedLocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +49,6 @@ class NewCall:
 CALL_COLUMNS = """id, caller_number, complaint, answers, status, acuity, transport_class,
     pathway, triage, required_kinds, lon, lat, radius_m, location, district_id,
     booked_from, booked_to, destination_id, received_at, answered_at, created_at, updated_at"""
-
-
-async def insert_call(*, conn: asyncpg.Connection, call: NewCall) -> bool:
-    """Insert a queued call; False when its idempotency key is already taken."""
-    row = await conn.fetchrow(
-        """INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,
-               acuity, transport_class, pathway, triage, required_kinds,
-               received_at, answered_at, booked_from, booked_to, request_fingerprint)
-           VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id""",
-        call.id, call.idempotency_key, call.caller_number, call.complaint, call.answers,
-        call.acuity, call.transport_class, call.pathway, call.triage, call.required_kinds,
-        call.received_at, call.answered_at, call.booked_from, call.booked_to,
-        call.request_fingerprint,
-    )
-    return row is not None
 
 
 async def call_for_key(
@@ -239,3 +224,171 @@ async def live_call_for_caller(
             ORDER BY received_at DESC LIMIT 1""",
         caller_number,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Prelude:
+    """What an intake reads before it writes."""
+
+    held: list[asyncpg.Record]  # AML reports held for the caller, oldest first
+    fix_ids: list[int]  # ids for the new call's fixes: those given, then the held ones
+    # the call the Idempotency-Key created already, and its request's fingerprint
+    key_call: UUID | None
+    key_fingerprint: str | None
+
+
+async def intake_prelude(
+    *, conn: asyncpg.Connection, caller_number: str, since: datetime, n_fixes: int,
+    key: str | None,
+) -> Prelude:
+    """In one round trip: the call `key` created, if any; the AML reports held for a
+    caller since `since`; ids drawn for the new call's fixes (`n_fixes` given plus one
+    per held report): fusion names fixes by id, so the ids exist before the call does."""
+    rows = await conn.fetch(
+        """WITH held AS (
+               SELECT id, lon, lat, accuracy_m, source, observed_at FROM aml_messages
+                WHERE caller_number = $1 AND call_id IS NULL AND received_at >= $2
+           ), keyed AS (
+               SELECT id, request_fingerprint FROM calls WHERE idempotency_key = $4::text
+           ), ids AS (
+               -- none for a replay: it writes nothing
+               SELECT array_agg(nextval(pg_get_serial_sequence('fixes', 'id'))
+                                ORDER BY n) AS fix_ids
+                 FROM generate_series(1, CASE WHEN EXISTS (SELECT 1 FROM keyed) THEN 0
+                                         ELSE $3 + (SELECT count(*)::int FROM held) END) AS n
+           )
+           SELECT h.id, h.lon, h.lat, h.accuracy_m, h.source, h.observed_at, ids.fix_ids,
+                  k.id AS key_call, k.request_fingerprint AS key_fingerprint
+             FROM ids LEFT JOIN held h ON true LEFT JOIN keyed k ON true
+            ORDER BY h.id""",
+        caller_number, since, n_fixes, key,
+    )
+    first = rows[0]
+    return Prelude(held=[r for r in rows if r["id"] is not None],
+                   fix_ids=sorted(first["fix_ids"] or []), key_call=first["key_call"],
+                   key_fingerprint=first["key_fingerprint"])
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeWrite:
+    """Everything a new call's intake writes, decided before PostgreSQL is touched."""
+
+    call: NewCall
+    fused: FusedLocation | None
+    district_id: str | None
+    destination_id: str | None
+    fixes: list[tuple[int, StoredFix]]  # (id from intake_prelude, fix)
+    held_aml: list[int]  # held AML reports these fixes came from, to attach
+    # the timeline up to the claim: (kind, occurred_at, data)
+    events: list[tuple[str, datetime, dict[str, Any]]]
+    # the claim, tried first to last: (vehicle_id, eta_s, distance_m, reason)
+    options: list[tuple[str, float | None, float | None, dict[str, Any]]]
+    assigned_by: str
+    role: str
+    now: datetime
+
+
+# One statement: claim the first free option (dispatch.db.fleet.CLAIM_CTES), insert the
+# call once with its final status, its fixes, its whole timeline in one insert (the
+# call_clocks fold runs once) and the assignment's audit row, attach the held AML reports,
+# and return the call as view_row shows it. The statement is its own transaction unless
+# the caller opened one.
+_INTAKE_SQL = f"""WITH {fleet_db.CLAIM_CTES},
+call AS (
+    INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,
+                       acuity, transport_class, pathway, triage, required_kinds,
+                       lon, lat, radius_m, location, district_id, destination_id,
+                       received_at, answered_at, booked_from, booked_to,
+                       request_fingerprint)
+    VALUES ($5, $8, $9, $10, $11,
+            CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN 'assigned' ELSE 'queued' END,
+            $12, $13, $14, $15, $16, $22, $23, $24, $25, $26, $27, $17, $18, $19, $20,
+            $21)
+    RETURNING {CALL_COLUMNS}
+), fix AS (
+    INSERT INTO fixes (id, call_id, source, coord_system, raw_lon, raw_lat, lon, lat,
+                       accuracy_m, observed_at)
+    SELECT t.id, $5, t.source, t.coord_system, t.raw_lon, t.raw_lat, t.lon, t.lat,
+           t.accuracy_m, t.observed_at
+      FROM unnest($28::bigint[], $29::text[], $30::text[], $31::float8[], $32::float8[],
+                  $33::float8[], $34::float8[], $35::float8[], $36::timestamptz[])
+           AS t(id, source, coord_system, raw_lon, raw_lat, lon, lat, accuracy_m,
+                observed_at)
+    RETURNING id, source, coord_system, raw_lon, raw_lat, lon, lat, accuracy_m,
+              observed_at, received_at
+), held AS (
+    UPDATE aml_messages SET call_id = $5
+     WHERE id = ANY($37::bigint[]) AND call_id IS NULL RETURNING id
+), event AS (
+    INSERT INTO events (call_id, vehicle_id, kind, occurred_at, data)
+    SELECT $5, e.vehicle_id, e.kind, e.at, e.data FROM (
+        SELECT NULL::text AS vehicle_id, kind, at, data, n
+          FROM unnest($38::text[], $39::timestamptz[], $40::jsonb[])
+               WITH ORDINALITY AS u(kind, at, data, n)
+        UNION ALL
+        -- as dispatch.flows.claim.claim_first records a claim
+        SELECT c.id, 'dispatched', $41::timestamptz, jsonb_build_object(
+                   'station_id', c.station_id, 'district_id', s.district_id,
+                   'eta_s', c.eta_s, 'distance_m', c.distance_m,
+                   'reasons', c.reason -> 'reasons', 'by', $7::text,
+                   'from_lon', c.lon, 'from_lat', c.lat), 1 + cardinality($38::text[])
+          FROM claimed c LEFT JOIN stations s ON s.id = c.station_id
+    ) e ORDER BY e.n
+    RETURNING id
+), audited AS (
+    INSERT INTO audit_log (actor, role, action, call_id, vehicle_id, detail)
+    SELECT $7, $42, 'assign', $5, c.id, jsonb_build_object(
+               'eta_s', c.eta_s, 'reasons', c.reason -> 'reasons',
+               'note', c.reason -> 'note')
+      FROM claimed c
+    RETURNING id
+)
+SELECT k.*,
+       (SELECT coalesce(json_agg(json_build_object(
+            'vehicle_id', c.id, 'call_sign', c.call_sign, 'kind', c.kind,
+            'status', 'dispatched', 'assigned_at', c.at, 'eta_s', c.eta_s,
+            'distance_m', c.distance_m, 'reasons', c.reason -> 'reasons',
+            'assigned_by', $7::text)), '[]') FROM claimed c) AS live_assignments,
+       CASE WHEN k.status = 'queued' THEN 1 + (
+            SELECT count(*) FROM calls q
+             WHERE q.status = 'queued' AND q.transport_class = k.transport_class
+               AND (q.acuity, q.received_at, q.id) < (k.acuity, k.received_at, k.id))
+       END AS queue_position,
+       NULL::json AS trip,
+       (SELECT coalesce(json_agg(json_build_object(
+            'id', f.id, 'source', f.source, 'coord_system', f.coord_system,
+            'raw_lon', f.raw_lon, 'raw_lat', f.raw_lat, 'lon', f.lon, 'lat', f.lat,
+            'accuracy_m', f.accuracy_m, 'observed_at', f.observed_at,
+            'received_at', f.received_at) ORDER BY f.id), '[]') FROM fix f) AS fixes,
+       (SELECT c.id FROM claimed c) AS claimed_vehicle_id,
+       (SELECT count(*) FROM held) AS held_attached
+  FROM call k"""
+
+
+async def insert_intake(*, conn: asyncpg.Connection, intake: IntakeWrite) -> asyncpg.Record:
+    """Write a new call's intake in one statement (see _INTAKE_SQL); return the call's
+    view row with `claimed_vehicle_id` (None when no option was free) and
+    `held_attached`. A taken Idempotency-Key raises UniqueViolationError on calls."""
+    call, fixes, options = intake.call, [f for _, f in intake.fixes], intake.options
+    loc = intake.fused
+    row = await conn.fetchrow(
+        _INTAKE_SQL,
+        [o[0] for o in options], [o[1] for o in options], [o[2] for o in options],
+        [o[3] for o in options], call.id, intake.now, intake.assigned_by,
+        call.idempotency_key, call.caller_number, call.complaint, call.answers,
+        call.acuity, call.transport_class, call.pathway, call.triage, call.required_kinds,
+        call.received_at, call.answered_at, call.booked_from, call.booked_to,
+        call.request_fingerprint,
+        loc.lon if loc else None, loc.lat if loc else None,
+        loc.radius_m if loc else None, loc.to_dict() if loc else None,
+        intake.district_id, intake.destination_id,
+        [i for i, _ in intake.fixes], [f.source.value for f in fixes],
+        [f.coord_system.value for f in fixes], [f.raw_lon for f in fixes],
+        [f.raw_lat for f in fixes], [f.lon for f in fixes], [f.lat for f in fixes],
+        [f.accuracy_m for f in fixes], [f.observed_at for f in fixes],
+        intake.held_aml,
+        [e[0] for e in intake.events], [e[1] for e in intake.events],
+        [e[2] for e in intake.events], intake.now, intake.role,
+    )
+    assert row is not None  # the call's INSERT returns its row or raises
+    return row

@@ -67,6 +67,42 @@ async def available_positions(*, conn: asyncpg.Connection) -> list[asyncpg.Recor
     )
 
 
+# The claim as common table expressions another statement can start with (`WITH
+# {CLAIM_CTES}, ...`): $1-$4 the options' vehicle ids, ETAs, distances and reasons in the
+# order to try, $5 the call, $6 the time, $7 who assigns. `claimed` and `assignment` hold
+# the vehicle taken and its assignment, or no row when every option was taken.
+CLAIM_CTES = """opts AS (
+    SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::jsonb[])
+             WITH ORDINALITY AS o(vehicle_id, eta_s, distance_m, reason, pos)
+), pick AS (
+    -- never assigned before a clearing that freed it and has already happened
+    -- (a request that waited on the vehicle read its clock before the crew
+    -- stamped it); a stamp still in the future is a tablet's clock, not a fact
+    SELECT v.id, o.eta_s, o.distance_m, o.reason,
+           greatest($6::timestamptz,
+                    (SELECT max(r.released_at) FROM assignments r
+                      WHERE r.vehicle_id = v.id
+                        AND r.released_at <= clock_timestamp())) AS at
+      FROM vehicles v JOIN opts o ON o.vehicle_id = v.id
+     WHERE v.status = 'available'
+       -- never beside a live assignment, whatever the status column says
+       AND NOT EXISTS (SELECT 1 FROM assignments a
+                        WHERE a.vehicle_id = v.id AND a.released_at IS NULL)
+     ORDER BY o.pos LIMIT 1
+       FOR UPDATE OF v SKIP LOCKED
+), claimed AS (
+    UPDATE vehicles v SET status = 'dispatched', call_id = $5, status_at = pick.at
+      FROM pick WHERE v.id = pick.id
+    RETURNING v.id, v.kind, v.call_sign, v.station_id, v.lon, v.lat,
+              pick.eta_s, pick.distance_m, pick.reason, pick.at
+), assignment AS (
+    INSERT INTO assignments (call_id, vehicle_id, assigned_at, eta_s, distance_m,
+                             reason, assigned_by)
+    SELECT $5, id, at, eta_s, distance_m, reason, $7 FROM claimed
+    RETURNING id
+)"""
+
+
 async def claim_first_available(
     *,
     conn: asyncpg.Connection,
@@ -86,36 +122,7 @@ async def claim_first_available(
     if not options:
         return None
     return await conn.fetchrow(
-        """WITH opts AS (
-               SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::jsonb[])
-                        WITH ORDINALITY AS o(vehicle_id, eta_s, distance_m, reason, pos)
-           ), pick AS (
-               -- never assigned before a clearing that freed it and has already happened
-               -- (a request that waited on the vehicle read its clock before the crew
-               -- stamped it); a stamp still in the future is a tablet's clock, not a fact
-               SELECT v.id, o.eta_s, o.distance_m, o.reason,
-                      greatest($6::timestamptz,
-                               (SELECT max(r.released_at) FROM assignments r
-                                 WHERE r.vehicle_id = v.id
-                                   AND r.released_at <= clock_timestamp())) AS at
-                 FROM vehicles v JOIN opts o ON o.vehicle_id = v.id
-                WHERE v.status = 'available'
-                  -- never beside a live assignment, whatever the status column says
-                  AND NOT EXISTS (SELECT 1 FROM assignments a
-                                   WHERE a.vehicle_id = v.id AND a.released_at IS NULL)
-                ORDER BY o.pos LIMIT 1
-                  FOR UPDATE OF v SKIP LOCKED
-           ), claimed AS (
-               UPDATE vehicles v SET status = 'dispatched', call_id = $5, status_at = pick.at
-                 FROM pick WHERE v.id = pick.id
-               RETURNING v.id, v.kind, v.station_id, v.lon, v.lat,
-                         pick.eta_s, pick.distance_m, pick.reason, pick.at
-           ), assignment AS (
-               INSERT INTO assignments (call_id, vehicle_id, assigned_at, eta_s, distance_m,
-                                        reason, assigned_by)
-               SELECT $5, id, at, eta_s, distance_m, reason, $7 FROM claimed
-               RETURNING id
-           )
+        f"""WITH {CLAIM_CTES}
            SELECT c.id, c.kind, c.station_id, s.district_id AS station_district_id,
                   c.lon, c.lat, c.eta_s, c.distance_m, c.reason, a.id AS assignment_id
              FROM claimed c CROSS JOIN assignment a

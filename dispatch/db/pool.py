@@ -12,6 +12,8 @@ import asyncpg
 import asyncpg.pool
 import orjson
 
+from dispatch.db.statements import note_statement
+
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -53,6 +55,7 @@ class SessionTrackingConnection(asyncpg.Connection):
         self.session_changed = False
 
     def _note(self, query: str) -> None:
+        note_statement(query)
         changes = self._classified.get(query)
         if changes is None:
             if len(self._classified) >= self._CLASSIFIED_MAX:

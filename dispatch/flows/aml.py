@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
-from uuid import UUID
-
-import asyncpg
 
 from dispatch.auth import Principal
 from dispatch.db import aml as aml_db
@@ -56,18 +54,9 @@ async def receive_aml(
             "warnings": list(message.warnings)}
 
 
-async def attach_held(
-    *, rt: Runtime, conn: asyncpg.Connection, call_id: UUID, caller: str, now: datetime
-) -> list[call_db.StoredFix]:
-    """AML reports that arrived before the call: attach them as its first fixes."""
-    since = now - timedelta(seconds=rt.settings.intake.aml_hold_s)
-    pending = await aml_db.pending_for(conn=conn, caller_number=caller, since=since)
-    if not pending:
-        return []
-    won = set(await aml_db.attach(conn=conn, ids=[r["id"] for r in pending], call_id=call_id))
-    return [
-        call_db.StoredFix(source=FixSource(r["source"]), coord_system=CoordSystem.WGS84,
-                          raw_lon=r["lon"], raw_lat=r["lat"], lon=r["lon"], lat=r["lat"],
-                          accuracy_m=r["accuracy_m"], observed_at=r["observed_at"])
-        for r in pending if r["id"] in won
-    ]
+def held_fix(row: Mapping[str, Any]) -> call_db.StoredFix:
+    """A held AML report as its call's fix."""
+    return call_db.StoredFix(
+        source=FixSource(row["source"]), coord_system=CoordSystem.WGS84,
+        raw_lon=row["lon"], raw_lat=row["lat"], lon=row["lon"], lat=row["lat"],
+        accuracy_m=row["accuracy_m"], observed_at=row["observed_at"])

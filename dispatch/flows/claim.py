@@ -42,6 +42,14 @@ def options_of(ranked: Sequence[Ranked]) -> list[Option]:
     return [(r.vehicle_id, r.eta_s, r.distance_m, r.reasons) for r in ranked]
 
 
+def claim_options(
+    options: Sequence[Option], *, note: str = ""
+) -> list[tuple[str, float | None, float | None, dict[str, Any]]]:
+    """Options as the claim statement takes them: the assignment's reason with each."""
+    return [(vid, eta_s, dist, {"reasons": list(reasons), "note": note})
+            for vid, eta_s, dist, reasons in options]
+
+
 def is_booked_later(*, rt: Runtime, call: Mapping[str, Any], now: datetime) -> bool:
     """A booked non-emergency call planned for later (dispatch.geo.scheduling.booked_later)."""
     return booked_later(booked_from=call["booked_from"], transport_class=call["transport_class"],
@@ -85,8 +93,7 @@ async def claim_first(
         return None
     claim = await fleet_db.claim_first_available(
         conn=conn, call_id=call_id, at=now, assigned_by=principal.subject,
-        options=[(vid, eta_s, dist, {"reasons": list(reasons), "note": note})
-                 for vid, eta_s, dist, reasons in options])
+        options=claim_options(options, note=note))
     if claim is None:
         return None
     # a second or replacement vehicle on a rolling call keeps the call active
@@ -114,11 +121,15 @@ async def claim_first(
 
 async def after_claim(
     *, rt: Runtime, call_id: UUID, vehicle_id: str, now: datetime,
-    lent: asyncpg.Connection | None = None,
+    lent: asyncpg.Connection | None = None, row: asyncpg.Record | None = None,
 ) -> dict[str, Any]:
-    """Take the vehicle out of the index and send it its mission; return the call view."""
-    async with lent_or_pooled(rt.pool, lent) as conn:
-        call = await call_db.view_row(conn=conn, call_id=call_id)
+    """Take the vehicle out of the index and send it its mission; return the call view.
+
+    `row`: the call's view row as the claiming statement returned it (else read here)."""
+    call = row
+    if call is None:
+        async with lent_or_pooled(rt.pool, lent) as conn:
+            call = await call_db.view_row(conn=conn, call_id=call_id)
     assert call is not None
     mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
     if mine:

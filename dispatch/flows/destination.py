@@ -25,6 +25,7 @@ from dispatch.handover.destinations import (
 from dispatch.handover.prealert import destination_changed
 from dispatch.runtime import Runtime
 from dispatch.triage import Findings, TriageResult, choose_destination
+from dispatch.triage.destination import DestinationChoice
 from dispatch.views import OUT_OF_AREA_REASON
 
 
@@ -52,6 +53,33 @@ def out_of_area_alert(call_id: UUID, location: FusedLocation) -> dict[str, Any]:
             "lat": location.lat, "reason": OUT_OF_AREA_REASON}
 
 
+def decide(
+    *, rt: Runtime, result: TriageResult, location: FusedLocation, places: Places,
+    now: datetime, findings: Findings | None = None,
+) -> DestinationChoice | None:
+    """The receiving centre for a specialist pathway (None without one), by the ETA
+    model from the call's location: pure, so a new call decides before it is stored."""
+    if result.pathway is None or not places.hospitals:
+        return None
+    area = places.area_type_at(location.lon, location.lat)
+    model = rt.eta.model
+    options = [
+        option_of(h, eta_s=model.eta_s(
+            from_lon=location.lon, from_lat=location.lat, to_lon=h.lon, to_lat=h.lat,
+            area_type=area, at=now))
+        for h in places.hospitals.values()
+    ]
+    return choose_destination(result, options, findings=findings, now=now)
+
+
+def chosen_event(
+    call_id: UUID, choice: DestinationChoice, previous: str | None, now: datetime
+) -> NewEvent:
+    """The timeline's record of a centre chosen for the call."""
+    return NewEvent(EventKind.DESTINATION_CHOSEN, now, call_id,
+                    data={**choice.to_dict(), "previous": previous})
+
+
 async def choose(
     *,
     rt: Runtime,
@@ -65,17 +93,10 @@ async def choose(
     previous: str | None = None,
 ) -> None:
     """Pick the receiving centre for a specialist pathway and record why."""
-    if result.pathway is None or not places.hospitals:
+    choice = decide(rt=rt, result=result, location=location, places=places, now=now,
+                    findings=findings)
+    if choice is None:
         return
-    area = places.area_type_at(location.lon, location.lat)
-    model = rt.eta.model
-    options = [
-        option_of(h, eta_s=model.eta_s(
-            from_lon=location.lon, from_lat=location.lat, to_lon=h.lon, to_lat=h.lat,
-            area_type=area, at=now))
-        for h in places.hospitals.values()
-    ]
-    choice = choose_destination(result, options, findings=findings, now=now)
     if choice.hospital_id == previous:
         # The centre stands; a change of what the patient needs, or of why, is still
         # the record's (a STEMI's first-contact-to-device check, trauma_1 after trauma_2).
@@ -91,9 +112,7 @@ async def choose(
         await suggest_destination(conn=conn, call_id=call_id, current=previous, choice=choice)
         return
     await call_db.set_destination(conn=conn, call_id=call_id, hospital_id=choice.hospital_id)
-    await append_events(conn=conn, events=[NewEvent(
-        EventKind.DESTINATION_CHOSEN, now, call_id,
-        data={**choice.to_dict(), "previous": previous})])
+    await append_events(conn=conn, events=[chosen_event(call_id, choice, previous, now)])
     # Same transaction: the old centre loses sight, the new one is alerted; the
     # messages leave through the handover outbox once this commits.
     await destination_changed(conn=conn, call_id=call_id, previous=previous,

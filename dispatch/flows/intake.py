@@ -1,20 +1,25 @@
-"""Taking a call: triage, store, locate, choose a destination, claim a vehicle, publish.
+"""Taking a call: triage, locate, choose a destination and candidates, store and claim,
+publish.
 
-Intake claims in its own transaction when it can (one commit for the common case); a
-call it could not assign is searched for again once it is visible to every instance.
+Everything that does not need the call's row is decided first; then one statement
+(dispatch.db.calls.insert_intake) claims a vehicle and writes the call, its fixes, its
+timeline and the audit row, committed before the reply. A call it could not assign is
+searched for again once it is visible to every instance.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from dispatch.auth import Principal
 from dispatch.db import calls as call_db
-from dispatch.db.events import NewEvent, append_events
+from dispatch.db.events import NewEvent
 from dispatch.domain import CallStatus, EventKind, Role
 from dispatch.flows import aml, bookings, destination
 from dispatch.flows.candidates import candidates_if_reachable
@@ -22,6 +27,7 @@ from dispatch.flows.claim import (
     after_claim,
     assign_or_recommend,
     claim_first,
+    claim_options,
     is_booked_later,
     options_of,
     raise_unless_double_assignment,
@@ -31,10 +37,12 @@ from dispatch.flows.outcome import Outcome
 from dispatch.geo.fusion import FusedLocation, fuse
 from dispatch.geo.places import Places
 from dispatch.geo.ranking import Ranked
+from dispatch.handover.prealert import destination_changed
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn
 from dispatch.triage import TriageResult, triage_call
+from dispatch.triage.destination import DestinationChoice
 from dispatch.views import fusion_fix, stored_fix, triage_event
 
 log = logging.getLogger(__name__)
@@ -47,12 +55,6 @@ async def take_call(
     """Persist a new call (or find the one this key created) and try to assign it."""
     principal.require(Role.DISPATCHER)
     fingerprint = request_fingerprint(body) if idempotency_key else None
-    if idempotency_key:
-        async with rt.pool.acquire() as conn:
-            existing = await _replayed(conn, idempotency_key, fingerprint)
-        if existing is not None:
-            return Outcome(call_id=existing, created=False)
-
     places = await rt.places.get()
     caller = aml.caller_number(rt=rt, number=body.caller_number)
     result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
@@ -74,50 +76,43 @@ async def take_call(
         booked_to=body.booking.window_end if body.booking else None,
         request_fingerprint=fingerprint,
     )
-    events = [
-        NewEvent(EventKind.CALL_RECEIVED, body.received_at, call.id),
-        NewEvent(EventKind.CALL_ANSWERED, body.answered_at, call.id),
-    ]
     booked_later = is_booked_later(
         rt=rt, call={"booked_from": call.booked_from, "transport_class": call.transport_class},
         now=now)
-    claimed: str | None = None
-    ranked: list[Ranked] = []
-    location: FusedLocation | None = None
-    for may_claim in (True, False):
-        try:
-            async with rt.pool.acquire() as conn, conn.transaction():
-                if not await call_db.insert_call(conn=conn, call=call):
+    given = [stored_fix(f) for f in body.fixes]
+    may_claim = not booked_later and rt.settings.auto_assign
+    async with rt.pool.acquire() as conn:
+        while True:
+            prelude = await call_db.intake_prelude(
+                conn=conn, caller_number=caller, n_fixes=len(given), key=idempotency_key,
+                since=now - timedelta(seconds=rt.settings.aml_hold_s))
+            if prelude.key_call is not None:
+                assert idempotency_key is not None
+                check_replay(key=idempotency_key, stored=prelude.key_fingerprint,
+                             fingerprint=fingerprint or "")
+                return Outcome(call_id=prelude.key_call, created=False)
+            intake, ranked, choice = await _prepare(
+                rt=rt, conn=conn, call=call, prelude=prelude, result=result, given=given,
+                places=places, principal=principal, may_claim=may_claim, now=now)
+            try:
+                row, claimed = await _write(conn, intake, ranked, choice, principal)
+            except _HeldAmlTaken:
+                continue  # another call took a held report: fuse again without it
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == _KEY_CONSTRAINT:
                     # A concurrent retry with the same key won the insert.
                     assert idempotency_key is not None
                     existing = await _replayed(conn, idempotency_key, fingerprint)
                     assert existing is not None
                     return Outcome(call_id=existing, created=False)
-                location = await _store_intake(rt, conn, call, body, result, caller, events,
-                                               places, now)
-                if (may_claim and location is not None and not booked_later
-                        and rt.settings.auto_assign):
-                    # Claim in the intake transaction: one commit for the common case.
-                    # The new call row is ours alone until it commits, so the lock
-                    # order holds.
-                    fresh = {"id": call.id, "status": CallStatus.QUEUED.value,
-                             "lon": location.lon, "lat": location.lat,
-                             "radius_m": location.radius_m,
-                             "required_kinds": call.required_kinds, "acuity": call.acuity,
-                             "transport_class": call.transport_class}
-                    ranked = await candidates_if_reachable(rt=rt, conn=conn, call=fresh,
-                                                           now=now)
-                    if ranked:
-                        claimed = await claim_first(
-                            conn=conn, call=fresh, options=options_of(ranked),
-                            principal=principal, now=now, expect=[CallStatus.QUEUED.value])
+                # Whatever happens to the claim, the call is stored: again, queued.
+                raise_unless_double_assignment(exc)
+                log.error("claim at intake of call %s refused by the one-live-assignment "
+                          "index; storing the call queued", call.id)
+                may_claim = False
+                continue
             break
-        except asyncpg.UniqueViolationError as exc:
-            # Whatever happens to the claim, the call is stored: again, queued.
-            raise_unless_double_assignment(exc)
-            log.error("claim at intake of call %s refused by the one-live-assignment "
-                      "index; storing the call queued", call.id)
-            claimed, ranked = None, []
+    location = intake.fused
     await fanout_one(rt=rt, topic="console", payload={
         "kind": "call_created", "call_id": str(call.id), "acuity": call.acuity,
         "transport_class": call.transport_class})
@@ -129,7 +124,8 @@ async def take_call(
         await bookings.plan(rt=rt, call_id=call.id, booking=body.booking, now=now)
         return Outcome(call_id=call.id, created=True)
     if claimed is not None:
-        view = await after_claim(rt=rt, call_id=call.id, vehicle_id=claimed, now=now)
+        view = await after_claim(rt=rt, call_id=call.id, vehicle_id=claimed, now=now,
+                                 row=row)
         return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked),
                        view=view)
     # Nothing claimed before the commit: search again now that the queued call is
@@ -139,31 +135,105 @@ async def take_call(
     return Outcome(call_id=call.id, created=True, recommendations=recommendations)
 
 
-async def _store_intake(
-    rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall, body: CallIn,
-    result: TriageResult, caller: str, received: list[NewEvent], places: Places,
-    now: datetime,
-) -> FusedLocation | None:
-    """Write a new call's fixes, location, timeline and destination (caller's
-    transaction); return its fused location."""
-    events = list(received)
-    fixes = [stored_fix(f) for f in body.fixes]
-    fixes += await aml.attach_held(rt=rt, conn=conn, call_id=call.id, caller=caller, now=now)
-    ids = await call_db.insert_fixes(conn=conn, call_id=call.id, fixes=fixes)
-    location = fuse([fusion_fix(i, f) for i, f in zip(ids, fixes, strict=True)], now=now)
+class _HeldAmlTaken(Exception):
+    """Another call attached a held AML report this intake fused: write it again."""
+
+
+# the unique index on calls.idempotency_key
+_KEY_CONSTRAINT = "calls_idempotency_key_key"
+
+
+async def _prepare(
+    *, rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall,
+    prelude: call_db.Prelude, result: TriageResult, given: list[call_db.StoredFix],
+    places: Places, principal: Principal, may_claim: bool, now: datetime,
+) -> tuple[call_db.IntakeWrite, list[Ranked], DestinationChoice | None]:
+    """Everything a new call's intake writes, with the vehicles to try and the centre
+    chosen; only the candidates' rows are read, nothing is written."""
+    held, fix_ids = prelude.held, prelude.fix_ids
+    fixes = given + [aml.held_fix(r) for r in held]
+    location = fuse([fusion_fix(i, f) for i, f in zip(fix_ids, fixes, strict=True)], now=now)
+    choice = None
+    ranked: list[Ranked] = []
     if location is not None:
-        await destination.store_location(conn=conn, call_id=call.id, location=location,
-                                         places=places)
+        choice = destination.decide(rt=rt, result=result, location=location, places=places,
+                                    now=now)
+        if may_claim:
+            ranked = await _candidates(rt, conn, call, location, now)
+    intake = call_db.IntakeWrite(
+        call=call, fused=location,
+        district_id=places.district_id_at(location.lon, location.lat) if location else None,
+        destination_id=choice.hospital_id if choice else None,
+        fixes=list(zip(fix_ids, fixes, strict=True)), held_aml=[r["id"] for r in held],
+        events=_timeline(call, result, location, choice, places, now),
+        options=[], assigned_by=principal.subject, role=principal.role.value, now=now)
+    return intake, ranked, choice
+
+
+async def _candidates(
+    rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall, location: FusedLocation,
+    now: datetime,
+) -> list[Ranked]:
+    """The vehicles to try for a new call: they depend on its place and needs, not its row."""
+    return await candidates_if_reachable(rt=rt, conn=conn, now=now, call={
+        "id": call.id, "status": CallStatus.QUEUED.value, "lon": location.lon,
+        "lat": location.lat, "radius_m": location.radius_m,
+        "required_kinds": call.required_kinds, "acuity": call.acuity,
+        "transport_class": call.transport_class})
+
+
+def _timeline(
+    call: call_db.NewCall, result: TriageResult, location: FusedLocation | None,
+    choice: DestinationChoice | None, places: Places, now: datetime,
+) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """A new call's events up to its claim, in the order they are recorded."""
+    events = [
+        NewEvent(EventKind.CALL_RECEIVED, call.received_at, call.id),
+        NewEvent(EventKind.CALL_ANSWERED, call.answered_at, call.id),
+    ]
+    if location is not None:
         events.append(NewEvent(EventKind.LOCATION_FIXED, now, call.id,
                                data=location.to_dict()))
         if places.district_id_at(location.lon, location.lat) is None:
             events.append(destination.out_of_area_event(call.id, location, now))
     events.append(NewEvent(EventKind.TRIAGED, now, call.id, data=triage_event(result)))
-    await append_events(conn=conn, events=events)
-    if location is not None:
-        await destination.choose(rt=rt, conn=conn, call_id=call.id, result=result,
-                                 location=location, places=places, now=now)
-    return location
+    if choice is not None:
+        # a new call has no earlier centre and no person's choice to respect
+        events.append(destination.chosen_event(call.id, choice, None, now))
+    return [(e.kind.value, e.occurred_at, e.data) for e in events]
+
+
+async def _write(
+    conn: asyncpg.Connection, intake: call_db.IntakeWrite, ranked: list[Ranked],
+    choice: DestinationChoice | None, principal: Principal,
+) -> tuple[asyncpg.Record | None, str | None]:
+    """Store the intake; return the vehicle claimed, if any, with the call's view row
+    when the claim was the intake statement's (None when it must be read again).
+
+    The common call is one statement, its own transaction, claim included. A call with
+    held AML reports is a transaction, to undo it when another call took one of them; one
+    with a chosen centre alerts the centre before its claim, as a later re-decision does.
+    """
+    options = claim_options(options_of(ranked))
+    if choice is None and not intake.held_aml:
+        row = await call_db.insert_intake(conn=conn, intake=replace(intake, options=options))
+        return row, row["claimed_vehicle_id"]
+    async with conn.transaction():
+        row = await call_db.insert_intake(
+            conn=conn, intake=replace(intake, options=[] if choice else options))
+        if row["held_attached"] != len(intake.held_aml):
+            raise _HeldAmlTaken
+        if choice is None:
+            return row, row["claimed_vehicle_id"]
+        await destination_changed(conn=conn, call_id=intake.call.id, previous=None,
+                                  hospital_id=choice.hospital_id, now=intake.now)
+        claimed = None
+        if ranked:
+            claimed = await claim_first(
+                conn=conn, call=row, options=options_of(ranked), principal=principal,
+                now=intake.now, expect=[CallStatus.QUEUED.value])
+    # the row was read before the claim: after_claim reads the call again
+    return None, claimed
 
 
 async def _replayed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from dispatch.domain import Role
@@ -57,6 +58,25 @@ async def test_aml_before_the_call_is_held_and_attached(service: Service) -> Non
     created = (await service.client.post("/v1/calls", json=body, headers=service.auth())).json()
     assert created["location"]["radius_m"] < 100, created["location"]
     assert created["caller_number"] == "13700000001"
+
+
+async def test_a_held_aml_goes_to_one_of_two_calls_at_once(service: Service) -> None:
+    # Two calls from one number arrive together: the held report becomes a fix of one of
+    # them only, and both calls are stored, each located by what it was given.
+    await service.load(city(n_vehicles=2))
+    r = await service.client.post("/v1/aml", params={"sender": "13600000009"},
+                                  content=aml_sms(*CENTRE), headers={
+                                      **service.auth(Role.GATEWAY), "content-type": "text/plain"})
+    assert r.status_code == 202 and r.json()["held"] is True
+    body = call_body(CENTRE[0] + 0.03, CENTRE[1], accuracy_m=3000, source="cell",
+                     number="13600000009")
+    answers = await asyncio.gather(*[
+        service.client.post("/v1/calls", json=body, headers=service.auth()) for _ in range(2)])
+    assert [a.status_code for a in answers] == [201, 201]
+    sources = sorted(sorted(f["source"] for f in a.json()["fixes"]) for a in answers)
+    assert sources == [["cell"], ["cell", "gnss"]]
+    precise = [a.json() for a in answers if len(a.json()["fixes"]) == 2]
+    assert precise[0]["location"]["radius_m"] < 100
 
 
 async def test_stale_held_aml_is_not_attached(service: Service) -> None:
