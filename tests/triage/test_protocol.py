@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import orjson
 import pytest
 from pydantic import ValidationError
 
 import dispatch.triage as triage
+from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.triage import PROTOCOL_VERSION, Answers, Findings, protocol_tables, triage_call
-from dispatch.triage.protocol import load_protocol
+from dispatch.triage.keywords import Keyword
+from dispatch.triage.protocol import (
+    Rule,
+    _keyword,
+    _plain_rule,
+    _read,
+    _rule,
+    load_protocol,
+)
 from tests.triage.cases import NOW, OK, hours_ago
 
 
@@ -95,3 +107,155 @@ def test_future_onset_is_refused() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(TriageError):
         triage_call(Answers(), complaint="", now=NOW.replace(tzinfo=None))
+
+
+# --- each table row is built and checked as written (the loaded tables are cached, so
+# the builders are called directly here)
+
+def _ctx() -> dict[str, Any]:
+    p = load_protocol()
+    return {"sources": p.sources, "constants": p.constants, "definitions": p.definitions}
+
+
+def _raw_rule(rule_id: str) -> dict[str, Any]:
+    return copy.deepcopy(next(r for r in _read("rules.json")["rules"] if r["id"] == rule_id))
+
+
+def _cited(*keys: str) -> str:
+    return "; ".join(load_protocol().sources[k] for k in keys)
+
+
+def test_a_rule_carries_every_field_of_its_row() -> None:
+    raw = _raw_rule("ST-LVO-WINDOW")
+    assert _rule(raw, **_ctx()) == Rule(
+        id="ST-LVO-WINDOW", acuity=2, source=_cited("LAMS_2008", "RACE_2014", "STROKE_2018"),
+        text=raw["text"], text_zh=raw["text_zh"], when=raw["when"], scope=raw["scope"],
+        unknown_scope=raw["unknown_scope"], unknown_acuity=2, pathway=Pathway.STROKE,
+        needs=frozenset({"thrombectomy"}), teams=frozenset({"stroke_team"}),
+        vehicle_kinds=None)
+    raw = _raw_rule("NE-RF-MONITORING")
+    assert _rule(raw, **_ctx()) == Rule(
+        id="NE-RF-MONITORING", acuity=3, source=_cited("CBD_2012"), text=raw["text"],
+        text_zh=raw["text_zh"], when=raw["when"], scope=raw["scope"], unknown_scope=None,
+        unknown_acuity=None, pathway=None, needs=frozenset(), teams=frozenset(),
+        vehicle_kinds=(VehicleKind.ALS,))
+
+
+def test_a_rows_own_values_beat_its_bands_defaults() -> None:
+    raw = {"id": "VS-X", "acuity": 1, "source": "CBD_2012", "text": "x", "text_zh": "x",
+           "when": {"fact": "hr", "lt": 60}, "needs": ["ed"]}
+    rule = _rule(raw, **_ctx(), defaults={"acuity": 4, "pathway": "paediatric",
+                                           "needs": ["picu"], "teams": []})
+    assert (rule.acuity, rule.pathway, rule.needs, rule.teams) == (
+        1, Pathway.PAEDIATRIC, frozenset({"ed"}), frozenset())
+
+
+@pytest.mark.parametrize("key", ["id", "acuity", "source", "text", "text_zh", "when"])
+def test_a_rule_missing_a_key_is_refused(key: str) -> None:
+    raw = _raw_rule("ST-LVO-WINDOW")
+    del raw[key]
+    where = "rule ?" if key == "id" else "rule ST-LVO-WINDOW"
+    with pytest.raises(TriageError) as err:
+        _rule(raw, **_ctx())
+    assert err.value.message == f"{where}: missing {key!r}"
+
+
+@pytest.mark.parametrize("key", ["text", "text_zh"])
+@pytest.mark.parametrize("value", [" ", 5])
+def test_a_rule_without_both_texts_is_refused(key: str, value: Any) -> None:
+    with pytest.raises(TriageError) as err:
+        _rule({**_raw_rule("ST-LVO-WINDOW"), key: value}, **_ctx())
+    assert err.value.message == f"rule ST-LVO-WINDOW: missing {key!r}"
+    with pytest.raises(TriageError) as err:
+        _plain_rule({"id": "X", "source": "CBD_2012", "text": "x", "text_zh": "x", key: value},
+                    sources=load_protocol().sources)
+    assert err.value.message == f"rule X: missing {key!r}"
+
+
+@pytest.mark.parametrize(("key", "value", "ok"), [
+    ("acuity", 0, False), ("acuity", 1, True), ("acuity", 4, True), ("acuity", 5, False),
+    ("unknown_acuity", 0, False), ("unknown_acuity", 1, True), ("unknown_acuity", 4, True),
+    ("unknown_acuity", 5, False), ("unknown_acuity", None, True),
+])
+def test_acuity_is_one_to_four(key: str, value: int | None, ok: bool) -> None:
+    raw = {**_raw_rule("ST-LVO-WINDOW"), key: value}
+    if ok:
+        assert getattr(_rule(raw, **_ctx()), key) == value
+        return
+    with pytest.raises(TriageError) as err:
+        _rule(raw, **_ctx())
+    assert err.value.message == "rule ST-LVO-WINDOW: acuity must be 1..4"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"source": "LAMS_2008; NOPE"}, "unknown source 'NOPE'"),
+    ({"when": {"fact": "zzz", "eq": 1}}, "unknown facts ['zzz']"),
+    ({"scope": {"fact": "zzz", "eq": 1}}, "unknown facts ['zzz']"),
+    ({"unknown_scope": {"all": [{"fact": "zzz", "eq": 1}, {"fact": "aaa", "eq": 2}]}},
+     "unknown facts ['aaa', 'zzz']"),
+    ({"when": {"fact": "hr", "zz": 1}}, "a leaf is {'fact': name, <one comparison>: value}"),
+    ({"scope": {"fact": "hr", "zz": 1}}, "a leaf is {'fact': name, <one comparison>: value}"),
+    ({"unknown_scope": {"fact": "hr", "zz": 1}},
+     "a leaf is {'fact': name, <one comparison>: value}"),
+    ({"needs": ["helipad"]}, "unknown need or team"),
+    ({"teams": ["ninjas"]}, "unknown need or team"),
+])
+def test_a_rule_naming_what_the_tables_do_not_know_is_refused(
+        change: dict[str, Any], message: str) -> None:
+    with pytest.raises(TriageError) as err:
+        _rule({**_raw_rule("ST-LVO-WINDOW"), **change}, **_ctx())
+    assert err.value.message == f"rule ST-LVO-WINDOW: {message}"
+
+
+def test_a_card_rule_may_read_its_cards_facts() -> None:
+    raw = {**_raw_rule("NE-RF-MONITORING"), "when": {"fact": "card.x", "eq": True}}
+    with pytest.raises(TriageError, match=r"unknown facts \['card.x'\]"):
+        _rule(raw, **_ctx())
+    known = frozenset({"card.x", "booking_reason"})
+    assert _rule(raw, **_ctx(), known=known).when == {"fact": "card.x", "eq": True}
+
+
+def test_a_plain_rule_only_names_a_decision() -> None:
+    raw = _read("protocol.json")["default_rule"]
+    assert _plain_rule(raw, sources=load_protocol().sources) == Rule(
+        id="GEN-DEFAULT-IV", acuity=4, source=_cited("GRADING_2011"), text=raw["text"],
+        text_zh=raw["text_zh"], when={})
+    assert load_protocol().cite(" GRADING_2011 ;CBD_2012") == _cited("GRADING_2011",
+                                                                      "CBD_2012")
+
+
+def test_a_lexicon_row_is_read_as_written() -> None:
+    cards = load_protocol().cards
+    one = _keyword({"id": "KW-X", "fact": "chest_pain", "value": True,
+                    "phrases": ["a", "b", "a"], "combine": [[["c", "d"], ["e"]]],
+                    "accepts": [60, 120]}, cards=cards)
+    assert one == Keyword(id="KW-X", facts=(("chest_pain", True),),
+                          phrases=("a", "b", "ce", "de"), accepts=(60.0, 120.0))
+    assert isinstance(one.accepts[0], float) and isinstance(one.accepts[1], float)
+    several = _keyword({"id": "KW-Y", "facts": {"chest_pain": True, "conscious": False},
+                        "phrases": ["a"], "proposes": "burns",
+                        "card_answers": {"burns": {"burn_size": "large"}}}, cards=cards)
+    assert several == Keyword(id="KW-Y", facts=(("chest_pain", True), ("conscious", False)),
+                              phrases=("a",), proposes="burns",
+                              card_answers=(("burns", "burn_size", "large"),))
+    only_card = _keyword({"id": "KW-Z", "combine": [[["x"]]], "proposes": "burns"},
+                         cards=cards)
+    assert (only_card.facts, only_card.phrases, only_card.proposes) == ((), ("x",), "burns")
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"fact": "chest_pain", "value": True}, "no phrases"),
+    ({"phrases": ["x"]}, "sets no fact, card or card answer"),
+    ({"fact": "age_years", "value": -1, "phrases": ["x"]},
+     "Input should be greater than or equal to 0"),
+    ({"proposes": "meteor", "phrases": ["x"]}, "no card 'meteor'"),
+    ({"card_answers": {"meteor": {}}, "phrases": ["x"]}, "no card 'meteor'"),
+    ({"card_answers": {"burns": {"burn_size": "huge"}}, "phrases": ["x"]},
+     "answer one of ['small', 'moderate', 'large']"),
+    ({"card_answers": {"burns": {"conscious": True}}, "phrases": ["x"]},
+     "card burns: 'conscious' is not a card-only question"),
+])
+def test_a_lexicon_row_the_tables_refuse_names_itself(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(TriageError) as err:
+        _keyword({"id": "KW-X", **raw}, cards=load_protocol().cards)
+    assert err.value.message == f"keyword KW-X: {message}"
