@@ -214,6 +214,11 @@ def test_the_result_keeps_the_card_and_its_answers() -> None:
     assert body["card"] == "stroke"
     assert body["card_answers"]["arm_weakness"] is True
     assert triage_call(Answers(), complaint="", now=NOW).to_dict()["card"] is None
+    # answers kept in the order given, a time as ISO 8601 text
+    onset = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+    kept = _card("stroke", {"conscious": True, "arm_weakness": True, "onset": onset})
+    assert kept.card_answers == (("conscious", True), ("arm_weakness", True),
+                                 ("onset", "2026-01-01T03:00:00+00:00"))
 
 
 # ------------------------------------------------------------- refusals
