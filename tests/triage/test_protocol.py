@@ -20,6 +20,7 @@ from dispatch.triage.protocol import (
     _plain_rule,
     _read,
     _rule,
+    check_vocabulary,
     load_protocol,
 )
 from tests.triage.cases import NOW, OK, hours_ago
@@ -259,3 +260,51 @@ def test_a_lexicon_row_the_tables_refuse_names_itself(raw: dict[str, Any], messa
     with pytest.raises(TriageError) as err:
         _keyword({"id": "KW-X", **raw}, cards=load_protocol().cards)
     assert err.value.message == f"keyword KW-X: {message}"
+
+
+def _vocabulary_refusal(spoil: Any) -> str:
+    raw = load_protocol().raw
+    protocol, destination = copy.deepcopy(raw["protocol"]), copy.deepcopy(raw["destination"])
+    check_vocabulary(protocol=protocol, destination=destination)  # as shipped
+    spoil(protocol, destination)
+    with pytest.raises(TriageError) as err:
+        check_vocabulary(protocol=protocol, destination=destination)
+    return err.value.message
+
+
+NEEDS = ("'ed', 'maternal', 'neonatal', 'paediatric', 'pci', 'thrombectomy', 'thrombolysis', "
+         "'trauma_1', 'trauma_2'")
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    (lambda p, d: d["need_capability"].pop("neonatal"),
+     "destination.need_capability: needs ['ed', 'maternal', 'paediatric', 'pci', "
+     f"'thrombectomy', 'thrombolysis', 'trauma_1', 'trauma_2'] are not the domain's [{NEEDS}]"),
+    (lambda p, d: d["need_capability"].update(pci={"capability": "cath"}),
+     "destination.need_capability.pci: unknown capability 'cath'"),
+    (lambda p, d: d["need_capability"].update(pci={}),
+     "destination.need_capability.pci: unknown capability None"),
+    (lambda p, d: d["fallbacks"]["steps"].update(thrombolysis="thrombectomy"),
+     "destination.fallbacks.steps: thrombectomy never falls back to ed"),
+    (lambda p, d: d["fallbacks"]["steps"].update(paediatric="helipad"),
+     "destination.fallbacks.steps: neonatal never falls back to ed"),
+    (lambda p, d: d["fallbacks"]["steps"].pop("maternal"),
+     "destination.fallbacks.steps: every need but ed falls back, once"),
+    (lambda p, d: d["fallbacks"]["steps"].update(ed="ed"),
+     "destination.fallbacks.steps: every need but ed falls back, once"),
+    (lambda p, d: p.update(team_order=p["team_order"][:-1]),
+     "protocol.team_order: ['cath_lab', 'stroke_team', 'trauma_team', 'obstetric'] must name "
+     "each of ['cath_lab', 'neonatal', 'obstetric', 'stroke_team', 'trauma_team'] once"),
+    (lambda p, d: p.update(pathway_priority=[*p["pathway_priority"], "stroke"]),
+     "protocol.pathway_priority: ['chest_pain', 'stroke', 'trauma', 'maternal', 'paediatric', "
+     "'stroke'] must name each of ['chest_pain', 'maternal', 'paediatric', 'stroke', "
+     "'trauma'] once"),
+])
+def test_tables_off_the_domain_vocabulary_name_what_is_wrong(spoil: Any, message: str) -> None:
+    assert _vocabulary_refusal(spoil) == message
+
+
+def test_any_order_of_the_vocabulary_is_accepted() -> None:
+    raw = load_protocol().raw
+    protocol = {**raw["protocol"], "team_order": raw["protocol"]["team_order"][::-1]}
+    check_vocabulary(protocol=protocol, destination=raw["destination"])
