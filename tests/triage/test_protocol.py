@@ -13,8 +13,10 @@ import dispatch.triage as triage
 from dispatch.domain import Pathway, VehicleKind
 from dispatch.errors import TriageError
 from dispatch.triage import PROTOCOL_VERSION, Answers, Findings, protocol_tables, triage_call
+from dispatch.triage import protocol as protocol_module
 from dispatch.triage.keywords import Keyword
 from dispatch.triage.protocol import (
+    CARD_FILE,
     Rule,
     _keyword,
     _plain_rule,
@@ -308,3 +310,58 @@ def test_any_order_of_the_vocabulary_is_accepted() -> None:
     raw = load_protocol().raw
     protocol = {**raw["protocol"], "team_order": raw["protocol"]["team_order"][::-1]}
     check_vocabulary(protocol=protocol, destination=raw["destination"])
+
+
+def _cards_of(monkeypatch: pytest.MonkeyPatch, spoil: Any) -> dict[str, tuple[Rule, ...]]:
+    """The card table read with `spoil` applied to a copy of cards.json."""
+    broken = copy.deepcopy(_read(CARD_FILE))
+    spoil(broken)
+    monkeypatch.setattr(protocol_module, "_read", lambda _name: copy.deepcopy(broken))
+    return protocol_module._cards(_ctx())[1]
+
+
+def _card(cards: dict[str, Any], card_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in cards["cards"] if c["id"] == card_id)
+    return found
+
+
+def test_a_card_rule_is_scoped_to_calls_on_its_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    on_card = {"fact": "cards", "has_any": ["breathing_problem"]}
+    scope = {"fact": "age_years", "ge": 18}
+
+    def scoped(cards: dict[str, Any]) -> None:
+        _card(cards, "breathing_problem")["rules"][0]["scope"] = scope
+
+    rule = _cards_of(monkeypatch, lambda cards: None)["breathing_problem"][0]
+    assert (rule.id, rule.acuity, rule.when, rule.scope, rule.source) == (
+        "CC-BREATHING-NOW-NORMAL", 3,
+        {"all": [on_card, {"fact": "breathing_normally", "eq": True}]}, on_card,
+        _cited("MPDS_PROTOCOLS", "CONSENSUS_2018"))
+    rule = _cards_of(monkeypatch, scoped)["breathing_problem"][0]
+    assert rule.scope == {"all": [on_card, scope]}
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    (lambda c: c["cards"].append(copy.deepcopy(c["cards"][0])), "cards.json: card ids repeat"),
+    (lambda c: _card(c, "fall")["questions"].append(
+        next(q for q in _card(c, "burns")["questions"]
+             if isinstance(q, dict) and q["id"] == "burn_size")),
+     "cards.json: a card-only question id is used by two cards"),
+    (lambda c: c.update(version=5), "cards.json ['version']: Input should be a valid string"),
+    (lambda c: _card(c, "cardiac_arrest").update(source="GRADING_2011; NOPE"),
+     "card cardiac_arrest: unknown source 'NOPE'"),
+    (lambda c: _card(c, "cardiac_arrest")["determinants"][0].update(source="NOPE"),
+     "card cardiac_arrest: unknown source 'NOPE'"),
+    (lambda c: _card(c, "cardiac_arrest")["determinants"][0].update(answers={"zzz": 1}),
+     "card cardiac_arrest determinant ARR-1: card_answers.zzz: not a question of card "
+     "'cardiac_arrest'"),
+    (lambda c: _card(c, "cardiac_arrest")["determinants"][0].update(pathway="space"),
+     "card cardiac_arrest determinant ARR-1: unknown pathway"),
+    (lambda c: _card(c, "breathing_problem")["rules"][0].pop("when"),
+     "card breathing_problem rule CC-BREATHING-NOW-NORMAL: missing 'when'"),
+])
+def test_a_card_table_the_domain_refuses_names_what_is_wrong(
+        monkeypatch: pytest.MonkeyPatch, spoil: Any, message: str) -> None:
+    with pytest.raises(TriageError) as err:
+        _cards_of(monkeypatch, spoil)
+    assert err.value.message == message
