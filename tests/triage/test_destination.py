@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -19,6 +20,7 @@ from dispatch.triage import (
     triage_call,
 )
 from dispatch.triage.destination import DestinationChoice, ed_full, refusal
+from dispatch.triage.protocol import load_protocol
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
 
@@ -311,3 +313,53 @@ def test_full_ed_still_chosen_when_the_next_is_further_than_the_delay() -> None:
 def test_every_ed_full_goes_to_the_nearest() -> None:
     city = [cap(o, full=True) for o in CITY]
     assert choose_destination(LEVEL_IV, city, now=NOW).hospital_id == "community"
+
+
+def _worded(choice: DestinationChoice) -> tuple[Any, ...]:
+    return (choice.hospital_id, sorted(choice.needs), choice.eta_s, choice.warnings,
+            [(r.rule_id, r.text, r.text_zh) for r in choice.reasons])
+
+
+def test_destination_reasons_and_warnings_are_worded_exactly() -> None:
+    assert _worded(choose_destination(STEMI, CITY, now=NOW)) == (
+        "regional", ["ed", "pci"], 900,
+        ("first medical contact time unknown: FMC-to-device measured from now",),
+        [("DEST-NEAREST-CAPABLE", "regional: closest by ETA (900 s) meeting ['ed', 'pci']",
+          "regional：满足 ['ed', 'pci'] 且预计到达最近（900 秒）"),
+         ("DEST-STEMI-FMC", "Projected FMC-to-device 45 min (target 120 min)",
+          "预计首次医疗接触至开通血管 45 分钟（目标 120 分钟）")])
+    assert _worded(choose_destination(LVO, CITY, now=NOW, bypass_limit_s=899)) == (
+        "district", ["ed", "thrombolysis"], 600,
+        ("LVO taken to a thrombolysis centre: arrange onward transfer to university",),
+        [("DEST-LVO-NEAREST-LYSIS",
+          "Suspected LVO: thrombectomy centre university is 900 s further than thrombolysis "
+          "centre district (limit 899 s): nearest thrombolysis centre",
+          "疑似大血管闭塞：取栓中心 university 比溶栓中心 district 远 900 秒（上限 899 秒）："
+          "送最近的溶栓中心"),
+         ("DEST-NEAREST-CAPABLE",
+          "district: closest by ETA (600 s) meeting ['ed', 'thrombolysis']",
+          "district：满足 ['ed', 'thrombolysis'] 且预计到达最近（600 秒）")])
+    assert _worded(choose_destination(LVO, CITY, now=NOW))[3:] == ((), [
+        ("DEST-LVO-BYPASS",
+         "Suspected LVO: thrombectomy centre university, 900 s beyond the nearest "
+         "thrombolysis centre (bypass limit 1800 s)",
+         "疑似大血管闭塞：送取栓中心 university，比最近的溶栓中心多 900 秒（绕行上限 1800 秒）"),
+        ("DEST-NEAREST-CAPABLE",
+         "university: closest by ETA (1500 s) meeting ['ed', 'thrombectomy']",
+         "university：满足 ['ed', 'thrombectomy'] 且预计到达最近（1500 秒）")])
+    fallback = load_protocol().destination["fallbacks"]
+    no_level_1 = [*CITY[:3], h("university", 1500, {"trauma"}, 1, {"trauma"})]
+    assert _worded(choose_destination(RED, no_level_1, now=NOW))[1:] == (
+        ["ed", "trauma_2"], 900,
+        ("no open hospital meets ['trauma_1']: falling back to ['trauma_2']",),
+        [("DEST-FALLBACK", fallback["text"], fallback["text_zh"]),
+         ("DEST-NEAREST-CAPABLE", "regional: closest by ETA (900 s) meeting ['ed', 'trauma_2']",
+          "regional：满足 ['ed', 'trauma_2'] 且预计到达最近（900 秒）")])
+    full = choose_destination(LEVEL_IV, [cap(CITY[0], full=True), *CITY[1:]], now=NOW)
+    assert _worded(full)[4][1] == (
+        "DEST-ED-CAPACITY",
+        "ED at capacity at nearer community: district preferred (a full ED counts 900 s "
+        "further)", "较近的 community 急诊已满：优先 district（急诊满员按远 900 秒计）")
+    assert [r.source for r in full.reasons] == [
+        load_protocol().cite("PLANS_2023"),
+        load_protocol().cite(load_protocol().destination["capacity"]["source"])]
