@@ -336,3 +336,11 @@ def test_text_cards_reasons_are_worded_exactly() -> None:
     ]
     agreed = {"still_in_contact": True}
     assert _worded(intake("还抓着电线", card="electrocution", card_answers=agreed)) == []
+
+
+def test_a_negated_burned_percentage_answers_nothing_on_the_card() -> None:
+    # the engine reads the text's numbers with the lexicon's negations
+    burns = {"card": "burns"}
+    assert _worded(intake("没有烧伤面积30%那么大", **burns)) == []
+    assert [t for _, t, _, _ in _worded(intake("烧伤面积30%", **burns))] == [
+        "complaint text '烧伤面积30%' -> burns.burn_percent = 30.0 (not answered)"]
