@@ -19,7 +19,7 @@ from dispatch.triage import (
     retriage,
     triage_call,
 )
-from dispatch.triage.destination import DestinationChoice, ed_full, refusal
+from dispatch.triage.destination import DestinationChoice, Refusal, ed_full, refusal
 from dispatch.triage.protocol import load_protocol
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
@@ -363,3 +363,36 @@ def test_destination_reasons_and_warnings_are_worded_exactly() -> None:
     assert [r.source for r in full.reasons] == [
         load_protocol().cite("PLANS_2023"),
         load_protocol().cite(load_protocol().destination["capacity"]["source"])]
+
+
+def test_the_choice_as_json() -> None:
+    body = choose_destination(STEMI, CITY, now=NOW).to_dict()
+    assert (body["hospital_id"], body["needs"], body["eta_s"], body["warnings"]) == (
+        "regional", ["ed", "pci"], 900,
+        ["first medical contact time unknown: FMC-to-device measured from now"])
+    assert [r["rule_id"] for r in body["reasons"]] == ["DEST-NEAREST-CAPABLE", "DEST-STEMI-FMC"]
+    assert set(body) == {"hospital_id", "needs", "eta_s", "reasons", "warnings"}
+
+
+def test_lvo_without_the_other_kind_of_stroke_centre() -> None:
+    # no thrombectomy centre: thrombolysis is the need met
+    assert choose_destination(LVO, CITY[:3], now=NOW).needs == {"ed", "thrombolysis"}
+    # no thrombolysis centre: the thrombectomy centre, nothing beyond anything
+    only_ect = choose_destination(LVO, [h("ect", 500, {"thrombectomy"})], now=NOW)
+    assert only_ect.reasons[0].text == (
+        "Suspected LVO: thrombectomy centre ect, 0 s beyond the nearest thrombolysis centre "
+        "(bypass limit 1800 s)")
+
+
+@pytest.mark.parametrize(("hospital", "needs", "refused"), [
+    (h("x", 0, {"pci"}, diversion={"ed"}), {"ed"},
+     Refusal("ed", "x 急诊科正在分流，暂停接收患者", "x: the ED is on diversion")),
+    # a need met does not stop the next one being checked
+    (CITY[2], {"pci", "trauma_1"},
+     Refusal("trauma_1", "regional 创伤中心等级不足（需要1级或以上）",
+             "regional trauma level 2 is below the level 1 needed")),
+    (cap(CITY[2], unavailable={"pci"}), {"pci"},
+     Refusal("pci", "regional 急诊PCI（导管室）暂不可用", "regional reports pci unavailable")),
+])
+def test_a_refusal_in_full(hospital: HospitalOption, needs: set[str], refused: Refusal) -> None:
+    assert refusal(hospital, frozenset(needs)) == refused
