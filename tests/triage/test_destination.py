@@ -396,3 +396,11 @@ def test_lvo_without_the_other_kind_of_stroke_centre() -> None:
 ])
 def test_a_refusal_in_full(hospital: HospitalOption, needs: set[str], refused: Refusal) -> None:
     assert refusal(hospital, frozenset(needs)) == refused
+
+
+def test_every_full_nearer_centre_is_named() -> None:
+    city = [cap(h("a", 100), full=True), cap(h("b", 200), full=True), h("c", 600)]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.reasons[1].text == (
+        "ED at capacity at nearer a, b: c preferred (a full ED counts 900 s further)")
+    assert choice.reasons[1].text_zh == "较近的 a、b 急诊已满：优先 c（急诊满员按远 900 秒计）"

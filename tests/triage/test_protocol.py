@@ -365,3 +365,23 @@ def test_a_card_table_the_domain_refuses_names_what_is_wrong(
     with pytest.raises(TriageError) as err:
         _cards_of(monkeypatch, spoil)
     assert err.value.message == message
+
+
+def test_the_cards_are_served_as_json_with_their_citations() -> None:
+    tables = protocol_tables()
+    p = load_protocol()
+    assert (tables["card_version"], tables["card_evaluated_at"]) == (
+        p.card_version, p.card_table.evaluated_at.isoformat())
+    assert [c["id"] for c in tables["cards"]] == list(p.cards)
+    for served in tables["cards"]:
+        card = p.cards[served["id"]]
+        assert type(served["questions"]) is list  # JSON form: lists, not tuples
+        assert served["source_text"] == p.cite(card.source)
+        assert [d["source_text"] for d in served["determinants"]] == [
+            p.cite(d.source) for d in card.determinants]
+
+
+def test_a_fallback_loop_away_from_its_start_is_refused() -> None:
+    assert _vocabulary_refusal(
+        lambda p, d: d["fallbacks"]["steps"].update(trauma_2="trauma_2")) == (
+        "destination.fallbacks.steps: trauma_1 never falls back to ed")
