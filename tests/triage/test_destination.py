@@ -404,3 +404,30 @@ def test_every_full_nearer_centre_is_named() -> None:
     assert choice.reasons[1].text == (
         "ED at capacity at nearer a, b: c preferred (a full ED counts 900 s further)")
     assert choice.reasons[1].text_zh == "较近的 a、b 急诊已满：优先 c（急诊满员按远 900 秒计）"
+
+
+@pytest.mark.parametrize(("lkw_before_arrival_h", "warned"), [(4.5, False), (4.5 + 1 / 3600, True),
+                                                              (1, False)])
+def test_thrombolysis_window_at_arrival_from_both_sides(lkw_before_arrival_h: float,
+                                                        warned: bool) -> None:
+    # district is 600 s away: arrival is NOW + 600 s; the window is 4.5 h
+    lkw = NOW + timedelta(seconds=600) - timedelta(hours=lkw_before_arrival_h)
+    findings = Findings(last_known_well=lkw, stroke={"facial_droop": True})
+    result = retriage(Answers(**OK, age_years=70), findings, complaint="", now=NOW)
+    choice = choose_destination(result, CITY, findings=findings, now=NOW)
+    assert choice.hospital_id == "district"
+    assert choice.warnings == (("arrives more than 4.5 h after last known well: outside the "
+                                "thrombolysis window",) if warned else ())
+
+
+def test_no_fmc_to_device_figure_without_a_pci_centre() -> None:
+    # the cath lab team is wanted, but PCI fell back to the ED: no FMC-to-device to project
+    choice = choose_destination(STEMI, [CITY[0]], now=NOW)
+    assert "DEST-STEMI-FMC" not in [r.rule_id for r in choice.reasons]
+    assert not any("FMC" in w for w in choice.warnings)
+
+
+def test_a_booking_names_no_hospital_and_warns_of_nothing() -> None:
+    choice = choose_destination(BOOKED, CITY, now=NOW)
+    assert ([r.rule_id for r in choice.reasons], choice.warnings, choice.eta_s) == (
+        ["DEST-BOOKED"], (), None)
