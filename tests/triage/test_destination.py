@@ -429,5 +429,7 @@ def test_no_fmc_to_device_figure_without_a_pci_centre() -> None:
 
 def test_a_booking_names_no_hospital_and_warns_of_nothing() -> None:
     choice = choose_destination(BOOKED, CITY, now=NOW)
-    assert ([r.rule_id for r in choice.reasons], choice.warnings, choice.eta_s) == (
-        ["DEST-BOOKED"], (), None)
+    assert ([(r.rule_id, r.text, r.text_zh, r.source) for r in choice.reasons],
+            choice.warnings, choice.eta_s) == (
+        [("DEST-BOOKED", "Non-emergency transport: destination is the booking's",
+          "非急救转运：目的地按预约", load_protocol().cite("PLANS_2023"))], (), None)
