@@ -433,3 +433,17 @@ def test_a_booking_names_no_hospital_and_warns_of_nothing() -> None:
             choice.warnings, choice.eta_s) == (
         [("DEST-BOOKED", "Non-emergency transport: destination is the booking's",
           "非急救转运：目的地按预约", load_protocol().cite("PLANS_2023"))], (), None)
+
+
+def test_no_hospitals_in_full() -> None:
+    assert choose_destination(LEVEL_IV, [], now=NOW) == DestinationChoice(
+        None, frozenset(), None, (), ("no hospitals given",))
+
+
+def test_every_hospital_diverting_still_ranks_a_full_ed_further() -> None:
+    # b is nearer but full (400 + 900 s): a, at 700 s, takes the patient
+    city = [h("a", 700, diversion={"ed"}), cap(h("b", 400, diversion={"ed"}), full=True)]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.hospital_id == "a"
+    assert choice.warnings == (
+        "every hospital is on diversion: nearest hospital chosen regardless",)

@@ -177,7 +177,8 @@ def test_a_rule_without_both_texts_is_refused(key: str, value: Any) -> None:
 
 @pytest.mark.parametrize(("key", "value", "ok"), [
     ("acuity", 0, False), ("acuity", 1, True), ("acuity", 4, True), ("acuity", 5, False),
-    ("unknown_acuity", 0, False), ("unknown_acuity", 1, True), ("unknown_acuity", 4, True),
+    ("unknown_acuity", 0, False), ("unknown_acuity", 1, True), ("unknown_acuity", 3, True),
+    ("unknown_acuity", 4, True),
     ("unknown_acuity", 5, False), ("unknown_acuity", None, True),
 ])
 def test_acuity_is_one_to_four(key: str, value: int | None, ok: bool) -> None:
@@ -316,7 +317,8 @@ def _cards_of(monkeypatch: pytest.MonkeyPatch, spoil: Any) -> dict[str, tuple[Ru
     """The card table read with `spoil` applied to a copy of cards.json."""
     broken = copy.deepcopy(_read(CARD_FILE))
     spoil(broken)
-    monkeypatch.setattr(protocol_module, "_read", lambda _name: copy.deepcopy(broken))
+    monkeypatch.setattr(protocol_module, "_read",
+                        lambda name: copy.deepcopy({CARD_FILE: broken}[name]))
     return protocol_module._cards(_ctx())[1]
 
 
@@ -359,6 +361,8 @@ def test_a_card_rule_is_scoped_to_calls_on_its_card(monkeypatch: pytest.MonkeyPa
      "card cardiac_arrest determinant ARR-1: unknown pathway"),
     (lambda c: _card(c, "breathing_problem")["rules"][0].pop("when"),
      "card breathing_problem rule CC-BREATHING-NOW-NORMAL: missing 'when'"),
+    (lambda c: [_card(c, "breathing_problem")["rules"][0].pop(k) for k in ("when", "id")],
+     "card breathing_problem rule ?: missing 'when'"),
 ])
 def test_a_card_table_the_domain_refuses_names_what_is_wrong(
         monkeypatch: pytest.MonkeyPatch, spoil: Any, message: str) -> None:
@@ -385,3 +389,9 @@ def test_a_fallback_loop_away_from_its_start_is_refused() -> None:
     assert _vocabulary_refusal(
         lambda p, d: d["fallbacks"]["steps"].update(trauma_2="trauma_2")) == (
         "destination.fallbacks.steps: trauma_1 never falls back to ed")
+
+
+def test_a_plain_rule_without_an_id_or_text_is_refused() -> None:
+    with pytest.raises(TriageError) as err:
+        _plain_rule({"source": "CBD_2012", "text": "x"}, sources=load_protocol().sources)
+    assert err.value.message == "rule ?: missing 'text_zh'"

@@ -71,3 +71,10 @@ def test_answers_stored_without_a_card_are_refused_not_dropped() -> None:
                          stored={"card_answers": {"conscious": True}})
     assert (caught.value.field, caught.value.message) == (
         "card", "card_answers need the card they answer")
+
+
+@pytest.mark.parametrize("findings", [None, FINDINGS])
+def test_the_complaint_is_read_on_the_stored_card(findings: Findings | None) -> None:
+    got = retriage_on_card(ANSWERS, findings, complaint="人昏迷了", now=NOW, call_id=uuid4(),
+                           stored={"card": "chest_pain", "card_answers": {}})
+    assert "XCHECK-KW-UNCONSCIOUS" in got.rule_ids
