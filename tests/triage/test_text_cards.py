@@ -344,3 +344,10 @@ def test_a_negated_burned_percentage_answers_nothing_on_the_card() -> None:
     assert _worded(intake("没有烧伤面积30%那么大", **burns)) == []
     assert [t for _, t, _, _ in _worded(intake("烧伤面积30%", **burns))] == [
         "complaint text '烧伤面积30%' -> burns.burn_percent = 30.0 (not answered)"]
+
+
+def test_a_choice_cross_checked_reads_both_answers_by_their_labels() -> None:
+    crossed = intake("大面积烧伤", card="burns", card_answers={"burn_size": "small"})
+    assert [z for rid, _, z, _ in _worded(crossed) if rid.startswith("XCHECK-")] == [
+        "主诉文字“大面积烧伤”提示“烧伤面积多大？”：一整条胳膊以上，或大片胸背部，但卡的回答是"
+        "几块，合起来不到病人一个手掌大：以卡的回答为准，请与呼救者核实"]
