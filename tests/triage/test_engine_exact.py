@@ -197,3 +197,15 @@ def test_a_card_the_tables_lack_is_refused(card: str | None, card_answers: Any,
     assert (err.value.field, err.value.message) == ("card", message)
     # no answers and no card is a call taken on no card
     assert triage_call(Answers(), complaint="", now=NOW, card_answers={}).card is None
+
+
+def test_text_fills_and_conflicts_read_in_chinese() -> None:
+    def zh(answers: Answers) -> list[tuple[str, str]]:
+        result = triage_call(answers, complaint="胸痛", now=NOW)
+        return [(r.rule_id, r.text_zh) for r in result.reasons if "complaint" in r.text]
+
+    assert zh(Answers(conscious=True, breathing=True, chest_pain=False)) == [
+        ("XCHECK-KW-CHEST-PAIN",
+         "主诉文字“胸痛”提示胸痛或胸闷：是，但回答是否：以结构化回答为准，请与呼救者核实")]
+    assert zh(Answers(conscious=True, breathing=True)) == [
+        ("KW-CHEST-PAIN", "主诉文字“胸痛”→ 胸痛或胸闷：是（未回答）")]
