@@ -313,3 +313,10 @@ def test_an_onset_past_the_tolerance_is_refused(answers: dict[str, Any],
         _facts(answers, findings)
     assert (err.value.field, err.value.message) == (
         field, "onset / last known well is in the future")
+
+
+def test_every_fact_is_present_and_age_days_keeps_fractions() -> None:
+    facts = _facts({"age_years": 1.5 / 365.25})
+    assert set(facts) == set(KNOWN_FACTS) - {"card", "cards"}
+    assert facts["age_days"] == 1.5
+    assert facts["stemi"] is facts["lams"] is facts["ecg_rhythm"] is None
