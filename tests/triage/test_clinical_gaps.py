@@ -319,4 +319,6 @@ def test_every_fact_is_present_and_age_days_keeps_fractions() -> None:
     facts = _facts({"age_years": 1.5 / 365.25})
     assert set(facts) == set(KNOWN_FACTS) - {"card", "cards"}
     assert facts["age_days"] == 1.5
+    # to a millionth of a day, which keeps n / 365.25 years at n days exactly
+    assert _facts({"age_years": 1.2345678 / 365.25})["age_days"] == 1.234568
     assert facts["stemi"] is facts["lams"] is facts["ecg_rhythm"] is None
