@@ -189,6 +189,11 @@ def _relax(needs: frozenset[str], *, protocol: Protocol) -> frozenset[str] | Non
     return None
 
 
+def _listed(needs: frozenset[str]) -> list[str]:
+    """Needs as a reason lists them: their values, sorted (not Need's enum reprs)."""
+    return sorted(map(str, needs))
+
+
 def _reason(rule_id: str, text: str, text_zh: str, *, source_key: str,
             protocol: Protocol) -> Reason:
     """A destination reason citing a protocol source, in English and zh-CN."""
@@ -344,8 +349,8 @@ def choose_destination(
         if relaxed is None:
             break
         warnings.append(
-            f"no open hospital meets {sorted(met - {'ed'})}: "
-            f"falling back to {sorted(relaxed - {'ed'})}"
+            f"no open hospital meets {_listed(met - {Need.ED})}: "
+            f"falling back to {_listed(relaxed - {Need.ED})}"
         )
         reasons.append(
             _reason(
@@ -365,8 +370,8 @@ def choose_destination(
             )
         warnings.append("every hospital is on diversion: nearest hospital chosen regardless")
     met = frozenset(met | {Need.ED})
-    text = f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {sorted(met)}"
-    text_zh = (f"{chosen.hospital_id}：满足 {sorted(met)} 且预计到达最近"
+    text = f"{chosen.hospital_id}: closest by ETA ({chosen.eta_s:.0f} s) meeting {_listed(met)}"
+    text_zh = (f"{chosen.hospital_id}：满足 {_listed(met)} 且预计到达最近"
                f"（{chosen.eta_s:.0f} 秒）")
     reasons.append(_reason("DEST-NEAREST-CAPABLE", text, text_zh, source_key="PLANS_2023",
                            protocol=protocol))

@@ -246,7 +246,7 @@ def check_vocabulary(*, protocol: Mapping[str, Any], destination: Mapping[str, A
     mapped = destination["need_capability"]
     if set(mapped) != set(Need):
         raise TriageError(f"destination.need_capability: needs {sorted(mapped)} are not "
-                          f"the domain's {sorted(Need)}")
+                          f"the domain's {sorted(map(str, Need))}")
     for need, spec in mapped.items():
         if spec.get("capability") not in set(Capability):
             raise TriageError(f"destination.need_capability.{need}: unknown capability "
@@ -264,8 +264,8 @@ def check_vocabulary(*, protocol: Mapping[str, Any], destination: Mapping[str, A
     for key, vocabulary in (("team_order", Team), ("pathway_priority", Pathway)):
         order = protocol[key]
         if sorted(order) != sorted(vocabulary):
-            raise TriageError(f"protocol.{key}: {order} must name each of {sorted(vocabulary)} "
-                              "once")
+            raise TriageError(f"protocol.{key}: {order} must name each of "
+                              f"{sorted(map(str, vocabulary))} once")
 
 
 @cache

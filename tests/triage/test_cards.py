@@ -116,6 +116,42 @@ def test_structured_answers_win_and_the_conflict_is_reported() -> None:
     assert "CARD-chest_pain.age" in ids and "CP-ACS" in ids
 
 
+def test_card_fills_and_conflicts_are_worded_exactly() -> None:
+    # the card's own fact ("the card"), a question's set and a number: filled when
+    # unanswered, cross-checked (the structured answer stands) when answered otherwise
+    fall = PROTOCOL.cards["fall"]
+    source = PROTOCOL.cite(fall.source)
+    said = {"head_strike": True, "age": 80}
+    filled = [(r.rule_id, r.source, r.text, r.text_zh) for r in _card("fall", said).reasons
+              if r.rule_id.startswith("CARD-")]
+    assert filled == [
+        ("CARD-fall", source, "card fall (Fall) the card -> mechanism = fall (not answered)",
+         "跌倒/坠落卡（fall）本卡 → 受伤机制：fall（未回答）"),
+        ("CARD-fall.head_strike", source,
+         "card fall (Fall) question head_strike -> injuries = ['head_strike'] (not answered)",
+         "跌倒/坠落卡（fall）问题“头部撞到了吗？” → 伤情：head_strike（未回答）"),
+        ("CARD-fall.age", source,
+         "card fall (Fall) question age -> age_years = 80.0 (not answered)",
+         "跌倒/坠落卡（fall）问题“病人多大年龄？” → 年龄（岁，新生儿用小数）：80.0（未回答）"),
+    ]
+    answered = Answers(mechanism="assault", injuries=["minor"], age_years=80)
+    checked = [(r.rule_id, r.source, r.text, r.text_zh)
+               for r in _card("fall", said, structured=answered).reasons
+               if "CARD-" in r.rule_id]
+    assert checked == [
+        ("XCHECK-CARD-fall", source,
+         "card fall the card suggests mechanism = fall but the answer is assault: the "
+         "structured answer stands; confirm with the caller",
+         "跌倒/坠落卡（fall）本卡提示受伤机制：fall，但回答是assault：以结构化回答为准，"
+         "请与呼救者核实"),
+        ("XCHECK-CARD-fall.head_strike", source,
+         "card fall question head_strike suggests injuries = ['head_strike'] but the answer "
+         "is ['minor']: the structured answer stands; confirm with the caller",
+         "跌倒/坠落卡（fall）问题“头部撞到了吗？”提示伤情：head_strike，但回答是minor："
+         "以结构化回答为准，请与呼救者核实"),
+    ]
+
+
 def test_card_answers_win_over_the_text() -> None:
     # the text says not breathing; the card's answer says breathing: the card stands
     result = _card("unconscious_fainting", {"conscious": True, "breathing": True,
@@ -178,6 +214,11 @@ def test_the_result_keeps_the_card_and_its_answers() -> None:
     assert body["card"] == "stroke"
     assert body["card_answers"]["arm_weakness"] is True
     assert triage_call(Answers(), complaint="", now=NOW).to_dict()["card"] is None
+    # answers kept in the order given, a time as ISO 8601 text
+    onset = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+    kept = _card("stroke", {"conscious": True, "arm_weakness": True, "onset": onset})
+    assert kept.card_answers == (("conscious", True), ("arm_weakness", True),
+                                 ("onset", "2026-01-01T03:00:00+00:00"))
 
 
 # ------------------------------------------------------------- refusals

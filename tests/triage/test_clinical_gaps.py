@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from dispatch.domain import Pathway
+from dispatch.errors import TriageError
 from dispatch.triage import Answers, Findings, retriage, triage_call
+from dispatch.triage.facts import (
+    KNOWN_FACTS,
+    build_facts,
+    input_name,
+    qsofa,
+    sbp_floor,
+    shock_index,
+    stemi_from_leads,
+)
+from dispatch.triage.inputs import Avpu
 from dispatch.triage.protocol import load_protocol
 from dispatch.triage.result import TriageResult
 from tests.triage.cases import NOW, OK
@@ -182,3 +194,131 @@ def test_field_triage_hypotension_with_age_not_yet_known() -> None:
     r = crew(crash, {"sbp": 80, "hr": 130})
     assert "TR-RED-PHYSIOLOGY" in r.rule_ids and "trauma_1" in r.needs
     assert "TR-RED-PHYSIOLOGY" not in crew(crash, {"sbp": 95, "hr": 90}).rule_ids
+
+
+# --- the derived facts, read directly (dispatch.triage.facts)
+
+FLOOR = load_protocol().sbp_floor_bands
+
+
+@pytest.mark.parametrize(("age", "floor"), [
+    (None, None), (0, 70), (3.7, 76), (9.9, 88), (10, 90), (64.9, 90), (65, 110), (100, 110),
+])
+def test_the_systolic_floor_by_age(age: float | None, floor: float | None) -> None:
+    # 70 + 2 x whole years below 10, 90 below 65, 110 from 65 (protocol.json)
+    assert sbp_floor(age_years=age, bands=FLOOR) == floor
+    # an age past every band's limit has no floor
+    assert sbp_floor(age_years=70, bands=((10.0, 70.0, 2.0),)) is None
+
+
+@pytest.mark.parametrize(("facts", "points"), [
+    ({}, None),
+    ({"rr": 22, "sbp": 100, "gcs": 14}, 3),
+    ({"rr": 21, "sbp": 101, "gcs": 15}, 0),
+    ({"rr": 22}, None),  # one met, two unknown: could still reach 2
+    ({"rr": 22, "sbp": 100}, 2),  # the alert is reached whatever mentation is
+    ({"rr": 21, "sbp": 101}, 0),  # two not met: 2 is out of reach
+    ({"rr": 21, "gcs": 15}, 0),  # one unknown cannot reach 2
+    ({"rr": 21, "gcs": 14}, None),  # one met and one unknown can
+    ({"rr": 22, "sbp": 101, "avpu": Avpu.ALERT}, 1),
+    ({"rr": 22, "sbp": 101, "avpu": Avpu.VOICE}, 2),
+    ({"rr": 22, "sbp": 101, "avpu": "voice"}, 2),
+    ({"rr": 22, "sbp": 101, "conscious": False}, 2),
+    ({"rr": 22, "sbp": 101, "conscious": True}, None),
+    ({"rr": 22, "sbp": 101, "gcs": 15, "avpu": Avpu.PAIN, "conscious": False}, 1),
+    ({"sbp": 101, "avpu": Avpu.ALERT, "conscious": False}, 0),
+])
+def test_qsofa_points_or_none_while_the_alert_is_open(facts: dict[str, Any],
+                                                      points: int | None) -> None:
+    assert qsofa(facts, alert=2) == points
+
+
+def test_qsofa_at_another_alert() -> None:
+    assert qsofa({"rr": 22}, alert=1) == 1
+    assert qsofa({"rr": 22, "sbp": 100}, alert=3) is None
+
+
+@pytest.mark.parametrize(("hr", "sbp", "index"), [
+    (120, 80, 1.5), (None, 80, None), (120, None, None), (120, 0, None), (0, 80, 0.0)])
+def test_the_shock_index(hr: float | None, sbp: float | None, index: float | None) -> None:
+    assert shock_index(hr, sbp) == index
+
+
+def test_stemi_leads_are_matched_case_and_space_blind() -> None:
+    groups = load_protocol().lead_groups
+    assert stemi_from_leads([" II", "avf"], groups=groups) is True
+    assert stemi_from_leads(["II"], groups=groups) is False
+    assert stemi_from_leads(["II", "V1"], groups=groups) is False
+
+
+@pytest.mark.parametrize(("fact", "with_findings", "asked"), [
+    ("age_days", False, "age_years"), ("sbp_floor_age", True, "age_years"),
+    ("shock_index", True, None), ("qsofa", True, None),
+    ("hours_since_lkw", True, "last_known_well"), ("hours_since_lkw", False, "onset_at"),
+    ("lams", True, "stroke.lams"), ("lams", False, None), ("hr", True, "hr"),
+    ("stemi", True, "ecg.stemi"), ("chest_pain", False, "chest_pain"),
+])
+def test_the_input_asked_for_a_fact(fact: str, with_findings: bool, asked: str | None) -> None:
+    assert input_name(fact, with_findings=with_findings) == asked
+
+
+def _facts(answers: dict[str, Any], findings: dict[str, Any] | None = None,
+           **kwargs: Any) -> dict[str, Any]:
+    return build_facts(answers=Answers.model_validate(answers),
+                       findings=None if findings is None else Findings.model_validate(findings),
+                       now=NOW, floor_bands=FLOOR, future_tolerance_s=300,
+                       lead_groups=load_protocol().lead_groups, **kwargs)
+
+
+def test_findings_override_answers_and_text_fills_only_the_unmeasured() -> None:
+    facts = _facts({"age_years": 1 / 365.25, "facial_droop": True, "mechanism": "fall"},
+                   {"hr": 120, "sbp": 80, "mechanism": "assault", "injuries": ["minor"],
+                    "stroke": {"facial_droop": False, "lams": 4, "race": 6},
+                    "ecg": {"rhythm": "vf", "st_elevation_leads": [" II", "avf"]}},
+                   text_vitals={"hr": 50, "rr": 30})
+    assert {k: v for k, v in facts.items() if v is not None} == {
+        "age_years": 1 / 365.25, "facial_droop": False, "mechanism": "assault",
+        "injuries": frozenset({"minor"}), "hr": 120, "sbp": 80, "rr": 30, "stemi": True,
+        "ecg_rhythm": "vf", "lams": 4, "race": 6, "shock_index": 1.5, "qsofa": 2,
+        "age_days": 1.0, "sbp_floor_age": 70}
+    assert set(facts) >= set(KNOWN_FACTS) - {"card", "cards"}
+    # an explicit STEMI answer stands over the leads; a finding left out keeps the answer
+    kept = _facts({"facial_droop": True}, {"ecg": {"stemi": False, "st_elevation_leads":
+                                                   ["II", "III"]}, "stroke": {"lams": 2}})
+    assert (kept["stemi"], kept["facial_droop"], kept["lams"]) == (False, True, 2)
+    assert _facts({}, {"ecg": {"rhythm": "vf"}})["stemi"] is None
+    assert _facts({}, {}, qsofa_alert=1, text_vitals={"rr": 22})["qsofa"] == 1
+
+
+@pytest.mark.parametrize(("onset_s", "hours"), [
+    (0, 0.0), (-300, 0.0), (5400, 1.5)])
+def test_hours_since_onset(onset_s: float, hours: float) -> None:
+    onset = NOW - timedelta(seconds=onset_s)
+    assert _facts({"onset_at": onset})["hours_since_lkw"] == hours
+    assert _facts({}, {"last_known_well": onset})["hours_since_lkw"] == hours
+    # the crew's last known well beats the call-taker's onset
+    later = {"onset_at": NOW - timedelta(hours=9)}
+    assert _facts(later, {"last_known_well": onset})["hours_since_lkw"] == hours
+    assert _facts(later, {})["hours_since_lkw"] == 9.0
+
+
+@pytest.mark.parametrize(("answers", "findings", "field"), [
+    ({"onset_at": NOW + timedelta(seconds=301)}, None, "onset_at"),
+    ({}, {"last_known_well": NOW + timedelta(seconds=301)}, "last_known_well"),
+])
+def test_an_onset_past_the_tolerance_is_refused(answers: dict[str, Any],
+                                                findings: dict[str, Any] | None,
+                                                field: str) -> None:
+    with pytest.raises(TriageError) as err:
+        _facts(answers, findings)
+    assert (err.value.field, err.value.message) == (
+        field, "onset / last known well is in the future")
+
+
+def test_every_fact_is_present_and_age_days_keeps_fractions() -> None:
+    facts = _facts({"age_years": 1.5 / 365.25})
+    assert set(facts) == set(KNOWN_FACTS) - {"card", "cards"}
+    assert facts["age_days"] == 1.5
+    # to a millionth of a day, which keeps n / 365.25 years at n days exactly
+    assert _facts({"age_years": 1.2345678 / 365.25})["age_days"] == 1.234568
+    assert facts["stemi"] is facts["lams"] is facts["ecg_rhythm"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -18,7 +19,8 @@ from dispatch.triage import (
     retriage,
     triage_call,
 )
-from dispatch.triage.destination import DestinationChoice, ed_full, refusal
+from dispatch.triage.destination import DestinationChoice, Refusal, ed_full, refusal
+from dispatch.triage.protocol import load_protocol
 from tests.triage.cases import NOW, OK, SCREEN_CLEAR, hours_ago
 
 
@@ -311,3 +313,137 @@ def test_full_ed_still_chosen_when_the_next_is_further_than_the_delay() -> None:
 def test_every_ed_full_goes_to_the_nearest() -> None:
     city = [cap(o, full=True) for o in CITY]
     assert choose_destination(LEVEL_IV, city, now=NOW).hospital_id == "community"
+
+
+def _worded(choice: DestinationChoice) -> tuple[Any, ...]:
+    return (choice.hospital_id, sorted(choice.needs), choice.eta_s, choice.warnings,
+            [(r.rule_id, r.text, r.text_zh) for r in choice.reasons])
+
+
+def test_destination_reasons_and_warnings_are_worded_exactly() -> None:
+    assert _worded(choose_destination(STEMI, CITY, now=NOW)) == (
+        "regional", ["ed", "pci"], 900,
+        ("first medical contact time unknown: FMC-to-device measured from now",),
+        [("DEST-NEAREST-CAPABLE", "regional: closest by ETA (900 s) meeting ['ed', 'pci']",
+          "regional：满足 ['ed', 'pci'] 且预计到达最近（900 秒）"),
+         ("DEST-STEMI-FMC", "Projected FMC-to-device 45 min (target 120 min)",
+          "预计首次医疗接触至开通血管 45 分钟（目标 120 分钟）")])
+    assert _worded(choose_destination(LVO, CITY, now=NOW, bypass_limit_s=899)) == (
+        "district", ["ed", "thrombolysis"], 600,
+        ("LVO taken to a thrombolysis centre: arrange onward transfer to university",),
+        [("DEST-LVO-NEAREST-LYSIS",
+          "Suspected LVO: thrombectomy centre university is 900 s further than thrombolysis "
+          "centre district (limit 899 s): nearest thrombolysis centre",
+          "疑似大血管闭塞：取栓中心 university 比溶栓中心 district 远 900 秒（上限 899 秒）："
+          "送最近的溶栓中心"),
+         ("DEST-NEAREST-CAPABLE",
+          "district: closest by ETA (600 s) meeting ['ed', 'thrombolysis']",
+          "district：满足 ['ed', 'thrombolysis'] 且预计到达最近（600 秒）")])
+    assert _worded(choose_destination(LVO, CITY, now=NOW))[3:] == ((), [
+        ("DEST-LVO-BYPASS",
+         "Suspected LVO: thrombectomy centre university, 900 s beyond the nearest "
+         "thrombolysis centre (bypass limit 1800 s)",
+         "疑似大血管闭塞：送取栓中心 university，比最近的溶栓中心多 900 秒（绕行上限 1800 秒）"),
+        ("DEST-NEAREST-CAPABLE",
+         "university: closest by ETA (1500 s) meeting ['ed', 'thrombectomy']",
+         "university：满足 ['ed', 'thrombectomy'] 且预计到达最近（1500 秒）")])
+    fallback = load_protocol().destination["fallbacks"]
+    no_level_1 = [*CITY[:3], h("university", 1500, {"trauma"}, 1, {"trauma"})]
+    assert _worded(choose_destination(RED, no_level_1, now=NOW))[1:] == (
+        ["ed", "trauma_2"], 900,
+        ("no open hospital meets ['trauma_1']: falling back to ['trauma_2']",),
+        [("DEST-FALLBACK", fallback["text"], fallback["text_zh"]),
+         ("DEST-NEAREST-CAPABLE", "regional: closest by ETA (900 s) meeting ['ed', 'trauma_2']",
+          "regional：满足 ['ed', 'trauma_2'] 且预计到达最近（900 秒）")])
+    full = choose_destination(LEVEL_IV, [cap(CITY[0], full=True), *CITY[1:]], now=NOW)
+    assert _worded(full)[4][1] == (
+        "DEST-ED-CAPACITY",
+        "ED at capacity at nearer community: district preferred (a full ED counts 900 s "
+        "further)", "较近的 community 急诊已满：优先 district（急诊满员按远 900 秒计）")
+    assert [r.source for r in full.reasons] == [
+        load_protocol().cite("PLANS_2023"),
+        load_protocol().cite(load_protocol().destination["capacity"]["source"])]
+
+
+def test_the_choice_as_json() -> None:
+    body = choose_destination(STEMI, CITY, now=NOW).to_dict()
+    assert (body["hospital_id"], body["needs"], body["eta_s"], body["warnings"]) == (
+        "regional", ["ed", "pci"], 900,
+        ["first medical contact time unknown: FMC-to-device measured from now"])
+    assert [r["rule_id"] for r in body["reasons"]] == ["DEST-NEAREST-CAPABLE", "DEST-STEMI-FMC"]
+    assert set(body) == {"hospital_id", "needs", "eta_s", "reasons", "warnings"}
+
+
+def test_lvo_without_the_other_kind_of_stroke_centre() -> None:
+    # no thrombectomy centre: thrombolysis is the need met
+    assert choose_destination(LVO, CITY[:3], now=NOW).needs == {"ed", "thrombolysis"}
+    # no thrombolysis centre: the thrombectomy centre, nothing beyond anything
+    only_ect = choose_destination(LVO, [h("ect", 500, {"thrombectomy"})], now=NOW)
+    assert only_ect.reasons[0].text == (
+        "Suspected LVO: thrombectomy centre ect, 0 s beyond the nearest thrombolysis centre "
+        "(bypass limit 1800 s)")
+
+
+@pytest.mark.parametrize(("hospital", "needs", "refused"), [
+    (h("x", 0, {"pci"}, diversion={"ed"}), {"ed"},
+     Refusal("ed", "x 急诊科正在分流，暂停接收患者", "x: the ED is on diversion")),
+    # a need met does not stop the next one being checked
+    (CITY[2], {"pci", "trauma_1"},
+     Refusal("trauma_1", "regional 创伤中心等级不足（需要1级或以上）",
+             "regional trauma level 2 is below the level 1 needed")),
+    (cap(CITY[2], unavailable={"pci"}), {"pci"},
+     Refusal("pci", "regional 急诊PCI（导管室）暂不可用", "regional reports pci unavailable")),
+])
+def test_a_refusal_in_full(hospital: HospitalOption, needs: set[str], refused: Refusal) -> None:
+    assert refusal(hospital, frozenset(needs)) == refused
+
+
+def test_every_full_nearer_centre_is_named() -> None:
+    city = [cap(h("a", 100), full=True), cap(h("b", 200), full=True), h("c", 600)]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.reasons[1].text == (
+        "ED at capacity at nearer a, b: c preferred (a full ED counts 900 s further)")
+    assert choice.reasons[1].text_zh == "较近的 a、b 急诊已满：优先 c（急诊满员按远 900 秒计）"
+
+
+@pytest.mark.parametrize(("lkw_before_arrival_h", "warned"), [(4.5, False), (4.5 + 1 / 3600, True),
+                                                              (1, False)])
+def test_thrombolysis_window_at_arrival_from_both_sides(lkw_before_arrival_h: float,
+                                                        warned: bool) -> None:
+    # district is 600 s away: arrival is NOW + 600 s; the window is 4.5 h
+    lkw = NOW + timedelta(seconds=600) - timedelta(hours=lkw_before_arrival_h)
+    findings = Findings(last_known_well=lkw, stroke={"facial_droop": True})
+    result = retriage(Answers(**OK, age_years=70), findings, complaint="", now=NOW)
+    choice = choose_destination(result, CITY, findings=findings, now=NOW)
+    assert choice.hospital_id == "district"
+    assert choice.warnings == (("arrives more than 4.5 h after last known well: outside the "
+                                "thrombolysis window",) if warned else ())
+
+
+def test_no_fmc_to_device_figure_without_a_pci_centre() -> None:
+    # the cath lab team is wanted, but PCI fell back to the ED: no FMC-to-device to project
+    choice = choose_destination(STEMI, [CITY[0]], now=NOW)
+    assert "DEST-STEMI-FMC" not in [r.rule_id for r in choice.reasons]
+    assert not any("FMC" in w for w in choice.warnings)
+
+
+def test_a_booking_names_no_hospital_and_warns_of_nothing() -> None:
+    choice = choose_destination(BOOKED, CITY, now=NOW)
+    assert ([(r.rule_id, r.text, r.text_zh, r.source) for r in choice.reasons],
+            choice.warnings, choice.eta_s) == (
+        [("DEST-BOOKED", "Non-emergency transport: destination is the booking's",
+          "非急救转运：目的地按预约", load_protocol().cite("PLANS_2023"))], (), None)
+
+
+def test_no_hospitals_in_full() -> None:
+    assert choose_destination(LEVEL_IV, [], now=NOW) == DestinationChoice(
+        None, frozenset(), None, (), ("no hospitals given",))
+
+
+def test_every_hospital_diverting_still_ranks_a_full_ed_further() -> None:
+    # b is nearer but full (400 + 900 s): a, at 700 s, takes the patient
+    city = [h("a", 700, diversion={"ed"}), cap(h("b", 400, diversion={"ed"}), full=True)]
+    choice = choose_destination(LEVEL_IV, city, now=NOW)
+    assert choice.hospital_id == "a"
+    assert choice.warnings == (
+        "every hospital is on diversion: nearest hospital chosen regardless",)

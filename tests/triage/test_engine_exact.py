@@ -4,6 +4,7 @@ content of `missing`, the wording of assumed reasons, and retriage reading the c
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -162,3 +163,49 @@ def test_a_missing_age_is_asked_first_once_vitals_are_judged() -> None:
     # vital signs were judged on adult bands: the age comes before every other question
     result = retriage(Answers(), Findings(hr=150), complaint="", now=NOW)
     assert result.missing == ("age_years", "breathing", "conscious")
+
+
+def test_a_card_vital_sign_counts_until_the_crew_measures_it() -> None:
+    protocol = load_protocol()
+    card = {"card": "sick_child", "card_answers": {"body_temp": 41.5}}
+    read = triage_call(Answers(), complaint="体温39度", now=NOW, **card)
+    # the card's reading beats the text's, and is worded in both languages
+    assert [(r.rule_id, r.source, r.text, r.text_zh) for r in read.reasons
+            if "CARD" in r.rule_id or "complaint" in r.text] == [
+        ("CARD-sick_child.body_temp", protocol.cite(protocol.cards["sick_child"].source),
+         "card sick_child question body_temp -> temp_c = 41.5 (not measured by a crew)",
+         "患儿卡（sick_child）问题“量过体温吗？多少度？” → 体温：41.5（出车组未测量）")]
+    measured = retriage(Answers(), Findings(temp_c=36.6), complaint="", now=NOW, **card)
+    assert not [r for r in measured.reasons if r.rule_id.startswith("CARD-")]
+
+
+def test_text_vital_signs_are_worded_in_both_languages() -> None:
+    result = triage_call(Answers(), complaint="心率150，血氧85", now=NOW)
+    assert [(r.rule_id, r.text_zh) for r in result.reasons if "complaint" in r.text] == [
+        ("NUM-SPO2", "主诉文字“血氧85”→ 血氧饱和度：85（出车组未测量）"),
+        ("NUM-HR", "主诉文字“心率150”→ 心率：150（出车组未测量）")]
+
+
+@pytest.mark.parametrize(("card", "card_answers", "message"), [
+    (None, {"age": 30}, "card_answers need the card they answer"),
+    ("meteor", None, "no chief-complaint card 'meteor'"),
+])
+def test_a_card_the_tables_lack_is_refused(card: str | None, card_answers: Any,
+                                           message: str) -> None:
+    with pytest.raises(TriageError) as err:
+        triage_call(Answers(), complaint="", now=NOW, card=card, card_answers=card_answers)
+    assert (err.value.field, err.value.message) == ("card", message)
+    # no answers and no card is a call taken on no card
+    assert triage_call(Answers(), complaint="", now=NOW, card_answers={}).card is None
+
+
+def test_text_fills_and_conflicts_read_in_chinese() -> None:
+    def zh(answers: Answers) -> list[tuple[str, str]]:
+        result = triage_call(answers, complaint="胸痛", now=NOW)
+        return [(r.rule_id, r.text_zh) for r in result.reasons if "complaint" in r.text]
+
+    assert zh(Answers(conscious=True, breathing=True, chest_pain=False)) == [
+        ("XCHECK-KW-CHEST-PAIN",
+         "主诉文字“胸痛”提示胸痛或胸闷：是，但回答是否：以结构化回答为准，请与呼救者核实")]
+    assert zh(Answers(conscious=True, breathing=True)) == [
+        ("KW-CHEST-PAIN", "主诉文字“胸痛”→ 胸痛或胸闷：是（未回答）")]

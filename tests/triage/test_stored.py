@@ -3,6 +3,7 @@ card table no longer reads it (then it is dropped, not a reason to refuse the cr
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -50,3 +51,30 @@ def test_an_error_not_about_the_card_is_raised() -> None:
         retriage_on_card(ANSWERS, None, complaint="", now=datetime(2025, 1, 1),  # noqa: DTZ001
                          stored={"card": "chest_pain", "card_answers": {}}, call_id=uuid4())
     assert caught.value.field == "now"
+
+
+def test_a_dropped_card_is_logged_with_the_call_and_the_reason(
+        caplog: pytest.LogCaptureFixture) -> None:
+    call_id = uuid4()
+    with caplog.at_level(logging.WARNING, logger="dispatch.triage.stored"):
+        retriage_on_card(ANSWERS, FINDINGS, complaint="", now=NOW, call_id=call_id,
+                         stored={"card": "no_such_card", "card_answers": {}})
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [(
+        "WARNING", f"call {call_id}: stored card 'no_such_card' no longer reads (card: no "
+                   "chief-complaint card 'no_such_card'); re-triaged without it")]
+
+
+def test_answers_stored_without_a_card_are_refused_not_dropped() -> None:
+    # only a stored card is dropped: answers with no card to read them are an error
+    with pytest.raises(TriageError) as caught:
+        retriage_on_card(ANSWERS, None, complaint="", now=NOW, call_id=uuid4(),
+                         stored={"card_answers": {"conscious": True}})
+    assert (caught.value.field, caught.value.message) == (
+        "card", "card_answers need the card they answer")
+
+
+@pytest.mark.parametrize("findings", [None, FINDINGS])
+def test_the_complaint_is_read_on_the_stored_card(findings: Findings | None) -> None:
+    got = retriage_on_card(ANSWERS, findings, complaint="人昏迷了", now=NOW, call_id=uuid4(),
+                           stored={"card": "chest_pain", "card_answers": {}})
+    assert "XCHECK-KW-UNCONSCIOUS" in got.rule_ids

@@ -300,3 +300,54 @@ def test_rough_heights_and_storeys_tall_are_read(text: str, height: float) -> No
 def test_a_rough_age_agrees_with_answers_up_to_ten_above() -> None:
     (age,) = [r for r in read_numbers("七十几岁的老人") if r.fact == "age_years"]
     assert age.value == 70.0 and age.accepts == (70.0, 80.0)
+
+
+def _worded(r: TriageResult) -> list[tuple[str, str, str, str]]:
+    source = load_protocol().keyword_source
+    return [(x.rule_id, x.text, x.text_zh, x.source == source) for x in r.reasons
+            if "complaint" in x.text]
+
+
+def test_text_cards_reasons_are_worded_exactly() -> None:
+    # no card taken: the first phrase naming a card brings it in once, and the first
+    # answer the text gives a card-only question stands (冻僵 neither repeats the card nor
+    # overrides 中暑)
+    assert _worded(triage_call(Answers(), complaint="中暑了，又冻僵了", now=NOW)) == [
+        ("KW-HEAT", "complaint text '中暑了' (no card taken) -> the rules of card heat_cold "
+                    "(Heat or cold exposure)",
+         "主诉文字“中暑了”（未选卡）→ 采用中暑/冻伤低体温卡（heat_cold）的规则", True),
+        ("KW-HEAT", "complaint text '中暑了' -> heat_cold.exposure = heat (not answered)",
+         "主诉文字“中暑了”→ “是热着了（中暑）还是冻着了（低体温）？”：热/中暑（未回答）", True),
+    ]
+    # the card taken: the text answers what the card left open
+    assert _worded(intake("喝了百草枯", card="poisoning_overdose")) == [
+        ("KW-PESTICIDE", "complaint text '百草枯' -> poisoning_overdose.substance = "
+                         "pesticide (not answered)",
+         "主诉文字“百草枯”→ “吃了/接触了什么？”：农药、除草剂（敌敌畏、百草枯等）（未回答）", True),
+    ]
+    # ... and only cross-checks what it answered otherwise
+    answered = {"still_in_contact": False}
+    assert _worded(intake("还抓着电线", card="electrocution", card_answers=answered)) == [
+        ("XCHECK-KW-STILL-IN-CONTACT",
+         "complaint text '还抓着电线' suggests electrocution.still_in_contact = True but the "
+         "card's answer is False: the card's answer stands; confirm with the caller",
+         "主诉文字“还抓着电线”提示“病人还接触着电源吗？（先断电，不要直接碰病人）”：是，"
+         "但卡的回答是否：以卡的回答为准，请与呼救者核实", True),
+    ]
+    agreed = {"still_in_contact": True}
+    assert _worded(intake("还抓着电线", card="electrocution", card_answers=agreed)) == []
+
+
+def test_a_negated_burned_percentage_answers_nothing_on_the_card() -> None:
+    # the engine reads the text's numbers with the lexicon's negations
+    burns = {"card": "burns"}
+    assert _worded(intake("没有烧伤面积30%那么大", **burns)) == []
+    assert [t for _, t, _, _ in _worded(intake("烧伤面积30%", **burns))] == [
+        "complaint text '烧伤面积30%' -> burns.burn_percent = 30.0 (not answered)"]
+
+
+def test_a_choice_cross_checked_reads_both_answers_by_their_labels() -> None:
+    crossed = intake("大面积烧伤", card="burns", card_answers={"burn_size": "small"})
+    assert [z for rid, _, z, _ in _worded(crossed) if rid.startswith("XCHECK-")] == [
+        "主诉文字“大面积烧伤”提示“烧伤面积多大？”：一整条胳膊以上，或大片胸背部，但卡的回答是"
+        "几块，合起来不到病人一个手掌大：以卡的回答为准，请与呼救者核实"]
