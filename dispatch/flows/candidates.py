@@ -77,7 +77,7 @@ async def candidates(
     """The best few available vehicles for a located call, by ETA, policies applied."""
     if call["lon"] is None:
         return []
-    settings = rt.settings
+    settings = rt.settings.dispatch
     places = await rt.places.get()
     kinds = [VehicleKind(k) for k in call["required_kinds"]]
     lon, lat = call["lon"], call["lat"]

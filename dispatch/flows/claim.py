@@ -53,7 +53,7 @@ def claim_options(
 def is_booked_later(*, rt: Runtime, call: Mapping[str, Any], now: datetime) -> bool:
     """A booked non-emergency call planned for later (dispatch.geo.scheduling.booked_later)."""
     return booked_later(booked_from=call["booked_from"], transport_class=call["transport_class"],
-                        now=now, lead_s=rt.settings.booking_lead_s)
+                        now=now, lead_s=rt.settings.bookings.booking_lead_s)
 
 
 async def lock_call(*, conn: asyncpg.Connection, call_id: UUID) -> asyncpg.Record:
@@ -196,7 +196,7 @@ async def assign_or_recommend(
                             EventKind.QUEUED, now, call_id,
                             data={"reason": "no suitable vehicle available"})])
                     return ()
-                if not rt.settings.auto_assign:
+                if not rt.settings.dispatch.auto_assign:
                     await append_events(conn=conn, events=[NewEvent(
                         EventKind.RECOMMENDED, now, call_id,
                         data={"vehicles": [r.to_dict() for r in ranked]})])

@@ -60,7 +60,7 @@ async def report_status(
     if status is VehicleStatus.DISPATCHED:
         raise InvalidInput("'dispatched' is set by the dispatch centre, not reported",
                            field="status")
-    check_source_time(at, now=now, max_skew_s=rt.settings.max_clock_skew_s)
+    check_source_time(at, now=now, max_skew_s=rt.settings.dispatch.max_clock_skew_s)
     report = _Report(rt=rt, vehicle_id=vehicle_id, status=status, at=at,
                      principal=principal, now=now, call_id=call_id, report_id=report_id)
     try:
@@ -265,7 +265,7 @@ async def _check_mission(conn: asyncpg.Connection, r: _Report, facts: Mapping[st
             f"{assigned_at.isoformat()}; a '{status.value}' stamped "
             f"{at.isoformat()} must name its call in call_id", field="call_id")
     clearing = status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING)
-    grace = timedelta(seconds=r.rt.settings.clear_grace_s)
+    grace = timedelta(seconds=r.rt.settings.dispatch.clear_grace_s)
     if clearing and facts["assigned_by"] == DRAINER.subject \
             and r.now < assigned_at + grace:
         if cleared is None:
@@ -284,7 +284,7 @@ async def report_milestone(
     """Clocks that are not a vehicle status: patient contact, handover."""
     principal.require(Role.CREW, Role.DISPATCHER)
     principal.require_vehicle(vehicle_id)
-    check_source_time(at, now=now, max_skew_s=rt.settings.max_clock_skew_s)
+    check_source_time(at, now=now, max_skew_s=rt.settings.dispatch.max_clock_skew_s)
     async with rt.pool.acquire() as conn, conn.transaction():
         vehicle = await fleet_db.get_vehicle(conn=conn, vehicle_id=vehicle_id)
         if vehicle is None:

@@ -80,12 +80,12 @@ async def take_call(
         rt=rt, call={"booked_from": call.booked_from, "transport_class": call.transport_class},
         now=now)
     given = [stored_fix(f) for f in body.fixes]
-    may_claim = not booked_later and rt.settings.auto_assign
+    may_claim = not booked_later and rt.settings.dispatch.auto_assign
     async with rt.pool.acquire() as conn:
         while True:
             prelude = await call_db.intake_prelude(
                 conn=conn, caller_number=caller, n_fixes=len(given), key=idempotency_key,
-                since=now - timedelta(seconds=rt.settings.aml_hold_s))
+                since=now - timedelta(seconds=rt.settings.intake.aml_hold_s))
             if prelude.key_call is not None:
                 assert idempotency_key is not None
                 check_replay(key=idempotency_key, stored=prelude.key_fingerprint,

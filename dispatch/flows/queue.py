@@ -75,7 +75,7 @@ async def vehicle_freed(
 
 def _booked_before(rt: Runtime, now: datetime) -> datetime:
     """Bookings opening before this are taken from the queue."""
-    return now + timedelta(seconds=rt.settings.booking_lead_s)
+    return now + timedelta(seconds=rt.settings.bookings.booking_lead_s)
 
 
 def queue_look(rt: Runtime, kind: str, now: datetime) -> QueueLook:
@@ -114,7 +114,7 @@ async def _lock_first_servable(
     distance. Calls too far, or that would take a district's reserve, go to `unfit`."""
     if not heads:
         return None
-    settings = rt.settings
+    settings = rt.settings.dispatch
     reserve_check: dict[str, int] | None = None
     places = await rt.places.get()
     kind = VehicleKind(vehicle["kind"])
@@ -199,7 +199,7 @@ async def sweep_queue(*, rt: Runtime, now: datetime, limit: int = 50) -> int:
     The safety net behind the drain: a vehicle freed while its drain lost a race, or
     calls taken while Redis was down (the index rebuilt since). Returns how many calls
     were assigned. Quiet: a call still without a vehicle gets no timeline event."""
-    if not rt.settings.auto_assign:
+    if not rt.settings.dispatch.auto_assign:
         return 0
     sweeper = Principal(subject="queue-sweep", role=Role.DISPATCHER)
     assigned = 0
