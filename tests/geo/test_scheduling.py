@@ -341,3 +341,14 @@ def test_a_half_known_next_pickup_point_is_not_used() -> None:
 def test_dead_heading_minutes_in_the_reasons() -> None:
     plan = _plan(_booking(0, 30), [NetVehicle("v", 3.0, 0.0, ())])
     assert plan is not None and plan.reasons[1] == "dead-heading 50 min to the pickup"
+
+
+def test_a_refusal_reads_its_time_in_the_centres_zone_too() -> None:
+    near, far = NetVehicle("near", 0.3, 0.0, ()), NetVehicle("far", 9.0, 0.0, ())
+    plan = _plan(_booking(0, 30), [near, far], now=T0)
+    assert plan is not None
+    (refused,) = plan.to_dict(zone="Asia/Shanghai")["rejected"]
+    local = f"{_min(30).astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
+    assert refused["vehicle_id"] == "far"
+    assert refused["why"]["text"]["en"] == f"cannot reach the pickup by {local}"
+    assert refused["reason"] == f"cannot reach the pickup by {_min(30).isoformat()}"

@@ -35,6 +35,7 @@ GOLDEN = Path(__file__).with_name("intake_golden.json")
 T0 = datetime.now(UTC).replace(microsecond=0)
 CX, CY = CENTRE
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 FIX_LISTS = ("used", "rejected", "superseded")
 # Statements each claimed intake sends, at most: "claimed" loads the places (3) first,
 # "pathway" alerts its centre, "aml" attaches a held report in a transaction. The plain
@@ -78,6 +79,8 @@ class Normaliser:
             if ISO.search(value):  # a time quoted in a text
                 return ISO.sub(lambda m: f"<{self(datetime.fromisoformat(m[0]), ref)}s>",
                                value)
+            if LOCAL_MINUTE.search(value):  # a time as people read it, in the centre's zone
+                return LOCAL_MINUTE.sub("<local time>", value)
             try:
                 return self.name(str(UUID(value)))
             except ValueError:
