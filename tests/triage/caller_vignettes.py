@@ -164,6 +164,9 @@ ZH: list[CV] = [
     cv("chest_pain", "前胸痛一个小时了，男，62岁", P, 2, CP, source="ACS"),
     cv("chest_pain", "胸口绞痛，心率150", P, 2, CP, source="ACS"),
     cv("chest_pain", "心肌梗死病史，又胸痛了", P, 2, CP, source="ACS"),
+    cv("chest_pain", "男，60岁，胸口压榨样疼痛半小时，出冷汗", P, 2, CP, source="ACS"),
+    cv("chest_pain", "胸骨后压榨感，持续二十分钟不缓解", P, 2, CP, source="ACS"),
+    cv("chest_pain", "胸口闷痛，出了一身汗", P, 2, CP, source="ACS"),
     # --- stroke
     cv("stroke", "80多岁老人，突然说话不清，右边手没力气", P, 2, ST, {"thrombolysis"}, "STROKE"),
     cv("stroke", "早上起来嘴歪了，左边手抬不起来", P, 2, ST, {"thrombolysis"}, "STROKE"),
