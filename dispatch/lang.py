@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from dispatch.errors import InvalidInput
 
 Lang = Literal["zh-CN", "en"]
 DEFAULT_LANG: Lang = "zh-CN"
+
+
+def local_time(value: datetime, time_zone: str) -> str:
+    """A time as the centre reads it: local, to the minute (never bare UTC)."""
+    return f"{value.astimezone(ZoneInfo(time_zone)):%Y-%m-%d %H:%M}"
 
 
 def _known(tag: str) -> Lang | None:

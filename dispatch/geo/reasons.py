@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from dispatch.lang import Lang
+from dispatch.lang import Lang, local_time
 
 # reason code -> (zh-CN, en) template, filled with the reason's values
 REASONS: dict[str, tuple[str, str]] = {
@@ -117,8 +116,7 @@ def _shown(params: Mapping[str, Any], zone: str | None) -> dict[str, Any]:
     """Values as a sentence shows them: a time as ISO 8601 (the stored English form), or
     local to the minute in `zone` (what people read: never bare UTC)."""
     return {k: (v if not isinstance(v, datetime)
-                else f"{v.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}" if zone
-                else v.isoformat())
+                else local_time(v, zone) if zone else v.isoformat())
             for k, v in params.items()}
 
 
@@ -126,8 +124,6 @@ def localised(reason: str, zone: str | None = None) -> dict[str, Any]:
     """A reason as the screens read it: code, values and the text in both languages,
     times in `zone` when given."""
     if isinstance(reason, Because):
-        params = {k: v.isoformat() if isinstance(v, datetime) else v
-                  for k, v in reason.params.items()}
-        return {"code": reason.code, "params": params,
+        return {"code": reason.code, "params": _shown(reason.params, None),
                 "text": {"zh-CN": reason.text("zh-CN", zone), "en": reason.text("en", zone)}}
     return {"code": None, "params": {}, "text": {"zh-CN": str(reason), "en": str(reason)}}

@@ -188,11 +188,6 @@ def definitions(config: IndicatorConfig, lang: Lang) -> list[tuple[str, str]]:
     return items
 
 
-def local_time(value: datetime, time_zone: str) -> str:
-    """A time as the centre reads it: local, to the minute."""
-    return f"{value.astimezone(ZoneInfo(time_zone)):%Y-%m-%d %H:%M}"
-
-
 def zone_label(time_zone: str, at: datetime) -> str:
     """The zone named, with its offset then: 'Asia/Shanghai, UTC+08:00'."""
     offset = at.astimezone(ZoneInfo(time_zone)).strftime("%z")

@@ -16,7 +16,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from dispatch.lang import DEFAULT_LANG, Lang, pick
+from dispatch.lang import DEFAULT_LANG, Lang, local_time, pick
 from dispatch.metrics.fonts import INSTALL_HINT, find_cjk_font
 from dispatch.metrics.indicators import IndicatorReport, IndicatorRow, Rate
 from dispatch.metrics.labels import (
@@ -24,7 +24,6 @@ from dispatch.metrics.labels import (
     definitions,
     group_name,
     interval_name,
-    local_time,
     rate_name,
     zone_label,
 )
