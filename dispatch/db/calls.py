@@ -12,6 +12,7 @@ import asyncpg
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import CallStatus, CoordSystem, FixSource
 from dispatch.geo.fusion import FusedLocation
+from dispatch.realtime.outbox import OUTBOX_CHANNEL_PREFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +271,19 @@ async def intake_prelude(
 
 
 @dataclass(frozen=True, slots=True)
+class CentreAlert:
+    """A new call's first receiving-centre alert, written with its intake
+    (dispatch.handover.prealert.first_alert): the centre's handover row and the bus
+    messages for the outbox, in order (its timeline event is among the intake's)."""
+
+    # the centre's handover: none when no centre could be chosen
+    hospital_id: str | None
+    phase: str | None
+    state: dict[str, Any] | None
+    outbox: list[tuple[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
 class IntakeWrite:
     """Everything a new call's intake writes, decided before PostgreSQL is touched."""
 
@@ -286,13 +300,15 @@ class IntakeWrite:
     assigned_by: str
     role: str
     now: datetime
+    alert: CentreAlert | None = None
 
 
 # One statement: claim the first free option (dispatch.db.fleet.CLAIM_CTES), insert the
 # call once with its final status, its fixes, its whole timeline in one insert (the
 # call_clocks fold runs once) and the assignment's audit row, attach the held AML reports,
-# and return the call as view_row shows it. The statement is its own transaction unless
-# the caller opened one.
+# alert the receiving centre (its handover row, the outbox's messages and their NOTIFY,
+# delivered on commit), and return the call as view_row shows it. The statement is its
+# own transaction unless the caller opened one.
 _INTAKE_SQL = f"""WITH {fleet_db.CLAIM_CTES},
 call AS (
     INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,
@@ -342,6 +358,16 @@ call AS (
                'note', c.reason -> 'note')
       FROM claimed c
     RETURNING id
+), handover AS (
+    INSERT INTO handovers (call_id, hospital_id, phase, state)
+    SELECT $5, $43, $44, $45 WHERE $43::text IS NOT NULL
+    RETURNING call_id
+), outbox AS (
+    INSERT INTO handover_outbox (topic, payload)
+    SELECT o.topic, o.payload
+      FROM unnest($46::text[], $47::jsonb[]) WITH ORDINALITY AS o(topic, payload, n)
+     ORDER BY o.n
+    RETURNING id
 )
 SELECT k.*,
        (SELECT coalesce(json_agg(json_build_object(
@@ -361,7 +387,11 @@ SELECT k.*,
             'accuracy_m', f.accuracy_m, 'observed_at', f.observed_at,
             'received_at', f.received_at) ORDER BY f.id), '[]') FROM fix f) AS fixes,
        (SELECT c.id FROM claimed c) AS claimed_vehicle_id,
-       (SELECT count(*) FROM held) AS held_attached
+       (SELECT count(*) FROM held) AS held_attached,
+       -- as dispatch.realtime.outbox.add_outbox wakes the publishers
+       (SELECT count(*) FROM (
+            SELECT pg_notify('{OUTBOX_CHANNEL_PREFIX}' || current_schema(), '')
+             WHERE cardinality($46::text[]) > 0) n) AS notified
   FROM call k"""
 
 
@@ -370,7 +400,8 @@ async def insert_intake(*, conn: asyncpg.Connection, intake: IntakeWrite) -> asy
     view row with `claimed_vehicle_id` (None when no option was free) and
     `held_attached`. A taken Idempotency-Key raises UniqueViolationError on calls."""
     call, fixes, options = intake.call, [f for _, f in intake.fixes], intake.options
-    loc = intake.fused
+    loc, alert = intake.fused, intake.alert
+    outbox = alert.outbox if alert else []
     row = await conn.fetchrow(
         _INTAKE_SQL,
         [o[0] for o in options], [o[1] for o in options], [o[2] for o in options],
@@ -389,6 +420,8 @@ async def insert_intake(*, conn: asyncpg.Connection, intake: IntakeWrite) -> asy
         intake.held_aml,
         [e[0] for e in intake.events], [e[1] for e in intake.events],
         [e[2] for e in intake.events], intake.now, intake.role,
+        alert and alert.hospital_id, alert and alert.phase, alert and alert.state,
+        [t for t, _ in outbox], [p for _, p in outbox],
     )
     assert row is not None  # the call's INSERT returns its row or raises
     return row

@@ -1,16 +1,16 @@
 """Taking a call: triage, locate, choose a destination and candidates, store and claim,
 publish.
 
-Everything that does not need the call's row is decided first; then one statement
+Everything that does not need the call's row is decided first, the receiving centre's
+alert included (dispatch.handover.prealert.first_alert); then one statement
 (dispatch.db.calls.insert_intake) claims a vehicle and writes the call, its fixes, its
-timeline and the audit row, committed before the reply. A call it could not assign is
-searched for again once it is visible to every instance.
+timeline, the audit row and the centre's alert, committed before the reply. A call it
+could not assign is searched for again once it is visible to every instance.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -26,7 +26,6 @@ from dispatch.flows.candidates import candidates_if_reachable
 from dispatch.flows.claim import (
     after_claim,
     assign_or_recommend,
-    claim_first,
     claim_options,
     is_booked_later,
     options_of,
@@ -37,7 +36,7 @@ from dispatch.flows.outcome import Outcome
 from dispatch.geo.fusion import FusedLocation, fuse
 from dispatch.geo.places import Places
 from dispatch.geo.ranking import Ranked
-from dispatch.handover.prealert import destination_changed
+from dispatch.handover.prealert import first_alert
 from dispatch.idempotency import check_replay, request_fingerprint
 from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn
@@ -91,11 +90,11 @@ async def take_call(
                 check_replay(key=idempotency_key, stored=prelude.key_fingerprint,
                              fingerprint=fingerprint or "")
                 return Outcome(call_id=prelude.key_call, created=False)
-            intake, ranked, choice = await _prepare(
+            intake, ranked = await _prepare(
                 rt=rt, conn=conn, call=call, prelude=prelude, result=result, given=given,
                 places=places, principal=principal, may_claim=may_claim, now=now)
             try:
-                row, claimed = await _write(conn, intake, ranked, choice, principal)
+                row = await _write(conn, intake)
             except _HeldAmlTaken:
                 continue  # another call took a held report: fuse again without it
             except asyncpg.UniqueViolationError as exc:
@@ -123,9 +122,9 @@ async def take_call(
         assert body.booking is not None
         await bookings.plan(rt=rt, call_id=call.id, booking=body.booking, now=now)
         return Outcome(call_id=call.id, created=True)
-    if claimed is not None:
-        view = await after_claim(rt=rt, call_id=call.id, vehicle_id=claimed, now=now,
-                                 row=row)
+    if row["claimed_vehicle_id"] is not None:
+        view = await after_claim(rt=rt, call_id=call.id, vehicle_id=row["claimed_vehicle_id"],
+                                 now=now, row=row)
         return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked),
                        view=view)
     # Nothing claimed before the commit: search again now that the queued call is
@@ -147,9 +146,10 @@ async def _prepare(
     *, rt: Runtime, conn: asyncpg.Connection, call: call_db.NewCall,
     prelude: call_db.Prelude, result: TriageResult, given: list[call_db.StoredFix],
     places: Places, principal: Principal, may_claim: bool, now: datetime,
-) -> tuple[call_db.IntakeWrite, list[Ranked], DestinationChoice | None]:
-    """Everything a new call's intake writes, with the vehicles to try and the centre
-    chosen; only the candidates' rows are read, nothing is written."""
+) -> tuple[call_db.IntakeWrite, list[Ranked]]:
+    """Everything a new call's intake writes (its claim and its centre's alert
+    included), with the vehicles to try; only the candidates' rows are read, nothing is
+    written."""
     held, fix_ids = prelude.held, prelude.fix_ids
     fixes = given + [aml.held_fix(r) for r in held]
     location = fuse([fusion_fix(i, f) for i, f in zip(fix_ids, fixes, strict=True)], now=now)
@@ -160,14 +160,35 @@ async def _prepare(
                                     now=now)
         if may_claim:
             ranked = await _candidates(rt, conn, call, location, now)
+    events = _timeline(call, result, location, choice, places, now)
+    alert = None
+    if location is not None and choice is not None:
+        alert, alerted = _alert(call, location, choice, now)
+        events += alerted
     intake = call_db.IntakeWrite(
         call=call, fused=location,
         district_id=places.district_id_at(location.lon, location.lat) if location else None,
         destination_id=choice.hospital_id if choice else None,
         fixes=list(zip(fix_ids, fixes, strict=True)), held_aml=[r["id"] for r in held],
-        events=_timeline(call, result, location, choice, places, now),
-        options=[], assigned_by=principal.subject, role=principal.role.value, now=now)
-    return intake, ranked, choice
+        events=events, options=claim_options(options_of(ranked)),
+        assigned_by=principal.subject, role=principal.role.value, now=now, alert=alert)
+    return intake, ranked
+
+
+def _alert(
+    call: call_db.NewCall, location: FusedLocation, choice: DestinationChoice, now: datetime
+) -> tuple[call_db.CentreAlert, list[tuple[str, datetime, dict[str, Any]]]]:
+    """The chosen centre's alert as destination_changed would write it once the call is
+    stored, before its claim, with its timeline events (they follow the choice's)."""
+    first = first_alert(hospital_id=choice.hospital_id, now=now, call={
+        "id": call.id, "complaint": call.complaint, "answers": call.answers,
+        "acuity": call.acuity, "pathway": call.pathway, "triage": call.triage,
+        "destination_id": choice.hospital_id, "lon": location.lon, "lat": location.lat})
+    state = first.state
+    return call_db.CentreAlert(
+        hospital_id=choice.hospital_id, phase=state.phase.value if state else None,
+        state=state.to_dict() if state else None, outbox=first.outbox,
+    ), [(e.kind.value, e.occurred_at, e.data) for e in first.events]
 
 
 async def _candidates(
@@ -203,37 +224,20 @@ def _timeline(
     return [(e.kind.value, e.occurred_at, e.data) for e in events]
 
 
-async def _write(
-    conn: asyncpg.Connection, intake: call_db.IntakeWrite, ranked: list[Ranked],
-    choice: DestinationChoice | None, principal: Principal,
-) -> tuple[asyncpg.Record | None, str | None]:
-    """Store the intake; return the vehicle claimed, if any, with the call's view row
-    when the claim was the intake statement's (None when it must be read again).
+async def _write(conn: asyncpg.Connection, intake: call_db.IntakeWrite) -> asyncpg.Record:
+    """Store the intake, claim and centre alert included; return the call's view row
+    (its `claimed_vehicle_id` the vehicle claimed, if any).
 
-    The common call is one statement, its own transaction, claim included. A call with
-    held AML reports is a transaction, to undo it when another call took one of them; one
-    with a chosen centre alerts the centre before its claim, as a later re-decision does.
+    One statement, its own transaction; a call with held AML reports is a transaction,
+    to undo it when another call took one of them.
     """
-    options = claim_options(options_of(ranked))
-    if choice is None and not intake.held_aml:
-        row = await call_db.insert_intake(conn=conn, intake=replace(intake, options=options))
-        return row, row["claimed_vehicle_id"]
+    if not intake.held_aml:
+        return await call_db.insert_intake(conn=conn, intake=intake)
     async with conn.transaction():
-        row = await call_db.insert_intake(
-            conn=conn, intake=replace(intake, options=[] if choice else options))
+        row = await call_db.insert_intake(conn=conn, intake=intake)
         if row["held_attached"] != len(intake.held_aml):
             raise _HeldAmlTaken
-        if choice is None:
-            return row, row["claimed_vehicle_id"]
-        await destination_changed(conn=conn, call_id=intake.call.id, previous=None,
-                                  hospital_id=choice.hospital_id, now=intake.now)
-        claimed = None
-        if ranked:
-            claimed = await claim_first(
-                conn=conn, call=row, options=options_of(ranked), principal=principal,
-                now=intake.now, expect=[CallStatus.QUEUED.value])
-    # the row was read before the claim: after_claim reads the call again
-    return None, claimed
+    return row
 
 
 async def _replayed(

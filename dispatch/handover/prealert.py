@@ -1,7 +1,8 @@
 """Handover state changes with their effects: timeline, screens' sight, bus messages.
 
 `destination_changed` runs inside the orchestrator's transaction that chose the centre
-(so the alert commits with the choice) and leaves its messages in the outbox;
+(so the alert commits with the choice) and leaves its messages in the outbox (a call
+being taken writes the same, worked out by `first_alert`, with its intake);
 `crew_status_changed` runs inside the transaction that applies a crew status, and
 `call_cancelled` inside the cancel's transaction; both leave their messages in the
 outbox too.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -44,10 +46,12 @@ from dispatch.realtime.outbox import Outgoing, add_outbox
 
 __all__ = [
     "ONCE_PER_CALL",
+    "FirstAlert",
     "apply_event",
     "call_cancelled",
     "crew_status_changed",
     "destination_changed",
+    "first_alert",
     "hospital_may_see",
     "patient_view",
 ]
@@ -126,25 +130,94 @@ async def _carry_out(
             if effect.kind in ONCE_PER_CALL and await repo.has_event(
                     conn=conn, call_id=call_id, kind=effect.kind.value):
                 continue
-            data = dict(effect.data)
             await append_events(conn=conn, events=[
-                NewEvent(effect.kind, effect.occurred_at, call_id, data=data)])
-            payload = {"kind": effect.kind.value, "call_id": str(call_id),
-                       "occurred_at": effect.occurred_at.isoformat(), **data,
-                       "handover": state.to_dict()}
-            out.append((f"hospital:{state.hospital_id}", payload))
-            out.append(("console", payload))
-            out.extend((f"vehicle:{v}", payload) for v in vehicles)
+                NewEvent(effect.kind, effect.occurred_at, call_id, data=dict(effect.data))])
+            out.extend(_recorded(call_id=call_id, state=state, effect=effect,
+                                 vehicles=vehicles))
         elif isinstance(effect, GrantAccess):
             findings = await repo.findings_of(conn=conn, call_id=call_id)
-            view = patient_view(call=call, findings=findings, state=state, now=now)
-            out.append((f"hospital:{effect.hospital_id}",
-                        {"kind": "pre_alert", "call_id": str(call_id), "patient": view}))
+            out.append(_granted(call=call, findings=findings, state=state, effect=effect,
+                                now=now))
         elif isinstance(effect, RevokeAccess):
             out.append((f"hospital:{effect.hospital_id}",
                         {"kind": "patient_removed", "call_id": str(call_id),
                          "reason": effect.reason}))
     return out
+
+
+def _recorded(
+    *, call_id: UUID, state: HandoverState, effect: RecordEvent, vehicles: Sequence[str]
+) -> Outgoing:
+    """The messages of an event recorded on the timeline: to the centre, the console and
+    the call's vehicles."""
+    payload = {"kind": effect.kind.value, "call_id": str(call_id),
+               "occurred_at": effect.occurred_at.isoformat(), **dict(effect.data),
+               "handover": state.to_dict()}
+    return [(f"hospital:{state.hospital_id}", payload), ("console", payload),
+            *((f"vehicle:{v}", payload) for v in vehicles)]
+
+
+def _granted(
+    *, call: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], state: HandoverState,
+    effect: GrantAccess, now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """The centre's pre-alert: the patient as it may now see them."""
+    view = patient_view(call=call, findings=findings, state=state, now=now)
+    return (f"hospital:{effect.hospital_id}",
+            {"kind": "pre_alert", "call_id": str(call["id"]), "patient": view})
+
+
+def _changed(
+    *, call_id: UUID, hospital_id: str | None, previous: str | None, by: Actor,
+    reason: str | None,
+) -> dict[str, Any]:
+    """The destination_changed message (who changed it only when a person did)."""
+    update: dict[str, Any] = {"kind": "destination_changed", "call_id": str(call_id),
+                              "hospital_id": hospital_id, "previous": previous}
+    if by != _DESTINATION_CHOICE:
+        update |= {"by": by.to_dict(), "reason": reason}
+    return update
+
+
+@dataclass(frozen=True, slots=True)
+class FirstAlert:
+    """What destination_changed writes when a call being taken gets its first centre:
+    the centre's handover state (None without a centre), the timeline events and the
+    outbox's messages, in order."""
+
+    state: HandoverState | None
+    events: list[NewEvent]
+    outbox: Outgoing
+
+
+def first_alert(
+    *, call: Mapping[str, Any], hospital_id: str | None, now: datetime
+) -> FirstAlert:
+    """destination_changed(previous=None) for a call not yet stored, worked out without
+    PostgreSQL so the intake writes it with the call: a new call has no handover state,
+    no crew findings and no vehicle yet (its claim follows the alert).
+
+    `call`: the columns patient_view reads, as dispatch.db.calls.get_call returns them."""
+    call_id: UUID = call["id"]
+    state = None
+    events: list[NewEvent] = []
+    out: Outgoing = []
+    if hospital_id is not None:
+        state, effects = apply(HandoverState(call_id=call_id, hospital_id=hospital_id),
+                               Alert(by=_DESTINATION_CHOICE), now=now)
+        assert not state.teams  # a first alert activates no team
+        for effect in effects:
+            if isinstance(effect, RecordEvent):
+                events.append(NewEvent(effect.kind, effect.occurred_at, call_id,
+                                       data=dict(effect.data)))
+                out.extend(_recorded(call_id=call_id, state=state, effect=effect,
+                                     vehicles=()))
+            elif isinstance(effect, GrantAccess):
+                out.append(_granted(call=call, findings=(), state=state, effect=effect,
+                                    now=now))
+    out.append(("console", _changed(call_id=call_id, hospital_id=hospital_id, previous=None,
+                                    by=_DESTINATION_CHOICE, reason=None)))
+    return FirstAlert(state=state, events=events, outbox=out)
 
 
 async def destination_changed(
@@ -180,10 +253,8 @@ async def destination_changed(
         except IllegalTransition as exc:
             # Already arrived or handed over there: nothing to announce.
             log.info("no pre-alert for call %s at %s: %s", call_id, hospital_id, exc)
-    update: dict[str, Any] = {"kind": "destination_changed", "call_id": str(call_id),
-                              "hospital_id": hospital_id, "previous": previous}
-    if by != _DESTINATION_CHOICE:
-        update |= {"by": by.to_dict(), "reason": reason}
+    update = _changed(call_id=call_id, hospital_id=hospital_id, previous=previous, by=by,
+                      reason=reason)
     out.append(("console", update))
     for a in await fleet_db.live_assignments(conn=conn, call_id=call_id):
         out.append((f"vehicle:{a['vehicle_id']}", update))

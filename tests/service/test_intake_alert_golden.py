@@ -2,9 +2,10 @@
 golden record made before the centre alert was folded into the intake statement.
 
 Pathway calls (claimed, queued for lack of a vehicle, with a held AML report) go through
-the public API; once the outbox has drained, every stream's messages (normalised as
-tests/service/test_intake_golden.py does) and the centres' handover rows are compared
-with tests/service/intake_alert_golden.json. Messages sent straight after the commit and
+the public API, each waking the outbox's publishers once; once the outbox has drained,
+every stream's messages (normalised as tests/service/test_intake_golden.py does), the
+timelines and the centres' handover rows are compared with
+tests/service/intake_alert_golden.json. Messages sent straight after the commit and
 those leaving through the outbox race each other, so each stream is compared as the
 outbox's messages in their order, then the others in theirs.
 
@@ -23,7 +24,9 @@ from typing import Any
 import asyncpg
 from redis import asyncio as aioredis
 
+from dispatch.db.statements import counting_statements
 from dispatch.domain import Role
+from dispatch.realtime.outbox import OUTBOX_CHANNEL_PREFIX
 from tests.conftest import DATABASE_URL, REDIS_URL, Service, running_service
 from tests.service.calls import call_body
 from tests.service.city import CENTRE, city
@@ -45,9 +48,14 @@ async def _intakes(service: Service) -> dict[str, str]:
     ids: dict[str, str] = {}
 
     async def intake(name: str, body: dict[str, Any]) -> None:
-        r = await service.client.post("/v1/calls", json=body, headers=service.auth())
+        with counting_statements() as count:
+            r = await service.client.post("/v1/calls", json=body, headers=service.auth())
         assert r.status_code == 201, r.text
         ids[name] = r.json()["id"]
+        if name == "stroke_aml":
+            # the read, the candidates, then begin, the intake with its claim and its
+            # centre's alert, commit
+            assert r.json()["status"] == "assigned" and count.n <= 5, count.texts
 
     await intake("chest", call_body(CX - 0.01, CY + 0.005, number="13800000002",
                                     now=ago(18), answers=CHEST, complaint="胸痛"))
@@ -108,7 +116,20 @@ async def test_pathway_intake_alerts_its_centre_as_before() -> None:
     async with running_service(clock=lambda: T0) as service:
         await service.load(city(vehicles=[("A1", "als", CX + 0.01, CY),
                                           ("A2", "als", CX - 0.02, CY + 0.01)]))
-        ids = await _intakes(service)
+        listener = await asyncpg.connect(DATABASE_URL)
+        woken: list[str] = []
+        await listener.add_listener(f"{OUTBOX_CHANNEL_PREFIX}{service.settings.db_schema}",
+                                    lambda *args: woken.append(args[2]))
+        try:
+            ids = await _intakes(service)
+            for _ in range(100):
+                if len(woken) >= len(ids):
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await listener.close()
+        # each intake wakes the outbox's publishers once, on commit
+        assert len(woken) == len(ids), woken
         norm = Normaliser()
         for call_id in ids.values():
             norm.name(call_id)

@@ -38,10 +38,10 @@ ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 FIX_LISTS = ("used", "rejected", "superseded")
 # Statements each claimed intake sends, at most: "claimed" loads the places (3) first,
-# "pathway" alerts its centre, "aml" attaches a held report in a transaction. The plain
-# intake: the Idempotency-Key, held reports and fix ids in one read, the candidates' rows,
-# then one statement that claims and writes it all.
-STATEMENT_BOUNDS = {"claimed": 6, "pathway": 19, "aml": 5}
+# "aml" attaches a held report in a transaction (begin, commit). An intake: the
+# Idempotency-Key, held reports and fix ids in one read, the candidates' rows, then one
+# statement that claims and writes it all, a pathway call's centre alert included.
+STATEMENT_BOUNDS = {"claimed": 6, "pathway": 3, "aml": 5}
 
 
 def ago(seconds: int) -> datetime:
