@@ -37,6 +37,7 @@ from dispatch.api import (
 from dispatch.api.error_text import localise_error_handlers
 from dispatch.api.errors import error_body, install_error_handlers, too_large_body
 from dispatch.api.json import JSON
+from dispatch.api.lean import install as install_lean_routes
 from dispatch.api.nul import RefuseNul
 from dispatch.api.openapi import install_openapi
 from dispatch.config import DatabaseSettings, Settings, require_own_secret
@@ -298,6 +299,7 @@ def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
     app.include_router(audit.router)
     app.include_router(auth.router)
     app.include_router(protocols.router)
+    install_lean_routes(app, [calls.router, fleet.router])
     web.mount(app)
     install_path_only_filter()
 

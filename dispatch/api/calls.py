@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from dispatch.api.deps import Now, PrincipalDep, RuntimeDep, get_now, get_runtime
 from dispatch.api.json import JSON
-from dispatch.api.lean import LeanRoute, lean, lean_inputs
+from dispatch.api.lean import lean, lean_inputs
 from dispatch.domain import LIVE_STATUSES, CallStatus
 from dispatch.errors import InvalidInput
 from dispatch.fields import Instant
@@ -19,7 +19,7 @@ from dispatch.flows.outcome import Outcome
 from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
 
-router = APIRouter(prefix="/v1/calls", tags=["calls"], route_class=LeanRoute)
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
 _KEY_MAX = 128
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,

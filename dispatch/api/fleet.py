@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from dispatch.api.deps import CrewDep, Now, PoolDep, PrincipalDep, RuntimeDep, get_now, get_runtime
 from dispatch.api.json import JSON
-from dispatch.api.lean import LeanRoute, lean, lean_inputs
+from dispatch.api.lean import lean, lean_inputs
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, VehicleKind, VehicleStatus
 from dispatch.errors import NotFound
@@ -17,7 +17,7 @@ from dispatch.flows.positions import position_reported
 from dispatch.geo.coords import to_wgs84
 from dispatch.schemas import MilestoneIn, PositionIn, StatusIn, received_now
 
-router = APIRouter(prefix="/v1/vehicles", tags=["fleet"], route_class=LeanRoute)
+router = APIRouter(prefix="/v1/vehicles", tags=["fleet"])
 
 _VEHICLE_ID_MAX = 64
 VehicleId = Annotated[str, Path(min_length=1, max_length=_VEHICLE_ID_MAX)]

@@ -1,41 +1,47 @@
 """A lean path for the hottest endpoints: the same operation, without FastAPI's per-request
 machinery when the request is an ordinary one.
 
-FastAPI's handling of a request (telemetry, reading the body as a Python object, solving
-the dependency graph, validating the body from that object) cost more CPU than the
-intake's own validation and answer. An endpoint marked with `lean(handler)` and routed by
-`LeanRoute` is tried first by `handler`, which reads the body with the endpoint's model
+FastAPI's handling of a request (matching it through the included routers, telemetry,
+reading the body as a Python object, solving the dependency graph, validating the body
+from that object) cost more CPU than the intake's own validation and answer. An endpoint
+marked with `lean(handler)` gets a route of its own ahead of every other (`install`),
+hidden from the OpenAPI document, whose `handler` reads the body with the endpoint's model
 straight from the JSON bytes, authenticates, and calls the endpoint function itself with
 what FastAPI would have given it. The handler answers only a request FastAPI would hand
 to the endpoint with the same arguments; for anything else (a body or header FastAPI
 refuses or reads differently, no or a bad token, dependency overrides in tests) it
-answers None and FastAPI's own handling answers, so every refusal, its status, body and
-headers are FastAPI's and the app's error handlers', unchanged. The route stays a FastAPI
-route: the OpenAPI document, matching, the route template in metrics are as before.
+answers None and the request, its body replayed, goes on to the FastAPI route, so every
+refusal, its status, body and headers are FastAPI's and the app's error handlers',
+unchanged. The FastAPI route stays what the OpenAPI document describes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, ValidationError
+from starlette._exception_handler import wrap_app_handling_exceptions
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Route
+from starlette.types import Message, Receive, Scope, Send
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
 
-__all__ = ["LeanRoute", "lean", "lean_inputs"]
+__all__ = ["install", "lean", "lean_inputs"]
 
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
 
 _MARK = "__lean_handler__"
+_DECLINED = "dispatch.lean_declined"
 
 
 def lean(handler: LeanHandler) -> Callable[[Endpoint], Endpoint]:
-    """Mark an endpoint to be tried by `handler` first (when its router uses LeanRoute)."""
+    """Mark an endpoint to be tried by `handler` first (see `install`)."""
 
     def mark(endpoint: Endpoint) -> Endpoint:
         setattr(endpoint, _MARK, handler)
@@ -44,24 +50,75 @@ def lean(handler: LeanHandler) -> Callable[[Endpoint], Endpoint]:
     return mark
 
 
-class LeanRoute(APIRoute):
-    """An APIRoute whose endpoint, if marked with `lean`, is tried by its lean handler."""
+def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Put a lean route for each marked endpoint of `routers` ahead of the app's routes."""
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            handler: LeanHandler | None = getattr(route.endpoint, _MARK, None)
+            if handler is not None:
+                app.router.routes.insert(0, _LeanRoute(route.path, handler, route.methods))
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        full = super().get_route_handler()
-        handler: LeanHandler | None = getattr(self.endpoint, _MARK, None)
-        if handler is None:
-            return full
 
-        async def app(request: Request) -> Response:
-            # an overridden dependency (a test's clock) is FastAPI's to resolve
-            if not getattr(request.app, "dependency_overrides", None):
-                answer = await handler(request)
-                if answer is not None:
-                    return answer
-            return await full(request)
+async def _unused(request: Request) -> Response:  # pragma: no cover - handle() serves
+    raise NotImplementedError
 
-        return app
+
+class _LeanRoute(Route):
+    def __init__(self, path: str, handler: LeanHandler, methods: set[str] | None) -> None:
+        super().__init__(path, _unused, methods=methods, include_in_schema=False)
+        self.handler = handler
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # only a full match, and never a request it declined: everything else is the
+        # FastAPI routes' (their 405s included)
+        if _DECLINED in scope:
+            return Match.NONE, {}
+        match, child = super().matches(scope)
+        if match is not Match.FULL:
+            return Match.NONE, {}
+        child["route"] = self  # the template, for the request metrics, as FastAPI's routes
+        return match, child
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        declined = bool(getattr(scope.get("app"), "dependency_overrides", None))
+        if not declined:  # an overridden dependency (a test's clock) is FastAPI's to resolve
+            try:
+                await request.body()  # kept on the request, replayed if declined
+            except ClientDisconnect:
+                declined = True
+
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal declined
+            answer = await self.handler(request)
+            if answer is None:
+                declined = True
+            else:
+                await answer(scope, receive, send)
+
+        if not declined:  # what the handler raises, the app's handlers answer, as in a route
+            await wrap_app_handling_exceptions(serve, request)(scope, receive, send)
+        if declined:
+            scope[_DECLINED] = True
+            await scope["router"](scope, _replay(request, receive), send)
+
+
+def _replay(request: Request, receive: Receive) -> Receive:
+    body: bytes | None = getattr(request, "_body", None)
+    if body is None:
+        return receive
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -93,7 +150,7 @@ async def lean_inputs(request: Request, model: type[M]) -> tuple[M, Principal] |
     """The JSON body as `model` and the caller, or None if FastAPI would refuse either."""
     if not _is_json(request.headers.get("content-type")):
         return None
-    raw = await request.body()  # kept on the request: FastAPI's path reads it again
+    raw = await request.body()
     try:
         body = model.model_validate_json(raw)
     except ValidationError:
