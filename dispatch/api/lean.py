@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.auth import Principal, Unauthenticated, verify_token
 
@@ -58,7 +58,8 @@ def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
                 continue
             handler: LeanHandler | None = getattr(route.endpoint, _MARK, None)
             if handler is not None:
-                app.router.routes.insert(0, _LeanRoute(route.path, handler, route.methods))
+                app.router.routes.insert(0, _LeanRoute(route.path, handler, route.methods,
+                                                       fallback=app.router))
 
 
 async def _unused(request: Request) -> Response:  # pragma: no cover - handle() serves
@@ -66,9 +67,11 @@ async def _unused(request: Request) -> Response:  # pragma: no cover - handle() 
 
 
 class _LeanRoute(Route):
-    def __init__(self, path: str, handler: LeanHandler, methods: set[str] | None) -> None:
+    def __init__(self, path: str, handler: LeanHandler, methods: set[str] | None, *,
+                 fallback: ASGIApp) -> None:
         super().__init__(path, _unused, methods=methods, include_in_schema=False)
         self.handler = handler
+        self.fallback = fallback  # the app's router: it routes what this one declines
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # only a full match, and never a request it declined: everything else is the
@@ -83,10 +86,11 @@ class _LeanRoute(Route):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        body: bytes | None = None  # read here (the request keeps it), replayed if declined
         declined = bool(getattr(scope.get("app"), "dependency_overrides", None))
         if not declined:  # an overridden dependency (a test's clock) is FastAPI's to resolve
             try:
-                await request.body()  # kept on the request, replayed if declined
+                body = await request.body()
             except ClientDisconnect:
                 declined = True
 
@@ -98,15 +102,15 @@ class _LeanRoute(Route):
             else:
                 await answer(scope, receive, send)
 
-        if not declined:  # what the handler raises, the app's handlers answer, as in a route
+        if not declined:  # what the handler raises, the app's handlers answer, as in every
+            # Starlette and FastAPI route (starlette.routing.request_response)
             await wrap_app_handling_exceptions(serve, request)(scope, receive, send)
         if declined:
             scope[_DECLINED] = True
-            await scope["router"](scope, _replay(request, receive), send)
+            await self.fallback(scope, _replay(body, receive), send)
 
 
-def _replay(request: Request, receive: Receive) -> Receive:
-    body: bytes | None = getattr(request, "_body", None)
+def _replay(body: bytes | None, receive: Receive) -> Receive:
     if body is None:
         return receive
     sent = False
