@@ -14,7 +14,6 @@ import asyncpg
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import web
 from dispatch.accesslog import install_path_only_filter
@@ -34,10 +33,11 @@ from dispatch.api import (
     triage,
     ws,
 )
+from dispatch.api.edge import Edge
 from dispatch.api.error_text import localise_error_handlers
-from dispatch.api.errors import error_body, install_error_handlers, too_large_body
+from dispatch.api.errors import error_body, install_error_handlers
 from dispatch.api.json import JSON
-from dispatch.api.nul import RefuseNul
+from dispatch.api.lean import install as install_lean_routes
 from dispatch.api.openapi import install_openapi
 from dispatch.config import DatabaseSettings, Settings, require_own_secret
 from dispatch.db.migrate import migrate
@@ -52,8 +52,7 @@ from dispatch.flows.queue import sweep_queue
 from dispatch.geo.eta import EtaModel
 from dispatch.handover.config import HandoverConfig
 from dispatch.live_index import LiveIndex
-from dispatch.logs import RequestContext
-from dispatch.metrics.prometheus import Metrics, RequestMetrics
+from dispatch.metrics.prometheus import Metrics
 from dispatch.places import PlacesCache
 from dispatch.realtime.bus import Bus
 from dispatch.realtime.channels import Hub
@@ -218,49 +217,6 @@ def _report_crash(task: asyncio.Task[None]) -> None:
         log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
 
 
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with a 413 before they are read whole."""
-
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
-                return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = too_large_body(self.limit)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
-
-
 def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
                after_start: Callable[[], None] | None = None) -> FastAPI:
     """The dispatch service. Settings come from DISPATCH_* variables unless given; their
@@ -298,6 +254,7 @@ def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
     app.include_router(audit.router)
     app.include_router(auth.router)
     app.include_router(protocols.router)
+    install_lean_routes(app, [calls.router, fleet.router])
     web.mount(app)
     install_path_only_filter()
 
@@ -325,8 +282,6 @@ def create_app(settings: Settings | None = None, *, dev_secret: bool = False,
                         status_code=503, headers={"Retry-After": "2"})
         return JSON({"status": "ready"})
 
-    app.add_middleware(RefuseNul)  # inside BodyLimit: it reads the body whole
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=lambda: metrics)
-    app.add_middleware(RequestContext)  # outermost: every answer and log line has the id
+    # every answer and log line has the request id; bodies bounded, NUL refused
+    app.add_middleware(Edge, limit=settings.max_body_bytes, metrics=lambda: metrics)
     return app

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
 from dispatch.domain import Role
 from dispatch.errors import DispatchError, Forbidden
+from dispatch.lru import LRU
 
 _ALGORITHM = "HS256"
 
@@ -84,8 +87,38 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token that verified, and the instants [not_before, expires) it stays valid in."""
+
+    principal: Principal
+    not_before: float
+    expires: int
+
+
+# Every request carries its bearer token and decoding one (HMAC, base64, JSON, claims) was
+# the largest part of the framework's cost per request; a console or crew tablet sends the
+# same token for hours. Keyed on the secret and issuer too: a changed secret or issuer never
+# finds what the old one verified. Only successes are kept, and a hit outside its validity
+# decodes again, so every refusal still comes from PyJWT with its own reason.
+_VERIFIED: LRU[tuple[str, str, str], _Verified] = LRU(size=4096)
+
+
 def verify_token(*, token: str, secret: str, issuer: str) -> Principal:
     """Decode and check a token; raise Unauthenticated with the reason otherwise."""
+    key = (token, secret, issuer)
+    known = _VERIFIED.get(key)
+    if known is not None and known.not_before <= time.time() < known.expires:
+        return known.principal
+    principal, claims = _decode(token=token, secret=secret, issuer=issuer)
+    # PyJWT checked these are integers (int() of them) and that iat, nbf <= now < exp
+    starts = [int(claims[name]) for name in ("iat", "nbf") if name in claims]
+    _VERIFIED.put(key, _Verified(principal=principal, not_before=max(starts, default=0),
+                                 expires=int(claims["exp"])))
+    return principal
+
+
+def _decode(*, token: str, secret: str, issuer: str) -> tuple[Principal, dict[str, Any]]:
     try:
         claims = jwt.decode(
             token,
@@ -112,4 +145,4 @@ def verify_token(*, token: str, secret: str, issuer: str) -> Principal:
         raise Unauthenticated("crew token is not bound to a vehicle")
     if role is Role.HOSPITAL and not principal.hospital_id:
         raise Unauthenticated("hospital token is not bound to a hospital")
-    return principal
+    return principal, claims

@@ -2,7 +2,7 @@
 request, call and vehicle a line concerns; bearer tokens are never written, in either
 format (a websocket's `?token=` is in the access log's request line otherwise).
 
-The ids come from context variables that `RequestContext` sets for each HTTP request
+The ids come from context variables that `enter_request` sets for each HTTP request
 (`X-Request-ID`, or a new one, echoed in the answer) and from the path (`/v1/calls/{id}`,
 `/v1/vehicles/{id}`, `/v1/incidents/{id}`); a log call may also pass them as `extra`.
 """
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 call_id: ContextVar[str | None] = ContextVar("call_id", default=None)
@@ -99,32 +99,17 @@ _PATH_IDS = (
 _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-class RequestContext:
-    """ASGI middleware: the request id (the client's X-Request-ID if sane, else new) and the
-    call or vehicle of the path, in the context of everything the request logs."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v.decode("latin-1") for k, v in scope["headers"]
-                      if k == b"x-request-id"), "")
-        rid = given if _GOOD_REQUEST_ID.match(given) else uuid.uuid4().hex
-        request_id.set(rid)
-        call_id.set(None)
-        vehicle_id.set(None)
-        path = scope.get("path", "")
-        for pattern, var in _PATH_IDS:
-            if found := pattern.match(path):
-                var.set(found.group(1))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", rid.encode("latin-1"))]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+def enter_request(scope: Scope) -> str:
+    """Put the request id (the client's X-Request-ID if sane, else new) and the call or
+    vehicle of the path in the context of everything the request logs; the id."""
+    given = next((v.decode("latin-1") for k, v in scope["headers"]
+                  if k == b"x-request-id"), "")
+    rid = given if _GOOD_REQUEST_ID.match(given) else uuid.uuid4().hex
+    request_id.set(rid)
+    call_id.set(None)
+    vehicle_id.set(None)
+    path = scope.get("path", "")
+    for pattern, var in _PATH_IDS:
+        if found := pattern.match(path):
+            var.set(found.group(1))
+    return rid

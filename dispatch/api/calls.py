@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from dispatch.api.deps import Now, PrincipalDep, RuntimeDep
+from dispatch.api.deps import Now, PrincipalDep, RuntimeDep, get_now, get_runtime
 from dispatch.api.json import JSON
+from dispatch.api.lean import lean, lean_inputs
 from dispatch.domain import LIVE_STATUSES, CallStatus
 from dispatch.errors import InvalidInput
 from dispatch.fields import Instant
@@ -20,8 +21,9 @@ from dispatch.schemas import CallIn, CancelIn, DispatchIn, FixesIn, RetriageIn
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
+_KEY_MAX = 128
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
-                                              max_length=128)]
+                                              max_length=_KEY_MAX)]
 
 
 async def _answer(
@@ -37,7 +39,21 @@ async def _answer(
     return JSON(view, status_code=status)
 
 
+async def _lean_create_call(request: Request) -> Response | None:
+    """create_call without FastAPI's machinery (dispatch.api.lean)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= _KEY_MAX:
+        return None
+    inputs = await lean_inputs(request, CallIn)
+    if inputs is None:
+        return None
+    body, principal = inputs
+    return await create_call(body, await get_runtime(request), principal, await get_now(),
+                             key)
+
+
 @router.post("", status_code=201, summary="Take a 120 call")
+@lean(_lean_create_call)
 async def create_call(
     body: CallIn, rt: RuntimeDep, principal: PrincipalDep, now: Now,
     idempotency_key: IdempotencyKey = None,

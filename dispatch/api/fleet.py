@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from dispatch.api.deps import CrewDep, Now, PoolDep, PrincipalDep, RuntimeDep
+from dispatch.api.deps import CrewDep, Now, PoolDep, PrincipalDep, RuntimeDep, get_now, get_runtime
 from dispatch.api.json import JSON
+from dispatch.api.lean import lean, lean_inputs
 from dispatch.db import fleet as fleet_db
 from dispatch.domain import EventKind, VehicleKind, VehicleStatus
 from dispatch.errors import NotFound
@@ -18,7 +19,8 @@ from dispatch.schemas import MilestoneIn, PositionIn, StatusIn, received_now
 
 router = APIRouter(prefix="/v1/vehicles", tags=["fleet"])
 
-VehicleId = Annotated[str, Path(min_length=1, max_length=64)]
+_VEHICLE_ID_MAX = 64
+VehicleId = Annotated[str, Path(min_length=1, max_length=_VEHICLE_ID_MAX)]
 
 
 @router.get("", summary="The fleet and its status")
@@ -45,7 +47,21 @@ async def get_vehicle(
     return JSON(dict(row))
 
 
+async def _lean_report_status(request: Request) -> Response | None:
+    """report_status without FastAPI's machinery (dispatch.api.lean)."""
+    vehicle_id = request.path_params["vehicle_id"]
+    if not 1 <= len(vehicle_id) <= _VEHICLE_ID_MAX:
+        return None
+    inputs = await lean_inputs(request, StatusIn)
+    if inputs is None:
+        return None
+    body, principal = inputs
+    return await report_status(vehicle_id, body, await get_runtime(request), principal,
+                               await get_now())
+
+
 @router.post("/{vehicle_id}/status", summary="A crew reports its status")
+@lean(_lean_report_status)
 async def report_status(
     vehicle_id: VehicleId, body: StatusIn, rt: RuntimeDep,
     principal: PrincipalDep, now: Now,

@@ -1,4 +1,5 @@
-"""Refuse NUL (U+0000) anywhere in an HTTP request, once, before any endpoint runs.
+"""Find NUL (U+0000) anywhere in an HTTP request, refused once before any endpoint runs
+(dispatch.api.edge).
 
 PostgreSQL text and jsonb cannot hold NUL, so a NUL that reached a query failed there as a
 500. Checking each field of each model would leave the next field open; this layer covers
@@ -13,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from dispatch.api.errors import error_body
 from dispatch.fields import NUL, NUL_REASON, nul_field
@@ -56,7 +57,8 @@ def _query_field(scope: Scope) -> str | None:
     return None
 
 
-def _body_field(body: bytes) -> str | None:
+def body_field(body: bytes) -> str | None:
+    """The field of the first NUL in a JSON body ("body" if not JSON), or None."""
     if b"\x00" in body:
         return "body"
     if _ESCAPED_NUL not in body:
@@ -68,42 +70,12 @@ def _body_field(body: bytes) -> str | None:
     return nul_field(decoded)
 
 
-class RefuseNul:
-    """ASGI middleware: a 422 naming the field for any NUL in the path, query or body."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        field = _path_field(scope) or _query_field(scope)
-        if field is not None:
-            await _refuse(send, field)
-            return
-        messages: list[Message] = []
-        body = b""
-        while True:  # the body is bounded by BodyLimit, outside this middleware
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        field = _body_field(body)
-        if field is not None:
-            await _refuse(send, field)
-            return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+def request_line_field(scope: Scope) -> str | None:
+    """The path parameter or query field holding a NUL, or None."""
+    return _path_field(scope) or _query_field(scope)
 
 
-async def _refuse(send: Send, field: str) -> None:
+async def refuse_nul(send: Send, field: str) -> None:
     body = orjson.dumps(error_body("invalid_input", field, NUL_REASON))
     await send({"type": "http.response.start", "status": 422,
                 "headers": [(b"content-type", b"application/json"),

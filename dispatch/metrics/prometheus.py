@@ -1,18 +1,18 @@
 """`/metrics` in the Prometheus exposition format, for operations.
 
-Request rate and latency come from an ASGI middleware; queue length by acuity, available
-vehicles by district and kind, websocket subscribers and stream lag are read when scraped.
+Request rate and latency come from the HTTP middleware (dispatch.api.edge); queue length
+by acuity, available vehicles by district and kind, websocket subscribers and stream lag
+are read when scraped.
 Each app has its own registry, so several apps in one process never share series.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 # Latency buckets around the intake target (p99 <= 25 ms) and the handover target (100 ms).
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -29,6 +29,8 @@ class Metrics:
         self.latency = Histogram(
             "dispatch_http_request_seconds", "HTTP request latency",
             ["method", "route"], buckets=_BUCKETS, registry=self.registry)
+        # one entry per series the two above hold (route templates, never raw paths)
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.queue = Gauge(
             "dispatch_queue_calls", "Calls waiting for a vehicle",
             ["acuity", "transport_class"], registry=self.registry)
@@ -44,6 +46,17 @@ class Metrics:
             "dispatch_stream_lag_seconds",
             "Age of the newest stream entry this instance has not yet fanned out",
             registry=self.registry)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one HTTP request (by route template, not raw path)."""
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:  # labels() costs more than the count: kept per series
+            series = (self.requests.labels(method, route, str(status)),
+                      self.latency.labels(method, route))
+            self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def scrape(
         self, *, conn: asyncpg.Connection,
@@ -75,37 +88,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class RequestMetrics:
-    """ASGI middleware: count and time HTTP requests by route template (not raw path)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Callable[[], Metrics | None]) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        metrics = self.metrics()
-        if scope["type"] != "http" or metrics is None:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route = _route_of(scope)
-            metrics.requests.labels(scope["method"], route, str(status)).inc()
-            metrics.latency.labels(scope["method"], route).observe(
-                time.perf_counter() - started)
-
-
-def _route_of(scope: Scope) -> str:
+def route_of(scope: Scope) -> str:
     # The router records the matched route in the scope; its template keeps label
     # cardinality bounded (/v1/calls/{call_id}, not one series per call).
     route = scope.get("route")
