@@ -303,3 +303,15 @@ def what_slow_calls_share(records: Sequence[tuple[float, Mapping[str, str]]], *,
                         if slow else 0.0}
                     for v in values}
     return {"above": above, "calls": len(records), "slow": len(slow), "by": by}
+
+
+def pathway_and_queued_shares(slow: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """From `what_slow_calls_share`: the shares of pathway calls and of queued calls among
+    the slow calls and among all calls ({} when no call was slow)."""
+    if not slow.get("slow"):
+        return {}
+    by = slow["by"]
+    return {label: (by.get(attr, {}).get(value, {}).get("slow", 0.0),
+                    by.get(attr, {}).get(value, {}).get("all", 0.0))
+            for label, attr, value in (("pathway", "pathway", "pathway"),
+                                       ("queued", "outcome", "queued"))}

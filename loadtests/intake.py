@@ -3,6 +3,7 @@
     python -m loadtests.intake --url URL --rate R --seconds S [--token T]
     python -m loadtests.intake --start-local --rate R --seconds S
     python -m loadtests.intake --start-local --private-postgres --rate R --seconds S
+    python -m loadtests.intake --start-local --sweep 5,10,20,40,80 --seconds S  # sweep.py
 
 Call i is sent at t0 + i/R whatever happened to earlier calls (open loop), and its latency is
 measured from that planned moment, so a service that falls behind shows it. Each call carries
@@ -57,6 +58,7 @@ from loadtests.figures import (
     check_targets,
     distribution,
     highest_sustained,
+    pathway_and_queued_shares,
     throughput,
     what_slow_calls_share,
 )
@@ -444,14 +446,9 @@ def _pg_rows(pg: dict[str, Any] | None) -> list[tuple[str, Any]]:
 
 def _slow_rows(slow: dict[str, Any]) -> list[tuple[str, Any]]:
     """Pathway and queued calls' shares of the calls above p95, against all calls."""
-    if not slow["slow"]:
-        return []
-    by = slow["by"]
-    return [(f"above p95 ({slow['slow']} calls): {what} share (of all)",
-             f"{by[attr].get(value, {}).get('slow', 0):.0%} "
-             f"({by[attr].get(value, {}).get('all', 0):.0%})")
-            for what, attr, value in (("pathway", "pathway", "pathway"),
-                                      ("queued", "outcome", "queued"))]
+    return [(f"above p95 ({slow['slow']} calls): {label} share (of all)",
+             f"{share:.0%} ({every:.0%})")
+            for label, (share, every) in pathway_and_queued_shares(slow).items()]
 
 
 def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:

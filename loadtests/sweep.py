@@ -18,6 +18,7 @@ from typing import Any
 
 from loadtests.bench_intake import ProcessMeter, per_call
 from loadtests.client import Api, Tokens
+from loadtests.figures import pathway_and_queued_shares
 from loadtests.intake import IntakeConfig, run_intake
 from loadtests.local import database_url, local_service
 from loadtests.pgstats import private_cluster, statement_figures
@@ -133,7 +134,20 @@ def markdown(result: dict[str, Any]) -> str:
              "(intake + clear) over the run's window; verify: the read-back after it.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r.values()) + " |" for r in rows]
-    return "\n".join([*lines, "", verdict(result)]) + "\n"
+    return "\n".join([*lines, "", verdict(result), "", *slow_lines(result["rows"])]) + "\n"
+
+
+def slow_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Per rate, the pathway and queued calls' shares of the calls above p95 (of all)."""
+    out = []
+    for r in rows:
+        shares = pathway_and_queued_shares(r.get("slow") or {})
+        if shares:
+            out.append(f"- {r['offered_per_s']:g}/s, {r['slow']['slow']} calls above p95 "
+                       f"({r['slow']['above']:.1f} ms): " + ", ".join(
+                           f"{label} {slow:.0%} (of all {every:.0%})"
+                           for label, (slow, every) in shares.items()))
+    return ["Calls above p95:", "", *out] if out else []
 
 
 async def sweep_local(*, config: IntakeConfig, rates: Sequence[float],

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 
 from loadtests.calls import BodyTemplate, SimCall, call_body
 from loadtests.dueq import DueQueue
-from loadtests.figures import what_slow_calls_share
+from loadtests.figures import pathway_and_queued_shares, what_slow_calls_share
 from loadtests.fixes import FixProfile, fix_sequence
 from loadtests.presentations import BY_NAME
 from loadtests.sweep import best_rate, markdown, parse_rates, table_rows, verdict
@@ -60,6 +61,8 @@ def test_slow_calls_are_told_apart_by_their_attributes() -> None:
     assert f["by"]["outcome"]["queued"] == {"all": 0.1, "slow": 0.5}
     assert what_slow_calls_share([], above=None) == {"above": None, "calls": 0, "slow": 0,
                                                      "by": {}}
+    assert pathway_and_queued_shares(f) == {"pathway": (1.0, 0.2), "queued": (0.5, 0.1)}
+    assert pathway_and_queued_shares(what_slow_calls_share(records, above=100.0)) == {}
 
 
 def test_sweep_rates_are_parsed_ascending_and_checked() -> None:
@@ -69,14 +72,17 @@ def test_sweep_rates_are_parsed_ascending_and_checked() -> None:
             parse_rates(bad)
 
 
-def _row(rate: float, passed: bool) -> dict[str, object]:
+def _row(rate: float, passed: bool) -> dict[str, Any]:
     ms = {"p50": 10.0, "p95": 20.0, "p99": 24.0 if passed else 40.0}
     return {"offered_per_s": rate, "achieved_per_s": rate, "intake_ms": ms,
             "to_assignment_ms": ms, "cpu_ms_per_call": {"service": 9.0, "pg": 8.0,
                                                         "redis": 0.5, "harness": 0.4},
             "verify_cpu_ms_per_call": 0.2, "errors": 0,
             "invariants": {"lost": 0, "duplicated": 0, "double_assignments": 0},
-            "passed": passed, "missed": [] if passed else ["intake_p99_ms"]}
+            "passed": passed, "missed": [] if passed else ["intake_p99_ms"],
+            "slow": what_slow_calls_share(
+                [(30.0, {"pathway": "pathway", "outcome": "assigned"}),
+                 (10.0, {"pathway": "plain", "outcome": "assigned"})], above=20.0)}
 
 
 def test_the_sweep_names_the_highest_rate_that_met_the_targets() -> None:
@@ -89,3 +95,5 @@ def test_the_sweep_names_the_highest_rate_that_met_the_targets() -> None:
     assert len([line for line in md if line.startswith("| ")]) == 1 + len(rows)
     assert table_rows(rows)[3]["targets"] == "missed intake_p99_ms"
     assert table_rows(rows)[1]["intake p50/p95/p99 ms"] == "10.0 / 20.0 / 24.0"
+    assert "- 10/s, 1 calls above p95 (20.0 ms): pathway 100% (of all 50%), queued 0% " \
+           "(of all 0%)" in md
