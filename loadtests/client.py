@@ -112,17 +112,21 @@ class Api:
         self, method: str, path: str, *, label: str, token: str | None = None,
         body: Any = None, headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None, meant_at: float | None = None,
+        content: bytes | None = None,
     ) -> LeanResponse | None:
-        """Send, time and record one request; None when the transport failed."""
+        """Send, time and record one request; None when the transport failed.
+
+        `body` is sent as JSON; `content` is a JSON body already encoded."""
         start = self.clock() if meant_at is None else meant_at
         hdrs = {"Authorization": f"Bearer {token or self.tokens.dispatcher}"}
         if body is not None:
+            content = orjson.dumps(body)
+        if content is not None:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
         client = self.clients[next(self._next)]
         try:
-            r = await client.request(method, path, headers=hdrs, params=params,
-                                     body=orjson.dumps(body) if body is not None else None)
+            r = await client.request(method, path, headers=hdrs, params=params, body=content)
         except TransportError:
             self.errors[f"{label}:transport"] += 1
             return None

@@ -282,3 +282,36 @@ def undelivered(*, acked: Iterable[AckedFrame], seen: Mapping[str, set[str]],
     return sorted(f"{a.event_id} ({a.call_id} -> {a.hospital_id})" for a in acked
                   if not any(a.event_id in seen.get(h, set())
                              for h in {a.hospital_id} | routed.get(a.call_id, set())))
+
+
+def what_slow_calls_share(records: Sequence[tuple[float, Mapping[str, str]]], *,
+                          above: float | None) -> dict[str, Any]:
+    """What sets the calls slower than `above` apart: per attribute (e.g. pathway or
+    outcome) and value, its share of all calls and of the slow ones.
+
+    `records`: (latency, {attribute: value}) per call. A value whose share of the slow
+    calls is well above its share of all calls is where the tail comes from.
+    """
+    slow = [attrs for latency, attrs in records if above is not None and latency > above]
+    names = sorted({name for _, attrs in records for name in attrs})
+    by: dict[str, dict[str, dict[str, float]]] = {}
+    for name in names:
+        values = sorted({attrs[name] for _, attrs in records if name in attrs})
+        by[name] = {v: {"all": round(sum(1 for _, a in records if a.get(name) == v)
+                                     / len(records), 3),
+                        "slow": round(sum(1 for a in slow if a.get(name) == v) / len(slow), 3)
+                        if slow else 0.0}
+                    for v in values}
+    return {"above": above, "calls": len(records), "slow": len(slow), "by": by}
+
+
+def pathway_and_queued_shares(slow: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """From `what_slow_calls_share`: the shares of pathway calls and of queued calls among
+    the slow calls and among all calls ({} when no call was slow)."""
+    if not slow.get("slow"):
+        return {}
+    by = slow["by"]
+    return {label: (by.get(attr, {}).get(value, {}).get("slow", 0.0),
+                    by.get(attr, {}).get(value, {}).get("all", 0.0))
+            for label, attr, value in (("pathway", "pathway", "pathway"),
+                                       ("queued", "outcome", "queued"))}

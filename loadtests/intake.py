@@ -3,6 +3,7 @@
     python -m loadtests.intake --url URL --rate R --seconds S [--token T]
     python -m loadtests.intake --start-local --rate R --seconds S
     python -m loadtests.intake --start-local --private-postgres --rate R --seconds S
+    python -m loadtests.intake --start-local --sweep 5,10,20,40,80 --seconds S  # sweep.py
 
 Call i is sent at t0 + i/R whatever happened to earlier calls (open loop), and its latency is
 measured from that planned moment, so a service that falls behind shows it. Each call carries
@@ -10,13 +11,15 @@ a cell fix and an AML fix at a district-weighted point of the city.
 
 Crews clear: every assigned vehicle is reported `available` again after a short hold (by
 default half the time the fleet would take to run out at this rate, at most 5 s), so the run
-measures intake to assignment rather than an empty fleet. Those status reports are timed as
+measures intake to assignment rather than an empty fleet. A clear goes out with the first
+call sent after its hold is over (loadtests/dueq.py: no timer of its own), so a hold is at
+least that, at most one send interval more. Those status reports are timed as
 crew messages. A call the service queued (no vehicle free) is assigned when a vehicle
 clears; its latency to assignment is read from its timeline at the end (the `dispatched`
 event's server-side insert time minus the planned send time, one clock on one machine).
 
 Requests go out on lean keep-alive HTTP/1.1 connections (loadtests/lean_http.py), whose
-own CPU per call is reported (`harness_cpu_ms_per_call`, from /proc/self/stat) so a run
+own CPU per call is reported (`harness_cpu_ms_per_call`, the process's CPU clock) so a run
 shows whether the harness, not the service, was the limit. `meter` (loadtests/
 bench_intake.py) reads the service's and the stores' CPU over the same window: from the
 first call sent to the last crew cleared, before the read-back.
@@ -36,32 +39,37 @@ import asyncio
 import random
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dispatch.domain import TransportClass
-from loadtests.calls import SimCall, call_body, new_run_id
+from loadtests.calls import BodyTemplate, SimCall, new_run_id
 from loadtests.city import City
 from loadtests.client import Api, Tokens, run_loop
 from loadtests.cpu import own_cpu_s
+from loadtests.dueq import DueQueue
 from loadtests.figures import (
     Target,
     check_targets,
     distribution,
     highest_sustained,
+    pathway_and_queued_shares,
     throughput,
+    what_slow_calls_share,
 )
-from loadtests.fixes import FixProfile, SimFix, fix_sequence
+from loadtests.fixes import FixProfile, fix_sequence
 from loadtests.local import database_url, local_service
 from loadtests.openloop import Schedule, drive, send_offsets
 from loadtests.pgstats import StatementMeter, private_cluster, statement_figures
 from loadtests.presentations import Mix
 from loadtests.report import (
     OUT_DIR,
+    grid_table,
     histogram_png,
     line_png,
     print_table,
@@ -144,22 +152,28 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     outcomes: dict[str, int] = defaultdict(int)
     tasks: set[asyncio.Task[Any]] = set()
     held: list[tuple[str, str]] = []  # (vehicle, call) left assigned: config.clear False
+    timed: list[tuple[float, dict[str, str]]] = []  # intake ms and what kind of call
+
+    due: DueQueue[tuple[str, str]] = DueQueue()  # (vehicle, call) cleared once held
 
     async def clear(vehicle_id: str, call_id: str) -> None:
-        await asyncio.sleep(hold_s)
         # a crew's clearing names its call, as the tablet does
         await api.request("POST", f"/v1/vehicles/{vehicle_id}/status", label="crew_status",
                           token=api.tokens.crew(vehicle_id),
                           body={"status": "available", "call_id": call_id})
 
+    def clear_due() -> None:
+        """Send every clear whose hold is over (the loop is awake: see loadtests/dueq.py)."""
+        for vehicle_id, call_id in due.take_due(api.clock()):
+            t = asyncio.create_task(clear(vehicle_id, call_id))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+
     async def send(call: SimCall, meant_at: float) -> None:
-        wall = datetime.now(UTC)
-        answered = wall
-        received = answered - timedelta(seconds=call.answer_delay_s)
-        fixes: list[SimFix] = list(call.fixes)
-        body = call_body(call=call, received_at=received, answered_at=answered, fixes=fixes)
+        wall = datetime.now(UTC)  # answered now
         key = call.key
-        r = await api.request("POST", "/v1/calls", label="intake", body=body,
+        r = await api.request("POST", "/v1/calls", label="intake",
+                              content=bodies[call.index].render(wall),
                               headers={"Idempotency-Key": key}, meant_at=meant_at)
         if r is None or r.status_code != 201:
             if r is not None and r.status_code == 200:
@@ -168,7 +182,12 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
                 outcomes["replayed"] += 1
             outcomes["error"] += 1
             return
+        latency = api.clock() - meant_at
         view = r.json()
+        timed.append((latency * 1000, {
+            "pathway": "pathway" if call.presentation.pathway else "plain",
+            "outcome": "assigned" if view["assignments"] else "queued",
+            "presentation": call.presentation.name}))
         acknowledged[key].append(view["id"])
         sent_wall[view["id"]] = wall
         planned[view["id"]] = meant_at
@@ -179,15 +198,19 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
                 if not config.clear:
                     held.append((a["vehicle_id"], view["id"]))
                     continue
-                t = asyncio.create_task(clear(a["vehicle_id"], view["id"]))
-                tasks.add(t)
-                t.add_done_callback(tasks.discard)
+                due.put(api.clock() + hold_s, (a["vehicle_id"], view["id"]))
         else:
             outcomes["queued"] += 1
 
+    # redrawn by the sends, every 50th: the auto-refresh thread's ten redraws a second
+    # cost more CPU than the calls at 20/s
     progress = Progress(TextColumn("intake {task.fields[rate]:.0f}/s"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                        disable=not show_progress, transient=True)
+                        disable=not show_progress, transient=True, auto_refresh=False)
+    for vehicle_id in city.vehicles:  # a tablet holds its token before the calls come
+        api.tokens.crew(vehicle_id)
+    # each call's body rendered now but for its times (the sends run on a cold cache)
+    bodies = [BodyTemplate.of(call=c, fixes=c.fixes) for c in calls]
     offsets = send_offsets(rate=config.rate, count=n, schedule=config.schedule,
                            rng=random.Random(config.seed))
     if meter is not None:
@@ -199,15 +222,19 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     with progress:
         bar = progress.add_task("intake", total=n, rate=config.rate)
 
+        sending: set[asyncio.Task[Any]] = set()
+
         def launch(i: int, meant: float) -> None:
             t = asyncio.create_task(send(calls[i], meant))
-            tasks.add(t)
-            t.add_done_callback(tasks.discard)
+            sending.add(t)
+            t.add_done_callback(sending.discard)
+            clear_due()
             if i % 50 == 0:
-                progress.update(bar, completed=i)
+                progress.update(bar, completed=i, refresh=True)
 
         await drive(offsets=offsets, start=start, clock=api.clock, launch=launch)
-        progress.update(bar, completed=n)
+        progress.update(bar, completed=n, refresh=True)
+        await _clear_the_rest(due=due, sending=sending, clock=api.clock, clear_due=clear_due)
         await ping_task
         while tasks:
             await asyncio.gather(*list(tasks))
@@ -215,7 +242,10 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
     metered = await meter.stop() if meter is not None else {}
     end = max((s.started + s.latency_s for s in api.samples["intake"]), default=start + 1.0)
     # Queued calls that a clearing crew picked up: their time to assignment from the timeline.
+    # The read-back is a check after the run: its CPU is reported apart from the calls'.
+    verify_start = own_cpu_s()
     back = await read_back(api=api, acknowledged=acknowledged)
+    verify_cpu_s = own_cpu_s() - verify_start
     to_assignment, never_assigned, before_sent = _times_to_assignment(
         calls=back.calls, assigned_at_intake=assigned_at_intake, sent_wall=sent_wall)
     intake_ms = [s.latency_s * 1000 for s in api.samples["intake"] if s.status == 201]
@@ -249,11 +279,26 @@ async def run_intake(*, api: Api, config: IntakeConfig, show_progress: bool = Tr
         "positions_sent": len(position_ms),
         "errors": dict(api.errors), "throughput_per_s": per_s,
         "harness_cpu_ms_per_call": round(1000 * harness_cpu_s / max(1, n), 4),
+        "verify_cpu_ms_per_call": round(1000 * verify_cpu_s / max(1, n), 4),
+        "slow": what_slow_calls_share(timed, above=lat.p95),
         "metered": metered, "held": held,
         "invariants": back.invariants.to_dict(),
         "targets": [t.to_dict() for t in targets], "passed": all(t.passed for t in targets),
         "_samples": {"intake_ms": intake_ms, "crew_ms": crew_ms},
     }
+
+
+async def _clear_the_rest(*, due: DueQueue[Any], sending: set[asyncio.Task[Any]],
+                          clock: Callable[[], float], clear_due: Callable[[], None]) -> None:
+    """After the last call is sent, no send is left to carry the clears: a timer for each
+    moment one falls due, until every call is answered and every clear sent."""
+    while sending or due:
+        next_due = due.next_due()
+        if next_due is None:
+            await asyncio.wait(list(sending), return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(max(0.0, next_due - clock()))
+        clear_due()
 
 
 def count_statements(figures: dict[str, Any]) -> dict[str, Any]:
@@ -399,6 +444,13 @@ def _pg_rows(pg: dict[str, Any] | None) -> list[tuple[str, Any]]:
             ("PG commits per call", pg["commits_per_call"])]
 
 
+def _slow_rows(slow: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Pathway and queued calls' shares of the calls above p95, against all calls."""
+    return [(f"above p95 ({slow['slow']} calls): {label} share (of all)",
+             f"{share:.0%} ({every:.0%})")
+            for label, (share, every) in pathway_and_queued_shares(slow).items()]
+
+
 def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
     """The summary table's rows."""
     lat = figures["intake_latency_ms"]
@@ -415,6 +467,8 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
         ("crew status p99 ms", figures["crew_status_latency_ms"]["p99"]),
         ("crew hold s", figures["hold_s"]),
         ("harness CPU ms per call", figures["harness_cpu_ms_per_call"]),
+        ("read-back CPU ms per call (after the run)", figures["verify_cpu_ms_per_call"]),
+        *_slow_rows(figures["slow"]),
         *_pg_rows(figures.get("pg_per_call")),
         ("lost / duplicated / double-assigned",
          f"{figures['invariants']['lost']} / {figures['invariants']['duplicated']} / "
@@ -447,6 +501,10 @@ def main(
     name: Annotated[str | None, typer.Option(help="output file stem in loadtests/out/")] = None,
     schedule: Annotated[str, typer.Option(
         help="uniform (call i at i/rate) or poisson (exponential gaps)")] = "uniform",
+    sweep: Annotated[str | None, typer.Option(
+        help="with --start-local: comma-separated rates run in turn on one service, one "
+             "row each (CPU per call of every part), and the highest that met the "
+             "targets")] = None,
 ) -> None:
     """Offer calls at a fixed rate and report calls/s and latency to assignment."""
     if schedule not in ("uniform", "poisson"):
@@ -454,7 +512,25 @@ def main(
     config = IntakeConfig(rate=rate, seconds=seconds, seed=seed, hold_s=hold_s, p99_ms=p99_ms,
                           positions_per_s=positions_per_s,
                           schedule="poisson" if schedule == "poisson" else "uniform")
-    stem = name or ("surge" if surge else "intake")
+    stem = name or ("surge" if surge else "sweep" if sweep else "intake")
+    if sweep is not None:
+        from loadtests import sweep as sweeping  # it imports this module
+
+        if not start_local:
+            raise typer.BadParameter("only with --start-local (it reads the service's CPU)",
+                                     param_hint="--sweep")
+        try:
+            rates = sweeping.parse_rates(sweep)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--sweep") from exc
+        result = run_loop(sweeping.sweep_local(config=config, rates=rates,
+                                               private_postgres=private_postgres))
+        paths = sweeping.write_outputs(result, name=stem)
+        print_table(grid_table(title="dispatch intake sweep",
+                               rows=sweeping.table_rows(result["rows"])), width=240)
+        print(sweeping.verdict(result))
+        print("written:", ", ".join(paths))
+        sys.exit(0 if result["passed"] else 1)
 
     async def drive(api: Api, meter: StatementMeter | None = None) -> dict[str, Any]:
         """Run the chosen mode over `api`, then close it."""

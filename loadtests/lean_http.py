@@ -99,6 +99,10 @@ class _Connection(asyncio.Protocol):
         self._transport.write(data)
         return self._waiter
 
+    def time_out(self) -> None:
+        """The answer took too long: fail the request and drop the connection."""
+        self._fail(TransportError("timed out"))
+
     def close(self) -> None:
         self.usable = False
         if self._transport is not None:
@@ -162,8 +166,15 @@ class LeanHttp:
             conn: _Connection | None = None
             try:
                 conn = await self._connection()
-                response = await asyncio.wait_for(conn.send(data), self.timeout_s)
-            except (OSError, TimeoutError) as exc:
+                waiter = conn.send(data)
+                # one timer handle, cancelled on the answer: asyncio.wait_for's extra
+                # future and callbacks cost more than the request's own bookkeeping
+                timer = asyncio.get_running_loop().call_later(self.timeout_s, conn.time_out)
+                try:
+                    response = await waiter
+                finally:
+                    timer.cancel()
+            except OSError as exc:
                 if conn is not None:  # a late response must not meet the next request
                     conn.close()
                     self._open.discard(conn)

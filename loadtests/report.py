@@ -62,9 +62,19 @@ def summary_table(*, title: str, rows: Sequence[tuple[str, Any]],
     return table
 
 
-def print_table(table: Table) -> None:
-    """Render to the terminal."""
-    Console().print(table)
+def grid_table(*, title: str, rows: Sequence[Mapping[str, str]]) -> Table:
+    """One row per mapping, its keys (the first row's) as the columns."""
+    table = Table(title=title)
+    for name in rows[0] if rows else ():
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(*r.values())
+    return table
+
+
+def print_table(table: Table, *, width: int | None = None) -> None:
+    """Render to the terminal (`width`: columns, when a wide table must not wrap)."""
+    Console(width=width).print(table)
 
 
 def histogram_png(*, path: Path, series: Mapping[str, Sequence[float]], title: str,

@@ -20,6 +20,7 @@ from loadtests.client import Api, Tokens
 from loadtests.figures import percentile
 from loadtests.intake import IntakeConfig, run_intake, run_surge
 from loadtests.local import local_service
+from loadtests.sweep import sweep_local
 from tests.service.calls import call_body
 from tests.waiting import eventually
 
@@ -113,6 +114,22 @@ async def test_surge_stops_at_the_first_broken_step() -> None:
     assert [s["offered_calls_per_s"] for s in ok["steps"]] == [5, 10]
     assert ok["highest_sustained_calls_per_s"] == 10
     assert all(s["invariants"]["ok"] for s in ok["steps"] + broken["steps"])
+
+
+async def test_a_sweep_runs_each_rate_on_one_service_and_meters_every_part() -> None:
+    """One row per rate with the CPU of every part per call, the read-back's CPU apart
+    from the run's, the invariants held, and the highest rate that met the targets."""
+    result = await sweep_local(config=IntakeConfig(rate=4, seconds=2, hold_s=0.3,
+                                                   p99_ms=60_000, min_rate_share=0.5),
+                               rates=[4.0, 8.0])
+    assert [r["offered_per_s"] for r in result["rows"]] == [4.0, 8.0]
+    for r in result["rows"]:
+        assert r["calls"] == 2 * r["offered_per_s"] and r["invariants_ok"], r
+        assert r["cpu_ms_per_call"]["harness"] > 0 and r["verify_cpu_ms_per_call"] > 0
+        assert set(r["cpu_ms_per_call"]) == {"service", "pg", "pg_cluster", "redis",
+                                             "harness"}
+        assert r["slow"]["calls"] == r["calls"]
+    assert result["highest_rate_meeting_targets"] == 8.0 and result["passed"]
 
 
 async def test_city_day_short_run_under_two_policies() -> None:
