@@ -48,7 +48,6 @@ from dispatch.flows.coverage import DemandCache
 from dispatch.flows.crew_batches import CrewBatches
 from dispatch.flows.eta_calibration import recalibrate_every
 from dispatch.flows.fleet import rebuild_index
-from dispatch.flows.intake_batch import IntakeBatcher
 from dispatch.flows.queue import sweep_queue
 from dispatch.geo.eta import EtaModel
 from dispatch.handover.config import HandoverConfig
@@ -116,12 +115,9 @@ async def open_services(
               endpoint=endpoint)
     index = LiveIndex(redis=redis, prefix=settings.redis_prefix, endpoint=endpoint)
     runtime: Runtime | None = None
-    intakes = IntakeBatcher(pool=pool, gather_s=settings.intake_batch_ms / 1000,
-                            max_batch=settings.intake_batch_max) \
-        if settings.intake_batch_ms > 0 else None
     try:
         runtime = Runtime(
-            pool=pool, bus=bus, intakes=intakes,
+            pool=pool, bus=bus,
             outbox=OutboxPublisher(pool=pool, bus=bus, schema=settings.db_schema),
             index=index,
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
@@ -149,15 +145,11 @@ async def open_services(
         await runtime.outbox.start()
         await hub.start()
         await crew.start()
-        if intakes is not None:
-            await intakes.start()
         try:
             yield State(settings=settings, pool=pool, redis=redis, bus=bus,
                         runtime=runtime, hub=hub, crew=crew,
                         coverage=demand, metrics=metrics or Metrics())
         finally:
-            if intakes is not None:
-                await intakes.stop()  # the intakes pending are written first
             await crew.stop()
             await hub.stop()
             await runtime.outbox.stop()

@@ -113,13 +113,6 @@ class IntakeSettings(BaseModel):
     # Nanjing) for a landline given without one, so 84561234 is the caller of 025 8456 1234.
     phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
     phone_area_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{1,3}$")
-    # Group commit (dispatch.flows.intake_batch): the one-statement intakes arriving within
-    # this many milliseconds of the first, at most `intake_batch_max`, are written in one
-    # transaction with one COMMIT. 0: off, each intake commits alone. Off by default: at
-    # the rates one instance takes, few intakes share a window and each waits for it
-    # (docs/benchmarks.md, "Group commit of intakes").
-    intake_batch_ms: float = Field(default=0.0, ge=0, le=50)
-    intake_batch_max: int = Field(default=32, ge=1, le=1_000)
 
 
 class DispatchSettings(BaseModel):

@@ -10,12 +10,10 @@ runtime (dispatch.api.deps.RuntimeDep), flows get it as an argument.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import asyncpg
 
 from dispatch.config import Settings
-from dispatch.db.calls import IntakeWrite
 from dispatch.geo.eta import EtaModel
 from dispatch.live_index import LiveIndex
 from dispatch.places import PlacesCache
@@ -23,15 +21,7 @@ from dispatch.realtime.bus import Bus
 from dispatch.realtime.outbox import OutboxPublisher
 from dispatch.routing.travel import TravelTimes
 
-__all__ = ["EtaModelRef", "IntakeWriter", "Runtime"]
-
-
-class IntakeWriter(Protocol):
-    """Group commit of intakes (dispatch.flows.intake_batch.IntakeBatcher)."""
-
-    async def insert(self, conn: asyncpg.Connection, intake: IntakeWrite) -> asyncpg.Record:
-        """insert_intake's row for `intake`, once committed."""
-        ...
+__all__ = ["EtaModelRef", "Runtime"]
 
 
 class EtaModelRef:
@@ -61,8 +51,6 @@ class Runtime:
     settings: Settings
     eta: EtaModelRef
     travel: TravelTimes
-    # None: each intake commits alone (settings: intake_batch_ms).
-    intakes: IntakeWriter | None = None
 
     async def aclose(self) -> None:
         """Close what the runtime itself opened (the routing client; the lifespan closes

@@ -39,7 +39,7 @@ from dispatch.geo.places import Places
 from dispatch.geo.ranking import Ranked
 from dispatch.handover.prealert import destination_changed
 from dispatch.idempotency import check_replay, request_fingerprint
-from dispatch.runtime import IntakeWriter, Runtime
+from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn
 from dispatch.triage import TriageResult, triage_call
 from dispatch.triage.destination import DestinationChoice
@@ -95,8 +95,7 @@ async def take_call(
                 rt=rt, conn=conn, call=call, prelude=prelude, result=result, given=given,
                 places=places, principal=principal, may_claim=may_claim, now=now)
             try:
-                row, claimed = await _write(conn, intake, ranked, choice, principal,
-                                            rt.intakes)
+                row, claimed = await _write(conn, intake, ranked, choice, principal)
             except _HeldAmlTaken:
                 continue  # another call took a held report: fuse again without it
             except asyncpg.UniqueViolationError as exc:
@@ -206,7 +205,7 @@ def _timeline(
 
 async def _write(
     conn: asyncpg.Connection, intake: call_db.IntakeWrite, ranked: list[Ranked],
-    choice: DestinationChoice | None, principal: Principal, batcher: IntakeWriter | None,
+    choice: DestinationChoice | None, principal: Principal,
 ) -> tuple[asyncpg.Record | None, str | None]:
     """Store the intake; return the vehicle claimed, if any, with the call's view row
     when the claim was the intake statement's (None when it must be read again).
@@ -217,10 +216,7 @@ async def _write(
     """
     options = claim_options(options_of(ranked))
     if choice is None and not intake.held_aml:
-        write = replace(intake, options=options)
-        # group commit when on: committed with the other intakes of its window
-        row = await (call_db.insert_intake(conn=conn, intake=write) if batcher is None
-                     else batcher.insert(conn, write))
+        row = await call_db.insert_intake(conn=conn, intake=replace(intake, options=options))
         return row, row["claimed_vehicle_id"]
     async with conn.transaction():
         row = await call_db.insert_intake(

@@ -165,9 +165,8 @@ def _fail(batch: Sequence[tuple[object, asyncio.Future[R]]], exc: Exception) -> 
 class HeldConnection:
     """One pooled connection kept by a writer between batches."""
 
-    def __init__(self, *, pool: asyncpg.Pool, generic_plans: bool = True) -> None:
+    def __init__(self, *, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._generic_plans = generic_plans
         self._conn: asyncpg.Connection | None = None
 
     @contextlib.asynccontextmanager
@@ -182,8 +181,7 @@ class HeldConnection:
                 # A writer runs its one statement all day on a few rows, by primary keys:
                 # the plan never changes, and planning each execution anew cost PostgreSQL
                 # more than executing it. (Undone by the pool's reset when it goes back.)
-                if self._generic_plans:
-                    await conn.execute("SET plan_cache_mode = force_generic_plan")
+                await conn.execute("SET plan_cache_mode = force_generic_plan")
             yield self._conn
         except CONNECTION_ERRORS:
             await self.release()
