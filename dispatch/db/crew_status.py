@@ -12,6 +12,47 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.db.fleet import QUEUE_ORDER, QUEUED_FOR_KIND
+from dispatch.realtime.outbox import OUTBOX_CHANNEL_PREFIX
+
+# Lock the vehicle's mission, then the vehicle (the lock order: call, then vehicle), and
+# read the facts a status report is judged on ($1 vehicle, $2 status, $3 at, $4 report_id,
+# $5 who drains the queue). `held` is the vehicle as locked; the count makes the call's
+# lock come first.
+_LOCK_AND_FACTS = """WITH seen AS MATERIALIZED (
+       SELECT call_id, xmin AS version FROM vehicles WHERE id = $1
+   ), mission AS MATERIALIZED (
+       SELECT id, destination_id FROM calls
+        WHERE id = (SELECT call_id FROM seen) FOR UPDATE
+   ), held AS MATERIALIZED (
+       SELECT v.*, v.xmin AS version FROM vehicles v
+        WHERE v.id = $1 AND (SELECT count(*) FROM mission) >= 0
+          FOR UPDATE
+   ), facts AS MATERIALIZED (
+       SELECT v.id, v.call_sign, v.kind, v.station_id, v.home_station_id,
+              v.capabilities, v.crew_count, v.status, v.call_id, v.lon, v.lat,
+              v.position_at, v.status_at, s.district_id AS station_district_id,
+              (SELECT call_id FROM seen) AS seen_call_id,
+              v.version = (SELECT version FROM seen) AS fresh,
+              (SELECT destination_id FROM mission) AS destination_id,
+              a.call_id AS given_call_id, a.assigned_at, a.assigned_by,
+              r.fingerprint, r.result,
+              e.found IS NOT NULL AS earlier, e.call_id AS earlier_call_id,
+              lc.call_id AS last_cleared
+         FROM held v
+         LEFT JOIN stations s ON s.id = v.station_id
+         LEFT JOIN assignments a ON a.vehicle_id = v.id AND a.released_at IS NULL
+         LEFT JOIN status_reports r ON r.vehicle_id = v.id AND r.report_id = $4
+         LEFT JOIN LATERAL (
+             SELECT true AS found, call_id FROM events
+              WHERE vehicle_id = $1 AND occurred_at = $3 AND data->>'status' = $2
+              LIMIT 1) e ON true
+         LEFT JOIN LATERAL (
+             SELECT call_id FROM events
+              WHERE vehicle_id = $1 AND kind = 'cleared' AND data->>'status' = $2
+                AND $2 IN ('available', 'returning')
+                AND ($3 < a.assigned_at OR a.assigned_by = $5)
+              ORDER BY occurred_at DESC, id DESC LIMIT 1) lc ON true
+   )"""
 
 
 async def lock_for_status(
@@ -32,42 +73,121 @@ async def lock_for_status(
     its mission was given, or one soon after the queue (`drainer`) gave it.
     """
     return await conn.fetchrow(
-        """WITH seen AS MATERIALIZED (
-               SELECT call_id, xmin AS version FROM vehicles WHERE id = $1
-           ), mission AS MATERIALIZED (
-               SELECT id, destination_id FROM calls
-                WHERE id = (SELECT call_id FROM seen) FOR UPDATE
-           ), held AS MATERIALIZED (
-               -- the count makes the call's lock come first
-               SELECT v.*, v.xmin AS version FROM vehicles v
-                WHERE v.id = $1 AND (SELECT count(*) FROM mission) >= 0
-                  FOR UPDATE
-           )
-           SELECT v.id, v.call_sign, v.kind, v.station_id, v.home_station_id,
-                  v.capabilities, v.crew_count, v.status, v.call_id, v.lon, v.lat,
-                  v.position_at, v.status_at, s.district_id AS station_district_id,
-                  (SELECT call_id FROM seen) AS seen_call_id,
-                  v.version = (SELECT version FROM seen) AS fresh,
-                  (SELECT destination_id FROM mission) AS destination_id,
-                  a.call_id AS given_call_id, a.assigned_at, a.assigned_by,
-                  r.fingerprint, r.result,
-                  e.found IS NOT NULL AS earlier, e.call_id AS earlier_call_id,
-                  lc.call_id AS last_cleared
-             FROM held v
-             LEFT JOIN stations s ON s.id = v.station_id
-             LEFT JOIN assignments a ON a.vehicle_id = v.id AND a.released_at IS NULL
-             LEFT JOIN status_reports r ON r.vehicle_id = v.id AND r.report_id = $4
-             LEFT JOIN LATERAL (
-                 SELECT true AS found, call_id FROM events
-                  WHERE vehicle_id = $1 AND occurred_at = $3 AND data->>'status' = $2
-                  LIMIT 1) e ON true
-             LEFT JOIN LATERAL (
-                 SELECT call_id FROM events
-                  WHERE vehicle_id = $1 AND kind = 'cleared' AND data->>'status' = $2
-                    AND $2 IN ('available', 'returning')
-                    AND ($3 < a.assigned_at OR a.assigned_by = $5)
-                  ORDER BY occurred_at DESC, id DESC LIMIT 1) lc ON true""",
+        f"{_LOCK_AND_FACTS} SELECT * FROM facts",
         vehicle_id, status, at, report_id, drainer,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlainReport:
+    """A status report to apply in one statement if it is plain (see apply_if_plain).
+
+    `clock`: the event a clock status stamps; None for a clearing (available,
+    returning). `grace_from`: a clearing of a call the queue (`drainer`) gave after this
+    is not plain (Settings.clear_grace_s). `booked_before`: with `drains`, the queue a
+    freed vehicle could take from (dispatch.flows.queue.queue_look)."""
+
+    vehicle_id: str
+    status: str
+    at: datetime
+    call_id: UUID | None
+    report_id: str | None
+    fingerprint: str
+    clock: str | None
+    actor: str
+    role: str
+    drainer: str
+    grace_from: datetime
+    drains: bool
+    booked_before: datetime
+
+
+async def apply_if_plain(*, conn: asyncpg.Connection, report: PlainReport
+                         ) -> asyncpg.Record | None:
+    """Lock and judge a status report as lock_for_status does and, when it is plain,
+    write it in the same statement (its own transaction outside the caller's).
+
+    Plain: the facts are fresh, the report is neither a repeat (of its report_id, or of
+    its status and time) nor about another mission than the vehicle's, the vehicle has
+    one, and (a clearing) no call stamped before its mission nor soon after the queue
+    gave it, and no queued call the freed vehicle could take; (a clock) not an arrival
+    the receiving centre must record (at_hospital with a destination). Anything else
+    writes nothing and is judged by the caller (dispatch.flows.fleet), in a
+    transaction. A plain clock status writes what stamp_status does, a plain clearing
+    what release_assignment does (the call closed when no vehicle is left on it); both
+    keep the report's answer under its id and leave the receiving centre's news in the
+    outbox, as dispatch.handover.prealert.crew_status_changed does.
+
+    Columns: lock_for_status's, and `applied`. None: no such vehicle.
+    """
+    r = report
+    return await conn.fetchrow(
+        f"""{_LOCK_AND_FACTS}, go AS MATERIALIZED (
+               SELECT f.call_id AS mission, f.destination_id, $9::text IS NOT NULL AS clock,
+                      jsonb_build_object('vehicle_id', $1::text, 'status', $2::text,
+                                         'call_id', f.call_id::text) AS result
+                 FROM facts f
+                WHERE f.fresh AND f.call_id = f.seen_call_id
+                  AND f.fingerprint IS NULL AND NOT f.earlier
+                  AND CASE WHEN $6::uuid IS NOT NULL THEN $6 = f.call_id
+                           WHEN f.given_call_id IS NULL THEN true
+                           ELSE $3 >= f.assigned_at
+                                AND ($9 IS NOT NULL OR f.assigned_by <> $5
+                                     OR f.assigned_at <= $10)
+                      END
+                  AND CASE WHEN $9 IS NOT NULL
+                           THEN $2 <> 'at_hospital' OR f.destination_id IS NULL
+                           ELSE NOT ($11 AND f.lon IS NOT NULL AND EXISTS (
+                               {QUEUED_FOR_KIND.format(kind="f.kind", booked_before="$12")}))
+                      END
+           ), released AS (
+               UPDATE assignments a SET released_at = $3 FROM go
+                WHERE NOT go.clock AND a.vehicle_id = $1 AND a.released_at IS NULL
+           ), vehicle AS (
+               UPDATE vehicles v SET status = $2, status_at = $3,
+                      call_id = CASE WHEN go.clock THEN v.call_id END
+                 FROM go WHERE v.id = $1
+           ), call AS (
+               -- a clock makes the call active; a clearing closes it unless another
+               -- vehicle is live on it (this statement still sees its own assignment)
+               UPDATE calls c SET status = CASE WHEN go.clock THEN 'active' ELSE 'closed' END,
+                      updated_at = now()
+                 FROM go
+                WHERE c.id = go.mission
+                  AND CASE WHEN go.clock THEN c.status = 'assigned'
+                           ELSE c.status IN ('active', 'assigned')
+                                AND NOT EXISTS (SELECT 1 FROM assignments a
+                                                 WHERE a.call_id = go.mission
+                                                   AND a.released_at IS NULL
+                                                   AND a.vehicle_id <> $1)
+                      END
+           ), event AS (
+               INSERT INTO events (call_id, vehicle_id, kind, occurred_at, data)
+               SELECT mission, $1, coalesce($9, 'cleared'), $3,
+                      jsonb_build_object('status', $2::text)
+                 FROM go
+           ), audited AS (
+               INSERT INTO audit_log (actor, role, action, call_id, vehicle_id, detail)
+               SELECT $13, $14, 'unassign', mission, $1, jsonb_build_object('status', $2::text)
+                 FROM go WHERE NOT clock
+           ), kept AS (
+               INSERT INTO status_reports (vehicle_id, report_id, fingerprint, result)
+               SELECT $1, $4, $7, result FROM go WHERE $4::text IS NOT NULL
+           ), news AS (
+               INSERT INTO handover_outbox (topic, payload)
+               SELECT 'hospital:' || destination_id,
+                      jsonb_build_object('kind', 'crew_status', 'call_id', mission::text,
+                                         'vehicle_id', $1::text, 'status', $2::text,
+                                         'at', $8::text)
+                 FROM go WHERE destination_id IS NOT NULL
+           )
+           -- NOTIFY is delivered only on commit: the outbox's publisher wakes then
+           SELECT f.*, EXISTS (SELECT 1 FROM go) AS applied,
+                  (SELECT pg_notify('{OUTBOX_CHANNEL_PREFIX}' || current_schema(), '')
+                     FROM go WHERE destination_id IS NOT NULL) IS NULL AS quiet
+             FROM facts f""",
+        r.vehicle_id, r.status, r.at, r.report_id, r.drainer, r.call_id, r.fingerprint,
+        r.at.isoformat(), r.clock, r.grace_from, r.drains, r.booked_before, r.actor, r.role,
     )
 
 

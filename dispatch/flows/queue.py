@@ -66,21 +66,21 @@ async def vehicle_freed(
     if drained is not None:
         async with lent_or_pooled(rt.pool, lent) as conn:
             left = await fleet_db.queued_calls_for_kind(
-                conn=conn, kind=kind.value, limit=1, booked_before=_booked_before(rt, now),
+                conn=conn, kind=kind.value, limit=1, booked_before=booked_before(rt, now),
                 passed=drained.unfit)
         if not left:
             return
     await drain_queue(rt=rt, vehicle_id=vehicle["id"], now=now, lent=lent)
 
 
-def _booked_before(rt: Runtime, now: datetime) -> datetime:
+def booked_before(rt: Runtime, now: datetime) -> datetime:
     """Bookings opening before this are taken from the queue."""
     return now + timedelta(seconds=rt.settings.bookings.booking_lead_s)
 
 
 def queue_look(rt: Runtime, kind: str, now: datetime) -> QueueLook:
     """The head of the queue a drain looks at for a freed vehicle of `kind`."""
-    return QueueLook(kind=kind, limit=DRAIN_LOOKAHEAD, booked_before=_booked_before(rt, now))
+    return QueueLook(kind=kind, limit=DRAIN_LOOKAHEAD, booked_before=booked_before(rt, now))
 
 
 async def drain_within(
@@ -165,7 +165,7 @@ async def drain_queue(
                 return
             queued = await fleet_db.queued_calls_for_kind(
                 conn=conn, kind=vehicle["kind"], limit=DRAIN_LOOKAHEAD,
-                booked_before=_booked_before(rt, now))
+                booked_before=booked_before(rt, now))
             head = await _lock_first_servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
                                               heads=queued, unfit=[])
             if head is not None:
@@ -212,7 +212,7 @@ async def sweep_queue(*, rt: Runtime, now: datetime, limit: int = 50) -> int:
         try:
             ids = await fleet_db.queued_call_ids(
                 conn=conn, limit=limit,
-                booked_before=_booked_before(rt, now))
+                booked_before=booked_before(rt, now))
             for call_id in ids:
                 if await assign_or_recommend(rt=rt, call_id=call_id, principal=sweeper,
                                              now=now, quiet=True):
