@@ -124,8 +124,11 @@ class _Applied:
     drained: Drained | None = None  # what the drain in the same transaction did
 
 
-# Statuses a plain report of applies in one statement (crew_status.apply_if_plain).
-_AT_ONCE = frozenset(STATUS_EVENT) | {VehicleStatus.AVAILABLE, VehicleStatus.RETURNING}
+# Statuses a plain report of applies in one statement (crew_status.apply_if_plain); not
+# an arrival (at_hospital), which the receiving centre records as well (it has a
+# destination, as good as always, so the attempt would only cost a statement).
+_AT_ONCE = (frozenset(STATUS_EVENT) - {VehicleStatus.AT_HOSPITAL}) \
+    | {VehicleStatus.AVAILABLE, VehicleStatus.RETURNING}
 
 
 async def _apply(report: _Report, lent: asyncpg.Connection | None, *, drain: bool
