@@ -18,14 +18,22 @@ import asyncpg
 from dispatch.auth import Principal
 from dispatch.db import crew_status as crew_status_db
 from dispatch.db import fleet as fleet_db
+from dispatch.db.crew_status import Release
 from dispatch.db.events import NewEvent, append_events
 from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import STATUS_EVENT, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, InvalidInput, NotFound
-from dispatch.flows.claim import after_claim, raise_unless_double_assignment, release
+from dispatch.flows.claim import after_claim, raise_unless_double_assignment
 from dispatch.flows.fanout import fanout_one
-from dispatch.flows.queue import DRAINER, Drained, drain_within, queue_look, vehicle_freed
-from dispatch.handover.prealert import crew_status_changed
+from dispatch.flows.queue import (
+    DRAINER,
+    Drained,
+    booked_before,
+    drain_within,
+    queue_look,
+    vehicle_freed,
+)
+from dispatch.handover.prealert import crew_status_changed, crew_status_news
 from dispatch.runtime import Runtime
 from dispatch.schemas import check_source_time
 from dispatch.views import text_or_none
@@ -116,28 +124,79 @@ class _Applied:
     drained: Drained | None = None  # what the drain in the same transaction did
 
 
+# Statuses a plain report of applies in one statement (crew_status.apply_if_plain); not
+# an arrival (at_hospital), which the receiving centre records as well (it has a
+# destination, as good as always, so the attempt would only cost a statement).
+_AT_ONCE = (frozenset(STATUS_EVENT) - {VehicleStatus.AT_HOSPITAL}) \
+    | {VehicleStatus.AVAILABLE, VehicleStatus.RETURNING}
+
+
 async def _apply(report: _Report, lent: asyncpg.Connection | None, *, drain: bool
                  ) -> _Applied:
-    """The report's transaction: lock, judge, write, and (`drain`) drain the queue."""
+    """Apply the report: a plain one (the usual report: the vehicle's mission, no repeat,
+    no queued call to take) in one statement; any other is locked, judged, written and
+    (`drain`) given the queue's head in a transaction."""
     r, rt = report, report.rt
-    async with lent_or_pooled(rt.pool, lent) as conn, conn.transaction():
-        facts = await _lock_vehicle_and_mission(conn, r)
-        if facts["fingerprint"] is not None:
-            if facts["fingerprint"] != r.fingerprint:
-                raise Conflict(f"report_id {r.report_id!r} was used for another report",
-                               field="report_id")
-            return _Applied(result=dict(facts["result"]), repeat=True)
-        repeat = _repeat_of(r, facts) or await _check_mission(conn, r, facts)
-        if repeat is not None:
-            return _Applied(result=repeat, repeat=True)
-        mission = facts["call_id"]
-        result = _status_result(r.vehicle_id, r.status, mission)
-        kept = None if r.report_id is None else (r.report_id, r.fingerprint, result)
-        freed, drained = await _apply_status(conn, r, facts, kept, drain=drain)
-        if facts["destination_id"] is not None:
-            # The receiving centre hears the crew's status; at_hospital marks the arrival.
-            await crew_status_changed(conn=conn, vehicle_id=r.vehicle_id, call_id=mission,
-                                      status=r.status, at=r.at, now=r.now)
+    async with lent_or_pooled(rt.pool, lent) as conn:
+        if r.status in _AT_ONCE:
+            facts = await crew_status_db.apply_if_plain(conn=conn, report=_plain(r, drain))
+            if facts is None:
+                raise NotFound(f"vehicle {r.vehicle_id} does not exist", field="vehicle_id")
+            if facts["applied"]:
+                return _applied_at_once(r, facts, drain=drain)
+        async with conn.transaction():
+            return await _apply_judged(conn, r, drain=drain)
+
+
+def _plain(r: _Report, drain: bool) -> crew_status_db.PlainReport:
+    clock = STATUS_EVENT.get(r.status)
+    grace = timedelta(seconds=r.rt.settings.dispatch.clear_grace_s)
+    return crew_status_db.PlainReport(
+        vehicle_id=r.vehicle_id, status=r.status.value, at=r.at, call_id=r.call_id,
+        report_id=r.report_id, fingerprint=r.fingerprint,
+        clock=None if clock is None else clock.value, actor=r.principal.subject,
+        role=r.principal.role.value, drainer=DRAINER.subject, grace_from=r.now - grace,
+        drains=drain and r.status is VehicleStatus.AVAILABLE,
+        booked_before=booked_before(r.rt, max(r.now, r.at)))
+
+
+def _applied_at_once(r: _Report, facts: asyncpg.Record, *, drain: bool) -> _Applied:
+    """What a plain report applied (facts as apply_if_plain locked them): as
+    _apply_judged answers for the same report."""
+    result = _status_result(r.vehicle_id, r.status, facts["call_id"])
+    if r.status in STATUS_EVENT:
+        return _Applied(result=result, kind=facts["kind"])
+    # a clearing: the vehicle is freed; a drain found the queue empty
+    drained = Drained(claimed=None, unfit=()) if drain \
+        and r.status is VehicleStatus.AVAILABLE and facts["lon"] is not None else None
+    return _Applied(result=result, kind=facts["kind"], freed=facts, drained=drained)
+
+
+async def _apply_judged(conn: asyncpg.Connection, r: _Report, *, drain: bool) -> _Applied:
+    """The report's transaction: lock, judge, write, and (`drain`) drain the queue."""
+    facts = await _lock_vehicle_and_mission(conn, r)
+    if facts["fingerprint"] is not None:
+        if facts["fingerprint"] != r.fingerprint:
+            raise Conflict(f"report_id {r.report_id!r} was used for another report",
+                           field="report_id")
+        return _Applied(result=dict(facts["result"]), repeat=True)
+    repeat = _repeat_of(r, facts) or await _check_mission(conn, r, facts)
+    if repeat is not None:
+        return _Applied(result=repeat, repeat=True)
+    mission = facts["call_id"]
+    result = _status_result(r.vehicle_id, r.status, mission)
+    kept = None if r.report_id is None else (r.report_id, r.fingerprint, result)
+    # The receiving centre hears the crew's status: with the status's own writes, but
+    # for an arrival (at_hospital), which it records as well
+    news = None
+    if mission is not None and facts["destination_id"] is not None \
+            and r.status is not VehicleStatus.AT_HOSPITAL:
+        news = crew_status_news(hospital_id=facts["destination_id"], call_id=mission,
+                                vehicle_id=r.vehicle_id, status=r.status, at=r.at)
+    freed, drained = await _apply_status(conn, r, facts, kept, news, drain=drain)
+    if facts["destination_id"] is not None and news is None:
+        await crew_status_changed(conn=conn, vehicle_id=r.vehicle_id, call_id=mission,
+                                  status=r.status, at=r.at, now=r.now)
     return _Applied(result=result, kind=facts["kind"], freed=freed, drained=drained)
 
 
@@ -159,11 +218,13 @@ async def _lock_vehicle_and_mission(conn: asyncpg.Connection, r: _Report) -> asy
 
 async def _apply_status(
     conn: asyncpg.Connection, r: _Report, vehicle: asyncpg.Record,
-    kept: tuple[str, str, dict[str, Any]] | None, *, drain: bool,
+    kept: tuple[str, str, dict[str, Any]] | None, news: crew_status_db.News | None, *,
+    drain: bool,
 ) -> tuple[Mapping[str, Any] | None, Drained | None]:
     """Write what a status means (caller's transaction, vehicle row locked); keep the
-    report's answer under its id. Returns the vehicle's row when the status freed it,
-    and what the drain did when the freed vehicle took the queue in this transaction."""
+    report's answer under its id; leave `news` (about the vehicle's mission) in the
+    outbox. Returns the vehicle's row when the status freed it, and what the drain did
+    when the freed vehicle took the queue in this transaction."""
     vehicle_id, mission, status, at = vehicle["id"], vehicle["call_id"], r.status, r.at
     clock = STATUS_EVENT.get(status)
     freed: Mapping[str, Any] | None = None
@@ -175,18 +236,18 @@ async def _apply_status(
         # answer are written in the same statement
         await crew_status_db.stamp_status(conn=conn, vehicle_id=vehicle_id, call_id=mission,
                                           status=status.value, event_kind=clock.value,
-                                          at=at, report=kept)
+                                          at=at, report=kept, news=news)
         return None, None
     if status in (VehicleStatus.AVAILABLE, VehicleStatus.RETURNING):
         if mission is not None:
             drains = drain and status is VehicleStatus.AVAILABLE \
                 and vehicle["lon"] is not None
-            row = await release(
-                conn=conn, vehicle_id=vehicle_id, call_id=mission, at=at,
-                principal=r.principal, kind=EventKind.CLEARED,
-                data={"status": status.value}, new_status=status.value, close=True,
-                report=kept, queue=queue_look(r.rt, vehicle["kind"], max(r.now, at))
-                if drains else None)
+            data = {"status": status.value}
+            row = await crew_status_db.release_assignment(conn=conn, release=Release(
+                vehicle_id=vehicle_id, call_id=mission, at=at, status=status.value,
+                event_kind=EventKind.CLEARED.value, data=data, actor=r.principal.subject,
+                role=r.principal.role.value, close=True, report=kept, news=news),
+                queue=queue_look(r.rt, vehicle["kind"], max(r.now, at)) if drains else None)
             if not drains:
                 return row, None
             drained = await drain_within(rt=r.rt, conn=conn, vehicle=vehicle,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.auth import Principal
+from dispatch.db import crew_status as crew_status_db
 from dispatch.db import fleet as fleet_db
 from dispatch.db.crew_status import QueueLook
 from dispatch.db.pool import lent_or_pooled
@@ -66,21 +67,21 @@ async def vehicle_freed(
     if drained is not None:
         async with lent_or_pooled(rt.pool, lent) as conn:
             left = await fleet_db.queued_calls_for_kind(
-                conn=conn, kind=kind.value, limit=1, booked_before=_booked_before(rt, now),
+                conn=conn, kind=kind.value, limit=1, booked_before=booked_before(rt, now),
                 passed=drained.unfit)
         if not left:
             return
     await drain_queue(rt=rt, vehicle_id=vehicle["id"], now=now, lent=lent)
 
 
-def _booked_before(rt: Runtime, now: datetime) -> datetime:
+def booked_before(rt: Runtime, now: datetime) -> datetime:
     """Bookings opening before this are taken from the queue."""
     return now + timedelta(seconds=rt.settings.bookings.booking_lead_s)
 
 
 def queue_look(rt: Runtime, kind: str, now: datetime) -> QueueLook:
     """The head of the queue a drain looks at for a freed vehicle of `kind`."""
-    return QueueLook(kind=kind, limit=DRAIN_LOOKAHEAD, booked_before=_booked_before(rt, now))
+    return QueueLook(kind=kind, limit=DRAIN_LOOKAHEAD, booked_before=booked_before(rt, now))
 
 
 async def drain_within(
@@ -93,27 +94,38 @@ async def drain_within(
     `queued`: the head of the queue (queue_look), read in the transaction. A call is
     locked with SKIP LOCKED, so the transaction never waits on one while it holds the
     vehicle (the lock order is call, then vehicle): a call held elsewhere is passed over.
+    Each call tried costs one statement: its lock and the claim together
+    (dispatch.db.crew_status.claim_queued, as claim_first writes a claim).
     """
     unfit: list[UUID] = []
-    head = await _lock_first_servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
-                                      heads=queued, unfit=unfit)
-    if head is None:
-        return Drained(claimed=None, unfit=tuple(unfit))
-    call, eta, dist = head
-    got = await claim_first(
-        conn=conn, call=call, options=[(vehicle["id"], eta, dist, FIRST_TO_CLEAR)],
-        principal=DRAINER, now=now, expect=[CallStatus.QUEUED.value])
-    return Drained(claimed=None if got is None else call["id"], unfit=tuple(unfit))
+    async for call_id, eta, dist in _servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
+                                              heads=queued, unfit=unfit):
+        reasons = list(FIRST_TO_CLEAR)
+        claim = crew_status_db.QueuedClaim(
+            call_id=call_id, eta_s=eta, distance_m=dist,
+            reason={"reasons": reasons, "note": ""},
+            data={"station_id": vehicle["station_id"],
+                  "district_id": vehicle["station_district_id"], "eta_s": eta,
+                  "distance_m": dist, "reasons": reasons, "by": DRAINER.subject,
+                  # where the vehicle was when ordered: ETA calibration's trip start
+                  "from_lon": vehicle["lon"], "from_lat": vehicle["lat"]},
+            detail={"eta_s": eta, "reasons": reasons, "note": ""})
+        if await crew_status_db.claim_queued(
+                conn=conn, vehicle_id=vehicle["id"], claim=claim, at=now,
+                actor=DRAINER.subject, role=DRAINER.role.value):
+            return Drained(claimed=call_id, unfit=tuple(unfit))
+    return Drained(claimed=None, unfit=tuple(unfit))
 
 
-async def _lock_first_servable(
+async def _servable(
     *, rt: Runtime, conn: asyncpg.Connection, vehicle: Mapping[str, Any], now: datetime,
     heads: Sequence[Mapping[str, Any]], unfit: list[UUID],
-) -> tuple[asyncpg.Record, float, float] | None:
-    """Lock the first of `heads` (queue order) the vehicle may serve; with its ETA and
-    distance. Calls too far, or that would take a district's reserve, go to `unfit`."""
+) -> AsyncIterator[tuple[UUID, float, float]]:
+    """The calls of `heads` (queue order) the vehicle may serve, with its ETA and
+    distance to each, judged one at a time as asked for. Calls too far, or that would
+    take a district's reserve, go to `unfit`."""
     if not heads:
-        return None
+        return
     settings = rt.settings.dispatch
     reserve_check: dict[str, int] | None = None
     places = await rt.places.get()
@@ -135,10 +147,21 @@ async def _lock_first_servable(
             ):
                 unfit.append(call_id)
                 continue  # the district's last unit: kept for the critical
+        yield call_id, eta, dist
+
+
+async def _lock_first_servable(
+    *, rt: Runtime, conn: asyncpg.Connection, vehicle: Mapping[str, Any], now: datetime,
+    heads: Sequence[Mapping[str, Any]], unfit: list[UUID],
+) -> tuple[asyncpg.Record, float, float] | None:
+    """Lock the first of `heads` (queue order) the vehicle may serve (_servable); with
+    its ETA and distance."""
+    async for call_id, eta, dist in _servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
+                                              heads=heads, unfit=unfit):
         call = await fleet_db.lock_queued_call(conn=conn, call_id=call_id)
-        if call is None:
-            continue  # being assigned elsewhere, or no longer queued
-        return call, eta, dist
+        if call is not None:
+            return call, eta, dist
+        # being assigned elsewhere, or no longer queued
     return None
 
 
@@ -165,7 +188,7 @@ async def drain_queue(
                 return
             queued = await fleet_db.queued_calls_for_kind(
                 conn=conn, kind=vehicle["kind"], limit=DRAIN_LOOKAHEAD,
-                booked_before=_booked_before(rt, now))
+                booked_before=booked_before(rt, now))
             head = await _lock_first_servable(rt=rt, conn=conn, vehicle=vehicle, now=now,
                                               heads=queued, unfit=[])
             if head is not None:
@@ -212,7 +235,7 @@ async def sweep_queue(*, rt: Runtime, now: datetime, limit: int = 50) -> int:
         try:
             ids = await fleet_db.queued_call_ids(
                 conn=conn, limit=limit,
-                booked_before=_booked_before(rt, now))
+                booked_before=booked_before(rt, now))
             for call_id in ids:
                 if await assign_or_recommend(rt=rt, call_id=call_id, principal=sweeper,
                                              now=now, quiet=True):

@@ -290,6 +290,14 @@ async def hospital_may_see(
                          now=now, retention=retention)
 
 
+def crew_status_news(*, hospital_id: str, call_id: UUID, vehicle_id: str,
+                     status: VehicleStatus, at: datetime) -> tuple[str, dict[str, Any]]:
+    """The receiving centre's message about a crew's status (topic, payload)."""
+    return (f"hospital:{hospital_id}",
+            {"kind": "crew_status", "call_id": str(call_id), "vehicle_id": vehicle_id,
+             "status": status.value, "at": at.isoformat()})
+
+
 async def crew_status_changed(
     *,
     conn: asyncpg.Connection,
@@ -309,9 +317,8 @@ async def crew_status_changed(
     if call is None or call["destination_id"] is None:
         return
     hospital_id = call["destination_id"]
-    out: Outgoing = [(f"hospital:{hospital_id}",
-                      {"kind": "crew_status", "call_id": str(call_id), "vehicle_id": vehicle_id,
-                       "status": status.value, "at": at.isoformat()})]
+    out: Outgoing = [crew_status_news(hospital_id=hospital_id, call_id=call_id,
+                                      vehicle_id=vehicle_id, status=status, at=at)]
     if status is VehicleStatus.AT_HOSPITAL:
         try:
             # report_status already stamped at_destination: record it once.
