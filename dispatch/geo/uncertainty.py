@@ -23,7 +23,7 @@ Pure: no I/O; ETAs come from the caller's function.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dispatch.errors import GeoError
@@ -80,17 +80,25 @@ class UncertainEta:
     """A unit's expected ETA over a location's uncertainty.
 
     `eta_at(from_lon, from_lat, to_lon, to_lat)` is the ETA model for one trip.
+    `trips`, when given, takes the sample points and returns a function giving the ETAs
+    from an origin to every one of them at once, the same floats `eta_at` gives (ranking
+    times every unit to every point: the model's lookups are then done once per point).
     """
 
     lon: float
     lat: float
     radius_m: float
     eta_at: Callable[[float, float, float, float], float]
+    trips: Callable[[Sequence[tuple[float, float]]], Callable[[float, float], list[float]]] \
+        | None = field(default=None, repr=False, compare=False)
     points: tuple[tuple[float, float], ...] = field(init=False, repr=False, compare=False)
+    _etas_from: Callable[[float, float], list[float]] | None = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "points",
-                           tuple(sample_points(self.lon, self.lat, self.radius_m)))
+        points = tuple(sample_points(self.lon, self.lat, self.radius_m))
+        object.__setattr__(self, "points", points)
+        object.__setattr__(self, "_etas_from", self.trips(points) if self.trips else None)
 
     @property
     def sampled(self) -> bool:
@@ -99,6 +107,8 @@ class UncertainEta:
     def expected_s(self, from_lon: float, from_lat: float) -> float:
         """Mean ETA from (from_lon, from_lat) to the equally likely points."""
         points = self.points
+        if self._etas_from is not None:
+            return sum(self._etas_from(from_lon, from_lat)) / len(points)
         return sum(self.eta_at(from_lon, from_lat, x, y) for x, y in points) / len(points)
 
     def centre_s(self, from_lon: float, from_lat: float) -> float:
