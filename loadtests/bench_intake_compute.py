@@ -102,7 +102,7 @@ def _world(seed: int) -> dict[str, Any]:
         })
     settings = Settings()
     rt = SimpleNamespace(settings=settings, eta=SimpleNamespace(model=EtaModel.default()),
-                         travel=travel_times(settings))
+                         travel=travel_times(settings), places=_PlacesCache(places))
     mix, profile = Mix(), FixProfile()
     calls = []
     for i in range(4096):
@@ -135,8 +135,39 @@ def _found(fleet: list[dict[str, Any]], kinds: list[Any], lon: float, lat: float
         if sum(min(count, sum(1 for d, _ in rows if d <= r)) for rows in by_kind) >= count:
             stop = r
             break
-    ids = {vid for rows in by_kind for d, vid in rows[:count] if d <= stop}
-    return [v for v in fleet if v["id"] in ids]
+    found = sorted((d, vid) for rows in by_kind for d, vid in rows[:count] if d <= stop)
+    by_id = {v["id"]: v for v in fleet}
+    return [by_id[vid] for _, vid in found]
+
+
+class _Found:
+    """The live index's answer, found before the clock starts."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._found = [SimpleNamespace(vehicle_id=r["id"]) for r in rows]
+
+    async def nearest_widening(self, **_: Any) -> list[Any]:
+        return self._found
+
+
+class _Stored:
+    """PostgreSQL's answers: the units' rows, available units per district."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
+
+    async def fetch(self, sql: str, *_: Any) -> list[dict[str, Any]]:
+        if "ANY($1" in sql:
+            return self._rows
+        return [{"district_id": r["station_district_id"], "n": 2} for r in self._rows]
+
+
+class _PlacesCache:
+    def __init__(self, places: Any) -> None:
+        self._places = places
+
+    async def get(self) -> Any:
+        return self._places
 
 
 def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
@@ -145,12 +176,11 @@ def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
     from dispatch.db import calls as call_db
     from dispatch.domain import CallStatus
     from dispatch.flows import aml, destination
-    from dispatch.flows.candidates import uncertain_eta
+    from dispatch.flows.candidates import candidates
     from dispatch.flows.claim import claim_options, options_of
     from dispatch.flows.intake import _timeline
     from dispatch.geo.fusion import fuse
-    from dispatch.geo.policy import RESERVE_LEVELS, keep_reserve
-    from dispatch.geo.ranking import Candidate, search_radii_m
+    from dispatch.geo.ranking import search_radii_m
     from dispatch.geo.uncertainty import search_start_m, shortlist_size
     from dispatch.jsoncodec import dumps
     from dispatch.schemas import CallIn
@@ -205,21 +235,14 @@ def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
     radii = search_radii_m(start_m=min(start, settings.search_max_m),
                            max_m=settings.search_max_m)
     rows = _found(world["fleet"], kinds, location.lon, location.lat, radii, wanted)
+    conn = _Stored(rows)
+    rt.index = _Found(rows)
     t0 = clock()
-    available = [
-        Candidate(vehicle_id=r["id"], kind=world["kinds"][r["kind"]], lon=r["lon"],
-                  lat=r["lat"], capabilities=frozenset(r["capabilities"]),
-                  position_at=r["position_at"], crew_count=r["crew_count"])
-        for r in rows if r["status"] == "available" and r["lon"] is not None]
-    where = uncertain_eta(rt=rt, call={"lon": location.lon, "lat": location.lat,
-                                       "radius_m": location.radius_m}, places=places, now=now)
-    ranked = _run(rt.travel.rank(candidates=available, where=where, kinds=kinds, now=now,
-                                 top=max(settings.recommend_top, wanted)))
-    if call.acuity in RESERVE_LEVELS and call.transport_class == "emergency":
-        district_of = {r["id"]: r["station_district_id"] for r in rows}
-        ranked = keep_reserve(ranked, acuity=call.acuity, district_of=district_of,
-                              available_by_district={d: 2 for d in district_of.values()})
-    ranked = ranked[: settings.recommend_top]
+    ranked = _run(candidates(rt=rt, conn=conn, now=now, call={
+        "id": call.id, "status": CallStatus.QUEUED.value, "lon": location.lon,
+        "lat": location.lat, "radius_m": location.radius_m,
+        "required_kinds": call.required_kinds, "acuity": call.acuity,
+        "transport_class": call.transport_class}))
     t1 = clock()
     spent["candidates"] += t1 - t0
     options = claim_options(options_of(ranked))

@@ -26,6 +26,8 @@ from dispatch.routing.travel import ranks_by_prefix
 from dispatch.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# a kind by its stored value, without the enum's call per unit
+_KIND = {k.value: k for k in VehicleKind}
 
 
 def uncertain_eta(
@@ -104,7 +106,8 @@ async def candidates(
     rows = await fleet_db.get_vehicles(conn=conn, ids=found)
     available = [
         Candidate(
-            vehicle_id=r["id"], kind=VehicleKind(r["kind"]), lon=r["lon"], lat=r["lat"],
+            vehicle_id=r["id"], kind=_KIND.get(r["kind"]) or VehicleKind(r["kind"]),
+            lon=r["lon"], lat=r["lat"],
             capabilities=frozenset(r["capabilities"]), position_at=r["position_at"],
             crew_count=r["crew_count"],
         )
