@@ -98,6 +98,8 @@ class DistrictIndex:
 
     def locate_many(self, points: Sequence[tuple[float, float]]) -> list[District | None]:
         """`locate` for each (lon, lat), one test per district for all its points."""
+        if len(points) == 1:  # a call's own point, usually asked about already
+            return [self.locate(lon=points[0][0], lat=points[0][1])]
         found: list[District | None] = [None] * len(points)
         left = list(range(len(points)))
         for d, min_x, min_y, max_x, max_y in self._boxes:

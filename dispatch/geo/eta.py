@@ -229,13 +229,17 @@ class EtaModel:
     ) -> float:
         """Turnout-free travel time (s) between two WGS-84 points starting at `at`."""
         d = haversine_m(from_lon, from_lat, to_lon, to_lat)
-        hour = self.local_hour(at)
-        leg = self._legs.get((area_type, hour))
-        if leg is None:  # an unknown area type: travel_s says so
-            return self.travel_s(distance_m=d, area_type=area_type, hour=hour)
-        circuity, speed_mps, scale = leg
+        circuity, speed_mps, scale = self._leg(area_type, self.local_hour(at))
         # travel_s's arithmetic, in its order: the same float
         return d * circuity / speed_mps * scale
+
+    def _leg(self, area_type: str, hour: int) -> tuple[float, float, float]:
+        """travel_s's factors: circuity, speed (m/s) and scale."""
+        try:
+            return self._legs[(area_type, hour)]
+        except KeyError:
+            self.profile(area_type)  # refuses the unknown area type (hours are 0-23 here)
+            raise
 
     def trips_to(
         self, destinations: Sequence[tuple[float, float, str]], *, at: datetime
@@ -243,13 +247,8 @@ class EtaModel:
         """Trips to fixed (lon, lat, area type) destinations starting at `at`: for every
         origin, the same floats as `eta_s` to each, computed together."""
         hour = self.local_hour(at)
-        legs = []
-        for _, _, area in destinations:
-            leg = self._legs.get((area, hour))
-            if leg is None:
-                raise GeoError(f"unknown area type {area!r}", field="area_type")
-            legs.append(leg)
-        return TripsTo([prepared(lon, lat) for lon, lat, _ in destinations], legs)
+        return TripsTo([prepared(lon, lat) for lon, lat, _ in destinations],
+                       [self._leg(area, hour) for _, _, area in destinations])
 
     def max_crow_speed_mps(self) -> float:
         """The fastest straight-line speed the model can produce (a bound for pruning searches)."""

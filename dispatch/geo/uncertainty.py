@@ -79,7 +79,8 @@ def sample_points(lon: float, lat: float, radius_m: float) -> list[tuple[float, 
 class UncertainEta:
     """A unit's expected ETA over a location's uncertainty.
 
-    `eta_at(from_lon, from_lat, to_lon, to_lat)` is the ETA model for one trip.
+    `eta_at(from_lon, from_lat, to_lon, to_lat)` is the ETA model for one trip (a pure
+    function: an origin's expected ETA is worked out once).
     `trips`, when given, takes the sample points and returns a function giving the ETAs
     from an origin to every one of them at once, the same floats `eta_at` gives (ranking
     times every unit to every point: the model's lookups are then done once per point).
@@ -94,11 +95,15 @@ class UncertainEta:
     points: tuple[tuple[float, float], ...] = field(init=False, repr=False, compare=False)
     _etas_from: Callable[[float, float], list[float]] | None = field(
         init=False, repr=False, compare=False)
+    # origin -> expected ETA: units waiting at one station share their position
+    _expected: dict[tuple[float, float], float] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         points = tuple(sample_points(self.lon, self.lat, self.radius_m))
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "_etas_from", self.trips(points) if self.trips else None)
+        object.__setattr__(self, "_expected", {})
 
     @property
     def sampled(self) -> bool:
@@ -106,10 +111,16 @@ class UncertainEta:
 
     def expected_s(self, from_lon: float, from_lat: float) -> float:
         """Mean ETA from (from_lon, from_lat) to the equally likely points."""
+        known = self._expected.get((from_lon, from_lat))
+        if known is not None:
+            return known
         points = self.points
         if self._etas_from is not None:
-            return sum(self._etas_from(from_lon, from_lat)) / len(points)
-        return sum(self.eta_at(from_lon, from_lat, x, y) for x, y in points) / len(points)
+            mean = sum(self._etas_from(from_lon, from_lat)) / len(points)
+        else:
+            mean = sum(self.eta_at(from_lon, from_lat, x, y) for x, y in points) / len(points)
+        self._expected[(from_lon, from_lat)] = mean
+        return mean
 
     def centre_s(self, from_lon: float, from_lat: float) -> float:
         return self.eta_at(from_lon, from_lat, self.lon, self.lat)

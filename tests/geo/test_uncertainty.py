@@ -247,3 +247,19 @@ def test_expected_eta_over_trips_is_the_per_point_mean_exactly() -> None:
             u_lon, u_lat = rng.uniform(118.5, 119.0), rng.uniform(31.8, 32.3)
             expected = sum(one(u_lon, u_lat, x, y) for x, y in plain.points) / len(plain.points)
             assert fast.expected_s(u_lon, u_lat) == plain.expected_s(u_lon, u_lat) == expected
+
+
+def test_units_at_one_position_are_timed_once() -> None:
+    calls: list[tuple[float, float]] = []
+
+    def counted(a: float, b: float, c: float, d: float) -> float:
+        calls.append((a, b))
+        return crow_s(a, b, c, d)
+
+    where = UncertainEta(LON, LAT, 3_000.0, counted)
+    first = where.expected_s(118.70, 32.00)
+    assert len(calls) == len(where.points)
+    assert where.expected_s(118.70, 32.00) == first  # a second unit at the same station
+    assert len(calls) == len(where.points)
+    assert where.expected_s(118.71, 32.00) != first
+    assert len(calls) == 2 * len(where.points)
