@@ -2,6 +2,7 @@
 
     python -m loadtests.bench_intake_compute [--calls N] [--rounds R] [--seed S]
     python -m loadtests.bench_intake_compute --compare /path/to/other/tree [--rounds R]
+    python -m loadtests.bench_intake_compute --compare /path/to/other/tree --check
 
 A mix of demo-city calls (loadtests.presentations' default shares, callers placed by
 district population, cell + AML or map-pin fixes as loadtests.fixes draws them) goes
@@ -15,11 +16,16 @@ timeline, the call view and the answer's JSON, the fan-out payloads. Each step's
 Every round is a fresh process. `--compare TREE` alternates rounds between this tree and
 TREE (the same script, the other tree's `dispatch` imported: PYTHONPATH and cwd) and
 prints both medians and the ratio. Writes loadtests/out/bench_intake_compute.json.
+
+`--check` (with `--compare TREE`) hashes what the steps made instead, for `--calls` calls
+with numbered call ids: the answer's JSON, the claim options, the timeline and the
+fan-out payloads; it fails when the two trees' hashes differ (a decision changed).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -32,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 STEPS = ("parse", "caller", "triage", "fixes", "fuse", "district", "destination",
          "candidates", "options", "timeline", "view", "answer", "fanout")
@@ -171,8 +177,9 @@ class _PlacesCache:
 
 
 def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
-              spent: dict[str, int]) -> None:
-    """One intake's pure steps, each step's CPU added to `spent` (ns)."""
+              spent: dict[str, int], call_id: UUID | None = None) -> bytes:
+    """One intake's pure steps, each step's CPU added to `spent` (ns); what they made,
+    as JSON (the same in two trees when their decisions are)."""
     from dispatch.db import calls as call_db
     from dispatch.domain import CallStatus
     from dispatch.flows import aml, destination
@@ -199,7 +206,7 @@ def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
     result = triage_call(body.answers, complaint=body.complaint, now=now, card=body.card,
                          card_answers=body.card_answers)
     call = call_db.NewCall(
-        id=uuid4(), idempotency_key=None, caller_number=caller, complaint=body.complaint,
+        id=call_id or uuid4(), idempotency_key=None, caller_number=caller, complaint=body.complaint,
         answers=body.answers.model_dump(mode="json", exclude_none=True),
         acuity=int(result.acuity), transport_class=result.transport_class.value,
         pathway=result.pathway.value if result.pathway else None, triage=result.to_dict(),
@@ -275,7 +282,7 @@ def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
     answer = dict(view)
     answer["recommendations"] = [r.to_dict() for r in ranked]
     answer["warnings"] = []
-    dumps(answer)
+    answered = dumps(answer)
     t0 = clock()
     spent["answer"] += t0 - t1
     payloads: list[dict[str, Any]] = [{"kind": "call_created", "call_id": str(call.id),
@@ -285,10 +292,19 @@ def _one_call(world: dict[str, Any], raw: bytes, clock: Callable[[], int],
         payloads += [{"kind": "vehicle_assigned", "call_id": str(call.id),
                       "vehicle_id": claimed.vehicle_id},
                      {"kind": "mission", "call_id": str(call.id), "mission": view}]
-    for p in payloads:
-        dumps(p)
-    del options, events
+    published = [dumps(p) for p in payloads]
     spent["fanout"] += clock() - t0
+    return b"\n".join([answered, dumps(options), dumps(events), *published])
+
+
+def digest(calls: int, seed: int) -> dict[str, Any]:
+    """A hash of everything the steps made for `calls` calls (call ids numbered)."""
+    world = _world(seed)
+    sink = dict.fromkeys(STEPS, 0)
+    h = hashlib.sha256()
+    for i, raw in enumerate(world["calls"][:calls]):
+        h.update(_one_call(world, raw, time.thread_time_ns, sink, UUID(int=i + 1)))
+    return {"calls": calls, "sha256": h.hexdigest()}
 
 
 def worker(calls: int, seed: int, warmup: int) -> dict[str, float]:
@@ -315,7 +331,7 @@ def _round(tree: Path, args: argparse.Namespace) -> dict[str, float]:
          f"import runpy, sys; sys.argv = ['bench'] + sys.argv[1:]; "
          f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')",
          "--worker", "--calls", str(args.calls), "--seed", str(args.seed),
-         "--warmup", str(args.warmup)],
+         "--warmup", str(args.warmup), *(["--check"] if args.check else [])],
         cwd=tree, env=env, check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -332,13 +348,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20251202)
     parser.add_argument("--compare", type=Path, help="another tree, rounds alternated")
+    parser.add_argument("--check", action="store_true",
+                        help="compare what the steps make (a hash), not their CPU")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.calls, args.seed, args.warmup)))
+        print(json.dumps(digest(args.calls, args.seed) if args.check
+                         else worker(args.calls, args.seed, args.warmup)))
         return
     here = Path(__file__).resolve().parent.parent
     trees = {"this": here} | ({"other": args.compare.resolve()} if args.compare else {})
+    if args.check:
+        made = {name: _round(tree, args) for name, tree in trees.items()}
+        print(json.dumps(made, indent=2))
+        if len({m["sha256"] for m in made.values()}) > 1:
+            raise SystemExit("the trees made different answers, options, events or payloads")
+        return
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():
