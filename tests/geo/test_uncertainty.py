@@ -263,3 +263,24 @@ def test_units_at_one_position_are_timed_once() -> None:
     assert len(calls) == len(where.points)
     assert where.expected_s(118.71, 32.00) != first
     assert len(calls) == 2 * len(where.points)
+
+
+def test_with_trips_the_units_are_timed_through_them_not_point_by_point() -> None:
+    one_by_one: list[tuple[float, float]] = []
+    together: list[tuple[float, float]] = []
+
+    def counted(a: float, b: float, c: float, d: float) -> float:
+        one_by_one.append((a, b))
+        return crow_s(a, b, c, d)
+
+    def trips(points):  # type: ignore[no-untyped-def]
+        def from_point(a: float, b: float) -> list[float]:
+            together.append((a, b))
+            return [crow_s(a, b, x, y) for x, y in points]
+        return from_point
+
+    where = UncertainEta(LON, LAT, 3_000.0, counted, trips)
+    plain = UncertainEta(LON, LAT, 3_000.0, crow_s)
+    assert where.expected_s(118.70, 32.00) == plain.expected_s(118.70, 32.00)
+    assert (one_by_one, together) == ([], [(118.70, 32.00)])
+    assert where.centre_s(118.70, 32.00) == crow_s(118.70, 32.00, LON, LAT)
