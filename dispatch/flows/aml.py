@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -23,8 +24,15 @@ log = logging.getLogger(__name__)
 
 def caller_number(*, rt: Runtime, number: str) -> str:
     """A caller number in the one form calls and AML reports are matched by."""
-    return normalise_number(number, region=rt.settings.intake.phone_region,
-                            area_code=rt.settings.intake.phone_area_code)
+    return _normalised(number, rt.settings.intake.phone_region,
+                       rt.settings.intake.phone_area_code)
+
+
+# libphonenumber's parse is the dearest step of reading a number (~70 us), and one caller's
+# number comes back: their AML reports, a call back, a second call about one patient.
+@functools.lru_cache(maxsize=4096)
+def _normalised(number: str, region: str, area_code: str | None) -> str:
+    return normalise_number(number, region=region, area_code=area_code)
 
 
 async def receive_aml(

@@ -8,7 +8,7 @@ routed), then apply the dispatch policies (dispatch.geo.policy).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +22,12 @@ from dispatch.geo.places import Places
 from dispatch.geo.policy import RESERVE_LEVELS, RankingPolicy, keep_reserve, prefer_coverage
 from dispatch.geo.ranking import Candidate, Ranked, search_radii_m
 from dispatch.geo.uncertainty import UncertainEta, search_start_m, shortlist_size
+from dispatch.routing.travel import ranks_by_prefix
 from dispatch.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# a kind by its stored value, without the enum's call per unit
+_KIND = {k.value: k for k in VehicleKind}
 
 
 def uncertain_eta(
@@ -41,7 +44,15 @@ def uncertain_eta(
         return model.eta_s(from_lon=from_lon, from_lat=from_lat, to_lon=to_lon,
                            to_lat=to_lat, area_type=area, at=now)
 
-    return UncertainEta(call["lon"], call["lat"], call["radius_m"] or 0.0, trip_s)
+    def trips(points: Sequence[tuple[float, float]]) -> Callable[[float, float], list[float]]:
+        # every unit is timed to every point: the points' areas and the model's factors
+        # are looked up once (the same ETAs as trip_s gives)
+        area_of = places.area_types_at(points)
+        areas.update(zip(points, area_of, strict=True))
+        return model.trips_to([(x, y, a) for (x, y), a in zip(points, area_of, strict=True)],
+                              at=now).from_point
+
+    return UncertainEta(call["lon"], call["lat"], call["radius_m"] or 0.0, trip_s, trips)
 
 
 def eta_to(
@@ -95,18 +106,24 @@ async def candidates(
     rows = await fleet_db.get_vehicles(conn=conn, ids=found)
     available = [
         Candidate(
-            vehicle_id=r["id"], kind=VehicleKind(r["kind"]), lon=r["lon"], lat=r["lat"],
+            vehicle_id=r["id"], kind=_KIND.get(r["kind"]) or VehicleKind(r["kind"]),
+            lon=r["lon"], lat=r["lat"],
             capabilities=frozenset(r["capabilities"]), position_at=r["position_at"],
             crew_count=r["crew_count"],
         )
         for r in rows
         if r["status"] == VehicleStatus.AVAILABLE.value and r["lon"] is not None
     ]
-    ranked = await rt.travel.rank(
-        candidates=available, where=uncertain_eta(rt=rt, call=call, places=places, now=now),
-        kinds=kinds, now=now, top=max(settings.recommend_top, wanted))
     policy = settings.ranking_policy
     reserve = call["acuity"] in RESERVE_LEVELS and call["transport_class"] == "emergency"
+    # The policies may drop units, and a routed engine re-orders a shortlist: they rank
+    # the whole shortlist. Otherwise only the first recommend_top are kept, and ranking
+    # just those (the same units, reasons and order) spares the others' reasons.
+    whole = reserve or policy is RankingPolicy.COVERAGE or not ranks_by_prefix(rt.travel)
+    ranked = await rt.travel.rank(
+        candidates=available, where=uncertain_eta(rt=rt, call=call, places=places, now=now),
+        kinds=kinds, now=now,
+        top=max(settings.recommend_top, wanted) if whole else settings.recommend_top)
     if reserve or policy is RankingPolicy.COVERAGE:
         district_of = {r["id"]: r["station_district_id"] for r in rows}
         by_district = await fleet_db.available_by_district(conn=conn)

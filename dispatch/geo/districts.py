@@ -28,6 +28,9 @@ from dispatch.errors import GeoError
 from dispatch.geo.distance import haversine_m
 from dispatch.geo.eta import AREA_TYPES
 
+# how many points' districts an index remembers (a few per call in flight)
+_RECENT_POINTS = 256
+
 
 @dataclass(frozen=True, slots=True)
 class District:
@@ -57,6 +60,15 @@ class DistrictIndex:
             seen.add(d.id)
         self._districts: tuple[District, ...] = tuple(districts)
         self._tree = shapely.STRtree([d.geometry for d in self._districts])
+        # `locate` tests a point against each district whose bounding box holds it, in
+        # order, on prepared boundaries: the STRtree query's answer at a fifth of its cost
+        # for a city's handful of districts (the tree stays for `nearest`).
+        for d in self._districts:
+            shapely.prepare(d.geometry)
+        self._boxes = [(d, *d.geometry.bounds) for d in self._districts]
+        # An intake asks about its call's point several times (district, area type,
+        # out-of-area check): the last answers, by point.
+        self._recent: dict[tuple[float, float], District | None] = {}
 
     @property
     def districts(self) -> tuple[District, ...]:
@@ -68,12 +80,40 @@ class DistrictIndex:
 
     def locate(self, *, lon: float, lat: float) -> District | None:
         """The district containing the point (None outside every district)."""
-        hits = self._tree.query(Point(lon, lat), predicate="intersects")
-        if len(hits) == 0:
-            return None
+        key = (lon, lat)
+        if key in self._recent:
+            return self._recent[key]
+        found = None
         # A point exactly on a shared boundary touches both districts; the first one given
         # wins so that the answer is stable.
-        return self._districts[int(min(hits))]
+        for d, min_x, min_y, max_x, max_y in self._boxes:
+            if min_x <= lon <= max_x and min_y <= lat <= max_y \
+                    and shapely.intersects_xy(d.geometry, lon, lat):
+                found = d
+                break
+        if len(self._recent) >= _RECENT_POINTS:
+            self._recent.clear()
+        self._recent[key] = found
+        return found
+
+    def locate_many(self, points: Sequence[tuple[float, float]]) -> list[District | None]:
+        """`locate` for each (lon, lat), one test per district for all its points."""
+        if len(points) == 1:  # a call's own point, usually asked about already
+            return [self.locate(lon=points[0][0], lat=points[0][1])]
+        found: list[District | None] = [None] * len(points)
+        left = list(range(len(points)))
+        for d, min_x, min_y, max_x, max_y in self._boxes:
+            inside = [i for i in left if min_x <= points[i][0] <= max_x
+                      and min_y <= points[i][1] <= max_y]
+            if not inside:
+                continue
+            hits = shapely.intersects_xy(d.geometry, [points[i][0] for i in inside],
+                                         [points[i][1] for i in inside])
+            for i, hit in zip(inside, hits.tolist(), strict=True):
+                if hit:
+                    found[i] = d
+            left = [i for i in left if found[i] is None]
+        return found
 
     def nearest(self, *, lon: float, lat: float) -> District | None:
         """The containing district, else the one whose boundary is closest in metres."""

@@ -10,6 +10,7 @@ departed) is measured separately as the 3-minute departure indicator and is not 
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from dispatch.errors import GeoError
-from dispatch.geo.distance import haversine_m
+from dispatch.geo.distance import distances_from_m, haversine_m, prepared
 
 AREA_TYPES: tuple[str, ...] = ("urban", "suburban", "rural")
 
@@ -117,6 +118,31 @@ class CellScale:
     samples: int
 
 
+# Ranking asks the hour of one instant per trip: the conversion is remembered for the few
+# instants in use (a naive `at` raises, and a raise is never remembered). `fold` is part of
+# the key: wall times a DST change repeats compare equal within their zone.
+@functools.lru_cache(maxsize=64)
+def _local_hour(at: datetime, fold: int, tz: tzinfo) -> int:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise GeoError("datetimes must carry a timezone", field="at")
+    return at.astimezone(tz).hour
+
+
+class TripsTo:
+    """Travel times from any origin to fixed destinations (EtaModel.trips_to)."""
+
+    __slots__ = ("_legs", "_to")
+
+    def __init__(self, to: list[tuple[float, float, float]],
+                 legs: list[tuple[float, float, float]]) -> None:
+        self._to, self._legs = to, legs
+
+    def from_point(self, lon: float, lat: float) -> list[float]:
+        """Seconds from (lon, lat) to each destination, in order."""
+        return [d * circuity / speed_mps * scale for d, (circuity, speed_mps, scale)
+                in zip(distances_from_m(lon, lat, self._to), self._legs, strict=True)]
+
+
 @dataclass(frozen=True, slots=True)
 class EtaModel:
     """Circuity x hourly speed x calibrated scale, per area type."""
@@ -127,6 +153,11 @@ class EtaModel:
     scales: tuple[CellScale, ...] = ()
     local_tz: tzinfo = CHINA_STANDARD_TIME
     _scale_of: dict[tuple[str, str], float] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    # (area type, local hour) -> (circuity, speed m/s, scale): travel_s's factors, so eta_s
+    # computes the same floats without looking them up per trip
+    _legs: dict[tuple[str, int], tuple[float, float, float]] = field(
         init=False, repr=False, compare=False, hash=False
     )
 
@@ -140,6 +171,11 @@ class EtaModel:
             lookup[(s.area_type, s.band)] = s.scale
         # Cached lookup for the hot path (ranking calls this per candidate).
         object.__setattr__(self, "_scale_of", lookup)
+        object.__setattr__(self, "_legs", {
+            (area, hour): (self.profile(area).circuity,
+                           self.profile(area).speed_kmh_by_hour[hour] / 3.6,
+                           self.scale(area_type=area, hour=hour))
+            for area in AREA_TYPES for hour in range(24)})
 
     @classmethod
     def default(cls) -> EtaModel:
@@ -179,9 +215,7 @@ class EtaModel:
 
     def local_hour(self, at: datetime) -> int:
         """Local hour of day of a timezone-aware instant."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise GeoError("datetimes must carry a timezone", field="at")
-        return at.astimezone(self.local_tz).hour
+        return _local_hour(at, at.fold, self.local_tz)
 
     def eta_s(
         self,
@@ -195,7 +229,26 @@ class EtaModel:
     ) -> float:
         """Turnout-free travel time (s) between two WGS-84 points starting at `at`."""
         d = haversine_m(from_lon, from_lat, to_lon, to_lat)
-        return self.travel_s(distance_m=d, area_type=area_type, hour=self.local_hour(at))
+        circuity, speed_mps, scale = self._leg(area_type, self.local_hour(at))
+        # travel_s's arithmetic, in its order: the same float
+        return d * circuity / speed_mps * scale
+
+    def _leg(self, area_type: str, hour: int) -> tuple[float, float, float]:
+        """travel_s's factors: circuity, speed (m/s) and scale."""
+        try:
+            return self._legs[(area_type, hour)]
+        except KeyError:
+            self.profile(area_type)  # refuses the unknown area type (hours are 0-23 here)
+            raise
+
+    def trips_to(
+        self, destinations: Sequence[tuple[float, float, str]], *, at: datetime
+    ) -> TripsTo:
+        """Trips to fixed (lon, lat, area type) destinations starting at `at`: for every
+        origin, the same floats as `eta_s` to each, computed together."""
+        hour = self.local_hour(at)
+        return TripsTo([prepared(lon, lat) for lon, lat, _ in destinations],
+                       [self._leg(area, hour) for _, _, area in destinations])
 
     def max_crow_speed_mps(self) -> float:
         """The fastest straight-line speed the model can produce (a bound for pruning searches)."""

@@ -5,6 +5,7 @@ Pure: dispatch.places reads them from PostgreSQL and keeps them fresh.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dispatch.geo.districts import DistrictIndex
@@ -45,6 +46,10 @@ class Places:
         """Urban, suburban or rural at a point; outside every district counts as rural."""
         district = self.districts.locate(lon=lon, lat=lat)
         return district.area_type if district else "rural"
+
+    def area_types_at(self, points: Sequence[tuple[float, float]]) -> list[str]:
+        """`area_type_at` for each (lon, lat)."""
+        return [d.area_type if d else "rural" for d in self.districts.locate_many(points)]
 
     def district_id_at(self, lon: float, lat: float) -> str | None:
         district = self.districts.locate(lon=lon, lat=lat)

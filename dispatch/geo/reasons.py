@@ -92,12 +92,16 @@ class Because(str):
 
     code: str
     params: Mapping[str, Any]
+    # the values as the stored English shows them: worked out once, read by every screen
+    shown: Mapping[str, Any]
 
     def __new__(cls, code: str, **params: Any) -> Because:
         en = REASONS[code][1]
-        self = super().__new__(cls, en.format(**_shown(params, None)))
+        shown = _shown(params, None)
+        self = super().__new__(cls, en.format(**shown))
         self.code = code
         self.params = params
+        self.shown = shown
         return self
 
     def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]:
@@ -105,7 +109,7 @@ class Because(str):
 
     def text(self, lang: Lang, zone: str | None = None) -> str:
         """The sentence in `lang`; its times in `zone` (an IANA name) when given."""
-        params = _shown(self.params, zone)
+        params = _shown(self.params, zone) if zone else self.shown
         if lang == "en":
             return REASONS[self.code][1].format(**params) if zone else str(self)
         kind = str(params.get("kind", ""))
@@ -124,6 +128,6 @@ def localised(reason: str, zone: str | None = None) -> dict[str, Any]:
     """A reason as the screens read it: code, values and the text in both languages,
     times in `zone` when given."""
     if isinstance(reason, Because):
-        return {"code": reason.code, "params": _shown(reason.params, None),
+        return {"code": reason.code, "params": dict(reason.shown),
                 "text": {"zh-CN": reason.text("zh-CN", zone), "en": reason.text("en", zone)}}
     return {"code": None, "params": {}, "text": {"zh-CN": str(reason), "en": str(reason)}}

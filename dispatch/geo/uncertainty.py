@@ -23,7 +23,7 @@ Pure: no I/O; ETAs come from the caller's function.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dispatch.errors import GeoError
@@ -79,18 +79,31 @@ def sample_points(lon: float, lat: float, radius_m: float) -> list[tuple[float, 
 class UncertainEta:
     """A unit's expected ETA over a location's uncertainty.
 
-    `eta_at(from_lon, from_lat, to_lon, to_lat)` is the ETA model for one trip.
+    `eta_at(from_lon, from_lat, to_lon, to_lat)` is the ETA model for one trip (a pure
+    function: an origin's expected ETA is worked out once).
+    `trips`, when given, takes the sample points and returns a function giving the ETAs
+    from an origin to every one of them at once, the same floats `eta_at` gives (ranking
+    times every unit to every point: the model's lookups are then done once per point).
     """
 
     lon: float
     lat: float
     radius_m: float
     eta_at: Callable[[float, float, float, float], float]
+    trips: Callable[[Sequence[tuple[float, float]]], Callable[[float, float], list[float]]] \
+        | None = field(default=None, repr=False, compare=False)
     points: tuple[tuple[float, float], ...] = field(init=False, repr=False, compare=False)
+    _etas_from: Callable[[float, float], list[float]] | None = field(
+        init=False, repr=False, compare=False)
+    # origin -> expected ETA: units waiting at one station share their position
+    _expected: dict[tuple[float, float], float] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "points",
-                           tuple(sample_points(self.lon, self.lat, self.radius_m)))
+        points = tuple(sample_points(self.lon, self.lat, self.radius_m))
+        object.__setattr__(self, "points", points)
+        object.__setattr__(self, "_etas_from", self.trips(points) if self.trips else None)
+        object.__setattr__(self, "_expected", {})
 
     @property
     def sampled(self) -> bool:
@@ -98,8 +111,16 @@ class UncertainEta:
 
     def expected_s(self, from_lon: float, from_lat: float) -> float:
         """Mean ETA from (from_lon, from_lat) to the equally likely points."""
+        known = self._expected.get((from_lon, from_lat))
+        if known is not None:
+            return known
         points = self.points
-        return sum(self.eta_at(from_lon, from_lat, x, y) for x, y in points) / len(points)
+        if self._etas_from is not None:
+            mean = sum(self._etas_from(from_lon, from_lat)) / len(points)
+        else:
+            mean = sum(self.eta_at(from_lon, from_lat, x, y) for x, y in points) / len(points)
+        self._expected[(from_lon, from_lat)] = mean
+        return mean
 
     def centre_s(self, from_lon: float, from_lat: float) -> float:
         return self.eta_at(from_lon, from_lat, self.lon, self.lat)

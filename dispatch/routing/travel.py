@@ -28,7 +28,10 @@ from dispatch.geo.ranking import Candidate, Ranked, rank
 from dispatch.geo.uncertainty import UncertainEta
 from dispatch.routing.routed import rerank_by_routes
 
-__all__ = ["EtaModelTimes", "RoutedTimes", "StraightLineTimes", "TravelTimes", "travel_times"]
+__all__ = [
+    "EtaModelTimes", "RoutedTimes", "StraightLineTimes", "TravelTimes", "ranks_by_prefix",
+    "travel_times",
+]
 
 # The straight-line policy's notional speed (only its order matters: it ranks by distance).
 STRAIGHT_LINE_SPEED_MPS = 30 / 3.6
@@ -125,6 +128,13 @@ class RoutedTimes:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def ranks_by_prefix(travel: TravelTimes) -> bool:
+    """Whether the engine's best `n` are the first `n` of its best `m` (m > n): true of the
+    engines that time each unit alone; the routed one re-orders a shortlist of the model's
+    ranking, which a shorter ranking would cut."""
+    return isinstance(travel, _PointTimes)
 
 
 def travel_times(settings: Settings) -> TravelTimes:

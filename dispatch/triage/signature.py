@@ -65,12 +65,11 @@ class FactSigner:
     def sign(self, facts: Mapping[str, Any]) -> Signature | None:
         """The facts' signature, or None when it cannot be formed (an unhashable value, or
         one the tables' comparisons do not accept: the engine then evaluates in full)."""
-        parts: list[Any] = []
+        get = facts.get
         try:
-            for name, tests in self._plan:
-                value = plain(facts.get(name))
-                parts.append(None if value is None
-                             else tuple(compare(op, value, c) for op, c in tests))
+            # most facts are unknown on a call: those skip plain() and the comparisons
+            parts: list[Any] = [None if (value := get(name)) is None else _signed(value, tests)
+                                for name, tests in self._plan]
             for name, op, other in self._pair_plan:
                 left, right = plain(facts.get(name)), plain(facts.get(other))
                 parts.append(None if left is None or right is None
@@ -80,3 +79,9 @@ class FactSigner:
         except TypeError:
             return None
         return signature
+
+
+def _signed(value: Any, tests: tuple[tuple[str, Any], ...]) -> tuple[bool, ...] | None:
+    """A known fact's part of the signature: each of its comparisons' results."""
+    value = plain(value)
+    return None if value is None else tuple([compare(op, value, c) for op, c in tests])

@@ -220,3 +220,44 @@ def test_district_index_accepts_districts_directly():
     index = DistrictIndex([d])
     assert index.locate(lon=0.5, lat=0.5) is d
     assert DistrictIndex.from_geojson([feature("x", box(0, 0, 1, 1))]).districts[0].id == "x"
+
+
+def _reference_locate(index: DistrictIndex, lon: float, lat: float) -> District | None:
+    """locate as first written: an STRtree query, the first district given wins."""
+    tree = shapely.STRtree([d.geometry for d in index.districts])
+    hits = tree.query(Point(lon, lat), predicate="intersects")
+    return index.districts[int(min(hits))] if len(hits) else None
+
+
+def test_locate_and_locate_many_agree_with_the_tree_query_on_edges_too():
+    rng = random.Random(21)
+    index = nanjing()
+    points = [(rng.uniform(118.3, 119.3), rng.uniform(31.2, 32.7)) for _ in range(300)]
+    # vertices of the boundaries: on one district's edge or on two districts' shared one
+    for d in index.districts[:4]:
+        coords = shapely.get_coordinates(d.geometry)
+        points += [(float(x), float(y)) for x, y in coords[:: max(1, len(coords) // 20)]]
+    expected = [_reference_locate(index, lon, lat) for lon, lat in points]
+    assert index.locate_many(points) == expected
+    assert [index.locate(lon=lon, lat=lat) for lon, lat in points] == expected
+    # asked again (remembered answers) and in another order
+    assert [index.locate(lon=lon, lat=lat) for lon, lat in points] == expected
+    assert index.locate_many(points[::-1]) == expected[::-1]
+
+
+def test_shared_boundary_goes_to_the_first_district_given_in_both_lookups():
+    left = District("a", "A", "urban", box(0, 0, 1, 1))
+    right = District("b", "B", "rural", box(1, 0, 2, 1))
+    for order in ([left, right], [right, left]):
+        index = DistrictIndex(order)
+        assert index.locate(lon=1.0, lat=0.5) == order[0]
+        assert index.locate_many([(1.0, 0.5), (1.5, 0.5), (3.0, 0.5)]) == [order[0], right, None]
+    assert DistrictIndex([]).locate_many([(0.5, 0.5)]) == [None]
+
+
+def test_remembered_points_stay_bounded_and_right():
+    index = DistrictIndex([District("a", "A", "urban", box(0, 0, 1, 1))])
+    for i in range(2000):
+        x = i / 1000
+        assert (index.locate(lon=x, lat=0.5) is not None) == (x <= 1)
+    assert len(index._recent) <= 256

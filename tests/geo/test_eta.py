@@ -292,3 +292,75 @@ def test_calibration_keeps_the_profiles_and_the_zone() -> None:
     fitted = model.calibrated([])
     assert (fitted.urban, fitted.suburban, fitted.rural, fitted.local_tz) == (
         crawl, crawl, crawl, UTC)
+
+
+def _reference_eta_s(m: EtaModel, from_lon: float, from_lat: float, to_lon: float,
+                     to_lat: float, area: str, at: datetime) -> float:
+    """eta_s as it was first written: distance, local hour, then travel_s."""
+    hour = at.astimezone(m.local_tz).hour
+    return m.travel_s(distance_m=haversine_m(from_lon, from_lat, to_lon, to_lat),
+                      area_type=area, hour=hour)
+
+
+def _calibrated() -> EtaModel:
+    rng = random.Random(5)
+    trips = [Trip(rng.uniform(500, 9000), rng.uniform(100, 900), rng.choice(AREA_TYPES),
+                  rng.randrange(24)) for _ in range(2000)]
+    return EtaModel.default().calibrated(trips, min_samples=20)
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_eta_and_trips_to_are_the_reference_floats_exactly(calibrated: bool) -> None:
+    # built in the test, not at collection: a mutant of the model's set-up must reach it
+    model = _calibrated() if calibrated else EtaModel.default()
+    assert calibrated == any(s.scale != 1.0 for s in model.scales)
+    rng = random.Random(11)
+    for _ in range(300):
+        at = datetime(2025, 6, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(2000))
+        dests = [(rng.uniform(118.3, 119.3), rng.uniform(31.2, 32.7), rng.choice(AREA_TYPES))
+                 for _ in range(rng.randrange(1, 20))]
+        trips = model.trips_to(dests, at=at)
+        for _ in range(5):
+            lon, lat = rng.uniform(118.3, 119.3), rng.uniform(31.2, 32.7)
+            expected = [_reference_eta_s(model, lon, lat, x, y, a, at) for x, y, a in dests]
+            assert [model.eta_s(from_lon=lon, from_lat=lat, to_lon=x, to_lat=y, area_type=a,
+                                at=at) for x, y, a in dests] == expected
+            assert trips.from_point(lon, lat) == expected
+
+
+def test_trips_to_and_eta_refuse_an_unknown_area_and_a_naive_time() -> None:
+    m = EtaModel.default()
+    at = datetime(2025, 6, 1, 3, tzinfo=UTC)
+    with pytest.raises(GeoError) as err:
+        m.trips_to([(118.8, 32.0, "lunar")], at=at)
+    assert err.value.field == "area_type" and "'lunar'" in str(err.value)
+    with pytest.raises(GeoError):
+        m.eta_s(from_lon=118.8, from_lat=32.0, to_lon=118.9, to_lat=32.1, area_type="lunar",
+                at=at)
+    for _ in range(2):  # a refusal is not remembered as an hour
+        with pytest.raises(GeoError):
+            m.local_hour(at.replace(tzinfo=None))
+        with pytest.raises(GeoError):
+            m.trips_to([(118.8, 32.0, "urban")], at=at.replace(tzinfo=None))
+
+
+def test_local_hour_of_a_repeated_wall_time_follows_fold() -> None:
+    from zoneinfo import ZoneInfo
+
+    # 01:30 happens twice in New York on 2025-11-02: 05:30 and 06:30 UTC
+    first = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    m = EtaModel(local_tz=UTC)
+    assert (m.local_hour(first), m.local_hour(second)) == (5, 6)
+    assert (m.local_hour(second), m.local_hour(first)) == (6, 5)
+
+
+def test_distances_from_are_haversine_exactly() -> None:
+    from dispatch.geo.distance import distances_from_m, prepared
+
+    rng = random.Random(2)
+    to = [(rng.uniform(-180, 180), rng.uniform(-90, 90)) for _ in range(200)]
+    for _ in range(50):
+        lon, lat = rng.uniform(-180, 180), rng.uniform(-90, 90)
+        assert distances_from_m(lon, lat, [prepared(x, y) for x, y in to]) == [
+            haversine_m(lon, lat, x, y) for x, y in to]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from dispatch.geo.reasons import REASONS, Because, localised
+from dispatch.geo.reasons import KIND_ZH, REASONS, Because, localised
 
 PICKUP = datetime(2026, 12, 6, 1, 30, tzinfo=UTC)
 CASES = [
@@ -118,3 +118,22 @@ def test_times_read_in_the_centres_zone_when_one_is_given() -> None:
     # without a zone the stored English sentence, ISO 8601 with its offset
     assert reason.text("en") == str(reason) == (
         "cannot reach the pickup by 2026-12-06T01:30:00+00:00")
+
+
+@pytest.mark.parametrize("zone", [None, "", "Asia/Shanghai"])
+def test_localised_is_the_reference_rendering(zone: str | None) -> None:
+    """The values worked out once at creation give what rendering from the raw values
+    gives, and a screen changing its copy leaves the reason as it was."""
+    for reason, _, _ in CASES:
+        iso = {k: v.isoformat() if isinstance(v, datetime) else v
+               for k, v in reason.params.items()}
+        shown = localised(reason, zone)
+        assert shown["params"] == iso
+        if not zone:
+            en, zh = REASONS[reason.code][1], REASONS[reason.code][0]
+            kind = str(iso.get("kind", ""))
+            assert shown["text"] == {
+                "en": en.format(**iso),
+                "zh-CN": zh.format(**iso, kind_zh=KIND_ZH.get(kind, kind))}
+        shown["params"]["mutated"] = True
+        assert "mutated" not in localised(reason, zone)["params"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -220,3 +221,66 @@ def test_a_correction_is_news_above_the_threshold_either_way(
         before: float, after: float, change: dict[str, float] | None) -> None:
     assert eta_correction(_fixed(before), _fixed(after), from_lon=LON, from_lat=LAT,
                           threshold_s=60.0) == change
+
+
+def test_expected_eta_over_trips_is_the_per_point_mean_exactly() -> None:
+    from dispatch.geo.eta import EtaModel
+
+    model = EtaModel.default()
+    rng = random.Random(3)
+    for _ in range(100):
+        lon, lat = rng.uniform(118.5, 119.0), rng.uniform(31.8, 32.3)
+        radius = rng.choice([0.0, 10.0, 49.9, 50.0, 300.0, 2500.0, 8000.0])
+        area = rng.choice(["urban", "suburban", "rural"])
+
+        def one(a: float, b: float, c: float, d: float, area: str = area) -> float:
+            return model.eta_s(from_lon=a, from_lat=b, to_lon=c, to_lat=d, area_type=area,
+                               at=NOW)
+
+        def trips(points, area: str = area):  # type: ignore[no-untyped-def]
+            return model.trips_to([(x, y, area) for x, y in points], at=NOW).from_point
+
+        plain = UncertainEta(lon, lat, radius, one)
+        fast = UncertainEta(lon, lat, radius, one, trips)
+        assert fast == plain and fast.points == plain.points
+        for _ in range(5):
+            u_lon, u_lat = rng.uniform(118.5, 119.0), rng.uniform(31.8, 32.3)
+            expected = sum(one(u_lon, u_lat, x, y) for x, y in plain.points) / len(plain.points)
+            assert fast.expected_s(u_lon, u_lat) == plain.expected_s(u_lon, u_lat) == expected
+
+
+def test_units_at_one_position_are_timed_once() -> None:
+    calls: list[tuple[float, float]] = []
+
+    def counted(a: float, b: float, c: float, d: float) -> float:
+        calls.append((a, b))
+        return crow_s(a, b, c, d)
+
+    where = UncertainEta(LON, LAT, 3_000.0, counted)
+    first = where.expected_s(118.70, 32.00)
+    assert len(calls) == len(where.points)
+    assert where.expected_s(118.70, 32.00) == first  # a second unit at the same station
+    assert len(calls) == len(where.points)
+    assert where.expected_s(118.71, 32.00) != first
+    assert len(calls) == 2 * len(where.points)
+
+
+def test_with_trips_the_units_are_timed_through_them_not_point_by_point() -> None:
+    one_by_one: list[tuple[float, float]] = []
+    together: list[tuple[float, float]] = []
+
+    def counted(a: float, b: float, c: float, d: float) -> float:
+        one_by_one.append((a, b))
+        return crow_s(a, b, c, d)
+
+    def trips(points):  # type: ignore[no-untyped-def]
+        def from_point(a: float, b: float) -> list[float]:
+            together.append((a, b))
+            return [crow_s(a, b, x, y) for x, y in points]
+        return from_point
+
+    where = UncertainEta(LON, LAT, 3_000.0, counted, trips)
+    plain = UncertainEta(LON, LAT, 3_000.0, crow_s)
+    assert where.expected_s(118.70, 32.00) == plain.expected_s(118.70, 32.00)
+    assert (one_by_one, together) == ([], [(118.70, 32.00)])
+    assert where.centre_s(118.70, 32.00) == crow_s(118.70, 32.00, LON, LAT)

@@ -33,3 +33,18 @@ def test_other_numbers_are_kept() -> None:
     assert normalise_number("+44 20 7946 0958") == "+442079460958"
     # a mobile range the metadata does not know still loses +86
     assert normalise_number("+8610000000000") == "10000000000"
+
+
+def test_the_intake_reads_a_number_as_normalise_number_does_each_time() -> None:
+    from types import SimpleNamespace
+
+    from dispatch.flows.aml import caller_number
+
+    spellings = ["+86 25 8456 1234", "84561234", "13912345678", "+442079460958", "120",
+                 "not a number"]
+    for region, area_code in [("CN", None), ("CN", "25"), ("GB", None)]:
+        rt = SimpleNamespace(settings=SimpleNamespace(intake=SimpleNamespace(
+            phone_region=region, phone_area_code=area_code)))
+        for _ in range(2):  # the second reading is remembered: the same answer
+            assert [caller_number(rt=rt, number=s) for s in spellings] == [  # type: ignore[arg-type]
+                normalise_number(s, region=region, area_code=area_code) for s in spellings]

@@ -164,3 +164,53 @@ def test_vitals_in_the_same_bands_are_evaluated_once() -> None:
     assert {r.rule_id for r in shocked.reasons} > {r.rule_id for r in results[0].reasons}
     assert triage_call(answers, complaint="chest pain", now=NOW).protocol_version \
         == protocol.version
+
+
+def _reference_sign(signer: FactSigner, facts: dict[str, Any]) -> Any:
+    """sign() as first written: every fact through plain() and its comparisons."""
+    from dispatch.triage.conditions import compare, plain
+
+    parts: list[Any] = []
+    try:
+        for name, tests in signer._plan:
+            value = plain(facts.get(name))
+            parts.append(None if value is None
+                         else tuple(compare(op, value, c) for op, c in tests))
+        for name, op, other in signer._pair_plan:
+            left, right = plain(facts.get(name)), plain(facts.get(other))
+            parts.append(None if left is None or right is None else compare(op, left, right))
+        signature = tuple(parts)
+        hash(signature)
+    except TypeError:
+        return None
+    return signature
+
+
+def test_the_shipped_signer_signs_as_the_reference_on_random_facts() -> None:
+    import random
+    from enum import Enum
+
+    class Colour(Enum):
+        RED = "red"
+        NONE = None
+
+    signer = load_protocol().signer
+    rng = random.Random(4)
+    formed = 0
+    for _ in range(500):
+        facts: dict[str, Any] = {}
+        for name, tests in signer._plan:
+            consts = [c for _, c in tests] or [True]
+            pick = rng.choice(consts)
+            options: list[Any] = [pick, Colour.NONE]
+            if isinstance(pick, int | float) and not isinstance(pick, bool):
+                options += [pick - 1, pick + 1, float(pick)]
+            elif isinstance(pick, list | tuple | frozenset):
+                options += [list(pick)[:1], frozenset(pick)]
+            facts[name] = rng.choice(options) if rng.random() < 0.15 else None
+        if rng.random() < 0.1:  # an unhashable or incomparable value somewhere
+            facts[rng.choice(signer.facts)] = rng.choice([{"x": 1}, Colour.RED, "text"])
+        signed = signer.sign(facts)
+        assert signed == _reference_sign(signer, facts)
+        formed += signed is not None
+    assert formed > 300  # the cases mostly formed a signature
