@@ -1,0 +1,161 @@
+-- call_clocks folded after the write instead of in it. The triggers of 0007, 0008 and 0015
+-- folded every INSERT into events (and every insert or change of a call) into call_clocks
+-- in the writing transaction: ~3/4 of PostgreSQL's CPU for writing a call, on the intake's
+-- path. Now a write only records which calls changed, in call_clocks_pending (one small
+-- INSERT per statement), and the fold runs later, for many calls at once:
+-- * before every read of call_clocks, in the reader's own snapshot (dispatch/metrics/
+--   queries.py), so a reader sees every event committed before its snapshot, and
+-- * in the background (dispatch/metrics/clock_folder.py), so the pending table stays small.
+-- A pending call is refolded whole from its events and its calls row by call_clocks_rebuild,
+-- the rebuild that the tests hold equal to the per-event fold; call_clocks stays a pure
+-- function of `events` and `calls`, with the same values as before.
+--
+-- Concurrency. Folders take call_clocks_fold_lock (SHARE UPDATE EXCLUSIVE: folders exclude
+-- each other, writers never wait for it) before they read the pending rows, so folds are
+-- serial and each one sees every fold committed before it. A pending row of a transaction
+-- not yet committed is invisible to the fold's DELETE and stays for a later fold, so no
+-- committed event is ever left unfolded. Pending rows are never deduplicated on insert: a
+-- writer that skipped its row because one was already there could see that row taken by a
+-- fold whose snapshot missed the writer's events.
+
+CREATE TABLE call_clocks_pending (
+    call_id uuid NOT NULL
+);
+-- every row is deleted within about a second of its insert: vacuum it often
+ALTER TABLE call_clocks_pending SET (
+    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 2000);
+
+-- Holds no rows: its table lock is the folders' mutex. A table lock rather than an
+-- advisory lock because LOCK TABLE takes no snapshot: a REPEATABLE READ reader locks first,
+-- and its snapshot, taken by its next statement, then sees every fold committed before.
+CREATE TABLE call_clocks_fold_lock ();
+
+DROP TRIGGER events_fold_call_clocks ON events;
+DROP TRIGGER events_fold_destination_clocks ON events;
+DROP TRIGGER events_refold_updated ON events;
+DROP TRIGGER events_refold_deleted ON events;
+DROP TRIGGER calls_copy_to_call_clocks ON calls;
+DROP TRIGGER calls_update_call_clocks ON calls;
+DROP TRIGGER calls_delete_call_clocks ON calls;
+DROP FUNCTION call_clocks_fold_inserted();
+DROP FUNCTION call_clocks_fold_destination();
+DROP FUNCTION call_clocks_refold_changed();
+DROP FUNCTION call_clocks_add_calls();
+DROP FUNCTION call_clocks_follow_call();
+DROP FUNCTION call_clocks_forget_calls();
+
+-- New events: the calls of those that call_clocks reads (the kinds of 0007's fold).
+CREATE FUNCTION call_clocks_mark_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO call_clocks_pending (call_id)
+    SELECT DISTINCT call_id FROM new_events
+    WHERE call_id IS NOT NULL
+      AND kind IN ('call_received', 'call_answered', 'cancelled', 'centre_alerted',
+                   'team_activated', 'dispatched', 'unassigned', 'departed', 'on_scene',
+                   'patient_contact', 'left_scene', 'at_destination', 'handover');
+    RETURN NULL;
+END
+$$;
+
+-- Events corrected or removed (append-only by convention): their calls, whatever the kind.
+CREATE FUNCTION call_clocks_mark_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO call_clocks_pending (call_id)
+        SELECT call_id FROM old_events WHERE call_id IS NOT NULL
+        UNION SELECT call_id FROM new_events WHERE call_id IS NOT NULL;
+    ELSE
+        INSERT INTO call_clocks_pending (call_id)
+        SELECT DISTINCT call_id FROM old_events WHERE call_id IS NOT NULL;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Calls inserted or deleted (the fold drops the row of a call that is gone).
+CREATE FUNCTION call_clocks_mark_calls() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO call_clocks_pending (call_id) SELECT id FROM new_calls;
+    ELSE
+        INSERT INTO call_clocks_pending (call_id) SELECT id FROM old_calls;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- A call whose copied attributes changed (the WHEN of 0008/0015: status updates cost
+-- nothing here).
+CREATE FUNCTION call_clocks_mark_call() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO call_clocks_pending (call_id) VALUES (NEW.id);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER events_mark_call_clocks AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_mark_inserted();
+CREATE TRIGGER events_mark_updated AFTER UPDATE ON events
+    REFERENCING OLD TABLE AS old_events NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_mark_changed();
+CREATE TRIGGER events_mark_deleted AFTER DELETE ON events
+    REFERENCING OLD TABLE AS old_events
+    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_mark_changed();
+CREATE TRIGGER calls_mark_inserted AFTER INSERT ON calls
+    REFERENCING NEW TABLE AS new_calls
+    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_mark_calls();
+CREATE TRIGGER calls_mark_deleted AFTER DELETE ON calls
+    REFERENCING OLD TABLE AS old_calls
+    FOR EACH STATEMENT EXECUTE FUNCTION call_clocks_mark_calls();
+CREATE TRIGGER calls_mark_updated
+    AFTER UPDATE OF received_at, acuity, transport_class, pathway, district_id,
+                    destination_id, booked_to, triage ON calls
+    FOR EACH ROW
+    WHEN ((OLD.received_at, OLD.acuity, OLD.transport_class, OLD.pathway, OLD.district_id,
+           OLD.destination_id, OLD.booked_to, OLD.triage->'flags')
+          IS DISTINCT FROM
+          (NEW.received_at, NEW.acuity, NEW.transport_class, NEW.pathway, NEW.district_id,
+           NEW.destination_id, NEW.booked_to, NEW.triage->'flags'))
+    EXECUTE FUNCTION call_clocks_mark_call();
+
+-- Fold every pending call; returns how many, or NULL if `wait` is false and another fold
+-- holds the lock. Under READ COMMITTED each statement below takes a fresh snapshot, after
+-- the lock; a REPEATABLE READ caller must LOCK call_clocks_fold_lock before its first
+-- statement (see the header) for its snapshot to come after the lock.
+CREATE FUNCTION call_clocks_fold_pending(wait boolean DEFAULT true) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids uuid[];
+BEGIN
+    IF wait THEN
+        LOCK TABLE call_clocks_fold_lock IN SHARE UPDATE EXCLUSIVE MODE;
+    ELSE
+        BEGIN
+            LOCK TABLE call_clocks_fold_lock IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+        EXCEPTION WHEN lock_not_available THEN
+            RETURN NULL;
+        END;
+    END IF;
+    WITH taken AS (DELETE FROM call_clocks_pending RETURNING call_id)
+    SELECT array_agg(DISTINCT call_id ORDER BY call_id) INTO ids FROM taken;
+    IF ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM call_clocks_rebuild(ids);
+    RETURN cardinality(ids);
+END
+$$;
+
+-- Whether a call received in [from_at, to_at) (by its calls row or by its call_clocks row,
+-- should the two disagree) waits to be folded, in the caller's snapshot.
+CREATE FUNCTION call_clocks_pending_between(from_at timestamptz, to_at timestamptz)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM call_clocks_pending p
+        WHERE EXISTS (SELECT 1 FROM calls k WHERE k.id = p.call_id
+                        AND k.received_at >= from_at AND k.received_at < to_at)
+           OR EXISTS (SELECT 1 FROM call_clocks c WHERE c.call_id = p.call_id
+                        AND c.received_at >= from_at AND c.received_at < to_at))
+$$;
