@@ -257,6 +257,17 @@ def _time_slices(*, start: datetime, end: datetime, n: int) -> list[tuple[dateti
     return list(itertools.pairwise(cuts))
 
 
+# Whether a call received in [$1, $2) (by its calls row, or by its call_clocks row should
+# the two disagree) waits to be folded, in the statement's snapshot.
+_PENDING_BETWEEN = """
+    SELECT EXISTS (
+        SELECT 1 FROM call_clocks_pending p
+        WHERE EXISTS (SELECT 1 FROM calls k WHERE k.id = p.call_id
+                        AND k.received_at >= $1 AND k.received_at < $2)
+           OR EXISTS (SELECT 1 FROM call_clocks c WHERE c.call_id = p.call_id
+                        AND c.received_at >= $1 AND c.received_at < $2))"""
+
+
 @asynccontextmanager
 async def _folded_snapshot(
     conn: asyncpg.Connection, *, start: datetime, end: datetime
@@ -265,16 +276,19 @@ async def _folded_snapshot(
     [start, end) hold every event its snapshot sees (the fold is deferred, migration 0024);
     yields whether other connections may share its snapshot.
 
-    What is pending is folded first in a transaction of its own. Events committed since may
-    be pending in the snapshot taken next: if none of them is of the period, that snapshot
-    is exact and read-only. Otherwise the transaction holds the folds' lock before its
-    snapshot and folds in it: exact, but its own writes are invisible to a snapshot
-    exported to helpers, so it reads alone (and only such readers wait for each other)."""
-    await fold_pending(conn, wait=False)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        if not await conn.fetchval("SELECT call_clocks_pending_between($1, $2)", start, end):
-            yield True
-            return
+    A snapshot in which no call of the period is pending is exact as it is, and read-only
+    (a period in the past; a quiet moment). Failing that, what is pending is folded in a
+    transaction of its own and a new snapshot tried. Failing again (events keep coming),
+    the transaction takes the folds' lock before its snapshot and folds in it: exact, but
+    its own writes are invisible to a snapshot exported to helpers, so it reads alone, and
+    only such readers wait for each other and hold off the background fold."""
+    for drain in (True, False):
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            if not await conn.fetchval(_PENDING_BETWEEN, start, end):
+                yield True
+                return
+        if drain:
+            await fold_pending(conn, wait=False)
     async with conn.transaction(isolation="repeatable_read"):
         await conn.execute(LOCK_FOLDS)
         await fold_pending(conn)

@@ -148,14 +148,3 @@ BEGIN
 END
 $$;
 
--- Whether a call received in [from_at, to_at) (by its calls row or by its call_clocks row,
--- should the two disagree) waits to be folded, in the caller's snapshot.
-CREATE FUNCTION call_clocks_pending_between(from_at timestamptz, to_at timestamptz)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM call_clocks_pending p
-        WHERE EXISTS (SELECT 1 FROM calls k WHERE k.id = p.call_id
-                        AND k.received_at >= from_at AND k.received_at < to_at)
-           OR EXISTS (SELECT 1 FROM call_clocks c WHERE c.call_id = p.call_id
-                        AND c.received_at >= from_at AND c.received_at < to_at))
-$$;
