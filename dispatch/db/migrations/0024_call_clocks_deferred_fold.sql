@@ -6,9 +6,10 @@
 -- * before every read of call_clocks, in the reader's own snapshot (dispatch/metrics/
 --   queries.py), so a reader sees every event committed before its snapshot, and
 -- * in the background (dispatch/metrics/clock_folder.py), so the pending table stays small.
--- A pending call is refolded whole from its events and its calls row by call_clocks_rebuild,
--- the rebuild that the tests hold equal to the per-event fold; call_clocks stays a pure
--- function of `events` and `calls`, with the same values as before.
+-- A pending call is refolded whole from its events and its calls row (call_clocks_refold:
+-- the values of call_clocks_rebuild, in one pass); call_clocks stays a pure function of
+-- `events` and `calls`, with the same values as before (tests hold the deferred fold to
+-- the per-event one, row for row).
 --
 -- Concurrency. Folders take call_clocks_fold_lock (SHARE UPDATE EXCLUSIVE: folders exclude
 -- each other, writers never wait for it) before they read the pending rows, so folds are
@@ -120,6 +121,63 @@ CREATE TRIGGER calls_mark_updated
            NEW.destination_id, NEW.booked_to, NEW.triage->'flags'))
     EXECUTE FUNCTION call_clocks_mark_call();
 
+-- Refold the given calls from their events and calls rows: the values call_clocks_rebuild
+-- (0015) gives, written in one pass (the rebuild deletes the row, inserts its clocks, then
+-- updates the picks, the attributes and the destination clocks: four row versions). Ids
+-- reach the views as `= ANY` quals, which PostgreSQL pushes into their GROUP BY.
+CREATE FUNCTION call_clocks_refold(call_ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM call_vehicle_clocks WHERE call_id = ANY(call_ids);
+    INSERT INTO call_vehicle_clocks
+    SELECT * FROM call_vehicle_clocks_from_events WHERE call_id = ANY(call_ids);
+    DELETE FROM call_clocks c  -- calls deleted since
+    WHERE c.call_id = ANY(call_ids) AND NOT EXISTS (SELECT 1 FROM calls k WHERE k.id = c.call_id);
+    INSERT INTO call_clocks AS c (
+        call_id, received, answered, cancelled, alerted, team, call_handover,
+        first_order, contact, repairs, cv_vehicle_id, cv_station_id, cv_dispatched,
+        cv_departed, fa_on_scene, fa_departed, tv_on_scene, tv_left_scene,
+        tv_at_destination, tv_handover,
+        received_at, acuity, transport_class, pathway, district_id, destination_id,
+        booked_to, flags, dest_alerted, dest_team)
+    SELECT k.id, e.received, e.answered, e.cancelled, e.alerted, e.team, e.call_handover,
+           d.first_order, d.contact, coalesce(d.repairs, 0), d.cv_vehicle_id,
+           d.cv_station_id, d.cv_dispatched, d.cv_departed, d.fa_on_scene, d.fa_departed,
+           d.tv_on_scene, d.tv_left_scene, d.tv_at_destination, d.tv_handover,
+           k.received_at, k.acuity, k.transport_class, k.pathway, k.district_id,
+           k.destination_id, k.booked_to, call_clocks_flags(k.triage), t.alerted, t.team
+    FROM calls k
+    LEFT JOIN (SELECT * FROM call_clocks_from_events WHERE call_id = ANY(call_ids)) e
+           ON e.call_id = k.id
+    LEFT JOIN (SELECT * FROM call_clocks_derived WHERE call_id = ANY(call_ids)) d
+           ON d.call_id = k.id
+    -- the destination clocks of 0015 (an event naming no centre counts for any)
+    CROSS JOIN LATERAL (
+        SELECT min(x.occurred_at) FILTER (WHERE x.kind = 'centre_alerted') AS alerted,
+               min(x.occurred_at) FILTER (WHERE x.kind = 'team_activated') AS team
+        FROM events x
+        WHERE x.call_id = k.id AND x.kind IN ('centre_alerted', 'team_activated')
+          AND (x.data->>'hospital_id' IS NULL OR x.data->>'hospital_id' = k.destination_id)
+    ) t
+    WHERE k.id = ANY(call_ids)
+    ORDER BY k.id
+    ON CONFLICT (call_id) DO UPDATE SET
+        received = excluded.received, answered = excluded.answered,
+        cancelled = excluded.cancelled, alerted = excluded.alerted, team = excluded.team,
+        call_handover = excluded.call_handover, first_order = excluded.first_order,
+        contact = excluded.contact, repairs = excluded.repairs,
+        cv_vehicle_id = excluded.cv_vehicle_id, cv_station_id = excluded.cv_station_id,
+        cv_dispatched = excluded.cv_dispatched, cv_departed = excluded.cv_departed,
+        fa_on_scene = excluded.fa_on_scene, fa_departed = excluded.fa_departed,
+        tv_on_scene = excluded.tv_on_scene, tv_left_scene = excluded.tv_left_scene,
+        tv_at_destination = excluded.tv_at_destination, tv_handover = excluded.tv_handover,
+        received_at = excluded.received_at, acuity = excluded.acuity,
+        transport_class = excluded.transport_class, pathway = excluded.pathway,
+        district_id = excluded.district_id, destination_id = excluded.destination_id,
+        booked_to = excluded.booked_to, flags = excluded.flags,
+        dest_alerted = excluded.dest_alerted, dest_team = excluded.dest_team;
+END
+$$;
+
 -- Fold every pending call; returns how many, or NULL if `wait` is false and another fold
 -- holds the lock. Under READ COMMITTED each statement below takes a fresh snapshot, after
 -- the lock; a REPEATABLE READ caller must LOCK call_clocks_fold_lock before its first
@@ -143,7 +201,7 @@ BEGIN
     IF ids IS NULL THEN
         RETURN 0;
     END IF;
-    PERFORM call_clocks_rebuild(ids);
+    PERFORM call_clocks_refold(ids);
     RETURN cardinality(ids);
 END
 $$;
