@@ -25,19 +25,29 @@ FOLD_EVERY_S = 1.0
 LOCK_FOLDS = "LOCK TABLE call_clocks_fold_lock IN SHARE UPDATE EXCLUSIVE MODE"
 
 
-async def fold_pending(conn: asyncpg.Connection, *, wait: bool = True) -> int | None:
-    """Fold every pending call; how many, or None if another fold runs and not `wait`."""
-    folded: int | None = await conn.fetchval("SELECT call_clocks_fold_pending($1)", wait)
+# The background folds a backlog (writes while no instance ran) this many calls per
+# transaction, each well within the statement timeout, rather than all in one.
+BATCH_CALLS = 5000
+
+
+async def fold_pending(conn: asyncpg.Connection, *, wait: bool = True,
+                       max_calls: int | None = None) -> int | None:
+    """Fold every pending call (at most `max_calls`); how many, or None if another fold
+    runs and not `wait`."""
+    folded: int | None = await conn.fetchval(
+        "SELECT call_clocks_fold_pending($1, $2)", wait, max_calls)
     return folded
 
 
-async def fold_every(pool: asyncpg.Pool, *, every_s: float = FOLD_EVERY_S) -> None:
+async def fold_every(pool: asyncpg.Pool, *, every_s: float = FOLD_EVERY_S,
+                     batch_calls: int = BATCH_CALLS) -> None:
     """Fold what is pending every `every_s`, until cancelled."""
     while True:
         await asyncio.sleep(every_s)
         try:
             async with pool.acquire() as conn:
-                await fold_pending(conn, wait=False)
+                while await fold_pending(conn, wait=False, max_calls=batch_calls) == batch_calls:
+                    pass  # a full batch: more may wait
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
             # nothing is lost: the calls stay pending for the next turn or the next reader
             log.exception("call_clocks fold failed; trying again in %.1f s", every_s)

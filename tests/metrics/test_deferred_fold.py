@@ -152,6 +152,19 @@ async def test_writes_leave_the_fold_pending(seeded: tuple[str, asyncpg.Connecti
     assert await conn.fetchval("SELECT count(*) FROM call_clocks_pending") == before
 
 
+async def test_a_backlog_folds_in_batches(seeded: tuple[str, asyncpg.Connection]) -> None:
+    _, conn = seeded
+    assert await fold_pending(conn, max_calls=5) == 5
+    assert await conn.fetchval("SELECT count(*) FROM call_clocks") == 5
+    assert await conn.fetchval("SELECT count(DISTINCT call_id) FROM call_clocks_pending") \
+        == len(CASES) - 5
+    assert await fold_pending(conn, max_calls=len(CASES)) == len(CASES) - 5
+    assert await fold_pending(conn, max_calls=5) == 0
+    folded = await _rows(conn)
+    await conn.execute("SELECT call_clocks_rebuild(NULL)")
+    assert await _rows(conn) == folded
+
+
 async def test_a_reader_sees_an_event_committed_just_before_it_reads(
     seeded: tuple[str, asyncpg.Connection],
 ) -> None:
@@ -288,7 +301,7 @@ async def test_the_background_folder_folds_and_stops(
     pool = await asyncpg.create_pool(DSN, min_size=1, max_size=2,
                                      server_settings={"search_path": f'"{name}", public'})
     try:
-        task = asyncio.create_task(fold_every(pool, every_s=0.05))
+        task = asyncio.create_task(fold_every(pool, every_s=0.05, batch_calls=3))
 
         async def drained() -> bool:
             return await conn.fetchval("SELECT count(*) FROM call_clocks_pending") == 0

@@ -178,12 +178,13 @@ BEGIN
 END
 $$;
 
--- Fold every pending call; returns how many, or NULL if `wait` is false and another fold
--- holds the lock. Under READ COMMITTED each statement below takes a fresh snapshot, after
+-- Fold every pending call (or `max_calls` of them: a backlog in short transactions);
+-- returns how many, or NULL if `wait` is false and another fold holds the lock. Under READ COMMITTED each statement below takes a fresh snapshot, after
 -- the lock; a REPEATABLE READ caller must LOCK call_clocks_fold_lock before its first
 -- statement (see the header) for its snapshot to come after the lock.
-CREATE FUNCTION call_clocks_fold_pending(wait boolean DEFAULT true) RETURNS integer
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION call_clocks_fold_pending(
+    wait boolean DEFAULT true, max_calls integer DEFAULT NULL
+) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     ids uuid[];
 BEGIN
@@ -196,8 +197,17 @@ BEGIN
             RETURN NULL;
         END;
     END IF;
-    WITH taken AS (DELETE FROM call_clocks_pending RETURNING call_id)
-    SELECT array_agg(DISTINCT call_id ORDER BY call_id) INTO ids FROM taken;
+    IF max_calls IS NULL THEN
+        WITH taken AS (DELETE FROM call_clocks_pending RETURNING call_id)
+        SELECT array_agg(DISTINCT call_id ORDER BY call_id) INTO ids FROM taken;
+    ELSE
+        WITH taken AS (
+            DELETE FROM call_clocks_pending
+            WHERE call_id = ANY(ARRAY(SELECT DISTINCT call_id FROM call_clocks_pending
+                                      LIMIT max_calls))
+            RETURNING call_id)
+        SELECT array_agg(DISTINCT call_id ORDER BY call_id) INTO ids FROM taken;
+    END IF;
     IF ids IS NULL THEN
         RETURN 0;
     END IF;
