@@ -48,6 +48,6 @@ async def fold_every(pool: asyncpg.Pool, *, every_s: float = FOLD_EVERY_S,
             async with pool.acquire() as conn:
                 while await fold_pending(conn, wait=False, max_calls=batch_calls) == batch_calls:
                     pass  # a full batch: more may wait
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        except Exception:  # noqa: BLE001 - the background fold must outlive any one failure
             # nothing is lost: the calls stay pending for the next turn or the next reader
             log.exception("call_clocks fold failed; trying again in %.1f s", every_s)
