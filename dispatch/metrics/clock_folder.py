@@ -24,7 +24,6 @@ FOLD_EVERY_S = 1.0
 # snapshot that sees every fold committed before, and no fold runs until it ends.
 LOCK_FOLDS = "LOCK TABLE call_clocks_fold_lock IN SHARE UPDATE EXCLUSIVE MODE"
 
-
 # The background folds a backlog (writes while no instance ran) this many calls per
 # transaction, each well within the statement timeout, rather than all in one.
 BATCH_CALLS = 5000
