@@ -18,7 +18,7 @@ from dispatch.metrics.clock_folder import fold_every, fold_pending
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.queries import compute_indicators, compute_indicators_reference
 from tests.metrics.metrics_cases import BASE, CASES
-from tests.metrics.test_call_clocks import CACHE_SQL
+from tests.metrics.test_call_clocks import CACHE_SQL, _assert_equals_rebuild
 from tests.metrics.test_queries import DSN, END, MIGRATIONS, START, _comparable, _seed
 from tests.waiting import eventually, waiting_for_lock
 
@@ -160,9 +160,7 @@ async def test_a_backlog_folds_in_batches(seeded: tuple[str, asyncpg.Connection]
         == len(CASES) - 5
     assert await fold_pending(conn, max_calls=len(CASES)) == len(CASES) - 5
     assert await fold_pending(conn, max_calls=5) == 0
-    folded = await _rows(conn)
-    await conn.execute("SELECT call_clocks_rebuild(NULL)")
-    assert await _rows(conn) == folded
+    await _assert_equals_rebuild(conn)
 
 
 async def test_a_reader_sees_an_event_committed_just_before_it_reads(
@@ -243,9 +241,7 @@ async def test_concurrent_folds_neither_repeat_nor_lose_a_call(
     finally:
         for c in (first, second, writer):
             await c.close()
-    folded = await _rows(conn)
-    await conn.execute("SELECT call_clocks_rebuild(NULL)")
-    assert await _rows(conn) == folded
+    await _assert_equals_rebuild(conn)
 
 
 async def test_writers_and_folders_at_once_leave_the_cache_exact(
@@ -288,9 +284,7 @@ async def test_writers_and_folders_at_once_leave_the_cache_exact(
     await asyncio.gather(*folders)
     await fold_pending(conn)
     assert await conn.fetchval("SELECT count(*) FROM call_clocks_pending") == 0
-    folded = await _rows(conn)
-    await conn.execute("SELECT call_clocks_rebuild(NULL)")
-    assert await _rows(conn) == folded
+    await _assert_equals_rebuild(conn)
     await _indicators_exact(conn)
 
 
