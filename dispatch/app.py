@@ -52,6 +52,7 @@ from dispatch.flows.queue import sweep_queue
 from dispatch.geo.eta import EtaModel
 from dispatch.handover.config import HandoverConfig
 from dispatch.live_index import LiveIndex
+from dispatch.metrics.clock_folder import fold_every
 from dispatch.metrics.prometheus import Metrics
 from dispatch.places import PlacesCache
 from dispatch.realtime.bus import Bus
@@ -130,6 +131,8 @@ async def open_services(
         watchdog.add_done_callback(_report_crash)
         sweeper = asyncio.create_task(_queue_sweeper(runtime, settings.queue_sweep_s))
         sweeper.add_done_callback(_report_crash)
+        folder = asyncio.create_task(fold_every(pool), name="call_clocks fold")
+        folder.add_done_callback(_report_crash)
         demand = DemandCache()
         recalibrator: asyncio.Task[None] | None = None
         if settings.eta_recalibrate_s > 0:
@@ -152,7 +155,7 @@ async def open_services(
             await crew.stop()
             await hub.stop()
             await runtime.outbox.stop()
-            for task in (scheduler, watchdog, sweeper):
+            for task in (scheduler, watchdog, sweeper, folder):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -1,10 +1,11 @@
 """Indicators straight from PostgreSQL: the rules of `intervals.py`, in SQL.
 
-One statement per grouping reads one row per call from `call_clocks` (migrations 0007 and
-0008): the call's attributes, copied from `calls` by a trigger, and the cache of its clocks
-that a trigger on `events` folds as the timeline is written (earliest source clock and
-receipt per kind, clocks repaired against the dispatch order, the counted / first-arriving /
-transporting vehicle picked), with the configuration-free intervals as generated columns.
+One statement per grouping reads one row per call from `call_clocks` (migrations 0007,
+0008, 0024): the call's attributes, copied from `calls`, and the cache of its clocks folded
+from its events (earliest source clock and receipt per kind, clocks repaired against the
+dispatch order, the counted / first-arriving / transporting vehicle picked), with the
+configuration-free intervals as generated columns. The fold runs after the writes; what is
+still pending is folded before the read, in the reader's snapshot (`_folded_snapshot`).
 It applies the configuration (departure start and classes, limits, grace), counts and rates
 per group, and returns each group's values of each interval as one binary array; the
 percentiles and shares within target are then selected in `order_stats` (linear time)
@@ -29,6 +30,7 @@ import numpy as np
 
 from dispatch.domain import Acuity, Pathway, TransportClass
 from dispatch.metrics import order_stats
+from dispatch.metrics.clock_folder import LOCK_FOLDS, fold_pending
 from dispatch.metrics.indicators import (
     PERCENTILES,
     RATES,
@@ -255,16 +257,55 @@ def _time_slices(*, start: datetime, end: datetime, n: int) -> list[tuple[dateti
     return list(itertools.pairwise(cuts))
 
 
+# Whether a call received in [$1, $2) (by its calls row, or by its call_clocks row should
+# the two disagree) waits to be folded, in the statement's snapshot.
+_PENDING_BETWEEN = """
+    SELECT EXISTS (
+        SELECT 1 FROM call_clocks_pending p
+        WHERE EXISTS (SELECT 1 FROM calls k WHERE k.id = p.call_id
+                        AND k.received_at >= $1 AND k.received_at < $2)
+           OR EXISTS (SELECT 1 FROM call_clocks c WHERE c.call_id = p.call_id
+                        AND c.received_at >= $1 AND c.received_at < $2))"""
+
+
+@asynccontextmanager
+async def _folded_snapshot(
+    conn: asyncpg.Connection, *, start: datetime, end: datetime
+) -> AsyncIterator[bool]:
+    """A REPEATABLE READ transaction on `conn` whose call_clocks rows of calls received in
+    [start, end) hold every event its snapshot sees (the fold is deferred, migration 0024);
+    yields whether other connections may share its snapshot.
+
+    A snapshot in which no call of the period is pending is exact as it is, and read-only
+    (a period in the past; a quiet moment). Failing that, what is pending is folded in a
+    transaction of its own and a new snapshot tried. Failing again (events keep coming),
+    the transaction takes the folds' lock before its snapshot and folds in it: exact, but
+    its own writes are invisible to a snapshot exported to helpers, so it reads alone, and
+    only such readers wait for each other and hold off the background fold."""
+    for drain in (True, False):
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            if not await conn.fetchval(_PENDING_BETWEEN, start, end):
+                yield True
+                return
+        if drain:
+            await fold_pending(conn, wait=False)
+    async with conn.transaction(isolation="repeatable_read"):
+        await conn.execute(LOCK_FOLDS)
+        await fold_pending(conn)
+        yield False
+
+
 @asynccontextmanager
 async def _one_snapshot(
-    conn: asyncpg.Connection, helpers: Sequence[asyncpg.Connection]
+    conn: asyncpg.Connection, helpers: Sequence[asyncpg.Connection], *,
+    start: datetime, end: datetime,
 ) -> AsyncIterator[list[asyncpg.Connection]]:
-    """Read-only transactions on `conn` and every helper, all seeing the same snapshot
-    (pg_export_snapshot), so slices computed on different connections add up."""
+    """Transactions on `conn` and the helpers it can share with, all seeing the same
+    snapshot (pg_export_snapshot), so slices computed on different connections add up;
+    every event of the period committed before it is folded into call_clocks."""
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            conn.transaction(isolation="repeatable_read", readonly=True)
-        )
+        if not await stack.enter_async_context(_folded_snapshot(conn, start=start, end=end)):
+            helpers = ()
         snapshot = await conn.fetchval("SELECT pg_export_snapshot()") if helpers else None
         for helper in helpers:
             await stack.enter_async_context(
@@ -308,7 +349,7 @@ async def _compute_sets(
     each group's slices are merged."""
     checked = [validate_by(by=by) for by in sets]
     groupings: list[list[_Group]] = []
-    async with _one_snapshot(conn, helpers) as conns:
+    async with _one_snapshot(conn, helpers, start=start, end=end) as conns:
         slices = _time_slices(start=start, end=end, n=len(conns))
         for dims in checked:
             parts = await asyncio.gather(

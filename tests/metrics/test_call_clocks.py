@@ -1,6 +1,7 @@
-"""call_clocks (migration 0007): the trigger's fold equals a rebuild from the events, whatever
-the order, batching, concurrency or correction of the events; the one-pass period report
-equals its four views computed one by one."""
+"""call_clocks (migrations 0007, 0024): the deferred fold equals a rebuild from the events,
+whatever the order, batching, concurrency or correction of the events; the one-pass period
+report equals its four views computed one by one. call_clocks is folded after the writes,
+so every direct read here folds what is pending first, as the indicator readers do."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from dispatch.metrics.clock_folder import fold_pending
 from dispatch.metrics.intervals import IndicatorConfig
 from dispatch.metrics.queries import (
     compute_indicators,
@@ -22,7 +24,6 @@ from dispatch.metrics.queries import (
 )
 from tests.metrics.metrics_cases import BASE, CASES
 from tests.metrics.test_queries import DSN, END, MIGRATIONS, START, _comparable, _seed
-from tests.waiting import waiting_for_lock
 
 CACHE_SQL = """
     SELECT c.*, coalesce(
@@ -47,7 +48,13 @@ async def schema() -> AsyncIterator[tuple[str, asyncpg.Connection]]:
 
 
 async def _cache(conn: asyncpg.Connection) -> list[dict[str, object]]:
+    await fold_pending(conn)
     return [dict(r) for r in await conn.fetch(CACHE_SQL)]
+
+
+async def _folded_row(conn: asyncpg.Connection, sql: str, *args: object) -> asyncpg.Record:
+    await fold_pending(conn)
+    return await conn.fetchrow(sql, *args)
 
 
 async def _assert_equals_rebuild(conn: asyncpg.Connection) -> None:
@@ -57,10 +64,15 @@ async def _assert_equals_rebuild(conn: asyncpg.Connection) -> None:
     assert await _cache(conn) == folded
 
 
-async def test_fold_on_insert_equals_rebuild(schema: tuple[str, asyncpg.Connection]) -> None:
+async def test_fold_after_insert_equals_rebuild(
+    schema: tuple[str, asyncpg.Connection],
+) -> None:
     _, conn = schema
     await _seed(conn)  # single-row inserts, one statement each
+    assert await conn.fetchval("SELECT count(*) FROM call_clocks") == 0  # not on the write
+    assert await fold_pending(conn) == len(CASES)
     assert await conn.fetchval("SELECT count(*) FROM call_clocks") == len(CASES)
+    assert await conn.fetchval("SELECT count(*) FROM call_clocks_pending") == 0
     await _assert_equals_rebuild(conn)
 
 
@@ -111,7 +123,8 @@ async def test_any_order_and_batching_fold_to_the_same_cache(
 async def test_concurrent_appends_to_one_call_are_not_lost(
     schema: tuple[str, asyncpg.Connection],
 ) -> None:
-    """Two transactions folding vehicles of the same call at once: the second waits."""
+    """Two transactions appending vehicles to the same call at once: neither waits for
+    the other (the fold is not on the write), and the fold after both sees both."""
     name, conn = schema
     await _seed(conn)
     call_id = await conn.fetchval("SELECT id FROM calls WHERE district_id = 'no_departure'")
@@ -127,23 +140,27 @@ async def test_concurrent_appends_to_one_call_are_not_lost(
             call_id,
             BASE + timedelta(seconds=50),
         )
-        # meanwhile V1 is stood down by another transaction, which must wait for ours
-        second = asyncio.create_task(
+        # meanwhile V1 is stood down by another transaction, which commits first
+        await asyncio.wait_for(
             other.execute(
                 """INSERT INTO events (call_id, vehicle_id, kind, occurred_at)
                    VALUES ($1, 'V1', 'unassigned', $2)""",
                 call_id,
                 BASE + timedelta(seconds=70),
-            )
+            ),
+            timeout=10,
         )
-        await waiting_for_lock(conn, pid=other.get_server_pid())
-        assert not second.done()
+        # a fold now takes the committed stand-down; our V2 stays pending, invisible
+        assert await fold_pending(other) == len(CASES)
+        row = await other.fetchrow(
+            "SELECT cv_vehicle_id, first_order FROM call_clocks WHERE call_id = $1", call_id
+        )
+        assert row["cv_vehicle_id"] is None  # V1 stood down, V2 not committed yet
         await first.commit()
-        await second
     finally:
         await other.close()
-    row = await conn.fetchrow(
-        "SELECT cv_vehicle_id, first_order FROM call_clocks WHERE call_id = $1", call_id
+    row = await _folded_row(
+        conn, "SELECT cv_vehicle_id, first_order FROM call_clocks WHERE call_id = $1", call_id
     )
     assert row["cv_vehicle_id"] == "V2"
     assert row["first_order"] == BASE + timedelta(seconds=50)
@@ -161,18 +178,19 @@ async def test_corrected_or_removed_events_are_refolded(
            WHERE call_id = $1 AND kind = 'departed'""",
         call_id,
     )
-    turnout = await conn.fetchval(
-        "SELECT cv_departed - cv_dispatched FROM call_clocks WHERE call_id = $1", call_id
+    turnout = await _folded_row(
+        conn, "SELECT cv_departed - cv_dispatched FROM call_clocks WHERE call_id = $1", call_id
     )
-    assert turnout == timedelta(seconds=90)
+    assert turnout[0] == timedelta(seconds=90)
     await conn.execute("DELETE FROM events WHERE call_id = $1 AND kind = 'departed'", call_id)
-    assert (
-        await conn.fetchval("SELECT cv_departed FROM call_clocks WHERE call_id = $1", call_id)
-        is None
+    departed = await _folded_row(
+        conn, "SELECT cv_departed FROM call_clocks WHERE call_id = $1", call_id
     )
+    assert departed[0] is None
     await _assert_equals_rebuild(conn)
     await conn.execute("TRUNCATE events")
     # no timeline left: every call keeps its row (its attributes, migration 0008), no clock
+    await fold_pending(conn)
     assert await conn.fetchval("SELECT count(*) FROM call_vehicle_clocks") == 0
     rows = await conn.fetch(
         """SELECT k.id, c.received, c.answered, c.cv_dispatched, c.response_s,
@@ -251,7 +269,8 @@ async def test_attributes_follow_the_call(schema: tuple[str, asyncpg.Connection]
            WHERE id = $1""",
         call_id,
     )
-    row = await conn.fetchrow(
+    row = await _folded_row(
+        conn,
         """SELECT district_id, acuity, pathway, destination_id, flags
            FROM call_clocks WHERE call_id = $1""",
         call_id,
