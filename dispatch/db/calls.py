@@ -304,8 +304,8 @@ class IntakeWrite:
 
 
 # One statement: claim the first free option (dispatch.db.fleet.CLAIM_CTES), insert the
-# call once with its final status, its fixes, its whole timeline in one insert (the
-# call_clocks fold runs once) and the assignment's audit row, attach the held AML reports,
+# call once with its final status, its fixes, its whole timeline in one insert (one
+# call_clocks pending mark, migration 0024) and the assignment's audit row, attach the held AML reports,
 # alert the receiving centre (its handover row, the outbox's messages and their NOTIFY,
 # delivered on commit), and return the call as view_row shows it. The statement is its
 # own transaction unless the caller opened one.
