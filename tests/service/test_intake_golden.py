@@ -32,8 +32,19 @@ from tests.service.city import CENTRE, city
 from tests.service.test_bookings import booking
 
 GOLDEN = Path(__file__).with_name("intake_golden.json")
+
+
+def _last_local_midday() -> datetime:
+    """The latest 13:00 in the centre's zone (UTC+8) not after now: travel times depend
+    on the hour (dispatch.geo.eta's bands), so the record is taken at one hour of day,
+    whenever the test runs; within a day of now, as the service's other clocks expect."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    midday = now.replace(hour=5, minute=0, second=0)  # 13:00 at UTC+8
+    return midday if midday <= now else midday - timedelta(days=1)
+
+
 # each call is received at its own time: the queue's order must not hang on random ids
-T0 = datetime.now(UTC).replace(microsecond=0)
+T0 = _last_local_midday()
 CX, CY = CENTRE
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
