@@ -305,10 +305,10 @@ class IntakeWrite:
 
 # One statement: claim the first free option (dispatch.db.fleet.CLAIM_CTES), insert the
 # call once with its final status, its fixes, its whole timeline in one insert (one
-# call_clocks pending mark, migration 0024) and the assignment's audit row, attach the held AML reports,
-# alert the receiving centre (its handover row, the outbox's messages and their NOTIFY,
-# delivered on commit), and return the call as view_row shows it. The statement is its
-# own transaction unless the caller opened one.
+# call_clocks pending mark, migration 0024) and the assignment's audit row, attach the
+# held AML reports, alert the receiving centre (its handover row, the outbox's messages
+# and their NOTIFY, delivered on commit), and return the call as view_row shows it. The
+# statement is its own transaction unless the caller opened one.
 _INTAKE_SQL = f"""WITH {fleet_db.CLAIM_CTES},
 call AS (
     INSERT INTO calls (id, idempotency_key, caller_number, complaint, answers, status,

@@ -19,11 +19,25 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# Every array type the service's statements bind or return, but text[] (asyncpg has its
+# codec built in). asyncpg learns any other array's codec by asking the server, per
+# connection and per statement that first names one: each ask a query on pg_type whose
+# planning alone costs PostgreSQL milliseconds, and with `jit` on three round trips, in
+# the first requests a new connection serves. Prepared once on connecting, they are all
+# asked for in one go.
+_ARRAY_TYPES = ("jsonb[]", "uuid[]", "timestamptz[]", "float8[]", "bigint[]", "int[]",
+                "bool[]")
+_PRIME_ARRAY_CODECS = "SELECT " + ", ".join(
+    f"${n}::{t}" for n, t in enumerate(_ARRAY_TYPES, start=1))
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
             type_name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog"
         )
+    # past the statement counter: setting up a connection is not a request's statement
+    await asyncpg.Connection.prepare(conn, _PRIME_ARRAY_CODECS)
 
 
 # Statements that leave state in the session past their transaction: what asyncpg's reset

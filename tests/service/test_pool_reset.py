@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import asyncpg
 import pytest
 
-from dispatch.db.pool import create_pool
+from dispatch.db.pool import SessionTrackingConnection, create_pool
 from tests.conftest import DATABASE_URL
 
 
@@ -89,3 +91,31 @@ async def test_an_open_transaction_is_rolled_back(pool: asyncpg.Pool) -> None:
         await conn.execute("CREATE TEMP TABLE reset_probe (a int)")
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT to_regclass('pg_temp.reset_probe')") is None
+
+
+async def test_a_new_connection_serves_array_parameters_without_asking_for_codecs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The codecs of the array types the service binds are learnt on connecting, in one
+    ask: a request never waits for (nor PostgreSQL plans) an asyncpg type lookup."""
+    asked: list[set[int]] = []
+    lookup = SessionTrackingConnection._introspect_types
+
+    async def counted(self: asyncpg.Connection, typeoids: set[int], timeout: float) -> object:
+        asked.append(set(typeoids))
+        return await lookup(self, typeoids, timeout)
+
+    monkeypatch.setattr(SessionTrackingConnection, "_introspect_types", counted)
+    pool = await create_pool(dsn=DATABASE_URL, schema=f"t_{secrets.token_hex(6)}",
+                             min_size=1, max_size=1, command_timeout_s=10.0)
+    try:
+        assert len(asked) == 1  # on connecting
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT $1::uuid[] AS u, $2::jsonb[] AS j, $3::timestamptz[] AS t,
+                          $4::float8[] AS f, $5::bigint[] AS b, $6::int[] AS i,
+                          $7::bool[] AS o""",
+                [uuid4()], [{"a": 1}], [datetime.now(UTC)], [1.5], [2], [3], [True])
+        assert row["j"] == [{"a": 1}] and row["o"] == [True]
+        assert len(asked) == 1
+    finally:
+        await pool.close()
