@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from redis.exceptions import RedisError
 
-from dispatch.realtime.bus import Bus
+from dispatch.realtime.bus import Along, Bus
 
 __all__ = ["OUTBOX_CHANNEL_PREFIX", "OutboxPublisher", "Outgoing", "add_outbox", "take_outbox"]
 
@@ -118,24 +119,30 @@ class OutboxPublisher:
     def _notified(self, *_args: object) -> None:
         self._wake.set()
 
-    async def publish(self, items: Outgoing, *, after_queued: bool = False) -> list[str] | None:
+    async def publish(self, items: Outgoing, *, after_queued: bool = False,
+                      along: Sequence[Along] = ()) -> list[str] | None:
         """Publish events whose facts are committed; return their stream ids, or None when
         Redis refused them and they wait in the outbox (published once it is back).
 
         `after_queued`: first publish what transactions queued so far (the events these
-        follow, a re-routing before the frame that caused it, say).
+        follow, a re-routing before the frame that caused it, say). `along`: writes to
+        send in the same exchange (the live index's; see Bus.publish_many), sent even
+        when the events go to the outbox; each hears of its own failure.
         Never raises for Redis: what is committed is answered, and its events follow.
         A database that fails as well loses them from the streams only; clients still
         read the facts in their snapshot on reconnecting."""
         if after_queued and not await self.flush():
             self._behind = True  # Redis failed: these wait behind the queued ones
-        if not items:
-            return []
-        if not self._behind:
+        if items and not self._behind:
             try:
-                return await self._bus.publish_many(items)
+                return await self._bus.publish_many(items, along=along)
             except _PUBLISH_ERRORS as exc:
                 log.warning("%d event(s) to the outbox, Redis failed: %r", len(items), exc)
+        elif along:
+            with contextlib.suppress(*_PUBLISH_ERRORS):  # each heard of its failure
+                await self._bus.publish_many([], along=along)
+        if not items:
+            return []
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await add_outbox(conn=conn, items=items)
