@@ -50,14 +50,25 @@ async def add_outbox(*, conn: asyncpg.Connection, items: Outgoing) -> None:
     await conn.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL_PREFIX}' || current_schema(), '')")
 
 
-async def take_outbox(*, conn: asyncpg.Connection, limit: int) -> Outgoing:
-    """Remove and return the oldest outbox rows, inside the caller's transaction."""
-    rows = await conn.fetch(
-        """DELETE FROM handover_outbox WHERE id IN (
-               SELECT id FROM handover_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, topic, payload""",
-        limit)
-    return [(r["topic"], dict(r["payload"])) for r in sorted(rows, key=lambda r: r["id"])]
+# The publishers' lock and the batch in one statement: rows are read (and locked) only
+# when the lock is held; the lock's row comes back even when no message does.
+_TAKE = """
+WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS held),
+gone AS (
+    DELETE FROM handover_outbox WHERE id IN (
+        SELECT id FROM handover_outbox WHERE (SELECT held FROM lock)
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, topic, payload)
+SELECT l.held, g.id, g.topic, g.payload FROM lock l LEFT JOIN gone g ON true ORDER BY g.id"""
+
+
+async def take_outbox(*, conn: asyncpg.Connection, limit: int, lock: str) -> Outgoing | None:
+    """Remove and return the oldest outbox rows, inside the caller's transaction, if it
+    takes the publishers' transaction lock `lock`; None when another transaction holds it."""
+    rows = await conn.fetch(_TAKE, limit, lock)
+    if not rows[0]["held"]:
+        return None
+    return [(r["topic"], dict(r["payload"])) for r in rows if r["id"] is not None]
 
 
 class OutboxPublisher:
@@ -170,11 +181,12 @@ class OutboxPublisher:
         async with self._flush_lock:
             queued = self._queued
             while True:
+                # A batch: BEGIN, the lock and the rows in one statement, one exchange
+                # with Redis, COMMIT.
                 async with self._pool.acquire() as conn, conn.transaction():
-                    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))",
-                                               self._channel):
+                    items = await take_outbox(conn=conn, limit=_BATCH, lock=self._channel)
+                    if items is None:
                         return sent  # another instance is publishing them in order
-                    items = await take_outbox(conn=conn, limit=_BATCH)
                     # Published before the DELETE commits: a failure keeps the rows.
                     await self._bus.publish_many(items)
                 sent += len(items)

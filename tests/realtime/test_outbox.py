@@ -18,10 +18,11 @@ import redis.asyncio as aioredis
 
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
+from dispatch.db.statements import counting_statements
 from dispatch.domain import Role, VehicleKind
 from dispatch.live_index import LiveIndex
 from dispatch.realtime.bus import Bus
-from dispatch.realtime.outbox import OutboxPublisher, add_outbox
+from dispatch.realtime.outbox import OUTBOX_CHANNEL_PREFIX, OutboxPublisher, add_outbox
 from dispatch.realtime.resp import RespEndpoint, counting_exchanges
 from tests.conftest import (
     DATABASE_URL,
@@ -173,3 +174,30 @@ async def test_index_writes_sent_with_the_events_hear_their_own_outcome() -> Non
         assert await _payloads(bus, "console") == [{"n": 2}, {"n": 3}]
         await redis.delete(key)
 
+
+async def test_a_batch_is_one_read_one_exchange_and_its_commit() -> None:
+    async with _outbox() as (outbox, bus, _, pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await add_outbox(conn=conn, items=[("console", {"n": 1}), ("hospital:H1", {"n": 2}),
+                                               ("console", {"n": 3})])
+        with counting_statements() as statements, counting_exchanges() as exchanges:
+            assert await outbox.flush()
+        # BEGIN, the publishers' lock with the batch's rows, COMMIT
+        assert statements.n == 3, statements.texts
+        assert exchanges.commands == [["XADD", "XADD", "XADD"]]
+        assert await _payloads(bus, "console") == [{"n": 1}, {"n": 3}]
+        assert await _queued(pool) == 0
+
+
+async def test_a_drain_leaves_the_batch_to_the_instance_holding_the_lock() -> None:
+    async with _outbox() as (outbox, bus, _, pool):
+        async with pool.acquire() as conn:
+            await add_outbox(conn=conn, items=[("console", {"n": 1})])
+        async with pool.acquire() as other, other.transaction():
+            # the lock the publishers of this schema take (OutboxPublisher._drain)
+            await other.execute("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))",
+                                OUTBOX_CHANNEL_PREFIX)
+            assert await outbox.flush()
+            assert await _payloads(bus, "console") == [] and await _queued(pool) == 1
+        assert await outbox.flush()
+        assert await _payloads(bus, "console") == [{"n": 1}]
