@@ -130,8 +130,13 @@ async def after_claim(
     `news`: the request's earlier events, published first in the same exchange."""
     call = row
     if call is None:
-        async with lent_or_pooled(rt.pool, lent) as conn:
-            call = await call_db.view_row(conn=conn, call_id=call_id)
+        try:
+            async with lent_or_pooled(rt.pool, lent) as conn:
+                call = await call_db.view_row(conn=conn, call_id=call_id)
+        except Exception:
+            if news:  # committed facts: their events go out whatever happens here
+                await fanout(rt=rt, items=list(news))
+            raise
     assert call is not None
     mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
     index = [rt.index.removal(vehicle_id=vehicle_id, kind=VehicleKind(mine[0]["kind"]))

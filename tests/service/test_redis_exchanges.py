@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import orjson
+import pytest
 import redis.asyncio as aioredis
 
+import dispatch.flows.claim as claim_flow
 from dispatch.domain import Role
 from dispatch.realtime.resp import counting_exchanges
 from tests.conftest import REDIS_URL, Service, running_service
@@ -30,7 +33,8 @@ async def _console(service: Service) -> list[dict[str, Any]]:
         await redis.aclose()
 
 
-async def _intake(service: Service, body: dict[str, Any]) -> tuple[dict[str, Any], list[list[str]]]:
+async def _intake(service: Service, body: dict[str, Any]
+                  ) -> tuple[dict[str, Any], list[list[str]]]:
     with counting_exchanges() as count:
         r = await service.client.post("/v1/calls", json=body, headers=service.auth())
     assert r.status_code == 201, r.text
@@ -42,7 +46,8 @@ async def _status(service: Service, vehicle: str, call_id: str, status: str,
                   at: datetime) -> list[list[str]]:
     with counting_exchanges() as count:
         r = await service.client.post(
-            f"/v1/vehicles/{vehicle}/status", headers=service.auth(Role.CREW, vehicle_id=vehicle),
+            f"/v1/vehicles/{vehicle}/status",
+            headers=service.auth(Role.CREW, vehicle_id=vehicle),
             json={"status": status, "at": at.isoformat(), "call_id": call_id})
     assert r.status_code == 200, r.text
     return count.commands
@@ -76,3 +81,43 @@ async def test_an_intake_and_a_clear_talk_to_redis_twice_and_once() -> None:
         finally:
             await redis.aclose()
         assert members == [b"A1"]
+
+
+async def test_a_clear_that_takes_a_queued_call_talks_to_redis_once() -> None:
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    async with running_service() as service:
+        await service.load(city(vehicles=[("A1", "als", *NEAR)]))
+        first, _ = await _intake(service, call_body(*CENTRE, number="13800000001", now=now))
+        r = await service.client.post("/v1/calls", headers=service.auth(), json=call_body(
+            *CENTRE, number="13800000002", now=now + timedelta(minutes=1)))
+        assert r.status_code == 201 and r.json()["status"] == "queued", r.text
+        queued = r.json()["id"]
+        clear_x = await _status(service, "A1", first["id"], "available",
+                                now + timedelta(minutes=5))
+        assert clear_x == [["ZREM", "XADD", "XADD", "XADD"]]
+        console = [(e["kind"], e.get("call_id")) for e in await _console(service)]
+        assert console[-2:] == [("vehicle_status", first["id"]), ("vehicle_assigned", queued)]
+
+
+async def test_a_clears_news_goes_out_when_reading_the_drained_call_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    async with running_service() as service:
+        await service.load(city(vehicles=[("A1", "als", *NEAR)]))
+        first, _ = await _intake(service, call_body(*CENTRE, number="13800000001", now=now))
+        r = await service.client.post("/v1/calls", headers=service.auth(), json=call_body(
+            *CENTRE, number="13800000002", now=now + timedelta(minutes=1)))
+        assert r.json()["status"] == "queued", r.text
+
+        async def fails(**_: Any) -> None:
+            raise asyncpg.ConnectionDoesNotExistError("connection lost")
+
+        monkeypatch.setattr(claim_flow.call_db, "view_row", fails)
+        r = await service.client.post(
+            "/v1/vehicles/A1/status", headers=service.auth(Role.CREW, vehicle_id="A1"),
+            json={"status": "available", "at": (now + timedelta(minutes=5)).isoformat(),
+                  "call_id": first["id"]})
+        assert r.status_code == 503, r.text  # committed, but not read back: retry
+        console = [(e["kind"], e.get("call_id")) for e in await _console(service)]
+        assert console[-1] == ("vehicle_status", first["id"])
