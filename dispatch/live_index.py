@@ -56,6 +56,22 @@ def _parsed(kind: VehicleKind, rows: list[Any]) -> list[Nearby]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class IndexWrite:
+    """One write to the index. Sent alone (LiveIndex.mark_*) or with a request's stream
+    appends in one exchange (dispatch.realtime.bus.Bus.publish_many `along`); either way
+    its failure marks the index stale."""
+
+    index: LiveIndex
+    command: Command
+    what: str
+
+    def settled(self, error: Exception | None) -> None:
+        """Hear the write's outcome: None when Redis applied it."""
+        if error is not None:
+            self.index._failed(self.what, error)
+
+
 class LiveIndex:
     """GEO sets `<prefix>:geo:available:<kind>`.
 
@@ -77,33 +93,47 @@ class LiveIndex:
         self.stale = False
         self._radii = RadiusMemory()
 
-    async def _write(self, command: Command, what: str) -> None:
+    async def _write(self, write: IndexWrite) -> None:
         try:
             if self._link is not None:
-                await self._link.execute([command])
+                await self._link.execute([write.command])
             else:
-                await self._redis.execute_command(*command)
+                await self._redis.execute_command(*write.command)
         except (RedisError, OSError, TimeoutError) as exc:
-            self.stale = True
-            log.warning("live index %s failed (%s); to be rebuilt from PostgreSQL", what, exc)
+            write.settled(exc)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.stale = True
+        log.warning("live index %s failed (%s); to be rebuilt from PostgreSQL", what, exc)
 
     def _key(self, kind: VehicleKind) -> str:
         return f"{self._prefix}:geo:available:{kind.value}"
 
+    def addition(self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float
+                 ) -> IndexWrite:
+        """The write marking a vehicle available, to send now or along with others."""
+        return IndexWrite(self, ("GEOADD", self._key(kind), lon, _indexable(lat), vehicle_id),
+                          f"add of {vehicle_id}")
+
+    def removal(self, *, vehicle_id: str, kind: VehicleKind) -> IndexWrite:
+        """The write marking a vehicle unavailable, to send now or along with others."""
+        return IndexWrite(self, ("ZREM", self._key(kind), vehicle_id),
+                          f"removal of {vehicle_id}")
+
     async def mark_available(
         self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float
     ) -> None:
-        await self._write(("GEOADD", self._key(kind), lon, _indexable(lat), vehicle_id),
-                          f"add of {vehicle_id}")
+        await self._write(self.addition(vehicle_id=vehicle_id, kind=kind, lon=lon, lat=lat))
 
     async def mark_unavailable(self, *, vehicle_id: str, kind: VehicleKind) -> None:
-        await self._write(("ZREM", self._key(kind), vehicle_id), f"removal of {vehicle_id}")
+        await self._write(self.removal(vehicle_id=vehicle_id, kind=kind))
 
     async def move(self, *, vehicle_id: str, kind: VehicleKind, lon: float, lat: float) -> None:
         """Update the position of a vehicle that is available; others are not indexed."""
         # XX: only update an existing member, so a ping racing a claim cannot re-add it.
-        await self._write(("GEOADD", self._key(kind), "XX", lon, _indexable(lat), vehicle_id),
-                          f"move of {vehicle_id}")
+        await self._write(IndexWrite(
+            self, ("GEOADD", self._key(kind), "XX", lon, _indexable(lat), vehicle_id),
+            f"move of {vehicle_id}"))
 
     async def nearest(
         self, *, kind: VehicleKind, lon: float, lat: float, radius_m: float, count: int

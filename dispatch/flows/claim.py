@@ -122,21 +122,28 @@ async def claim_first(
 async def after_claim(
     *, rt: Runtime, call_id: UUID, vehicle_id: str, now: datetime,
     lent: asyncpg.Connection | None = None, row: asyncpg.Record | None = None,
+    news: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> dict[str, Any]:
     """Take the vehicle out of the index and send it its mission; return the call view.
 
-    `row`: the call's view row as the claiming statement returned it (else read here)."""
+    `row`: the call's view row as the claiming statement returned it (else read here).
+    `news`: the request's earlier events, published first in the same exchange."""
     call = row
     if call is None:
-        async with lent_or_pooled(rt.pool, lent) as conn:
-            call = await call_db.view_row(conn=conn, call_id=call_id)
+        try:
+            async with lent_or_pooled(rt.pool, lent) as conn:
+                call = await call_db.view_row(conn=conn, call_id=call_id)
+        except Exception:
+            if news:  # committed facts: their events go out whatever happens here
+                await fanout(rt=rt, items=list(news))
+            raise
     assert call is not None
     mine = [a for a in call["live_assignments"] if a["vehicle_id"] == vehicle_id]
-    if mine:
-        await rt.index.mark_unavailable(vehicle_id=vehicle_id,
-                                        kind=VehicleKind(mine[0]["kind"]))
+    index = [rt.index.removal(vehicle_id=vehicle_id, kind=VehicleKind(mine[0]["kind"]))
+             ] if mine else []
     mission = view_of_row(call, events=None)
-    await fanout(rt=rt, items=[
+    await fanout(rt=rt, index=index, items=[
+        *news,
         ("console", {"kind": "vehicle_assigned", "call_id": str(call_id),
                      "vehicle_id": vehicle_id}),
         (f"vehicle:{vehicle_id}", {"kind": "mission", "call_id": str(call_id),

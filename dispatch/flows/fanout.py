@@ -3,17 +3,23 @@ dispatch.realtime.outbox, nothing dropped)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from dispatch.db import fleet as fleet_db
+from dispatch.live_index import IndexWrite
+from dispatch.realtime.outbox import Outgoing
 from dispatch.runtime import Runtime
 
 
-async def fanout(*, rt: Runtime, items: list[tuple[str, dict[str, Any]]]) -> None:
+async def fanout(*, rt: Runtime, items: Outgoing, index: Sequence[IndexWrite] = ()) -> None:
     """Publish facts already committed (OutboxPublisher.publish). A Redis failure never
-    fails or undoes the request: the events wait in the outbox until Redis is back."""
-    await rt.outbox.publish(items)
+    fails or undoes the request: the events wait in the outbox until Redis is back.
+
+    `index`: the live index's writes mirroring those facts, in the same exchange (one
+    wake-up of Redis per request); one that fails marks the index stale, as alone."""
+    await rt.outbox.publish(items, along=index)
 
 
 async def fanout_one(*, rt: Runtime, topic: str, payload: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from dispatch.db.pool import lent_or_pooled
 from dispatch.domain import STATUS_EVENT, EventKind, Role, VehicleKind, VehicleStatus
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.flows.claim import after_claim, raise_unless_double_assignment
-from dispatch.flows.fanout import fanout_one
+from dispatch.flows.fanout import fanout
 from dispatch.flows.queue import (
     DRAINER,
     Drained,
@@ -34,6 +34,7 @@ from dispatch.flows.queue import (
     vehicle_freed,
 )
 from dispatch.handover.prealert import crew_status_changed, crew_status_news
+from dispatch.realtime.outbox import Outgoing
 from dispatch.runtime import Runtime
 from dispatch.schemas import check_source_time
 from dispatch.views import text_or_none
@@ -83,19 +84,23 @@ async def report_status(
         return applied.result
     mission = applied.result["call_id"]
     kind = VehicleKind(applied.kind)
-    await fanout_one(rt=rt, topic="console", payload={
+    # published with the index's write (and a drained call's mission) in one exchange
+    news: Outgoing = [("console", {
         "kind": "vehicle_status", "vehicle_id": vehicle_id, "status": status.value,
-        "call_id": mission})
+        "call_id": mission})]
     # its next assignment never starts before the clearing the crew stamped
     drain_now = max(now, at)
     if applied.drained is not None and applied.drained.claimed is not None:
         await after_claim(rt=rt, call_id=applied.drained.claimed, vehicle_id=vehicle_id,
-                          now=drain_now, lent=conn)
+                          now=drain_now, lent=conn, news=news)
     elif status is VehicleStatus.AVAILABLE and applied.freed is not None:
         await vehicle_freed(rt=rt, vehicle=applied.freed, now=drain_now, lent=conn,
-                            drained=applied.drained)
+                            drained=applied.drained, news=news)
     elif status is not VehicleStatus.AVAILABLE:
-        await rt.index.mark_unavailable(vehicle_id=vehicle_id, kind=kind)
+        await fanout(rt=rt, items=news,
+                     index=[rt.index.removal(vehicle_id=vehicle_id, kind=kind)])
+    else:
+        await fanout(rt=rt, items=news)
     return applied.result
 
 

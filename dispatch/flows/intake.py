@@ -31,13 +31,14 @@ from dispatch.flows.claim import (
     options_of,
     raise_unless_double_assignment,
 )
-from dispatch.flows.fanout import fanout_one
+from dispatch.flows.fanout import fanout
 from dispatch.flows.outcome import Outcome
 from dispatch.geo.fusion import FusedLocation, fuse
 from dispatch.geo.places import Places
 from dispatch.geo.ranking import Ranked
 from dispatch.handover.prealert import first_alert
 from dispatch.idempotency import check_replay, request_fingerprint
+from dispatch.realtime.outbox import Outgoing
 from dispatch.runtime import Runtime
 from dispatch.schemas import CallIn
 from dispatch.triage import TriageResult, triage_call
@@ -112,21 +113,22 @@ async def take_call(
                 continue
             break
     location = intake.fused
-    await fanout_one(rt=rt, topic="console", payload={
+    news: Outgoing = [("console", {
         "kind": "call_created", "call_id": str(call.id), "acuity": call.acuity,
-        "transport_class": call.transport_class})
+        "transport_class": call.transport_class})]
     if location is not None and places.district_id_at(location.lon, location.lat) is None:
-        await fanout_one(rt=rt, topic="console",
-                         payload=destination.out_of_area_alert(call.id, location))
+        news.append(("console", destination.out_of_area_alert(call.id, location)))
+    if row["claimed_vehicle_id"] is not None and not booked_later:
+        # the news, the index's removal and the mission in one exchange with Redis
+        view = await after_claim(rt=rt, call_id=call.id, vehicle_id=row["claimed_vehicle_id"],
+                                 now=now, row=row, news=news)
+        return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked),
+                       view=view)
+    await fanout(rt=rt, items=news)
     if booked_later:
         assert body.booking is not None
         await bookings.plan(rt=rt, call_id=call.id, booking=body.booking, now=now)
         return Outcome(call_id=call.id, created=True)
-    if row["claimed_vehicle_id"] is not None:
-        view = await after_claim(rt=rt, call_id=call.id, vehicle_id=row["claimed_vehicle_id"],
-                                 now=now, row=row)
-        return Outcome(call_id=call.id, created=True, recommendations=tuple(ranked),
-                       view=view)
     # Nothing claimed before the commit: search again now that the queued call is
     # visible to every instance, so a vehicle clearing meanwhile cannot miss it.
     recommendations = await assign_or_recommend(rt=rt, call_id=call.id, principal=principal,

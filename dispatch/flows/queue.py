@@ -24,8 +24,10 @@ from dispatch.flows.claim import (
     claim_first,
     raise_unless_double_assignment,
 )
+from dispatch.flows.fanout import fanout
 from dispatch.geo.policy import RESERVE_LEVELS, keep_reserve
 from dispatch.geo.ranking import Ranked
+from dispatch.realtime.outbox import Outgoing
 from dispatch.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -51,19 +53,22 @@ class Drained:
 async def vehicle_freed(
     *, rt: Runtime, vehicle: Mapping[str, Any], now: datetime,
     lent: asyncpg.Connection | None = None, drained: Drained | None = None,
+    news: Outgoing | None = None,
 ) -> None:
     """Index a vehicle that became available, then give it the head of the queue.
 
     `drained`: the transaction that freed it drained the queue already (drain_within)
     and gave it nothing; only a call that drain did not rule out is worth another (one
-    queued since its look, or one another transaction held at that moment)."""
+    queued since its look, or one another transaction held at that moment).
+    `news`: the request's committed events, published with the index's write at once."""
     kind = VehicleKind(vehicle["kind"])
     if vehicle["lon"] is None:
+        await fanout(rt=rt, items=news or [])
         return
     # Index first, drain second: an intake committing meanwhile either sees the vehicle
     # in the index or is seen by the drain (see the module docstring of dispatch.db.fleet).
-    await rt.index.mark_available(vehicle_id=vehicle["id"], kind=kind,
-                                  lon=vehicle["lon"], lat=vehicle["lat"])
+    await fanout(rt=rt, items=news or [], index=[rt.index.addition(
+        vehicle_id=vehicle["id"], kind=kind, lon=vehicle["lon"], lat=vehicle["lat"])])
     if drained is not None:
         async with lent_or_pooled(rt.pool, lent) as conn:
             left = await fleet_db.queued_calls_for_kind(

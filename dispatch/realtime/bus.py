@@ -7,14 +7,15 @@ Topics: ``console`` (dispatchers), ``vehicle:<id>`` (a crew), ``hospital:<id>`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
 
 from dispatch.jsoncodec import dumps
-from dispatch.realtime.resp import RespEndpoint, RespLink
+from dispatch.realtime.resp import Command, RespEndpoint, RespLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,16 @@ class StreamEvent:
     id: str
     topic: str
     payload: dict[str, Any]
+
+
+class Along(Protocol):
+    """A write to send with a batch of appends (dispatch.live_index.IndexWrite)."""
+
+    @property
+    def command(self) -> Command: ...
+
+    def settled(self, error: Exception | None) -> None:
+        """Its outcome: None when Redis applied it, else why not."""
 
 
 class Bus:
@@ -49,25 +60,40 @@ class Bus:
         [event_id] = await self.publish_many([(topic, payload)])
         return event_id
 
-    async def publish_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
-        """Append several events in one round trip, in order."""
-        if not items:
+    async def publish_many(self, items: list[tuple[str, dict[str, Any]]], *,
+                           along: Sequence[Along] = ()) -> list[str]:
+        """Append several events in one round trip, in order; return their ids.
+
+        `along`: other writes (the live index's) sent first in the same exchange, so a
+        request's post-commit work wakes Redis once. Each hears its own outcome
+        (`settled`); the appends raise as alone: an exchange that failed after settling
+        them, an append Redis refused after the others ran."""
+        if not items and not along:
             return []
-        if self._appender is not None:
-            maxlen = self._maxlen
-            replies = await self._appender.execute(
-                [("XADD", self.key(topic), "MAXLEN", "~", maxlen, "*", "d", dumps(payload))
-                 for topic, payload in items])
-            return [_text(i) for i in replies]
-        pipe = self._redis.pipeline(transaction=False)
-        for topic, payload in items:
-            pipe.xadd(
-                self.key(topic),
-                {"d": dumps(payload)},
-                maxlen=self._maxlen,
-                approximate=True,
-            )
-        return [_text(i) for i in await pipe.execute()]
+        commands: list[Command] = [a.command for a in along]
+        maxlen = self._maxlen
+        commands += [("XADD", self.key(topic), "MAXLEN", "~", maxlen, "*", "d", dumps(payload))
+                     for topic, payload in items]
+        replies: list[Any]
+        try:
+            if self._appender is not None:
+                replies = await self._appender.execute(commands, raise_errors=False)
+            else:
+                pipe = self._redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:
+            for a in along:
+                a.settled(exc)
+            raise
+        for a, reply in zip(along, replies, strict=False):
+            a.settled(reply if isinstance(reply, Exception) else None)
+        ids = replies[len(along):]
+        for reply in ids:
+            if isinstance(reply, Exception):
+                raise reply
+        return [_text(i) for i in ids]
 
     async def read_after(
         self, topic: str, *, after_id: str, count: int = 500

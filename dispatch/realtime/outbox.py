@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from redis.exceptions import RedisError
 
-from dispatch.realtime.bus import Bus
+from dispatch.realtime.bus import Along, Bus
 
 __all__ = ["OUTBOX_CHANNEL_PREFIX", "OutboxPublisher", "Outgoing", "add_outbox", "take_outbox"]
 
@@ -49,14 +50,25 @@ async def add_outbox(*, conn: asyncpg.Connection, items: Outgoing) -> None:
     await conn.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL_PREFIX}' || current_schema(), '')")
 
 
-async def take_outbox(*, conn: asyncpg.Connection, limit: int) -> Outgoing:
-    """Remove and return the oldest outbox rows, inside the caller's transaction."""
-    rows = await conn.fetch(
-        """DELETE FROM handover_outbox WHERE id IN (
-               SELECT id FROM handover_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, topic, payload""",
-        limit)
-    return [(r["topic"], dict(r["payload"])) for r in sorted(rows, key=lambda r: r["id"])]
+# The publishers' lock and the batch in one statement: rows are read (and locked) only
+# when the lock is held; the lock's row comes back even when no message does.
+_TAKE = """
+WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS held),
+gone AS (
+    DELETE FROM handover_outbox WHERE id IN (
+        SELECT id FROM handover_outbox WHERE (SELECT held FROM lock)
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, topic, payload)
+SELECT l.held, g.id, g.topic, g.payload FROM lock l LEFT JOIN gone g ON true ORDER BY g.id"""
+
+
+async def take_outbox(*, conn: asyncpg.Connection, limit: int, lock: str) -> Outgoing | None:
+    """Remove and return the oldest outbox rows, inside the caller's transaction, if it
+    takes the publishers' transaction lock `lock`; None when another transaction holds it."""
+    rows = await conn.fetch(_TAKE, limit, lock)
+    if not rows[0]["held"]:
+        return None
+    return [(r["topic"], dict(r["payload"])) for r in rows if r["id"] is not None]
 
 
 class OutboxPublisher:
@@ -118,24 +130,30 @@ class OutboxPublisher:
     def _notified(self, *_args: object) -> None:
         self._wake.set()
 
-    async def publish(self, items: Outgoing, *, after_queued: bool = False) -> list[str] | None:
+    async def publish(self, items: Outgoing, *, after_queued: bool = False,
+                      along: Sequence[Along] = ()) -> list[str] | None:
         """Publish events whose facts are committed; return their stream ids, or None when
         Redis refused them and they wait in the outbox (published once it is back).
 
         `after_queued`: first publish what transactions queued so far (the events these
-        follow, a re-routing before the frame that caused it, say).
+        follow, a re-routing before the frame that caused it, say). `along`: writes to
+        send in the same exchange (the live index's; see Bus.publish_many), sent even
+        when the events go to the outbox; each hears of its own failure.
         Never raises for Redis: what is committed is answered, and its events follow.
         A database that fails as well loses them from the streams only; clients still
         read the facts in their snapshot on reconnecting."""
         if after_queued and not await self.flush():
             self._behind = True  # Redis failed: these wait behind the queued ones
-        if not items:
-            return []
-        if not self._behind:
+        if items and not self._behind:
             try:
-                return await self._bus.publish_many(items)
+                return await self._bus.publish_many(items, along=along)
             except _PUBLISH_ERRORS as exc:
                 log.warning("%d event(s) to the outbox, Redis failed: %r", len(items), exc)
+        elif along:
+            with contextlib.suppress(*_PUBLISH_ERRORS):  # each heard of its failure
+                await self._bus.publish_many([], along=along)
+        if not items:
+            return []
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await add_outbox(conn=conn, items=items)
@@ -163,11 +181,12 @@ class OutboxPublisher:
         async with self._flush_lock:
             queued = self._queued
             while True:
+                # A batch: BEGIN, the lock and the rows in one statement, one exchange
+                # with Redis, COMMIT.
                 async with self._pool.acquire() as conn, conn.transaction():
-                    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))",
-                                               self._channel):
+                    items = await take_outbox(conn=conn, limit=_BATCH, lock=self._channel)
+                    if items is None:
                         return sent  # another instance is publishing them in order
-                    items = await take_outbox(conn=conn, limit=_BATCH)
                     # Published before the DELETE commits: a failure keeps the rows.
                     await self._bus.publish_many(items)
                 sent += len(items)

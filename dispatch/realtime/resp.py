@@ -21,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -31,9 +34,33 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["RespEndpoint", "RespLink", "sentinel_manager"]
+__all__ = ["ExchangeCount", "RespEndpoint", "RespLink", "counting_exchanges",
+           "sentinel_manager"]
 
 Command = tuple[str | bytes | int | float, ...]
+
+
+@dataclass
+class ExchangeCount:
+    """Exchanges (one write of commands, one wait for their replies) and their commands."""
+
+    n: int = 0
+    commands: list[list[str]] = field(default_factory=list)
+
+
+_counting: ContextVar[ExchangeCount | None] = ContextVar("resp_exchanges", default=None)
+
+
+@contextmanager
+def counting_exchanges() -> Iterator[ExchangeCount]:
+    """Count the exchanges every RespLink makes for the tasks of this context (a test hook:
+    each exchange is a socket write and a wake-up of Redis)."""
+    count = ExchangeCount()
+    token = _counting.set(count)
+    try:
+        yield count
+    finally:
+        _counting.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,23 +201,31 @@ class RespLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sentinel: Sentinel | None = None
 
-    async def execute(self, commands: list[Command], *, extra_wait_s: float = 0.0) -> list[Any]:
+    async def execute(self, commands: list[Command], *, extra_wait_s: float = 0.0,
+                      raise_errors: bool = True) -> list[Any]:
         """Run the commands in one write; their replies in order. A reply that is an
-        error raises ResponseError after all replies arrived (the others still ran)."""
+        error raises ResponseError after all replies arrived (the others still ran), or
+        with `raise_errors` False stands in the list as a ResponseError, so callers that
+        sent unrelated commands together can tell which failed."""
         protocol = await self._connected()
         assert self._loop is not None
         try:
-            return await _exchange(protocol, commands, loop=self._loop,
-                                   timeout_s=self._endpoint.timeout_s + extra_wait_s)
+            replies = await _exchange(protocol, commands, loop=self._loop,
+                                      timeout_s=self._endpoint.timeout_s + extra_wait_s)
         except (RedisTimeoutError, RedisConnectionError):
             # Replies still due on a timed-out connection would answer the next callers.
             self._drop(protocol)
             raise
-        except ResponseError as exc:
-            if self._endpoint.sentinels and str(exc).startswith(_DEMOTED):
-                self._drop(protocol)
-                raise RedisConnectionError(f"the Redis master became a replica: {exc}") from exc
-            raise
+        errors = [r for r in replies if isinstance(r, hiredis.ReplyError)]
+        if not errors:
+            return replies
+        if self._endpoint.sentinels and any(str(e).startswith(_DEMOTED) for e in errors):
+            self._drop(protocol)
+            raise RedisConnectionError(f"the Redis master became a replica: {errors[0]}")
+        if raise_errors:
+            raise ResponseError(str(errors[0]))
+        return [ResponseError(str(r)) if isinstance(r, hiredis.ReplyError) else r
+                for r in replies]
 
     async def close(self) -> None:
         """Close the connection (the next call opens a new one)."""
@@ -244,6 +279,8 @@ class RespLink:
             try:
                 replies = await _exchange(protocol, setup, loop=self._loop,
                                           timeout_s=endpoint.timeout_s)
+                if failed := [r for r in replies if isinstance(r, hiredis.ReplyError)]:
+                    raise ResponseError(str(failed[0]))
                 if endpoint.sentinels and replies[-1][0] != b"master":
                     raise RedisConnectionError(
                         f"{host}:{port} is a {replies[-1][0].decode()}, not the master yet")
@@ -265,6 +302,9 @@ async def _exchange(protocol: _Protocol, commands: list[Command], *,
                     loop: asyncio.AbstractEventLoop, timeout_s: float) -> list[Any]:
     """Write the commands at once and wait for all their replies, in order."""
     futures = protocol.send(commands, loop)
+    if (count := _counting.get()) is not None:
+        count.n += 1
+        count.commands.append([_name(c[0]) for c in commands])
     try:
         async with asyncio.timeout(timeout_s):
             await futures[-1]  # replies come in order: the last one comes last
@@ -275,8 +315,8 @@ async def _exchange(protocol: _Protocol, commands: list[Command], *,
             if future.done() and not future.cancelled():
                 future.exception()  # the caller hears of the lost connection once
         raise
-    replies = [f.result() for f in futures]
-    for reply in replies:
-        if isinstance(reply, hiredis.ReplyError):
-            raise ResponseError(str(reply))
-    return replies
+    return [f.result() for f in futures]  # error replies as hiredis.ReplyError
+
+
+def _name(part: str | bytes | int | float) -> str:
+    return part.decode() if isinstance(part, bytes) else str(part)

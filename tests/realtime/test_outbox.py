@@ -18,10 +18,12 @@ import redis.asyncio as aioredis
 
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
-from dispatch.domain import Role
+from dispatch.db.statements import counting_statements
+from dispatch.domain import Role, VehicleKind
+from dispatch.live_index import LiveIndex
 from dispatch.realtime.bus import Bus
-from dispatch.realtime.outbox import OutboxPublisher, add_outbox
-from dispatch.realtime.resp import RespEndpoint
+from dispatch.realtime.outbox import OUTBOX_CHANNEL_PREFIX, OutboxPublisher, add_outbox
+from dispatch.realtime.resp import RespEndpoint, counting_exchanges
 from tests.conftest import (
     DATABASE_URL,
     REDIS_URL,
@@ -142,3 +144,60 @@ async def _until(check: Any) -> None:
     async with asyncio.timeout(WAIT_S):
         while not await check():
             await asyncio.sleep(0.05)
+
+
+async def test_index_writes_sent_with_the_events_hear_their_own_outcome() -> None:
+    """One exchange carries a request's live-index write and its events: a refused index
+    write marks the index stale while the events go out; refused events wait in the
+    outbox while the index write is applied; behind the outbox, the write still goes."""
+    async with _outbox() as (outbox, bus, redis, pool):
+        index = LiveIndex(redis=redis, prefix=bus.key("idx"))
+        geo = index.addition(vehicle_id="V1", kind=VehicleKind.ALS, lon=CENTRE[0],
+                             lat=CENTRE[1])
+        key = str(geo.command[1])
+        await redis.set(key, "not a GEO set")
+        with counting_exchanges() as count:
+            assert len(await outbox.publish([("console", {"n": 1})], along=[geo]) or []) == 1
+        assert count.n == 1 and count.commands == [["GEOADD", "XADD"]]
+        assert index.stale and await _payloads(bus, "console") == [{"n": 1}]
+        await redis.delete(key)
+        index.stale = False
+        await redis.set(bus.key("console"), "not a stream")
+        assert await outbox.publish([("console", {"n": 2})], along=[geo]) is None
+        assert not index.stale and await redis.zscore(key, "V1") is not None
+        assert await _queued(pool) == 1
+        gone = index.removal(vehicle_id="V1", kind=VehicleKind.ALS)
+        assert await outbox.publish([("console", {"n": 3})], along=[gone]) is None  # behind
+        assert await redis.zscore(key, "V1") is None and await _queued(pool) == 2
+        await redis.delete(bus.key("console"))
+        assert await outbox.flush()
+        assert await _payloads(bus, "console") == [{"n": 2}, {"n": 3}]
+        await redis.delete(key)
+
+
+async def test_a_batch_is_one_read_one_exchange_and_its_commit() -> None:
+    async with _outbox() as (outbox, bus, _, pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await add_outbox(conn=conn, items=[("console", {"n": 1}), ("hospital:H1", {"n": 2}),
+                                               ("console", {"n": 3})])
+        with counting_statements() as statements, counting_exchanges() as exchanges:
+            assert await outbox.flush()
+        # BEGIN, the publishers' lock with the batch's rows, COMMIT
+        assert statements.n == 3, statements.texts
+        assert exchanges.commands == [["XADD", "XADD", "XADD"]]
+        assert await _payloads(bus, "console") == [{"n": 1}, {"n": 3}]
+        assert await _queued(pool) == 0
+
+
+async def test_a_drain_leaves_the_batch_to_the_instance_holding_the_lock() -> None:
+    async with _outbox() as (outbox, bus, _, pool):
+        async with pool.acquire() as conn:
+            await add_outbox(conn=conn, items=[("console", {"n": 1})])
+        async with pool.acquire() as other, other.transaction():
+            # the lock the publishers of this schema take (OutboxPublisher._drain)
+            await other.execute("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))",
+                                OUTBOX_CHANNEL_PREFIX)
+            assert await outbox.flush()
+            assert await _payloads(bus, "console") == [] and await _queued(pool) == 1
+        assert await outbox.flush()
+        assert await _payloads(bus, "console") == [{"n": 1}]
