@@ -40,8 +40,11 @@ from dispatch.api.json import JSON
 from dispatch.api.lean import install as install_lean_routes
 from dispatch.api.openapi import install_openapi
 from dispatch.config import DatabaseSettings, Settings, require_own_secret
+from dispatch.db import calls as call_db
+from dispatch.db import fleet as fleet_db
 from dispatch.db.migrate import migrate
 from dispatch.db.pool import create_pool
+from dispatch.domain import VehicleKind
 from dispatch.embedded import embedded_database_url, embedded_redis
 from dispatch.flows.bookings import dispatch_due
 from dispatch.flows.coverage import DemandCache
@@ -55,6 +58,7 @@ from dispatch.live_index import LiveIndex
 from dispatch.metrics.clock_folder import fold_every
 from dispatch.metrics.prometheus import Metrics
 from dispatch.places import PlacesCache
+from dispatch.pool_warmup import WarmStep, table_reads, warm_pool
 from dispatch.realtime.bus import Bus
 from dispatch.realtime.channels import Hub
 from dispatch.realtime.outbox import OutboxPublisher
@@ -103,10 +107,17 @@ async def open_services(
             await migrate(conn=conn, schema=settings.db_schema)
         finally:
             await conn.close()
-    pool = await create_pool(dsn=dsn, schema=settings.db_schema, min_size=settings.db_pool_min,
+    # the whole working set opened and warmed now (dispatch.pool_warmup), kept open
+    warm = min(settings.db_pool_min, settings.db_pool_max)
+    pool = await create_pool(dsn=dsn, schema=settings.db_schema, min_size=warm,
                              max_size=settings.db_pool_max,
                              command_timeout_s=settings.db_command_timeout_s,
                              acquire_timeout_s=settings.db_acquire_timeout_s)
+    try:
+        await warm_pool(pool, connections=warm, steps=_warm_steps(settings))
+    except BaseException:
+        pool.terminate()
+        raise
     redis = open_redis(settings)
     # (connects on first use)
     endpoint = None if settings.redis_url is None else RespEndpoint.from_url(
@@ -123,6 +134,8 @@ async def open_services(
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
             settings=settings, eta=EtaModelRef(EtaModel.default()),
             travel=travel_times(settings))
+        # the reference data in memory now, not on the first call's clock
+        await runtime.places.get()
         indexed = await rebuild_index(rt=runtime)
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
         scheduler = asyncio.create_task(_booking_scheduler(runtime, settings.booking_tick_s))
@@ -175,6 +188,22 @@ async def open_services(
         except TimeoutError:
             log.warning("database pool did not close in 10 s; terminating its connections")
             pool.terminate()
+
+
+def _warm_steps(settings: Settings) -> list[WarmStep]:
+    """What each pooled connection runs before the first request: the schema's tables, and
+    the read-only statements of the intake and of a crew's clear (no caller, no queue:
+    they find nothing and write nothing)."""
+    def since() -> datetime:
+        return datetime.now(UTC)
+
+    return [
+        lambda conn: table_reads(conn, settings.db_schema),
+        lambda conn: call_db.intake_prelude(conn=conn, caller_number="", since=since(),
+                                            n_fixes=0, key=None),
+        lambda conn: fleet_db.queued_calls_for_kind(conn=conn, kind=VehicleKind.ALS,
+                                                    limit=1, booked_before=since()),
+    ]
 
 
 async def _index_watchdog(rt: Runtime, every_s: float) -> None:

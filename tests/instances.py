@@ -19,6 +19,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "DISPATCH_DB_SCHEMA": settings.db_schema,
         "DISPATCH_REDIS_PREFIX": settings.redis_prefix,
         "DISPATCH_JWT_SECRET": settings.jwt_secret,
+        "DISPATCH_DB_POOL_MIN": str(settings.db_pool_min),
         "DISPATCH_DB_POOL_MAX": str(settings.db_pool_max),
     })
     return env
