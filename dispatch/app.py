@@ -134,8 +134,6 @@ async def open_services(
             places=PlacesCache(pool=pool, redis=redis, prefix=settings.redis_prefix),
             settings=settings, eta=EtaModelRef(EtaModel.default()),
             travel=travel_times(settings))
-        # the reference data in memory now, not on the first call's clock
-        await runtime.places.get()
         indexed = await rebuild_index(rt=runtime)
         log.info("live index rebuilt from PostgreSQL: %d available vehicles", indexed)
         scheduler = asyncio.create_task(_booking_scheduler(runtime, settings.booking_tick_s))
