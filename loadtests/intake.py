@@ -505,6 +505,8 @@ def main(
         help="with --start-local: comma-separated rates run in turn on one service, one "
              "row each (CPU per call of every part), and the highest that met the "
              "targets")] = None,
+    warmup_s: Annotated[float, typer.Option(
+        help="with --sweep: offer the first rate this long first, unrecorded")] = 3.0,
 ) -> None:
     """Offer calls at a fixed rate and report calls/s and latency to assignment."""
     if schedule not in ("uniform", "poisson"):
@@ -524,7 +526,8 @@ def main(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--sweep") from exc
         result = run_loop(sweeping.sweep_local(config=config, rates=rates,
-                                               private_postgres=private_postgres))
+                                               private_postgres=private_postgres,
+                                               warmup_s=warmup_s))
         paths = sweeping.write_outputs(result, name=stem)
         print_table(grid_table(title="dispatch intake sweep",
                                rows=sweeping.table_rows(result["rows"])), width=240)

@@ -69,9 +69,16 @@ def best_rate(rows: Sequence[dict[str, Any]]) -> float | None:
 
 
 async def run_sweep(*, api: Api, config: IntakeConfig, rates: Sequence[float],
-                    meter: Callable[[], ProcessMeter],
+                    meter: Callable[[], ProcessMeter], warmup_s: float = 0.0,
                     log: Callable[[str], None] = print) -> dict[str, Any]:
-    """An intake run per rate, in ascending order, each metered by a fresh `meter()`."""
+    """An intake run per rate, in ascending order, each metered by a fresh `meter()`.
+
+    `warmup_s`: first offer the first rate this long, unrecorded, so the first row does
+    not carry the service's first calls (statements prepared, plans chosen, caches)."""
+    if warmup_s > 0:
+        await run_intake(api=api, config=replace(config, rate=rates[0], seconds=warmup_s),
+                         show_progress=False, meter=meter())
+        log(f"warm-up: {warmup_s:g} s at {rates[0]:g} calls/s, not recorded")
     rows = []
     for rate in rates:
         api.samples.clear()
@@ -84,7 +91,8 @@ async def run_sweep(*, api: Api, config: IntakeConfig, rates: Sequence[float],
     best = best_rate(rows)
     missed_below = [r["offered_per_s"] for r in rows
                     if not r["passed"] and best is not None and r["offered_per_s"] < best]
-    return {"mode": "sweep", "config": asdict(config), "rates": list(rates), "rows": rows,
+    return {"mode": "sweep", "config": asdict(config), "rates": list(rates),
+            "warmup_s": warmup_s, "rows": rows,
             "highest_rate_meeting_targets": best, "missed_below_highest": missed_below,
             "p99_target_ms": config.p99_ms, "passed": best is not None}
 
@@ -151,23 +159,26 @@ def slow_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 async def sweep_local(*, config: IntakeConfig, rates: Sequence[float],
-                      private_postgres: bool = False) -> dict[str, Any]:
+                      private_postgres: bool = False, warmup_s: float = 0.0
+                      ) -> dict[str, Any]:
     """The sweep on a local service (on a throw-away cluster with `private_postgres`)."""
     if not private_postgres:
-        return await _on_local(config=config, rates=rates, database=database_url())
+        return await _on_local(config=config, rates=rates, database=database_url(),
+                               warmup_s=warmup_s)
     async with private_cluster(databases=["bench_service"], copy_from=database_url()) as pg:
         return await _on_local(config=config, rates=rates, database=pg.url("bench_service"),
-                               cluster_pids=pg.processes)
+                               cluster_pids=pg.processes, warmup_s=warmup_s)
 
 
 async def _on_local(*, config: IntakeConfig, rates: Sequence[float], database: str,
-                    cluster_pids: Callable[[], list[int]] | None = None) -> dict[str, Any]:
+                    cluster_pids: Callable[[], list[int]] | None = None,
+                    warmup_s: float = 0.0) -> dict[str, Any]:
     async with local_service(database=database) as svc:
         api = Api(urls=svc.urls, tokens=Tokens.minted(secret=svc.jwt_secret),
                   max_connections=config.max_connections)
         try:
             result = await run_sweep(
-                api=api, config=config, rates=rates,
+                api=api, config=config, rates=rates, warmup_s=warmup_s,
                 meter=lambda: ProcessMeter(pids=list(svc.pids), database=database,
                                            cluster_pids=cluster_pids))
         finally:

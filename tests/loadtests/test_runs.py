@@ -118,11 +118,13 @@ async def test_surge_stops_at_the_first_broken_step() -> None:
 
 async def test_a_sweep_runs_each_rate_on_one_service_and_meters_every_part() -> None:
     """One row per rate with the CPU of every part per call, the read-back's CPU apart
-    from the run's, the invariants held, and the highest rate that met the targets."""
+    from the run's, the invariants held, and the highest rate that met the targets; the
+    warm-up's calls in no row."""
     result = await sweep_local(config=IntakeConfig(rate=4, seconds=2, hold_s=0.3,
                                                    p99_ms=60_000, min_rate_share=0.5),
-                               rates=[4.0, 8.0])
+                               rates=[4.0, 8.0], warmup_s=1.0)
     assert [r["offered_per_s"] for r in result["rows"]] == [4.0, 8.0]
+    assert result["warmup_s"] == 1.0
     for r in result["rows"]:
         assert r["calls"] == 2 * r["offered_per_s"] and r["invariants_ok"], r
         assert r["cpu_ms_per_call"]["harness"] > 0 and r["verify_cpu_ms_per_call"] > 0
