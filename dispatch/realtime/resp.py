@@ -21,10 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -34,33 +31,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["ExchangeCount", "RespEndpoint", "RespLink", "counting_exchanges",
+from dispatch.tally import Tallies
+
+__all__ = ["EXCHANGES", "RespEndpoint", "RespLink", "counting_exchanges",
            "sentinel_manager"]
 
 Command = tuple[str | bytes | int | float, ...]
 
 
-@dataclass
-class ExchangeCount:
-    """Exchanges (one write of commands, one wait for their replies) and their commands."""
-
-    n: int = 0
-    commands: list[list[str]] = field(default_factory=list)
-
-
-_counting: ContextVar[ExchangeCount | None] = ContextVar("resp_exchanges", default=None)
-
-
-@contextmanager
-def counting_exchanges() -> Iterator[ExchangeCount]:
-    """Count the exchanges every RespLink makes for the tasks of this context (a test hook:
-    each exchange is a socket write and a wake-up of Redis)."""
-    count = ExchangeCount()
-    token = _counting.set(count)
-    try:
-        yield count
-    finally:
-        _counting.reset(token)
+# Exchanges (one write of commands, one wait for their replies), each as its commands'
+# names: a test hook (dispatch.tally), each exchange being a socket write and a wake-up
+# of Redis.
+EXCHANGES: Tallies[list[str]] = Tallies("resp_exchanges")
+counting_exchanges = EXCHANGES.counting
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +285,8 @@ async def _exchange(protocol: _Protocol, commands: list[Command], *,
                     loop: asyncio.AbstractEventLoop, timeout_s: float) -> list[Any]:
     """Write the commands at once and wait for all their replies, in order."""
     futures = protocol.send(commands, loop)
-    if (count := _counting.get()) is not None:
-        count.n += 1
-        count.commands.append([_name(c[0]) for c in commands])
+    if (tally := EXCHANGES.current()) is not None:
+        tally.note([_name(c[0]) for c in commands])
     try:
         async with asyncio.timeout(timeout_s):
             await futures[-1]  # replies come in order: the last one comes last

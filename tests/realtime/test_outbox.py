@@ -158,7 +158,7 @@ async def test_index_writes_sent_with_the_events_hear_their_own_outcome() -> Non
         await redis.set(key, "not a GEO set")
         with counting_exchanges() as count:
             assert len(await outbox.publish([("console", {"n": 1})], along=[geo]) or []) == 1
-        assert count.n == 1 and count.commands == [["GEOADD", "XADD"]]
+        assert count.n == 1 and count.items == [["GEOADD", "XADD"]]
         assert index.stale and await _payloads(bus, "console") == [{"n": 1}]
         await redis.delete(key)
         index.stale = False
@@ -183,8 +183,8 @@ async def test_a_batch_is_one_read_one_exchange_and_its_commit() -> None:
         with counting_statements() as statements, counting_exchanges() as exchanges:
             assert await outbox.flush()
         # BEGIN, the publishers' lock with the batch's rows, COMMIT
-        assert statements.n == 3, statements.texts
-        assert exchanges.commands == [["XADD", "XADD", "XADD"]]
+        assert statements.n == 3, statements.items
+        assert exchanges.items == [["XADD", "XADD", "XADD"]]
         assert await _payloads(bus, "console") == [{"n": 1}, {"n": 3}]
         assert await _queued(pool) == 0
 

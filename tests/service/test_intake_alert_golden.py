@@ -55,7 +55,7 @@ async def _intakes(service: Service) -> dict[str, str]:
         if name == "stroke_aml":
             # the read, the candidates, then begin, the intake with its claim and its
             # centre's alert, commit
-            assert r.json()["status"] == "assigned" and count.n <= 5, count.texts
+            assert r.json()["status"] == "assigned" and count.n <= 5, count.items
 
     await intake("chest", call_body(CX - 0.01, CY + 0.005, number="13800000002",
                                     now=ago(18), answers=CHEST, complaint="胸痛"))

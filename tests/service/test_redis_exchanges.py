@@ -39,7 +39,7 @@ async def _intake(service: Service, body: dict[str, Any]
         r = await service.client.post("/v1/calls", json=body, headers=service.auth())
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "assigned", r.json()
-    return r.json(), count.commands
+    return r.json(), count.items
 
 
 async def _status(service: Service, vehicle: str, call_id: str, status: str,
@@ -50,7 +50,7 @@ async def _status(service: Service, vehicle: str, call_id: str, status: str,
             headers=service.auth(Role.CREW, vehicle_id=vehicle),
             json={"status": status, "at": at.isoformat(), "call_id": call_id})
     assert r.status_code == 200, r.text
-    return count.commands
+    return count.items
 
 
 async def test_an_intake_and_a_clear_talk_to_redis_twice_and_once() -> None:
